@@ -1,0 +1,322 @@
+/*
+ * mtasts_internal.h - private declarations shared by the files of common/.
+ *
+ * Never installed. Grouped by the file that defines them. All size caps
+ * live here as named constants (house style rule 8).
+ */
+#ifndef MTASTS_INTERNAL_H
+#define MTASTS_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "mtasts.h"
+
+#if defined(__GNUC__)
+#define MTASTS_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define MTASTS_PRINTF(f, a)
+#endif
+
+/* ---- caps (see docs/decisions.md for the reasoning behind each) ---- */
+
+/* RFC 8461 §3.3 suggests 64 kilobytes; we read it as 64 KiB, inclusive. */
+#define MTASTS_POLICY_BODY_MAX 65536
+/* One policy line, terminator excluded. */
+#define MTASTS_POLICY_LINE_MAX 1024
+/* mx lines in one policy. */
+#define MTASTS_POLICY_MX_MAX 256
+/* All lines in one policy. */
+#define MTASTS_POLICY_LINES_MAX 4096
+/* RFC 8461 §3.2 prose: max_age at most 31557600 seconds. */
+#define MTASTS_MAX_AGE_MAX 31557600U
+/* One concatenated TXT record. */
+#define MTASTS_TXT_MAX 4096
+/* TXT records considered in one RRset. */
+#define MTASTS_TXT_RECORDS_MAX 64
+/* DNS label and name lengths (RFC 1035). */
+#define MTASTS_LABEL_MAX 63
+/* HTTP response head (status line + headers). */
+#define MTASTS_HTTP_HEAD_MAX 16384
+/* Addresses tried for one policy host. */
+#define MTASTS_ADDRS_MAX 16
+/* Cache file size (raw policy + metadata, JSON-escaped). */
+#define MTASTS_CACHE_FILE_MAX (8 * MTASTS_POLICY_BODY_MAX)
+/* RFC 8461 §3.3: no new fetch for the same id within five minutes. */
+#define MTASTS_FETCH_BACKOFF 300
+/* Longest RFC 8460 result-type name, NUL included. */
+#define MTASTS_RESULT_TYPE_MAX 40
+#define MTASTS_REASON_MAX 160
+
+/* ---- RFC 8460 result types (checklist item 112) ---- */
+#define MTASTS_RT_STARTTLS_NOT_SUPPORTED "starttls-not-supported"
+#define MTASTS_RT_CERT_HOST_MISMATCH "certificate-host-mismatch"
+#define MTASTS_RT_CERT_EXPIRED "certificate-expired"
+#define MTASTS_RT_CERT_NOT_TRUSTED "certificate-not-trusted"
+#define MTASTS_RT_VALIDATION_FAILURE "validation-failure"
+#define MTASTS_RT_STS_FETCH_ERROR "sts-policy-fetch-error"
+#define MTASTS_RT_STS_INVALID "sts-policy-invalid"
+#define MTASTS_RT_STS_WEBPKI_INVALID "sts-webpki-invalid"
+#define MTASTS_RT_DNSSEC_INVALID "dnssec-invalid"
+
+/* ---- context (ctx.c, config.c) ---- */
+
+#define MTASTS_RESOLVERS_MAX 8
+#define MTASTS_PATH_MAX 1024
+
+enum mtasts_dns_failure_policy {
+	MTASTS_DNSFAIL_NONE = 0,	/* proceed as if no policy (default) */
+	MTASTS_DNSFAIL_TEMPFAIL = 1	/* defer */
+};
+
+struct mtasts_config {
+	char resolvers[MTASTS_RESOLVERS_MAX][64];	/* "IP" or "IP@port" */
+	size_t nresolvers;
+	int dnssec;				/* 1: validate */
+	char trust_anchor_file[MTASTS_PATH_MAX];
+	char ca_file[MTASTS_PATH_MAX];		/* "" = system store */
+	char ca_path[MTASTS_PATH_MAX];
+	char cache_dir[MTASTS_PATH_MAX];
+	int fetch_timeout_ms;			/* whole fetch deadline */
+	int dns_timeout_ms;			/* one DNS query */
+	int txt_check_interval;			/* seconds */
+	int dns_failure;			/* enum mtasts_dns_failure_policy */
+	int lock_wait_ms;			/* wait for another fetcher */
+	/* special-use zones to resolve normally (decisions.md D-DNS-2) */
+	char special_zones[8][64];
+	size_t nspecial_zones;
+	int refresh_concurrency;
+	int cache_purge_after;			/* drop entries expired this long */
+	char user_agent[64];
+};
+
+struct mtasts_dns;	/* dns.c */
+
+struct mtasts_ctx {
+	struct mtasts_config cfg;
+	int finalized;			/* set at first lookup */
+	pid_t pid;			/* creator; see fork handling */
+	time_t now_override;
+	mtasts_log_fn *log_fn;
+	void *log_arg;
+	struct mtasts_dns *dns;		/* lazily created */
+	void *ssl_ctx;			/* SSL_CTX *, lazily created (fetch.c) */
+	char last_config_file[MTASTS_PATH_MAX];
+};
+
+/* ctx.c */
+time_t mtasts_now(const struct mtasts_ctx *ctx);
+void mtasts_log(const struct mtasts_ctx *ctx, int level, const char *fmt, ...)
+    MTASTS_PRINTF(3, 4);
+void mtasts_config_defaults(struct mtasts_config *cfg);
+
+/* ---- util.c ---- */
+
+/* Set err (if non-NULL and not already set): the first error wins. */
+void mtasts_err_set(struct mtasts_error *err, int code, const char *fmt, ...)
+    MTASTS_PRINTF(3, 4);
+/* Returns code after setting err; for `return mtasts_err(...)`. */
+int mtasts_err(struct mtasts_error *err, int code, const char *fmt, ...)
+    MTASTS_PRINTF(3, 4);
+
+/*
+ * Range-checked decimal parse of s[0..len): digits only, no sign, no
+ * spaces. Returns 0 and *out on success, -1 on any violation or overflow
+ * beyond max.
+ */
+int mtasts_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
+
+/* Bounded copy, always NUL-terminates when size > 0; returns strlen(src). */
+size_t mtasts_strlcpy(char *dst, const char *src, size_t size);
+
+/* Case-insensitive ASCII compare of two (ptr, len) strings: 1 if equal. */
+int mtasts_ascii_caseeq(const char *a, size_t alen, const char *b,
+    size_t blen);
+
+/* Milliseconds on a monotonic clock, for deadlines. */
+int64_t mtasts_mono_ms(void);
+
+/* ---- domain.c ---- */
+
+/*
+ * Validate an LDH host name of (ptr, len), no trailing dot, lower or upper
+ * case: labels 1..63 of [A-Za-z0-9-], not starting or ending with '-',
+ * total <= 253, one or more labels. Returns 1 if valid.
+ */
+int mtasts_hostname_valid(const char *s, size_t len);
+
+/* ---- dns.c ---- */
+
+enum mtasts_dns_status {
+	MTASTS_DNS_ANSWER = 0,		/* records in the answer */
+	MTASTS_DNS_NXDOMAIN = 1,	/* definite: name does not exist */
+	MTASTS_DNS_NODATA = 2,		/* definite: no record of the type */
+	MTASTS_DNS_TEMPFAIL = 3,	/* SERVFAIL, timeout, refused, ... */
+	MTASTS_DNS_BOGUS = 4		/* DNSSEC validation failed */
+};
+
+#define MTASTS_DNS_RR_MAX 64
+
+struct mtasts_dns_answer {
+	int status;			/* enum mtasts_dns_status */
+	int secure;			/* DNSSEC secure (validated) */
+	int rcode;			/* DNS rcode */
+	char canonname[MTASTS_DOMAIN_MAX + 2];	/* after CNAMEs, or "" */
+	char why[MTASTS_REASON_MAX];	/* reason on TEMPFAIL/BOGUS */
+	size_t nrr;
+	unsigned char *rdata[MTASTS_DNS_RR_MAX];	/* owned copies */
+	size_t rdlen[MTASTS_DNS_RR_MAX];
+};
+
+/*
+ * Resolve (qname, rrtype) within deadline_ms through the context's
+ * resolver (created on first call). *out is a new answer on MTASTS_OK (any
+ * status, including TEMPFAIL, is reported inside the answer); NULL
+ * otherwise. Returns MTASTS_OK, MTASTS_NOMEM or MTASTS_ERROR (resolver
+ * could not be set up: err says why).
+ */
+int mtasts_dns_query(struct mtasts_ctx *ctx, const char *qname, int rrtype,
+    int deadline_ms, struct mtasts_dns_answer **out,
+    struct mtasts_error *err);
+void mtasts_dns_answer_free(struct mtasts_dns_answer *a);
+/* Release the resolver (fork-aware: never frees a parent's worker). */
+void mtasts_dns_free(struct mtasts_ctx *ctx);
+
+/*
+ * Decode the TXT RRs of an answer: each RR's character-strings
+ * concatenated (RFC 8461 §3.1). recs[i] are NUL-terminated malloc'd copies
+ * (a record containing NUL is kept with its length so parsers can reject
+ * it). Returns MTASTS_OK, MTASTS_INVALID (malformed rdata), MTASTS_NOMEM.
+ */
+int mtasts_dns_txt_decode(const struct mtasts_dns_answer *a, char ***recs,
+    size_t **lens, size_t *n);
+void mtasts_dns_txt_free(char **recs, size_t *lens, size_t n);
+
+/*
+ * Resolve the A and AAAA records of host within deadline_ms; addrs gets up
+ * to max addresses with port set. IPv6 first, then IPv4.
+ * Returns MTASTS_OK (n >= 1), MTASTS_NOTFOUND (no address), MTASTS_TEMPFAIL.
+ */
+int mtasts_dns_addrs(struct mtasts_ctx *ctx, const char *host, int port,
+    int deadline_ms, struct sockaddr_storage *addrs, size_t max, size_t *n,
+    struct mtasts_error *err);
+
+/* ---- fetch.c ---- */
+
+struct mtasts_fetch {
+	int rc;			/* MTASTS_OK, MTASTS_TEMPFAIL, MTASTS_INVALID */
+	char result_type[MTASTS_RESULT_TYPE_MAX];	/* RFC 8460, on error */
+	char reason[MTASTS_REASON_MAX];
+	int http_status;
+	char *body;		/* malloc'd, NUL-terminated, on OK */
+	size_t body_len;
+};
+
+/*
+ * Fetch https://mta-sts.<domain>/.well-known/mta-sts.txt under one overall
+ * deadline (cfg.fetch_timeout_ms): every address of the policy host, SNI
+ * and PKIX + host-name verification, HTTP/1.1, status 200 only, text/plain
+ * only, body <= MTASTS_POLICY_BODY_MAX. On failure rc/result_type/reason
+ * say why: sts-webpki-invalid for certificate trouble, sts-policy-invalid
+ * for a bad media type or oversize body, sts-policy-fetch-error for the
+ * rest. The body is not parsed here. Release with mtasts_fetch_clear().
+ */
+void mtasts_fetch_policy(struct mtasts_ctx *ctx, const char *domain,
+    struct mtasts_fetch *res);
+void mtasts_fetch_clear(struct mtasts_fetch *res);
+/* Free the lazily made SSL_CTX. */
+void mtasts_fetch_free(struct mtasts_ctx *ctx);
+
+/* ---- http.c: HTTP/1.1 response parsing (pure, fuzzed) ---- */
+
+enum mtasts_http_state {
+	MTASTS_HTTP_MORE = 0,		/* need more bytes */
+	MTASTS_HTTP_DONE = 1,		/* complete response */
+	MTASTS_HTTP_ERROR = 2,		/* malformed */
+	MTASTS_HTTP_TOOBIG = 3		/* body over the cap */
+};
+
+struct mtasts_http_resp {
+	int status;
+	int content_type_ok;	/* media type is text/plain */
+	char content_type[128];
+	int has_location;
+	const char *body;	/* points into the parsed buffer (or dechunked) */
+	size_t body_len;
+	char *owned_body;	/* dechunked copy, freed by mtasts_http_clear */
+	char why[MTASTS_REASON_MAX];
+};
+
+/*
+ * Parse the bytes received so far, buf[0..len). eof says the peer closed.
+ * Returns an enum mtasts_http_state; on DONE, resp is filled. body_cap is
+ * the body limit (bytes beyond it give TOOBIG as soon as they are seen).
+ */
+int mtasts_http_parse(const char *buf, size_t len, int eof, size_t body_cap,
+    struct mtasts_http_resp *resp);
+void mtasts_http_clear(struct mtasts_http_resp *resp);
+/* 1 if a Content-Type value is text/plain (parameters allowed). */
+int mtasts_http_media_type_ok(const char *v, size_t len);
+
+/* ---- cache.c ---- */
+
+struct mtasts_cache_entry {
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	char id[MTASTS_ID_MAX + 1];		/* "" when no policy held */
+	struct mtasts_policy *policy;		/* NULL when no policy held */
+	time_t fetched_at;
+	time_t expires_at;			/* fetched_at + max_age */
+	time_t txt_checked_at;			/* last TXT check, any result */
+	char txt_id[MTASTS_ID_MAX + 1];		/* id seen at that check */
+	/* last fetch failure, for the §3.3 back-off */
+	time_t fail_at;
+	char fail_id[MTASTS_ID_MAX + 1];
+	char fail_type[MTASTS_RESULT_TYPE_MAX];
+	char fail_reason[MTASTS_REASON_MAX];
+};
+
+/*
+ * Read the entry of a normalised domain. A missing file is
+ * MTASTS_NOTFOUND; a corrupt, truncated or inconsistent file is logged and
+ * reported as MTASTS_NOTFOUND as well (never trusted). *out is a new entry
+ * on MTASTS_OK. The stored raw policy text is parsed again on load.
+ */
+int mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
+    struct mtasts_cache_entry **out, struct mtasts_error *err);
+/* Atomically replace the entry (temp file, fsync, rename). */
+int mtasts_cache_store(struct mtasts_ctx *ctx,
+    const struct mtasts_cache_entry *e, struct mtasts_error *err);
+int mtasts_cache_remove(struct mtasts_ctx *ctx, const char *domain,
+    struct mtasts_error *err);
+void mtasts_cache_entry_free(struct mtasts_cache_entry *e);
+/*
+ * Per-domain fetch lock across processes. Waits at most wait_ms.
+ * Returns MTASTS_OK (*fd holds the lock), MTASTS_TEMPFAIL (busy), or
+ * MTASTS_ERROR.
+ */
+int mtasts_cache_lock(struct mtasts_ctx *ctx, const char *domain,
+    int wait_ms, int *fd, struct mtasts_error *err);
+void mtasts_cache_unlock(int fd);
+/* Call fn for each cached domain name; stops when fn returns non-zero. */
+int mtasts_cache_foreach(struct mtasts_ctx *ctx,
+    int (*fn)(void *arg, const char *domain), void *arg,
+    struct mtasts_error *err);
+
+/* ---- lookup.c ---- */
+
+struct mtasts_result {
+	int status;
+	int source;
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	char id[MTASTS_ID_MAX + 1];
+	struct mtasts_policy *policy;
+	time_t expires;
+	char failure_type[MTASTS_RESULT_TYPE_MAX];
+	char failure_reason[MTASTS_REASON_MAX];
+};
+
+#endif /* MTASTS_INTERNAL_H */
