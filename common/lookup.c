@@ -1,13 +1,495 @@
-/* lookup.c - STUB, replaced by the policy lookup state machine. */
+/*
+ * lookup.c - RFC 8461 policy discovery and application control flow
+ * (§3.1, §3.3, §5.1, §10.2) over the shared on-disk cache.
+ *
+ * The state machine, in order:
+ *   1. fast path: a cached entry whose TXT was checked less than
+ *      txt_check_interval ago is answered from the cache (no DNS, no TLS);
+ *   2. TXT lookup of _mta-sts.<domain> (never a parent domain, §3.4);
+ *   3. unchanged id and a valid cached policy: answer from the cache;
+ *   4. otherwise fetch over HTTPS, one process per domain at a time, with
+ *      the §3.3 five-minute back-off per id after a failure.
+ * A failed discovery or fetch never erases or shortens a cached policy
+ * (§3.3, §10.2); expired policies are never applied (decisions.md
+ * D-CACHE-3). Temporary DNS failure is never "no policy" in the cache.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "mtasts_internal.h"
-int mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags, struct mtasts_result **out, struct mtasts_error *err)
-{ (void)ctx; (void)domain; (void)flags; *out = NULL; return mtasts_err(err, MTASTS_ERROR, "stub"); }
-void mtasts_result_free(struct mtasts_result *r) { (void)r; }
-int mtasts_result_status(const struct mtasts_result *r) { return r->status; }
-int mtasts_result_source(const struct mtasts_result *r) { return r->source; }
-const char *mtasts_result_domain(const struct mtasts_result *r) { return r->domain; }
-const struct mtasts_policy *mtasts_result_policy(const struct mtasts_result *r) { return r->policy; }
-const char *mtasts_result_id(const struct mtasts_result *r) { return r->id[0] ? r->id : NULL; }
-time_t mtasts_result_expires(const struct mtasts_result *r) { return r->expires; }
-const char *mtasts_result_failure_type(const struct mtasts_result *r) { return r->failure_type[0] ? r->failure_type : NULL; }
-const char *mtasts_result_failure_reason(const struct mtasts_result *r) { return r->failure_reason[0] ? r->failure_reason : NULL; }
+
+#define T_TXT 16
+
+static void
+result_fail(struct mtasts_result *r, const char *type, const char *fmt, ...)
+    MTASTS_PRINTF(3, 4);
+
+static void
+result_fail(struct mtasts_result *r, const char *type, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* The first failure is the one that explains the outcome. */
+	if (r->failure_type[0] != '\0')
+		return;
+	mtasts_strlcpy(r->failure_type, type, sizeof(r->failure_type));
+	va_start(ap, fmt);
+	if (vsnprintf(r->failure_reason, sizeof(r->failure_reason), fmt, ap) <
+	    0)
+		r->failure_reason[0] = '\0';
+	va_end(ap);
+}
+
+/* Is the entry's policy applicable at `now` (§3.3 "valid (non-expired)")? */
+static int
+cache_valid(const struct mtasts_cache_entry *e, time_t now)
+{
+	return e != NULL && e->policy != NULL && now < e->expires_at;
+}
+
+/* Answer from the entry's policy. The result takes its own parsed copy. */
+static int
+answer_cache(struct mtasts_result *r, struct mtasts_cache_entry *e)
+{
+	r->status = MTASTS_LOOKUP_POLICY;
+	r->source = MTASTS_SOURCE_CACHE;
+	mtasts_strlcpy(r->id, e->id, sizeof(r->id));
+	r->expires = e->expires_at;
+	r->policy = e->policy;	/* ownership moves to the result */
+	e->policy = NULL;
+	return MTASTS_OK;
+}
+
+/* Store, logging (not failing) on error: the answer stands regardless. */
+static void
+store_entry(struct mtasts_ctx *ctx, const struct mtasts_cache_entry *e)
+{
+	struct mtasts_error err = { 0, "" };
+
+	if (mtasts_cache_store(ctx, e, &err) != MTASTS_OK)
+		mtasts_log(ctx, MTASTS_LOG_WARN,
+		    "cache: cannot store policy of %s: %s", e->domain,
+		    err.text);
+}
+
+static struct mtasts_cache_entry *
+entry_new(const char *domain)
+{
+	struct mtasts_cache_entry *e;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return NULL;
+	mtasts_strlcpy(e->domain, domain, sizeof(e->domain));
+	return e;
+}
+
+static const char *
+dns_status_name(int st)
+{
+	switch (st) {
+	case MTASTS_DNS_NXDOMAIN:
+		return "NXDOMAIN";
+	case MTASTS_DNS_NODATA:
+		return "no TXT record";
+	case MTASTS_DNS_BOGUS:
+		return "DNSSEC bogus";
+	default:
+		return "temporary DNS failure";
+	}
+}
+
+enum txt_outcome {
+	TXT_ID,		/* one valid STS record: id filled */
+	TXT_NONE,	/* definite: no usable record (§3.1) */
+	TXT_TEMP	/* no answer: try later */
+};
+
+/* §3.1 discovery. reason gets a short explanation of NONE/TEMP. */
+static int
+txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
+    char *reason, size_t rsize, int *secure, struct mtasts_error *err)
+{
+	struct mtasts_dns_answer *a = NULL;
+	struct mtasts_error perr = { 0, "" };
+	char qname[MTASTS_DOMAIN_MAX + 16], **recs = NULL;
+	size_t *lens = NULL, n = 0;
+	int rc, out = TXT_TEMP;
+
+	*secure = 0;
+	if ((size_t)snprintf(qname, sizeof(qname), "_mta-sts.%s", domain) >=
+	    sizeof(qname)) {
+		snprintf(reason, rsize, "name too long");
+		return TXT_NONE;
+	}
+	rc = mtasts_dns_query(ctx, qname, T_TXT, ctx->cfg.dns_timeout_ms, &a,
+	    err);
+	if (rc != MTASTS_OK) {
+		snprintf(reason, rsize, "TXT %s: resolver: %s", qname,
+		    err != NULL ? err->text : mtasts_strerror(rc));
+		return TXT_TEMP;
+	}
+	*secure = a->secure;
+	switch (a->status) {
+	case MTASTS_DNS_ANSWER:
+		break;
+	case MTASTS_DNS_NXDOMAIN:
+	case MTASTS_DNS_NODATA:
+		snprintf(reason, rsize, "TXT %s: %s", qname,
+		    dns_status_name(a->status));
+		out = TXT_NONE;
+		goto done;
+	default:
+		snprintf(reason, rsize, "TXT %s: %s%s%s", qname,
+		    dns_status_name(a->status), a->why[0] ? ": " : "", a->why);
+		goto done;
+	}
+	if ((rc = mtasts_dns_txt_decode(a, &recs, &lens, &n)) != MTASTS_OK) {
+		snprintf(reason, rsize, "TXT %s: malformed TXT data", qname);
+		out = TXT_NONE;
+		goto done;
+	}
+	rc = mtasts_txt_select((const char *const *)recs, lens, n, id, &perr);
+	if (rc == MTASTS_OK)
+		out = TXT_ID;
+	else {
+		snprintf(reason, rsize, "TXT %s: %s", qname,
+		    rc == MTASTS_NOTFOUND ? "no STS record" : perr.text);
+		out = TXT_NONE;
+	}
+done:
+	mtasts_dns_txt_free(recs, lens, n);
+	mtasts_dns_answer_free(a);
+	return out;
+}
+
+/*
+ * Fetch and parse the live policy for `id`, holding the domain lock.
+ * On success fills *e (policy, id, times) and returns 1; on failure records
+ * the failure in e->fail_* and in r, keeps e's policy, and returns 0.
+ */
+static int
+fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
+    const char *id, time_t now, struct mtasts_result *r)
+{
+	struct mtasts_fetch f;
+	struct mtasts_policy *p = NULL;
+	struct mtasts_error perr = { 0, "" };
+	int ok = 0;
+
+	mtasts_fetch_policy(ctx, e->domain, &f);
+	if (f.rc == MTASTS_OK) {
+		if (mtasts_policy_parse(f.body, f.body_len, &p, &perr) ==
+		    MTASTS_OK)
+			ok = 1;
+		else {
+			mtasts_strlcpy(f.result_type, MTASTS_RT_STS_INVALID,
+			    sizeof(f.result_type));
+			snprintf(f.reason, sizeof(f.reason), "policy invalid: %s",
+			    perr.text);
+		}
+	}
+	if (ok) {
+		mtasts_policy_free(e->policy);
+		e->policy = p;
+		mtasts_strlcpy(e->id, id, sizeof(e->id));
+		e->fetched_at = now;
+		e->expires_at = now + (time_t)mtasts_policy_max_age(p);
+		e->fail_at = 0;
+		e->fail_id[0] = e->fail_type[0] = e->fail_reason[0] = '\0';
+		mtasts_log(ctx, MTASTS_LOG_INFO,
+		    "%s: fetched policy id %s mode %s max_age %u", e->domain,
+		    id, mtasts_mode_name(mtasts_policy_mode(p)),
+		    (unsigned)mtasts_policy_max_age(p));
+	} else {
+		const char *type = f.result_type[0] ? f.result_type
+						    : MTASTS_RT_STS_FETCH_ERROR;
+
+		e->fail_at = now;
+		mtasts_strlcpy(e->fail_id, id, sizeof(e->fail_id));
+		mtasts_strlcpy(e->fail_type, type, sizeof(e->fail_type));
+		mtasts_strlcpy(e->fail_reason, f.reason[0] ? f.reason :
+		    "policy fetch failed", sizeof(e->fail_reason));
+		result_fail(r, type, "%s", e->fail_reason);
+		/*
+		 * §3.3 SHOULD: alert administrators when a refresh fails,
+		 * unless the cached policy mode is none.
+		 */
+		mtasts_log(ctx,
+		    e->policy != NULL &&
+			    mtasts_policy_mode(e->policy) != MTASTS_MODE_NONE
+			? MTASTS_LOG_WARN
+			: MTASTS_LOG_INFO,
+		    "%s: policy fetch for id %s failed (%s): %s%s", e->domain,
+		    id, type, e->fail_reason,
+		    cache_valid(e, now) ? "; cached policy still applied" : "");
+	}
+	mtasts_fetch_clear(&f);
+	return ok;
+}
+
+static int
+lookup_locked_fetch(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
+    const char *id, unsigned flags, time_t now, struct mtasts_result *r)
+{
+	struct mtasts_cache_entry *e = *ep, *fresh = NULL;
+	struct mtasts_error err = { 0, "" };
+	int lockfd = -1, wait, rc;
+
+	wait = ctx->cfg.lock_wait_ms >= 0 ? ctx->cfg.lock_wait_ms
+					  : ctx->cfg.fetch_timeout_ms;
+	rc = mtasts_cache_lock(ctx, e->domain, wait, &lockfd, &err);
+	if (rc != MTASTS_OK) {
+		/* Another process is fetching this domain right now. */
+		if (cache_valid(e, now))
+			return answer_cache(r, e);
+		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s",
+		    rc == MTASTS_TEMPFAIL ?
+			"policy fetch in progress in another process" :
+			err.text);
+		r->status = MTASTS_LOOKUP_TEMPFAIL;
+		return MTASTS_OK;
+	}
+	/* Whoever held the lock may have just done our work: re-read. */
+	if (mtasts_cache_load(ctx, e->domain, &fresh, NULL) == MTASTS_OK) {
+		mtasts_cache_entry_free(e);
+		*ep = e = fresh;
+		if (!(flags & MTASTS_LOOKUP_FORCE_FETCH) &&
+		    cache_valid(e, now) && strcmp(e->id, id) == 0) {
+			mtasts_cache_unlock(lockfd);
+			return answer_cache(r, e);
+		}
+		if (!(flags & MTASTS_LOOKUP_FORCE_FETCH) && e->fail_at != 0 &&
+		    strcmp(e->fail_id, id) == 0 && now >= e->fail_at &&
+		    now - e->fail_at < MTASTS_FETCH_BACKOFF) {
+			mtasts_cache_unlock(lockfd);
+			result_fail(r, e->fail_type,
+			    "back-off after recent fetch error: %s",
+			    e->fail_reason);
+			if (cache_valid(e, now))
+				return answer_cache(r, e);
+			r->status = MTASTS_LOOKUP_NONE;
+			return MTASTS_OK;
+		}
+	}
+	e->txt_checked_at = now;
+	mtasts_strlcpy(e->txt_id, id, sizeof(e->txt_id));
+	if (fetch_into(ctx, e, id, now, r)) {
+		store_entry(ctx, e);
+		mtasts_cache_unlock(lockfd);
+		r->status = MTASTS_LOOKUP_POLICY;
+		r->source = MTASTS_SOURCE_FETCHED;
+		mtasts_strlcpy(r->id, e->id, sizeof(r->id));
+		r->expires = e->expires_at;
+		r->policy = e->policy;
+		e->policy = NULL;
+		return MTASTS_OK;
+	}
+	store_entry(ctx, e);
+	mtasts_cache_unlock(lockfd);
+	if (cache_valid(e, now))
+		return answer_cache(r, e);
+	r->status = MTASTS_LOOKUP_NONE;
+	return MTASTS_OK;
+}
+
+int
+mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
+    struct mtasts_result **out, struct mtasts_error *err)
+{
+	struct mtasts_result *r = NULL;
+	struct mtasts_cache_entry *e = NULL;
+	struct mtasts_error lerr = { 0, "" };
+	char id[MTASTS_ID_MAX + 1], reason[MTASTS_REASON_MAX];
+	time_t now;
+	int rc, txt, secure;
+
+	*out = NULL;
+	if (ctx == NULL || domain == NULL)
+		return mtasts_err(err, MTASTS_ERROR, "lookup: no context");
+	ctx->finalized = 1;
+	now = mtasts_now(ctx);
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
+	rc = mtasts_domain_normalize(domain, strlen(domain), r->domain, err);
+	if (rc != MTASTS_OK)
+		goto fail;
+
+	rc = mtasts_cache_load(ctx, r->domain, &e, &lerr);
+	if (rc != MTASTS_OK && rc != MTASTS_NOTFOUND) {
+		/* Unreadable cache: fail closed, the caller defers. */
+		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "cache: %s",
+		    lerr.text);
+		r->status = MTASTS_LOOKUP_TEMPFAIL;
+		goto answered;
+	}
+
+	/* 1. Fast path: TXT checked recently; no DNS, no TLS. */
+	if (e != NULL && !(flags & MTASTS_LOOKUP_FORCE_FETCH) &&
+	    e->txt_checked_at <= now &&
+	    now - e->txt_checked_at < ctx->cfg.txt_check_interval) {
+		if (cache_valid(e, now)) {
+			answer_cache(r, e);
+			goto answered;
+		}
+		if (e->policy == NULL && e->txt_id[0] == '\0') {
+			/* Remembered negative answer (no record). */
+			r->status = MTASTS_LOOKUP_NONE;
+			goto answered;
+		}
+	}
+	if (flags & MTASTS_LOOKUP_CACHE_ONLY) {
+		if (cache_valid(e, now))
+			answer_cache(r, e);
+		else
+			r->status = MTASTS_LOOKUP_NONE;
+		goto answered;
+	}
+
+	/* 2. TXT discovery. */
+	lerr.code = 0;
+	lerr.text[0] = '\0';
+	txt = txt_discover(ctx, r->domain, id, reason, sizeof(reason),
+	    &secure, &lerr);
+	if (e == NULL && (e = entry_new(r->domain)) == NULL) {
+		rc = mtasts_err(err, MTASTS_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (txt == TXT_TEMP) {
+		/* §3.3: no live policy discovered; a valid cache applies. */
+		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s", reason);
+		mtasts_log(ctx, MTASTS_LOG_INFO, "%s: %s", r->domain, reason);
+		if (!cache_valid(e, now)) {
+			r->status = ctx->cfg.dns_failure ==
+				MTASTS_DNSFAIL_TEMPFAIL
+			    ? MTASTS_LOOKUP_TEMPFAIL
+			    : MTASTS_LOOKUP_NONE;
+			goto answered;
+		}
+		if (!(flags & MTASTS_LOOKUP_FORCE_FETCH)) {
+			answer_cache(r, e);
+			goto answered;
+		}
+		/* refresh (§10.2): fetch anyway, under the cached id */
+		mtasts_strlcpy(id, e->id, sizeof(id));
+		rc = lookup_locked_fetch(ctx, &e, id, flags, now, r);
+		goto answered;
+	}
+	if (txt == TXT_NONE) {
+		mtasts_log(ctx, MTASTS_LOG_DEBUG, "%s: %s", r->domain, reason);
+		e->txt_checked_at = now;
+		e->txt_id[0] = '\0';
+		if (cache_valid(e, now)) {
+			/*
+			 * §3.1 note, §10.2: a removed TXT record does not
+			 * remove an unexpired cached policy. Refresh still
+			 * re-fetches it under the cached id.
+			 */
+			if (flags & MTASTS_LOOKUP_FORCE_FETCH) {
+				mtasts_strlcpy(id, e->id, sizeof(id));
+				rc = lookup_locked_fetch(ctx, &e, id, flags,
+				    now, r);
+				goto answered;
+			}
+			store_entry(ctx, e);
+			answer_cache(r, e);
+			goto answered;
+		}
+		store_entry(ctx, e);
+		r->status = MTASTS_LOOKUP_NONE;
+		goto answered;
+	}
+
+	/* 3. Unchanged id and a valid cached policy (§3, §5.1). */
+	if (cache_valid(e, now) && strcmp(e->id, id) == 0 &&
+	    !(flags & MTASTS_LOOKUP_FORCE_FETCH)) {
+		e->txt_checked_at = now;
+		mtasts_strlcpy(e->txt_id, id, sizeof(e->txt_id));
+		store_entry(ctx, e);
+		answer_cache(r, e);
+		goto answered;
+	}
+
+	/* 4. §3.3 back-off: no new fetch for the same id for 5 minutes. */
+	if (!(flags & MTASTS_LOOKUP_FORCE_FETCH) && e->fail_at != 0 &&
+	    strcmp(e->fail_id, id) == 0 && now >= e->fail_at &&
+	    now - e->fail_at < MTASTS_FETCH_BACKOFF) {
+		result_fail(r, e->fail_type,
+		    "back-off after recent fetch error: %s", e->fail_reason);
+		if (cache_valid(e, now))
+			answer_cache(r, e);
+		else
+			r->status = MTASTS_LOOKUP_NONE;
+		goto answered;
+	}
+	rc = lookup_locked_fetch(ctx, &e, id, flags, now, r);
+
+answered:
+	mtasts_cache_entry_free(e);
+	if (rc != MTASTS_OK && rc != MTASTS_NOTFOUND)
+		goto fail_noentry;
+	*out = r;
+	return MTASTS_OK;
+fail:
+	mtasts_cache_entry_free(e);
+fail_noentry:
+	mtasts_result_free(r);
+	return rc;
+}
+
+void
+mtasts_result_free(struct mtasts_result *r)
+{
+	if (r == NULL)
+		return;
+	mtasts_policy_free(r->policy);
+	free(r);
+}
+
+int
+mtasts_result_status(const struct mtasts_result *r)
+{
+	return r->status;
+}
+
+int
+mtasts_result_source(const struct mtasts_result *r)
+{
+	return r->source;
+}
+
+const char *
+mtasts_result_domain(const struct mtasts_result *r)
+{
+	return r->domain;
+}
+
+const struct mtasts_policy *
+mtasts_result_policy(const struct mtasts_result *r)
+{
+	return r->policy;
+}
+
+const char *
+mtasts_result_id(const struct mtasts_result *r)
+{
+	return r->id[0] != '\0' ? r->id : NULL;
+}
+
+time_t
+mtasts_result_expires(const struct mtasts_result *r)
+{
+	return r->expires;
+}
+
+const char *
+mtasts_result_failure_type(const struct mtasts_result *r)
+{
+	return r->failure_type[0] != '\0' ? r->failure_type : NULL;
+}
+
+const char *
+mtasts_result_failure_reason(const struct mtasts_result *r)
+{
+	return r->failure_reason[0] != '\0' ? r->failure_reason : NULL;
+}
