@@ -40,8 +40,12 @@
 #define MTASTS_TXT_RECORDS_MAX 64
 /* DNS label and name lengths (RFC 1035). */
 #define MTASTS_LABEL_MAX 63
+/* Raw input to domain normalisation (U-labels may be long in UTF-8). */
+#define MTASTS_DOMAIN_INPUT_MAX 1024
 /* HTTP response head (status line + headers). */
 #define MTASTS_HTTP_HEAD_MAX 16384
+/* Raw response bytes read for one fetch (head + framed body). */
+#define MTASTS_HTTP_RAW_MAX (MTASTS_HTTP_HEAD_MAX + 4 * MTASTS_POLICY_BODY_MAX)
 /* Addresses tried for one policy host. */
 #define MTASTS_ADDRS_MAX 16
 /* Cache file size (raw policy + metadata, JSON-escaped). */
@@ -228,6 +232,15 @@ struct mtasts_fetch {
 void mtasts_fetch_policy(struct mtasts_ctx *ctx, const char *domain,
     struct mtasts_fetch *res);
 void mtasts_fetch_clear(struct mtasts_fetch *res);
+/*
+ * Test seam: everything mtasts_fetch_policy() does after resolving host:
+ * try addrs[0..naddrs) in order (ports from the sockaddrs) until
+ * deadline_ms_mono (a mtasts_mono_ms() time). Fills res like
+ * mtasts_fetch_policy().
+ */
+void mtasts_fetch_from(struct mtasts_ctx *ctx, const char *host,
+    const struct sockaddr_storage *addrs, size_t naddrs,
+    int64_t deadline_ms_mono, struct mtasts_fetch *res);
 /* Free the lazily made SSL_CTX. */
 void mtasts_fetch_free(struct mtasts_ctx *ctx);
 
@@ -255,6 +268,11 @@ struct mtasts_http_resp {
  * Parse the bytes received so far, buf[0..len). eof says the peer closed.
  * Returns an enum mtasts_http_state; on DONE, resp is filled. body_cap is
  * the body limit (bytes beyond it give TOOBIG as soon as they are seen).
+ * resp must be zeroed before the first call; each call clears it again.
+ * Once the final head is parsed, status, content_type(_ok) and
+ * has_location are set whatever the return (so a caller can stop early);
+ * status is 0 before. why is set on ERROR. Only the verdict MORE can
+ * change when more bytes arrive.
  */
 int mtasts_http_parse(const char *buf, size_t len, int eof, size_t body_cap,
     struct mtasts_http_resp *resp);
