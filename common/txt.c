@@ -106,7 +106,7 @@ int
 mtasts_txt_parse(const char *rec, size_t len, char id[MTASTS_ID_MAX + 1],
     struct mtasts_error *err)
 {
-	size_t pos, end, i, nfields = 0;
+	size_t pos, end, i, nfields = 0, idpos = 0, idlen = 0;
 	int have_id = 0;
 
 	id[0] = '\0';
@@ -178,22 +178,21 @@ mtasts_txt_parse(const char *rec, size_t len, char id[MTASTS_ID_MAX + 1],
 				return mtasts_err(err, MTASTS_INVALID,
 				    "invalid id \"%.*s\" at offset %zu",
 				    qlen(n), rec + pos + 3, pos + 3);
-			memcpy(id, rec + pos + 3, n);
-			id[n] = '\0';
+			idpos = pos + 3;
+			idlen = n;
 			have_id = 1;
-		} else if (parse_extension(rec, pos, end, err) != MTASTS_OK) {
-			id[0] = '\0';
+		} else if (parse_extension(rec, pos, end, err) != MTASTS_OK)
 			return MTASTS_INVALID;
-		}
 		nfields++;
 		pos = end;
 	}
-	if (!have_id) {
-		id[0] = '\0';
+	if (!have_id)
 		return mtasts_err(err, MTASTS_INVALID,
 		    nfields == 0 ? "no fields after \"" STS_VERSION "\"" :
 		    "missing id field");
-	}
+	/* Only a fully valid record yields an id. */
+	memcpy(id, rec + idpos, idlen);
+	id[idlen] = '\0';
 	return MTASTS_OK;
 }
 
