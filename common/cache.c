@@ -1,14 +1,1039 @@
-/* cache.c - STUB, replaced by the on-disk cache. */
+/*
+ * cache.c - the shared on-disk MTA-STS policy cache: one JSON file per
+ * policy domain, <cache_dir>/<domain>.json, written by some delivery
+ * processes and read by many at once.
+ *
+ * RFC 8461 §10: a cached enforce policy is what defeats a downgrade
+ * attacker, so this is a security store, not a performance cache. Writes
+ * go to a temp file that is fsync'ed and renamed over the entry, so a
+ * crash or a full disk never loses the previous entry and readers never
+ * see a partial file. Everything read back is hostile input: any file
+ * that is not exactly what we would have written is logged and ignored.
+ *
+ * Exim routers run as root and transports as Debian-exim, so a directory
+ * we create is 02770 (setgid: the group is inherited) and files are 0660,
+ * both set with fchmod so the umask does not matter. A world-writable
+ * cache directory is refused, and cache files are never opened through a
+ * symbolic link.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
 #include "mtasts_internal.h"
-int mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain, struct mtasts_cache_entry **out, struct mtasts_error *err)
-{ (void)ctx; (void)domain; (void)err; *out = NULL; return MTASTS_NOTFOUND; }
-int mtasts_cache_store(struct mtasts_ctx *ctx, const struct mtasts_cache_entry *e, struct mtasts_error *err)
-{ (void)ctx; (void)e; return mtasts_err(err, MTASTS_ERROR, "stub"); }
-int mtasts_cache_remove(struct mtasts_ctx *ctx, const char *domain, struct mtasts_error *err)
-{ (void)ctx; (void)domain; (void)err; return MTASTS_OK; }
-void mtasts_cache_entry_free(struct mtasts_cache_entry *e) { (void)e; }
-int mtasts_cache_lock(struct mtasts_ctx *ctx, const char *domain, int wait_ms, int *fd, struct mtasts_error *err)
-{ (void)ctx; (void)domain; (void)wait_ms; (void)err; *fd = -1; return MTASTS_OK; }
-void mtasts_cache_unlock(int fd) { (void)fd; }
-int mtasts_cache_foreach(struct mtasts_ctx *ctx, int (*fn)(void *arg, const char *domain), void *arg, struct mtasts_error *err)
-{ (void)ctx; (void)fn; (void)arg; (void)err; return MTASTS_OK; }
+
+#define CACHE_FORMAT 1
+#define CACHE_DIR_MODE 02770
+#define CACHE_FILE_MODE 0660
+/* 9999-12-31T23:59:59Z: keeps every time_t sum below overflow. */
+#define CACHE_TIME_MAX 253402300799LL
+/* Longest mx pattern kept in the informational "mx" array. */
+#define CACHE_MX_LEN_MAX (MTASTS_DOMAIN_MAX + 2)
+/* Lock polling: start fast, back off to a modest interval. */
+#define CACHE_LOCK_POLL_MIN_MS 1
+#define CACHE_LOCK_POLL_MAX_MS 20
+/* O_EXCL collisions tolerated when picking a temp file name. */
+#define CACHE_TMP_TRIES 8
+/* Domain prefix length kept in temp file names (they must fit NAME_MAX). */
+#define CACHE_TMP_DOMAIN_MAX (NAME_MAX - 48)
+#define CACHE_WHY_MAX 128
+
+static const char *const cache_keys[] = {
+	"format", "domain", "id", "policy", "mode", "max_age", "mx",
+	"fetched_at", "expires_at", "txt_checked_at", "txt_id", "fail"
+};
+static const char *const cache_fail_keys[] = {
+	"at", "id", "type", "reason"
+};
+
+/*
+ * A normalised policy domain as a file name component: lower-case LDH,
+ * so no '/', no leading '.', no "..". Checked here as well as by
+ * mtasts_hostname_valid() because the name becomes a path.
+ */
+static int
+cache_domain_ok(const char *d, size_t *lenp)
+{
+	const char *end;
+	size_t len, i;
+
+	*lenp = 0;
+	if (d == NULL)
+		return 0;
+	if ((end = memchr(d, '\0', MTASTS_DOMAIN_MAX + 1)) == NULL)
+		return 0;
+	len = (size_t)(end - d);
+	if (len == 0 || d[0] == '.' || d[len - 1] == '.')
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)d[i];
+
+		if (c == '.' && d[i + 1] == '.')
+			return 0;
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			c == '-' || c == '.'))
+			return 0;
+	}
+	if (!mtasts_hostname_valid(d, len))
+		return 0;
+	*lenp = len;
+	return 1;
+}
+
+/* "<domain>.json" must be one directory entry. */
+static int
+cache_name_fits(size_t dlen)
+{
+	return dlen + sizeof(".json") - 1 <= NAME_MAX;
+}
+
+/* RFC 8461 §3.1: id is 1*32(ALPHA / DIGIT). */
+static int
+cache_id_ok(const char *s, size_t size, int empty_ok)
+{
+	size_t i;
+
+	for (i = 0; i < size && s[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			(c >= '0' && c <= '9')))
+			return 0;
+	}
+	if (i == size || i > MTASTS_ID_MAX)
+		return 0;
+	return i > 0 || empty_ok;
+}
+
+/* RFC 8460 result type names: [a-z0-9-], possibly empty. */
+static int
+cache_type_ok(const char *s, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < size && s[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			c == '-'))
+			return 0;
+	}
+	return i < size;
+}
+
+/*
+ * Reasons end up in logs and SMTP replies: no control characters, so a
+ * tampered file cannot inject lines (house style rule 8).
+ */
+static int
+cache_text_ok(const char *s, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < size && s[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+	}
+	return i < size;
+}
+
+static int
+cache_time_ok(time_t t)
+{
+	return t >= 0 && (long long)t <= CACHE_TIME_MAX;
+}
+
+/*
+ * The invariants of an entry, checked before a store and after a load so
+ * that store never writes what load would refuse.
+ */
+static int
+cache_entry_check(const struct mtasts_cache_entry *e, char *why, size_t wl)
+{
+	size_t dlen;
+
+	if (!cache_domain_ok(e->domain, &dlen)) {
+		snprintf(why, wl, "bad domain");
+		return -1;
+	}
+	if (!cache_time_ok(e->fetched_at) || !cache_time_ok(e->expires_at) ||
+	    !cache_time_ok(e->txt_checked_at) || !cache_time_ok(e->fail_at)) {
+		snprintf(why, wl, "time out of range");
+		return -1;
+	}
+	if (e->policy != NULL) {
+		if (!cache_id_ok(e->id, sizeof(e->id), 0)) {
+			snprintf(why, wl, "bad id");
+			return -1;
+		}
+		/* RFC 8461 §3.2: cached for max_age from the fetch. */
+		if (e->expires_at != e->fetched_at +
+			(time_t)mtasts_policy_max_age(e->policy)) {
+			snprintf(why, wl, "expires_at is not fetched_at + "
+			    "max_age");
+			return -1;
+		}
+	} else if (e->id[0] != '\0') {
+		snprintf(why, wl, "id without a policy");
+		return -1;
+	}
+	if (!cache_id_ok(e->txt_id, sizeof(e->txt_id), 1)) {
+		snprintf(why, wl, "bad txt_id");
+		return -1;
+	}
+	if (!cache_id_ok(e->fail_id, sizeof(e->fail_id), 1)) {
+		snprintf(why, wl, "bad fail id");
+		return -1;
+	}
+	if (!cache_type_ok(e->fail_type, sizeof(e->fail_type))) {
+		snprintf(why, wl, "bad fail type");
+		return -1;
+	}
+	if (memchr(e->fail_reason, '\0', sizeof(e->fail_reason)) == NULL) {
+		snprintf(why, wl, "bad fail reason");
+		return -1;
+	}
+	return 0;
+}
+
+/* dir + "/" + name into buf; MTASTS_ERROR when it does not fit. */
+static int
+cache_path(const struct mtasts_ctx *ctx, const char *name, char *buf,
+    size_t size, struct mtasts_error *err)
+{
+	int n;
+
+	n = snprintf(buf, size, "%s/%s", ctx->cfg.cache_dir, name);
+	if (n < 0 || (size_t)n >= size)
+		return mtasts_err(err, MTASTS_ERROR, "cache: path too long");
+	return MTASTS_OK;
+}
+
+/*
+ * A group-shared cache must not be writable by everybody: anyone could
+ * plant or replace a policy (RFC 8461 §10).
+ */
+static int
+cache_dir_mode_ok(const struct mtasts_ctx *ctx, const struct stat *st,
+    struct mtasts_error *err)
+{
+	if (!S_ISDIR(st->st_mode))
+		return mtasts_err(err, MTASTS_ERROR,
+		    "cache: %s: not a directory", ctx->cfg.cache_dir);
+	if (st->st_mode & S_IWOTH)
+		return mtasts_err(err, MTASTS_ERROR,
+		    "cache: %s: directory is world-writable, refused",
+		    ctx->cfg.cache_dir);
+	return MTASTS_OK;
+}
+
+/*
+ * Open the cache directory for the writing paths; *dfd is -1 unless OK.
+ * create: make the last component when missing, else MTASTS_NOTFOUND.
+ */
+static int
+cache_dir_open(const struct mtasts_ctx *ctx, int create, int *dfd,
+    struct mtasts_error *err)
+{
+	const char *dir = ctx->cfg.cache_dir;
+	struct stat st;
+	int fd, rc, created = 0;
+
+	*dfd = -1;
+	if (dir[0] == '\0')
+		return mtasts_err(err, MTASTS_ERROR, "cache: no cache_dir");
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT && create) {
+		/* 0700 until fchmod: never briefly more open than 02770. */
+		if (mkdir(dir, 0700) == 0)
+			created = 1;
+		else if (errno != EEXIST)
+			return mtasts_err(err, MTASTS_ERROR,
+			    "cache: mkdir %s: %s", dir, strerror(errno));
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	}
+	if (fd == -1) {
+		if (errno == ENOENT && !create)
+			return MTASTS_NOTFOUND;
+		return mtasts_err(err, MTASTS_ERROR, "cache: %s: %s", dir,
+		    strerror(errno));
+	}
+	if (created && fchmod(fd, CACHE_DIR_MODE) == -1) {
+		rc = mtasts_err(err, MTASTS_ERROR, "cache: chmod %s: %s", dir,
+		    strerror(errno));
+		goto err;
+	}
+	if (fstat(fd, &st) == -1) {
+		rc = mtasts_err(err, MTASTS_ERROR, "cache: %s: %s", dir,
+		    strerror(errno));
+		goto err;
+	}
+	if ((rc = cache_dir_mode_ok(ctx, &st, err)) != MTASTS_OK)
+		goto err;
+	*dfd = fd;
+	return MTASTS_OK;
+err:
+	close(fd);
+	return rc;
+}
+
+/* Copy a JSON string of at most size-1 bytes without NUL. */
+static int
+cache_get_str(const json_t *v, char *dst, size_t size)
+{
+	const char *s;
+	size_t n;
+
+	if (!json_is_string(v))
+		return -1;
+	s = json_string_value(v);
+	n = json_string_length(v);
+	if (n >= size || memchr(s, '\0', n) != NULL)
+		return -1;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+static int
+cache_get_time(const json_t *v, time_t *out)
+{
+	json_int_t n;
+
+	if (!json_is_integer(v))
+		return -1;
+	n = json_integer_value(v);
+	if (n < 0 || n > CACHE_TIME_MAX)
+		return -1;
+	*out = (time_t)n;
+	return 0;
+}
+
+static int
+cache_known_key(const char *k, const char *const *keys, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(k, keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
+#define CORRUPT(...)                                                       \
+	do {                                                               \
+		snprintf(why, wl, __VA_ARGS__);                            \
+		rc = MTASTS_INVALID;                                       \
+		goto done;                                                 \
+	} while (0)
+
+/* The "fail" object: all four keys, nothing else. */
+static int
+cache_decode_fail(json_t *f, struct mtasts_cache_entry *e, char *why,
+    size_t wl)
+{
+	const char *k;
+	json_t *v;
+	int rc = MTASTS_OK;
+
+	if (!json_is_object(f))
+		CORRUPT("fail: not an object");
+	json_object_foreach(f, k, v) {
+		if (!cache_known_key(k, cache_fail_keys,
+			sizeof(cache_fail_keys) / sizeof(cache_fail_keys[0])))
+			CORRUPT("fail: unknown key");
+	}
+	if (cache_get_time(json_object_get(f, "at"), &e->fail_at) != 0)
+		CORRUPT("fail.at");
+	if (cache_get_str(json_object_get(f, "id"), e->fail_id,
+		sizeof(e->fail_id)) != 0)
+		CORRUPT("fail.id");
+	if (cache_get_str(json_object_get(f, "type"), e->fail_type,
+		sizeof(e->fail_type)) != 0)
+		CORRUPT("fail.type");
+	if (cache_get_str(json_object_get(f, "reason"), e->fail_reason,
+		sizeof(e->fail_reason)) != 0 ||
+	    !cache_text_ok(e->fail_reason, sizeof(e->fail_reason)))
+		CORRUPT("fail.reason");
+done:
+	return rc;
+}
+
+/* The policy and the fields derived from it. */
+static int
+cache_decode_policy(const json_t *root, const json_t *pol,
+    struct mtasts_cache_entry *e, char *why, size_t wl)
+{
+	struct mtasts_error perr = { 0, "" };
+	const json_t *mode, *maxage, *mx, *v;
+	const char *text;
+	size_t len, i;
+	int rc = MTASTS_OK, prc;
+
+	mode = json_object_get(root, "mode");
+	maxage = json_object_get(root, "max_age");
+	mx = json_object_get(root, "mx");
+	if (json_is_null(pol)) {
+		if (mode != NULL || maxage != NULL || mx != NULL)
+			CORRUPT("mode, max_age or mx without a policy");
+		goto done;
+	}
+	if (!json_is_string(pol))
+		CORRUPT("policy: not a string");
+	text = json_string_value(pol);
+	len = json_string_length(pol);
+	if (len == 0 || len > MTASTS_POLICY_BODY_MAX ||
+	    memchr(text, '\0', len) != NULL)
+		CORRUPT("policy: bad length or NUL");
+	if (!json_is_string(mode))
+		CORRUPT("mode");
+	if (!json_is_integer(maxage))
+		CORRUPT("max_age");
+	if (!json_is_array(mx) || json_array_size(mx) > MTASTS_POLICY_MX_MAX)
+		CORRUPT("mx");
+	for (i = 0; i < json_array_size(mx); i++) {
+		v = json_array_get(mx, i);
+		if (!json_is_string(v) ||
+		    json_string_length(v) > CACHE_MX_LEN_MAX)
+			CORRUPT("mx");
+	}
+	/* Never trust the stored fields: the raw text is the truth. */
+	prc = mtasts_policy_parse(text, len, &e->policy, &perr);
+	if (prc == MTASTS_NOMEM) {
+		rc = MTASTS_NOMEM;
+		goto done;
+	}
+	if (prc != MTASTS_OK)
+		CORRUPT("policy: %.80s", perr.text);
+	if (strcmp(json_string_value(mode),
+		mtasts_mode_name(mtasts_policy_mode(e->policy))) != 0)
+		CORRUPT("mode differs from the policy");
+	if (json_integer_value(maxage) !=
+	    (json_int_t)mtasts_policy_max_age(e->policy))
+		CORRUPT("max_age differs from the policy");
+done:
+	return rc;
+}
+
+/*
+ * Decode a cache file of the expected domain into e. MTASTS_INVALID (why
+ * filled) for anything but a well-formed, consistent entry.
+ */
+static int
+cache_decode(const char *domain, const char *buf, size_t len,
+    struct mtasts_cache_entry *e, char *why, size_t wl)
+{
+	json_error_t jerr;
+	json_t *root = NULL, *v;
+	const char *k;
+	int rc = MTASTS_OK;
+
+	if (memchr(buf, '\0', len) != NULL)
+		CORRUPT("NUL byte");
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL)
+		CORRUPT("JSON line %d: %.60s", jerr.line, jerr.text);
+	if (!json_is_object(root))
+		CORRUPT("not an object");
+	json_object_foreach(root, k, v) {
+		if (!cache_known_key(k, cache_keys,
+			sizeof(cache_keys) / sizeof(cache_keys[0])))
+			CORRUPT("unknown key");
+	}
+	v = json_object_get(root, "format");
+	if (!json_is_integer(v) || json_integer_value(v) != CACHE_FORMAT)
+		CORRUPT("format");
+	if (cache_get_str(json_object_get(root, "domain"), e->domain,
+		sizeof(e->domain)) != 0)
+		CORRUPT("domain");
+	if (strcmp(e->domain, domain) != 0)
+		CORRUPT("domain does not match the file name");
+	if (cache_get_str(json_object_get(root, "id"), e->id,
+		sizeof(e->id)) != 0)
+		CORRUPT("id");
+	if (cache_get_time(json_object_get(root, "fetched_at"),
+		&e->fetched_at) != 0)
+		CORRUPT("fetched_at");
+	if (cache_get_time(json_object_get(root, "expires_at"),
+		&e->expires_at) != 0)
+		CORRUPT("expires_at");
+	if (cache_get_time(json_object_get(root, "txt_checked_at"),
+		&e->txt_checked_at) != 0)
+		CORRUPT("txt_checked_at");
+	if (cache_get_str(json_object_get(root, "txt_id"), e->txt_id,
+		sizeof(e->txt_id)) != 0)
+		CORRUPT("txt_id");
+	if ((v = json_object_get(root, "fail")) != NULL &&
+	    (rc = cache_decode_fail(v, e, why, wl)) != MTASTS_OK)
+		goto done;
+	if ((v = json_object_get(root, "policy")) == NULL)
+		CORRUPT("policy missing");
+	if ((rc = cache_decode_policy(root, v, e, why, wl)) != MTASTS_OK)
+		goto done;
+	if (cache_entry_check(e, why, wl) != 0)
+		rc = MTASTS_INVALID;
+done:
+	json_decref(root);
+	return rc;
+}
+
+#undef CORRUPT
+
+int
+mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
+    struct mtasts_cache_entry **out, struct mtasts_error *err)
+{
+	char path[MTASTS_PATH_MAX + NAME_MAX + 2], name[NAME_MAX + 1];
+	char why[CACHE_WHY_MAX];
+	struct mtasts_cache_entry *e = NULL;
+	struct stat st;
+	char *buf = NULL;
+	size_t dlen, off = 0;
+	ssize_t n;
+	int fd = -1, rc;
+
+	*out = NULL;
+	why[0] = '\0';
+	if (!cache_domain_ok(domain, &dlen))
+		return mtasts_err(err, MTASTS_INVALID,
+		    "cache: invalid domain name");
+	/* Such a name can never have been stored. */
+	if (!cache_name_fits(dlen))
+		return MTASTS_NOTFOUND;
+	/*
+	 * The read path is stat + open + fstat + read + close: no locks,
+	 * because entries are only ever replaced whole by rename().
+	 */
+	if (stat(ctx->cfg.cache_dir, &st) == -1) {
+		if (errno == ENOENT)
+			return MTASTS_NOTFOUND;
+		return mtasts_err(err, MTASTS_ERROR, "cache: %s: %s",
+		    ctx->cfg.cache_dir, strerror(errno));
+	}
+	if ((rc = cache_dir_mode_ok(ctx, &st, err)) != MTASTS_OK)
+		return rc;
+	snprintf(name, sizeof(name), "%s.json", domain);
+	if ((rc = cache_path(ctx, name, path, sizeof(path), err)) !=
+	    MTASTS_OK)
+		return rc;
+	/* O_NONBLOCK: a FIFO planted here must not hang the delivery. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC);
+	if (fd == -1) {
+		if (errno == ENOENT) {
+			rc = MTASTS_NOTFOUND;
+			goto done;
+		}
+		if (errno == ELOOP || errno == ENXIO || errno == EISDIR) {
+			snprintf(why, sizeof(why), "not a regular file");
+			rc = MTASTS_INVALID;
+			goto done;
+		}
+		/*
+		 * EACCES and friends are not "no policy": answering
+		 * NOTFOUND would silently drop an enforced policy.
+		 */
+		rc = mtasts_err(err, errno == ENOMEM ? MTASTS_NOMEM :
+		    MTASTS_ERROR, "cache: %s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (fstat(fd, &st) == -1) {
+		rc = mtasts_err(err, MTASTS_ERROR, "cache: %s: %s", path,
+		    strerror(errno));
+		goto done;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, sizeof(why), "not a regular file");
+		rc = MTASTS_INVALID;
+		goto done;
+	}
+	if (st.st_mode & S_IWOTH) {
+		snprintf(why, sizeof(why), "world-writable file");
+		rc = MTASTS_INVALID;
+		goto done;
+	}
+	if (st.st_size <= 0 || st.st_size > MTASTS_CACHE_FILE_MAX) {
+		snprintf(why, sizeof(why), "size %lld",
+		    (long long)st.st_size);
+		rc = MTASTS_INVALID;
+		goto done;
+	}
+	if ((buf = malloc((size_t)st.st_size)) == NULL ||
+	    (e = calloc(1, sizeof(*e))) == NULL) {
+		rc = mtasts_err(err, MTASTS_NOMEM, "cache: out of memory");
+		goto done;
+	}
+	while (off < (size_t)st.st_size) {
+		n = read(fd, buf + off, (size_t)st.st_size - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			rc = mtasts_err(err, MTASTS_ERROR, "cache: read %s: %s",
+			    path, strerror(errno));
+			goto done;
+		}
+		if (n == 0)
+			break;
+		off += (size_t)n;
+	}
+	if (off != (size_t)st.st_size) {
+		snprintf(why, sizeof(why), "short read");
+		rc = MTASTS_INVALID;
+		goto done;
+	}
+	rc = cache_decode(domain, buf, off, e, why, sizeof(why));
+	if (rc == MTASTS_NOMEM)
+		mtasts_err_set(err, rc, "cache: out of memory");
+	if (rc == MTASTS_OK) {
+		*out = e;
+		e = NULL;
+	}
+done:
+	if (rc == MTASTS_INVALID) {
+		mtasts_log(ctx, MTASTS_LOG_WARN,
+		    "cache: %s: corrupt (%s), ignored", path, why);
+		rc = MTASTS_NOTFOUND;
+	}
+	if (fd != -1)
+		close(fd);
+	free(buf);
+	mtasts_cache_entry_free(e);
+	return rc;
+}
+
+static int
+cache_set(json_t *o, const char *k, json_t *v)
+{
+	/* json_object_set_new() consumes v even on failure. */
+	return v == NULL || json_object_set_new(o, k, v) != 0 ? -1 : 0;
+}
+
+/*
+ * Failure reasons quote servers and libraries: keep printable ASCII only,
+ * so that what load accepts is exactly what store writes.
+ */
+static void
+cache_sanitize(const char *in, char *out, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < size && in[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		out[i] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+	}
+	out[i] = '\0';
+}
+
+/* Serialise a checked entry into *out (malloc'd, NUL-terminated). */
+static int
+cache_encode(const struct mtasts_cache_entry *e, char **out, size_t *outlen,
+    struct mtasts_error *err)
+{
+	json_t *root = NULL, *mx = NULL, *fail = NULL;
+	char reason[MTASTS_REASON_MAX];
+	const char *text;
+	char *s = NULL;
+	size_t len, i;
+	int rc = MTASTS_NOMEM, bad = 0;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((root = json_object()) == NULL)
+		goto done;
+	bad |= cache_set(root, "format", json_integer(CACHE_FORMAT));
+	bad |= cache_set(root, "domain", json_string(e->domain));
+	bad |= cache_set(root, "id", json_string(e->id));
+	if (e->policy != NULL) {
+		text = mtasts_policy_text(e->policy, &len);
+		if (text == NULL || len == 0 || len > MTASTS_POLICY_BODY_MAX ||
+		    memchr(text, '\0', len) != NULL) {
+			rc = mtasts_err(err, MTASTS_INVALID,
+			    "cache: %s: policy text unusable", e->domain);
+			goto done;
+		}
+		/* jansson refuses invalid UTF-8 here (RFC 8461 §3.2 ABNF). */
+		if (cache_set(root, "policy", json_stringn(text, len)) != 0) {
+			rc = mtasts_err(err, MTASTS_INVALID,
+			    "cache: %s: policy text is not UTF-8", e->domain);
+			goto done;
+		}
+		bad |= cache_set(root, "mode", json_string(mtasts_mode_name(
+		    mtasts_policy_mode(e->policy))));
+		bad |= cache_set(root, "max_age",
+		    json_integer(mtasts_policy_max_age(e->policy)));
+		if ((mx = json_array()) == NULL)
+			goto done;
+		for (i = 0; i < mtasts_policy_mx_count(e->policy); i++) {
+			text = mtasts_policy_mx(e->policy, i);
+			if (text == NULL ||
+			    json_array_append_new(mx, json_string(text)) != 0)
+				bad = -1;
+		}
+		bad |= cache_set(root, "mx", mx);
+		mx = NULL;
+	} else
+		bad |= cache_set(root, "policy", json_null());
+	bad |= cache_set(root, "fetched_at", json_integer(e->fetched_at));
+	bad |= cache_set(root, "expires_at", json_integer(e->expires_at));
+	bad |= cache_set(root, "txt_checked_at",
+	    json_integer(e->txt_checked_at));
+	bad |= cache_set(root, "txt_id", json_string(e->txt_id));
+	if (e->fail_at != 0 || e->fail_id[0] != '\0' ||
+	    e->fail_type[0] != '\0' || e->fail_reason[0] != '\0') {
+		if ((fail = json_object()) == NULL)
+			goto done;
+		bad |= cache_set(fail, "at", json_integer(e->fail_at));
+		bad |= cache_set(fail, "id", json_string(e->fail_id));
+		bad |= cache_set(fail, "type", json_string(e->fail_type));
+		cache_sanitize(e->fail_reason, reason, sizeof(reason));
+		bad |= cache_set(fail, "reason", json_string(reason));
+		bad |= cache_set(root, "fail", fail);
+		fail = NULL;
+	}
+	if (bad) {
+		rc = mtasts_err(err, MTASTS_INVALID,
+		    "cache: %s: entry cannot be encoded", e->domain);
+		goto done;
+	}
+	if ((s = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) ==
+	    NULL)
+		goto done;
+	len = strlen(s);
+	if (len > MTASTS_CACHE_FILE_MAX) {
+		rc = mtasts_err(err, MTASTS_INVALID, "cache: %s: entry too big",
+		    e->domain);
+		goto done;
+	}
+	*out = s;
+	*outlen = len;
+	s = NULL;
+	rc = MTASTS_OK;
+done:
+	if (rc == MTASTS_NOMEM)
+		mtasts_err_set(err, rc, "cache: out of memory");
+	free(s);
+	json_decref(mx);
+	json_decref(fail);
+	json_decref(root);
+	return rc;
+}
+
+/* A fresh, unpredictable temp name; O_EXCL settles any collision. */
+static void
+cache_tmpname(const char *domain, size_t dlen, char *buf, size_t size)
+{
+	struct timespec ts;
+	uint32_t r;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		r = (uint32_t)ts.tv_nsec ^ ((uint32_t)ts.tv_sec << 20);
+	}
+	if (dlen > CACHE_TMP_DOMAIN_MAX)
+		dlen = CACHE_TMP_DOMAIN_MAX;
+	snprintf(buf, size, ".%.*s.json.%ld.%08x.tmp", (int)dlen, domain,
+	    (long)getpid(), (unsigned)r);
+}
+
+int
+mtasts_cache_store(struct mtasts_ctx *ctx,
+    const struct mtasts_cache_entry *e, struct mtasts_error *err)
+{
+	char name[NAME_MAX + 1], tmp[NAME_MAX + 1], why[CACHE_WHY_MAX];
+	char *json = NULL;
+	size_t dlen, jlen, off = 0;
+	ssize_t n;
+	int dfd = -1, fd = -1, rc, tmp_made = 0, i;
+
+	if (e == NULL)
+		return mtasts_err(err, MTASTS_INVALID, "cache: no entry");
+	if (cache_entry_check(e, why, sizeof(why)) != 0)
+		return mtasts_err(err, MTASTS_INVALID,
+		    "cache: refusing to store entry: %s", why);
+	cache_domain_ok(e->domain, &dlen);
+	if (!cache_name_fits(dlen))
+		return mtasts_err(err, MTASTS_ERROR,
+		    "cache: domain too long for a cache file name");
+	snprintf(name, sizeof(name), "%s.json", e->domain);
+	if ((rc = cache_encode(e, &json, &jlen, err)) != MTASTS_OK)
+		goto done;
+	if ((rc = cache_dir_open(ctx, 1, &dfd, err)) != MTASTS_OK)
+		goto done;
+	for (i = 0; i < CACHE_TMP_TRIES; i++) {
+		cache_tmpname(e->domain, dlen, tmp, sizeof(tmp));
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, CACHE_FILE_MODE);
+		if (fd != -1 || errno != EEXIST)
+			break;
+	}
+	if (fd == -1) {
+		rc = mtasts_err(err, MTASTS_ERROR, "cache: create %s/%s: %s",
+		    ctx->cfg.cache_dir, tmp, strerror(errno));
+		goto done;
+	}
+	tmp_made = 1;
+	/* Explicit mode: root and Debian-exim share the files via group. */
+	if (fchmod(fd, CACHE_FILE_MODE) == -1)
+		goto ioerr;
+	while (off < jlen) {
+		n = write(fd, json + off, jlen - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 0)
+			errno = EIO;
+		if (n <= 0)
+			goto ioerr;
+		off += (size_t)n;
+	}
+	/* Durable before it becomes visible: a crash keeps old or new. */
+	if (fsync(fd) == -1)
+		goto ioerr;
+	n = close(fd);
+	fd = -1;
+	if (n == -1)
+		goto ioerr;
+	if (renameat(dfd, tmp, dfd, name) == -1)
+		goto ioerr;
+	tmp_made = 0;
+	if (fsync(dfd) == -1 && errno != EINVAL) {
+		rc = mtasts_err(err, MTASTS_ERROR, "cache: fsync %s: %s",
+		    ctx->cfg.cache_dir, strerror(errno));
+		goto done;
+	}
+	rc = MTASTS_OK;
+	goto done;
+ioerr:
+	rc = mtasts_err(err, MTASTS_ERROR, "cache: write %s/%s: %s",
+	    ctx->cfg.cache_dir, tmp, strerror(errno));
+done:
+	if (fd != -1)
+		close(fd);
+	if (tmp_made)
+		unlinkat(dfd, tmp, 0);
+	if (dfd != -1)
+		close(dfd);
+	free(json);
+	return rc;
+}
+
+int
+mtasts_cache_remove(struct mtasts_ctx *ctx, const char *domain,
+    struct mtasts_error *err)
+{
+	char name[NAME_MAX + 1];
+	size_t dlen;
+	int dfd = -1, rc;
+
+	if (!cache_domain_ok(domain, &dlen))
+		return mtasts_err(err, MTASTS_INVALID,
+		    "cache: invalid domain name");
+	if (!cache_name_fits(dlen))
+		return MTASTS_OK;
+	if ((rc = cache_dir_open(ctx, 0, &dfd, err)) != MTASTS_OK)
+		return rc == MTASTS_NOTFOUND ? MTASTS_OK : rc;
+	snprintf(name, sizeof(name), "%s.json", domain);
+	if (unlinkat(dfd, name, 0) == -1 && errno != ENOENT) {
+		rc = mtasts_err(err, MTASTS_ERROR, "cache: remove %s/%s: %s",
+		    ctx->cfg.cache_dir, name, strerror(errno));
+		goto done;
+	}
+	(void)fsync(dfd);
+	rc = MTASTS_OK;
+done:
+	close(dfd);
+	return rc;
+}
+
+void
+mtasts_cache_entry_free(struct mtasts_cache_entry *e)
+{
+	if (e == NULL)
+		return;
+	mtasts_policy_free(e->policy);
+	free(e);
+}
+
+/*
+ * Lock file name. Too long a domain gets a hashed name: '#' never occurs
+ * in a domain, and a hash collision only makes two domains share a lock.
+ */
+static void
+cache_lockname(const char *domain, size_t dlen, char *buf, size_t size)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+	size_t i;
+
+	if (dlen + sizeof("..lock") - 1 <= NAME_MAX) {
+		snprintf(buf, size, ".%s.lock", domain);
+		return;
+	}
+	for (i = 0; i < dlen; i++) {
+		h ^= (unsigned char)domain[i];
+		h *= 0x100000001b3ULL;
+	}
+	snprintf(buf, size, ".#%016llx.lock", (unsigned long long)h);
+}
+
+int
+mtasts_cache_lock(struct mtasts_ctx *ctx, const char *domain, int wait_ms,
+    int *fd, struct mtasts_error *err)
+{
+	char name[NAME_MAX + 1];
+	struct timespec ts;
+	struct stat st;
+	int64_t deadline, now, nap = CACHE_LOCK_POLL_MIN_MS;
+	size_t dlen;
+	int dfd = -1, lfd = -1, rc;
+
+	*fd = -1;
+	if (!cache_domain_ok(domain, &dlen))
+		return mtasts_err(err, MTASTS_INVALID,
+		    "cache: invalid domain name");
+	/* lock_wait = -1 in the configuration follows fetch_timeout. */
+	if (wait_ms < 0)
+		wait_ms = ctx->cfg.fetch_timeout_ms;
+	deadline = mtasts_mono_ms() + wait_ms;
+	if ((rc = cache_dir_open(ctx, 1, &dfd, err)) != MTASTS_OK)
+		goto done;
+	cache_lockname(domain, dlen, name, sizeof(name));
+	/*
+	 * Never unlinked: deleting a lock file races with a process that
+	 * has it open and would let two fetchers run at once.
+	 */
+	lfd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC, CACHE_FILE_MODE);
+	if (lfd == -1 || fstat(lfd, &st) == -1) {
+		rc = mtasts_err(err, MTASTS_ERROR, "cache: lock %s/%s: %s",
+		    ctx->cfg.cache_dir, name, strerror(errno));
+		goto done;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = mtasts_err(err, MTASTS_ERROR,
+		    "cache: lock %s/%s: not a regular file",
+		    ctx->cfg.cache_dir, name);
+		goto done;
+	}
+	if (st.st_uid == geteuid() && (st.st_mode & 07777) != CACHE_FILE_MODE)
+		(void)fchmod(lfd, CACHE_FILE_MODE);
+	/* Polled, not blocking: no signals or alarms in a host's process. */
+	for (;;) {
+		if (flock(lfd, LOCK_EX | LOCK_NB) == 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK) {
+			rc = mtasts_err(err, MTASTS_ERROR,
+			    "cache: flock %s/%s: %s", ctx->cfg.cache_dir, name,
+			    strerror(errno));
+			goto done;
+		}
+		now = mtasts_mono_ms();
+		if (now >= deadline) {
+			rc = mtasts_err(err, MTASTS_TEMPFAIL,
+			    "cache: %s: another process is fetching (waited "
+			    "%d ms)", domain, wait_ms);
+			goto done;
+		}
+		if (nap > deadline - now)
+			nap = deadline - now;
+		ts.tv_sec = (time_t)(nap / 1000);
+		ts.tv_nsec = (long)(nap % 1000) * 1000000L;
+		(void)nanosleep(&ts, NULL);
+		if (nap < CACHE_LOCK_POLL_MAX_MS)
+			nap *= 2;
+		if (nap > CACHE_LOCK_POLL_MAX_MS)
+			nap = CACHE_LOCK_POLL_MAX_MS;
+	}
+	*fd = lfd;
+	lfd = -1;
+	rc = MTASTS_OK;
+done:
+	if (lfd != -1)
+		close(lfd);
+	if (dfd != -1)
+		close(dfd);
+	return rc;
+}
+
+void
+mtasts_cache_unlock(int fd)
+{
+	/* Closing the only descriptor releases the flock. */
+	if (fd >= 0)
+		close(fd);
+}
+
+int
+mtasts_cache_foreach(struct mtasts_ctx *ctx,
+    int (*fn)(void *arg, const char *domain), void *arg,
+    struct mtasts_error *err)
+{
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	struct dirent *de;
+	struct stat st;
+	DIR *d = NULL;
+	size_t n, dlen;
+	int dfd = -1, rc;
+
+	if ((rc = cache_dir_open(ctx, 0, &dfd, err)) != MTASTS_OK)
+		return rc == MTASTS_NOTFOUND ? MTASTS_OK : rc;
+	if ((d = fdopendir(dfd)) == NULL) {
+		rc = mtasts_err(err, MTASTS_ERROR, "cache: %s: %s",
+		    ctx->cfg.cache_dir, strerror(errno));
+		close(dfd);
+		goto done;
+	}
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL)
+			break;
+		/* Temp files and lock files are dotfiles. */
+		if (de->d_name[0] == '.')
+			continue;
+		n = strlen(de->d_name);
+		if (n <= 5 || n - 5 > MTASTS_DOMAIN_MAX ||
+		    memcmp(de->d_name + n - 5, ".json", 5) != 0)
+			continue;
+		memcpy(domain, de->d_name, n - 5);
+		domain[n - 5] = '\0';
+		if (!cache_domain_ok(domain, &dlen))
+			continue;
+		if (de->d_type != DT_REG) {
+			if (de->d_type != DT_UNKNOWN)
+				continue;
+			if (fstatat(dirfd(d), de->d_name, &st,
+				AT_SYMLINK_NOFOLLOW) == -1 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+		}
+		if (fn(arg, domain) != 0) {
+			errno = 0;
+			break;
+		}
+	}
+	if (errno != 0) {
+		rc = mtasts_err(err, MTASTS_ERROR, "cache: readdir %s: %s",
+		    ctx->cfg.cache_dir, strerror(errno));
+		goto done;
+	}
+	rc = MTASTS_OK;
+done:
+	if (d != NULL)
+		closedir(d);
+	return rc;
+}
