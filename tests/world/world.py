@@ -134,16 +134,19 @@ class Policy:
     body defaults to policy_text(mode, mx, max_age). cert is a certs.KINDS
     name. addrs: "v4" (one IPv4 listener), "v6" (IPv6 only), "v6refused+v4"
     (AAAA with nothing listening, A that works), "none" (no A/AAAA),
+    cert_host: name the certificate is made for (default the policy host),
     "refused" (A with nothing listening), "servfail" (address lookups
     SERVFAIL). All other keywords are httpsd behaviour keys.
     """
 
     def __init__(self, body=None, mode="enforce", mx=("mx1.example.test",),
-                 max_age=86400, cert="good", addrs="v4", **behaviour):
+                 max_age=86400, cert="good", addrs="v4", cert_host=None,
+                 **behaviour):
         if body is None and "body_hex" not in behaviour:
             body = policy_text(mode, mx, max_age)
         self.body = body
         self.cert = cert
+        self.cert_host = cert_host   # certificate name if not the host's
         self.addrs = addrs
         self.behaviour = behaviour
 
@@ -368,7 +371,7 @@ class World:
             p = d.policy
             if p is None:
                 continue
-            cert, key = self.pki.leaf(d.policy_host, p.cert)
+            cert, key = self.pki.leaf(p.cert_host or d.policy_host, p.cert)
             beh = p.httpsd_behaviour()
             if p.addrs == "v4":
                 out.append({"name": d.policy_host, "addr": d.v4,
@@ -769,10 +772,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("mode", choices=["selftest", "shell"])
     ap.add_argument("--mtasts")
-    ap.add_argument("cmd", nargs=argparse.REMAINDER)
-    a = ap.parse_args()
+    argv = sys.argv[1:]
+    cmd = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, cmd = argv[:i], argv[i + 1:]
+    a = ap.parse_args(argv)
     ensure_namespace()
-    cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
     if a.mode == "selftest":
         selftest(a.mtasts)
         return 0
