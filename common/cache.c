@@ -91,11 +91,14 @@ cache_domain_ok(const char *d, size_t *lenp)
 	return 1;
 }
 
-/* "<domain>.json" must be one directory entry. */
+/* "<domain>.json"; 0 when it is longer than one directory entry. */
 static int
-cache_name_fits(size_t dlen)
+cache_filename(const char *domain, char name[NAME_MAX + 1])
 {
-	return dlen + sizeof(".json") - 1 <= NAME_MAX;
+	int n;
+
+	n = snprintf(name, NAME_MAX + 1, "%s.json", domain);
+	return n > 0 && n <= NAME_MAX;
 }
 
 /* RFC 8461 §3.1: id is 1*32(ALPHA / DIGIT). */
@@ -512,7 +515,7 @@ mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
 		return mtasts_err(err, MTASTS_INVALID,
 		    "cache: invalid domain name");
 	/* Such a name can never have been stored. */
-	if (!cache_name_fits(dlen))
+	if (!cache_filename(domain, name))
 		return MTASTS_NOTFOUND;
 	/*
 	 * The read path is stat + open + fstat + read + close: no locks,
@@ -526,7 +529,6 @@ mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
 	}
 	if ((rc = cache_dir_mode_ok(ctx, &st, err)) != MTASTS_OK)
 		return rc;
-	snprintf(name, sizeof(name), "%s.json", domain);
 	if ((rc = cache_path(ctx, name, path, sizeof(path), err)) !=
 	    MTASTS_OK)
 		return rc;
@@ -746,8 +748,9 @@ cache_tmpname(const char *domain, size_t dlen, char *buf, size_t size)
 	}
 	if (dlen > CACHE_TMP_DOMAIN_MAX)
 		dlen = CACHE_TMP_DOMAIN_MAX;
-	snprintf(buf, size, ".%.*s.json.%ld.%08x.tmp", (int)dlen, domain,
-	    (long)getpid(), (unsigned)r);
+	if (snprintf(buf, size, ".%.*s.json.%ld.%08x.tmp", (int)dlen, domain,
+		(long)getpid(), (unsigned)r) < 0)
+		buf[0] = '\0';
 }
 
 int
@@ -766,10 +769,9 @@ mtasts_cache_store(struct mtasts_ctx *ctx,
 		return mtasts_err(err, MTASTS_INVALID,
 		    "cache: refusing to store entry: %s", why);
 	cache_domain_ok(e->domain, &dlen);
-	if (!cache_name_fits(dlen))
+	if (!cache_filename(e->domain, name))
 		return mtasts_err(err, MTASTS_ERROR,
 		    "cache: domain too long for a cache file name");
-	snprintf(name, sizeof(name), "%s.json", e->domain);
 	if ((rc = cache_encode(e, &json, &jlen, err)) != MTASTS_OK)
 		goto done;
 	if ((rc = cache_dir_open(ctx, 1, &dfd, err)) != MTASTS_OK)
@@ -842,11 +844,10 @@ mtasts_cache_remove(struct mtasts_ctx *ctx, const char *domain,
 	if (!cache_domain_ok(domain, &dlen))
 		return mtasts_err(err, MTASTS_INVALID,
 		    "cache: invalid domain name");
-	if (!cache_name_fits(dlen))
+	if (!cache_filename(domain, name))
 		return MTASTS_OK;
 	if ((rc = cache_dir_open(ctx, 0, &dfd, err)) != MTASTS_OK)
 		return rc == MTASTS_NOTFOUND ? MTASTS_OK : rc;
-	snprintf(name, sizeof(name), "%s.json", domain);
 	if (unlinkat(dfd, name, 0) == -1 && errno != ENOENT) {
 		rc = mtasts_err(err, MTASTS_ERROR, "cache: remove %s/%s: %s",
 		    ctx->cfg.cache_dir, name, strerror(errno));
@@ -877,11 +878,11 @@ cache_lockname(const char *domain, size_t dlen, char *buf, size_t size)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
 	size_t i;
+	int n;
 
-	if (dlen + sizeof("..lock") - 1 <= NAME_MAX) {
-		snprintf(buf, size, ".%s.lock", domain);
+	n = snprintf(buf, size, ".%s.lock", domain);
+	if (n > 0 && (size_t)n < size && n <= NAME_MAX)
 		return;
-	}
 	for (i = 0; i < dlen; i++) {
 		h ^= (unsigned char)domain[i];
 		h *= 0x100000001b3ULL;
