@@ -610,7 +610,7 @@ attempt(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
 	struct conn c;
 	BIO *inner = NULL;
 	char as[FETCH_ADDRSTR_MAX + 16], ip[FETCH_ADDRSTR_MAX];
-	char req[512];
+	char req[512], sni[MTASTS_DOMAIN_MAX + 1];
 	int prog = P_CONNECT, port, reqlen, r;
 	long v;
 
@@ -648,7 +648,9 @@ attempt(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
 	 * be valid for it as a DNS-ID (RFC 6125): SAN only, never the CN,
 	 * and a wildcard only as the whole left-most label.
 	 */
-	if (SSL_set_tlsext_host_name(c.ssl, host) != 1 ||
+	/* (a writable copy: the OpenSSL macro casts away const) */
+	mtasts_strlcpy(sni, host, sizeof(sni));
+	if (SSL_set_tlsext_host_name(c.ssl, sni) != 1 ||
 	    SSL_set1_host(c.ssl, host) != 1) {
 		set_fail(res, MTASTS_TEMPFAIL, MTASTS_RT_STS_FETCH_ERROR,
 		    "TLS setup failed: %s", ssl_reason());
