@@ -1,11 +1,728 @@
-/* dns.c - STUB, replaced by the libunbound resolver. */
+/*
+ * dns.c - the per-process libunbound resolver: queries under a hard
+ * deadline, TXT decoding, address and MX look-ups.
+ *
+ * One ub_ctx per process, made on the first query (a cache hit never
+ * creates it), in thread mode: fork mode would leave a resolver child
+ * process inside the MTA. Queries go through ub_resolve_async so that a
+ * poll() on ub_fd() bounds every call by its deadline whatever the
+ * upstream does; an unfinished query is ub_cancel()ed, after which
+ * libunbound frees its result itself and never calls us back.
+ *
+ * Exim forks a process per delivery: the ub_ctx records its creator's pid
+ * and a child abandons (never deletes) the parent's context, whose worker
+ * thread does not exist in the child, and makes its own.
+ *
+ * We always forward (configured resolvers, else /etc/resolv.conf), never
+ * recurse from the root hints. See docs/decisions.md D-DNS-*.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <unbound.h>
+
 #include "mtasts_internal.h"
-int mtasts_dns_query(struct mtasts_ctx *ctx, const char *qname, int rrtype, int deadline_ms, struct mtasts_dns_answer **out, struct mtasts_error *err)
-{ (void)ctx; (void)qname; (void)rrtype; (void)deadline_ms; *out = NULL; return mtasts_err(err, MTASTS_ERROR, "stub"); }
-void mtasts_dns_answer_free(struct mtasts_dns_answer *a) { (void)a; }
-void mtasts_dns_free(struct mtasts_ctx *ctx) { (void)ctx; }
-int mtasts_dns_txt_decode(const struct mtasts_dns_answer *a, char ***recs, size_t **lens, size_t *n)
-{ (void)a; *recs = NULL; *lens = NULL; *n = 0; return MTASTS_ERROR; }
-void mtasts_dns_txt_free(char **recs, size_t *lens, size_t n) { (void)recs; (void)lens; (void)n; }
-int mtasts_dns_addrs(struct mtasts_ctx *ctx, const char *host, int port, int deadline_ms, struct sockaddr_storage *addrs, size_t max, size_t *n, struct mtasts_error *err)
-{ (void)ctx; (void)host; (void)port; (void)deadline_ms; (void)addrs; (void)max; *n = 0; return mtasts_err(err, MTASTS_TEMPFAIL, "stub"); }
+
+#define DNS_CLASS_IN 1
+#define DNS_RCODE_NOERROR 0
+#define DNS_RCODE_NXDOMAIN 3
+#define DNS_TYPE_A 1
+#define DNS_TYPE_MX 15
+#define DNS_TYPE_AAAA 28
+
+struct mtasts_dns {
+	struct ub_ctx *ub;
+	pid_t pid;		/* creator: only it may ub_ctx_delete */
+	int started;		/* worker thread exists */
+};
+
+/* One outstanding query; lives on the caller's stack. */
+struct dns_pending {
+	const char *qname;
+	int rrtype;
+	int async_id;
+	int submitted;		/* ub_resolve_async accepted it */
+	int done;		/* callback ran */
+	int ub_err;		/* callback's err, or submission failure */
+	struct ub_result *res;	/* owned until dns_fill() frees it */
+};
+
+static const char *
+dns_type_name(int t)
+{
+	switch (t) {
+	case DNS_TYPE_A:
+		return "A";
+	case DNS_TYPE_MX:
+		return "MX";
+	case 16:
+		return "TXT";
+	case DNS_TYPE_AAAA:
+		return "AAAA";
+	default:
+		return "other";
+	}
+}
+
+static int
+ub_fail(struct mtasts_error *err, const char *what, int r)
+{
+	return mtasts_err(err, r == UB_NOMEM ? MTASTS_NOMEM : MTASTS_ERROR,
+	    "resolver: %s: %s", what, ub_strerror(r));
+}
+
+/* Can we open path for reading (as the effective user)? */
+static int
+readable(const char *path)
+{
+	int fd;
+
+	if (path[0] == '\0')
+		return 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+static int
+dns_configure(struct mtasts_ctx *ctx, struct ub_ctx *ub,
+    struct mtasts_error *err)
+{
+	const struct mtasts_config *c = &ctx->cfg;
+	char zone[80];
+	size_t i;
+	int r, dnssec = c->dnssec;
+
+	if ((r = ub_ctx_async(ub, 1)) != 0)
+		return ub_fail(err, "async", r);
+	/*
+	 * libunbound logs its errors to stderr by default; the library
+	 * never prints (stderr may be an SMTP session or a bounce). A NULL
+	 * stream silences it (libunbound's log state is process-wide).
+	 */
+	if ((r = ub_ctx_debugout(ub, NULL)) != 0)
+		return ub_fail(err, "debugout", r);
+	/*
+	 * libunbound's library defaults already allow loopback forwarders
+	 * (config_create_forlib sets do-not-query-localhost to no, unlike
+	 * the daemon); say so explicitly so a future default cannot break
+	 * the common "local unbound on 127.0.0.1" setup. Safe because we
+	 * only ever forward.
+	 */
+	if ((r = ub_ctx_set_option(ub, "do-not-query-localhost:", "no")) != 0)
+		return ub_fail(err, "do-not-query-localhost", r);
+	for (i = 0; i < c->nspecial_zones; i++) {
+		/*
+		 * RFC 6761 names (test., invalid., onion., ...) are served by
+		 * libunbound as static NXDOMAIN zones. "nodefault" cannot be
+		 * used through ub_ctx_set_option (its parser stores the whole
+		 * "zone nodefault" string as the zone name, 1.17 and HEAD); a
+		 * user zone of type transparent with no data also suppresses
+		 * the default zone and resolves normally.
+		 */
+		if (snprintf(zone, sizeof(zone), "%s. transparent",
+		    c->special_zones[i]) >= (int)sizeof(zone))
+			return mtasts_err(err, MTASTS_ERROR,
+			    "resolver: zone name too long");
+		if ((r = ub_ctx_set_option(ub, "local-zone:", zone)) != 0)
+			return ub_fail(err, "local-zone", r);
+	}
+	if (dnssec == -1) {
+		dnssec = readable(c->trust_anchor_file);
+		if (!dnssec)
+			mtasts_log(ctx, MTASTS_LOG_DEBUG,
+			    "dns: trust anchor %s not readable, DNSSEC "
+			    "validation off", c->trust_anchor_file);
+	} else if (dnssec == 1 && !readable(c->trust_anchor_file))
+		return mtasts_err(err, MTASTS_ERROR,
+		    "resolver: dnssec is on but trust anchor file \"%.80s\" "
+		    "cannot be read", c->trust_anchor_file);
+	if (dnssec) {
+		/*
+		 * A static anchor, not RFC 5011 (ub_ctx_add_ta_autr): autr
+		 * rewrites the file, which the MTA user usually cannot and
+		 * which many processes would race on; the distribution's
+		 * package (dns-root-data) keeps the file current.
+		 */
+		if ((r = ub_ctx_add_ta_file(ub, c->trust_anchor_file)) != 0)
+			return ub_fail(err, "trust anchor", r);
+	} else if ((r = ub_ctx_set_option(ub, "module-config:",
+	    "iterator")) != 0)
+		return ub_fail(err, "module-config", r);
+	for (i = 0; i < c->nresolvers; i++)
+		if ((r = ub_ctx_set_fwd(ub, c->resolvers[i])) != 0)
+			return ub_fail(err, "forwarder", r);
+	if (c->nresolvers == 0 && (r = ub_ctx_resolvconf(ub, NULL)) != 0) {
+		if (r != UB_READFILE)
+			return ub_fail(err, "/etc/resolv.conf", r);
+		/* resolv.conf(5): without the file, the local server. */
+		mtasts_log(ctx, MTASTS_LOG_DEBUG,
+		    "dns: /etc/resolv.conf unreadable, using 127.0.0.1");
+		if ((r = ub_ctx_set_fwd(ub, "127.0.0.1")) != 0)
+			return ub_fail(err, "forwarder", r);
+	}
+	mtasts_log(ctx, MTASTS_LOG_DEBUG,
+	    "dns: resolver created (pid %ld, dnssec %s, %zu forwarders)",
+	    (long)getpid(), dnssec ? "on" : "off", c->nresolvers);
+	return MTASTS_OK;
+}
+
+/* The process's resolver, made (again, after a fork) when needed. */
+static int
+dns_get(struct mtasts_ctx *ctx, struct ub_ctx **ubp,
+    struct mtasts_error *err)
+{
+	struct mtasts_dns *d = ctx->dns;
+	int rc;
+
+	*ubp = NULL;
+	if (d != NULL && d->pid != getpid()) {
+		/*
+		 * Forked child: the parent's worker thread is not here, and
+		 * deleting a thread-mode context from a child has hung in
+		 * libunbound versions; leak it deliberately (one per child).
+		 */
+		free(d);
+		ctx->dns = d = NULL;
+	}
+	if (d != NULL) {
+		*ubp = d->ub;
+		return MTASTS_OK;
+	}
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
+	if ((d->ub = ub_ctx_create()) == NULL) {
+		rc = mtasts_err(err, MTASTS_ERROR,
+		    "resolver: ub_ctx_create failed");
+		goto err;
+	}
+	if ((rc = dns_configure(ctx, d->ub, err)) != MTASTS_OK)
+		goto err;
+	d->pid = getpid();
+	ctx->dns = d;
+	/* The resolver now embodies the configuration: freeze it. */
+	ctx->finalized = 1;
+	*ubp = d->ub;
+	return MTASTS_OK;
+err:
+	if (d->ub != NULL)
+		ub_ctx_delete(d->ub);
+	free(d);
+	return rc;
+}
+
+void
+mtasts_dns_free(struct mtasts_ctx *ctx)
+{
+	if (ctx == NULL || ctx->dns == NULL)
+		return;
+	if (ctx->dns->pid == getpid())
+		ub_ctx_delete(ctx->dns->ub);
+	free(ctx->dns);
+	ctx->dns = NULL;
+}
+
+static void
+dns_cb(void *arg, int ub_err, struct ub_result *res)
+{
+	struct dns_pending *p = arg;
+
+	/* We own res now (ub_resolve_free in dns_fill). */
+	p->done = 1;
+	p->ub_err = ub_err;
+	p->res = res;
+}
+
+/*
+ * The first query starts libunbound's worker thread, which inherits our
+ * signal mask and does not block signals itself: block them all while
+ * it is created, so the MTA's process-directed signals (SIGALRM for I/O
+ * timeouts, SIGCHLD, SIGTERM) always reach the MTA's own threads and a
+ * SIGPIPE raised by the worker cannot kill the MTA.
+ */
+static int
+dns_submit(struct mtasts_dns *d, struct dns_pending *q)
+{
+	sigset_t all, old;
+	int r, masked = 0;
+
+	if (!d->started) {
+		sigfillset(&all);
+		masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
+	}
+	r = ub_resolve_async(d->ub, q->qname, q->rrtype, DNS_CLASS_IN, q,
+	    dns_cb, &q->async_id);
+	if (masked)
+		(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r == 0)
+		d->started = 1;
+	return r;
+}
+
+/*
+ * Submit the nq queries and wait for all of them, at most deadline_ms.
+ * Unanswered queries are cancelled. Returns MTASTS_OK or an error for
+ * a resolver that cannot be set up.
+ */
+static int
+dns_run(struct mtasts_ctx *ctx, struct dns_pending *q, size_t nq,
+    int deadline_ms, struct mtasts_error *err)
+{
+	struct ub_ctx *ub;
+	int64_t end;
+	size_t i, left = 0;
+	int r, rc, broken = 0;
+
+	if ((rc = dns_get(ctx, &ub, err)) != MTASTS_OK)
+		return rc;
+	end = mtasts_mono_ms() + deadline_ms;
+	for (i = 0; i < nq; i++) {
+		mtasts_log(ctx, MTASTS_LOG_DEBUG, "dns: query %s %s",
+		    q[i].qname, dns_type_name(q[i].rrtype));
+		r = dns_submit(ctx->dns, &q[i]);
+		if (r != 0) {
+			/* Failures here are set-up failures (finalize). */
+			rc = ub_fail(err, "resolve", r);
+			goto cancel;
+		}
+		q[i].submitted = 1;
+		left++;
+	}
+	while (left > 0) {
+		struct pollfd pfd;
+		int64_t wait = end - mtasts_mono_ms();
+
+		if (wait <= 0)
+			break;
+		pfd.fd = ub_fd(ub);
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		r = poll(&pfd, 1, (int)wait);
+		if (r == -1 && errno != EINTR) {
+			broken = UB_PIPE;
+			break;
+		}
+		if (r <= 0)
+			continue;
+		if ((broken = ub_process(ub)) != 0)
+			break;
+		for (left = 0, i = 0; i < nq; i++)
+			if (!q[i].done)
+				left++;
+	}
+cancel:
+	/* After ub_cancel libunbound frees the result, never calls back. */
+	for (i = 0; i < nq; i++)
+		if (q[i].submitted && !q[i].done) {
+			(void)ub_cancel(ub, q[i].async_id);
+			if (broken != 0) {
+				q[i].done = 1;
+				q[i].ub_err = broken;
+			}
+		}
+	return rc;
+}
+
+/* Turn q's outcome into a new answer; frees q->res. */
+static int
+dns_fill(struct mtasts_ctx *ctx, struct dns_pending *q, int deadline_ms,
+    struct mtasts_dns_answer **out)
+{
+	struct mtasts_dns_answer *a;
+	struct ub_result *res = q->res;
+	size_t i, n;
+	int rc = MTASTS_OK;
+
+	*out = NULL;
+	q->res = NULL;
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		rc = MTASTS_NOMEM;
+		goto done;
+	}
+	a->status = MTASTS_DNS_TEMPFAIL;
+	if (!q->done) {
+		snprintf(a->why, sizeof(a->why), "DNS timeout after %d ms",
+		    deadline_ms);
+		goto done;
+	}
+	if (q->ub_err != 0 || res == NULL) {
+		snprintf(a->why, sizeof(a->why), "resolver: %s",
+		    ub_strerror(q->ub_err));
+		goto done;
+	}
+	a->rcode = res->rcode;
+	a->secure = res->secure;
+	if (res->canonname != NULL) {
+		size_t l = mtasts_strlcpy(a->canonname, res->canonname,
+		    sizeof(a->canonname));
+
+		if (l < sizeof(a->canonname) && l > 1 &&
+		    a->canonname[l - 1] == '.')
+			a->canonname[l - 1] = '\0';
+	}
+	if (res->bogus) {
+		a->status = MTASTS_DNS_BOGUS;
+		snprintf(a->why, sizeof(a->why), "DNSSEC bogus: %s",
+		    res->why_bogus != NULL ? res->why_bogus : "no reason");
+	} else if (res->rcode == DNS_RCODE_NXDOMAIN)
+		a->status = MTASTS_DNS_NXDOMAIN;
+	else if (res->rcode != DNS_RCODE_NOERROR)
+		snprintf(a->why, sizeof(a->why), "DNS rcode %d", res->rcode);
+	else if (!res->havedata)
+		a->status = MTASTS_DNS_NODATA;
+	else {
+		for (n = 0; res->data[n] != NULL; n++)
+			;
+		if (n > MTASTS_DNS_RR_MAX) {
+			a->truncated = 1;
+			n = MTASTS_DNS_RR_MAX;
+		}
+		for (i = 0; i < n; i++) {
+			size_t l = res->len[i] > 0 ? (size_t)res->len[i] : 0;
+
+			/* +1: never malloc(0); a->rdlen keeps the truth. */
+			if ((a->rdata[i] = malloc(l + 1)) == NULL) {
+				rc = MTASTS_NOMEM;
+				goto done;
+			}
+			memcpy(a->rdata[i], res->data[i], l);
+			a->rdlen[i] = l;
+			a->nrr = i + 1;
+		}
+		a->status = MTASTS_DNS_ANSWER;
+	}
+done:
+	if (rc == MTASTS_OK) {
+		mtasts_log(ctx, MTASTS_LOG_DEBUG,
+		    "dns: %s %s: status %d rcode %d secure %d nrr %zu%s%s",
+		    q->qname, dns_type_name(q->rrtype), a->status, a->rcode,
+		    a->secure, a->nrr, a->why[0] != '\0' ? ": " : "", a->why);
+		*out = a;
+	} else
+		mtasts_dns_answer_free(a);
+	ub_resolve_free(res);
+	return rc;
+}
+
+static int
+dns_deadline(const struct mtasts_ctx *ctx, int deadline_ms)
+{
+	return deadline_ms > 0 ? deadline_ms : ctx->cfg.dns_timeout_ms;
+}
+
+int
+mtasts_dns_query(struct mtasts_ctx *ctx, const char *qname, int rrtype,
+    int deadline_ms, struct mtasts_dns_answer **out,
+    struct mtasts_error *err)
+{
+	struct dns_pending q;
+	int rc;
+
+	*out = NULL;
+	memset(&q, 0, sizeof(q));
+	q.qname = qname;
+	q.rrtype = rrtype;
+	deadline_ms = dns_deadline(ctx, deadline_ms);
+	if ((rc = dns_run(ctx, &q, 1, deadline_ms, err)) == MTASTS_OK &&
+	    (rc = dns_fill(ctx, &q, deadline_ms, out)) == MTASTS_NOMEM)
+		mtasts_err_set(err, rc, "out of memory");
+	ub_resolve_free(q.res);
+	return rc;
+}
+
+void
+mtasts_dns_answer_free(struct mtasts_dns_answer *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->nrr; i++)
+		free(a->rdata[i]);
+	free(a);
+}
+
+int
+mtasts_dns_txt_decode(const struct mtasts_dns_answer *a, char ***recs,
+    size_t **lens, size_t *n)
+{
+	char **r = NULL;
+	size_t *l = NULL, i, k = 0;
+	int rc = MTASTS_OK;
+
+	*recs = NULL;
+	*lens = NULL;
+	*n = 0;
+	if (a->status != MTASTS_DNS_ANSWER || a->nrr == 0)
+		return MTASTS_OK;
+	/* A cut RRset could hide a second v=STSv1 record (§3.1). */
+	if (a->truncated || a->nrr > MTASTS_TXT_RECORDS_MAX)
+		return MTASTS_INVALID;
+	if ((r = calloc(a->nrr, sizeof(*r))) == NULL ||
+	    (l = calloc(a->nrr, sizeof(*l))) == NULL) {
+		rc = MTASTS_NOMEM;
+		goto done;
+	}
+	for (k = 0; k < a->nrr; k++) {
+		const unsigned char *p = a->rdata[k];
+		size_t len = a->rdlen[k], pos, total = 0;
+
+		/* First pass: validate the <character-string> lengths. */
+		for (pos = 0; pos < len; pos += 1 + (size_t)p[pos]) {
+			if ((size_t)p[pos] > len - pos - 1) {
+				rc = MTASTS_INVALID;
+				goto done;
+			}
+			total += p[pos];
+		}
+		if (len == 0 || total > MTASTS_TXT_MAX) {
+			rc = MTASTS_INVALID;
+			goto done;
+		}
+		if ((r[k] = malloc(total + 1)) == NULL) {
+			rc = MTASTS_NOMEM;
+			goto done;
+		}
+		/* RFC 8461 §3.1: strings joined with no separator. */
+		for (total = 0, pos = 0; pos < len; pos += 1 + (size_t)p[pos]) {
+			memcpy(r[k] + total, p + pos + 1, p[pos]);
+			total += p[pos];
+		}
+		r[k][total] = '\0';
+		l[k] = total;
+	}
+	*recs = r;
+	*lens = l;
+	*n = a->nrr;
+	r = NULL;
+	l = NULL;
+done:
+	if (r != NULL)
+		for (i = 0; i < a->nrr; i++)
+			free(r[i]);
+	free(r);
+	free(l);
+	return rc;
+}
+
+void
+mtasts_dns_txt_free(char **recs, size_t *lens, size_t n)
+{
+	size_t i;
+
+	if (recs != NULL)
+		for (i = 0; i < n; i++)
+			free(recs[i]);
+	free(recs);
+	free(lens);
+}
+
+static void
+dns_add_addr(struct sockaddr_storage *ss, int family, const void *ip,
+    int port)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		memcpy(&s6->sin6_addr, ip, 16);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		memcpy(&s4->sin_addr, ip, 4);
+	}
+}
+
+int
+mtasts_dns_addrs(struct mtasts_ctx *ctx, const char *host, int port,
+    int deadline_ms, struct sockaddr_storage *addrs, size_t max, size_t *n,
+    struct mtasts_error *err)
+{
+	/* Both families at once, under the one deadline. */
+	struct dns_pending q[2];
+	struct mtasts_dns_answer *a[2] = { NULL, NULL };
+	size_t i, k;
+	int rc, definite = 0;
+
+	*n = 0;
+	memset(q, 0, sizeof(q));
+	q[0].qname = q[1].qname = host;
+	q[0].rrtype = DNS_TYPE_AAAA;
+	q[1].rrtype = DNS_TYPE_A;
+	deadline_ms = dns_deadline(ctx, deadline_ms);
+	if ((rc = dns_run(ctx, q, 2, deadline_ms, err)) != MTASTS_OK) {
+		/* Cannot resolve at all: for the caller, try later. */
+		rc = rc == MTASTS_NOMEM ? rc : MTASTS_TEMPFAIL;
+		goto done;
+	}
+	for (i = 0; i < 2; i++)
+		if ((rc = dns_fill(ctx, &q[i], deadline_ms, &a[i])) !=
+		    MTASTS_OK) {
+			mtasts_err_set(err, rc, "out of memory");
+			goto done;
+		}
+	for (i = 0; i < 2; i++) {
+		size_t want = i == 0 ? 16 : 4;
+
+		if (a[i]->status == MTASTS_DNS_NXDOMAIN ||
+		    a[i]->status == MTASTS_DNS_NODATA)
+			definite++;
+		if (a[i]->status != MTASTS_DNS_ANSWER)
+			continue;
+		for (k = 0; k < a[i]->nrr && *n < max; k++)
+			if (a[i]->rdlen[k] == want)
+				dns_add_addr(&addrs[(*n)++],
+				    i == 0 ? AF_INET6 : AF_INET,
+				    a[i]->rdata[k], port);
+	}
+	if (*n > 0)
+		rc = MTASTS_OK;
+	else if (definite == 2)
+		rc = mtasts_err(err, MTASTS_NOTFOUND, "%s: no address record",
+		    host);
+	else {
+		const struct mtasts_dns_answer *bad =
+		    a[0]->status == MTASTS_DNS_TEMPFAIL ||
+		    a[0]->status == MTASTS_DNS_BOGUS ? a[0] : a[1];
+
+		rc = mtasts_err(err, MTASTS_TEMPFAIL, "%s: %s", host,
+		    bad->why[0] != '\0' ? bad->why : "no usable address");
+	}
+done:
+	for (i = 0; i < 2; i++) {
+		ub_resolve_free(q[i].res);
+		mtasts_dns_answer_free(a[i]);
+	}
+	return rc;
+}
+
+/*
+ * Wire name (uncompressed, as libunbound hands rdata over) at p[0..len)
+ * to lower-case presentation form without the trailing dot. Returns the
+ * bytes consumed, 0 if malformed or not a valid host name. The root name
+ * gives "".
+ */
+static size_t
+dns_wire_name(const unsigned char *p, size_t len, char *out, size_t size)
+{
+	size_t pos = 0, o = 0, i;
+
+	out[0] = '\0';
+	for (;;) {
+		size_t lab;
+
+		if (pos >= len)
+			return 0;
+		lab = p[pos++];
+		if (lab == 0)
+			break;
+		if (lab > MTASTS_LABEL_MAX || lab > len - pos ||
+		    o + lab + 2 > size)
+			return 0;
+		if (o > 0)
+			out[o++] = '.';
+		for (i = 0; i < lab; i++) {
+			char c = (char)p[pos + i];
+
+			out[o++] = c >= 'A' && c <= 'Z' ?
+			    (char)(c - 'A' + 'a') : c;
+		}
+		pos += lab;
+	}
+	out[o] = '\0';
+	if (o > 0 && !mtasts_hostname_valid(out, o))
+		return 0;
+	return pos;
+}
+
+int
+mtasts_dns_mx(struct mtasts_ctx *ctx, const char *domain, int deadline_ms,
+    struct mtasts_dns_mx **out, size_t *n, struct mtasts_error *err)
+{
+	struct mtasts_dns_answer *a = NULL;
+	struct mtasts_dns_mx *mx = NULL, tmp;
+	size_t i, j, cnt = 0, nnull = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = mtasts_dns_query(ctx, domain, DNS_TYPE_MX, deadline_ms, &a,
+	    err)) != MTASTS_OK) {
+		rc = rc == MTASTS_NOMEM ? rc : MTASTS_TEMPFAIL;
+		goto done;
+	}
+	switch (a->status) {
+	case MTASTS_DNS_ANSWER:
+		break;
+	case MTASTS_DNS_NXDOMAIN:
+	case MTASTS_DNS_NODATA:
+		rc = mtasts_err(err, MTASTS_NOTFOUND, "%s: no MX record",
+		    domain);
+		goto done;
+	default:
+		rc = mtasts_err(err, MTASTS_TEMPFAIL, "%s: MX: %s", domain,
+		    a->why);
+		goto done;
+	}
+	if ((mx = calloc(a->nrr, sizeof(*mx))) == NULL) {
+		rc = mtasts_err(err, MTASTS_NOMEM, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < a->nrr; i++) {
+		const unsigned char *p = a->rdata[i];
+
+		if (a->rdlen[i] < 3 || dns_wire_name(p + 2, a->rdlen[i] - 2,
+		    mx[cnt].name, sizeof(mx[cnt].name)) != a->rdlen[i] - 2) {
+			mtasts_log(ctx, MTASTS_LOG_DEBUG,
+			    "dns: %s: skipping malformed MX record", domain);
+			continue;
+		}
+		mx[cnt].pref = (unsigned)p[0] << 8 | p[1];
+		if (mx[cnt].name[0] == '\0') {
+			/* RFC 7505 null MX "." is no host to try. */
+			nnull++;
+			continue;
+		}
+		cnt++;
+	}
+	if (cnt == 0 && nnull > 0) {
+		/* Null MX: the domain accepts no mail. OK with *n == 0. */
+		free(mx);
+		mx = NULL;
+		rc = MTASTS_OK;
+		goto done;
+	}
+	if (cnt == 0) {
+		/* MX records exist: never fall back to the implicit MX. */
+		rc = mtasts_err(err, MTASTS_INVALID, "%s: no usable MX record",
+		    domain);
+		goto done;
+	}
+	/* Stable insertion sort: equal preferences keep DNS order. */
+	for (i = 1; i < cnt; i++) {
+		tmp = mx[i];
+		for (j = i; j > 0 && mx[j - 1].pref > tmp.pref; j--)
+			mx[j] = mx[j - 1];
+		mx[j] = tmp;
+	}
+	*out = mx;
+	*n = cnt;
+	mx = NULL;
+	rc = MTASTS_OK;
+done:
+	free(mx);
+	mtasts_dns_answer_free(a);
+	return rc;
+}

@@ -174,6 +174,7 @@ struct mtasts_dns_answer {
 	size_t nrr;
 	unsigned char *rdata[MTASTS_DNS_RR_MAX];	/* owned copies */
 	size_t rdlen[MTASTS_DNS_RR_MAX];
+	int truncated;			/* RRset had > MTASTS_DNS_RR_MAX RRs */
 };
 
 /*
@@ -208,6 +209,23 @@ void mtasts_dns_txt_free(char **recs, size_t *lens, size_t n);
 int mtasts_dns_addrs(struct mtasts_ctx *ctx, const char *host, int port,
     int deadline_ms, struct sockaddr_storage *addrs, size_t max, size_t *n,
     struct mtasts_error *err);
+
+struct mtasts_dns_mx {
+	unsigned pref;
+	char name[MTASTS_DOMAIN_MAX + 1];	/* lower case, no final dot */
+};
+
+/*
+ * MX targets of domain sorted by preference (equal preferences keep DNS
+ * order), *out malloc'd (release with free()). Returns MTASTS_OK with
+ * *n >= 1; MTASTS_OK with *n == 0 and *out == NULL for an RFC 7505 null
+ * MX (the domain accepts no mail); MTASTS_NOTFOUND when there is no MX
+ * RRset (NXDOMAIN/NODATA: RFC 5321 §5.1 implicit MX applies);
+ * MTASTS_INVALID when MX records exist but none is a usable host name;
+ * MTASTS_TEMPFAIL; MTASTS_NOMEM.
+ */
+int mtasts_dns_mx(struct mtasts_ctx *ctx, const char *domain, int deadline_ms,
+    struct mtasts_dns_mx **out, size_t *n, struct mtasts_error *err);
 
 /* ---- fetch.c ---- */
 
