@@ -1,6 +1,6 @@
 /*
  * policy.c - strict RFC 8461 §3.2 policy parser and the policy object
- * (docs/decisions.md D-POL-1 .. D-POL-9).
+ * (docs/decisions.md D-POL-1 .. D-POL-5, D-CAP-1).
  *
  *	sts-policy-record      = sts-policy-field *WSP
  *	                         *(sts-policy-term sts-policy-field *WSP)
@@ -175,7 +175,7 @@ mx_value_ok(const char *v, size_t len, int ascii, size_t lineno,
 	if (!mtasts_hostname_valid(d, dlen))
 		return mtasts_err(err, MTASTS_INVALID,
 		    "line %zu: invalid mx \"%.*s\"", lineno, qlen(len), v);
-	/* D-POL-7: an address is not a host name, wildcard or not. */
+	/* D-POL-5: an address is not a host name, wildcard or not. */
 	if (numeric_tld(d, dlen))
 		return mtasts_err(err, MTASTS_INVALID,
 		    "line %zu: mx \"%.*s\" is an IP address", lineno,
@@ -298,7 +298,7 @@ parse_line(struct mtasts_policy *p, const char *l, size_t len,
 
 #define KEY(k) (klen == sizeof(k) - 1 && memcmp(l, k, klen) == 0)
 #define VAL(k) (vlen == sizeof(k) - 1 && memcmp(v, k, vlen) == 0)
-	/* §3.2: a repeated non-mx field: the first counts (D-POL-4). */
+	/* §3.2: a repeated non-mx field: the first counts (D-POL-2). */
 	if (KEY("version") && !seen->version++) {
 		if (!VAL("STSv1"))
 			return mtasts_err(err, MTASTS_INVALID,
@@ -316,7 +316,7 @@ parse_line(struct mtasts_policy *p, const char *l, size_t len,
 			    "line %zu: invalid mode \"%.*s\"", lineno,
 			    qlen(vlen), v);
 	} else if (KEY("max_age") && !seen->max_age++) {
-		/* 1*10DIGIT, and the prose maximum (D-POL-5). */
+		/* 1*10DIGIT, and the prose maximum (D-POL-3). */
 		if (vlen > MAX_AGE_DIGITS || mtasts_parse_u64(v, vlen,
 		    UINT64_MAX, &age) != 0)
 			return mtasts_err(err, MTASTS_INVALID,
@@ -359,7 +359,7 @@ mtasts_policy_parse(const char *body, size_t len,
 		rc = mtasts_err(err, MTASTS_INVALID, "empty policy");
 		goto err;
 	}
-	/* §3.3 "64 kilobytes", read as 64 KiB inclusive (D-POL-8). */
+	/* §3.3 "64 kilobytes", read as 64 KiB inclusive (D-CAP-1). */
 	if (len > MTASTS_POLICY_BODY_MAX) {
 		rc = mtasts_err(err, MTASTS_INVALID,
 		    "policy too large (%zu bytes, max %d)", len,

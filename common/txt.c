@@ -1,6 +1,6 @@
 /*
  * txt.c - the `_mta-sts` TXT record: strict RFC 8461 §3.1 parser and the
- * RRset selection rule (docs/decisions.md D-TXT-1 .. D-TXT-4).
+ * RRset selection rule (docs/decisions.md D-TXT-1 .. D-TXT-3).
  *
  *	sts-text-record = sts-version 1*(sts-field-delim sts-field)
  *	                  [sts-field-delim]
