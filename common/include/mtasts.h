@@ -40,8 +40,11 @@ extern "C" {
 
 #if defined(__GNUC__)
 #define MTASTS_WUR __attribute__((warn_unused_result))
+/* The library is built with hidden visibility; only these are exported. */
+#define MTASTS_API __attribute__((visibility("default")))
 #else
 #define MTASTS_WUR
+#define MTASTS_API
 #endif
 
 /*
@@ -71,10 +74,10 @@ struct mtasts_error {
  * mtasts_strerror - short static name of a result code.
  * @return a static string; never NULL.
  */
-const char *mtasts_strerror(int rc);
+MTASTS_API const char *mtasts_strerror(int rc);
 
 /** Library version string (MTASTS_VERSION_STRING of the built library). */
-const char *mtasts_version(void);
+MTASTS_API const char *mtasts_version(void);
 
 /* ---------------------------------------------------------------------- */
 /* Parsers and matching: pure functions, no context needed.                */
@@ -90,7 +93,7 @@ const char *mtasts_version(void);
  * @param err optional reason on failure.
  * @return MTASTS_OK, or MTASTS_INVALID (syntax error; the reason names it).
  */
-int mtasts_txt_parse(const char *rec, size_t len, char id[MTASTS_ID_MAX + 1],
+MTASTS_API int mtasts_txt_parse(const char *rec, size_t len, char id[MTASTS_ID_MAX + 1],
     struct mtasts_error *err);
 
 /**
@@ -103,7 +106,7 @@ int mtasts_txt_parse(const char *rec, size_t len, char id[MTASTS_ID_MAX + 1],
  * MTASTS_INVALID (several STS records, or the one is malformed). Both
  * NOTFOUND and INVALID mean "no live policy" (§3.1).
  */
-int mtasts_txt_select(const char *const *recs, const size_t *lens,
+MTASTS_API int mtasts_txt_select(const char *const *recs, const size_t *lens,
     size_t nrecs, char id[MTASTS_ID_MAX + 1], struct mtasts_error *err);
 
 enum mtasts_mode {
@@ -113,7 +116,7 @@ enum mtasts_mode {
 };
 
 /** Name of a mode ("none", "testing", "enforce"); never NULL. */
-const char *mtasts_mode_name(int mode);
+MTASTS_API const char *mtasts_mode_name(int mode);
 
 struct mtasts_policy;
 
@@ -125,35 +128,35 @@ struct mtasts_policy;
  * released with mtasts_policy_free(); set to NULL otherwise.
  * @return MTASTS_OK, MTASTS_INVALID (reason: "line N: ..."), MTASTS_NOMEM.
  */
-MTASTS_WUR int mtasts_policy_parse(const char *body, size_t len,
+MTASTS_API MTASTS_WUR int mtasts_policy_parse(const char *body, size_t len,
     struct mtasts_policy **out, struct mtasts_error *err);
 
 /** Release a policy; NULL is a no-op. */
-void mtasts_policy_free(struct mtasts_policy *p);
+MTASTS_API void mtasts_policy_free(struct mtasts_policy *p);
 
 /** The policy's mode (enum mtasts_mode). */
-int mtasts_policy_mode(const struct mtasts_policy *p);
+MTASTS_API int mtasts_policy_mode(const struct mtasts_policy *p);
 
 /** max_age in seconds, 0..31557600. */
-uint32_t mtasts_policy_max_age(const struct mtasts_policy *p);
+MTASTS_API uint32_t mtasts_policy_max_age(const struct mtasts_policy *p);
 
 /** Number of mx patterns. */
-size_t mtasts_policy_mx_count(const struct mtasts_policy *p);
+MTASTS_API size_t mtasts_policy_mx_count(const struct mtasts_policy *p);
 
 /** mx pattern i, lower-cased; borrowed, valid while p lives. */
-const char *mtasts_policy_mx(const struct mtasts_policy *p, size_t i);
+MTASTS_API const char *mtasts_policy_mx(const struct mtasts_policy *p, size_t i);
 
 /**
  * Number of raw policy lines (terminators removed), as served. TLS-RPT
  * reports them as `policy-string` (RFC 8460 §4.4).
  */
-size_t mtasts_policy_line_count(const struct mtasts_policy *p);
+MTASTS_API size_t mtasts_policy_line_count(const struct mtasts_policy *p);
 
 /** Raw line i; borrowed, valid while p lives. */
-const char *mtasts_policy_line(const struct mtasts_policy *p, size_t i);
+MTASTS_API const char *mtasts_policy_line(const struct mtasts_policy *p, size_t i);
 
 /** The raw body as served; borrowed, valid while p lives. */
-const char *mtasts_policy_text(const struct mtasts_policy *p, size_t *len);
+MTASTS_API const char *mtasts_policy_text(const struct mtasts_policy *p, size_t *len);
 
 /**
  * mtasts_mx_match - does MX host name `host` match policy pattern
@@ -161,11 +164,11 @@ const char *mtasts_policy_text(const struct mtasts_policy *p, size_t *len);
  * ignored, "*" matches exactly one whole left-most label.
  * @return 1 on match, 0 otherwise (also for malformed input).
  */
-int mtasts_mx_match(const char *pattern, size_t plen, const char *host,
+MTASTS_API int mtasts_mx_match(const char *pattern, size_t plen, const char *host,
     size_t hlen);
 
 /** 1 if any mx pattern of p matches host, else 0. */
-int mtasts_policy_mx_allowed(const struct mtasts_policy *p, const char *host,
+MTASTS_API int mtasts_policy_mx_allowed(const struct mtasts_policy *p, const char *host,
     size_t hlen);
 
 /**
@@ -175,7 +178,7 @@ int mtasts_policy_mx_allowed(const struct mtasts_policy *p, const char *host,
  * @param out receives the normalised name.
  * @return MTASTS_OK or MTASTS_INVALID (reason set).
  */
-int mtasts_domain_normalize(const char *in, size_t len,
+MTASTS_API int mtasts_domain_normalize(const char *in, size_t len,
     char out[MTASTS_DOMAIN_MAX + 1], struct mtasts_error *err);
 
 /* ---------------------------------------------------------------------- */
@@ -199,14 +202,14 @@ typedef void mtasts_log_fn(void *arg, int level, const char *msg);
  * Creates no resolver and no TLS state: both are made on first need.
  * @return a new context, or NULL when out of memory.
  */
-MTASTS_WUR struct mtasts_ctx *mtasts_ctx_new(void);
+MTASTS_API MTASTS_WUR struct mtasts_ctx *mtasts_ctx_new(void);
 
 /**
  * mtasts_ctx_free - release a context; NULL is a no-op. In a process that
  * inherited the context through fork() it releases only memory that is
  * safe to release there.
  */
-void mtasts_ctx_free(struct mtasts_ctx *ctx);
+MTASTS_API void mtasts_ctx_free(struct mtasts_ctx *ctx);
 
 /**
  * mtasts_ctx_set - set one configuration key (the keys of mtasts.conf(5),
@@ -214,7 +217,7 @@ void mtasts_ctx_free(struct mtasts_ctx *ctx);
  * @return MTASTS_OK, MTASTS_INVALID (unknown key or bad value),
  * MTASTS_AFTERFINAL (context already used for a lookup).
  */
-int mtasts_ctx_set(struct mtasts_ctx *ctx, const char *key,
+MTASTS_API int mtasts_ctx_set(struct mtasts_ctx *ctx, const char *key,
     const char *value, struct mtasts_error *err);
 
 /**
@@ -223,17 +226,17 @@ int mtasts_ctx_set(struct mtasts_ctx *ctx, const char *key,
  * missing default file is not an error, a missing named file is).
  * @return MTASTS_OK, MTASTS_INVALID (err names file and line), MTASTS_ERROR.
  */
-int mtasts_ctx_load_config(struct mtasts_ctx *ctx, const char *path,
+MTASTS_API int mtasts_ctx_load_config(struct mtasts_ctx *ctx, const char *path,
     struct mtasts_error *err);
 
 /** Install the log sink; NULL silences the library. */
-void mtasts_ctx_set_log(struct mtasts_ctx *ctx, mtasts_log_fn *fn, void *arg);
+MTASTS_API void mtasts_ctx_set_log(struct mtasts_ctx *ctx, mtasts_log_fn *fn, void *arg);
 
 /**
  * mtasts_ctx_set_now - evaluate expiry and back-off as of `now` (Unix
  * seconds) instead of the clock; 0 restores the clock.
  */
-void mtasts_ctx_set_now(struct mtasts_ctx *ctx, time_t now);
+MTASTS_API void mtasts_ctx_set_now(struct mtasts_ctx *ctx, time_t now);
 
 enum mtasts_lookup_status {
 	MTASTS_LOOKUP_NONE = 0,		/* no policy: deliver as usual */
@@ -263,30 +266,30 @@ struct mtasts_result;
  * @return MTASTS_OK when the lookup was answered (the answer may be
  * "tempfail"), MTASTS_INVALID for a bad domain, MTASTS_NOMEM, MTASTS_ERROR.
  */
-MTASTS_WUR int mtasts_lookup(struct mtasts_ctx *ctx, const char *domain,
+MTASTS_API MTASTS_WUR int mtasts_lookup(struct mtasts_ctx *ctx, const char *domain,
     unsigned flags, struct mtasts_result **out, struct mtasts_error *err);
 
-void mtasts_result_free(struct mtasts_result *r);
+MTASTS_API void mtasts_result_free(struct mtasts_result *r);
 /** enum mtasts_lookup_status */
-int mtasts_result_status(const struct mtasts_result *r);
+MTASTS_API int mtasts_result_status(const struct mtasts_result *r);
 /** enum mtasts_source */
-int mtasts_result_source(const struct mtasts_result *r);
+MTASTS_API int mtasts_result_source(const struct mtasts_result *r);
 /** The normalised policy domain; borrowed, valid while r lives. */
-const char *mtasts_result_domain(const struct mtasts_result *r);
+MTASTS_API const char *mtasts_result_domain(const struct mtasts_result *r);
 /** The applied policy, or NULL; borrowed, valid while r lives. */
-const struct mtasts_policy *mtasts_result_policy(const struct mtasts_result *r);
+MTASTS_API const struct mtasts_policy *mtasts_result_policy(const struct mtasts_result *r);
 /** The policy id, or NULL; borrowed, valid while r lives. */
-const char *mtasts_result_id(const struct mtasts_result *r);
+MTASTS_API const char *mtasts_result_id(const struct mtasts_result *r);
 /** When the applied policy expires (Unix seconds), 0 without policy. */
-time_t mtasts_result_expires(const struct mtasts_result *r);
+MTASTS_API time_t mtasts_result_expires(const struct mtasts_result *r);
 /**
  * RFC 8460 result type of what went wrong during this lookup
  * ("sts-policy-fetch-error", ...), or NULL when nothing did. Set also when a
  * cached policy was applied because the refresh failed.
  */
-const char *mtasts_result_failure_type(const struct mtasts_result *r);
+MTASTS_API const char *mtasts_result_failure_type(const struct mtasts_result *r);
 /** Human reason for the failure, or NULL. Borrowed, valid while r lives. */
-const char *mtasts_result_failure_reason(const struct mtasts_result *r);
+MTASTS_API const char *mtasts_result_failure_reason(const struct mtasts_result *r);
 
 #ifdef __cplusplus
 }
