@@ -107,9 +107,11 @@ class Base(unittest.TestCase):
     def fetch_case(self, domain, policy, expect_ok, failure=None,
                    txt=None):
         W.add_domain(domain, txt=txt or "v=STSv1; id=f1", policy=policy)
+        self.assertEqual(self.reqs(domain), [])
         r = self.c.lookup(domain)
         if expect_ok:
-            self.assertPolicy(r, source="fetched")
+            self.assertPolicy(r, source="fetched", pid="f1")
+            self.assertOneRequest(domain)
         else:
             self.assertNoPolicy(r, failure)
         return r
@@ -670,6 +672,29 @@ class Cache(Base):
             self.assertEqual(j["status"], "policy", (out, err))
         self.assertEqual(len(self.reqs("race.test")), 1)
 
+    def test_lock_wait_expires_tempfail(self):
+        # A second process waits lock_wait for the fetcher, then gives up
+        # with tempfail rather than fetching in parallel.
+        W.add_domain("lockwait.test", txt="v=STSv1; id=lw1",
+                     policy=Policy(delay_ms=3000))
+        c = W.client(lock_wait=1, fetch_timeout=8)
+        first = c.spawn_lookup("lockwait.test")
+        time.sleep(0.5)
+        r = c.lookup("lockwait.test")
+        out, err = first.communicate(timeout=30)
+        self.assertNoPolicy(r, status="tempfail")
+        self.assertLess(r.elapsed, 1 + SLACK, r)
+        self.assertEqual(json.loads(out)["status"], "policy", err)
+        self.assertEqual(len(self.reqs("lockwait.test")), 1)
+
+    def test_servfail_tempfail_mode_with_cache(self):
+        c = W.client(dns_failure="tempfail")
+        self.seed("sftcache.test", client=c)
+        W.set_dns_failure("_mta-sts.sftcache.test", "servfail")
+        r = c.lookup("sftcache.test", now=T0 + 60)
+        self.assertPolicy(r, "enforce", "cache")
+        self.assertEqual(r["failure"]["result_type"], FETCH_ERR)
+
 
 # ========================================= data-driven: fetch.json vectors
 
@@ -759,15 +784,17 @@ def _fetch_vector_test(case, dom):
         if cname:
             W.add_domain("p" + dom, policy=Policy(
                 cert_host="mta-sts." + dom))
-            W.add_domain(dom, txt="v=STSv1; id=1", records=[
+            W.add_domain(dom, txt="v=STSv1; id=fv1", records=[
                 {"name": "mta-sts." + dom, "type": "CNAME",
                  "data": "mta-sts.p" + dom}])
             r = self.c.lookup(dom)
         else:
-            W.add_domain(dom, txt="v=STSv1; id=1", policy=Policy(**kw))
+            W.add_domain(dom, txt="v=STSv1; id=fv1", policy=Policy(**kw))
             r = self.c.lookup(dom)
         if want:
-            self.assertPolicy(r, source="fetched")
+            self.assertPolicy(r, source="fetched", pid="fv1")
+            host = "mta-sts.p" + dom if cname else None
+            self.assertOneRequest(dom, host)
         else:
             self.assertNoPolicy(r)
             self.assertIn(r["failure"]["result_type"],
@@ -871,6 +898,7 @@ def _cache_expect(self, case, dom, rs, n_req_before):
         self.assertIs(r2["mx_allowed"], True)
     elif name == "duplicate-mode-in-new-policy":
         self.assertPolicy(r, "enforce")
+        self.assertEqual(nreq, 1, "the new id was fetched")
     elif name == "retry-limit-for-new-id":
         self.assertEqual(nreq, 1, "one HTTPS request across 5 deliveries")
         for x in rs:
@@ -988,6 +1016,12 @@ def main():
                                       stream=sys.stdout).run(suite)
     finally:
         W.stop()
+    slow = sorted(W.runs, key=lambda x: -x.elapsed)[:8]
+    print("\nslowest mtasts runs (fetch_timeout = %ds):" % FETCH_TIMEOUT)
+    for x in slow:
+        print("  %5.2fs %s" % (x.elapsed, " ".join(x.argv[3:])))
+    print("mtasts runs: %d, total %.1fs" % (len(W.runs),
+                                           sum(x.elapsed for x in W.runs)))
     print("\nvector cases not automated:")
     for f, n, why in unmapped:
         print("  %s %s: %s" % (f, n, why))
@@ -996,7 +1030,13 @@ def main():
            time.monotonic() - t0))
     if a.keep:
         print("world dir kept: %s" % W.dir)
-    if res.testsRun == 0:
+    # Sanitizer builds: any report from any mtasts run fails the suite,
+    # even one a scenario did not look at.
+    san = [x for x in W.runs if "Sanitizer" in x.err or
+           "runtime error:" in x.err]
+    for x in san:
+        print("SANITIZER REPORT in %s:\n%s" % (" ".join(x.argv), x.err))
+    if res.testsRun == 0 or san:
         return 1
     return 0 if res.wasSuccessful() else 1
 

@@ -186,6 +186,7 @@ class World:
         self._generation = 0
         self._zone_mtime = 0
         self._clients = 0
+        self.runs = []           # every Result, for timing reports
         self.zone_path = os.path.join(self.dir, "zone.json")
         self.dns_log = os.path.join(self.dir, "dns.log")
         self.https_conf = os.path.join(self.dir, "httpsd.json")
@@ -528,7 +529,9 @@ class Client:
         t0 = time.monotonic()
         p = subprocess.run(argv, capture_output=True, text=True,
                            timeout=timeout)
-        return Result(argv, p, time.monotonic() - t0)
+        r = Result(argv, p, time.monotonic() - t0)
+        self.world.runs.append(r)
+        return r
 
     def lookup(self, domain, mx=None, now=None, timeout=60):
         args = ["lookup", "--json"]
