@@ -153,6 +153,24 @@ cache_text_ok(const char *s, size_t size)
 	return i < size;
 }
 
+/*
+ * Failure reasons quote servers and libraries: keep printable ASCII only,
+ * so that what load accepts is exactly what store writes, and no line
+ * break reaches a log or an SMTP reply.
+ */
+static void
+cache_sanitize(const char *in, char *out, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < size && in[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		out[i] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+	}
+	out[i] = '\0';
+}
+
 static int
 cache_time_ok(time_t t)
 {
@@ -501,7 +519,7 @@ mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
     struct mtasts_cache_entry **out, struct mtasts_error *err)
 {
 	char path[MTASTS_PATH_MAX + NAME_MAX + 2], name[NAME_MAX + 1];
-	char why[CACHE_WHY_MAX];
+	char why[CACHE_WHY_MAX], clean[CACHE_WHY_MAX];
 	struct mtasts_cache_entry *e = NULL;
 	struct stat st;
 	char *buf = NULL;
@@ -606,8 +624,10 @@ mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
 	}
 done:
 	if (rc == MTASTS_INVALID) {
+		/* why may quote the hostile file (jansson, policy parser). */
+		cache_sanitize(why, clean, sizeof(clean));
 		mtasts_log(ctx, MTASTS_LOG_WARN,
-		    "cache: %s: corrupt (%s), ignored", path, why);
+		    "cache: %s: corrupt (%s), ignored", path, clean);
 		rc = MTASTS_NOTFOUND;
 	}
 	if (fd != -1)
@@ -622,23 +642,6 @@ cache_set(json_t *o, const char *k, json_t *v)
 {
 	/* json_object_set_new() consumes v even on failure. */
 	return v == NULL || json_object_set_new(o, k, v) != 0 ? -1 : 0;
-}
-
-/*
- * Failure reasons quote servers and libraries: keep printable ASCII only,
- * so that what load accepts is exactly what store writes.
- */
-static void
-cache_sanitize(const char *in, char *out, size_t size)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < size && in[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		out[i] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
-	}
-	out[i] = '\0';
 }
 
 /* Serialise a checked entry into *out (malloc'd, NUL-terminated). */

@@ -30,10 +30,17 @@ static char topdir[512];
 static int warns;		/* WARN lines mentioning "corrupt" */
 static char lastlog[512];
 
+static int ctllog;		/* log lines with control characters */
+
 static void
 logfn(void *arg, int level, const char *msg)
 {
+	const char *p;
+
 	(void)arg;
+	for (p = msg; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			ctllog++;
 	mtasts_strlcpy(lastlog, msg, sizeof(lastlog));
 	if (level == MTASTS_LOG_WARN && strstr(msg, "corrupt") != NULL)
 		warns++;
@@ -597,6 +604,11 @@ test_corrupt(void)
 	    sizeof(DOM) + 1), "escaped NUL in domain");
 	mutate(ctx, dir, valid, NULL, "policy", json_stringn(POLICY1 "\0",
 	    sizeof(POLICY1)), "escaped NUL in policy");
+	/* Bytes jansson quotes in its error text must not reach the log. */
+	put_file(dir, DOM ".json", "{\"\x01\n\x1b[2J\": 1}", 12, 0660);
+	expect_corrupt(ctx, "control bytes in a key");
+	put_file(dir, DOM ".json", "{\"a\": x\ny}", 11, 0660);
+	expect_corrupt(ctx, "newline in a bad token");
 	/* Duplicate keys. */
 	s = malloc(len + 32);
 	snprintf(s, len + 32, "{\"id\":\"abc\",%s", valid + 1);
@@ -681,6 +693,7 @@ test_corrupt(void)
 	put_file(dir, DOM ".json", valid, len, 0660);
 	CHECK(mtasts_cache_load(ctx, DOM, &got, NULL) == MTASTS_OK);
 	mtasts_cache_entry_free(got);
+	CHECKF(ctllog == 0, "%d log lines with control characters", ctllog);
 	printf("corrupt corpus: %d files refused\n", corpus_n);
 	free(valid);
 	mtasts_ctx_free(ctx);
