@@ -674,6 +674,37 @@ test_worker_sigmask(void)
 	    others, blocked);
 }
 
+/*
+ * Validation on against a forwarder that serves no signatures: the root
+ * DNSKEY cannot be had, so answers are bogus, with a reason.
+ */
+static void
+test_bogus(void)
+{
+	struct mtasts_error e = { 0, "" };
+	struct mtasts_dns_answer *a = NULL;
+	struct mtasts_ctx *ctx;
+
+	if (access("/usr/share/dns/root.key", R_OK) != 0) {
+		printf("skip: no /usr/share/dns/root.key\n");
+		return;
+	}
+	if ((ctx = mkctx(1, "3")) == NULL)
+		return;
+	CHECK(mtasts_ctx_set(ctx, "dnssec", "on", &e) == MTASTS_OK);
+	CHECK(mtasts_ctx_set(ctx, "trust_anchor_file",
+	    "/usr/share/dns/root.key", &e) == MTASTS_OK);
+	CHECK(qstatus(ctx, "_mta-sts.multi.test", T_TXT, 0, &a) ==
+	    MTASTS_DNS_BOGUS);
+	if (a != NULL) {
+		CHECK(a->secure == 0 && a->nrr == 0);
+		CHECKF(strncmp(a->why, "DNSSEC bogus: ", 14) == 0 &&
+		    strlen(a->why) > 20, "%s", a->why);
+		mtasts_dns_answer_free(a);
+	}
+	mtasts_ctx_free(ctx);
+}
+
 /* Nothing listens on the forwarder's port. */
 static void
 test_dead_forwarder(void)
@@ -732,6 +763,7 @@ main(void)
 	test_mx(ctx);
 	test_special_blocked();
 	test_setup_errors();
+	test_bogus();
 	test_fork(ctx);
 
 	/* The zone file is re-read when it changes (atomic replace). */
