@@ -291,6 +291,44 @@ MTASTS_API const char *mtasts_result_failure_type(const struct mtasts_result *r)
 /** Human reason for the failure, or NULL. Borrowed, valid while r lives. */
 MTASTS_API const char *mtasts_result_failure_reason(const struct mtasts_result *r);
 
+
+/* ---------------------------------------------------------------------- */
+/* TLS-RPT (RFC 8460): recording the outcome of outbound SMTP sessions.     */
+
+enum mtasts_policy_type {
+	MTASTS_POLICY_TYPE_NONE = 0,	/* "no-policy-found" */
+	MTASTS_POLICY_TYPE_STS = 1,	/* "sts" */
+	MTASTS_POLICY_TYPE_TLSA = 2	/* "tlsa" */
+};
+
+/*
+ * One outbound SMTP session as the adapter saw it. Caller-allocated (zero
+ * it first); every string is copied by mtasts_tlsrpt_record(), so they may
+ * be stack or host-pool memory. NULL strings are "unknown".
+ */
+struct mtasts_tlsrpt_session {
+	const char *policy_domain;	/* recipient (policy) domain */
+	int policy_type;		/* enum mtasts_policy_type */
+	const struct mtasts_policy *policy;	/* for STS: policy-string, mx */
+	const char *tlsa_records;	/* for TLSA: "3 1 1 ab..\n3 1 1 cd.." */
+	const char *mx_host;		/* receiving-mx-hostname */
+	const char *mx_ip;		/* receiving-ip */
+	const char *mx_helo;		/* receiving-mx-helo, optional */
+	const char *sending_ip;		/* sending-mta-ip */
+	const char *result_type;	/* NULL on success, else RFC 8460 name */
+	const char *failure_reason;	/* failure-reason-code, optional */
+	time_t when;			/* 0 = now */
+};
+
+/**
+ * mtasts_tlsrpt_record - append one session outcome to the TLS-RPT spool
+ * (config key tlsrpt_dir). A small atomic append; takes no lock across
+ * network I/O and never blocks on other processes for long.
+ * @return MTASTS_OK, MTASTS_INVALID (bad field), MTASTS_ERROR (spool).
+ */
+MTASTS_API int mtasts_tlsrpt_record(struct mtasts_ctx *ctx,
+    const struct mtasts_tlsrpt_session *s, struct mtasts_error *err);
+
 #ifdef __cplusplus
 }
 #endif
