@@ -18,11 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "mtasts.h"
 #include "mtasts_internal.h"
 
-#define EXIT_INTERNAL 1
-#define EXIT_USAGE 2
 #define EXIT_REFRESH_FAILED 4
 
 static int verbose;
@@ -35,6 +34,8 @@ usage(void)
 	    "  lookup [--json] [--mx HOST] [--now EPOCH] DOMAIN\n"
 	    "  refresh [--now EPOCH]\n"
 	    "  cache list | cache show DOMAIN | cache flush [DOMAIN]\n"
+	    "  check [--json] [--no-smtp] [--port N] DOMAIN...\n"
+	    "  report build [--date YYYY-MM-DD] [--out DIR] | report send\n"
 	    "  version\n");
 }
 
@@ -561,6 +562,10 @@ main(int argc, char **argv)
 		rc = cmd_refresh(ctx, argc - i, argv + i);
 	else if (strcmp(argv[i], "cache") == 0)
 		rc = cmd_cache(ctx, argc - i, argv + i);
+	else if (strcmp(argv[i], "check") == 0)
+		rc = cmd_check(ctx, argc - i, argv + i);
+	else if (strcmp(argv[i], "report") == 0)
+		rc = cmd_report(ctx, argc - i, argv + i);
 	else {
 		usage();
 		rc = EXIT_USAGE;
