@@ -164,6 +164,100 @@ addr_str(const struct sockaddr_storage *sa, char *out, size_t size,
 		mtasts_strlcpy(out, "?", size);
 }
 
+/* Copy remote text for display: printable ASCII only. */
+static void
+info_copy(char *dst, size_t size, const char *src, size_t len)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len && o + 1 < size; i++) {
+		unsigned char ch = (unsigned char)src[i];
+
+		dst[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	dst[o] = '\0';
+}
+
+/*
+ * Leaf certificate details for `mtasts check`. The chain, not
+ * SSL_get0_peer_certificate(): after a failed verification only the
+ * chain is kept, and that is when the details matter most.
+ */
+static void
+info_cert(SSL *ssl, struct mtasts_fetch *res)
+{
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	GENERAL_NAMES *gens;
+	X509 *cert;
+	BIO *m;
+	char *data;
+	long n;
+	int i, days, secs;
+	size_t o = 0;
+
+	if (chain == NULL || sk_X509_num(chain) < 1)
+		return;
+	cert = sk_X509_value(chain, 0);
+	if ((m = BIO_new(BIO_s_mem())) != NULL) {
+		if (X509_NAME_print_ex(m, X509_get_subject_name(cert), 0,
+		    XN_FLAG_RFC2253) >= 0 &&
+		    (n = BIO_get_mem_data(m, &data)) > 0)
+			info_copy(res->cert_subject, sizeof(res->cert_subject),
+			    data, (size_t)n);
+		BIO_free(m);
+	}
+	gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		int len;
+
+		if (g->type != GEN_DNS)
+			continue;
+		len = ASN1_STRING_length(g->d.dNSName);
+		if (len <= 0 || o + (size_t)len + 2 >= sizeof(res->cert_san))
+			continue;
+		if (o > 0)
+			res->cert_san[o++] = ',';
+		info_copy(res->cert_san + o, sizeof(res->cert_san) - o,
+		    (const char *)ASN1_STRING_get0_data(g->d.dNSName),
+		    (size_t)len);
+		o = strlen(res->cert_san);
+	}
+	GENERAL_NAMES_free(gens);
+	if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert)) == 1)
+		res->cert_not_after = time(NULL) + (time_t)days * 86400 + secs;
+}
+
+/* The Location header value of the response head in buf, if any. */
+static void
+info_location(const char *buf, size_t len, struct mtasts_fetch *res)
+{
+	size_t pos = 0, e;
+
+	while (pos < len) {
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+
+		if (nl == NULL)
+			return;
+		e = (size_t)(nl - buf);
+		if (e == pos || (e == pos + 1 && buf[pos] == '\r'))
+			return;		/* end of the head */
+		if (e - pos > 9 &&
+		    mtasts_ascii_caseeq(buf + pos, 9, "location:", 9)) {
+			size_t v = pos + 9;
+
+			while (v < e && (buf[v] == ' ' || buf[v] == '\t'))
+				v++;
+			if (e > v && buf[e - 1] == '\r')
+				e--;
+			info_copy(res->location, sizeof(res->location),
+			    buf + v, e > v ? e - v : 0);
+			return;
+		}
+		pos = (size_t)(nl - buf) + 1;
+	}
+}
+
 /* The client SSL_CTX, made on the first fetch and kept in the context. */
 static SSL_CTX *
 tls_ctx(struct mtasts_ctx *ctx, struct mtasts_fetch *res)
@@ -459,6 +553,8 @@ judge(const char *as, int st, size_t len,
 	if (resp->status != 0) {
 		*prog = P_RESPONSE;
 		res->http_status = resp->status;
+		info_copy(res->content_type, sizeof(res->content_type),
+		    resp->content_type, strlen(resp->content_type));
 		/* RFC 8461 §3.3: only 200, and 3xx MUST NOT be followed. */
 		if (resp->status >= 300 && resp->status < 400) {
 			set_fail(res, MTASTS_TEMPFAIL,
@@ -593,6 +689,8 @@ read_response(struct mtasts_ctx *ctx, struct conn *c, const char *as,
 		}
 	}
 done:
+	if (resp.has_location)
+		info_location(buf, len, res);
 	if (resp.status != 0)
 		mtasts_log(ctx, MTASTS_LOG_DEBUG, "fetch: %s: HTTP %d, "
 		    "Content-Type \"%s\", %zu bytes read", as, resp.status,
@@ -620,6 +718,7 @@ attempt(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
 	addr_str(sa, ip, sizeof(ip), &port);
 	snprintf(as, sizeof(as), sa->ss_family == AF_INET6 ? "[%s]:%d" :
 	    "%s:%d", ip, port);
+	mtasts_strlcpy(res->addr, as, sizeof(res->addr));
 	mtasts_log(ctx, MTASTS_LOG_DEBUG, "fetch: %s: connecting to %s", host,
 	    as);
 	if (sa->ss_family != AF_INET && sa->ss_family != AF_INET6) {
@@ -659,6 +758,7 @@ attempt(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
 	SSL_set_hostflags(c.ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
 	    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 	r = tls_io(&c, OP_HANDSHAKE, NULL, 0);
+	info_cert(c.ssl, res);
 	v = SSL_get_verify_result(c.ssl);
 	if (r > 0 && v == X509_V_OK && SSL_get0_peer_certificate(c.ssl) ==
 	    NULL)
@@ -676,6 +776,8 @@ attempt(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
 		goto done;
 	}
 	prog = P_HTTP;
+	mtasts_strlcpy(res->tls_version, SSL_get_version(c.ssl),
+	    sizeof(res->tls_version));
 	mtasts_log(ctx, MTASTS_LOG_DEBUG, "fetch: %s: %s %s with %s", host,
 	    SSL_get_version(c.ssl), SSL_get_cipher_name(c.ssl), as);
 	if ((reqlen = build_request(ctx, host, req, sizeof(req))) < 0) {
