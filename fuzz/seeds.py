@@ -44,10 +44,17 @@ def seeds_mx(vec):
         yield (case["pattern"] + "\n" + case["host"]).encode()
 
 
+def seeds_tlsrpt_txt(vec):
+    # One TXT RR per line: fuzz_tlsrpt_txt splits its input at '\n'.
+    for case in load(vec, "tlsrpt_txt.json"):
+        yield "\n".join("".join(rr) for rr in case.get("records", [])).encode()
+
+
 BUILDERS = {
     "fuzz_policy": seeds_policy,
     "fuzz_txt": seeds_txt,
     "fuzz_mx": seeds_mx,
+    "fuzz_tlsrpt_txt": seeds_tlsrpt_txt,
 }
 
 
