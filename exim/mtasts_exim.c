@@ -1,0 +1,503 @@
+/*
+ * mtasts_exim.c - Exim ${dlfunc} entry points enforcing MTA-STS
+ * (RFC 8461) and observing TLS outcomes for TLS-RPT (RFC 8460).
+ *
+ * This file only translates between Exim and libmtasts: Exim looks up
+ * the MX hosts and runs TLS; the library decides about policies. Every
+ * entry point is safe in any Exim process (router processes run as root,
+ * transports as Debian-exim, continued -MC processes as well), never
+ * returns a failure Exim would treat as "go ahead" for an enforce domain,
+ * and blocks at most for the library's configured deadlines.
+ *
+ * Exim 4.96 traps this design follows (docs: exim/README.md):
+ *   - a failing dlfunc in a router `condition` skips the router, and in
+ *     `ignore_target_hosts` ignores the whole list: those two functions
+ *     never fail, they answer "error" and "*" (ignore every host);
+ *   - a message returned with a failure is not copied by Exim: it lives
+ *     in Exim's pool (string_copy), never on our stack;
+ *   - at most 7 user arguments (8 crash 4.96): we take 1 to 3;
+ *   - $tls_out_* is reset where msg:delivery runs, so TLS results are
+ *     taken in the transport process (smtp:ehlo after STARTTLS).
+ *
+ * Entry points (argv are expanded Exim strings; CONF is optional):
+ *   sts_mode{$domain}{CONF}         enforce | testing | none | tempfail |
+ *                                   error
+ *   sts_ignore_hosts{$domain}{CONF} ignore_target_hosts list
+ *   sts_guard{$domain}{CONF}        redirect data: ":defer: ..." or forced
+ *                                   failure (decline)
+ *   sts_event{$event_name}{enforce|normal}{CONF}   event_action
+ */
+#define DLFUNC_IMPL
+#include <local_scan.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "hostlist.h"
+#include "mtasts_internal.h"
+#include "mtasts_plugin.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* Exim 4.96 error numbers (macros.h) seen in msg:host:defer. */
+#define EXIM_ERRNO_TLSFAILURE (-37)
+#define EXIM_ERRNO_TLSREQUIRED (-38)
+#define EXIM_ERRNO_EVENT (-58)
+
+#define SAN_MAX 2048
+#define HOSTLIST_MAX (MTASTS_POLICY_MX_MAX * (MTASTS_DOMAIN_MAX + 16) + 16)
+
+int sts_mode(uschar **yield, int argc, uschar *argv[]) EXPORT;
+int sts_ignore_hosts(uschar **yield, int argc, uschar *argv[]) EXPORT;
+int sts_guard(uschar **yield, int argc, uschar *argv[]) EXPORT;
+int sts_event(uschar **yield, int argc, uschar *argv[]) EXPORT;
+
+/*
+ * The outbound SMTP session of this transport process, from tcp:connect
+ * to tcp:close. RFC 8460 counts sessions: each is recorded once.
+ */
+struct session {
+	int active;
+	int recorded;
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	char host[MTASTS_DOMAIN_MAX + 2];
+	char ip[64];
+	int have_cert;		/* leaf certificate seen in tls:cert */
+	long long notafter;	/* its expiry, Unix seconds, or -1 */
+	int selfsigned;
+	char san[SAN_MAX];
+};
+
+static struct session sess;
+static char hostlist[HOSTLIST_MAX];
+
+/* ---------------------------------------------------------------- logging */
+
+/* Mainlog lines: one line, printable, stable "MTA-STS:" prefix. */
+static void
+exim_log(void *arg, int level, const char *msg)
+{
+	char clean[600];
+	size_t i;
+
+	(void)arg;
+	for (i = 0; msg[i] != '\0' && i < sizeof(clean) - 1; i++)
+		clean[i] = (msg[i] >= 0x20 && msg[i] < 0x7f) ? msg[i] : '?';
+	clean[i] = '\0';
+	if (level >= MTASTS_LOG_DEBUG) {
+		if (debug_selector != 0)
+			debug_printf("MTA-STS: %s\n", clean);
+		return;
+	}
+	log_write(0, LOG_MAIN, "MTA-STS: %s", clean);
+}
+
+static void
+setup(void)
+{
+	mtasts_plugin_set_log(exim_log, NULL);
+}
+
+/* ----------------------------------------------------------------- helpers */
+
+static const char *
+arg(int argc, uschar *argv[], int i)
+{
+	if (i >= argc || argv[i] == NULL || argv[i][0] == '\0')
+		return NULL;
+	return (const char *)argv[i];
+}
+
+/* Value of an Exim expansion; "" when it fails or is unset. */
+static const char *
+var(const char *expr)
+{
+	char buf[256];
+	uschar *v;
+
+	if (mtasts_strlcpy(buf, expr, sizeof(buf)) >= sizeof(buf))
+		return "";
+	v = expand_string(US buf);
+	return v != NULL ? (const char *)v : "";
+}
+
+/* Set *yield to a copy in Exim's pool: it must outlive this call. */
+static int
+ret(uschar **yield, int rc, const char *s)
+{
+	*yield = s != NULL ? string_copy(CUS s) : NULL;
+	return rc;
+}
+
+static const char *
+result_what(const struct mtasts_result *r)
+{
+	const char *t = mtasts_result_failure_type(r);
+	const char *why = mtasts_result_failure_reason(r);
+
+	if (why != NULL && why[0] != '\0')
+		return why;
+	return t != NULL ? t : "policy not available";
+}
+
+/* ---------------------------------------------------------------- routers */
+
+int
+sts_mode(uschar **yield, int argc, uschar *argv[])
+{
+	const struct mtasts_result *r;
+	struct mtasts_error err = { 0, "" };
+
+	setup();
+	if (argc < 1 || mtasts_plugin_lookup(arg(argc, argv, 0),
+			    arg(argc, argv, 1), &r, &err) != MTASTS_OK)
+		return ret(yield, OK, "error");	/* the guard defers */
+	if (mtasts_result_status(r) == MTASTS_LOOKUP_TEMPFAIL)
+		return ret(yield, OK, "tempfail");
+	return ret(yield, OK,
+	    mtasts_mode_name(mtasts_plugin_result_mode(r)));
+}
+
+int
+sts_ignore_hosts(uschar **yield, int argc, uschar *argv[])
+{
+	const struct mtasts_result *r;
+	struct mtasts_error err = { 0, "" };
+
+	setup();
+	/* Any trouble: ignore every host, the guard router then defers. */
+	if (argc < 1 || mtasts_plugin_lookup(arg(argc, argv, 0),
+			    arg(argc, argv, 1), &r, &err) != MTASTS_OK ||
+	    mtasts_result_status(r) == MTASTS_LOOKUP_TEMPFAIL)
+		return ret(yield, OK, MTASTS_EXIM_IGNORE_ALL);
+	if (mtasts_plugin_result_mode(r) != MTASTS_MODE_ENFORCE)
+		return ret(yield, OK, "");
+	if (mtasts_exim_hostlist(mtasts_result_policy(r), hostlist,
+		sizeof(hostlist)) == 0)
+		return ret(yield, OK, MTASTS_EXIM_IGNORE_ALL);
+	return ret(yield, OK, hostlist);
+}
+
+static void
+record(const char *domain, const struct mtasts_result *r, const char *host,
+    const char *ip, const char *type, const char *reason, const char *conf)
+{
+	struct mtasts_tlsrpt_session s;
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_ctx *ctx;
+	const struct mtasts_policy *p = r != NULL ? mtasts_result_policy(r)
+						  : NULL;
+
+	if ((ctx = mtasts_plugin_ctx(conf, &err)) == NULL)
+		return;
+	memset(&s, 0, sizeof(s));
+	s.policy_domain = domain;
+	s.policy_type = p != NULL ? MTASTS_POLICY_TYPE_STS
+				  : MTASTS_POLICY_TYPE_NONE;
+	s.policy = p;
+	s.mx_host = host != NULL && host[0] != '\0' ? host : NULL;
+	s.mx_ip = ip != NULL && ip[0] != '\0' ? ip : NULL;
+	s.sending_ip = var("$sending_ip_address");
+	if (s.sending_ip[0] == '\0')
+		s.sending_ip = NULL;
+	s.result_type = type;
+	s.failure_reason = reason;
+	if (mtasts_tlsrpt_record(ctx, &s, &err) != MTASTS_OK)
+		mtasts_plugin_log(MTASTS_LOG_WARN,
+		    "%s: TLS-RPT record failed: %s", domain, err.text);
+}
+
+int
+sts_guard(uschar **yield, int argc, uschar *argv[])
+{
+	const struct mtasts_result *r;
+	struct mtasts_error err = { 0, "" };
+	const char *domain = arg(argc, argv, 0), *conf = arg(argc, argv, 1);
+	char msg[512];
+	int rc;
+
+	setup();
+	rc = mtasts_plugin_lookup(domain, conf, &r, &err);
+	if (rc != MTASTS_OK) {
+		/* Non-forced failure: the redirect router defers. */
+		snprintf(msg, sizeof(msg), "MTA-STS: %s: cannot decide: %s",
+		    domain != NULL ? domain : "(no domain)", err.text);
+		mtasts_plugin_log(MTASTS_LOG_ERR, "%s: deferred: %s",
+		    domain != NULL ? domain : "(no domain)", err.text);
+		return ret(yield, FAIL, msg);
+	}
+	domain = mtasts_result_domain(r);
+	if (mtasts_result_status(r) == MTASTS_LOOKUP_TEMPFAIL) {
+		snprintf(msg, sizeof(msg),
+		    ":defer: MTA-STS: policy of %s not available: %s", domain,
+		    result_what(r));
+		mtasts_plugin_log(MTASTS_LOG_WARN,
+		    "%s mode=unknown: deferred: policy not available (%s): %s",
+		    domain,
+		    mtasts_result_failure_type(r) != NULL
+			? mtasts_result_failure_type(r)
+			: MTASTS_RT_STS_FETCH_ERROR,
+		    result_what(r));
+		return ret(yield, OK, msg);
+	}
+	if (mtasts_plugin_result_mode(r) == MTASTS_MODE_ENFORCE) {
+		/* The enforce router declined: no MX host is in the policy. */
+		snprintf(msg, sizeof(msg),
+		    ":defer: MTA-STS: no MX host of %s matches its enforce "
+		    "policy", domain);
+		mtasts_plugin_log(MTASTS_LOG_WARN,
+		    "%s mode=enforce: deferred: no MX host matches the policy "
+		    "(validation-failure)", domain);
+		record(domain, r, NULL, NULL, MTASTS_RT_VALIDATION_FAILURE,
+		    "mx-mismatch", conf);
+		return ret(yield, OK, msg);
+	}
+	return ret(yield, FAIL_FORCED, NULL);
+}
+
+/* ----------------------------------------------------------------- events */
+
+static void
+session_start(void)
+{
+	memset(&sess, 0, sizeof(sess));
+	sess.active = 1;
+	sess.notafter = -1;
+	mtasts_strlcpy(sess.domain, var("$domain"), sizeof(sess.domain));
+	mtasts_strlcpy(sess.host, var("$host"), sizeof(sess.host));
+	mtasts_strlcpy(sess.ip, var("$host_address"), sizeof(sess.ip));
+}
+
+/* Keep what classifies a verification failure (RFC 8460 §4.3.2). */
+static void
+session_cert(void)
+{
+	const char *na;
+	char *end;
+	long long v;
+
+	if (strcmp(var("$event_data"), "0") != 0)
+		return;	/* only the leaf (depth 0) */
+	sess.have_cert = 1;
+	mtasts_strlcpy(sess.san,
+	    var("${certextract{subj_altname}{$tls_out_peercert}}"),
+	    sizeof(sess.san));
+	na = var("${certextract{notafter,int}{$tls_out_peercert}}");
+	v = strtoll(na, &end, 10);
+	sess.notafter = (na[0] != '\0' && *end == '\0') ? v : -1;
+	sess.selfsigned = strcmp(
+	    var("${certextract{subject}{$tls_out_peercert}}"),
+	    var("${certextract{issuer}{$tls_out_peercert}}")) == 0;
+}
+
+/* Does a DNS-ID of the leaf certificate name the MX host? */
+static int
+san_names_host(const char *host)
+{
+	const char *p = sess.san;
+
+	while (*p != '\0') {
+		size_t n = strcspn(p, "\n;,");
+		const char *s = p;
+
+		while (n > 0 && *s == ' ') {
+			s++;
+			n--;
+		}
+		if (n > 4 && strncasecmp(s, "DNS=", 4) == 0 &&
+		    mtasts_mx_match(s + 4, n - 4, host, strlen(host)))
+			return 1;
+		p += strcspn(p, "\n;,");
+		if (*p != '\0')
+			p++;
+	}
+	return 0;
+}
+
+static const char *
+classify_cert(void)
+{
+	if (!sess.have_cert)
+		return MTASTS_RT_VALIDATION_FAILURE;
+	if (sess.notafter >= 0 && sess.notafter < (long long)time(NULL))
+		return MTASTS_RT_CERT_EXPIRED;
+	if (!san_names_host(sess.host))
+		return MTASTS_RT_CERT_HOST_MISMATCH;
+	return MTASTS_RT_CERT_NOT_TRUSTED;
+}
+
+/*
+ * One session outcome: record it for TLS-RPT and log it when a policy
+ * applies. type NULL is success.
+ */
+static void
+outcome(const struct mtasts_result *r, const char *type, const char *why,
+    const char *conf)
+{
+	int mode = mtasts_plugin_result_mode(r);
+	const char *mname = mtasts_mode_name(mode);
+
+	if (sess.recorded)
+		return;
+	sess.recorded = 1;
+	record(sess.domain, r, sess.host, sess.ip, type, type ? why : NULL,
+	    conf);
+	if (r == NULL || mtasts_result_status(r) != MTASTS_LOOKUP_POLICY ||
+	    mode == MTASTS_MODE_NONE)
+		return;
+	if (type == NULL)
+		mtasts_plugin_log(MTASTS_LOG_INFO,
+		    "%s mode=%s mx=%s ip=%s: policy MX, verified TLS (%s)",
+		    sess.domain, mname, sess.host, sess.ip, why);
+	else if (mode == MTASTS_MODE_TESTING)
+		mtasts_plugin_log(MTASTS_LOG_WARN,
+		    "%s mode=testing mx=%s ip=%s: would have been blocked: %s "
+		    "(%s); delivering anyway", sess.domain, sess.host, sess.ip,
+		    type, why);
+	else
+		mtasts_plugin_log(MTASTS_LOG_WARN,
+		    "%s mode=enforce mx=%s ip=%s: blocked: %s (%s); deferred",
+		    sess.domain, sess.host, sess.ip, type, why);
+}
+
+static int
+ev_connect(uschar **yield, int enforce_tp, const char *conf)
+{
+	const struct mtasts_result *r;
+	struct mtasts_error err = { 0, "" };
+	const struct mtasts_policy *p;
+	char msg[400];
+	int mode;
+
+	session_start();
+	if (sess.domain[0] == '\0')
+		return ret(yield, OK, "");
+	if (mtasts_plugin_lookup(sess.domain, conf, &r, &err) != MTASTS_OK ||
+	    mtasts_result_status(r) == MTASTS_LOOKUP_TEMPFAIL) {
+		if (!enforce_tp)
+			return ret(yield, OK, "");
+		/* Routed as enforce, now undecidable: do not connect. */
+		snprintf(msg, sizeof(msg), "MTA-STS: %s: cannot decide: %s",
+		    sess.domain, err.text[0] ? err.text : "tempfail");
+		mtasts_plugin_log(MTASTS_LOG_ERR, "%s", msg + 9);
+		return ret(yield, OK, msg);
+	}
+	mode = mtasts_plugin_result_mode(r);
+	p = mtasts_result_policy(r);
+	if (mode == MTASTS_MODE_NONE || p == NULL ||
+	    mtasts_policy_mx_allowed(p, sess.host, strlen(sess.host)))
+		return ret(yield, OK, "");
+	outcome(r, MTASTS_RT_VALIDATION_FAILURE, "mx-mismatch: MX host not "
+	    "in the policy", conf);
+	if (mode != MTASTS_MODE_ENFORCE)
+		return ret(yield, OK, "");
+	/* Backstop behind ignore_target_hosts: never talk to this host. */
+	snprintf(msg, sizeof(msg), "MTA-STS: %s is not a policy MX of %s",
+	    sess.host, sess.domain);
+	return ret(yield, OK, msg);
+}
+
+/* Case-insensitive substring search (EHLO keywords, RFC 5321 §2.4). */
+static int
+has_word(const char *s, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (; *s != '\0'; s++)
+		if (strncasecmp(s, w, n) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+ev_ehlo(const char *conf)
+{
+	const struct mtasts_result *r;
+	struct mtasts_error err = { 0, "" };
+	const char *cipher, *data;
+	char why[300];
+
+	if (!sess.active || sess.recorded || sess.domain[0] == '\0')
+		return;
+	if (mtasts_plugin_lookup(sess.domain, conf, &r, &err) != MTASTS_OK)
+		return;
+	cipher = var("$tls_out_cipher");
+	if (cipher[0] == '\0') {
+		/* EHLO in clear: the response must offer STARTTLS. */
+		data = var("$event_data");
+		if (!has_word(data, "STARTTLS"))
+			outcome(r, MTASTS_RT_STARTTLS_NOT_SUPPORTED,
+			    "STARTTLS not offered", conf);
+		return;
+	}
+	if (strcmp(var("$tls_out_dane"), "yes") == 0) {
+		/* DANE validated this host: RFC 8461 §2, DANE wins. */
+		snprintf(why, sizeof(why), "DANE, %s", cipher);
+		outcome(NULL, NULL, why, conf);
+		return;
+	}
+	if (strcmp(var("$tls_out_certificate_verified"), "1") == 0) {
+		snprintf(why, sizeof(why), "%s, SNI %s", cipher,
+		    var("$tls_out_sni"));
+		outcome(r, NULL, why, conf);
+		return;
+	}
+	snprintf(why, sizeof(why), "certificate not verified, %s", cipher);
+	outcome(r, classify_cert(), why, conf);
+}
+
+static void
+ev_host_defer(const char *conf)
+{
+	const struct mtasts_result *r;
+	struct mtasts_error err = { 0, "" };
+	const char *data;
+	long e;
+
+	/* May follow tcp:close: match the session by host instead. */
+	if (sess.recorded || sess.domain[0] == '\0' ||
+	    strcmp(var("$host"), sess.host) != 0)
+		return;
+	if (mtasts_plugin_lookup(sess.domain, conf, &r, &err) != MTASTS_OK)
+		return;
+	e = strtol(var("$event_defer_errno"), NULL, 10);
+	data = var("$event_data");
+	if (e == EXIM_ERRNO_TLSREQUIRED)
+		outcome(r, MTASTS_RT_STARTTLS_NOT_SUPPORTED, data, conf);
+	else if (e == EXIM_ERRNO_TLSFAILURE)
+		outcome(r, classify_cert(), data, conf);
+	/* Other errors (connection refused, ...) are not TLS outcomes. */
+}
+
+int
+sts_event(uschar **yield, int argc, uschar *argv[])
+{
+	const char *ev = arg(argc, argv, 0), *kind = arg(argc, argv, 1);
+	const char *conf = arg(argc, argv, 2);
+	int enforce_tp = kind != NULL && strcmp(kind, "enforce") == 0;
+
+	setup();
+	if (ev == NULL)
+		return ret(yield, OK, "");
+	if (mtasts_plugin_ctx(conf, NULL) == NULL && enforce_tp &&
+	    strcmp(ev, "tcp:connect") == 0)
+		return ret(yield, OK, "MTA-STS: configuration error");
+	if (strcmp(ev, "tcp:connect") == 0)
+		return ev_connect(yield, enforce_tp, conf);
+	if (strcmp(ev, "tls:cert") == 0) {
+		if (sess.active)
+			session_cert();
+		/* A non-empty answer would refuse the certificate. */
+		return ret(yield, OK, "");
+	}
+	if (strcmp(ev, "smtp:ehlo") == 0)
+		ev_ehlo(conf);
+	else if (strcmp(ev, "msg:host:defer") == 0)
+		ev_host_defer(conf);
+	else if (strcmp(ev, "tcp:close") == 0)
+		sess.active = 0;
+	return ret(yield, OK, "");
+}

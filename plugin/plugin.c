@@ -1,0 +1,214 @@
+/*
+ * plugin.c - per-process libmtasts state for MTA adapters: the context,
+ * its configuration, the log sink and the lookup memo.
+ *
+ * MTAs call adapters from many short-lived processes (Exim forks a
+ * delivery process per message and a transport process per connection).
+ * The state here is therefore static per process and checks getpid() on
+ * every entry: a child made by fork() drops the inherited context through
+ * mtasts_ctx_free(), which only releases what is safe to release there,
+ * and makes its own. The memo survives fork on purpose: a transport
+ * process then enforces exactly the policy its parent router applied.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mtasts_internal.h"
+#include "mtasts_plugin.h"
+
+struct memo {
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	struct mtasts_result *res;
+	int64_t at_ms;
+};
+
+struct plugin_state {
+	pid_t pid;
+	struct mtasts_ctx *ctx;
+	int loaded;			/* a config load was attempted */
+	int config_rc;			/* its result */
+	char config_err[MTASTS_ERROR_TEXT_MAX];
+	char config_path[MTASTS_PATH_MAX];	/* "" = library default */
+	mtasts_log_fn *log_fn;
+	void *log_arg;
+	struct memo memo[MTASTS_PLUGIN_MEMO_MAX];
+	unsigned next;
+	unsigned long lookups, hits;
+};
+
+static struct plugin_state st;
+
+void
+mtasts_plugin_set_log(mtasts_log_fn *fn, void *arg)
+{
+	st.log_fn = fn;
+	st.log_arg = arg;
+	if (st.ctx != NULL)
+		mtasts_ctx_set_log(st.ctx, fn, arg);
+}
+
+void
+mtasts_plugin_log(int level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (st.log_fn == NULL)
+		return;
+	va_start(ap, fmt);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	va_end(ap);
+	st.log_fn(st.log_arg, level, msg);
+}
+
+static void
+memo_clear(void)
+{
+	size_t i;
+
+	for (i = 0; i < MTASTS_PLUGIN_MEMO_MAX; i++) {
+		mtasts_result_free(st.memo[i].res);
+		memset(&st.memo[i], 0, sizeof(st.memo[i]));
+	}
+	st.next = 0;
+}
+
+static void
+ctx_drop(void)
+{
+	mtasts_ctx_free(st.ctx);
+	st.ctx = NULL;
+	st.loaded = 0;
+	st.config_rc = MTASTS_OK;
+	st.config_err[0] = '\0';
+}
+
+struct mtasts_ctx *
+mtasts_plugin_ctx(const char *config, struct mtasts_error *err)
+{
+	struct mtasts_error lerr = { 0, "" };
+	const char *want = config != NULL ? config : "";
+
+	if (st.pid != getpid()) {
+		/* New process (first call, or a fork child). */
+		ctx_drop();
+		st.pid = getpid();
+	}
+	if (st.loaded && strcmp(st.config_path, want) != 0) {
+		/* Another configuration: nothing learnt under the old holds. */
+		ctx_drop();
+		memo_clear();
+	}
+	if (!st.loaded) {
+		st.loaded = 1;
+		if (mtasts_strlcpy(st.config_path, want,
+			sizeof(st.config_path)) >= sizeof(st.config_path)) {
+			st.config_rc = MTASTS_ERROR;
+			mtasts_strlcpy(st.config_err, "config path too long",
+			    sizeof(st.config_err));
+		} else if ((st.ctx = mtasts_ctx_new()) == NULL) {
+			st.config_rc = MTASTS_NOMEM;
+			mtasts_strlcpy(st.config_err, "out of memory",
+			    sizeof(st.config_err));
+		} else {
+			mtasts_ctx_set_log(st.ctx, st.log_fn, st.log_arg);
+			st.config_rc = mtasts_ctx_load_config(st.ctx,
+			    want[0] != '\0' ? want : NULL, &lerr);
+			if (st.config_rc != MTASTS_OK) {
+				snprintf(st.config_err, sizeof(st.config_err),
+				    "configuration: %s", lerr.text);
+				mtasts_ctx_free(st.ctx);
+				st.ctx = NULL;
+			}
+		}
+	}
+	if (st.ctx == NULL) {
+		mtasts_err_set(err, st.config_rc != MTASTS_OK ? st.config_rc
+							     : MTASTS_ERROR,
+		    "%s", st.config_err[0] ? st.config_err : "no context");
+		return NULL;
+	}
+	return st.ctx;
+}
+
+int
+mtasts_plugin_lookup(const char *domain, const char *config,
+    const struct mtasts_result **out, struct mtasts_error *err)
+{
+	struct mtasts_ctx *ctx;
+	struct mtasts_result *res = NULL;
+	char key[MTASTS_DOMAIN_MAX + 1];
+	int64_t now;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if (domain == NULL)
+		return mtasts_err(err, MTASTS_INVALID, "no domain");
+	if ((ctx = mtasts_plugin_ctx(config, err)) == NULL)
+		return err != NULL && err->code != 0 ? err->code : MTASTS_ERROR;
+	if ((rc = mtasts_domain_normalize(domain, strlen(domain), key, err)) !=
+	    MTASTS_OK)
+		return rc;
+	st.lookups++;
+	now = mtasts_mono_ms();
+	for (i = 0; i < MTASTS_PLUGIN_MEMO_MAX; i++) {
+		struct memo *m = &st.memo[i];
+
+		if (m->res == NULL || strcmp(m->domain, key) != 0)
+			continue;
+		if (now - m->at_ms >= 0 &&
+		    now - m->at_ms < MTASTS_PLUGIN_MEMO_TTL_MS) {
+			st.hits++;
+			*out = m->res;
+			return MTASTS_OK;
+		}
+		mtasts_result_free(m->res);
+		memset(m, 0, sizeof(*m));
+	}
+	if ((rc = mtasts_lookup(ctx, key, 0, &res, err)) != MTASTS_OK)
+		return rc;
+	i = st.next++ % MTASTS_PLUGIN_MEMO_MAX;
+	mtasts_result_free(st.memo[i].res);
+	mtasts_strlcpy(st.memo[i].domain, key, sizeof(st.memo[i].domain));
+	st.memo[i].res = res;
+	st.memo[i].at_ms = now;
+	*out = res;
+	return MTASTS_OK;
+}
+
+int
+mtasts_plugin_result_mode(const struct mtasts_result *r)
+{
+	const struct mtasts_policy *p;
+
+	if (r == NULL || mtasts_result_status(r) != MTASTS_LOOKUP_POLICY ||
+	    (p = mtasts_result_policy(r)) == NULL)
+		return MTASTS_MODE_NONE;
+	return mtasts_policy_mode(p);
+}
+
+void
+mtasts_plugin_stats(unsigned long *lookups, unsigned long *hits)
+{
+	*lookups = st.lookups;
+	*hits = st.hits;
+}
+
+void
+mtasts_plugin_reset(void)
+{
+	mtasts_log_fn *fn = st.log_fn;
+	void *arg = st.log_arg;
+
+	memo_clear();
+	if (st.pid == getpid())
+		ctx_drop();
+	memset(&st, 0, sizeof(st));
+	st.log_fn = fn;
+	st.log_arg = arg;
+}
