@@ -43,12 +43,8 @@ mtasts_hostname_valid(const char *s, size_t len)
 	return 1;
 }
 
-/*
- * 1 if the last label is all digits: "1.2.3.4" is an address written as
- * a name, and no top-level domain is numeric (RFC 3696 §2).
- */
-static int
-numeric_tld(const char *s, size_t len)
+int
+mtasts_numeric_tld(const char *s, size_t len)
 {
 	size_t i = len;
 
@@ -127,7 +123,7 @@ mtasts_domain_normalize(const char *in, size_t len,
 		    (int)(n > 64 ? 64 : n), name);
 		goto done;
 	}
-	if (numeric_tld(name, n)) {
+	if (mtasts_numeric_tld(name, n)) {
 		rc = mtasts_err(err, MTASTS_INVALID,
 		    "\"%s\" has a numeric last label (address?)", name);
 		goto done;

@@ -96,6 +96,16 @@ struct mtasts_config {
 	int refresh_concurrency;
 	int cache_purge_after;			/* drop entries expired this long */
 	char user_agent[64];
+	/* TLS-RPT (tlsrpt.c, report.c); "" / 0 means the built-in default */
+	char tlsrpt_dir[MTASTS_PATH_MAX];	/* the session spool */
+	char report_dir[MTASTS_PATH_MAX];	/* built reports, send state */
+	uint64_t tlsrpt_day_max;		/* spool bytes per UTC day */
+	char report_org_name[128];		/* organization-name */
+	char report_contact[256];		/* contact-info, an addr-spec */
+	char report_submitter[MTASTS_DOMAIN_MAX + 1];	/* a domain */
+	char report_from[256];			/* From: of report mail */
+	char sendmail[MTASTS_PATH_MAX];		/* command, split on WSP */
+	int report_reason;			/* 0: on (default), -1: omit */
 };
 
 struct mtasts_dns;	/* dns.c */
@@ -144,6 +154,20 @@ int mtasts_ascii_caseeq(const char *a, size_t alen, const char *b,
 /* Milliseconds on a monotonic clock, for deadlines. */
 int64_t mtasts_mono_ms(void);
 
+/* ABNF character classes shared by the record parsers (RFC 5234 WSP). */
+static inline int
+mtasts_is_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static inline int
+mtasts_is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9');
+}
+
 /* ---- domain.c ---- */
 
 /*
@@ -152,6 +176,12 @@ int64_t mtasts_mono_ms(void);
  * total <= 253, one or more labels. Returns 1 if valid.
  */
 int mtasts_hostname_valid(const char *s, size_t len);
+
+/*
+ * 1 if the last label of s[0..len) is all digits: "1.2.3.4" is an address
+ * written as a name, and no top-level domain is numeric (RFC 3696 §2).
+ */
+int mtasts_numeric_tld(const char *s, size_t len);
 
 /* ---- dns.c ---- */
 
@@ -272,6 +302,11 @@ void mtasts_fetch_from(struct mtasts_ctx *ctx, const char *host,
     int64_t deadline_ms_mono, struct mtasts_fetch *res);
 /* Free the lazily made SSL_CTX. */
 void mtasts_fetch_free(struct mtasts_ctx *ctx);
+/*
+ * The context's client SSL_CTX * (made on first use: PKIX + TLS >= 1.2,
+ * ca_file/ca_path), borrowed; NULL with err set. For TLS-RPT HTTPS POSTs.
+ */
+void *mtasts_fetch_ssl_ctx(struct mtasts_ctx *ctx, struct mtasts_error *err);
 
 /* ---- probe.c: SMTP STARTTLS probe of one MX host (mtasts check) ---- */
 
@@ -422,6 +457,42 @@ struct mtasts_result {
 	char failure_type[MTASTS_RESULT_TYPE_MAX];
 	char failure_reason[MTASTS_REASON_MAX];
 };
+
+/* ---- tlsrpt.c: the session spool (RFC 8460 reporting data) ---- */
+
+/* Default spool and report directories, sendmail command. */
+#define MTASTS_TLSRPT_DIR_DEFAULT "/var/spool/mtasts/tlsrpt"
+#define MTASTS_REPORT_DIR_DEFAULT "/var/lib/mtasts/reports"
+#define MTASTS_SENDMAIL_DEFAULT "/usr/sbin/sendmail -oi -t"
+/*
+ * One spool record (a JSON line) is written with one O_APPEND write; at
+ * most PIPE_BUF (4096 on Linux, the POSIX minimum is 512) so concurrent
+ * appends never interleave. Long fields are truncated to fit.
+ */
+#define MTASTS_TLSRPT_RECORD_MAX 4096
+/* Default cap of one day's spool file; sessions beyond it are dropped. */
+#define MTASTS_TLSRPT_DAY_MAX_DEFAULT (256ULL * 1024 * 1024)
+/* receiving-mx-helo kept. */
+#define MTASTS_TLSRPT_HELO_MAX 255
+/* Spool record flag: the session carried a TLS-RPT report (excluded). */
+#define MTASTS_TLSRPT_REC_REPORT_MAIL 0x1
+
+/* The spool directory and the file of the UTC day containing `day`. */
+const char *mtasts_tlsrpt_dir(const struct mtasts_ctx *ctx);
+int mtasts_tlsrpt_spool_path(const struct mtasts_ctx *ctx, time_t day,
+    char *buf, size_t size);
+/* "YYYY-MM-DD" of the UTC day of t; buf of at least 11 bytes. */
+void mtasts_tlsrpt_day_name(time_t t, char *buf, size_t size);
+/*
+ * The core's own record of a policy fetch failure (RFC 8461 §6, RFC 8460
+ * result types sts-*): policy type sts, no MX. Best effort: never fails
+ * the caller, and writes nothing when the spool directory does not exist
+ * (it is created by the first mtasts_tlsrpt_record() of an adapter or by
+ * the operator), so tests and tools never create it as a side effect.
+ */
+void mtasts_tlsrpt_record_fetch_failure(struct mtasts_ctx *ctx,
+    const char *domain, const char *result_type, const char *reason,
+    time_t when);
 
 /* ---- tlsrpt_txt.c: the `_smtp._tls` TXT record (RFC 8460 §3) ---- */
 

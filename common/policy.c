@@ -49,19 +49,6 @@ mtasts_mode_name(int mode)
 }
 
 static int
-is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static int
-is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9');
-}
-
-static int
 qlen(size_t n)
 {
 	return (int)(n > QUOTE_MAX ? QUOTE_MAX : n);
@@ -142,20 +129,6 @@ value_ok(const char *v, size_t len, size_t lineno, int *ascii,
 	return MTASTS_OK;
 }
 
-/* 1 if the last label is all digits (an IPv4 address as a name). */
-static int
-numeric_tld(const char *s, size_t len)
-{
-	size_t i = len;
-
-	while (i > 0 && s[i - 1] != '.') {
-		if (s[i - 1] < '0' || s[i - 1] > '9')
-			return 0;
-		i--;
-	}
-	return i < len;
-}
-
 /* sts-policy-mx-value = ["*."] Domain, A-labels only (§3.2). */
 static int
 mx_value_ok(const char *v, size_t len, int ascii, size_t lineno,
@@ -176,7 +149,7 @@ mx_value_ok(const char *v, size_t len, int ascii, size_t lineno,
 		return mtasts_err(err, MTASTS_INVALID,
 		    "line %zu: invalid mx \"%.*s\"", lineno, qlen(len), v);
 	/* D-POL-5: an address is not a host name, wildcard or not. */
-	if (numeric_tld(d, dlen))
+	if (mtasts_numeric_tld(d, dlen))
 		return mtasts_err(err, MTASTS_INVALID,
 		    "line %zu: mx \"%.*s\" is an IP address", lineno,
 		    qlen(len), v);
@@ -261,14 +234,14 @@ parse_line(struct mtasts_policy *p, const char *l, size_t len,
 	if (len == 0)
 		return mtasts_err(err, MTASTS_INVALID, "line %zu: empty line",
 		    lineno);
-	if (is_wsp(l[0]))
+	if (mtasts_is_wsp(l[0]))
 		return mtasts_err(err, MTASTS_INVALID,
 		    "line %zu: leading whitespace", lineno);
 	for (klen = 0; klen < len && l[klen] != ':'; klen++) {
-		if (is_alnum(l[klen]) || (klen > 0 && (l[klen] == '_' ||
+		if (mtasts_is_alnum(l[klen]) || (klen > 0 && (l[klen] == '_' ||
 		    l[klen] == '-' || l[klen] == '.')))
 			continue;
-		if (is_wsp(l[klen]))
+		if (mtasts_is_wsp(l[klen]))
 			return mtasts_err(err, MTASTS_INVALID,
 			    "line %zu: whitespace in or after field name",
 			    lineno);
@@ -287,11 +260,11 @@ parse_line(struct mtasts_policy *p, const char *l, size_t len,
 		    "line %zu: field name longer than %d", lineno,
 		    EXT_NAME_MAX);
 	/* ":" *WSP value *WSP */
-	for (i = klen + 1; i < len && is_wsp(l[i]); i++)
+	for (i = klen + 1; i < len && mtasts_is_wsp(l[i]); i++)
 		;
 	v = l + i;
 	vlen = len - i;
-	while (vlen > 0 && is_wsp(v[vlen - 1]))
+	while (vlen > 0 && mtasts_is_wsp(v[vlen - 1]))
 		vlen--;
 	if ((rc = value_ok(v, vlen, lineno, &ascii, err)) != MTASTS_OK)
 		return rc;

@@ -21,22 +21,9 @@
 #define QUOTE_MAX 40
 
 static int
-is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static int
-is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9');
-}
-
-static int
 is_ext_name_char(char c)
 {
-	return is_alnum(c) || c == '_' || c == '-' || c == '.';
+	return mtasts_is_alnum(c) || c == '_' || c == '-' || c == '.';
 }
 
 /* %x21-3A / %x3C / %x3E-7E: no SP, CTL, "=" or ";". */
@@ -50,7 +37,7 @@ is_ext_value_char(char c)
 static size_t
 token_end(const char *rec, size_t len, size_t pos)
 {
-	while (pos < len && !is_wsp(rec[pos]) && rec[pos] != ';')
+	while (pos < len && !mtasts_is_wsp(rec[pos]) && rec[pos] != ';')
 		pos++;
 	return pos;
 }
@@ -81,7 +68,7 @@ parse_extension(const char *rec, size_t pos, size_t end,
 		return mtasts_err(err, MTASTS_INVALID,
 		    "extension name at offset %zu longer than %d",
 		    pos, EXT_NAME_MAX);
-	if (eq == pos || !is_alnum(rec[pos]))
+	if (eq == pos || !mtasts_is_alnum(rec[pos]))
 		goto badname;
 	for (i = pos; i < eq; i++)
 		if (!is_ext_name_char(rec[i]))
@@ -139,7 +126,7 @@ mtasts_txt_parse(const char *rec, size_t len, char id[MTASTS_ID_MAX + 1],
 		/* sts-field-delim = *WSP ";" *WSP (erratum 6285: WSP first) */
 		size_t wsp = pos;
 
-		while (pos < len && is_wsp(rec[pos]))
+		while (pos < len && mtasts_is_wsp(rec[pos]))
 			pos++;
 		if (pos == len) {
 			if (wsp != pos)
@@ -153,7 +140,7 @@ mtasts_txt_parse(const char *rec, size_t len, char id[MTASTS_ID_MAX + 1],
 			    "expected ';' at offset %zu, found \"%.*s\"", pos,
 			    qlen(token_end(rec, len, pos) - pos), rec + pos);
 		pos++;
-		while (pos < len && is_wsp(rec[pos]))
+		while (pos < len && mtasts_is_wsp(rec[pos]))
 			pos++;
 		/* [sts-field-delim] at the end. */
 		if (pos == len)
@@ -172,7 +159,7 @@ mtasts_txt_parse(const char *rec, size_t len, char id[MTASTS_ID_MAX + 1],
 			size_t n = end - pos - 3;
 
 			for (i = pos + 3; i < end; i++)
-				if (!is_alnum(rec[i]))
+				if (!mtasts_is_alnum(rec[i]))
 					break;
 			if (n == 0 || n > MTASTS_ID_MAX || i != end)
 				return mtasts_err(err, MTASTS_INVALID,
@@ -210,7 +197,7 @@ is_sts_record(const char *rec, size_t len)
 	if (rec == NULL || len < STS_VERSION_LEN ||
 	    memcmp(rec, STS_VERSION, STS_VERSION_LEN) != 0)
 		return 0;
-	while (pos < len && is_wsp(rec[pos]))
+	while (pos < len && mtasts_is_wsp(rec[pos]))
 		pos++;
 	return pos < len && rec[pos] == ';';
 }
