@@ -1,12 +1,1132 @@
-/* check.c - STUB: mtasts check. */
+/*
+ * check.c - `mtasts check [--json] [--no-smtp] [--port N] [--timeout S]
+ * DOMAIN...`: a deployment checker that says why a domain's MTA-STS or
+ * TLS-RPT set-up fails and whose fault it is.
+ *
+ * Every verdict comes from the core the MTAs use (TXT selection, policy
+ * parser, MX matching, the HTTPS fetch, the DNS layer, the cache reader),
+ * so the checker and the enforcer cannot disagree; this file only runs
+ * them and explains. It never writes the policy cache.
+ *
+ * Exit status: 0 all ok, 1 warnings, 2 failures, 3 could not check
+ * (DNS trouble, unreachable hosts, usage errors).
+ */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "cli.h"
+#include "mtasts.h"
+#include "mtasts_internal.h"
+
+#define T_TXT 16
+#define DAY 86400
+/* Warn when a certificate expires sooner than this (days). */
+#define CHECK_CERT_WARN_DAYS 14
+/* MX hosts probed per domain (each in its own thread). */
+#define CHECK_MX_MAX 32
+#define CHECK_ADDRS_MAX 8
+#define CHECK_CHECKS_MAX (8 + CHECK_MX_MAX)
+#define CHECK_MSG_MAX 512
+#define CHECK_DEFAULT_TIMEOUT 10
+
+enum cst {
+	ST_OK = 0,
+	ST_SKIP,
+	ST_WARN,
+	ST_ERROR,	/* could not check */
+	ST_FAIL
+};
+
+static const char *const st_names[] = { "ok", "skip", "warn", "error",
+	"fail" };
+
+struct check {
+	const char *name;
+	char target[MTASTS_DOMAIN_MAX + 1];
+	int status;
+	char msg[CHECK_MSG_MAX];
+	char fix[CHECK_MSG_MAX];
+	json_t *data;
+};
+
+struct opts {
+	int json;
+	int smtp;
+	int port;
+	int timeout_s;
+};
+
+/* Everything learnt about one domain, shared between the checks. */
+struct dom {
+	char name[MTASTS_DOMAIN_MAX + 1];
+	struct check c[CHECK_CHECKS_MAX];
+	size_t n;
+	int have_id;
+	char id[MTASTS_ID_MAX + 1];
+	struct mtasts_fetch f;		/* rc == MTASTS_OK: body present */
+	int fetched;
+	struct mtasts_policy *pol;
+	int mx_state;			/* 0 unknown, 1 list, 2 implicit */
+	struct mtasts_dns_mx *mx;
+	size_t nmx;
+};
+
+static struct check *
+add_check(struct dom *d, const char *name, const char *target)
+{
+	struct check *c;
+
+	if (d->n == CHECK_CHECKS_MAX)
+		d->n--;		/* cannot happen: CHECK_MX_MAX bounds it */
+	c = &d->c[d->n++];
+	memset(c, 0, sizeof(*c));
+	c->name = name;
+	if (target != NULL)
+		mtasts_strlcpy(c->target, target, sizeof(c->target));
+	c->data = json_object();
+	return c;
+}
+
+static void set_st(struct check *c, int st, const char *fix,
+    const char *fmt, ...) MTASTS_PRINTF(4, 5);
+
+/* Append "; s" to buf (or set it when empty), truncating at its end. */
+static void
+append(char *buf, size_t size, const char *s)
+{
+	size_t l = strlen(buf);
+
+	if (s[0] == '\0')
+		return;
+	if (l > 0 && l + 2 < size) {
+		buf[l++] = ';';
+		buf[l++] = ' ';
+		buf[l] = '\0';
+	}
+	mtasts_strlcpy(buf + l, s, size - l);
+}
+
+/*
+ * Set status, message and fix: a worse status replaces what was there,
+ * an equal one adds its message and fix (several findings of one rank).
+ */
+static void
+set_st(struct check *c, int st, const char *fix, const char *fmt, ...)
+{
+	va_list ap;
+	char m[CHECK_MSG_MAX];
+
+	va_start(ap, fmt);
+	if (vsnprintf(m, sizeof(m), fmt, ap) < 0)
+		m[0] = '\0';
+	va_end(ap);
+	if (c->msg[0] == '\0' || st > c->status) {
+		c->status = st;
+		mtasts_strlcpy(c->msg, m, sizeof(c->msg));
+		mtasts_strlcpy(c->fix, fix != NULL ? fix : "", sizeof(c->fix));
+	} else if (st == c->status) {
+		append(c->msg, sizeof(c->msg), m);
+		append(c->fix, sizeof(c->fix), fix != NULL ? fix : "");
+	}
+}
+
+static void
+jset_str(json_t *o, const char *k, const char *v)
+{
+	json_object_set_new(o, k, v != NULL ? json_string(v) : json_null());
+}
+
+static void
+jset_int(json_t *o, const char *k, long long v)
+{
+	json_object_set_new(o, k, json_integer((json_int_t)v));
+}
+
+static void
+fmt_time(time_t t, char *out, size_t size)
+{
+	struct tm tm;
+
+	if (t == 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		mtasts_strlcpy(out, "-", size);
+}
+
+static const char *
+dnssec_name(const struct mtasts_dns_answer *a)
+{
+	if (a->status == MTASTS_DNS_BOGUS)
+		return "bogus";
+	return a->secure ? "secure" : "insecure";
+}
+
+/* ---- 1. _mta-sts TXT ---- */
+
+static void
+check_txt(struct mtasts_ctx *ctx, struct dom *d)
+{
+	struct check *c = add_check(d, "txt", NULL);
+	struct mtasts_dns_answer *a = NULL;
+	struct mtasts_error err = { 0, "" };
+	char qname[MTASTS_DOMAIN_MAX + 16], **recs = NULL;
+	size_t *lens = NULL, n = 0, i;
+	json_t *arr;
+	int rc;
+
+	snprintf(qname, sizeof(qname), "_mta-sts.%s", d->name);
+	jset_str(c->data, "name", qname);
+	rc = mtasts_dns_query(ctx, qname, T_TXT, 0, &a, &err);
+	if (rc != MTASTS_OK) {
+		set_st(c, ST_ERROR, "check the resolver setting of mtasts.conf",
+		    "%s: resolver: %s", qname, err.text);
+		goto done;
+	}
+	jset_str(c->data, "dnssec", dnssec_name(a));
+	if (a->canonname[0] != '\0' &&
+	    !mtasts_ascii_caseeq(a->canonname, strlen(a->canonname), qname,
+	    strlen(qname))) {
+		arr = json_array();
+		json_array_append_new(arr, json_string(qname));
+		json_array_append_new(arr, json_string(a->canonname));
+		json_object_set_new(c->data, "cname_chain", arr);
+	}
+	switch (a->status) {
+	case MTASTS_DNS_ANSWER:
+		break;
+	case MTASTS_DNS_NXDOMAIN:
+	case MTASTS_DNS_NODATA:
+		set_st(c, ST_FAIL, "publish _mta-sts.<domain> TXT "
+		    "\"v=STSv1; id=<YYYYMMDDhhmmss>\"",
+		    "%s: %s: compliant senders do not use MTA-STS for %s",
+		    qname, a->status == MTASTS_DNS_NXDOMAIN ? "NXDOMAIN" :
+		    "no TXT record", d->name);
+		goto done;
+	case MTASTS_DNS_BOGUS:
+		set_st(c, ST_FAIL, "repair the zone's DNSSEC signatures or DS "
+		    "record", "%s: DNSSEC validation failed (dnssec-invalid): "
+		    "%s", qname, a->why);
+		goto done;
+	default:
+		set_st(c, ST_ERROR, "make the domain's name servers answer "
+		    "(senders defer or skip MTA-STS meanwhile)",
+		    "%s: DNS lookup failed: %s", qname, a->why);
+		goto done;
+	}
+	if (mtasts_dns_txt_decode(a, &recs, &lens, &n) != MTASTS_OK) {
+		set_st(c, ST_FAIL, "republish the record as plain TXT "
+		    "strings", "%s: malformed or oversized TXT RRset", qname);
+		goto done;
+	}
+	arr = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, json_stringn(recs[i], lens[i]));
+	json_object_set_new(c->data, "records", arr);
+	rc = mtasts_txt_select((const char *const *)recs, lens, n, d->id,
+	    &err);
+	if (rc == MTASTS_OK) {
+		d->have_id = 1;
+		jset_str(c->data, "id", d->id);
+		set_st(c, ST_OK, NULL, "%s: v=STSv1, id=%s (DNSSEC %s%s%s)",
+		    qname, d->id, dnssec_name(a),
+		    json_object_get(c->data, "cname_chain") ? ", via CNAME " :
+		    "", json_object_get(c->data, "cname_chain") ?
+		    a->canonname : "");
+	} else if (rc == MTASTS_NOTFOUND) {
+		const char *hint = "publish \"v=STSv1; id=...\" (the ';' "
+		    "after v=STSv1 is required)";
+
+		for (i = 0; i < n; i++)
+			if (lens[i] >= 5 && mtasts_ascii_caseeq(recs[i], 5,
+			    "v=sts", 5))
+				break;
+		if (i < n)
+			set_st(c, ST_FAIL, hint, "%s: \"%.80s\" is not an STS "
+			    "record: it must begin with \"v=STSv1;\"", qname,
+			    recs[i]);
+		else
+			set_st(c, ST_FAIL, hint, "%s: %zu TXT record(s), none "
+			    "begins with \"v=STSv1;\"", qname, n);
+	} else {
+		int multi = strstr(err.text, "STS records") != NULL;
+
+		set_st(c, ST_FAIL, multi ? "keep exactly one v=STSv1 record" :
+		    "fix the record syntax (RFC 8461 §3.1)", "%s: %s%s",
+		    qname, err.text, multi ? ": senders ignore all of them" :
+		    "");
+	}
+done:
+	mtasts_dns_txt_free(recs, lens, n);
+	mtasts_dns_answer_free(a);
+}
+
+/* ---- 2. policy host ---- */
+
+static const char *
+webpki_fix(const char *reason)
+{
+	if (strstr(reason, "expired") != NULL)
+		return "renew the certificate of the policy host";
+	if (strstr(reason, "HOSTNAME") != NULL ||
+	    strstr(reason, "mismatch") != NULL)
+		return "the certificate must list mta-sts.<domain> as a DNS "
+		    "subjectAltName";
+	return "use a certificate from a publicly trusted CA for "
+	    "mta-sts.<domain>, with its intermediates";
+}
+
+static void
+check_host(struct mtasts_ctx *ctx, struct dom *d)
+{
+	struct check *c = add_check(d, "policy-host", NULL);
+	struct sockaddr_storage addrs[MTASTS_ADDRS_MAX];
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_fetch *f = &d->f;
+	char host[MTASTS_DOMAIN_MAX + 16], url[MTASTS_DOMAIN_MAX + 64];
+	char na[32];
+	size_t n = 0;
+	long days = 0;
+	int rc;
+
+	snprintf(host, sizeof(host), "mta-sts.%s", d->name);
+	snprintf(url, sizeof(url), "https://%s/.well-known/mta-sts.txt",
+	    host);
+	jset_str(c->data, "host", host);
+	jset_str(c->data, "url", url);
+	rc = mtasts_dns_addrs(ctx, host, 443, 0, addrs, MTASTS_ADDRS_MAX, &n,
+	    &err);
+	if (rc == MTASTS_NOTFOUND) {
+		set_st(c, ST_FAIL, "publish an A/AAAA record for "
+		    "mta-sts.<domain> (the HTTPS policy server)",
+		    "%s does not resolve (no A/AAAA record)", host);
+		return;
+	}
+	if (rc != MTASTS_OK) {
+		set_st(c, ST_ERROR, "make the domain's name servers answer",
+		    "%s: address lookup failed: %s", host, err.text);
+		return;
+	}
+	jset_int(c->data, "addresses", (long long)n);
+	mtasts_fetch_from(ctx, host, addrs, n, mtasts_mono_ms() +
+	    ctx->cfg.fetch_timeout_ms, f);
+	d->fetched = 1;
+	jset_str(c->data, "addr", f->addr[0] ? f->addr : NULL);
+	jset_str(c->data, "tls_version", f->tls_version[0] ?
+	    f->tls_version : NULL);
+	if (f->cert_not_after != 0) {
+		json_t *cert = json_object();
+
+		days = (long)((f->cert_not_after - time(NULL)) / DAY);
+		fmt_time(f->cert_not_after, na, sizeof(na));
+		jset_str(cert, "subject", f->cert_subject);
+		jset_str(cert, "san", f->cert_san);
+		jset_str(cert, "not_after", na);
+		jset_int(cert, "days_left", days);
+		json_object_set_new(c->data, "certificate", cert);
+	}
+	if (f->http_status != 0)
+		jset_int(c->data, "http_status", f->http_status);
+	if (f->content_type[0] != '\0')
+		jset_str(c->data, "content_type", f->content_type);
+	if (f->location[0] != '\0')
+		jset_str(c->data, "location", f->location);
+	if (f->rc == MTASTS_OK)
+		jset_int(c->data, "body_size", (long long)f->body_len);
+	else {
+		jset_str(c->data, "result_type", f->result_type);
+		jset_str(c->data, "reason", f->reason);
+	}
+	if (f->rc == MTASTS_OK) {
+		if (days < CHECK_CERT_WARN_DAYS)
+			set_st(c, ST_WARN, "renew the certificate of the "
+			    "policy host now", "%s: certificate expires in %ld "
+			    "day(s) (%s)", host, days, na);
+		else
+			set_st(c, ST_OK, NULL, "%s: HTTP 200, %s, %zu bytes, "
+			    "%s, certificate valid for %ld days", url,
+			    f->content_type, f->body_len, f->tls_version,
+			    days);
+		return;
+	}
+	if (strcmp(f->result_type, MTASTS_RT_STS_WEBPKI_INVALID) == 0)
+		set_st(c, ST_FAIL, webpki_fix(f->reason),
+		    "%s: certificate not valid (sts-webpki-invalid): %s", host,
+		    f->reason);
+	else if (f->http_status >= 300 && f->http_status < 400)
+		set_st(c, ST_FAIL, "serve the policy directly at the "
+		    "well-known URL: senders never follow redirects (RFC 8461 "
+		    "§3.3)", "%s: redirect %d to \"%s\"", url, f->http_status,
+		    f->location[0] ? f->location : "?");
+	else if (f->http_status != 0 && f->http_status != 200)
+		set_st(c, ST_FAIL, "serve the policy with status 200",
+		    "%s: HTTP status %d", url, f->http_status);
+	else if (strstr(f->reason, "media type") != NULL)
+		set_st(c, ST_FAIL, "serve the policy as Content-Type: "
+		    "text/plain", "%s: %s", url, f->reason);
+	else
+		set_st(c, ST_FAIL, "make the policy host answer HTTPS on "
+		    "port 443", "%s: %s: %s", url, f->result_type, f->reason);
+}
+
+/* ---- 3. policy body ---- */
+
+static void
+check_policy(struct dom *d)
+{
+	struct check *c = add_check(d, "policy", NULL);
+	struct mtasts_error err = { 0, "" };
+	json_t *mx;
+	uint32_t age;
+	size_t i;
+	int mode;
+
+	if (!d->fetched || d->f.rc != MTASTS_OK) {
+		set_st(c, ST_SKIP, NULL, "no policy body to check (see "
+		    "policy-host)");
+		return;
+	}
+	if (mtasts_policy_parse(d->f.body, d->f.body_len, &d->pol, &err) !=
+	    MTASTS_OK) {
+		set_st(c, ST_FAIL, "fix the policy text (RFC 8461 §3.2: "
+		    "version, mode, mx, max_age lines)",
+		    "policy invalid (sts-policy-invalid): %s", err.text);
+		jset_str(c->data, "error", err.text);
+		return;
+	}
+	mode = mtasts_policy_mode(d->pol);
+	age = mtasts_policy_max_age(d->pol);
+	jset_str(c->data, "mode", mtasts_mode_name(mode));
+	jset_int(c->data, "max_age", age);
+	mx = json_array();
+	for (i = 0; i < mtasts_policy_mx_count(d->pol); i++)
+		json_array_append_new(mx,
+		    json_string(mtasts_policy_mx(d->pol, i)));
+	json_object_set_new(c->data, "mx", mx);
+	jset_int(c->data, "lines", (long long)mtasts_policy_line_count(d->pol));
+	set_st(c, ST_OK, NULL, "mode %s, max_age %u, %zu mx pattern(s)",
+	    mtasts_mode_name(mode), (unsigned)age,
+	    mtasts_policy_mx_count(d->pol));
+	if (age < DAY)
+		set_st(c, ST_WARN, "use max_age of at least 604800 (a week); "
+		    "31557600 is the maximum", "max_age %u is under one day: "
+		    "too short to protect between a sender's refreshes",
+		    (unsigned)age);
+	if (mode == MTASTS_MODE_TESTING)
+		set_st(c, ST_WARN, "switch to \"mode: enforce\" (and bump the "
+		    "id) once TLS-RPT reports are clean", "mode testing: "
+		    "failures are only reported, mail is not protected");
+	else if (mode == MTASTS_MODE_NONE)
+		set_st(c, ST_WARN, "publish mode testing or enforce, or remove "
+		    "the TXT record once max_age has passed", "mode none: the "
+		    "policy is withdrawn, senders apply no MTA-STS");
+}
+
+/* ---- 4. MX consistency ---- */
+
+/* Why no pattern covers host: a wildcard depth or exact-name mistake. */
+static int
+explain_miss(const struct mtasts_policy *p, const char *host, char *out,
+    size_t size)
+{
+	size_t i, hl = strlen(host);
+
+	for (i = 0; i < mtasts_policy_mx_count(p); i++) {
+		const char *pat = mtasts_policy_mx(p, i);
+		const char *base = pat[0] == '*' ? pat + 2 : pat;
+		size_t bl = strlen(base);
+
+		if (pat[0] == '*' && hl == bl &&
+		    mtasts_ascii_caseeq(host, hl, base, bl)) {
+			snprintf(out, size, "\"%s\" does not match the bare "
+			    "name %s", pat, host);
+			return 1;
+		}
+		if (hl > bl + 1 && host[hl - bl - 1] == '.' &&
+		    mtasts_ascii_caseeq(host + hl - bl, bl, base, bl)) {
+			if (pat[0] == '*')
+				snprintf(out, size, "\"%s\" covers exactly one "
+				    "label, not %s (more than one label "
+				    "deeper)", pat, host);
+			else
+				snprintf(out, size, "\"%s\" is an exact name, "
+				    "it does not cover %s (use \"*.%s\" for "
+				    "one label below it)", pat, host, pat);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void
+check_mx(struct mtasts_ctx *ctx, struct dom *d)
+{
+	struct check *c = add_check(d, "mx", NULL);
+	struct mtasts_error err = { 0, "" };
+	json_t *arr, *unused;
+	size_t i, k, nbad = 0, nunused = 0;
+	char why[256], first_bad[MTASTS_DOMAIN_MAX + 1] = "";
+	char fixbuf[CHECK_MSG_MAX];
+	int rc, mode, sev;
+
+	rc = mtasts_dns_mx(ctx, d->name, 0, &d->mx, &d->nmx, &err);
+	if (rc == MTASTS_NOTFOUND) {
+		/* RFC 5321 §5.1 implicit MX: the domain itself. */
+		if ((d->mx = calloc(1, sizeof(*d->mx))) != NULL) {
+			mtasts_strlcpy(d->mx[0].name, d->name,
+			    sizeof(d->mx[0].name));
+			d->nmx = 1;
+			d->mx_state = 2;
+		}
+	} else if (rc == MTASTS_OK && d->nmx > 0)
+		d->mx_state = 1;
+	arr = json_array();
+	for (i = 0; i < d->nmx; i++) {
+		json_t *o = json_object();
+
+		jset_str(o, "host", d->mx[i].name);
+		jset_int(o, "preference", d->mx[i].pref);
+		json_array_append_new(arr, o);
+	}
+	json_object_set_new(c->data, "mx", arr);
+	if (rc == MTASTS_TEMPFAIL || (rc != MTASTS_OK &&
+	    rc != MTASTS_NOTFOUND && rc != MTASTS_INVALID)) {
+		set_st(c, ST_ERROR, "make the domain's name servers answer",
+		    "MX lookup failed: %s", err.text);
+		return;
+	}
+	if (rc == MTASTS_INVALID) {
+		set_st(c, ST_FAIL, "publish MX records naming host names",
+		    "MX records exist but none is a usable host name");
+		return;
+	}
+	if (rc == MTASTS_OK && d->nmx == 0) {
+		set_st(c, ST_WARN, "remove the MTA-STS records, or publish "
+		    "real MX records", "null MX (RFC 7505): %s accepts no "
+		    "mail, MTA-STS has nothing to protect", d->name);
+		return;
+	}
+	if (d->pol == NULL) {
+		set_st(c, ST_SKIP, NULL, "%zu MX host(s); no valid policy to "
+		    "compare with", d->nmx);
+		return;
+	}
+	mode = mtasts_policy_mode(d->pol);
+	/* Only enforce makes an unmatched MX undeliverable (§5). */
+	sev = mode == MTASTS_MODE_ENFORCE ? ST_FAIL : ST_WARN;
+	for (i = 0; i < d->nmx; i++) {
+		json_t *o = json_array_get(arr, i);
+		const char *by = NULL;
+
+		for (k = 0; k < mtasts_policy_mx_count(d->pol); k++)
+			if (mtasts_mx_match(mtasts_policy_mx(d->pol, k),
+			    strlen(mtasts_policy_mx(d->pol, k)), d->mx[i].name,
+			    strlen(d->mx[i].name))) {
+				by = mtasts_policy_mx(d->pol, k);
+				break;
+			}
+		jset_str(o, "matched_by", by);
+		if (by != NULL)
+			continue;
+		why[0] = '\0';
+		if (explain_miss(d->pol, d->mx[i].name, why, sizeof(why)))
+			jset_str(o, "hint", why);
+		if (nbad++ == 0)
+			mtasts_strlcpy(first_bad, d->mx[i].name,
+			    sizeof(first_bad));
+		snprintf(fixbuf, sizeof(fixbuf), "add \"mx: %s\" to the "
+		    "policy and bump the id, or remove the MX record",
+		    d->mx[i].name);
+		set_st(c, sev, fixbuf, "MX %s (preference %u) matches no "
+		    "policy mx pattern%s%s%s", d->mx[i].name, d->mx[i].pref,
+		    why[0] ? ": " : "", why, mode == MTASTS_MODE_ENFORCE ?
+		    "; compliant senders will never deliver to it" :
+		    "; senders will report failures for it");
+	}
+	unused = json_array();
+	for (k = 0; k < mtasts_policy_mx_count(d->pol); k++) {
+		const char *pat = mtasts_policy_mx(d->pol, k);
+
+		for (i = 0; i < d->nmx; i++)
+			if (mtasts_mx_match(pat, strlen(pat), d->mx[i].name,
+			    strlen(d->mx[i].name)))
+				break;
+		if (i < d->nmx)
+			continue;
+		json_array_append_new(unused, json_string(pat));
+		if (nunused++ == 0 && nbad == 0)
+			set_st(c, ST_WARN, "remove stale mx patterns from the "
+			    "policy (and bump the id)", "policy mx pattern "
+			    "\"%s\" matches no MX host", pat);
+	}
+	json_object_set_new(c->data, "unused_patterns", unused);
+	jset_int(c->data, "unmatched", (long long)nbad);
+	if (nbad == d->nmx && mode == MTASTS_MODE_ENFORCE) {
+		/* The summary replaces the per-host failure of equal rank. */
+		c->msg[0] = c->fix[0] = '\0';
+		why[0] = '\0';
+		(void)explain_miss(d->pol, first_bad, why, sizeof(why));
+		set_st(c, ST_FAIL, "list the MX hosts in the policy's mx lines "
+		    "and bump the id", "no MX host matches the policy: "
+		    "compliant senders cannot deliver to %s at all (%s%s%s)",
+		    d->name, first_bad, why[0] ? ": " : "", why);
+	}
+	if (nbad == 0 && nunused == 0)
+		set_st(c, ST_OK, NULL, "all %zu MX host(s) match the policy%s",
+		    d->nmx, d->mx_state == 2 ? " (implicit MX: no MX record, "
+		    "the domain itself)" : "");
+}
+
+/* ---- 5. SMTP STARTTLS probes ---- */
+
+struct probe_job {
+	struct mtasts_ctx *ctx;
+	const char *host;
+	struct sockaddr_storage addrs[CHECK_ADDRS_MAX];
+	size_t naddrs;
+	int64_t deadline;
+	struct mtasts_probe res;
+	pthread_t tid;
+	int started;
+	int resolve_rc;
+	char resolve_why[MTASTS_ERROR_TEXT_MAX];
+};
+
+static void *
+probe_thread(void *arg)
+{
+	struct probe_job *j = arg;
+
+	mtasts_probe_smtp(j->ctx, j->host, j->addrs, j->naddrs, j->deadline,
+	    &j->res);
+	return NULL;
+}
+
+static const char *
+probe_fix(const struct mtasts_probe *p)
+{
+	const char *t = p->result_type;
+
+	if (strcmp(t, MTASTS_RT_STARTTLS_NOT_SUPPORTED) == 0)
+		return p->starttls_code != 0 ? "STARTTLS is advertised but "
+		    "refused: make the MTA load its certificate and key" :
+		    "enable STARTTLS on this MX with a valid certificate";
+	if (strcmp(t, MTASTS_RT_CERT_HOST_MISMATCH) == 0)
+		return "the certificate must list the MX host name as a DNS "
+		    "subjectAltName (or a *.<parent> wildcard)";
+	if (strcmp(t, MTASTS_RT_CERT_EXPIRED) == 0)
+		return "renew the MX certificate";
+	if (strcmp(t, MTASTS_RT_CERT_NOT_TRUSTED) == 0)
+		return "use a certificate chained to a publicly trusted CA, "
+		    "and send the intermediates";
+	return "check the MX's TLS configuration (TLS 1.2 or later)";
+}
+
+static void
+probe_report(struct dom *d, struct probe_job *j, const struct opts *o)
+{
+	struct check *c = add_check(d, "smtp", j->host);
+	const struct mtasts_probe *p = &j->res;
+	char na[32];
+
+	jset_str(c->data, "host", j->host);
+	if (j->resolve_rc == MTASTS_NOTFOUND) {
+		set_st(c, ST_FAIL, "publish an A/AAAA record for the MX host, "
+		    "or remove the MX record", "%s does not resolve", j->host);
+		return;
+	}
+	if (j->resolve_rc != MTASTS_OK) {
+		set_st(c, ST_ERROR, "make the name servers answer",
+		    "%s: address lookup failed: %s", j->host, j->resolve_why);
+		return;
+	}
+	jset_str(c->data, "addr", p->addr);
+	jset_str(c->data, "banner", p->banner[0] ? p->banner : NULL);
+	json_object_set_new(c->data, "starttls_offered",
+	    json_boolean(p->starttls_offered));
+	if (p->starttls_code != 0)
+		jset_int(c->data, "starttls_reply", p->starttls_code);
+	jset_str(c->data, "tls_version", p->tls_version[0] ? p->tls_version :
+	    NULL);
+	jset_str(c->data, "cipher", p->cipher[0] ? p->cipher : NULL);
+	if (p->cert_not_after != 0) {
+		json_t *cert = json_object();
+
+		fmt_time(p->cert_not_after, na, sizeof(na));
+		jset_str(cert, "subject", p->cert_subject);
+		jset_str(cert, "issuer", p->cert_issuer);
+		jset_str(cert, "san", p->cert_san);
+		jset_str(cert, "not_after", na);
+		jset_int(cert, "days_left", p->days_left);
+		json_object_set_new(c->data, "certificate", cert);
+	}
+	jset_str(c->data, "result_type", p->result_type[0] ? p->result_type :
+	    NULL);
+	jset_int(c->data, "elapsed_ms", p->elapsed_ms);
+	if (p->ok) {
+		if (p->days_left < CHECK_CERT_WARN_DAYS)
+			set_st(c, ST_WARN, "renew the MX certificate now",
+			    "%s: certificate expires in %ld day(s)", j->host,
+			    p->days_left);
+		else
+			set_st(c, ST_OK, NULL, "%s [%s]: STARTTLS, %s %s, "
+			    "certificate valid for %s (%ld days left)",
+			    j->host, p->addr, p->tls_version, p->cipher,
+			    j->host, p->days_left);
+		return;
+	}
+	if (p->result_type[0] != '\0') {
+		set_st(c, ST_FAIL, probe_fix(p), "%s [%s]: %s: %s%s%s%s",
+		    j->host, p->addr, p->result_type, p->reason,
+		    p->cert_san[0] ? " (certificate SAN: " : "", p->cert_san,
+		    p->cert_san[0] ? ")" : "");
+		return;
+	}
+	set_st(c, ST_ERROR, o->port == 25 ? "outbound port 25 may be blocked "
+	    "from here: check from another network, or use --no-smtp" :
+	    "check the address and port", "%s: cannot connect: %s", j->host,
+	    p->reason[0] ? p->reason : "timed out");
+}
+
+static void
+check_smtp(struct mtasts_ctx *ctx, struct dom *d, const struct opts *o)
+{
+	struct probe_job *jobs = NULL;
+	struct mtasts_error err;
+	int64_t deadline;
+	size_t i, n;
+
+	if (!o->smtp) {
+		set_st(add_check(d, "smtp", NULL), ST_SKIP, NULL,
+		    "SMTP probes skipped (--no-smtp)");
+		return;
+	}
+	if (d->mx_state == 0 || d->nmx == 0) {
+		set_st(add_check(d, "smtp", NULL), ST_SKIP, NULL,
+		    "no MX host to probe");
+		return;
+	}
+	n = d->nmx > CHECK_MX_MAX ? CHECK_MX_MAX : d->nmx;
+	if ((jobs = calloc(n, sizeof(*jobs))) == NULL) {
+		set_st(add_check(d, "smtp", NULL), ST_ERROR, NULL,
+		    "out of memory");
+		return;
+	}
+	/* The resolver belongs to this thread: resolve first, then probe. */
+	for (i = 0; i < n; i++) {
+		memset(&err, 0, sizeof(err));
+		jobs[i].ctx = ctx;
+		jobs[i].host = d->mx[i].name;
+		jobs[i].resolve_rc = mtasts_dns_addrs(ctx, d->mx[i].name,
+		    o->port, 0, jobs[i].addrs, CHECK_ADDRS_MAX,
+		    &jobs[i].naddrs, &err);
+		mtasts_strlcpy(jobs[i].resolve_why, err.text,
+		    sizeof(jobs[i].resolve_why));
+	}
+	/* All hosts concurrently, under one deadline. */
+	deadline = mtasts_mono_ms() + (int64_t)o->timeout_s * 1000;
+	for (i = 0; i < n; i++) {
+		jobs[i].deadline = deadline;
+		if (jobs[i].resolve_rc != MTASTS_OK)
+			continue;
+		if (pthread_create(&jobs[i].tid, NULL, probe_thread,
+		    &jobs[i]) == 0)
+			jobs[i].started = 1;
+		else
+			probe_thread(&jobs[i]);
+	}
+	for (i = 0; i < n; i++)
+		if (jobs[i].started)
+			pthread_join(jobs[i].tid, NULL);
+	for (i = 0; i < n; i++)
+		probe_report(d, &jobs[i], o);
+	free(jobs);
+}
+
+/* ---- 6. TLS-RPT ---- */
+
+static void
+check_tlsrpt(struct mtasts_ctx *ctx, struct dom *d)
+{
+	struct check *c = add_check(d, "tls-rpt", NULL);
+	struct mtasts_dns_answer *a = NULL;
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_tlsrpt_txt rpt;
+	char qname[MTASTS_DOMAIN_MAX + 16], **recs = NULL;
+	size_t *lens = NULL, n = 0, i;
+	json_t *arr;
+	int rc;
+
+	memset(&rpt, 0, sizeof(rpt));
+	snprintf(qname, sizeof(qname), "_smtp._tls.%s", d->name);
+	jset_str(c->data, "name", qname);
+	rc = mtasts_dns_query(ctx, qname, T_TXT, 0, &a, &err);
+	if (rc != MTASTS_OK) {
+		set_st(c, ST_ERROR, NULL, "%s: resolver: %s", qname, err.text);
+		goto done;
+	}
+	if (a->status == MTASTS_DNS_NXDOMAIN ||
+	    a->status == MTASTS_DNS_NODATA) {
+		set_st(c, ST_WARN, "publish _smtp._tls.<domain> TXT "
+		    "\"v=TLSRPTv1; rua=mailto:tls-reports@<domain>\"",
+		    "%s: no TLS-RPT record: you will not hear about senders' "
+		    "TLS failures", qname);
+		goto done;
+	}
+	if (a->status != MTASTS_DNS_ANSWER) {
+		set_st(c, a->status == MTASTS_DNS_BOGUS ? ST_FAIL : ST_ERROR,
+		    "make the domain's name servers answer",
+		    "%s: DNS lookup failed: %s", qname, a->why);
+		goto done;
+	}
+	if (mtasts_dns_txt_decode(a, &recs, &lens, &n) != MTASTS_OK) {
+		set_st(c, ST_FAIL, NULL, "%s: malformed TXT RRset", qname);
+		goto done;
+	}
+	arr = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, json_stringn(recs[i], lens[i]));
+	json_object_set_new(c->data, "records", arr);
+	rc = mtasts_tlsrpt_txt_select((const char *const *)recs, lens, n,
+	    &rpt, &err);
+	if (rc == MTASTS_NOTFOUND) {
+		set_st(c, ST_WARN, "publish \"v=TLSRPTv1; rua=...\"",
+		    "%s: no record begins with \"v=TLSRPTv1;\"", qname);
+		goto done;
+	}
+	if (rc != MTASTS_OK) {
+		set_st(c, ST_FAIL, "fix the record: \"v=TLSRPTv1; "
+		    "rua=mailto:addr\" or rua=https://... (RFC 8460 §3)",
+		    "%s: invalid TLS-RPT record: %s", qname, err.text);
+		goto done;
+	}
+	arr = json_array();
+	for (i = 0; i < rpt.nrua; i++)
+		json_array_append_new(arr, json_string(rpt.rua[i]));
+	json_object_set_new(c->data, "rua", arr);
+	jset_int(c->data, "unsupported_rua", (long long)rpt.nunsupported);
+	if (rpt.nunsupported > 0)
+		set_st(c, ST_WARN, "use only mailto: and https: rua URIs",
+		    "%s: %zu rua URI(s) use a scheme senders cannot deliver "
+		    "to", qname, rpt.nunsupported);
+	else
+		set_st(c, ST_OK, NULL, "%s: v=TLSRPTv1, rua %s%s", qname,
+		    rpt.rua[0], rpt.nrua > 1 ? " (and more)" : "");
+done:
+	mtasts_dns_txt_free(recs, lens, n);
+	mtasts_dns_answer_free(a);
+}
+
+/* ---- 7. consistency with the cached policy ---- */
+
+/* 1-based number of the first differing line of a and b, 0 if equal. */
+static size_t
+first_diff(const char *a, size_t al, const char *b, size_t bl, char *la,
+    char *lb, size_t size)
+{
+	size_t i = 0, line = 1, sa, sb;
+
+	while (i < al && i < bl && a[i] == b[i]) {
+		if (a[i] == '\n')
+			line++;
+		i++;
+	}
+	if (i == al && i == bl)
+		return 0;
+	/* back to the start of the line, then quote both versions */
+	while (i > 0 && a[i - 1] != '\n')
+		i--;
+	sa = strcspn(a + i, "\r\n");
+	sb = strcspn(b + i, "\r\n");
+	snprintf(la, size, "%.*s", (int)(i + sa > al ? al - i : sa), a + i);
+	snprintf(lb, size, "%.*s", (int)(i + sb > bl ? bl - i : sb), b + i);
+	return line;
+}
+
+static void
+check_cache(struct mtasts_ctx *ctx, struct dom *d)
+{
+	struct check *c = add_check(d, "cache", NULL);
+	struct mtasts_cache_entry *e = NULL;
+	struct mtasts_error err = { 0, "" };
+	const char *text;
+	char fa[32], la[120], lb[120];
+	size_t tlen, line;
+	int rc, same_id, same_body;
+
+	rc = mtasts_cache_load(ctx, d->name, &e, &err);
+	if (rc == MTASTS_NOTFOUND) {
+		set_st(c, ST_SKIP, NULL, "no cached policy for %s", d->name);
+		goto done;
+	}
+	if (rc != MTASTS_OK) {
+		set_st(c, ST_SKIP, NULL, "cache not readable: %s", err.text);
+		goto done;
+	}
+	if (e->policy == NULL) {
+		set_st(c, ST_SKIP, NULL, "cache holds no policy for %s",
+		    d->name);
+		goto done;
+	}
+	fmt_time(e->fetched_at, fa, sizeof(fa));
+	jset_str(c->data, "cached_id", e->id);
+	jset_str(c->data, "fetched_at", fa);
+	fmt_time(e->expires_at, la, sizeof(la));
+	jset_str(c->data, "expires_at", la);
+	if (!d->have_id || d->f.rc != MTASTS_OK || d->f.body == NULL) {
+		set_st(c, ST_SKIP, NULL, "cached policy id %s; the live "
+		    "policy could not be read to compare", e->id);
+		goto done;
+	}
+	jset_str(c->data, "live_id", d->id);
+	text = mtasts_policy_text(e->policy, &tlen);
+	same_id = strcmp(e->id, d->id) == 0;
+	line = first_diff(text, tlen, d->f.body, d->f.body_len, la, lb,
+	    sizeof(la));
+	same_body = line == 0;
+	json_object_set_new(c->data, "id_changed", json_boolean(!same_id));
+	json_object_set_new(c->data, "body_changed",
+	    json_boolean(!same_body));
+	if (!same_body) {
+		jset_int(c->data, "first_changed_line", (long long)line);
+		jset_str(c->data, "cached_line", la);
+		jset_str(c->data, "live_line", lb);
+	}
+	if (same_id && !same_body)
+		set_st(c, ST_FAIL, "change the id in the _mta-sts TXT record "
+		    "whenever the policy changes", "policy body changed but "
+		    "id %s was not bumped (line %zu: cached \"%s\", live "
+		    "\"%s\"): senders holding it keep the old policy until "
+		    "%s", d->id, line, la, lb,
+		    json_string_value(json_object_get(c->data,
+		    "expires_at")));
+	else if (!same_id && same_body)
+		set_st(c, ST_OK, NULL, "id changed (%s -> %s) without a policy "
+		    "change: harmless, senders re-fetch the same policy",
+		    e->id, d->id);
+	else if (!same_id)
+		set_st(c, ST_OK, NULL, "policy updated since cached (id %s -> "
+		    "%s); senders pick it up at their next TXT check", e->id,
+		    d->id);
+	else
+		set_st(c, ST_OK, NULL, "cached policy (id %s, fetched %s) "
+		    "matches the live one", e->id, fa);
+done:
+	mtasts_cache_entry_free(e);
+}
+
+/* ---- driver and output ---- */
+
+static void
+dom_clear(struct dom *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		json_decref(d->c[i].data);
+	mtasts_fetch_clear(&d->f);
+	mtasts_policy_free(d->pol);
+	free(d->mx);
+}
+
+static int
+dom_status(const struct dom *d)
+{
+	size_t i;
+	int st = ST_OK;
+
+	for (i = 0; i < d->n; i++)
+		if (d->c[i].status > st && d->c[i].status != ST_SKIP)
+			st = d->c[i].status;
+	return st;
+}
+
+static void
+check_domain(struct mtasts_ctx *ctx, const char *arg, struct dom *d,
+    const struct opts *o)
+{
+	struct mtasts_error err = { 0, "" };
+
+	if (mtasts_domain_normalize(arg, strlen(arg), d->name, &err) !=
+	    MTASTS_OK) {
+		mtasts_strlcpy(d->name, arg, sizeof(d->name));
+		set_st(add_check(d, "domain", NULL), ST_ERROR, NULL,
+		    "not a valid domain name: %s", err.text);
+		return;
+	}
+	check_txt(ctx, d);
+	check_host(ctx, d);
+	check_policy(d);
+	check_mx(ctx, d);
+	check_smtp(ctx, d, o);
+	check_tlsrpt(ctx, d);
+	check_cache(ctx, d);
+}
+
+static json_t *
+dom_json(const struct dom *d)
+{
+	json_t *o = json_object(), *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		const struct check *c = &d->c[i];
+		json_t *j = json_object();
+
+		jset_str(j, "name", c->name);
+		if (c->target[0] != '\0')
+			jset_str(j, "target", c->target);
+		jset_str(j, "status", st_names[c->status]);
+		jset_str(j, "message", c->msg);
+		jset_str(j, "fix", c->fix[0] ? c->fix : NULL);
+		json_object_set(j, "data", c->data);
+		json_array_append_new(arr, j);
+	}
+	jset_str(o, "domain", d->name);
+	jset_str(o, "status", st_names[dom_status(d)]);
+	json_object_set_new(o, "checks", arr);
+	return o;
+}
+
+static void
+dom_text(const struct dom *d, int colour)
+{
+	static const char *const col[] = { "\033[32m", "\033[2m",
+		"\033[33m", "\033[35m", "\033[31m" };
+	static const char *const label[] = { "ok", "skip", "WARN", "ERROR",
+		"FAIL" };
+	size_t i, cnt[5] = { 0, 0, 0, 0, 0 };
+	int st = dom_status(d);
+
+	printf("%s%s%s\n", colour ? "\033[1m" : "", d->name,
+	    colour ? "\033[0m" : "");
+	for (i = 0; i < d->n; i++) {
+		const struct check *c = &d->c[i];
+
+		cnt[c->status]++;
+		printf("  %s%-5s%s %-11s %s\n", colour ? col[c->status] : "",
+		    label[c->status], colour ? "\033[0m" : "", c->name,
+		    c->msg);
+		if (c->fix[0] != '\0' && c->status != ST_OK)
+			printf("  %-5s %-11s fix: %s\n", "", "", c->fix);
+	}
+	printf("%s: %s%s%s (%zu ok, %zu warning(s), %zu failure(s), %zu "
+	    "not checked, %zu skipped)\n", d->name, colour ? col[st] : "",
+	    label[st], colour ? "\033[0m" : "", cnt[ST_OK], cnt[ST_WARN],
+	    cnt[ST_FAIL], cnt[ST_ERROR], cnt[ST_SKIP]);
+}
+
+static void
+check_usage(void)
+{
+	fprintf(stderr, "usage: mtasts check [--json] [--no-smtp] [--port N] "
+	    "[--timeout SECONDS] DOMAIN...\n");
+}
+
+static int
+exit_code(int st)
+{
+	switch (st) {
+	case ST_FAIL:
+		return 2;
+	case ST_ERROR:
+		return 3;
+	case ST_WARN:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int
 cmd_check(struct mtasts_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "mtasts: check: not implemented yet\n");
-	return 3;
+	struct opts o = { 0, 1, 25, CHECK_DEFAULT_TIMEOUT };
+	struct dom *d = NULL;
+	json_t *out = NULL, *arr = NULL;
+	uint64_t v;
+	int i, first, worst = ST_OK, colour, rc;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			o.json = 1;
+		else if (strcmp(argv[i], "--no-smtp") == 0)
+			o.smtp = 0;
+		else if ((strcmp(argv[i], "--port") == 0 ||
+		    strcmp(argv[i], "--timeout") == 0) && i + 1 < argc) {
+			const char *s = argv[i + 1];
+
+			if (mtasts_parse_u64(s, strlen(s), 65535, &v) != 0 ||
+			    v == 0) {
+				fprintf(stderr, "mtasts: check: %s: bad value "
+				    "\"%s\"\n", argv[i], s);
+				return 3;
+			}
+			if (argv[i][2] == 'p')
+				o.port = (int)v;
+			else
+				o.timeout_s = (int)v;
+			i++;
+		} else if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else {
+			check_usage();
+			return 3;
+		}
+	}
+	if (i >= argc) {
+		check_usage();
+		return 3;
+	}
+	first = i;
+	colour = !o.json && isatty(STDOUT_FILENO) && getenv("NO_COLOR") ==
+	    NULL;
+	if (o.json) {
+		out = json_object();
+		arr = json_array();
+	}
+	for (i = first; i < argc; i++) {
+		int st;
+
+		if ((d = calloc(1, sizeof(*d))) == NULL) {
+			fprintf(stderr, "mtasts: check: out of memory\n");
+			worst = ST_ERROR;
+			break;
+		}
+		check_domain(ctx, argv[i], d, &o);
+		st = dom_status(d);
+		if (st > worst)
+			worst = st;
+		if (o.json)
+			json_array_append_new(arr, dom_json(d));
+		else {
+			if (i > first)
+				printf("\n");
+			dom_text(d, colour);
+			fflush(stdout);
+		}
+		dom_clear(d);
+		free(d);
+	}
+	rc = exit_code(worst);
+	if (o.json) {
+		char *s;
+
+		jset_int(out, "version", 1);
+		jset_str(out, "status", st_names[worst]);
+		jset_int(out, "exit", rc);
+		json_object_set_new(out, "domains", arr);
+		s = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
+		if (s != NULL)
+			puts(s);
+		free(s);
+		json_decref(out);
+	} else if (argc - first > 1)
+		printf("\noverall: %s\n", st_names[worst]);
+	return rc;
 }

@@ -1,0 +1,836 @@
+#!/usr/bin/python3
+"""test_check - `mtasts check` against misconfigured domains in the world.
+
+Every check (txt, policy-host, policy, mx, smtp, tls-rpt, cache) is driven
+into each of its states by a domain declared here, and both outputs are
+asserted: the --json document (status, message, data of every check, the
+exit code) and the aligned text (status column, summary line).
+
+    test_check.py --mtasts BIN [-k PATTERN] [-v] [--keep]
+
+MX receivers are smtpd.py listeners (one loopback address each, port 25),
+started next to the world's dnsd/httpsd by the SmtpHosts helper below.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import world  # noqa: E402
+from world import Policy, policy_text  # noqa: E402
+
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa
+
+W = None
+SMTP = None
+TIMEOUT = 3        # --timeout for the probes (seconds)
+SLACK = 2.5
+
+GOOD_RPT = "v=TLSRPTv1; rua=mailto:tls-reports@example.test"
+
+
+class SmtpHosts:
+    """smtpd.py receivers for MX hosts: an A record and a listener each."""
+
+    def __init__(self, w):
+        self.w = w
+        self.conf = os.path.join(w.dir, "smtpd.json")
+        self.status = os.path.join(w.dir, "smtpd.status")
+        self.log = os.path.join(w.dir, "smtp.log")
+        self.listeners = []
+        self.gen = 0
+        open(self.log, "w").close()
+        self._write()
+        w._spawn([world.PY, os.path.join(HERE, "smtpd.py"), "--config",
+                  self.conf, "--status", self.status], "smtpd")
+
+    def _write(self):
+        self.gen += 1
+        world._write_atomic(self.conf, json.dumps(
+            {"generation": self.gen, "log": self.log,
+             "listeners": self.listeners}))
+        if self.gen == 1:
+            return
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with open(self.status) as f:
+                    if int(f.read().strip() or 0) >= self.gen:
+                        return
+            except (FileNotFoundError, ValueError):
+                pass
+            time.sleep(0.005)
+        raise world.WorldError("smtpd did not apply generation %d" %
+                               self.gen)
+
+    def add(self, name, cert="good", certfile=None, listen=True,
+            **behaviour):
+        addr = self.w.alloc_v4()
+        self.w.add_records({"name": name, "type": "A", "data": addr})
+        if listen:
+            c, k = certfile or self.w.pki.leaf(name, cert)
+            self.listeners.append({"name": name, "addr": addr, "port": 25,
+                                   "cert": c, "key": k,
+                                   "behaviour": behaviour})
+            self._write()
+        return addr
+
+    def events(self, name=None):
+        out = []
+        with open(self.log) as f:
+            for line in f:
+                rec = json.loads(line)
+                if name is None or rec.get("listener") == name:
+                    out.append(rec)
+        return out
+
+
+def leaf_expiring(pki, host, days):
+    """A trusted leaf for host valid for `days` more days (certs.py has
+    no such kind; made here with the world CA)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(
+                NameOID.COMMON_NAME, host)]))
+            .issuer_name(pki.ca_cert.subject)
+            .public_key(pki.leaf_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=days, hours=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None),
+                           critical=True)
+            .add_extension(x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName(host)]), critical=False)
+            .sign(pki.ca_key, hashes.SHA256()))
+    path = os.path.join(pki.dir, "%s.expiring%d.pem" % (host, days))
+    with open(path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    return path, pki.leaf_key_path
+
+
+def mx_rr(domain, host, pref=10):
+    return {"name": domain, "type": "MX", "data": [pref, host]}
+
+
+def rpt_rr(domain, txt=GOOD_RPT):
+    return {"name": "_smtp._tls." + domain, "type": "TXT", "data": [txt]}
+
+
+def declare(domain, txt="v=STSv1; id=1", policy="default", mx=("mx1",),
+            rpt=GOOD_RPT, smtp=True, records=(), smtp_kw=None):
+    """A domain with MX hosts <m>.<domain>, each an smtpd receiver."""
+    hosts = ["%s.%s" % (m, domain) if "." not in m else m for m in mx]
+    if policy == "default":
+        policy = Policy(mx=hosts)
+    recs = [mx_rr(domain, h, 10 * (i + 1)) for i, h in enumerate(hosts)]
+    if rpt is not None:
+        recs.append(rpt_rr(domain, rpt))
+    recs += list(records)
+    W.add_domain(domain, txt=txt, policy=policy, records=recs)
+    if smtp:
+        for h in hosts:
+            SMTP.add(h, **(smtp_kw or {}).get(h, {}))
+    return hosts
+
+
+class Base(unittest.TestCase):
+    maxDiff = None
+
+    def setUp(self):
+        self.c = W.client()
+
+    def check(self, *domains, smtp=True, client=None, extra=()):
+        args = ["check", "--json", "--timeout", str(TIMEOUT)]
+        if not smtp:
+            args.append("--no-smtp")
+        args += list(extra) + list(domains)
+        r = (client or self.c).run(*args)
+        self.assertIsNotNone(r.json, r)
+        self.assertEqual(r.json["exit"], r.rc, r)
+        return r
+
+    def text(self, *domains, smtp=True, client=None):
+        args = ["check", "--timeout", str(TIMEOUT)]
+        if not smtp:
+            args.append("--no-smtp")
+        return (client or self.c).run(*(args + list(domains)))
+
+    @staticmethod
+    def checks(r, i=0):
+        """{name or name:target: check} of domain i."""
+        out = {}
+        for c in r.json["domains"][i]["checks"]:
+            k = c["name"] + (":" + c["target"] if "target" in c else "")
+            out[k] = c
+        return out
+
+    def assertStatuses(self, r, want, i=0):
+        got = {k: c["status"] for k, c in self.checks(r, i).items()}
+        self.assertEqual(got, want, json.dumps(r.json, indent=1))
+
+    def assertMsg(self, r, name, *parts, i=0):
+        c = self.checks(r, i)[name]
+        for p in parts:
+            self.assertIn(p, c["message"], c)
+        return c
+
+
+ALL_OK_NOSMTP = {"txt": "ok", "policy-host": "ok", "policy": "ok",
+                 "mx": "ok", "smtp": "skip", "tls-rpt": "ok",
+                 "cache": "skip"}
+
+
+class Good(Base):
+    def test_good_domain_all_ok(self):
+        hosts = declare("good.test", txt="v=STSv1; id=20240101",
+                        mx=("mx1", "mx2"))
+        r = self.check("good.test")
+        self.assertEqual(r.rc, 0, r)
+        want = dict(ALL_OK_NOSMTP)
+        del want["smtp"]
+        for h in hosts:
+            want["smtp:" + h] = "ok"
+        self.assertStatuses(r, want)
+        self.assertEqual(r.json["status"], "ok")
+        self.assertEqual(r.json["version"], 1)
+        d = r.json["domains"][0]
+        self.assertEqual(d["domain"], "good.test")
+        self.assertEqual(d["status"], "ok")
+        c = self.checks(r)
+        self.assertEqual(c["txt"]["message"], "_mta-sts.good.test: "
+                         "v=STSv1, id=20240101 (DNSSEC insecure)")
+        self.assertEqual(c["txt"]["data"]["id"], "20240101")
+        self.assertEqual(c["txt"]["data"]["dnssec"], "insecure")
+        ph = c["policy-host"]["data"]
+        self.assertEqual(ph["http_status"], 200)
+        self.assertEqual(ph["content_type"], "text/plain")
+        self.assertIn(ph["tls_version"], ("TLSv1.2", "TLSv1.3"))
+        self.assertEqual(ph["certificate"]["san"], "mta-sts.good.test")
+        self.assertGreaterEqual(ph["certificate"]["days_left"], 28)
+        self.assertEqual(ph["body_size"], len(policy_text(
+            "enforce", hosts, 86400)))
+        self.assertEqual(c["policy"]["message"],
+                         "mode enforce, max_age 86400, 2 mx pattern(s)")
+        self.assertEqual(c["mx"]["message"],
+                         "all 2 MX host(s) match the policy")
+        self.assertEqual([m["matched_by"] for m in c["mx"]["data"]["mx"]],
+                         hosts)
+        s = c["smtp:mx1.good.test"]
+        self.assertTrue(s["data"]["starttls_offered"])
+        self.assertEqual(s["data"]["starttls_reply"], 220)
+        self.assertIsNone(s["data"]["result_type"])
+        self.assertEqual(s["data"]["certificate"]["san"], "mx1.good.test")
+        self.assertIn("certificate valid for mx1.good.test",
+                      s["message"])
+        self.assertEqual(c["tls-rpt"]["data"]["rua"],
+                         ["mailto:tls-reports@example.test"])
+        self.assertIsNone(c["txt"]["fix"])
+        # The probe is what a sender does: SNI = MX name, EHLO, TLS.
+        ev = SMTP.events("mx1.good.test")
+        tls = [e for e in ev if e["event"] == "tls"]
+        self.assertEqual(len(tls), 1, ev)
+        self.assertEqual(tls[0]["sni"], "mx1.good.test")
+        # check never writes the cache
+        self.assertEqual(os.listdir(self.c.cache_dir), [])
+
+    def test_good_domain_text(self):
+        declare("goodtext.test", mx=("mx1",))
+        r = self.text("goodtext.test")
+        self.assertEqual(r.rc, 0, r)
+        lines = r.out.splitlines()
+        self.assertEqual(lines[0], "goodtext.test")
+        self.assertEqual(lines[1], "  ok    txt         _mta-sts.goodtext."
+                         "test: v=STSv1, id=1 (DNSSEC insecure)")
+        names = [ln[8:20].strip() for ln in lines[1:-1]
+                 if not ln[8:20].strip() == ""]
+        self.assertEqual(names, ["txt", "policy-host", "policy", "mx",
+                                 "smtp", "tls-rpt", "cache"])
+        self.assertEqual(lines[-1], "goodtext.test: ok (6 ok, 0 warning(s), "
+                         "0 failure(s), 0 not checked, 1 skipped)")
+        self.assertNotIn("\033", r.out)   # no colour when not a TTY
+
+    def test_cname_chain(self):
+        declare("provider.test", txt="v=STSv1; id=prov1", mx=("mx1",),
+                smtp=False)
+        W.add_domain("cust.test", policy=Policy(mx=["mx1.provider.test"]),
+                     records=[{"name": "_mta-sts.cust.test",
+                               "type": "CNAME",
+                               "data": "_mta-sts.provider.test"},
+                              mx_rr("cust.test", "mx1.provider.test"),
+                              rpt_rr("cust.test")])
+        r = self.check("cust.test", smtp=False)
+        self.assertEqual(r.rc, 0, r)
+        self.assertStatuses(r, ALL_OK_NOSMTP)
+        c = self.assertMsg(r, "txt", "id=prov1",
+                           "via CNAME _mta-sts.provider.test")
+        self.assertEqual(c["data"]["cname_chain"],
+                         ["_mta-sts.cust.test", "_mta-sts.provider.test"])
+
+    def test_two_domains_worst_wins(self):
+        declare("twoa.test", smtp=False)
+        declare("twob.test", policy=Policy(mode="testing",
+                                           mx=["mx1.twob.test"]),
+                smtp=False)
+        r = self.check("twoa.test", "twob.test", smtp=False)
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual([d["status"] for d in r.json["domains"]],
+                         ["ok", "warn"])
+        t = self.text("twoa.test", "twob.test", smtp=False)
+        self.assertEqual(t.rc, 1)
+        self.assertEqual(t.out.splitlines()[-1], "overall: warn")
+
+
+class Txt(Base):
+    def test_no_txt(self):
+        declare("notxt.test", txt=None, smtp=False)
+        r = self.check("notxt.test", smtp=False)
+        self.assertEqual(r.rc, 2, r)
+        c = self.assertMsg(r, "txt", "_mta-sts.notxt.test: NXDOMAIN: "
+                           "compliant senders do not use MTA-STS")
+        self.assertEqual(c["status"], "fail")
+        self.assertIn("v=STSv1; id=", c["fix"])
+
+    def test_two_sts_records(self):
+        declare("twosts.test", txt=["v=STSv1; id=1", "v=STSv1; id=2"],
+                smtp=False)
+        r = self.check("twosts.test", smtp=False)
+        self.assertEqual(r.rc, 2, r)
+        c = self.assertMsg(r, "txt", "2 STS records: senders ignore all")
+        self.assertEqual(c["status"], "fail")
+        self.assertEqual(sorted(c["data"]["records"]),
+                         ["v=STSv1; id=1", "v=STSv1; id=2"])
+
+    def test_bad_id_token(self):
+        declare("badid.test", txt="v=STSv1; id=2024-01-01", smtp=False)
+        r = self.check("badid.test", smtp=False)
+        c = self.assertMsg(r, "txt", 'invalid id "2024-01-01" at offset 12')
+        self.assertEqual(c["status"], "fail")
+        self.assertEqual(r.rc, 2)
+
+    def test_missing_semicolon(self):
+        declare("nosemi.test", txt="v=STSv1 id=1", smtp=False)
+        r = self.check("nosemi.test", smtp=False)
+        c = self.assertMsg(r, "txt", '"v=STSv1 id=1" is not an STS record')
+        self.assertEqual(c["status"], "fail")
+        self.assertIn("';'", c["fix"])
+
+    def test_txt_servfail_could_not_check(self):
+        declare("dnsfail.test", smtp=False)
+        W.set_dns_failure("_mta-sts.dnsfail.test", "servfail")
+        r = self.check("dnsfail.test", smtp=False)
+        self.assertEqual(r.rc, 3, r)
+        want = dict(ALL_OK_NOSMTP)
+        want["txt"] = "error"
+        self.assertStatuses(r, want)
+        self.assertMsg(r, "txt", "_mta-sts.dnsfail.test: DNS lookup failed")
+        self.assertEqual(r.json["status"], "error")
+        t = self.text("dnsfail.test", smtp=False)
+        self.assertEqual(t.rc, 3)
+        self.assertTrue(t.out.splitlines()[1].startswith(
+            "  ERROR txt         _mta-sts.dnsfail.test: DNS lookup failed"),
+            t.out)
+
+    def test_mx_servfail(self):
+        declare("mxfail.test", smtp=False)
+        W.set_dns_failure("mxfail.test", "servfail")
+        r = self.check("mxfail.test")
+        self.assertEqual(r.rc, 3, r)
+        want = dict(ALL_OK_NOSMTP)
+        want["mx"] = "error"
+        self.assertStatuses(r, want)
+        self.assertMsg(r, "mx", "MX lookup failed")
+        self.assertMsg(r, "smtp", "no MX host to probe")
+
+
+class PolicyHost(Base):
+    def test_expired_policy_cert(self):
+        declare("expcert.test", policy=Policy(cert="expired",
+                                              mx=["mx1.expcert.test"]),
+                smtp=False)
+        r = self.check("expcert.test", smtp=False)
+        self.assertEqual(r.rc, 2, r)
+        self.assertStatuses(r, {"txt": "ok", "policy-host": "fail",
+                                "policy": "skip", "mx": "skip",
+                                "smtp": "skip", "tls-rpt": "ok",
+                                "cache": "skip"})
+        c = self.assertMsg(r, "policy-host", "mta-sts.expcert.test: "
+                           "certificate not valid (sts-webpki-invalid): "
+                           "certificate has expired")
+        self.assertEqual(c["fix"], "renew the certificate of the policy "
+                         "host")
+        self.assertLess(c["data"]["certificate"]["days_left"], 0)
+        self.assertEqual(c["data"]["result_type"], "sts-webpki-invalid")
+
+    def test_wrongname_policy_cert(self):
+        declare("pwrong.test", policy=Policy(cert="wrongname",
+                                             mx=["mx1.pwrong.test"]),
+                smtp=False)
+        r = self.check("pwrong.test", smtp=False)
+        c = self.assertMsg(r, "policy-host", "X509_V_ERR_HOSTNAME_MISMATCH")
+        self.assertIn("subjectAltName", c["fix"])
+        self.assertEqual(c["data"]["certificate"]["san"],
+                         "other-name.invalid-host.test,pwrong.test")
+
+    def test_expiring_policy_cert_warns(self):
+        host = "mta-sts.pexpiring.test"
+        W.pki._cache[(host, "good")] = leaf_expiring(W.pki, host, 5)
+        declare("pexpiring.test", smtp=False)
+        r = self.check("pexpiring.test", smtp=False)
+        self.assertEqual(r.rc, 1, r)
+        c = self.assertMsg(r, "policy-host", "mta-sts.pexpiring.test: "
+                           "certificate expires in 5 day(s)")
+        self.assertEqual(c["status"], "warn")
+
+    def test_redirect(self):
+        declare("redir.test", policy=Policy(
+            status=301, location="https://elsewhere.test/p.txt",
+            mx=["mx1.redir.test"]), smtp=False)
+        r = self.check("redir.test", smtp=False)
+        c = self.assertMsg(r, "policy-host", "redirect 301 to "
+                           "\"https://elsewhere.test/p.txt\"")
+        self.assertEqual(c["status"], "fail")
+        self.assertEqual(c["data"]["location"],
+                         "https://elsewhere.test/p.txt")
+        self.assertIn("never follow redirects", c["fix"])
+
+    def test_status_404(self):
+        declare("p404.test", policy=Policy(status=404, body="nope\n"),
+                smtp=False)
+        r = self.check("p404.test", smtp=False)
+        self.assertMsg(r, "policy-host", "HTTP status 404")
+
+    def test_media_type(self):
+        declare("html.test", policy=Policy(content_type="text/html",
+                                           mx=["mx1.html.test"]),
+                smtp=False)
+        r = self.check("html.test", smtp=False)
+        c = self.assertMsg(r, "policy-host",
+                           'media type is not text/plain: "text/html"')
+        self.assertEqual(c["data"]["content_type"], "text/html")
+        self.assertEqual(c["status"], "fail")
+
+    def test_no_policy_host(self):
+        declare("nohost.test", policy=Policy(addrs="none"), smtp=False)
+        r = self.check("nohost.test", smtp=False)
+        c = self.assertMsg(r, "policy-host", "mta-sts.nohost.test does not "
+                           "resolve (no A/AAAA record)")
+        self.assertEqual(c["status"], "fail")
+
+
+class PolicyBody(Base):
+    def test_testing_mode(self):
+        declare("testing.test", policy=Policy(mode="testing",
+                                              mx=["mx1.testing.test"]),
+                smtp=False)
+        r = self.check("testing.test", smtp=False)
+        self.assertEqual(r.rc, 1, r)
+        want = dict(ALL_OK_NOSMTP)
+        want["policy"] = "warn"
+        self.assertStatuses(r, want)
+        c = self.checks(r)["policy"]
+        self.assertEqual(c["message"], "mode testing: failures are only "
+                         "reported, mail is not protected")
+        self.assertEqual(c["data"]["mode"], "testing")
+
+    def test_mode_none(self):
+        declare("withdrawn.test", policy=Policy(mode="none",
+                                                mx=["mx1.withdrawn.test"]),
+                smtp=False)
+        r = self.check("withdrawn.test", smtp=False)
+        self.assertMsg(r, "policy", "mode none: the policy is withdrawn")
+
+    def test_short_max_age(self):
+        declare("short.test", policy=Policy(max_age=3600,
+                                            mx=["mx1.short.test"]),
+                smtp=False)
+        r = self.check("short.test", smtp=False)
+        self.assertEqual(r.rc, 1, r)
+        c = self.assertMsg(r, "policy", "max_age 3600 is under one day")
+        self.assertEqual(c["status"], "warn")
+
+    def test_syntax_error_line(self):
+        body = "version: STSv1\nmode: enforcing\nmx: mx1.syn.test\n" \
+               "max_age: 86400\n"
+        declare("syn.test", policy=Policy(body=body), smtp=False)
+        r = self.check("syn.test", smtp=False)
+        self.assertEqual(r.rc, 2, r)
+        c = self.assertMsg(r, "policy", "policy invalid "
+                           "(sts-policy-invalid): line 2")
+        self.assertIn("enforcing", c["message"])
+        self.assertEqual(c["status"], "fail")
+        self.assertEqual(self.checks(r)["mx"]["status"], "skip")
+
+
+class Mx(Base):
+    def test_mx_not_in_policy(self):
+        declare("mxmiss.test", policy=Policy(mx=["mx1.mxmiss.test"]),
+                mx=("mx1", "mx2"), smtp=False)
+        r = self.check("mxmiss.test", smtp=False)
+        self.assertEqual(r.rc, 2, r)
+        c = self.checks(r)["mx"]
+        self.assertEqual(c["status"], "fail")
+        self.assertEqual(c["message"], "MX mx2.mxmiss.test (preference 20) "
+                         "matches no policy mx pattern; compliant senders "
+                         "will never deliver to it")
+        self.assertEqual(c["fix"], "add \"mx: mx2.mxmiss.test\" to the "
+                         "policy and bump the id, or remove the MX record")
+        self.assertEqual([(m["host"], m["matched_by"])
+                          for m in c["data"]["mx"]],
+                         [("mx1.mxmiss.test", "mx1.mxmiss.test"),
+                          ("mx2.mxmiss.test", None)])
+        t = self.text("mxmiss.test", smtp=False)
+        self.assertIn("  FAIL  mx          MX mx2.mxmiss.test (preference "
+                      "20) matches no policy mx pattern", t.out)
+        self.assertIn("              fix: add \"mx: mx2.mxmiss.test\"",
+                      t.out)
+        self.assertEqual(t.out.splitlines()[-1], "mxmiss.test: FAIL (4 ok, "
+                         "0 warning(s), 1 failure(s), 0 not checked, "
+                         "2 skipped)")
+
+    def test_mx_not_in_policy_testing_warns(self):
+        declare("mxmisst.test", policy=Policy(mode="testing",
+                                              mx=["mx1.mxmisst.test"]),
+                mx=("mx1", "mx2"), smtp=False)
+        r = self.check("mxmisst.test", smtp=False)
+        c = self.assertMsg(r, "mx", "senders will report failures for it")
+        self.assertEqual(c["status"], "warn")
+
+    def test_wildcard_depth(self):
+        declare("wild.test", policy=Policy(mx=["*.wild.test"]),
+                mx=("mx", "a.b.wild.test"), smtp=False)
+        r = self.check("wild.test", smtp=False)
+        c = self.checks(r)["mx"]
+        self.assertEqual(c["status"], "fail")
+        self.assertIn("\"*.wild.test\" covers exactly one label, not "
+                      "a.b.wild.test", c["message"])
+        self.assertEqual(c["data"]["mx"][1]["hint"],
+                         "\"*.wild.test\" covers exactly one label, not "
+                         "a.b.wild.test (more than one label deeper)")
+        self.assertEqual(c["data"]["mx"][0]["matched_by"], "*.wild.test")
+
+    def test_exact_pattern_for_subdomain(self):
+        declare("exact.test", policy=Policy(mx=["mail.exact.test"]),
+                mx=("mx.mail.exact.test",), smtp=False)
+        r = self.check("exact.test", smtp=False)
+        c = self.checks(r)["mx"]
+        # every MX unmatched in enforce: the summary failure wins
+        self.assertEqual(c["status"], "fail")
+        self.assertEqual(c["message"], "no MX host matches the policy: "
+                         "compliant senders cannot deliver to exact.test at "
+                         "all (mx.mail.exact.test: \"mail.exact.test\" is "
+                         "an exact name, it does not cover "
+                         "mx.mail.exact.test (use \"*.mail.exact.test\" "
+                         "for one label below it))")
+        self.assertEqual(c["data"]["mx"][0]["hint"],
+                         '"mail.exact.test" is an exact name, it does not '
+                         'cover mx.mail.exact.test (use "*.mail.exact.test"'
+                         ' for one label below it)')
+
+    def test_unused_pattern_warns(self):
+        declare("unused.test", policy=Policy(
+            mx=["mx1.unused.test", "old.unused.test"]), smtp=False)
+        r = self.check("unused.test", smtp=False)
+        self.assertEqual(r.rc, 1, r)
+        c = self.checks(r)["mx"]
+        self.assertEqual(c["status"], "warn")
+        self.assertEqual(c["message"], "policy mx pattern "
+                         "\"old.unused.test\" matches no MX host")
+        self.assertEqual(c["data"]["unused_patterns"], ["old.unused.test"])
+
+    def test_implicit_mx(self):
+        W.add_domain("implicit.test", txt="v=STSv1; id=1",
+                     policy=Policy(mx=["implicit.test"]),
+                     records=[rpt_rr("implicit.test")])
+        r = self.check("implicit.test", smtp=False)
+        self.assertMsg(r, "mx", "implicit MX")
+        self.assertEqual(r.rc, 0, r)
+
+
+class Smtp(Base):
+    def test_starttls_missing_on_one_mx(self):
+        declare("nostarttls.test", mx=("mx1", "mx2", "mx3"), smtp_kw={
+            "mx2.nostarttls.test": {"starttls": False},
+            "mx3.nostarttls.test": {
+                "starttls_reply": "454 4.7.0 TLS not available"}})
+        r = self.check("nostarttls.test")
+        self.assertEqual(r.rc, 2, r)
+        c = self.checks(r)
+        self.assertEqual(c["smtp:mx1.nostarttls.test"]["status"], "ok")
+        m2 = c["smtp:mx2.nostarttls.test"]
+        self.assertEqual(m2["status"], "fail")
+        self.assertEqual(m2["data"]["result_type"], "starttls-not-supported")
+        self.assertFalse(m2["data"]["starttls_offered"])
+        self.assertIn("STARTTLS not offered in the EHLO reply",
+                      m2["message"])
+        self.assertEqual(m2["fix"], "enable STARTTLS on this MX with a "
+                         "valid certificate")
+        m3 = c["smtp:mx3.nostarttls.test"]
+        self.assertEqual(m3["data"]["starttls_reply"], 454)
+        self.assertIn('STARTTLS refused: "454 4.7.0 TLS not available"',
+                      m3["message"])
+        self.assertIn("advertised but refused", m3["fix"])
+
+    def test_certificate_kinds(self):
+        declare("mxcerts.test", mx=("wrong", "old", "self", "star"),
+                smtp_kw={"wrong.mxcerts.test": {"cert": "wrongname"},
+                         "old.mxcerts.test": {"cert": "expired"},
+                         "self.mxcerts.test": {"cert": "selfsigned"},
+                         "star.mxcerts.test": {"cert": "partialwild"}},
+                policy=Policy(mx=["*.mxcerts.test"]))
+        r = self.check("mxcerts.test")
+        self.assertEqual(r.rc, 2, r)
+        c = self.checks(r)
+        want = {"wrong": "certificate-host-mismatch",
+                "old": "certificate-expired",
+                "self": "certificate-not-trusted",
+                "star": "certificate-host-mismatch"}
+        for k, t in want.items():
+            x = c["smtp:%s.mxcerts.test" % k]
+            self.assertEqual(x["status"], "fail", x)
+            self.assertEqual(x["data"]["result_type"], t, x)
+            self.assertIn("[%s:25]: %s: certificate: " %
+                          (x["data"]["addr"].split(":")[0], t),
+                          x["message"])
+            self.assertEqual(x["data"]["tls_version"][:5], "TLSv1")
+        self.assertIn("(certificate SAN: other-name.invalid-host.test,"
+                      "mxcerts.test)",
+                      c["smtp:wrong.mxcerts.test"]["message"])
+        self.assertLess(c["smtp:old.mxcerts.test"]["data"]["certificate"]
+                        ["days_left"], 0)
+
+    def test_expiring_mx_cert_warns(self):
+        host = "mx1.mxexpiring.test"
+        declare("mxexpiring.test", smtp_kw={host: {
+            "certfile": leaf_expiring(W.pki, host, 3)}})
+        r = self.check("mxexpiring.test")
+        self.assertEqual(r.rc, 1, r)
+        c = self.assertMsg(r, "smtp:" + host, host + ": certificate "
+                           "expires in 3 day(s)")
+        self.assertEqual(c["status"], "warn")
+
+    def test_no_smtp_flag(self):
+        declare("nosmtp.test", mx=("mx1",))
+        before = len(SMTP.events("mx1.nosmtp.test"))
+        r = self.check("nosmtp.test", smtp=False)
+        self.assertEqual(r.rc, 0, r)
+        self.assertMsg(r, "smtp", "SMTP probes skipped (--no-smtp)")
+        self.assertEqual(len(SMTP.events("mx1.nosmtp.test")), before)
+
+    def test_banner_timeout_bounded_and_concurrent(self):
+        # Two MX hosts that greet only after 10 s: both probes run at
+        # once, so the whole check takes about one --timeout, not two.
+        declare("slow.test", mx=("mx1", "mx2"), smtp_kw={
+            "mx1.slow.test": {"banner_delay_ms": 10000},
+            "mx2.slow.test": {"banner_delay_ms": 10000}})
+        r = self.check("slow.test")
+        self.assertEqual(r.rc, 2, r)
+        self.assertLess(r.elapsed, TIMEOUT + SLACK, r)
+        for h in ("mx1.slow.test", "mx2.slow.test"):
+            c = self.assertMsg(r, "smtp:" + h, "no SMTP banner", "timed out")
+            self.assertEqual(c["status"], "fail")
+
+    def test_delayed_banner_within_deadline(self):
+        declare("lateok.test", mx=("mx1", "mx2"), smtp_kw={
+            "mx1.lateok.test": {"banner_delay_ms": 1500},
+            "mx2.lateok.test": {"banner_delay_ms": 1500}})
+        r = self.check("lateok.test")
+        self.assertEqual(r.rc, 0, r)
+        self.assertLess(r.elapsed, 1.5 * 2, r)   # concurrently
+
+    def test_unreachable_mx_is_could_not_check(self):
+        declare("down.test", mx=("mx1",), smtp_kw={
+            "mx1.down.test": {"listen": False}})
+        r = self.check("down.test")
+        self.assertEqual(r.rc, 3, r)
+        c = self.assertMsg(r, "smtp:mx1.down.test",
+                           "mx1.down.test: cannot connect: connect to")
+        self.assertEqual(c["status"], "error")
+        self.assertIn("port 25 may be blocked", c["fix"])
+
+    def test_mx_host_does_not_resolve(self):
+        W.add_domain("ghost.test", txt="v=STSv1; id=1",
+                     policy=Policy(mx=["mx1.ghost.test"]),
+                     records=[mx_rr("ghost.test", "mx1.ghost.test"),
+                              rpt_rr("ghost.test")])
+        r = self.check("ghost.test")
+        c = self.assertMsg(r, "smtp:mx1.ghost.test",
+                           "mx1.ghost.test does not resolve")
+        self.assertEqual(c["status"], "fail")
+
+    def test_other_port(self):
+        declare("port.test", mx=("mx1",))
+        r = self.check("port.test", extra=("--port", "2525"))
+        c = self.checks(r)["smtp:mx1.port.test"]
+        self.assertEqual(c["status"], "error", c)
+        self.assertIn(":2525", c["message"])
+        self.assertIn("check the address and port", c["fix"])
+
+
+class TlsRpt(Base):
+    def test_bad_rua_scheme(self):
+        declare("badrua.test", rpt="v=TLSRPTv1; rua=ftp://reports.test/x",
+                smtp=False)
+        r = self.check("badrua.test", smtp=False)
+        self.assertEqual(r.rc, 2, r)
+        c = self.assertMsg(r, "tls-rpt", "_smtp._tls.badrua.test: invalid "
+                           "TLS-RPT record: ")
+        self.assertEqual(c["status"], "fail")
+        self.assertEqual(c["data"]["records"],
+                         ["v=TLSRPTv1; rua=ftp://reports.test/x"])
+
+    def test_mixed_rua_warns(self):
+        declare("mixrua.test", rpt="v=TLSRPTv1; rua=mailto:r@mixrua.test,"
+                "ftp://reports.test/x", smtp=False)
+        r = self.check("mixrua.test", smtp=False)
+        self.assertEqual(r.rc, 1, r)
+        c = self.assertMsg(r, "tls-rpt", "1 rua URI(s) use a scheme")
+        self.assertEqual(c["status"], "warn")
+        self.assertEqual(c["data"]["rua"], ["mailto:r@mixrua.test"])
+
+    def test_no_tlsrpt(self):
+        declare("norpt.test", rpt=None, smtp=False)
+        r = self.check("norpt.test", smtp=False)
+        self.assertEqual(r.rc, 1, r)
+        c = self.assertMsg(r, "tls-rpt", "no TLS-RPT record")
+        self.assertEqual(c["status"], "warn")
+
+    def test_bad_version(self):
+        declare("rptver.test", rpt="v=TLSRPTv1 rua=mailto:a@rptver.test",
+                smtp=False)
+        r = self.check("rptver.test", smtp=False)
+        c = self.checks(r)["tls-rpt"]
+        self.assertIn(c["status"], ("warn", "fail"), c)
+
+
+class Cache(Base):
+    def seed(self, domain, body_mx):
+        declare(domain, txt="v=STSv1; id=c1",
+                policy=Policy(mx=body_mx), smtp=False)
+        r = self.c.lookup(domain)
+        self.assertEqual(r["status"], "policy", r)
+
+    def cache_snapshot(self):
+        out = {}
+        for n in sorted(os.listdir(self.c.cache_dir)):
+            p = os.path.join(self.c.cache_dir, n)
+            if os.path.isfile(p):
+                with open(p, "rb") as f:
+                    out[n] = (f.read(), os.stat(p).st_mtime_ns)
+        return out
+
+    def test_id_not_bumped(self):
+        self.seed("nobump.test", ["mx1.nobump.test"])
+        W.set_policy("nobump.test", Policy(
+            mx=["mx1.nobump.test", "mx2.nobump.test"]))
+        snap = self.cache_snapshot()
+        r = self.check("nobump.test", smtp=False)
+        self.assertEqual(r.rc, 2, r)
+        c = self.checks(r)["cache"]
+        self.assertEqual(c["status"], "fail")
+        self.assertIn("policy body changed but id c1 was not bumped "
+                      "(line 4: cached \"max_age: 86400\", live "
+                      "\"mx: mx2.nobump.test\")", c["message"])
+        self.assertEqual(c["fix"], "change the id in the _mta-sts TXT "
+                         "record whenever the policy changes")
+        self.assertFalse(c["data"]["id_changed"])
+        self.assertTrue(c["data"]["body_changed"])
+        self.assertEqual(c["data"]["first_changed_line"], 4)
+        # never modifies the cache
+        self.assertEqual(self.cache_snapshot(), snap)
+
+    def test_id_changed_body_same(self):
+        self.seed("idonly.test", ["mx1.idonly.test"])
+        W.set_txt("idonly.test", "v=STSv1; id=c2")
+        r = self.check("idonly.test", smtp=False)
+        self.assertEqual(r.rc, 0, r)
+        self.assertMsg(r, "cache", "id changed (c1 -> c2) without a policy "
+                       "change: harmless")
+
+    def test_matches_cache(self):
+        self.seed("same.test", ["mx1.same.test"])
+        r = self.check("same.test", smtp=False)
+        self.assertEqual(r.rc, 0, r)
+        c = self.assertMsg(r, "cache", "cached policy (id c1, fetched ")
+        self.assertEqual(c["status"], "ok")
+
+    def test_updated_properly(self):
+        self.seed("updated.test", ["mx1.updated.test"])
+        W.set_txt("updated.test", "v=STSv1; id=c2")
+        W.set_policy("updated.test", Policy(
+            mx=["mx1.updated.test", "*.updated.test"]))
+        r = self.check("updated.test", smtp=False)
+        self.assertMsg(r, "cache", "policy updated since cached (id c1 -> "
+                       "c2)")
+        self.assertEqual(r.rc, 0, r)
+
+
+class Usage(Base):
+    def test_usage_errors(self):
+        for args in (["check"], ["check", "--port", "0", "a.test"],
+                     ["check", "--bogus", "a.test"],
+                     ["check", "--timeout", "x", "a.test"]):
+            r = self.c.run(*args)
+            self.assertEqual(r.rc, 3, (args, r))
+            self.assertIn("check", r.err)
+
+    def test_invalid_domain(self):
+        r = self.check("bad_domain..test")
+        self.assertEqual(r.rc, 3, r)
+        self.assertStatuses(r, {"domain": "error"})
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mtasts", required=True)
+    ap.add_argument("-k", action="append", default=[])
+    ap.add_argument("-v", action="store_true")
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    world.ensure_namespace()
+    if not os.access(a.mtasts, os.X_OK):
+        sys.stderr.write("test_check: FATAL: %s is not executable\n" %
+                         a.mtasts)
+        return 1
+    global W, SMTP
+    t0 = time.monotonic()
+    W = world.World(mtasts=os.path.abspath(a.mtasts), keep=a.keep)
+    W.start()
+    try:
+        SMTP = SmtpHosts(W)
+        loader = unittest.TestLoader()
+        if a.k:
+            loader.testNamePatterns = ["*%s*" % k for k in a.k]
+        suite = unittest.TestSuite()
+        for cls in (Good, Txt, PolicyHost, PolicyBody, Mx, Smtp, TlsRpt,
+                    Cache, Usage):
+            suite.addTests(loader.loadTestsFromTestCase(cls))
+        res = unittest.TextTestRunner(verbosity=2 if a.v else 1,
+                                      stream=sys.stdout).run(suite)
+    finally:
+        W.stop()
+    print("check scenarios: %d run, %d failures, %d errors in %.1fs "
+          "(%d mtasts runs)" % (res.testsRun, len(res.failures),
+                                len(res.errors), time.monotonic() - t0,
+                                len(W.runs)))
+    san = [x for x in W.runs if "Sanitizer" in x.err or
+           "runtime error:" in x.err]
+    for x in san:
+        print("SANITIZER REPORT in %s:\n%s" % (" ".join(x.argv), x.err))
+    if res.testsRun == 0 or san:
+        return 1
+    return 0 if res.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
