@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,6 +352,13 @@ do_connect(struct conn *c, const struct sockaddr_storage *sa)
 		    strerror(errno));
 		return -1;
 	}
+	/*
+	 * The TLS Finished and the request are two small writes: without
+	 * TCP_NODELAY, Nagle holds the request until the server's delayed
+	 * ACK (40 ms on Linux). Failure to set it only costs latency.
+	 */
+	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+	    sizeof(int));
 	if (connect(c->fd, (const struct sockaddr *)sa, slen) == 0)
 		return 0;
 	if (errno != EINPROGRESS) {
@@ -918,4 +926,17 @@ mtasts_fetch_free(struct mtasts_ctx *ctx)
 		return;
 	SSL_CTX_free(ctx->ssl_ctx);
 	ctx->ssl_ctx = NULL;
+}
+
+/* For report.c (TLS-RPT over HTTPS): the same client TLS setup. */
+void *
+mtasts_fetch_ssl_ctx(struct mtasts_ctx *ctx, struct mtasts_error *err)
+{
+	struct mtasts_fetch res;
+	SSL_CTX *sctx;
+
+	memset(&res, 0, sizeof(res));
+	if ((sctx = tls_ctx(ctx, &res)) == NULL)
+		mtasts_err_set(err, MTASTS_ERROR, "%s", res.reason);
+	return sctx;
 }

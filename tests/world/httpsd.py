@@ -151,6 +151,8 @@ class Server:
                 except (BlockingIOError, OSError):
                     continue
                 conn.setblocking(True)
+                # Like real web servers: no Nagle delay on small replies.
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 # Snapshot: a reload mid-connection must not change it.
                 snap = (lst.name, lst.addr, lst.ctx, dict(lst.behaviour))
                 threading.Thread(target=self.handle, args=(conn, snap),
