@@ -66,6 +66,46 @@ resolver_valid(const char *v)
 	return 1;
 }
 
+/* Printable ASCII only: these values end up in mail headers and JSON. */
+static int
+set_text(const char *key, const char *v, char *dst, size_t size,
+    struct mtasts_error *err)
+{
+	size_t i;
+
+	for (i = 0; v[i] != '\0'; i++)
+		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] >= 0x7f)
+			return mtasts_err(err, MTASTS_INVALID,
+			    "%s: only printable ASCII allowed", key);
+	if (i == 0 || mtasts_strlcpy(dst, v, size) >= size)
+		return mtasts_err(err, MTASTS_INVALID,
+		    "%s: expected 1..%zu characters", key, size - 1);
+	return MTASTS_OK;
+}
+
+/* A plain addr-spec local@domain (dot-atom local part, LDH domain). */
+static int
+set_addr(const char *key, const char *v, char *dst, size_t size,
+    struct mtasts_error *err)
+{
+	const char *at = strrchr(v, '@');
+	size_t i;
+
+	if (at == NULL || at == v || !mtasts_hostname_valid(at + 1,
+	    strlen(at + 1)))
+		goto bad;
+	for (i = 0; v + i < at; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') ||
+		    (v[i] >= 'A' && v[i] <= 'Z') ||
+		    (v[i] >= '0' && v[i] <= '9') ||
+		    strchr(".!#$%&'*+-/=?^_`{|}~", v[i]) != NULL))
+			goto bad;
+	return set_text(key, v, dst, size, err);
+bad:
+	return mtasts_err(err, MTASTS_INVALID,
+	    "%s: expected an address local@domain, got \"%.60s\"", key, v);
+}
+
 int
 mtasts_ctx_set(struct mtasts_ctx *ctx, const char *key, const char *v,
     struct mtasts_error *err)
@@ -159,6 +199,60 @@ mtasts_ctx_set(struct mtasts_ctx *ctx, const char *key, const char *v,
 			    "resolve_special_zone: at most 8 zones");
 		mtasts_strlcpy(c->special_zones[c->nspecial_zones++], z,
 		    sizeof(c->special_zones[0]));
+		return MTASTS_OK;
+	}
+	if (strcmp(key, "tlsrpt_dir") == 0)
+		return set_path(key, v, c->tlsrpt_dir, sizeof(c->tlsrpt_dir),
+		    err);
+	if (strcmp(key, "report_dir") == 0)
+		return set_path(key, v, c->report_dir, sizeof(c->report_dir),
+		    err);
+	if (strcmp(key, "sendmail") == 0) {
+		/* A command line split on WSP and run without a shell. */
+		if (v[0] != '/')
+			return mtasts_err(err, MTASTS_INVALID,
+			    "sendmail: expected an absolute program path");
+		return set_text(key, v, c->sendmail, sizeof(c->sendmail),
+		    err);
+	}
+	if (strcmp(key, "report_org_name") == 0)
+		return set_text(key, v, c->report_org_name,
+		    sizeof(c->report_org_name), err);
+	if (strcmp(key, "report_contact") == 0)
+		return set_addr(key, v, c->report_contact,
+		    sizeof(c->report_contact), err);
+	if (strcmp(key, "report_from") == 0)
+		return set_addr(key, v, c->report_from,
+		    sizeof(c->report_from), err);
+	if (strcmp(key, "report_submitter") == 0) {
+		char d[MTASTS_DOMAIN_MAX + 1];
+		struct mtasts_error e = { 0, "" };
+
+		if (mtasts_domain_normalize(v, strlen(v), d, &e) != MTASTS_OK)
+			return mtasts_err(err, MTASTS_INVALID,
+			    "report_submitter: %s", e.text);
+		mtasts_strlcpy(c->report_submitter, d,
+		    sizeof(c->report_submitter));
+		return MTASTS_OK;
+	}
+	if (strcmp(key, "report_failure_reason") == 0) {
+		if (strcmp(v, "on") == 0)
+			c->report_reason = 0;
+		else if (strcmp(v, "off") == 0)
+			c->report_reason = -1;
+		else
+			return mtasts_err(err, MTASTS_INVALID,
+			    "report_failure_reason: expected on or off");
+		return MTASTS_OK;
+	}
+	if (strcmp(key, "tlsrpt_max_day_size") == 0) {
+		uint64_t n;
+
+		if (mtasts_parse_u64(v, strlen(v), 1ULL << 40, &n) != 0 ||
+		    n < 65536)
+			return mtasts_err(err, MTASTS_INVALID,
+			    "tlsrpt_max_day_size: expected bytes 65536..2^40");
+		c->tlsrpt_day_max = n;
 		return MTASTS_OK;
 	}
 	return mtasts_err(err, MTASTS_INVALID, "unknown key \"%.40s\"", key);

@@ -287,6 +287,13 @@ lookup_locked_fetch(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
 	}
 	store_entry(ctx, e);
 	mtasts_cache_unlock(lockfd);
+	/*
+	 * RFC 8461 §6 / RFC 8460 §4.3.2: a failed fetch for a delivery is
+	 * reported (sts-*). `mtasts refresh` (FORCE_FETCH) is not a session.
+	 */
+	if (!(flags & MTASTS_LOOKUP_FORCE_FETCH))
+		mtasts_tlsrpt_record_fetch_failure(ctx, e->domain,
+		    r->failure_type, r->failure_reason, now);
 	if (cache_valid(e, now))
 		return answer_cache(r, e);
 	r->status = MTASTS_LOOKUP_NONE;

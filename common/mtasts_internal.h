@@ -536,4 +536,72 @@ int mtasts_tlsrpt_mailto_addr(const char *uri, size_t len, char *out,
 int mtasts_tlsrpt_https_split(const char *uri, size_t len, char *host,
     size_t hostsize, unsigned *port, char *path, size_t pathsize);
 
+/* ---- report.c: RFC 8460 §4 aggregate reports and their delivery ---- */
+
+struct mtasts_report_stats {
+	size_t records;		/* sessions counted */
+	size_t torn;		/* spool lines skipped: torn or malformed */
+	size_t excluded;	/* report-mail sessions, never counted */
+	size_t dropped;		/* sessions dropped when spooling (day cap) */
+	size_t domains;		/* policy domains in the spool */
+	size_t no_tlsrpt;	/* of which without a usable TLSRPT record */
+	size_t tempfail;	/* of which the TLSRPT lookup failed for now */
+};
+
+struct mtasts_report {
+	char domain[MTASTS_DOMAIN_MAX + 1];		/* policy domain */
+	char submitter[MTASTS_DOMAIN_MAX + 1];
+	char report_id[2 * MTASTS_DOMAIN_MAX + 16];
+	char file_name[2 * MTASTS_DOMAIN_MAX + 64];	/* ...json */
+	time_t begin, end;
+	char *json;			/* the report (UTF-8), owned */
+	size_t json_len;
+	struct mtasts_tlsrpt_txt rua;	/* where it goes */
+};
+
+/* Where a domain's reports go: MTASTS_OK, NOTFOUND, INVALID, TEMPFAIL. */
+typedef int mtasts_report_rua_fn(void *arg, struct mtasts_ctx *ctx,
+    const char *domain, struct mtasts_tlsrpt_txt *out,
+    struct mtasts_error *err);
+/* The real one: `_smtp._tls.<domain>` TXT through the context resolver. */
+int mtasts_report_rua_dns(void *arg, struct mtasts_ctx *ctx,
+    const char *domain, struct mtasts_tlsrpt_txt *out,
+    struct mtasts_error *err);
+/*
+ * The submitter domain (= domain of report_contact, §5.3); MTASTS_ERROR
+ * when report_contact is unset or report_submitter disagrees with it.
+ */
+int mtasts_report_identity(const struct mtasts_ctx *ctx, char *submitter,
+    size_t size, struct mtasts_error *err);
+/*
+ * Aggregate the spool of the UTC day containing `day` into one report per
+ * policy domain that fn says has a usable TLSRPT record, sorted by domain.
+ * *out (n entries) is released with mtasts_report_free().
+ */
+int mtasts_report_build(struct mtasts_ctx *ctx, time_t day,
+    mtasts_report_rua_fn *fn, void *arg, struct mtasts_report **out,
+    size_t *n, struct mtasts_report_stats *st, struct mtasts_error *err);
+void mtasts_report_free(struct mtasts_report *r, size_t n);
+/* gzip (RFC 1952) of in; *out malloc'd. */
+int mtasts_report_gzip(const char *in, size_t len, char **out,
+    size_t *outlen);
+/* The §5.3 multipart/report message for one mailto: recipient. */
+int mtasts_report_mail(const struct mtasts_ctx *ctx,
+    const struct mtasts_report *r, const char *rcpt, const char *gz,
+    size_t gzlen, time_t now, char **out, size_t *outlen,
+    struct mtasts_error *err);
+/* Pipe a message to the sendmail command (no shell); exit 0 = accepted. */
+int mtasts_report_sendmail(struct mtasts_ctx *ctx, const char *msg,
+    size_t len, struct mtasts_error *err);
+/* POST a gzip'd report to an https: rua; any 2xx = accepted (§5.4). */
+int mtasts_report_post(struct mtasts_ctx *ctx, const char *uri,
+    const char *body, size_t len, struct mtasts_error *err);
+/*
+ * Deliver r to its rua in order until one accepts (§3): MTASTS_OK with
+ * done_uri set, else MTASTS_TEMPFAIL (err: the last failure).
+ */
+int mtasts_report_deliver(struct mtasts_ctx *ctx,
+    const struct mtasts_report *r, time_t now, char *done_uri, size_t size,
+    struct mtasts_error *err);
+
 #endif /* MTASTS_INTERNAL_H */

@@ -1,11 +1,469 @@
-/* tlsrpt.c - STUB, replaced by the TLS-RPT spool. */
+/*
+ * tlsrpt.c - the TLS-RPT session spool (RFC 8460): every process that
+ * delivers mail appends one JSON line per outbound SMTP session to the
+ * file of the current UTC day; `mtasts report` aggregates it (report.c).
+ *
+ * Concurrency without locks: each record is one write(2) on an O_APPEND
+ * descriptor of at most MTASTS_TLSRPT_RECORD_MAX (= PIPE_BUF) bytes, so
+ * records of concurrent writers never interleave and no process waits for
+ * another. A crash or a full disk can leave a torn last line; the reader
+ * skips and counts lines that do not parse (docs/decisions.md D-RPT-5).
+ *
+ * Record keys (short, the line is capped): v format version, t time, d
+ * policy domain, pt policy type, ps policy-string lines, mx mx-host
+ * patterns, rh/ri receiving MX name/IP, rhelo its EHLO name, si sending
+ * IP, r result type (absent on success), fr failure-reason-code, f flags,
+ * tr 1 when fields were truncated to fit.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
 #include "mtasts_internal.h"
+
+#define SPOOL_VERSION 1
+/* Bytes a failure reason keeps in the spool. */
+#define SPOOL_REASON_MAX 256
+
+/* RFC 8460 §4.3 / IANA "STARTTLS Validation Result Types". */
+static const char *const result_types[] = {
+	"starttls-not-supported", "certificate-host-mismatch",
+	"certificate-expired", "certificate-not-trusted",
+	"validation-failure", "tlsa-invalid", "dnssec-invalid",
+	"dane-required", "sts-policy-fetch-error", "sts-policy-invalid",
+	"sts-webpki-invalid",
+};
+
+static const char *const policy_types[] = { "no-policy-found", "sts",
+	"tlsa" };
+
+const char *
+mtasts_tlsrpt_dir(const struct mtasts_ctx *ctx)
+{
+	return ctx->cfg.tlsrpt_dir[0] != '\0' ? ctx->cfg.tlsrpt_dir :
+	    MTASTS_TLSRPT_DIR_DEFAULT;
+}
+
+void
+mtasts_tlsrpt_day_name(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	if (size == 0)
+		return;
+	buf[0] = '\0';
+	if (gmtime_r(&t, &tm) != NULL)
+		strftime(buf, size, "%Y-%m-%d", &tm);
+}
+
+int
+mtasts_tlsrpt_spool_path(const struct mtasts_ctx *ctx, time_t day,
+    char *buf, size_t size)
+{
+	char name[16];
+	int n;
+
+	mtasts_tlsrpt_day_name(day, name, sizeof(name));
+	n = snprintf(buf, size, "%s/%s.jsonl", mtasts_tlsrpt_dir(ctx), name);
+	return n < 0 || (size_t)n >= size || name[0] == '\0' ? -1 : 0;
+}
+
+/*
+ * mkdir -p with mode 02770 on what we create: the spool is shared by the
+ * MTA's delivery processes and the report job through a common group, and
+ * setgid keeps new files in that group.
+ */
+static int
+make_dir(const char *path)
+{
+	char buf[MTASTS_PATH_MAX];
+	char *p;
+
+	if (mtasts_strlcpy(buf, path, sizeof(buf)) >= sizeof(buf))
+		return -1;
+	for (p = buf + 1;; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(buf, 02770) == 0) {
+				/* The umask must not narrow the group bits. */
+				if (chmod(buf, 02770) != 0)
+					return -1;
+			} else if (errno != EEXIST)
+				return -1;
+			*p = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Open the day file for appending, creating it 0660 (directory too when
+ * create_dir). Returns the descriptor or -1 with errno set.
+ */
+static int
+open_append(const struct mtasts_ctx *ctx, const char *path, int create_dir)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0660);
+	if (fd >= 0) {
+		/* We made it: give the group write access despite umask. */
+		(void)fchmod(fd, 0660);
+		return fd;
+	}
+	if (errno == EEXIST)
+		return open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (errno == ENOENT && create_dir) {
+		if (make_dir(mtasts_tlsrpt_dir(ctx)) != 0)
+			return -1;
+		return open_append(ctx, path, 0);
+	}
+	return -1;
+}
+
+/* Untrusted text (peer EHLO, error strings) as printable ASCII. */
+static json_t *
+safe_string(const char *s, size_t max)
+{
+	char buf[SPOOL_REASON_MAX + 1];
+	size_t i;
+
+	if (max > SPOOL_REASON_MAX)
+		max = SPOOL_REASON_MAX;
+	for (i = 0; i < max && s[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		buf[i] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+	}
+	buf[i] = '\0';
+	return json_string(buf);
+}
+
+/* An IP address in canonical text (RFC 5952 for IPv6); -1 if invalid. */
+static int
+canon_ip(const char *s, char *out, size_t size)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+
+	if (inet_pton(AF_INET, s, a) == 1)
+		return inet_ntop(AF_INET, a, out, (socklen_t)size) ? 0 : -1;
+	if (inet_pton(AF_INET6, s, a) == 1)
+		return inet_ntop(AF_INET6, a, out, (socklen_t)size) ? 0 : -1;
+	return -1;
+}
+
+static int
+known_result_type(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(result_types) / sizeof(result_types[0]); i++)
+		if (strcmp(s, result_types[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Bytes str adds to a compact JSON array (with its comma). */
+static size_t
+json_cost(json_t *str)
+{
+	return json_dumpb(str, NULL, 0, JSON_ENCODE_ANY | JSON_COMPACT) + 1;
+}
+
+/*
+ * Append lines to array a while budget allows; *truncated set when some
+ * did not fit. Each line is checked as UTF-8 (jansson) and skipped if not.
+ */
+static void
+add_capped(json_t *a, json_t *line, size_t *budget, int *truncated)
+{
+	size_t c;
+
+	if (line == NULL) {
+		*truncated = 1;
+		return;
+	}
+	c = json_cost(line);
+	if (c > *budget) {
+		*truncated = 1;
+		json_decref(line);
+		return;
+	}
+	*budget -= c;
+	json_array_append_new(a, line);
+}
+
+/* Build the spool line (JSON + "\n") for a validated session. */
+static char *
+build_line(const struct mtasts_tlsrpt_session *s, const char *domain,
+    const char *mxh, const char *mxip, const char *sip, time_t when,
+    size_t *len)
+{
+	json_t *o, *ps = NULL, *mx = NULL;
+	char *out = NULL;
+	size_t base, budget, i;
+	int truncated = 0;
+
+	*len = 0;
+	if ((o = json_object()) == NULL)
+		return NULL;
+	json_object_set_new(o, "v", json_integer(SPOOL_VERSION));
+	json_object_set_new(o, "t", json_integer((json_int_t)when));
+	json_object_set_new(o, "d", json_string(domain));
+	json_object_set_new(o, "pt", json_string(
+	    policy_types[s->policy_type]));
+	if (mxh[0] != '\0')
+		json_object_set_new(o, "rh", json_string(mxh));
+	if (mxip[0] != '\0')
+		json_object_set_new(o, "ri", json_string(mxip));
+	if (sip[0] != '\0')
+		json_object_set_new(o, "si", json_string(sip));
+	if (s->mx_helo != NULL && s->mx_helo[0] != '\0')
+		json_object_set_new(o, "rhelo", safe_string(s->mx_helo,
+		    MTASTS_TLSRPT_HELO_MAX));
+	if (s->result_type != NULL) {
+		json_object_set_new(o, "r", json_string(s->result_type));
+		if (s->failure_reason != NULL && s->failure_reason[0] != '\0')
+			json_object_set_new(o, "fr", safe_string(
+			    s->failure_reason, SPOOL_REASON_MAX));
+	}
+	if (s->flags & MTASTS_TLSRPT_REPORT_MAIL)
+		json_object_set_new(o, "f",
+		    json_integer(MTASTS_TLSRPT_REC_REPORT_MAIL));
+	/* Room left for the arrays: key overhead, "tr", newline. */
+	base = json_dumpb(o, NULL, 0, JSON_COMPACT);
+	if (base == 0 || base + 40 > MTASTS_TLSRPT_RECORD_MAX)
+		goto done;
+	budget = MTASTS_TLSRPT_RECORD_MAX - base - 40;
+	ps = json_array();
+	mx = json_array();
+	if (ps == NULL || mx == NULL)
+		goto done;
+	if (s->policy_type == MTASTS_POLICY_TYPE_STS && s->policy != NULL) {
+		/* §4.4: policy-string is the policy as served, line by line. */
+		for (i = 0; i < mtasts_policy_line_count(s->policy); i++)
+			add_capped(ps, json_string(mtasts_policy_line(
+			    s->policy, i)), &budget, &truncated);
+		for (i = 0; i < mtasts_policy_mx_count(s->policy); i++)
+			add_capped(mx, json_string(mtasts_policy_mx(s->policy,
+			    i)), &budget, &truncated);
+	} else if (s->policy_type == MTASTS_POLICY_TYPE_TLSA) {
+		const char *p = s->tlsa_records != NULL ? s->tlsa_records :
+		    "";
+
+		/* §4.4: each TLSA RR's presentation RDATA, one per line. */
+		while (*p != '\0') {
+			size_t n = strcspn(p, "\n");
+
+			if (n > 0)
+				add_capped(ps, json_stringn(p, n), &budget,
+				    &truncated);
+			p += n;
+			if (*p == '\n')
+				p++;
+		}
+		if (mxh[0] != '\0')
+			add_capped(mx, json_string(mxh), &budget, &truncated);
+	}
+	if (json_array_size(ps) > 0)
+		json_object_set(o, "ps", ps);
+	if (json_array_size(mx) > 0)
+		json_object_set(o, "mx", mx);
+	if (truncated)
+		json_object_set_new(o, "tr", json_integer(1));
+	if ((out = json_dumps(o, JSON_COMPACT)) == NULL)
+		goto done;
+	*len = strlen(out);
+	if (*len + 1 > MTASTS_TLSRPT_RECORD_MAX) {
+		free(out);
+		out = NULL;
+		*len = 0;
+		goto done;
+	}
+	/* json_dumps allocates exactly; make room for the newline. */
+	{
+		char *nl = realloc(out, *len + 2);
+
+		if (nl == NULL) {
+			free(out);
+			out = NULL;
+			*len = 0;
+			goto done;
+		}
+		out = nl;
+		out[(*len)++] = '\n';
+		out[*len] = '\0';
+	}
+done:
+	json_decref(ps);
+	json_decref(mx);
+	json_decref(o);
+	return out;
+}
+
+/* Count a dropped session: one byte in <day>.dropped, lock-free. */
+static void
+count_drop(const char *path)
+{
+	char dp[MTASTS_PATH_MAX + 16];
+	int fd;
+
+	if ((size_t)snprintf(dp, sizeof(dp), "%s.dropped", path) >=
+	    sizeof(dp))
+		return;
+	fd = open(dp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0660);
+	if (fd < 0)
+		return;
+	(void)fchmod(fd, 0660);
+	if (write(fd, "\n", 1) != 1) {
+		/* Nothing more to do: the drop is logged by the caller. */
+	}
+	close(fd);
+}
+
+static int
+spool_write(struct mtasts_ctx *ctx, const char *line, size_t len,
+    time_t when, int create_dir, struct mtasts_error *err)
+{
+	char path[MTASTS_PATH_MAX + 32];
+	struct stat st;
+	uint64_t cap = ctx->cfg.tlsrpt_day_max != 0 ?
+	    ctx->cfg.tlsrpt_day_max : MTASTS_TLSRPT_DAY_MAX_DEFAULT;
+	ssize_t w;
+	int fd = -1, rc = MTASTS_ERROR;
+
+	if (mtasts_tlsrpt_spool_path(ctx, when, path, sizeof(path)) != 0) {
+		mtasts_err_set(err, MTASTS_ERROR, "tlsrpt: spool path too long");
+		goto done;
+	}
+	if ((fd = open_append(ctx, path, create_dir)) < 0) {
+		if (!create_dir && errno == ENOENT) {
+			rc = MTASTS_NOTFOUND;
+			goto done;
+		}
+		mtasts_err_set(err, MTASTS_ERROR, "tlsrpt: %s: %s", path,
+		    strerror(errno));
+		goto done;
+	}
+	/*
+	 * Bound the day's spool (checklist 115). Concurrent writers may each
+	 * pass this check at once: the overshoot is at most one record each.
+	 */
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size + len > cap) {
+		count_drop(path);
+		mtasts_log(ctx, MTASTS_LOG_WARN, "tlsrpt: %s full (%llu bytes),"
+		    " session dropped", path, (unsigned long long)cap);
+		mtasts_err_set(err, MTASTS_ERROR, "tlsrpt: day spool full");
+		goto done;
+	}
+	w = write(fd, line, len);
+	if (w < 0 || (size_t)w != len) {
+		int e = w < 0 ? errno : ENOSPC;
+
+		/* End a torn line so the next record starts on its own. */
+		if (w > 0 && write(fd, "\n", 1) != 1) {
+			/* The reader skips and counts the torn line anyway. */
+		}
+		mtasts_err_set(err, MTASTS_ERROR, "tlsrpt: write %s: %s", path,
+		    strerror(e));
+		goto done;
+	}
+	rc = MTASTS_OK;
+done:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 int
 mtasts_tlsrpt_record(struct mtasts_ctx *ctx,
     const struct mtasts_tlsrpt_session *s, struct mtasts_error *err)
 {
-	(void)ctx;
-	(void)s;
-	(void)err;
-	return MTASTS_OK;
+	char domain[MTASTS_DOMAIN_MAX + 1], mxh[MTASTS_DOMAIN_MAX + 1];
+	char mxip[INET6_ADDRSTRLEN], sip[INET6_ADDRSTRLEN];
+	struct mtasts_error e = { 0, "" };
+	char *line = NULL;
+	size_t len;
+	time_t when;
+	int rc;
+
+	mxh[0] = mxip[0] = sip[0] = '\0';
+	if (ctx == NULL || s == NULL)
+		return mtasts_err(err, MTASTS_ERROR, "tlsrpt: no session");
+	if (s->policy_domain == NULL || mtasts_domain_normalize(
+	    s->policy_domain, strlen(s->policy_domain), domain, &e) !=
+	    MTASTS_OK)
+		return mtasts_err(err, MTASTS_INVALID,
+		    "tlsrpt: policy domain: %s", e.text[0] ? e.text :
+		    "missing");
+	if (s->policy_type < MTASTS_POLICY_TYPE_NONE ||
+	    s->policy_type > MTASTS_POLICY_TYPE_TLSA)
+		return mtasts_err(err, MTASTS_INVALID,
+		    "tlsrpt: unknown policy type %d", s->policy_type);
+	/* §4.4: A-labels in receiving-mx-hostname, a name we can report. */
+	if (s->mx_host != NULL && s->mx_host[0] != '\0' &&
+	    mtasts_domain_normalize(s->mx_host, strlen(s->mx_host), mxh,
+	    &e) != MTASTS_OK)
+		return mtasts_err(err, MTASTS_INVALID,
+		    "tlsrpt: mx host: %s", e.text);
+	if (s->mx_ip != NULL && s->mx_ip[0] != '\0' &&
+	    canon_ip(s->mx_ip, mxip, sizeof(mxip)) != 0)
+		return mtasts_err(err, MTASTS_INVALID,
+		    "tlsrpt: bad receiving IP \"%.45s\"", s->mx_ip);
+	if (s->sending_ip != NULL && s->sending_ip[0] != '\0' &&
+	    canon_ip(s->sending_ip, sip, sizeof(sip)) != 0)
+		return mtasts_err(err, MTASTS_INVALID,
+		    "tlsrpt: bad sending IP \"%.45s\"", s->sending_ip);
+	if (s->result_type != NULL && !known_result_type(s->result_type))
+		return mtasts_err(err, MTASTS_INVALID,
+		    "tlsrpt: unknown result type \"%.40s\"", s->result_type);
+	when = s->when != 0 ? s->when : mtasts_now(ctx);
+	if ((line = build_line(s, domain, mxh, mxip, sip, when, &len)) ==
+	    NULL)
+		return mtasts_err(err, MTASTS_NOMEM,
+		    "tlsrpt: cannot encode the record");
+	rc = spool_write(ctx, line, len, when, 1, err);
+	free(line);
+	return rc;
+}
+
+void
+mtasts_tlsrpt_record_fetch_failure(struct mtasts_ctx *ctx,
+    const char *domain, const char *result_type, const char *reason,
+    time_t when)
+{
+	struct mtasts_tlsrpt_session s;
+	char d[MTASTS_DOMAIN_MAX + 1];
+	struct mtasts_error e = { 0, "" };
+	char *line;
+	size_t len;
+
+	memset(&s, 0, sizeof(s));
+	s.policy_type = MTASTS_POLICY_TYPE_STS;
+	s.result_type = result_type != NULL && known_result_type(
+	    result_type) ? result_type : MTASTS_RT_STS_FETCH_ERROR;
+	s.failure_reason = reason;
+	if (domain == NULL || mtasts_domain_normalize(domain, strlen(domain),
+	    d, NULL) != MTASTS_OK)
+		return;
+	if ((line = build_line(&s, d, "", "", "", when != 0 ? when :
+	    mtasts_now(ctx), &len)) == NULL)
+		return;
+	if (spool_write(ctx, line, len, when != 0 ? when : mtasts_now(ctx),
+	    0, &e) == MTASTS_ERROR)
+		mtasts_log(ctx, MTASTS_LOG_DEBUG, "%s", e.text);
+	free(line);
 }

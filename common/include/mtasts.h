@@ -318,7 +318,16 @@ struct mtasts_tlsrpt_session {
 	const char *result_type;	/* NULL on success, else RFC 8460 name */
 	const char *failure_reason;	/* failure-reason-code, optional */
 	time_t when;			/* 0 = now */
+	unsigned flags;			/* MTASTS_TLSRPT_* below */
 };
+
+/*
+ * The session delivered a TLS-RPT report (the message carries
+ * "TLS-Required: No", RFC 8689). It is spooled but never counted in a
+ * report (RFC 8460 §3: "SHOULD NOT include this SMTP session in the next
+ * report"), so a broken MX cannot make reports about reports.
+ */
+#define MTASTS_TLSRPT_REPORT_MAIL 0x1
 
 /**
  * mtasts_tlsrpt_record - append one session outcome to the TLS-RPT spool

@@ -1,0 +1,1106 @@
+/*
+ * report.c - RFC 8460 aggregate reports: read one UTC day of the session
+ * spool (tlsrpt.c), aggregate it per policy domain into exactly the §4
+ * JSON, and deliver it gzip'd (§5) to the domain's rua: `mailto:` through
+ * the local MTA's sendmail interface, `https:` by POST.
+ *
+ * Only domains with a valid `_smtp._tls` TXT record get a report (§3).
+ * Decisions: docs/decisions.md D-RPT-4 .. D-RPT-9.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <zlib.h>
+
+#include "mtasts_internal.h"
+
+#define DAY 86400
+/* Argument words of the sendmail command. */
+#define SENDMAIL_ARGS_MAX 16
+/* How long sendmail and an HTTPS POST may take. */
+#define SEND_TIMEOUT_MS 60000
+/* Response head read from an HTTPS collector. */
+#define POST_RESPONSE_MAX 16384
+
+static const char *const result_types[] = {
+	"starttls-not-supported", "certificate-host-mismatch",
+	"certificate-expired", "certificate-not-trusted",
+	"validation-failure", "tlsa-invalid", "dnssec-invalid",
+	"dane-required", "sts-policy-fetch-error", "sts-policy-invalid",
+	"sts-webpki-invalid",
+};
+
+static int
+known_result_type(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(result_types) / sizeof(result_types[0]); i++)
+		if (strcmp(s, result_types[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Report identity.                                                    */
+
+static const char *
+contact_domain(const struct mtasts_ctx *ctx)
+{
+	const char *at = strrchr(ctx->cfg.report_contact, '@');
+
+	return at != NULL ? at + 1 : "";
+}
+
+int
+mtasts_report_identity(const struct mtasts_ctx *ctx, char *submitter,
+    size_t size, struct mtasts_error *err)
+{
+	const char *cd = contact_domain(ctx);
+	char d[MTASTS_DOMAIN_MAX + 1];
+
+	if (size > 0)
+		submitter[0] = '\0';
+	if (ctx->cfg.report_contact[0] == '\0')
+		return mtasts_err(err, MTASTS_ERROR,
+		    "report_contact is not configured");
+	if (mtasts_domain_normalize(cd, strlen(cd), d, err) != MTASTS_OK)
+		return MTASTS_ERROR;
+	/*
+	 * §5.3: "The 'TLS-Report-Submitter' value MUST match the value
+	 * found in the [RFC5321] domain from the 'contact-info'": a domain,
+	 * never the organization name (tlsrpt-reporter#56).
+	 */
+	if (ctx->cfg.report_submitter[0] != '\0' &&
+	    strcmp(ctx->cfg.report_submitter, d) != 0)
+		return mtasts_err(err, MTASTS_ERROR, "report_submitter %s "
+		    "differs from the domain of report_contact (%s); RFC 8460 "
+		    "§5.3 requires them equal", ctx->cfg.report_submitter, d);
+	if (mtasts_strlcpy(submitter, d, size) >= size)
+		return mtasts_err(err, MTASTS_ERROR, "submitter too long");
+	return MTASTS_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Aggregation.                                                        */
+
+struct agg_domain {
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	json_t *policies;	/* array of {policy, summary, failure-details} */
+	json_t *pindex;		/* policy key -> index */
+	json_t *dindex;		/* array (per policy) of detail key -> index */
+};
+
+struct agg {
+	json_t *domains;	/* domain -> index into v */
+	struct agg_domain *v;
+	size_t n, cap;
+};
+
+static void
+agg_clear(struct agg *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->n; i++) {
+		json_decref(a->v[i].policies);
+		json_decref(a->v[i].pindex);
+		json_decref(a->v[i].dindex);
+	}
+	free(a->v);
+	json_decref(a->domains);
+	memset(a, 0, sizeof(*a));
+}
+
+static struct agg_domain *
+agg_domain(struct agg *a, const char *domain)
+{
+	json_t *ix = json_object_get(a->domains, domain);
+	struct agg_domain *d;
+
+	if (ix != NULL)
+		return &a->v[json_integer_value(ix)];
+	if (a->n == a->cap) {
+		size_t nc = a->cap == 0 ? 16 : a->cap * 2;
+		struct agg_domain *nv = realloc(a->v, nc * sizeof(*nv));
+
+		if (nv == NULL)
+			return NULL;
+		a->v = nv;
+		a->cap = nc;
+	}
+	d = &a->v[a->n];
+	memset(d, 0, sizeof(*d));
+	mtasts_strlcpy(d->domain, domain, sizeof(d->domain));
+	d->policies = json_array();
+	d->pindex = json_object();
+	d->dindex = json_array();
+	if (d->policies == NULL || d->pindex == NULL || d->dindex == NULL ||
+	    json_object_set_new(a->domains, domain,
+	    json_integer((json_int_t)a->n)) != 0) {
+		json_decref(d->policies);
+		json_decref(d->pindex);
+		json_decref(d->dindex);
+		return NULL;
+	}
+	a->n++;
+	return d;
+}
+
+/* A string member or NULL; a present non-string member is an error. */
+static int
+opt_str(json_t *o, const char *k, const char **out)
+{
+	json_t *v = json_object_get(o, k);
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v))
+		return -1;
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int
+str_array(json_t *v)
+{
+	size_t i;
+	json_t *e;
+
+	if (v == NULL)
+		return 1;
+	if (!json_is_array(v))
+		return 0;
+	json_array_foreach(v, i, e)
+		if (!json_is_string(e))
+			return 0;
+	return 1;
+}
+
+/* Bump an integer member. */
+static void
+bump(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	json_integer_set(v, json_integer_value(v) + 1);
+}
+
+/*
+ * Add one spool record. Returns 0, 1 when the record is malformed (the
+ * caller counts it with the torn lines), -1 when out of memory.
+ */
+static int
+agg_add(struct agg *a, json_t *rec, int with_reason)
+{
+	const char *d, *pt, *r, *si, *rh, *ri, *fr, *helo;
+	json_t *ps = json_object_get(rec, "ps"), *mx = json_object_get(rec,
+	    "mx"), *key = NULL, *ix, *pol, *summ, *dix, *det;
+	struct agg_domain *ad;
+	char *ks = NULL;
+	size_t pi;
+	int rc = -1;
+
+	if (!json_is_object(rec) || json_integer_value(json_object_get(rec,
+	    "v")) != 1 || opt_str(rec, "d", &d) != 0 || d == NULL ||
+	    !mtasts_hostname_valid(d, strlen(d)) ||
+	    opt_str(rec, "pt", &pt) != 0 || pt == NULL ||
+	    (strcmp(pt, "sts") != 0 && strcmp(pt, "tlsa") != 0 &&
+	    strcmp(pt, "no-policy-found") != 0) ||
+	    opt_str(rec, "r", &r) != 0 || (r != NULL &&
+	    !known_result_type(r)) || opt_str(rec, "si", &si) != 0 ||
+	    opt_str(rec, "rh", &rh) != 0 || opt_str(rec, "ri", &ri) != 0 ||
+	    opt_str(rec, "fr", &fr) != 0 || opt_str(rec, "rhelo", &helo) != 0 ||
+	    !str_array(ps) || !str_array(mx))
+		return 1;
+	if ((ad = agg_domain(a, d)) == NULL)
+		return -1;
+	/* One policy object per distinct (type, policy-string, mx-host). */
+	key = json_pack("[sOO]", pt, ps != NULL ? ps : json_null(),
+	    mx != NULL ? mx : json_null());
+	if (key == NULL || (ks = json_dumps(key, JSON_COMPACT)) == NULL)
+		goto done;
+	if ((ix = json_object_get(ad->pindex, ks)) != NULL)
+		pi = (size_t)json_integer_value(ix);
+	else {
+		json_t *p = json_object(), *entry;
+
+		if (p == NULL)
+			goto done;
+		json_object_set_new(p, "policy-type", json_string(pt));
+		/* §4.4: policy-string is an array of strings. */
+		if (ps != NULL && json_array_size(ps) > 0)
+			json_object_set(p, "policy-string", ps);
+		json_object_set_new(p, "policy-domain", json_string(d));
+		/* D-RPT-6: mx-host as an array (errata 6241 practice). */
+		if (mx != NULL && json_array_size(mx) > 0)
+			json_object_set(p, "mx-host", mx);
+		entry = json_pack("{s:o, s:{s:I, s:I}, s:[]}", "policy", p,
+		    "summary", "total-successful-session-count",
+		    (json_int_t)0, "total-failure-session-count",
+		    (json_int_t)0, "failure-details");
+		if (entry == NULL)
+			goto done;
+		pi = json_array_size(ad->policies);
+		json_array_append_new(ad->policies, entry);
+		json_array_append_new(ad->dindex, json_object());
+		json_object_set_new(ad->pindex, ks, json_integer(
+		    (json_int_t)pi));
+	}
+	pol = json_array_get(ad->policies, pi);
+	summ = json_object_get(pol, "summary");
+	if (r == NULL) {
+		bump(summ, "total-successful-session-count");
+		rc = 0;
+		goto done;
+	}
+	bump(summ, "total-failure-session-count");
+	if (!with_reason)
+		fr = NULL;
+	/* §4.4: failure details aggregated by these five members. */
+	json_decref(key);
+	free(ks);
+	ks = NULL;
+	key = json_pack("[sssss]", r, si ? si : "", rh ? rh : "",
+	    ri ? ri : "", fr ? fr : "");
+	if (key == NULL || (ks = json_dumps(key, JSON_COMPACT)) == NULL)
+		goto done;
+	dix = json_array_get(ad->dindex, pi);
+	det = json_object_get(pol, "failure-details");
+	if ((ix = json_object_get(dix, ks)) != NULL) {
+		json_t *fd = json_array_get(det, (size_t)json_integer_value(
+		    ix));
+
+		bump(fd, "failed-session-count");
+		if (helo != NULL && json_object_get(fd,
+		    "receiving-mx-helo") == NULL)
+			json_object_set_new(fd, "receiving-mx-helo",
+			    json_string(helo));
+	} else {
+		json_t *fd = json_object();
+
+		if (fd == NULL)
+			goto done;
+		json_object_set_new(fd, "result-type", json_string(r));
+		if (si != NULL)
+			json_object_set_new(fd, "sending-mta-ip",
+			    json_string(si));
+		if (rh != NULL)
+			json_object_set_new(fd, "receiving-mx-hostname",
+			    json_string(rh));
+		if (helo != NULL)
+			json_object_set_new(fd, "receiving-mx-helo",
+			    json_string(helo));
+		if (ri != NULL)
+			json_object_set_new(fd, "receiving-ip",
+			    json_string(ri));
+		json_object_set_new(fd, "failed-session-count",
+		    json_integer(1));
+		if (fr != NULL)
+			json_object_set_new(fd, "failure-reason-code",
+			    json_string(fr));
+		json_object_set_new(dix, ks, json_integer(
+		    (json_int_t)json_array_size(det)));
+		json_array_append_new(det, fd);
+	}
+	rc = 0;
+done:
+	json_decref(key);
+	free(ks);
+	return rc;
+}
+
+/* Read one day's spool file into a. */
+static int
+read_spool(struct mtasts_ctx *ctx, time_t day, struct agg *a,
+    struct mtasts_report_stats *st, struct mtasts_error *err)
+{
+	char path[MTASTS_PATH_MAX + 32], dp[MTASTS_PATH_MAX + 48];
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	struct stat sb;
+	FILE *f = NULL;
+	int rc = MTASTS_ERROR;
+
+	if (mtasts_tlsrpt_spool_path(ctx, day, path, sizeof(path)) != 0)
+		return mtasts_err(err, MTASTS_ERROR, "spool path too long");
+	snprintf(dp, sizeof(dp), "%s.dropped", path);
+	if (stat(dp, &sb) == 0)
+		st->dropped = (size_t)sb.st_size;
+	if ((f = fopen(path, "re")) == NULL) {
+		if (errno == ENOENT)
+			return MTASTS_OK;	/* no sessions that day */
+		return mtasts_err(err, MTASTS_ERROR, "%s: %s", path,
+		    strerror(errno));
+	}
+	while ((n = getline(&line, &cap, f)) > 0) {
+		json_t *rec;
+		int r;
+
+		/*
+		 * A line without its newline was torn by a crash or a full
+		 * disk; an over-long one cannot come from tlsrpt.c.
+		 */
+		if (line[n - 1] != '\n' || (size_t)n > MTASTS_TLSRPT_RECORD_MAX ||
+		    memchr(line, '\0', (size_t)n) != NULL) {
+			st->torn++;
+			continue;
+		}
+		if (n == 1)
+			continue;
+		if ((rec = json_loadb(line, (size_t)n - 1, JSON_REJECT_DUPLICATES,
+		    NULL)) == NULL) {
+			st->torn++;
+			continue;
+		}
+		if (json_integer_value(json_object_get(rec, "f")) &
+		    MTASTS_TLSRPT_REC_REPORT_MAIL) {
+			/* §3: report mail is not part of the next report. */
+			st->excluded++;
+			json_decref(rec);
+			continue;
+		}
+		r = agg_add(a, rec, ctx->cfg.report_reason >= 0);
+		json_decref(rec);
+		if (r < 0) {
+			mtasts_err_set(err, MTASTS_NOMEM, "out of memory");
+			goto done;
+		}
+		if (r > 0)
+			st->torn++;
+		else
+			st->records++;
+	}
+	if (ferror(f)) {
+		mtasts_err_set(err, MTASTS_ERROR, "%s: read error", path);
+		goto done;
+	}
+	rc = MTASTS_OK;
+done:
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+int
+mtasts_report_rua_dns(void *arg, struct mtasts_ctx *ctx, const char *domain,
+    struct mtasts_tlsrpt_txt *out, struct mtasts_error *err)
+{
+	char qname[MTASTS_DOMAIN_MAX + 16];
+	struct mtasts_dns_answer *a = NULL;
+	char **recs = NULL;
+	size_t *lens = NULL, n = 0;
+	int rc;
+
+	(void)arg;
+	memset(out, 0, sizeof(*out));
+	/* §3: the policy is published at "_smtp._tls.<Policy Domain>". */
+	if ((size_t)snprintf(qname, sizeof(qname), "_smtp._tls.%s", domain) >=
+	    sizeof(qname))
+		return mtasts_err(err, MTASTS_INVALID, "name too long");
+	if ((rc = mtasts_dns_query(ctx, qname, 16, ctx->cfg.dns_timeout_ms, &a,
+	    err)) != MTASTS_OK)
+		return rc;
+	switch (a->status) {
+	case MTASTS_DNS_ANSWER:
+		break;
+	case MTASTS_DNS_NXDOMAIN:
+	case MTASTS_DNS_NODATA:
+		rc = mtasts_err(err, MTASTS_NOTFOUND, "%s: no TXT record",
+		    qname);
+		goto done;
+	default:
+		rc = mtasts_err(err, MTASTS_TEMPFAIL, "%s: %s", qname,
+		    a->why[0] ? a->why : "DNS failure");
+		goto done;
+	}
+	if ((rc = mtasts_dns_txt_decode(a, &recs, &lens, &n)) != MTASTS_OK) {
+		mtasts_err_set(err, rc, "%s: malformed TXT", qname);
+		goto done;
+	}
+	rc = mtasts_tlsrpt_txt_select((const char *const *)recs, lens, n, out,
+	    err);
+done:
+	mtasts_dns_txt_free(recs, lens, n);
+	mtasts_dns_answer_free(a);
+	return rc;
+}
+
+static int
+cmp_domain(const void *x, const void *y)
+{
+	return strcmp(((const struct agg_domain *)x)->domain,
+	    ((const struct agg_domain *)y)->domain);
+}
+
+void
+mtasts_report_free(struct mtasts_report *r, size_t n)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(r[i].json);
+	free(r);
+}
+
+static void
+rfc3339(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	buf[0] = '\0';
+	if (gmtime_r(&t, &tm) != NULL)
+		strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int
+mtasts_report_build(struct mtasts_ctx *ctx, time_t day,
+    mtasts_report_rua_fn *fn, void *arg, struct mtasts_report **out,
+    size_t *nout, struct mtasts_report_stats *st, struct mtasts_error *err)
+{
+	struct agg a;
+	struct mtasts_report *v = NULL;
+	char submitter[MTASTS_DOMAIN_MAX + 1], start[32], end[32];
+	char ymd[16], compact[16];
+	time_t begin = day - (day % DAY);
+	size_t i, j, n = 0;
+	int rc;
+
+	*out = NULL;
+	*nout = 0;
+	memset(st, 0, sizeof(*st));
+	memset(&a, 0, sizeof(a));
+	if ((rc = mtasts_report_identity(ctx, submitter, sizeof(submitter),
+	    err)) != MTASTS_OK)
+		return rc;
+	if ((a.domains = json_object()) == NULL)
+		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
+	if ((rc = read_spool(ctx, begin, &a, st, err)) != MTASTS_OK)
+		goto done;
+	st->domains = a.n;
+	/* json_object keeps insertion order; sort for stable output. */
+	if (a.n > 1)
+		qsort(a.v, a.n, sizeof(a.v[0]), cmp_domain);
+	if (a.n > 0 && (v = calloc(a.n, sizeof(*v))) == NULL) {
+		rc = mtasts_err(err, MTASTS_NOMEM, "out of memory");
+		goto done;
+	}
+	/* §4.1: a full UTC day, 0000-2400, as [00:00:00, 23:59:59]. */
+	rfc3339(begin, start, sizeof(start));
+	rfc3339(begin + DAY - 1, end, sizeof(end));
+	mtasts_tlsrpt_day_name(begin, ymd, sizeof(ymd));
+	for (i = j = 0; ymd[i] != '\0' && j + 1 < sizeof(compact); i++)
+		if (ymd[i] != '-')
+			compact[j++] = ymd[i];
+	compact[j] = '\0';
+	for (i = 0; i < a.n; i++) {
+		struct mtasts_report *r = &v[n];
+		struct mtasts_error e = { 0, "" };
+		json_t *rep;
+		int frc;
+
+		frc = fn(arg, ctx, a.v[i].domain, &r->rua, &e);
+		if (frc == MTASTS_TEMPFAIL || frc == MTASTS_ERROR ||
+		    frc == MTASTS_NOMEM) {
+			st->tempfail++;
+			mtasts_log(ctx, MTASTS_LOG_WARN, "report: %s: TLSRPT "
+			    "lookup failed, no report now: %s", a.v[i].domain,
+			    e.text);
+			continue;
+		}
+		if (frc != MTASTS_OK) {
+			st->no_tlsrpt++;
+			mtasts_log(ctx, MTASTS_LOG_DEBUG, "report: %s: no "
+			    "usable TLSRPT record: %s", a.v[i].domain, e.text);
+			continue;
+		}
+		mtasts_strlcpy(r->domain, a.v[i].domain, sizeof(r->domain));
+		mtasts_strlcpy(r->submitter, submitter, sizeof(r->submitter));
+		r->begin = begin;
+		r->end = begin + DAY - 1;
+		/*
+		 * D-RPT-4: report-id "<yyyymmdd>.<domain>@<submitter>" is
+		 * unique per (submitter, domain, day) and stable across
+		 * rebuilds, so a resend is recognisable as the same report;
+		 * it is also the Report-ID of the subject (§5.3).
+		 */
+		snprintf(r->report_id, sizeof(r->report_id), "%s.%s@%s",
+		    compact, r->domain, submitter);
+		/* §5.1: sender!policy-domain!begin!end!unique-id.json */
+		snprintf(r->file_name, sizeof(r->file_name),
+		    "%s!%s!%lld!%lld!%s.json", submitter, r->domain,
+		    (long long)r->begin, (long long)r->end, compact);
+		rep = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:O}",
+		    "organization-name", ctx->cfg.report_org_name[0] ?
+		    ctx->cfg.report_org_name : submitter, "date-range",
+		    "start-datetime", start, "end-datetime", end,
+		    "contact-info", ctx->cfg.report_contact, "report-id",
+		    r->report_id, "policies", a.v[i].policies);
+		if (rep == NULL || (r->json = json_dumps(rep, JSON_INDENT(2) |
+		    JSON_PRESERVE_ORDER)) == NULL) {
+			json_decref(rep);
+			rc = mtasts_err(err, MTASTS_NOMEM, "out of memory");
+			goto done;
+		}
+		json_decref(rep);
+		r->json_len = strlen(r->json);
+		n++;
+	}
+	*out = v;
+	*nout = n;
+	v = NULL;
+	n = 0;
+	rc = MTASTS_OK;
+done:
+	mtasts_report_free(v, n);
+	agg_clear(&a);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Delivery.                                                           */
+
+int
+mtasts_report_gzip(const char *in, size_t len, char **out, size_t *outlen)
+{
+	z_stream z;
+	uLong bound;
+	char *buf;
+	int rc;
+
+	*out = NULL;
+	*outlen = 0;
+	memset(&z, 0, sizeof(z));
+	/* windowBits 15 + 16: a gzip (RFC 1952) member, §5.2. */
+	if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+	    Z_DEFAULT_STRATEGY) != Z_OK)
+		return MTASTS_NOMEM;
+	bound = deflateBound(&z, (uLong)len) + 32;
+	if ((buf = malloc(bound)) == NULL) {
+		deflateEnd(&z);
+		return MTASTS_NOMEM;
+	}
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)len;
+	z.next_out = (Bytef *)buf;
+	z.avail_out = (uInt)bound;
+	rc = deflate(&z, Z_FINISH);
+	*outlen = bound - z.avail_out;
+	deflateEnd(&z);
+	if (rc != Z_STREAM_END) {
+		free(buf);
+		*outlen = 0;
+		return MTASTS_ERROR;
+	}
+	*out = buf;
+	return MTASTS_OK;
+}
+
+/* Growable text buffer for the message. */
+struct buf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void
+buf_add(struct buf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t nc = b->cap == 0 ? 4096 : b->cap;
+		char *np;
+
+		while (nc < b->len + n + 1)
+			nc *= 2;
+		if ((np = realloc(b->p, nc)) == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = nc;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+buf_printf(struct buf *b, const char *fmt, ...) MTASTS_PRINTF(2, 3);
+
+static void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		b->oom = 1;
+		return;
+	}
+	buf_add(b, tmp, (size_t)n);
+}
+
+int
+mtasts_report_mail(const struct mtasts_ctx *ctx,
+    const struct mtasts_report *r, const char *rcpt, const char *gz,
+    size_t gzlen, time_t now, char **out, size_t *outlen,
+    struct mtasts_error *err)
+{
+	struct buf b = { NULL, 0, 0, 0 };
+	char date[64], boundary[64], *b64 = NULL;
+	const char *from = ctx->cfg.report_from[0] ? ctx->cfg.report_from :
+	    ctx->cfg.report_contact;
+	struct tm tm;
+	size_t i, n;
+
+	*out = NULL;
+	*outlen = 0;
+	if (gmtime_r(&now, &tm) == NULL)
+		return mtasts_err(err, MTASTS_ERROR, "bad time");
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	snprintf(boundary, sizeof(boundary), "=_tlsrpt_%lld_%ld",
+	    (long long)now, (long)getpid());
+	if ((b64 = malloc(4 * ((gzlen + 2) / 3) + 1)) == NULL)
+		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
+	n = (size_t)EVP_EncodeBlock((unsigned char *)b64,
+	    (const unsigned char *)gz, (int)gzlen);
+	buf_printf(&b, "From: %s\r\n", from);
+	buf_printf(&b, "To: %s\r\n", rcpt);
+	/* §5.3 tlsrpt-subject. */
+	buf_printf(&b, "Subject: Report Domain: %s Submitter: %s "
+	    "Report-ID: <%s>\r\n", r->domain, r->submitter, r->report_id);
+	buf_printf(&b, "Date: %s\r\n", date);
+	buf_printf(&b, "Message-ID: <%s.%lld.%ld@%s>\r\n", r->report_id,
+	    (long long)now, (long)getpid(), r->submitter);
+	buf_printf(&b, "MIME-Version: 1.0\r\n");
+	buf_printf(&b, "TLS-Report-Domain: %s\r\n", r->domain);
+	buf_printf(&b, "TLS-Report-Submitter: %s\r\n", r->submitter);
+	/*
+	 * §3: reports MUST be delivered despite TLS failures; RFC 8689
+	 * TLS-Required: No asks the MTA to do so (D-RPT-8).
+	 */
+	buf_printf(&b, "TLS-Required: No\r\n");
+	buf_printf(&b, "Auto-Submitted: auto-generated\r\n");
+	buf_printf(&b, "Content-Type: multipart/report; report-type=\"tlsrpt\";"
+	    "\r\n\tboundary=\"%s\"\r\n\r\n", boundary);
+	buf_printf(&b, "This is a MIME-formatted message.\r\n\r\n");
+	buf_printf(&b, "--%s\r\nContent-Type: text/plain; charset=us-ascii\r\n"
+	    "Content-Transfer-Encoding: 7bit\r\n\r\n", boundary);
+	buf_printf(&b, "This is an aggregate TLS report (RFC 8460) from %s "
+	    "for the policy domain %s,\r\ncovering %s (UTC). The report is "
+	    "attached.\r\n\r\n", r->submitter, r->domain, r->file_name);
+	/* §5.3: application/tlsrpt+gzip, the §5.1 file name + ".gz". */
+	buf_printf(&b, "--%s\r\nContent-Type: application/tlsrpt+gzip; "
+	    "name=\"%s.gz\"\r\nContent-Disposition: attachment; "
+	    "filename=\"%s.gz\"\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+	    boundary, r->file_name, r->file_name);
+	for (i = 0; i < n; i += 76) {
+		buf_add(&b, b64 + i, n - i > 76 ? 76 : n - i);
+		buf_add(&b, "\r\n", 2);
+	}
+	buf_printf(&b, "\r\n--%s--\r\n", boundary);
+	free(b64);
+	if (b.oom) {
+		free(b.p);
+		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
+	}
+	*out = b.p;
+	*outlen = b.len;
+	return MTASTS_OK;
+}
+
+/* Wait for pid until deadline; kill it then. Returns its status or -1. */
+static int
+wait_child(pid_t pid, int64_t deadline)
+{
+	int status;
+	pid_t w;
+
+	for (;;) {
+		w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			return status;
+		if (w < 0 && errno != EINTR)
+			return -1;
+		if (mtasts_mono_ms() >= deadline) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			return -1;
+		}
+		poll(NULL, 0, 20);
+	}
+}
+
+int
+mtasts_report_sendmail(struct mtasts_ctx *ctx, const char *msg, size_t len,
+    struct mtasts_error *err)
+{
+	char cmd[MTASTS_PATH_MAX], *argv[SENDMAIL_ARGS_MAX + 1], *p;
+	int sv[2] = { -1, -1 }, status, rc = MTASTS_TEMPFAIL;
+	int64_t deadline = mtasts_mono_ms() + SEND_TIMEOUT_MS;
+	size_t argc = 0, off = 0;
+	pid_t pid = -1;
+
+	mtasts_strlcpy(cmd, ctx->cfg.sendmail[0] ? ctx->cfg.sendmail :
+	    MTASTS_SENDMAIL_DEFAULT, sizeof(cmd));
+	/* Split on WSP; never a shell (the rua comes from DNS). */
+	for (p = cmd; *p != '\0' && argc < SENDMAIL_ARGS_MAX;) {
+		while (*p == ' ' || *p == '\t')
+			*p++ = '\0';
+		if (*p == '\0')
+			break;
+		argv[argc++] = p;
+		while (*p != '\0' && *p != ' ' && *p != '\t')
+			p++;
+	}
+	argv[argc] = NULL;
+	if (argc == 0)
+		return mtasts_err(err, MTASTS_ERROR, "sendmail: empty command");
+	/* A socketpair, not a pipe: MSG_NOSIGNAL spares us SIGPIPE. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return mtasts_err(err, MTASTS_TEMPFAIL, "socketpair: %s",
+		    strerror(errno));
+	if ((pid = fork()) < 0) {
+		mtasts_err_set(err, MTASTS_TEMPFAIL, "fork: %s",
+		    strerror(errno));
+		goto done;
+	}
+	if (pid == 0) {
+		if (dup2(sv[1], 0) < 0)
+			_exit(127);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	sv[1] = -1;
+	shutdown(sv[0], SHUT_RD);
+	while (off < len) {
+		ssize_t w = send(sv[0], msg + off, len - off, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			mtasts_err_set(err, MTASTS_TEMPFAIL,
+			    "sendmail: write: %s", strerror(errno));
+			break;
+		}
+		off += (size_t)w;
+	}
+	close(sv[0]);
+	sv[0] = -1;
+	status = wait_child(pid, deadline);
+	if (status < 0)
+		mtasts_err_set(err, MTASTS_TEMPFAIL, "sendmail: timed out");
+	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		mtasts_err_set(err, MTASTS_TEMPFAIL, "sendmail %s: exit "
+		    "status %d", argv[0], WIFEXITED(status) ?
+		    WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	else if (off == len)
+		rc = MTASTS_OK;
+done:
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	return rc;
+}
+
+/* Wait until fd is ready for what SSL wants, within the deadline. */
+static int
+ssl_wait(SSL *ssl, int fd, int r, int64_t deadline)
+{
+	struct pollfd p;
+	int e = SSL_get_error(ssl, r);
+	int64_t rem;
+
+	if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+		return -1;
+	if ((rem = deadline - mtasts_mono_ms()) <= 0)
+		return -1;
+	p.fd = fd;
+	p.events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+	p.revents = 0;
+	return poll(&p, 1, rem > INT_MAX ? INT_MAX : (int)rem) > 0 ? 0 : -1;
+}
+
+/* One address: connect, TLS, POST, status line. 2xx is MTASTS_OK. */
+static int
+post_one(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
+    const struct sockaddr_storage *sa, const char *req, size_t reqlen,
+    const char *body, size_t bodylen, int64_t deadline, int *status,
+    struct mtasts_error *err)
+{
+	struct mtasts_http_resp resp;
+	char *in = NULL;
+	size_t inlen = 0, off;
+	SSL *ssl = NULL;
+	int fd = -1, rc = MTASTS_TEMPFAIL, r, e = 0;
+	socklen_t sl;
+	struct pollfd p;
+	unsigned char ipbuf[sizeof(struct in6_addr)];
+
+	memset(&resp, 0, sizeof(resp));
+	*status = 0;
+	if ((fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) < 0) {
+		mtasts_err_set(err, rc, "socket: %s", strerror(errno));
+		goto done;
+	}
+	sl = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+	if (connect(fd, (const struct sockaddr *)sa, sl) != 0) {
+		int64_t rem = deadline - mtasts_mono_ms();
+
+		p.fd = fd;
+		p.events = POLLOUT;
+		if (errno != EINPROGRESS || rem <= 0 || poll(&p, 1,
+		    (int)(rem > INT_MAX ? INT_MAX : rem)) <= 0) {
+			mtasts_err_set(err, rc, "connect %s: %s", host,
+			    errno == EINPROGRESS ? "timed out" :
+			    strerror(errno));
+			goto done;
+		}
+		sl = sizeof(e);
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) != 0 ||
+		    e != 0) {
+			mtasts_err_set(err, rc, "connect %s: %s", host,
+			    strerror(e));
+			goto done;
+		}
+	}
+	ERR_clear_error();
+	if ((ssl = SSL_new(sctx)) == NULL || SSL_set_fd(ssl, fd) != 1) {
+		mtasts_err_set(err, rc, "TLS setup failed");
+		goto done;
+	}
+	/* PKIX + the URI's host (DNS-ID or IP address). */
+	if (inet_pton(AF_INET, host, ipbuf) == 1 ||
+	    inet_pton(AF_INET6, host, ipbuf) == 1) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) !=
+		    1) {
+			mtasts_err_set(err, rc, "TLS setup failed");
+			goto done;
+		}
+	} else {
+		char sni[MTASTS_DOMAIN_MAX + 1];
+
+		mtasts_strlcpy(sni, host, sizeof(sni));
+		if (SSL_set_tlsext_host_name(ssl, sni) != 1 ||
+		    SSL_set1_host(ssl, host) != 1) {
+			mtasts_err_set(err, rc, "TLS setup failed");
+			goto done;
+		}
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	}
+	SSL_set_connect_state(ssl);
+	while ((r = SSL_do_handshake(ssl)) != 1)
+		if (ssl_wait(ssl, fd, r, deadline) != 0) {
+			long v = SSL_get_verify_result(ssl);
+
+			mtasts_err_set(err, rc, "TLS handshake with %s: %s",
+			    host, v != X509_V_OK ?
+			    X509_verify_cert_error_string(v) : "failed");
+			goto done;
+		}
+	for (off = 0; off < reqlen + bodylen;) {
+		const char *src = off < reqlen ? req + off :
+		    body + (off - reqlen);
+		size_t n = off < reqlen ? reqlen - off : bodylen -
+		    (off - reqlen);
+
+		if (n > INT_MAX)
+			n = INT_MAX;
+		r = SSL_write(ssl, src, (int)n);
+		if (r > 0) {
+			off += (size_t)r;
+			continue;
+		}
+		if (ssl_wait(ssl, fd, r, deadline) != 0) {
+			mtasts_err_set(err, rc, "sending to %s failed", host);
+			goto done;
+		}
+	}
+	if ((in = malloc(POST_RESPONSE_MAX)) == NULL) {
+		mtasts_err_set(err, MTASTS_NOMEM, "out of memory");
+		goto done;
+	}
+	/* Only the status matters (§5.4): stop once the head is parsed. */
+	while (inlen < POST_RESPONSE_MAX) {
+		r = SSL_read(ssl, in + inlen, (int)(POST_RESPONSE_MAX - inlen));
+		if (r > 0) {
+			inlen += (size_t)r;
+			mtasts_http_parse(in, inlen, 0, POST_RESPONSE_MAX,
+			    &resp);
+			if (resp.status != 0)
+				break;
+			continue;
+		}
+		if (SSL_get_error(ssl, r) == SSL_ERROR_ZERO_RETURN ||
+		    ssl_wait(ssl, fd, r, deadline) != 0)
+			break;
+	}
+	if (resp.status == 0)
+		mtasts_http_parse(in, inlen, 1, POST_RESPONSE_MAX, &resp);
+	*status = resp.status;
+	if (resp.status >= 200 && resp.status <= 299)
+		rc = MTASTS_OK;
+	else
+		mtasts_err_set(err, rc, "%s answered HTTP %d", host,
+		    resp.status);
+done:
+	mtasts_log(ctx, MTASTS_LOG_DEBUG, "report: POST to %s: status %d",
+	    host, *status);
+	mtasts_http_clear(&resp);
+	free(in);
+	SSL_free(ssl);
+	if (fd >= 0)
+		close(fd);
+	ERR_clear_error();
+	return rc;
+}
+
+int
+mtasts_report_post(struct mtasts_ctx *ctx, const char *uri,
+    const char *body, size_t len, struct mtasts_error *err)
+{
+	char host[MTASTS_DOMAIN_MAX + 1], path[MTASTS_TLSRPT_URI_MAX + 1];
+	char req[MTASTS_TLSRPT_URI_MAX + 1024];
+	struct sockaddr_storage addrs[MTASTS_ADDRS_MAX];
+	int64_t deadline = mtasts_mono_ms() + SEND_TIMEOUT_MS;
+	unsigned port;
+	size_t n = 0, i;
+	SSL_CTX *sctx;
+	int rc, reqlen, status;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&addrs[0];
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&addrs[0];
+
+	if (mtasts_tlsrpt_https_split(uri, strlen(uri), host, sizeof(host),
+	    &port, path, sizeof(path)) != 0)
+		return mtasts_err(err, MTASTS_INVALID, "bad https rua");
+	memset(addrs, 0, sizeof(addrs));
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		n = 1;
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		n = 1;
+	} else if ((rc = mtasts_dns_addrs(ctx, host, (int)port,
+	    ctx->cfg.dns_timeout_ms, addrs, MTASTS_ADDRS_MAX, &n, err)) !=
+	    MTASTS_OK)
+		return rc == MTASTS_NOTFOUND ? MTASTS_TEMPFAIL : rc;
+	if (n > MTASTS_ADDRS_MAX)
+		n = MTASTS_ADDRS_MAX;
+	if ((sctx = mtasts_fetch_ssl_ctx(ctx, err)) == NULL)
+		return MTASTS_ERROR;
+	/* §5.4: POST, application/tlsrpt+gzip for a compressed report. */
+	{
+		char hh[MTASTS_DOMAIN_MAX + 16];
+		int v6 = strchr(host, ':') != NULL;
+
+		if (port == 443)
+			snprintf(hh, sizeof(hh), v6 ? "[%s]" : "%s", host);
+		else
+			snprintf(hh, sizeof(hh), v6 ? "[%s]:%u" : "%s:%u", host,
+			    port);
+		reqlen = snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\n"
+		    "Host: %s\r\nUser-Agent: mtasts/%s\r\n"
+		    "Content-Type: application/tlsrpt+gzip\r\n"
+		    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		    path, hh, MTASTS_VERSION_STRING, len);
+	}
+	if (reqlen < 0 || (size_t)reqlen >= sizeof(req))
+		return mtasts_err(err, MTASTS_INVALID, "request too long");
+	rc = MTASTS_TEMPFAIL;
+	for (i = 0; i < n && mtasts_mono_ms() < deadline; i++) {
+		struct mtasts_error e = { 0, "" };
+
+		rc = post_one(ctx, sctx, host, &addrs[i], req, (size_t)reqlen,
+		    body, len, deadline, &status, &e);
+		if (rc == MTASTS_OK)
+			return MTASTS_OK;
+		/* An HTTP answer is the collector's word: no other address. */
+		if (status != 0 || i + 1 == n) {
+			mtasts_err_set(err, rc, "%s", e.text);
+			break;
+		}
+	}
+	if (rc != MTASTS_OK)
+		mtasts_err_set(err, rc, "%s: no address reachable", host);
+	return rc;
+}
+
+int
+mtasts_report_deliver(struct mtasts_ctx *ctx, const struct mtasts_report *r,
+    time_t now, char *done_uri, size_t size, struct mtasts_error *err)
+{
+	char *gz = NULL, *msg = NULL, addr[MTASTS_TLSRPT_URI_MAX + 1];
+	size_t gzlen = 0, msglen, i;
+	int rc = MTASTS_TEMPFAIL;
+
+	if (size > 0)
+		done_uri[0] = '\0';
+	if ((rc = mtasts_report_gzip(r->json, r->json_len, &gz, &gzlen)) !=
+	    MTASTS_OK)
+		return mtasts_err(err, rc, "gzip failed");
+	rc = MTASTS_TEMPFAIL;
+	/* §3: try each rua; delivered once one endpoint accepts it. */
+	for (i = 0; i < r->rua.nrua; i++) {
+		const char *u = r->rua.rua[i];
+		struct mtasts_error e = { 0, "" };
+		int one;
+
+		if (mtasts_tlsrpt_mailto_addr(u, strlen(u), addr,
+		    sizeof(addr)) == 0) {
+			free(msg);
+			msg = NULL;
+			one = mtasts_report_mail(ctx, r, addr, gz, gzlen, now,
+			    &msg, &msglen, &e);
+			if (one == MTASTS_OK)
+				one = mtasts_report_sendmail(ctx, msg, msglen,
+				    &e);
+		} else
+			one = mtasts_report_post(ctx, u, gz, gzlen, &e);
+		if (one == MTASTS_OK) {
+			mtasts_log(ctx, MTASTS_LOG_INFO, "report: %s "
+			    "delivered to %s", r->file_name, u);
+			mtasts_strlcpy(done_uri, u, size);
+			rc = MTASTS_OK;
+			break;
+		}
+		mtasts_log(ctx, MTASTS_LOG_WARN, "report: %s to %s: %s",
+		    r->file_name, u, e.text);
+		mtasts_err_set(err, MTASTS_TEMPFAIL, "%s: %s", u, e.text);
+	}
+	free(msg);
+	free(gz);
+	return rc;
+}
