@@ -459,6 +459,19 @@ class PolicyBody(Base):
         c = self.assertMsg(r, "policy", "max_age 3600 is under one day")
         self.assertEqual(c["status"], "warn")
 
+    def test_two_warnings_one_check(self):
+        declare("twowarn.test", policy=Policy(mode="testing", max_age=60,
+                                              mx=["mx1.twowarn.test"]),
+                smtp=False)
+        r = self.check("twowarn.test", smtp=False)
+        c = self.checks(r)["policy"]
+        self.assertEqual(c["status"], "warn")
+        self.assertEqual(c["message"], "max_age 60 is under one day: too "
+                         "short to protect between a sender's refreshes; "
+                         "mode testing: failures are only reported, mail is "
+                         "not protected")
+        self.assertEqual(c["fix"].count("; "), 2, c)
+
     def test_syntax_error_line(self):
         body = "version: STSv1\nmode: enforcing\nmx: mx1.syn.test\n" \
                "max_age: 86400\n"
