@@ -1,12 +1,366 @@
-/* report.c - STUB: mtasts report. */
+/*
+ * report.c - `mtasts report build|send`: RFC 8460 aggregate reports from
+ * the TLS-RPT session spool, one per policy domain with a TLSRPT record.
+ *
+ *   mtasts report build [--date YYYY-MM-DD] [--out DIR] [--now EPOCH]
+ *   mtasts report send [--date YYYY-MM-DD] [--now EPOCH]
+ *
+ * The date defaults to yesterday (UTC): run both daily, some hours after
+ * midnight UTC (docs/tlsrpt.md). `send` keeps one state file per report in
+ * report_dir/state and retries failed deliveries with exponential back-off
+ * on later runs, for up to 24 hours after the first attempt (§5.5).
+ *
+ * Exit status: 0 done (or retries pending), 1 internal error, 2 usage or
+ * configuration error, 4 some report could not be delivered and was given
+ * up after 24 hours.
+ */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
 #include "cli.h"
+#include "mtasts.h"
+#include "mtasts_internal.h"
+
+#define EXIT_GAVE_UP 4
+#define DAY 86400
+/* §5.5: redeliver for up to 24 hours, exponential back-off. */
+#define RETRY_WINDOW DAY
+#define RETRY_FIRST 300
+#define RETRY_MAX (4 * 3600)
+
+static void
+report_usage(void)
+{
+	fprintf(stderr, "usage: mtasts report build [--date YYYY-MM-DD] "
+	    "[--out DIR] [--now EPOCH]\n"
+	    "       mtasts report send [--date YYYY-MM-DD] [--now EPOCH]\n");
+}
+
+/* "YYYY-MM-DD" to the Unix time of its 00:00 UTC. */
+static int
+parse_date(const char *s, time_t *out)
+{
+	uint64_t y, m, d;
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+		30, 31 };
+	int64_t days;
+	uint64_t yy;
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' ||
+	    mtasts_parse_u64(s, 4, 9999, &y) != 0 || y < 1970 ||
+	    mtasts_parse_u64(s + 5, 2, 12, &m) != 0 || m == 0 ||
+	    mtasts_parse_u64(s + 8, 2, 31, &d) != 0 || d == 0 ||
+	    d > (uint64_t)mdays[m - 1])
+		return -1;
+	/* Days from civil (H. Hinnant), proleptic Gregorian. */
+	yy = m <= 2 ? y - 1 : y;
+	{
+		int64_t era = (int64_t)yy / 400;
+		int64_t yoe = (int64_t)yy - era * 400;
+		int64_t mp = ((int64_t)m + 9) % 12;
+		int64_t doy = (153 * mp + 2) / 5 + (int64_t)d - 1;
+		int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+		days = era * 146097 + doe - 719468;
+	}
+	*out = (time_t)(days * DAY);
+	{
+		char back[16];
+
+		/* Rejects 2023-02-29 and the like. */
+		mtasts_tlsrpt_day_name(*out, back, sizeof(back));
+		if (strcmp(back, s) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Write data to dir/name atomically (temp file + rename), mode 0640. */
+static int
+write_file(const char *dir, const char *name, const char *data, size_t len)
+{
+	char path[MTASTS_PATH_MAX * 2], tmp[MTASTS_PATH_MAX * 2 + 32];
+	size_t off = 0;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    sizeof(path) || (size_t)snprintf(tmp, sizeof(tmp),
+	    "%s/.tmp.%ld.%s", dir, (long)getpid(), name) >= sizeof(tmp))
+		return -1;
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0640)) < 0)
+		return -1;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	if (off != len || fsync(fd) != 0 || close(fd) != 0) {
+		if (off == len)
+			fd = -1;
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+mkdirs(const char *path)
+{
+	char buf[MTASTS_PATH_MAX * 2];
+	char *p;
+
+	if (mtasts_strlcpy(buf, path, sizeof(buf)) >= sizeof(buf))
+		return -1;
+	for (p = buf + 1;; p++)
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+				return -1;
+			*p = c;
+			if (c == '\0')
+				break;
+		}
+	return 0;
+}
+
+static const char *
+report_dir(const struct mtasts_ctx *ctx)
+{
+	return ctx->cfg.report_dir[0] ? ctx->cfg.report_dir :
+	    MTASTS_REPORT_DIR_DEFAULT;
+}
+
+static void
+print_stats(const char *ymd, const struct mtasts_report_stats *st,
+    size_t nreports)
+{
+	printf("summary date=%s sessions=%zu torn=%zu excluded=%zu "
+	    "dropped=%zu domains=%zu reports=%zu no_tlsrpt=%zu tempfail=%zu\n",
+	    ymd, st->records, st->torn, st->excluded, st->dropped, st->domains,
+	    nreports, st->no_tlsrpt, st->tempfail);
+}
+
+/* Send state of one report: report_dir/state/<file>.state (JSON). */
+struct state {
+	long long first, next, attempts;
+	char done[MTASTS_TLSRPT_URI_MAX + 1];
+	int gave_up;
+};
+
+static void
+state_load(const char *path, struct state *s)
+{
+	json_t *j;
+	const char *d;
+
+	memset(s, 0, sizeof(*s));
+	if ((j = json_load_file(path, 0, NULL)) == NULL)
+		return;
+	s->first = json_integer_value(json_object_get(j, "first"));
+	s->next = json_integer_value(json_object_get(j, "next"));
+	s->attempts = json_integer_value(json_object_get(j, "attempts"));
+	s->gave_up = json_is_true(json_object_get(j, "gave_up"));
+	if ((d = json_string_value(json_object_get(j, "done"))) != NULL)
+		mtasts_strlcpy(s->done, d, sizeof(s->done));
+	json_decref(j);
+}
+
+static int
+state_store(const char *dir, const char *name, const struct state *s)
+{
+	json_t *j;
+	char *txt;
+	int rc;
+
+	j = json_pack("{s:I, s:I, s:I, s:s?, s:b}", "first",
+	    (json_int_t)s->first, "next", (json_int_t)s->next, "attempts",
+	    (json_int_t)s->attempts, "done", s->done[0] ? s->done : NULL,
+	    "gave_up", s->gave_up);
+	if (j == NULL || (txt = json_dumps(j, JSON_COMPACT)) == NULL) {
+		json_decref(j);
+		return -1;
+	}
+	rc = write_file(dir, name, txt, strlen(txt));
+	free(txt);
+	json_decref(j);
+	return rc;
+}
+
+static int
+send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
+    time_t now)
+{
+	char sdir[MTASTS_PATH_MAX + 16], sname[sizeof(v[0].file_name) + 8];
+	char spath[sizeof(sdir) + sizeof(sname) + 2];
+	size_t i;
+	int rc = 0;
+
+	snprintf(sdir, sizeof(sdir), "%s/state", report_dir(ctx));
+	if (mkdirs(sdir) != 0) {
+		fprintf(stderr, "mtasts: report: %s: %s\n", sdir,
+		    strerror(errno));
+		return EXIT_INTERNAL;
+	}
+	for (i = 0; i < n; i++) {
+		struct mtasts_report *r = &v[i];
+		struct mtasts_error err = { 0, "" };
+		struct state s;
+		char done[MTASTS_TLSRPT_URI_MAX + 1];
+		long long wait;
+
+		snprintf(sname, sizeof(sname), "%s.state", r->file_name);
+		snprintf(spath, sizeof(spath), "%s/%s", sdir, sname);
+		state_load(spath, &s);
+		if (s.done[0] != '\0') {
+			printf("already-sent %s %s\n", r->file_name, s.done);
+			continue;
+		}
+		if (s.gave_up) {
+			printf("gave-up %s\n", r->file_name);
+			continue;
+		}
+		if (s.attempts > 0 && now < s.next) {
+			printf("later %s %lld\n", r->file_name, s.next);
+			continue;
+		}
+		if (s.first == 0)
+			s.first = now;
+		s.attempts++;
+		if (mtasts_report_deliver(ctx, r, now, done, sizeof(done),
+		    &err) == MTASTS_OK) {
+			mtasts_strlcpy(s.done, done, sizeof(s.done));
+			printf("sent %s %s\n", r->file_name, done);
+		} else if (now - s.first >= RETRY_WINDOW) {
+			s.gave_up = 1;
+			rc = EXIT_GAVE_UP;
+			printf("gave-up %s %s\n", r->file_name, err.text);
+		} else {
+			/* 5 min, 10, 20, ... at most 4 h between tries. */
+			wait = (long long)RETRY_FIRST << (s.attempts > 7 ? 6 :
+			    s.attempts - 1);
+			if (wait > RETRY_MAX)
+				wait = RETRY_MAX;
+			s.next = now + wait;
+			printf("retry %s %lld %s\n", r->file_name, s.next,
+			    err.text);
+		}
+		if (state_store(sdir, sname, &s) != 0) {
+			fprintf(stderr, "mtasts: report: cannot write %s\n",
+			    spath);
+			rc = EXIT_INTERNAL;
+		}
+	}
+	return rc;
+}
+
 int
 cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "mtasts: report: not implemented yet\n");
-	return EXIT_INTERNAL;
+	const char *out = NULL, *date = NULL;
+	char ymd[16], dir[MTASTS_PATH_MAX * 2];
+	struct mtasts_report *v = NULL;
+	struct mtasts_report_stats st;
+	struct mtasts_error err = { 0, "" };
+	time_t now, day;
+	size_t n = 0, i;
+	int send, rc = EXIT_INTERNAL, k;
+
+	if (argc < 2 || (strcmp(argv[1], "build") != 0 &&
+	    strcmp(argv[1], "send") != 0)) {
+		report_usage();
+		return EXIT_USAGE;
+	}
+	send = strcmp(argv[1], "send") == 0;
+	for (k = 2; k < argc; k++) {
+		if (strcmp(argv[k], "--date") == 0 && k + 1 < argc)
+			date = argv[++k];
+		else if (!send && strcmp(argv[k], "--out") == 0 &&
+		    k + 1 < argc)
+			out = argv[++k];
+		else if (strcmp(argv[k], "--now") == 0 && k + 1 < argc) {
+			uint64_t t;
+
+			if (mtasts_parse_u64(argv[k + 1], strlen(argv[k + 1]),
+			    (uint64_t)1 << 40, &t) != 0 || t == 0) {
+				report_usage();
+				return EXIT_USAGE;
+			}
+			mtasts_ctx_set_now(ctx, (time_t)t);
+			k++;
+		} else {
+			report_usage();
+			return EXIT_USAGE;
+		}
+	}
+	now = mtasts_now(ctx);
+	if (date != NULL) {
+		if (parse_date(date, &day) != 0) {
+			fprintf(stderr, "mtasts: report: --date: expected "
+			    "YYYY-MM-DD, got \"%s\"\n", date);
+			return EXIT_USAGE;
+		}
+	} else
+		day = now - DAY;	/* yesterday, UTC */
+	mtasts_tlsrpt_day_name(day, ymd, sizeof(ymd));
+	k = mtasts_report_build(ctx, day, mtasts_report_rua_dns, NULL, &v, &n,
+	    &st, &err);
+	if (k != MTASTS_OK) {
+		fprintf(stderr, "mtasts: report: %s\n", err.text);
+		return k == MTASTS_ERROR && strstr(err.text, "report_") !=
+		    NULL ? EXIT_USAGE : EXIT_INTERNAL;
+	}
+	if (st.torn > 0)
+		fprintf(stderr, "mtasts: report: %s: %zu torn or malformed "
+		    "spool lines skipped\n", ymd, st.torn);
+	if (st.dropped > 0)
+		fprintf(stderr, "mtasts: report: %s: %zu sessions were "
+		    "dropped when the day's spool was full\n", ymd,
+		    st.dropped);
+	if (out != NULL)
+		mtasts_strlcpy(dir, out, sizeof(dir));
+	else
+		snprintf(dir, sizeof(dir), "%s/%s", report_dir(ctx), ymd);
+	if (n > 0 && mkdirs(dir) != 0) {
+		fprintf(stderr, "mtasts: report: %s: %s\n", dir,
+		    strerror(errno));
+		goto done;
+	}
+	/* Both commands keep the JSON of what they report. */
+	for (i = 0; i < n; i++) {
+		if (write_file(dir, v[i].file_name, v[i].json,
+		    v[i].json_len) != 0) {
+			fprintf(stderr, "mtasts: report: cannot write %s/%s: "
+			    "%s\n", dir, v[i].file_name, strerror(errno));
+			goto done;
+		}
+		if (!send)
+			printf("wrote %s/%s\n", dir, v[i].file_name);
+	}
+	print_stats(ymd, &st, n);
+	rc = send ? send_reports(ctx, v, n, now) : 0;
+done:
+	fflush(stdout);
+	mtasts_report_free(v, n);
+	return rc;
 }
