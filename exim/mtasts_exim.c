@@ -221,6 +221,9 @@ sts_guard(uschar **yield, int argc, uschar *argv[])
 
 	setup();
 	rc = mtasts_plugin_lookup(domain, conf, &r, &err);
+	if (rc != MTASTS_OK && err.text[0] == '\0')
+		snprintf(err.text, sizeof(err.text), "lookup failed: %s",
+		    mtasts_strerror(rc));
 	if (rc != MTASTS_OK) {
 		/* Non-forced failure: the redirect router defers. */
 		snprintf(msg, sizeof(msg), "MTA-STS: %s: cannot decide: %s",

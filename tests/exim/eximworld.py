@@ -1,0 +1,483 @@
+"""eximworld - real Exim 4.96 senders and receivers inside the test world.
+
+Extends tests/world/world.py (the namespace, DNS, policy hosts, PKI) with:
+
+  - Receivers: ONE Exim daemon posing as every MX host, each on its own
+    loopback address, with a per-address certificate (good, expired,
+    wrongname, selfsigned, ...) or no STARTTLS at all. Every message is
+    stored in a maildir per receiving address with the receiving address,
+    the SNI and the cipher added as headers, so tests assert on what each
+    receiver really got.
+  - Senders: Exim run as root with -C and the configuration of
+    exim/README.md (routers mtasts_enforce, mtasts_guard, dnslookup;
+    transports mtasts_smtp, remote_smtp) loading the real mtasts_exim.so.
+
+Exim specifics (../shared/notes/mta-integration.md part C): spool and log
+directories are owned by Debian-exim (transports drop to that user);
+continued -MC deliveries need the -C config listed in
+/etc/exim4/trusted_configs (bind-mounted in the namespace); the test CA
+is bind-mounted over the system bundle so `tls_verify_certificates =
+system` is tested as configured in production.
+"""
+
+import glob
+import grp
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "world"))
+
+import world as W  # noqa: E402
+
+EXIM = "/usr/sbin/exim4"
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+TRUSTED_CONFIGS = "/etc/exim4/trusted_configs"
+
+# MX kinds a receiver address can have.
+RX_KINDS = ("good", "notls", "expired", "wrongname", "selfsigned",
+            "untrusted")
+
+RX_CONF = r"""# receiver: one Exim daemon posing as every MX host (tests/exim)
+primary_hostname = rx.world.test
+keep_environment =
+spool_directory = {d}/spool
+log_file_path = {d}/log/%slog
+pid_file_path = {d}/exim.pid
+local_interfaces = <; {ifaces}
+daemon_smtp_ports = 25
+acl_smtp_rcpt = accept
+log_selector = +tls_sni +received_recipients +incoming_interface
+# Per receiving address: STARTTLS or not, and which certificate.
+tls_advertise_hosts = ${{if eq{{${{lookup{{$received_ip_address}}lsearch{{{d}/notls}}{{yes}}{{no}}}}}}{{yes}}{{:}}{{*}}}}
+tls_certificate = ${{lookup{{$received_ip_address}}lsearch{{{d}/certs}}}}
+tls_privatekey = {key}
+host_lookup = :
+rfc1413_hosts = :
+
+begin routers
+store:
+  driver = accept
+  transport = store
+
+begin transports
+store:
+  driver = appendfile
+  directory = {d}/mail/${{lookup{{$received_ip_address}}lsearch{{{d}/names}}}}
+  maildir_format
+  create_directory
+  user = Debian-exim
+  headers_add = X-Rx-Addr: $received_ip_address\nX-Rx-SNI: $tls_in_sni\nX-Rx-Cipher: $tls_in_cipher
+
+begin retry
+* * F,1h,1m
+"""
+
+# The sender: exactly the configuration documented in exim/README.md,
+# plus the paths of this world.
+TX_CONF = r"""# sender under test (tests/exim); routers/transports from exim/README.md
+primary_hostname = sender.world.test
+keep_environment =
+spool_directory = {d}/spool
+log_file_path = {d}/log/%slog
+pid_file_path = {d}/exim.pid
+domainlist local_domains = sender.world.test
+log_selector = +tls_sni +tls_peerdn +tls_certificate_verified +deliver_time
+host_lookup = :
+rfc1413_hosts = :
+remote_max_parallel = {parallel}
+
+MTASTS_SO = {so}
+MTASTS_CONF = {conf}
+
+begin routers
+
+{routers}
+
+local:
+  driver = accept
+  domains = +local_domains
+  transport = null
+
+begin transports
+
+{transports}
+
+null:
+  driver = appendfile
+  file = /dev/null
+  user = Debian-exim
+
+begin retry
+* * F,4d,15m
+"""
+
+ROUTERS_MTASTS = r"""mtasts_enforce:
+  driver = dnslookup
+  domains = ! +local_domains
+  condition = ${if eq{${dlfunc{MTASTS_SO}{sts_mode}{$domain}{MTASTS_CONF}}}{enforce}}
+  ignore_target_hosts = ${dlfunc{MTASTS_SO}{sts_ignore_hosts}{$domain}{MTASTS_CONF}}
+  transport = mtasts_smtp
+  no_verify
+
+mtasts_guard:
+  driver = redirect
+  domains = ! +local_domains
+  allow_defer
+  data = ${dlfunc{MTASTS_SO}{sts_guard}{$domain}{MTASTS_CONF}}
+  no_verify
+
+dnslookup:
+  driver = dnslookup
+  domains = ! +local_domains
+  transport = remote_smtp
+"""
+
+ROUTERS_PLAIN = r"""dnslookup:
+  driver = dnslookup
+  domains = ! +local_domains
+  transport = remote_smtp
+"""
+
+TRANSPORTS_MTASTS = r"""mtasts_smtp:
+  driver = smtp
+  multi_domain = false
+  hosts_require_tls = *
+  tls_verify_hosts = *
+  tls_try_verify_hosts = :
+  tls_verify_cert_hostnames = *
+  tls_verify_certificates = system
+  tls_sni = $host
+  event_action = ${dlfunc{MTASTS_SO}{sts_event}{$event_name}{enforce}{MTASTS_CONF}}
+
+remote_smtp:
+  driver = smtp
+  multi_domain = false
+  tls_sni = $host
+  event_action = ${dlfunc{MTASTS_SO}{sts_event}{$event_name}{normal}{MTASTS_CONF}}
+"""
+
+TRANSPORTS_PLAIN = r"""mtasts_smtp:
+  driver = smtp
+  multi_domain = false
+  tls_sni = $host
+
+remote_smtp:
+  driver = smtp
+  multi_domain = false
+  tls_sni = $host
+"""
+
+
+def _chown_exim(path):
+    os.chown(path, pwd.getpwnam("Debian-exim").pw_uid,
+             grp.getgrnam("Debian-exim").gr_gid)
+
+
+def _mkdirs_exim(*paths):
+    for p in paths:
+        os.makedirs(p, exist_ok=True)
+        _chown_exim(p)
+
+
+class Receiver:
+    """One Exim daemon, many MX personalities (name -> address)."""
+
+    def __init__(self, ew):
+        self.ew = ew
+        self.dir = os.path.join(ew.w.dir, "rx")
+        self.hosts = {}          # name -> (addr, kind)
+        self.proc = None
+
+    def add(self, name, kind="good"):
+        if kind not in RX_KINDS:
+            raise ValueError(kind)
+        if name in self.hosts:
+            return self.hosts[name][0]
+        addr = self.ew.w.alloc_v4()
+        self.hosts[name] = (addr, kind)
+        self.ew.w.add_records({"name": name, "type": "A", "data": addr})
+        if self.proc is not None:
+            self._write_tables()
+            self.restart()
+        return addr
+
+    def set_kind(self, name, kind):
+        """Repair or break a receiver; takes effect at the next connection."""
+        addr, _ = self.hosts[name]
+        self.hosts[name] = (addr, kind)
+        self._write_tables()
+
+    def _write_tables(self):
+        pki = self.ew.w.pki
+        certs, notls, names = [], [], []
+        for name, (addr, kind) in sorted(self.hosts.items()):
+            names.append("%s: %s" % (addr, name))
+            if kind == "notls":
+                notls.append("%s: yes" % addr)
+                ck = "good"
+            else:
+                ck = kind
+            cert, _ = pki.leaf(name, ck)
+            os.chmod(cert, 0o644)
+            certs.append("%s: %s" % (addr, cert))
+        for fn, lines in (("certs", certs), ("notls", notls),
+                          ("names", names)):
+            W._write_atomic(os.path.join(self.dir, fn),
+                            "\n".join(lines) + "\n")
+            os.chmod(os.path.join(self.dir, fn), 0o644)
+
+    def start(self):
+        _mkdirs_exim(self.dir, os.path.join(self.dir, "spool"),
+                     os.path.join(self.dir, "log"),
+                     os.path.join(self.dir, "mail"))
+        os.chmod(self.ew.w.pki.leaf_key_path, 0o644)
+        self._write_tables()
+        ifaces = " ; ".join(a for a, _ in self.hosts.values())
+        self.conf = os.path.join(self.dir, "rx.conf")
+        with open(self.conf, "w") as f:
+            f.write(RX_CONF.format(d=self.dir, ifaces=ifaces,
+                                   key=self.ew.w.pki.leaf_key_path))
+        os.chmod(self.conf, 0o644)
+        self.ew.trust(self.conf)
+        errf = open(os.path.join(self.dir, "daemon.stderr"), "w")
+        self.proc = subprocess.Popen([EXIM, "-C", self.conf, "-bdf"],
+                                     stderr=errf, stdout=errf)
+        deadline = time.time() + 10
+        addrs = [a for a, _ in self.hosts.values()]
+        while time.time() < deadline:
+            try:
+                for a in addrs:
+                    socket.create_connection((a, 25), 1).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        raise W.WorldError("receiver exim did not start: %s" %
+                           open(os.path.join(self.dir, "daemon.stderr"))
+                           .read()[-2000:])
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def settle(self, timeout=20):
+        """Wait until every accepted message is stored: the receiver
+        answers 250 before its own (local) delivery finishes."""
+        inp = os.path.join(self.dir, "spool", "input")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            busy = [f for _, _, fs in os.walk(inp) for f in fs
+                    if f.endswith("-H") or f.endswith("-D")]
+            if not busy:
+                return
+            time.sleep(0.02)
+        raise W.WorldError("receiver did not settle: %r" % busy[:5])
+
+    def mail(self, name):
+        """Messages stored by receiver `name`: list of header dicts."""
+        out = []
+        for p in sorted(glob.glob(os.path.join(self.dir, "mail", name,
+                                               "new", "*"))):
+            hdrs = {}
+            with open(p, errors="replace") as f:
+                for line in f:
+                    if not line.strip():
+                        break
+                    k, _, v = line.partition(":")
+                    if k and not k[0].isspace():
+                        hdrs.setdefault(k.strip().lower(), v.strip())
+            out.append(hdrs)
+        return out
+
+    def all_mail(self):
+        return {n: self.mail(n) for n in self.hosts}
+
+
+class Sender:
+    """An Exim sender with its own spool, log and mtasts.conf."""
+
+    def __init__(self, ew, name, mtasts=True, conf_text=None,
+                 parallel=2, **opts):
+        self.ew = ew
+        self.name = name
+        self.dir = os.path.join(ew.w.dir, "tx-" + name)
+        _mkdirs_exim(self.dir, os.path.join(self.dir, "spool"),
+                     os.path.join(self.dir, "log"))
+        self.mtasts_conf = os.path.join(self.dir, "mtasts.conf")
+        self.cache_dir = os.path.join(self.dir, "cache")
+        if conf_text is None:
+            o = {"resolver": W.DNS_ADDR, "dnssec": "off",
+                 "resolve_special_zone": "test",
+                 "ca_file": ew.w.pki.ca_file, "cache_dir": self.cache_dir,
+                 "fetch_timeout": "3", "dns_timeout": "2",
+                 "txt_check_interval": "0", "lock_wait": "3"}
+            for k, v in opts.items():
+                if v is None:
+                    o.pop(k, None)
+                else:
+                    o[k] = str(v)
+            conf_text = "".join("%s = %s\n" % kv for kv in o.items())
+            if o.get("cache_dir") == self.cache_dir:
+                # Routers run as root, transports as Debian-exim: the
+                # cache is shared through the group (cache.c 02770/0660).
+                os.makedirs(self.cache_dir, exist_ok=True)
+                os.chown(self.cache_dir, 0,
+                         grp.getgrnam("Debian-exim").gr_gid)
+                os.chmod(self.cache_dir, 0o2770)
+        with open(self.mtasts_conf, "w") as f:
+            f.write(conf_text)
+        os.chmod(self.mtasts_conf, 0o644)
+        self.conf = os.path.join(self.dir, "exim.conf")
+        with open(self.conf, "w") as f:
+            f.write(TX_CONF.format(
+                d=self.dir, so=ew.so, conf=self.mtasts_conf,
+                parallel=parallel,
+                routers=ROUTERS_MTASTS if mtasts else ROUTERS_PLAIN,
+                transports=TRANSPORTS_MTASTS if mtasts
+                else TRANSPORTS_PLAIN))
+        os.chmod(self.conf, 0o644)
+        ew.trust(self.conf)
+        self.mainlog = os.path.join(self.dir, "log", "mainlog")
+        self.paniclog = os.path.join(self.dir, "log", "paniclog")
+
+    def exim(self, *args, stdin=None, timeout=120):
+        return subprocess.run([EXIM, "-C", self.conf] + list(args),
+                              input=stdin, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def send(self, rcpt, subject="test", body="hello\n"):
+        """Queue one message (not delivered until run_queue)."""
+        msg = ("From: sender@sender.world.test\nTo: %s\nSubject: %s\n\n%s"
+               % (rcpt, subject, body))
+        p = self.exim("-odq", "-f", "sender@sender.world.test", rcpt,
+                      stdin=msg)
+        if p.returncode != 0:
+            raise W.WorldError("exim submit: %s" % p.stderr)
+
+    def run_queue(self, force=True):
+        t0 = time.monotonic()
+        p = self.exim("-qff" if force else "-q", timeout=600)
+        if p.returncode != 0:
+            raise W.WorldError("exim -q: %s %s" % (p.stdout, p.stderr))
+        if self.ew.rx is not None and self.ew.rx.proc is not None:
+            self.ew.rx.settle()
+        return time.monotonic() - t0
+
+    def queue(self):
+        """Recipients still queued (deferred): list of addresses."""
+        out = self.exim("-bp").stdout
+        return [ln.split()[-1] for ln in out.splitlines()
+                if ln.startswith(" ") and "@" in ln and "<" not in ln and
+                not ln.strip().startswith("D ")]
+
+    def log(self):
+        try:
+            with open(self.mainlog, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def panic(self):
+        try:
+            with open(self.paniclog, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_lines(self, pattern):
+        rx = re.compile(pattern)
+        return [ln for ln in self.log().splitlines() if rx.search(ln)]
+
+    def clear_retry(self):
+        """Forget host retry records (a repaired MX is tried at once)."""
+        for p in glob.glob(os.path.join(self.dir, "spool", "db", "*")):
+            os.unlink(p)
+
+
+class EximWorld:
+    """A World with Exim receivers and senders. Use inside the namespace."""
+
+    def __init__(self, so, mtasts=None, keep=False):
+        self.so = so
+        self.w = W.World(mtasts=mtasts, keep=keep)
+        self.rx = None
+        self.senders = []
+        self._trusted = []
+
+    def start(self):
+        self.w.start()
+        # Debian-exim must reach the world's files (mkdtemp made it 0700).
+        os.chmod(self.w.dir, 0o755)
+        os.chmod(self.w.pki.dir, 0o755)
+        os.chmod(self.w.pki.ca_file, 0o644)
+        # tls_verify_certificates = system, trusting only the world CA.
+        W._run("mount", "--bind", self.w.pki.ca_file, SYSTEM_BUNDLE)
+        # Debian ships no trusted_configs: bind-mount a copy of
+        # /etc/exim4 that has one (private to this mount namespace).
+        etc = os.path.join(self.w.dir, "etc-exim4")
+        shutil.copytree(os.path.dirname(TRUSTED_CONFIGS), etc,
+                        symlinks=True)
+        self._trusted_path = os.path.join(etc, "trusted_configs")
+        open(self._trusted_path, "w").close()
+        os.chmod(self._trusted_path, 0o644)
+        W._run("mount", "--bind", etc, os.path.dirname(TRUSTED_CONFIGS))
+        self.rx = Receiver(self)
+        return self
+
+    def trust(self, conf):
+        self._trusted.append(conf)
+        with open(self._trusted_path, "w") as f:
+            f.write("\n".join(self._trusted) + "\n")
+
+    def start_receivers(self):
+        self.rx.start()
+
+    def sender(self, name="main", **kw):
+        s = Sender(self, name, **kw)
+        self.senders.append(s)
+        return s
+
+    def mx(self, domain, *hosts):
+        """Set the MX records of domain: hosts are (pref, name) pairs."""
+        self.w.records = [r for r in self.w.records
+                          if not (r["type"] == "MX" and r["name"] == domain)]
+        self.w.add_records(*[{"name": domain, "type": "MX",
+                              "data": [pref, name]} for pref, name in hosts])
+
+    def stop(self):
+        if self.rx is not None:
+            self.rx.stop()
+        self.w.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def ensure_namespace():
+    W.ensure_namespace()
+    if not os.path.exists(EXIM):
+        sys.stderr.write("eximworld: FATAL: %s missing (scripts/bootstrap "
+                         "installs exim4-daemon-heavy)\n" % EXIM)
+        sys.exit(1)
+    shutil.which("exim4")
