@@ -365,6 +365,9 @@ check_host(struct mtasts_ctx *ctx, struct dom *d)
 	else if (f->http_status != 0 && f->http_status != 200)
 		set_st(c, ST_FAIL, "serve the policy with status 200",
 		    "%s: HTTP status %d", url, f->http_status);
+	else if (strstr(f->reason, "larger than") != NULL)
+		set_st(c, ST_FAIL, "keep the policy under 64 KiB (RFC 8461 "
+		    "§3.2)", "%s: %s", url, f->reason);
 	else if (strstr(f->reason, "media type") != NULL)
 		set_st(c, ST_FAIL, "serve the policy as Content-Type: "
 		    "text/plain", "%s: %s", url, f->reason);

@@ -20,6 +20,8 @@ behaviour keys (all optional):
   banner_delay_ms wait this long before the greeting
   silent          true: accept TCP, never say anything
   tls_max         highest TLS version offered ("TLSv1.2")
+  inject          text sent in the same packet right after the 220 to
+                  STARTTLS (a response-injection attempt, RFC 3207 §5)
 Only a tiny SMTP subset is spoken: EHLO/HELO, STARTTLS, NOOP, RSET,
 MAIL, RCPT, DATA (message discarded), QUIT.
 
@@ -74,8 +76,8 @@ class Listener:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(key[0], key[1])
             if key[2]:
-                ctx.maximum_version = getattr(ssl.TLSVersion, key[2].replace(
-                    "TLSv", "TLSv").replace(".", "_"))
+                ctx.maximum_version = getattr(ssl.TLSVersion,
+                                              key[2].replace(".", "_"))
             ctx.sni_callback = _sni_callback
             self.ctx = ctx
             self.key = key
@@ -222,6 +224,10 @@ class Server:
                     reply = "502 5.5.1 STARTTLS not available"
                 self.log({"event": "starttls", "listener": name,
                           "addr": addr, "reply": reply})
+                if beh.get("inject") and reply.startswith("220"):
+                    sock.sendall((reply + "\r\n" + beh["inject"] +
+                                  "\r\n").encode("latin-1"))
+                    return
                 send(reply)
                 if not reply.startswith("220"):
                     continue

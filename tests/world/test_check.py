@@ -260,6 +260,30 @@ class Good(Base):
                          "0 failure(s), 0 not checked, 1 skipped)")
         self.assertNotIn("\033", r.out)   # no colour when not a TTY
 
+    def test_colour_only_on_a_tty(self):
+        import pty
+        import subprocess
+        declare("tty.test", policy=Policy(mode="testing",
+                                          mx=["mx1.tty.test"]), smtp=False)
+        mfd, sfd = pty.openpty()
+        p = subprocess.Popen([W.mtasts_bin, "--config", self.c.config,
+                              "check", "--no-smtp", "tty.test"],
+                             stdout=sfd, stderr=subprocess.DEVNULL)
+        os.close(sfd)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(mfd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(mfd)
+        self.assertEqual(p.wait(timeout=30), 1)
+        self.assertIn(b"\033[33mWARN \033[0m policy", out)
+        self.assertIn(b"\033[1mtty.test\033[0m", out)
+
     def test_cname_chain(self):
         declare("provider.test", txt="v=STSv1; id=prov1", mx=("mx1",),
                 smtp=False)
@@ -419,6 +443,22 @@ class PolicyHost(Base):
                            'media type is not text/plain: "text/html"')
         self.assertEqual(c["data"]["content_type"], "text/html")
         self.assertEqual(c["status"], "fail")
+
+    def test_oversize_body(self):
+        declare("big.test", policy=Policy(body="x" * 70000), smtp=False)
+        r = self.check("big.test", smtp=False)
+        c = self.assertMsg(r, "policy-host", "policy body larger than "
+                           "65536 bytes")
+        self.assertEqual(c["fix"], "keep the policy under 64 KiB (RFC 8461 "
+                         "§3.2)")
+
+    def test_https_refused(self):
+        declare("refused.test", policy=Policy(addrs="refused"), smtp=False)
+        r = self.check("refused.test", smtp=False)
+        c = self.assertMsg(r, "policy-host", "sts-policy-fetch-error: "
+                           "connect to ", "Connection refused")
+        self.assertEqual(c["status"], "fail")
+        self.assertEqual(r.rc, 2)
 
     def test_no_policy_host(self):
         declare("nohost.test", policy=Policy(addrs="none"), smtp=False)
@@ -621,6 +661,26 @@ class Smtp(Base):
                       c["smtp:wrong.mxcerts.test"]["message"])
         self.assertLess(c["smtp:old.mxcerts.test"]["data"]["certificate"]
                         ["days_left"], 0)
+
+    def test_bad_banner_and_injection(self):
+        declare("rude.test", mx=("mx1", "mx2", "mx3"), smtp_kw={
+            "mx1.rude.test": {"banner": "554 5.7.1 go away"},
+            "mx2.rude.test": {"inject": "250 injected"},
+            "mx3.rude.test": {"tls_max": "TLSv1.2"}})
+        r = self.check("rude.test")
+        c = self.checks(r)
+        m1 = c["smtp:mx1.rude.test"]
+        self.assertEqual(m1["data"]["result_type"], "starttls-not-supported")
+        self.assertIn('SMTP banner is not 220: "554 5.7.1 go away"',
+                      m1["message"])
+        m2 = c["smtp:mx2.rude.test"]
+        self.assertEqual(m2["data"]["result_type"], "validation-failure")
+        self.assertIn("server sent 14 bytes after the 220 to STARTTLS",
+                      m2["message"])
+        m3 = c["smtp:mx3.rude.test"]
+        self.assertEqual(m3["status"], "ok", m3)
+        self.assertEqual(m3["data"]["tls_version"], "TLSv1.2")
+        self.assertEqual(r.rc, 2)
 
     def test_expiring_mx_cert_warns(self):
         host = "mx1.mxexpiring.test"
