@@ -338,7 +338,7 @@ struct mtasts_probe {
 	char cipher[64];
 	long verify_error;		/* X509_V_OK (0) when valid */
 	char verify_text[96];		/* OpenSSL's text for verify_error */
-	char cert_subject[MTASTS_CERT_TEXT_MAX];	/* RFC 2253, sanitised */
+	char cert_subject[MTASTS_CERT_TEXT_MAX];	/* RFC 2253 */
 	char cert_issuer[MTASTS_CERT_TEXT_MAX];
 	char cert_san[MTASTS_CERT_TEXT_MAX];	/* DNS SANs, comma-separated */
 	time_t cert_not_after;		/* 0 when no certificate seen */

@@ -222,7 +222,8 @@ read_reply(struct pconn *c, int *code, char *text, size_t tsize)
 				return 0;
 			}
 		}
-		if (c->len >= MTASTS_SMTP_LINE_MAX || c->len == sizeof(c->buf)) {
+		if (c->len >= MTASTS_SMTP_LINE_MAX ||
+		    c->len == sizeof(c->buf)) {
 			mtasts_strlcpy(c->why, "SMTP reply line too long",
 			    sizeof(c->why));
 			return -1;
