@@ -286,17 +286,15 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 	size_t n = 0, i;
 	int send, rc = EXIT_INTERNAL, k;
 
-	if (argc < 2 || (strcmp(argv[1], "build") != 0 &&
-	    strcmp(argv[1], "send") != 0)) {
-		report_usage();
-		return EXIT_USAGE;
-	}
-	send = strcmp(argv[1], "send") == 0;
-	for (k = 2; k < argc; k++) {
-		if (strcmp(argv[k], "--date") == 0 && k + 1 < argc)
+	send = -1;
+	/* The sub-command may follow --now (as `mtasts lookup` allows). */
+	for (k = 1; k < argc; k++) {
+		if (send < 0 && (strcmp(argv[k], "build") == 0 ||
+		    strcmp(argv[k], "send") == 0))
+			send = strcmp(argv[k], "send") == 0;
+		else if (strcmp(argv[k], "--date") == 0 && k + 1 < argc)
 			date = argv[++k];
-		else if (!send && strcmp(argv[k], "--out") == 0 &&
-		    k + 1 < argc)
+		else if (strcmp(argv[k], "--out") == 0 && k + 1 < argc)
 			out = argv[++k];
 		else if (strcmp(argv[k], "--now") == 0 && k + 1 < argc) {
 			uint64_t t;
@@ -312,6 +310,10 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 			report_usage();
 			return EXIT_USAGE;
 		}
+	}
+	if (send < 0 || (send && out != NULL)) {
+		report_usage();
+		return EXIT_USAGE;
 	}
 	now = mtasts_now(ctx);
 	if (date != NULL) {

@@ -1,0 +1,395 @@
+#!/usr/bin/python3
+"""test_tlsrpt - TLS-RPT end to end in the test world (no MTA).
+
+Sessions are recorded through the real library API (libmtasts via ctypes,
+mtasts_tlsrpt_record), a policy fetch failure is recorded by the core
+during `mtasts lookup`, then `mtasts report build` must produce exactly
+the expected counts, every report schema-valid, and `mtasts report send`
+must deliver to an https: collector (tlsrpt_collector.py) and to a mailto:
+rua through a fake sendmail that saves the message; a failing collector
+leaves a retry state. Report-mail sessions (TLS-Required: No) are spooled
+with MTASTS_TLSRPT_REPORT_MAIL and must not be counted.
+
+Usage: test_tlsrpt.py --mtasts BIN --lib LIBMTASTS_SO
+"""
+
+import argparse
+import base64
+import ctypes
+import email
+import email.policy
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import world  # noqa: E402
+
+DAY0 = 1709251200          # 2024-03-01T00:00:00Z
+DATE = "2024-03-01"
+SUBMITTER = "sender.test"
+
+FAILS = []
+
+
+def ok(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        FAILS.append(what)
+
+
+class Session(ctypes.Structure):
+    _fields_ = [("policy_domain", ctypes.c_char_p),
+                ("policy_type", ctypes.c_int),
+                ("policy", ctypes.c_void_p),
+                ("tlsa_records", ctypes.c_char_p),
+                ("mx_host", ctypes.c_char_p),
+                ("mx_ip", ctypes.c_char_p),
+                ("mx_helo", ctypes.c_char_p),
+                ("sending_ip", ctypes.c_char_p),
+                ("result_type", ctypes.c_char_p),
+                ("failure_reason", ctypes.c_char_p),
+                ("when", ctypes.c_int64),
+                ("flags", ctypes.c_uint)]
+
+
+class Err(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_int), ("text", ctypes.c_char * 160)]
+
+
+class Lib:
+    def __init__(self, path, config):
+        self.l = ctypes.CDLL(path)
+        self.l.mtasts_ctx_new.restype = ctypes.c_void_p
+        self.l.mtasts_ctx_load_config.argtypes = [
+            ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+        self.l.mtasts_tlsrpt_record.argtypes = [
+            ctypes.c_void_p, ctypes.POINTER(Session), ctypes.POINTER(Err)]
+        self.l.mtasts_policy_parse.argtypes = [
+            ctypes.c_char_p, ctypes.c_size_t,
+            ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
+        self.ctx = self.l.mtasts_ctx_new()
+        rc = self.l.mtasts_ctx_load_config(self.ctx, config.encode(), None)
+        assert rc == 0, rc
+
+    def policy(self, text):
+        p = ctypes.c_void_p()
+        t = text.encode()
+        rc = self.l.mtasts_policy_parse(t, len(t), ctypes.byref(p), None)
+        assert rc == 0, rc
+        return p
+
+    def record(self, domain, ptype, policy=None, mx=None, ip=None,
+               result=None, reason=None, when=DAY0 + 3600, flags=0,
+               helo=None):
+        s = Session()
+        s.policy_domain = domain.encode()
+        s.policy_type = {"none": 0, "sts": 1, "tlsa": 2}[ptype]
+        s.policy = policy.value if policy is not None else None
+        s.mx_host = mx.encode() if mx else None
+        s.mx_ip = ip.encode() if ip else None
+        s.mx_helo = helo.encode() if helo else None
+        s.sending_ip = b"192.0.2.25"
+        s.result_type = result.encode() if result else None
+        s.failure_reason = reason.encode() if reason else None
+        s.when = when
+        s.flags = flags
+        e = Err()
+        rc = self.l.mtasts_tlsrpt_record(self.ctx, ctypes.byref(s),
+                                         ctypes.byref(e))
+        assert rc == 0, (rc, e.text)
+
+
+def schema_ok(r):
+    """RFC 8460 §4 schema: names, types, required members."""
+    top = {"organization-name", "date-range", "contact-info", "report-id",
+           "policies"}
+    if set(r) != top:
+        return False
+    if not all(isinstance(r[k], str) for k in
+               ("organization-name", "contact-info", "report-id")):
+        return False
+    if set(r["date-range"]) != {"start-datetime", "end-datetime"}:
+        return False
+    if not isinstance(r["policies"], list) or not r["policies"]:
+        return False
+    for p in r["policies"]:
+        if not set(p) <= {"policy", "summary", "failure-details"}:
+            return False
+        pol = p["policy"]
+        if not set(pol) <= {"policy-type", "policy-string", "policy-domain",
+                            "mx-host"}:
+            return False
+        if pol["policy-type"] not in ("sts", "tlsa", "no-policy-found"):
+            return False
+        if not isinstance(pol["policy-domain"], str):
+            return False
+        for k in ("policy-string", "mx-host"):
+            if k in pol and not (isinstance(pol[k], list) and
+                                 all(isinstance(x, str) for x in pol[k])):
+                return False
+        s = p["summary"]
+        if set(s) != {"total-successful-session-count",
+                      "total-failure-session-count"}:
+            return False
+        if not all(type(v) is int for v in s.values()):
+            return False
+        for f in p.get("failure-details", []):
+            allowed = {"result-type", "sending-mta-ip",
+                       "receiving-mx-hostname", "receiving-mx-helo",
+                       "receiving-ip", "failed-session-count",
+                       "additional-information", "failure-reason-code"}
+            if not set(f) <= allowed or "result-type" not in f:
+                return False
+            if type(f.get("failed-session-count")) is not int:
+                return False
+    return True
+
+
+def policies_by_type(rep):
+    return {p["policy"]["policy-type"]: p for p in rep["policies"]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mtasts", required=True)
+    ap.add_argument("--lib", required=True)
+    args = ap.parse_args()
+    world.ensure_namespace()
+    w = world.World(mtasts=args.mtasts)
+    w.start()
+    colls = []
+    try:
+        run(w, args, colls)
+    finally:
+        for c in colls:
+            c.terminate()
+            c.wait()
+        w.stop()
+    print("%d failed" % len(FAILS))
+    return 1 if FAILS else 0
+
+
+def collector(w, colls, name, addr, outdir, status=201):
+    cert, key = w.pki.leaf(name)
+    p = subprocess.Popen([world.PY, os.path.join(HERE, "tlsrpt_collector.py"),
+                          "--addr", addr, "--cert", cert, "--key", key,
+                          "--dir", outdir, "--status", str(status)],
+                         stdout=subprocess.PIPE, text=True)
+    colls.append(p)
+    assert p.stdout.readline().strip() == "ready"
+
+
+def run(w, args, colls):
+    base = w.dir
+    spool = os.path.join(base, "spool")
+    reports = os.path.join(base, "reports")
+    mails = os.path.join(base, "mails")
+    posts = os.path.join(base, "posts")
+    posts_down = os.path.join(base, "posts-down")
+    os.makedirs(mails)
+    sendmail = os.path.join(base, "fake-sendmail")
+    with open(sendmail, "w") as f:
+        f.write("#!/bin/sh\n[ \"$1\" = -oi ] && [ \"$2\" = -t ] || exit 64\n"
+                "cat > \"%s/mail.$$\"\n" % mails)
+    os.chmod(sendmail, 0o755)
+
+    a_ok, a_down = w.alloc_v4(), w.alloc_v4()
+    collector(w, colls, "collector.test", a_ok, posts)
+    collector(w, colls, "down.collector.test", a_down, posts_down, 500)
+    w.add_records({"name": "collector.test", "type": "A", "data": a_ok},
+                  {"name": "down.collector.test", "type": "A",
+                   "data": a_down})
+
+    def tlsrpt(domain, rua):
+        w.add_records({"name": "_smtp._tls." + domain, "type": "TXT",
+                       "data": ["v=TLSRPTv1; rua=" + rua]})
+
+    tlsrpt("https.test", "https://collector.test/tlsrpt")
+    tlsrpt("mail.test", "mailto:tlsrpt@reports.test")
+    tlsrpt("both.test", "mailto:x@reports.test,https://collector.test/b")
+    tlsrpt("fetchfail.test", "https://collector.test/ff")
+    tlsrpt("down.test", "https://down.collector.test/")
+    w.add_records({"name": "_smtp._tls.bad.test", "type": "TXT",
+                   "data": ["v=TLSRPTv1; rua=ftp://x.test/"]})
+    w.add_domain("fetchfail.test", txt="v=STSv1; id=1", policy=None)
+
+    c = w.client("rpt", tlsrpt_dir=spool, report_dir=reports,
+                 report_contact="tlsrpt@" + SUBMITTER,
+                 report_org_name="Sender Test Org", sendmail=sendmail +
+                 " -oi -t", report_from="noreply@" + SUBMITTER)
+    lib = Lib(args.lib, c.config)
+    pol = lib.policy("version: STSv1\nmode: enforce\nmx: mx.https.test\n"
+                     "max_age: 86400\n")
+    # https.test: 5 ok, 3 expired, 2 starttls-not-supported, 1 report mail
+    for _ in range(5):
+        lib.record("https.test", "sts", pol, "mx.https.test", "127.0.9.1")
+    for _ in range(3):
+        lib.record("https.test", "sts", pol, "mx.https.test", "127.0.9.1",
+                   "certificate-expired", "X509_V_ERR_CERT_HAS_EXPIRED",
+                   helo="mx.https.test")
+    for _ in range(2):
+        lib.record("https.test", "sts", pol, "mx.https.test", "127.0.9.2",
+                   "starttls-not-supported")
+    lib.record("https.test", "sts", pol, "mx.https.test", "127.0.9.1",
+               "certificate-expired", flags=1)
+    # mail.test: 4 no-policy-found ok; both.test: 1 tlsa failure + 1 ok
+    for _ in range(4):
+        lib.record("mail.test", "none", None, "mx.mail.test", "127.0.9.3")
+    lib.record("both.test", "tlsa", None, "mx.both.test", "127.0.9.4",
+               "tlsa-invalid")
+    lib.record("both.test", "none", None, "mx.both.test", "127.0.9.4")
+    lib.record("down.test", "none", None, "mx.down.test", "127.0.9.5")
+    lib.record("bad.test", "none", None, "mx.bad.test", "127.0.9.6")
+    lib.record("nothing.test", "none", None, "mx.nothing.test", "127.0.9.7")
+    # The core records the fetch failure of a delivery-time lookup.
+    r = c.lookup("fetchfail.test", now=DAY0 + 7200)
+    ok(r.get("failure_type") == "sts-policy-fetch-error" or
+       "sts-policy-fetch-error" in r.out, "lookup fetchfail.test fails "
+       "with sts-policy-fetch-error: %r" % r)
+    # refresh is not a session: nothing recorded for it.
+    c.run("refresh", now=DAY0 + 7300)
+    with open(os.path.join(spool, DATE + ".jsonl"), "a") as f:
+        f.write('{"v":1,"t":1709254800,"d":"https.te')   # torn last line
+
+    out = os.path.join(base, "built")
+    b = c.run("report", "build", "--date", DATE, "--out", out)
+    ok(b.rc == 0, "report build exit 0: %r %s" % (b.rc, b.err))
+    ok("summary date=2024-03-01 sessions=20 torn=1 excluded=1 dropped=0 "
+       "domains=7 reports=5 no_tlsrpt=2 tempfail=0" in b.out,
+       "build summary: %s" % b.out.strip().splitlines()[-1:])
+    files = sorted(os.listdir(out)) if os.path.isdir(out) else []
+    want = sorted("%s!%s!%d!%d!20240301.json" % (SUBMITTER, d, DAY0,
+                                                 DAY0 + 86399)
+                  for d in ("https.test", "mail.test", "both.test",
+                            "fetchfail.test", "down.test"))
+    ok(files == want, "report files %s" % files)
+    reps = {}
+    for fn in files:
+        with open(os.path.join(out, fn)) as f:
+            rep = json.load(f)
+        reps[fn.split("!")[1]] = rep
+        ok(schema_ok(rep), "schema valid: " + fn)
+    h = policies_by_type(reps.get("https.test", {"policies": []}))
+    sts = h.get("sts", {})
+    ok(sts.get("summary") == {"total-successful-session-count": 5,
+                              "total-failure-session-count": 5},
+       "https.test summary %s" % sts.get("summary"))
+    fd = sts.get("failure-details", [])
+    ok(len(fd) == 2 and fd[0]["result-type"] == "certificate-expired" and
+       fd[0]["failed-session-count"] == 3 and
+       fd[0]["receiving-mx-helo"] == "mx.https.test" and
+       fd[0]["receiving-ip"] == "127.0.9.1" and
+       fd[0]["sending-mta-ip"] == "192.0.2.25" and
+       fd[1]["result-type"] == "starttls-not-supported" and
+       fd[1]["failed-session-count"] == 2, "https.test details %s" % fd)
+    ok(sts.get("policy", {}).get("policy-string") ==
+       ["version: STSv1", "mode: enforce", "mx: mx.https.test",
+        "max_age: 86400"] and sts["policy"]["mx-host"] == ["mx.https.test"],
+       "https.test policy %s" % sts.get("policy"))
+    m = policies_by_type(reps.get("mail.test", {"policies": []}))
+    ok(m.get("no-policy-found", {}).get("summary", {}).get(
+        "total-successful-session-count") == 4, "mail.test 4 sessions")
+    bt = policies_by_type(reps.get("both.test", {"policies": []}))
+    ok(set(bt) == {"tlsa", "no-policy-found"} and
+       bt["tlsa"]["summary"]["total-failure-session-count"] == 1,
+       "both.test policies %s" % list(bt))
+    ff = policies_by_type(reps.get("fetchfail.test", {"policies": []}))
+    ffd = ff.get("sts", {}).get("failure-details", [])
+    ok(len(ffd) == 1 and ffd[0]["result-type"] == "sts-policy-fetch-error"
+       and ffd[0]["failed-session-count"] == 1,
+       "fetchfail.test core-recorded failure %s" % ffd)
+
+    now = DAY0 + 86400 + 3 * 3600
+    s = c.run("report", "send", "--date", DATE, now=now)
+    ok(s.rc == 0, "report send exit 0: %r %s" % (s.rc, s.err))
+    for d, how in (("https.test", "https://collector.test/tlsrpt"),
+                   ("mail.test", "mailto:tlsrpt@reports.test"),
+                   ("both.test", "mailto:x@reports.test"),
+                   ("fetchfail.test", "https://collector.test/ff")):
+        ok("sent %s!%s!" % (SUBMITTER, d) in s.out and how in s.out,
+           "sent %s via %s" % (d, how))
+    ok("retry %s!down.test!" % SUBMITTER in s.out, "down.test retried: " +
+       s.out)
+    # https: gzip'd report, right media type and path.
+    got = {}
+    for fn in sorted(os.listdir(posts)):
+        with open(os.path.join(posts, fn)) as f:
+            p = json.load(f)
+        got[p["path"]] = p
+    p = got.get("/tlsrpt")
+    ok(p is not None and p["method"] == "POST" and
+       p["headers"].get("content-type") == "application/tlsrpt+gzip",
+       "https POST headers %s" % (p and p["headers"]))
+    if p:
+        body = json.loads(gzip.decompress(bytes.fromhex(p["body_hex"])))
+        ok(body == reps["https.test"], "POSTed report equals the built one")
+    ok(len(os.listdir(posts_down)) == 1, "down collector was tried once")
+    # mailto: the saved message.
+    msgs = []
+    for fn in sorted(os.listdir(mails)):
+        with open(os.path.join(mails, fn), "rb") as f:
+            msgs.append(email.message_from_bytes(f.read(),
+                                                 policy=email.policy.default))
+    ok(len(msgs) == 2, "two report mails (mail.test, both.test)")
+    mm = [x for x in msgs if x["TLS-Report-Domain"] == "mail.test"]
+    if mm:
+        x = mm[0]
+        ok(x["To"] == "tlsrpt@reports.test", "To " + str(x["To"]))
+        ok(x["TLS-Report-Submitter"] == SUBMITTER, "submitter header")
+        ok(x["TLS-Required"] == "No", "TLS-Required: No")
+        ok(x["Subject"] == "Report Domain: mail.test Submitter: %s "
+           "Report-ID: <20240301.mail.test@%s>" % (SUBMITTER, SUBMITTER),
+           "subject " + str(x["Subject"]))
+        ok(x.get_content_type() == "multipart/report" and
+           x.get_param("report-type") == "tlsrpt", "multipart/report")
+        att = [pt for pt in x.iter_attachments()]
+        ok(len(att) == 1 and att[0].get_content_type() ==
+           "application/tlsrpt+gzip" and att[0].get_filename() ==
+           "%s!mail.test!%d!%d!20240301.json.gz" % (SUBMITTER, DAY0,
+                                                     DAY0 + 86399),
+           "attachment %s" % [a.get_filename() for a in att])
+        if att:
+            body = json.loads(gzip.decompress(att[0].get_content()))
+            ok(body == reps["mail.test"], "mailed report equals the built")
+    else:
+        ok(False, "no mail for mail.test")
+    # A second run: delivered ones are not sent again; down.test waits.
+    s2 = c.run("report", "send", "--date", DATE, now=now + 60)
+    ok("already-sent %s!https.test!" % SUBMITTER in s2.out and
+       "later %s!down.test!" % SUBMITTER in s2.out, "second run: " + s2.out)
+    ok(len(os.listdir(mails)) == 2, "no duplicate mail")
+    # After 24 h of failures the report is given up (exit 4).
+    s3 = c.run("report", "send", "--date", DATE, now=now + 86400 + 60)
+    ok(s3.rc == 4 and "gave-up %s!down.test!" % SUBMITTER in s3.out,
+       "gave up after 24 h: %r %s" % (s3.rc, s3.out))
+    ok(len(os.listdir(posts_down)) == 2, "down collector tried twice")
+    # The report mail itself, recorded by an adapter with the flag on
+    # the next day, is not counted in the next day's report.
+    lib.record("mail.test", "none", None, "mx.mail.test", "127.0.9.3",
+               "certificate-expired", when=DAY0 + 86400 + 4 * 3600,
+               flags=1)
+    lib.record("mail.test", "none", None, "mx.mail.test", "127.0.9.3",
+               when=DAY0 + 86400 + 4 * 3600)
+    b2 = c.run("report", "build", "--date", "2024-03-02", "--out",
+               os.path.join(base, "built2"))
+    ok("sessions=1 torn=0 excluded=1" in b2.out, "report mail excluded: " +
+       b2.out)
+    with open(os.path.join(base, "built2", "%s!mail.test!%d!%d!20240302.json"
+                           % (SUBMITTER, DAY0 + 86400, DAY0 + 2 * 86400 - 1))
+              ) as f:
+        rep = json.load(f)
+    ok(rep["policies"][0]["summary"] == {
+        "total-successful-session-count": 1,
+        "total-failure-session-count": 0}, "next report counts only 1")
+    with open(os.path.join(out, [f for f in files if "!https.test!" in f][0])
+              ) as f:
+        print("sample report:\n" + f.read())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
