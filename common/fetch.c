@@ -940,16 +940,3 @@ mtasts_fetch_ssl_ctx(struct mtasts_ctx *ctx, struct mtasts_error *err)
 		mtasts_err_set(err, MTASTS_ERROR, "%s", res.reason);
 	return sctx;
 }
-
-/* For report.c (TLS-RPT over HTTPS): the same client TLS setup. */
-void *
-mtasts_fetch_ssl_ctx(struct mtasts_ctx *ctx, struct mtasts_error *err)
-{
-	struct mtasts_fetch res;
-	SSL_CTX *sctx;
-
-	memset(&res, 0, sizeof(res));
-	if ((sctx = tls_ctx(ctx, &res)) == NULL)
-		mtasts_err_set(err, MTASTS_ERROR, "%s", res.reason);
-	return sctx;
-}
