@@ -267,10 +267,12 @@ def scenario_main(so, mtasts, keep):
 # ------------------------------------------------------------------ bulk
 
 class ProcSampler(threading.Thread):
-    """Peak fds and VmHWM of Exim processes while a queue run goes on."""
+    """Peak fds and VmHWM of one sender's Exim processes (queue runner,
+    delivery and transport processes, -MC re-execs: all carry -C conf)."""
 
-    def __init__(self):
+    def __init__(self, conf=None):
         super().__init__(daemon=True)
+        self.conf = conf.encode() if conf else None
         self.stop_ev = threading.Event()
         self.max_fds = 0
         self.max_hwm_kb = 0
@@ -284,6 +286,10 @@ class ProcSampler(threading.Thread):
                 try:
                     if os.readlink("/proc/%s/exe" % pid) != E.EXIM:
                         continue
+                    if self.conf is not None:
+                        with open("/proc/%s/cmdline" % pid, "rb") as f:
+                            if self.conf not in f.read():
+                                continue
                     n = len(os.listdir("/proc/%s/fd" % pid))
                     with open("/proc/%s/status" % pid) as f:
                         for ln in f:
@@ -355,7 +361,7 @@ def scenario_bulk(so, mtasts, keep):
             for d in kinds:
                 tx.send("u%d@%s" % (k, d), subject="bulk %d %s" % (k, d))
                 n += 1
-        sampler = ProcSampler()
+        sampler = ProcSampler(tx.conf)
         sampler.start()
         dt = tx.run_queue()
         sampler.stop_ev.set()
