@@ -1,0 +1,611 @@
+/*
+ * filter_mtasts.c - filter-mtasts, an OpenSMTPD filter (protocol 0.6 as
+ * smtpd 6.8 speaks it; 0.7 uses the same lines) for MTA-STS:
+ *
+ *  smtp-in, phase rcpt-to: make sure the recipient domain's policy is in
+ *	the shared cache (a full mtasts_lookup(), fetching within the
+ *	configured deadline) so that table-mtasts's K_DOMAIN answer, made
+ *	right after this phase, is current. Always `proceed`: a recipient's
+ *	policy is never a reason to refuse mail.
+ *  smtp-out reports: follow each outbound session (link-connect,
+ *	protocol lines, link-tls, tx-*, link-disconnect), classify its TLS
+ *	outcome, log it, and append it to the TLS-RPT spool; testing-mode
+ *	failures are logged as such.
+ *
+ * smtp-out filters are report-only in 6.8 (mta-integration.md B1): this
+ * observes, it never decides delivery. One process per smtpd.conf filter;
+ * `-a enforce` marks the instance attached to the enforce action (its
+ * sessions use smtp+tls:// relay URLs, so smtpd verified the certificate).
+ *
+ * Usage: filter-mtasts [-c mtasts.conf] [-a enforce|relay] [-w workers]
+ * Logs go to stderr, which smtpd copies into its own log.
+ */
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mtasts_internal.h"
+#include "osmtpd.h"
+
+#define FIELD_MAX 16
+#define SID_MAX 32
+
+struct job {
+	char sid[SID_MAX + 1];
+	char token[SID_MAX + 1];
+	char domain[MTASTS_DOMAIN_MAX + 1];
+};
+
+struct learnt {				/* an MX address seen at RCPT time */
+	char ip[INET6_ADDRSTRLEN];
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	char mx[MTASTS_DOMAIN_MAX + 1];
+};
+
+struct osess {
+	char sid[SID_MAX + 1];		/* "" = free */
+	char src[INET6_ADDRSTRLEN];
+	char dst[INET6_ADDRSTRLEN];
+	char domain[MTASTS_DOMAIN_MAX + 1];	/* first tx-rcpt domain */
+	char tlsinfo[128];
+	struct mtasts_osmtpd_tls tls;
+	uint64_t seq;
+};
+
+struct filter {
+	const char *config;
+	int enforce;			/* -a enforce */
+	int nworkers;
+	int in, out;			/* subsystems announced */
+	struct mtasts_ctx *ctx;		/* main thread */
+	pthread_mutex_t mu;		/* jobs, learnt */
+	pthread_mutex_t omu;		/* stdout */
+	pthread_cond_t work;
+	struct job *jobs;
+	size_t jhead, jlen;
+	struct learnt *learnt;
+	size_t nlearnt, lnext;
+	struct osess *sess;
+	uint64_t seq;
+};
+
+static struct filter F;
+
+static void
+log_sink(void *arg, int level, const char *msg)
+{
+	static const char *const name[] = { "error", "warning", "info",
+		"debug" };
+
+	(void)arg;
+	if (level < 0 || level > MTASTS_LOG_DEBUG)
+		level = MTASTS_LOG_ERR;
+	if (level == MTASTS_LOG_DEBUG)
+		return;
+	/* One fprintf per line: stdio locks the stream per call. */
+	fprintf(stderr, "filter-mtasts: %s: %s\n", name[level], msg);
+}
+
+static void flog(int level, const char *fmt, ...) MTASTS_PRINTF(2, 3);
+
+static void
+flog(int level, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	va_end(ap);
+	log_sink(NULL, level, msg);
+}
+
+static struct mtasts_ctx *
+ctx_make(void)
+{
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_ctx *ctx;
+
+	if ((ctx = mtasts_ctx_new()) == NULL)
+		return NULL;
+	mtasts_ctx_set_log(ctx, log_sink, NULL);
+	if (mtasts_ctx_load_config(ctx, F.config, &err) != MTASTS_OK) {
+		flog(MTASTS_LOG_ERR, "configuration: %s", err.text);
+		mtasts_ctx_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+static void
+out(const char *fmt, ...) MTASTS_PRINTF(1, 2);
+
+static void
+out(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	const char *p = line;
+	size_t n;
+	ssize_t w;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (len < 0 || (size_t)len >= sizeof(line))
+		return;
+	n = (size_t)len;
+	pthread_mutex_lock(&F.omu);
+	while (n > 0) {
+		if ((w = write(1, p, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			/* smtpd is gone; nothing left to filter. */
+			_exit(0);
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	pthread_mutex_unlock(&F.omu);
+}
+
+/* ------------------------------------------------------------ smtp-in */
+
+static void
+proceed(const char *sid, const char *token)
+{
+	out("filter-result|%s|%s|proceed\n", sid, token);
+}
+
+/* Remember the addresses of the policy-valid MXs (TLS-RPT attribution). */
+static void
+learn(struct mtasts_ctx *ctx, const char *domain,
+    const struct mtasts_policy *p)
+{
+	struct sockaddr_storage ss[MTASTS_ADDRS_MAX];
+	struct mtasts_dns_mx *mx = NULL;
+	struct mtasts_error err;
+	struct learnt *l;
+	size_t nmx = 0, i, j, n;
+	char ip[INET6_ADDRSTRLEN];
+	const void *a;
+
+	memset(&err, 0, sizeof(err));
+	if (mtasts_dns_mx(ctx, domain, ctx->cfg.dns_timeout_ms, &mx, &nmx,
+	    &err) != MTASTS_OK)
+		goto done;
+	for (i = 0; i < nmx; i++) {
+		if (!mtasts_policy_mx_allowed(p, mx[i].name,
+		    strlen(mx[i].name)))
+			continue;
+		if (mtasts_dns_addrs(ctx, mx[i].name, 25,
+		    ctx->cfg.dns_timeout_ms, ss, MTASTS_ADDRS_MAX, &n, &err) !=
+		    MTASTS_OK)
+			continue;
+		for (j = 0; j < n; j++) {
+			a = ss[j].ss_family == AF_INET6
+			    ? (const void *)&((struct sockaddr_in6 *)&ss[j])
+				  ->sin6_addr
+			    : (const void *)&((struct sockaddr_in *)&ss[j])
+				  ->sin_addr;
+			if (inet_ntop(ss[j].ss_family, a, ip, sizeof(ip)) ==
+			    NULL)
+				continue;
+			pthread_mutex_lock(&F.mu);
+			l = &F.learnt[F.lnext++ % MTASTS_OSMTPD_ADDRS_MAX];
+			mtasts_strlcpy(l->ip, ip, sizeof(l->ip));
+			mtasts_strlcpy(l->domain, domain, sizeof(l->domain));
+			mtasts_strlcpy(l->mx, mx[i].name, sizeof(l->mx));
+			if (F.nlearnt < MTASTS_OSMTPD_ADDRS_MAX)
+				F.nlearnt++;
+			pthread_mutex_unlock(&F.mu);
+		}
+	}
+done:
+	free(mx);
+}
+
+static void *
+worker(void *arg)
+{
+	struct mtasts_ctx *ctx = ctx_make();
+	struct mtasts_result *res;
+	struct mtasts_error err;
+	const struct mtasts_policy *p;
+	struct job j;
+	int64_t t0;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&F.mu);
+		while (F.jlen == 0)
+			pthread_cond_wait(&F.work, &F.mu);
+		j = F.jobs[F.jhead];
+		F.jhead = (F.jhead + 1) % MTASTS_OSMTPD_JOBS_MAX;
+		F.jlen--;
+		pthread_mutex_unlock(&F.mu);
+
+		res = NULL;
+		memset(&err, 0, sizeof(err));
+		t0 = mtasts_mono_ms();
+		if (ctx == NULL ||
+		    mtasts_lookup(ctx, j.domain, 0, &res, &err) != MTASTS_OK) {
+			flog(MTASTS_LOG_WARN, "rcpt domain %s: %s", j.domain,
+			    ctx == NULL ? "no configuration" : err.text);
+			proceed(j.sid, j.token);
+			continue;
+		}
+		proceed(j.sid, j.token);
+		p = mtasts_result_policy(res);
+		flog(MTASTS_LOG_INFO, "rcpt domain %s: %s%s (%s, %lld ms)%s%s",
+		    j.domain,
+		    mtasts_result_status(res) == MTASTS_LOOKUP_POLICY
+			? "policy mode " : mtasts_result_status(res) ==
+			MTASTS_LOOKUP_NONE ? "no policy" : "lookup tempfail",
+		    p != NULL ? mtasts_mode_name(mtasts_policy_mode(p)) : "",
+		    mtasts_result_source(res) == MTASTS_SOURCE_FETCHED
+			? "fetched" : "cached",
+		    (long long)(mtasts_mono_ms() - t0),
+		    mtasts_result_failure_type(res) != NULL ? "; " : "",
+		    mtasts_result_failure_type(res) != NULL
+			? mtasts_result_failure_reason(res) : "");
+		if (p != NULL && mtasts_policy_mode(p) != MTASTS_MODE_NONE)
+			learn(ctx, mtasts_result_domain(res), p);
+		mtasts_result_free(res);
+	}
+	return NULL;
+}
+
+static void
+rcpt_to(const char *sid, const char *token, const char *addr)
+{
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	struct job *j;
+
+	if (strlen(sid) > SID_MAX || strlen(token) > SID_MAX) {
+		flog(MTASTS_LOG_ERR, "oversized session id or token");
+		return;
+	}
+	if (mtasts_osmtpd_addr_domain(addr, domain, sizeof(domain)) != 0 ||
+	    domain[0] == '[') {
+		/* No domain, or an address literal: no policy possible. */
+		proceed(sid, token);
+		return;
+	}
+	pthread_mutex_lock(&F.mu);
+	if (F.jlen >= MTASTS_OSMTPD_JOBS_MAX) {
+		pthread_mutex_unlock(&F.mu);
+		flog(MTASTS_LOG_WARN, "busy: not refreshing the policy of %s",
+		    domain);
+		proceed(sid, token);
+		return;
+	}
+	j = &F.jobs[(F.jhead + F.jlen) % MTASTS_OSMTPD_JOBS_MAX];
+	mtasts_strlcpy(j->sid, sid, sizeof(j->sid));
+	mtasts_strlcpy(j->token, token, sizeof(j->token));
+	mtasts_strlcpy(j->domain, domain, sizeof(j->domain));
+	F.jlen++;
+	pthread_cond_signal(&F.work);
+	pthread_mutex_unlock(&F.mu);
+}
+
+/* ------------------------------------------------------------ smtp-out */
+
+static struct osess *
+sess_get(const char *sid, int create)
+{
+	struct osess *s, *old = NULL;
+	size_t i;
+
+	for (i = 0; i < MTASTS_OSMTPD_SESSIONS_MAX; i++) {
+		s = &F.sess[i];
+		if (s->sid[0] != '\0' && strcmp(s->sid, sid) == 0)
+			return s;
+	}
+	if (!create || strlen(sid) > SID_MAX)
+		return NULL;
+	for (i = 0; i < MTASTS_OSMTPD_SESSIONS_MAX; i++) {
+		s = &F.sess[i];
+		if (s->sid[0] == '\0')
+			break;
+		if (old == NULL || s->seq < old->seq)
+			old = s;
+	}
+	if (i == MTASTS_OSMTPD_SESSIONS_MAX)
+		s = old;	/* a session whose disconnect we missed */
+	memset(s, 0, sizeof(*s));
+	mtasts_strlcpy(s->sid, sid, sizeof(s->sid));
+	s->seq = ++F.seq;
+	return s;
+}
+
+/* "1.2.3.4:25", "[::1]:25" or "::1:25" to the bare address. */
+static void
+host_of(const char *hp, char *out, size_t size)
+{
+	const char *c = strrchr(hp, ':');
+	size_t n = c != NULL ? (size_t)(c - hp) : strlen(hp);
+
+	if (n > 0 && hp[0] == '[' && hp[n - 1] == ']') {
+		hp++;
+		n -= 2;
+	}
+	if (n >= size)
+		n = 0;
+	memcpy(out, hp, n);
+	out[n] = '\0';
+}
+
+static void
+finish(struct osess *s)
+{
+	char mx[MTASTS_DOMAIN_MAX + 1], domain[MTASTS_DOMAIN_MAX + 1];
+	struct mtasts_tlsrpt_session rec;
+	struct mtasts_result *res = NULL;
+	struct mtasts_error err = { 0, "" };
+	const struct mtasts_policy *p = NULL;
+	const char *result = NULL, *mode = "none";
+	size_t i;
+	int known;
+
+	mx[0] = '\0';
+	mtasts_strlcpy(domain, s->domain, sizeof(domain));
+	pthread_mutex_lock(&F.mu);
+	for (i = 0; i < F.nlearnt; i++) {
+		const struct learnt *l = &F.learnt[(F.lnext - 1 - i) %
+		    MTASTS_OSMTPD_ADDRS_MAX];
+
+		if (strcmp(l->ip, s->dst) != 0)
+			continue;
+		if (domain[0] == '\0')
+			mtasts_strlcpy(domain, l->domain, sizeof(domain));
+		if (strcmp(l->domain, domain) == 0) {
+			mtasts_strlcpy(mx, l->mx, sizeof(mx));
+			break;
+		}
+	}
+	pthread_mutex_unlock(&F.mu);
+
+	known = mtasts_osmtpd_classify(&s->tls, F.enforce, &result);
+	if (domain[0] != '\0' && F.ctx != NULL &&
+	    mtasts_lookup(F.ctx, domain, MTASTS_LOOKUP_CACHE_ONLY, &res,
+	    &err) == MTASTS_OK && (p = mtasts_result_policy(res)) != NULL)
+		mode = mtasts_mode_name(mtasts_policy_mode(p));
+	flog(MTASTS_LOG_INFO, "session %s %s domain=%s mx=%s ip=%s mode=%s "
+	    "tls=%s result=%s", s->sid, F.enforce ? "enforce" : "relay",
+	    domain[0] ? domain : "?", mx[0] ? mx : "?", s->dst, mode,
+	    s->tls.tls ? s->tlsinfo : "no",
+	    !known ? "unknown" : result == NULL ? "success" : result);
+	if (known && result != NULL && p != NULL &&
+	    mtasts_policy_mode(p) == MTASTS_MODE_TESTING)
+		flog(MTASTS_LOG_WARN, "MTA-STS testing-mode failure: domain %s "
+		    "mx %s ip %s: %s (delivery not blocked: policy is in "
+		    "testing mode)", domain, mx[0] ? mx : "?", s->dst, result);
+	/*
+	 * TLS-RPT: only sessions whose outcome we know and whose policy
+	 * domain we could attribute (a failed session has no tx-rcpt).
+	 */
+	if (known && domain[0] != '\0' && F.ctx != NULL &&
+	    (p != NULL || F.enforce)) {
+		memset(&rec, 0, sizeof(rec));
+		rec.policy_domain = domain;
+		rec.policy_type = p != NULL ? MTASTS_POLICY_TYPE_STS
+					    : MTASTS_POLICY_TYPE_NONE;
+		rec.policy = p;
+		rec.mx_host = mx[0] ? mx : NULL;
+		rec.mx_ip = s->dst[0] ? s->dst : NULL;
+		rec.sending_ip = s->src[0] ? s->src : NULL;
+		rec.result_type = result;
+		memset(&err, 0, sizeof(err));
+		if (mtasts_tlsrpt_record(F.ctx, &rec, &err) != MTASTS_OK)
+			flog(MTASTS_LOG_WARN, "tlsrpt: %s", err.text);
+	}
+	mtasts_result_free(res);
+	memset(s, 0, sizeof(*s));
+}
+
+static void
+report_out(char **f, size_t nf)
+{
+	const char *ev, *sid;
+	struct osess *s;
+
+	if (nf < 6)
+		return;
+	ev = f[4];
+	sid = f[5];
+	if ((s = sess_get(sid, strcmp(ev, "link-connect") == 0)) == NULL)
+		return;
+	if (strcmp(ev, "link-connect") == 0 && nf >= 10) {
+		host_of(f[8], s->src, sizeof(s->src));
+		host_of(f[9], s->dst, sizeof(s->dst));
+	} else if (strcmp(ev, "link-tls") == 0 && nf >= 7) {
+		s->tls.tls = 1;
+		mtasts_strlcpy(s->tlsinfo, f[6], sizeof(s->tlsinfo));
+	} else if (strcmp(ev, "protocol-client") == 0 && nf >= 7) {
+		mtasts_osmtpd_tls_client(&s->tls, f[6]);
+	} else if (strcmp(ev, "protocol-server") == 0 && nf >= 7) {
+		mtasts_osmtpd_tls_server(&s->tls, f[6]);
+	} else if (strcmp(ev, "tx-mail") == 0 && nf >= 8) {
+		if (strcmp(f[7], "ok") == 0)
+			s->tls.tx = 1;
+	} else if (strcmp(ev, "tx-rcpt") == 0 && nf >= 9) {
+		s->tls.tx = 1;
+		if (s->domain[0] == '\0')
+			(void)mtasts_osmtpd_addr_domain(f[8], s->domain,
+			    sizeof(s->domain));
+	} else if (strcmp(ev, "link-disconnect") == 0) {
+		finish(s);
+	}
+}
+
+/* ------------------------------------------------------------ protocol */
+
+/* Split at '|' into at most max fields; the last keeps its '|'s. */
+static size_t
+split(char *line, char **f, size_t max)
+{
+	size_t n = 0;
+	char *p = line, *bar;
+
+	while (n + 1 < max && (bar = strchr(p, '|')) != NULL) {
+		*bar = '\0';
+		f[n++] = p;
+		p = bar + 1;
+	}
+	f[n++] = p;
+	return n;
+}
+
+static void
+registrations(void)
+{
+	static const char *const ev[] = { "link-connect", "link-tls",
+		"link-disconnect", "protocol-client", "protocol-server",
+		"tx-mail", "tx-rcpt" };
+	size_t i;
+
+	if (F.in)
+		out("register|filter|smtp-in|rcpt-to\n");
+	if (F.out)
+		for (i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
+			out("register|report|smtp-out|%s\n", ev[i]);
+	out("register|ready\n");
+}
+
+static void
+dispatch(char *line)
+{
+	char *f[FIELD_MAX];
+	size_t nf;
+
+	if (strncmp(line, "config|", 7) == 0) {
+		if (strcmp(line, "config|subsystem|smtp-in") == 0)
+			F.in = 1;
+		else if (strcmp(line, "config|subsystem|smtp-out") == 0)
+			F.out = 1;
+		else if (strcmp(line, "config|ready") == 0)
+			registrations();
+		return;
+	}
+	if (strncmp(line, "filter|", 7) == 0) {
+		/* filter|ver|ts|smtp-in|phase|sid|token|param */
+		nf = split(line, f, 8);
+		if (nf < 7 || strcmp(f[3], "smtp-in") != 0) {
+			flog(MTASTS_LOG_ERR, "malformed filter line");
+			return;
+		}
+		if (strcmp(f[4], "rcpt-to") == 0 && nf == 8)
+			rcpt_to(f[5], f[6], f[7]);
+		else
+			proceed(f[5], f[6]);	/* not ours: never block */
+		return;
+	}
+	if (strncmp(line, "report|", 7) == 0) {
+		/* report|ver|ts|smtp-out|event|sid|fields... */
+		nf = split(line, f, 10);
+		if (nf >= 6 && strcmp(f[3], "smtp-out") == 0)
+			report_out(f, nf);
+		return;
+	}
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: filter-mtasts [-c mtasts.conf] "
+	    "[-a enforce|relay] [-w workers]\n");
+	exit(2);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static char buf[MTASTS_OSMTPD_LINE_MAX + 1];
+	size_t have = 0, i, start;
+	pthread_t th;
+	ssize_t n;
+	int c, skipping = 0;
+
+	F.nworkers = MTASTS_OSMTPD_WORKERS;
+	while ((c = getopt(argc, argv, "a:c:w:")) != -1) {
+		switch (c) {
+		case 'a':
+			if (strcmp(optarg, "enforce") == 0)
+				F.enforce = 1;
+			else if (strcmp(optarg, "relay") != 0)
+				usage();
+			break;
+		case 'c':
+			F.config = optarg;
+			break;
+		case 'w':
+			F.nworkers = (int)strtol(optarg, NULL, 10);
+			if (F.nworkers < 1 || F.nworkers > 64)
+				usage();
+			break;
+		default:
+			usage();
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	pthread_mutex_init(&F.mu, NULL);
+	pthread_mutex_init(&F.omu, NULL);
+	pthread_cond_init(&F.work, NULL);
+	F.jobs = calloc(MTASTS_OSMTPD_JOBS_MAX, sizeof(*F.jobs));
+	F.learnt = calloc(MTASTS_OSMTPD_ADDRS_MAX, sizeof(*F.learnt));
+	F.sess = calloc(MTASTS_OSMTPD_SESSIONS_MAX, sizeof(*F.sess));
+	if (F.jobs == NULL || F.learnt == NULL || F.sess == NULL) {
+		flog(MTASTS_LOG_ERR, "out of memory");
+		return 1;
+	}
+	F.ctx = ctx_make();
+	for (c = 0; c < F.nworkers; c++) {
+		if (pthread_create(&th, NULL, worker, NULL) != 0) {
+			flog(MTASTS_LOG_ERR, "cannot start worker threads");
+			return 1;
+		}
+		pthread_detach(th);
+	}
+
+	for (;;) {
+		n = read(0, buf + have, sizeof(buf) - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		start = 0;
+		for (i = 0; i < have; i++) {
+			if (buf[i] != '\n')
+				continue;
+			buf[i] = '\0';
+			if (!skipping)
+				dispatch(buf + start);
+			skipping = 0;
+			start = i + 1;
+		}
+		memmove(buf, buf + start, have - start);
+		have -= start;
+		if (have == sizeof(buf) - 1) {
+			/* No line is this long in 6.8; resynchronise. */
+			flog(MTASTS_LOG_ERR, "line over %d bytes skipped",
+			    MTASTS_OSMTPD_LINE_MAX);
+			have = 0;
+			skipping = 1;
+		}
+	}
+	/* smtpd closed the pipe: queued rcpt-to answers have no reader. */
+	_exit(0);
+}

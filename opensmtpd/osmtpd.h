@@ -1,0 +1,114 @@
+/*
+ * osmtpd.h - the OpenSMTPD adapter's translation between libmtasts
+ * answers and what smtpd 6.8 asks (table services, relay URLs), and the
+ * adapter's caps and timers. No policy logic lives here: which MX is
+ * allowed is mtasts_policy_mx_allowed(); this only picks among them.
+ */
+#ifndef MTASTS_OSMTPD_H
+#define MTASTS_OSMTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mtasts_internal.h"
+
+/*
+ * MX sets the table keeps in memory, and how long. The DNS TTL is not
+ * exposed by mtasts_dns_mx(), so a fixed freshness is used: a set is
+ * refreshed in the background after MX_FRESH, used (while a refresh runs)
+ * up to MX_STALE, and a failed resolution is retried after MX_RETRY.
+ */
+#define MTASTS_OSMTPD_MX_SLOTS 4096
+#define MTASTS_OSMTPD_MX_FRESH_MS (300 * 1000)
+#define MTASTS_OSMTPD_MX_STALE_MS (3600 * 1000)
+#define MTASTS_OSMTPD_MX_RETRY_MS (10 * 1000)
+/* One MX resolution in the table's resolver thread. */
+#define MTASTS_OSMTPD_MX_DNS_MS 5000
+/*
+ * How long a K_RELAYHOST lookup waits for an MX set that is not in
+ * memory yet. smtpd's lka blocks meanwhile, so this is short; the set is
+ * normally prefetched when the K_DOMAIN check accepted the recipient.
+ */
+#define MTASTS_OSMTPD_MX_WAIT_MS 300
+/* Domains queued for the resolver thread. */
+#define MTASTS_OSMTPD_QUEUE_MAX 256
+/*
+ * Rotation across delivery attempts (decisions.md D-OSMTPD-3): lookups
+ * within HOLD of the first answer of a round get the same MX (one queue
+ * run asks once per envelope); later ones move to the next policy-valid
+ * MX; after RESET without lookups the best MX is tried first again.
+ */
+#define MTASTS_OSMTPD_ROTATE_HOLD_MS 2000
+#define MTASTS_OSMTPD_ROTATE_RESET_MS (1800 * 1000)
+/* Longest relay URL: scheme + host name. */
+#define MTASTS_OSMTPD_URL_MAX (16 + MTASTS_DOMAIN_MAX)
+
+/* How an MX set was resolved. */
+enum mtasts_osmtpd_mx_state {
+	MTASTS_OSMTPD_MX_NONE = 0,	/* not resolved yet */
+	MTASTS_OSMTPD_MX_LIST = 1,	/* MX records */
+	MTASTS_OSMTPD_MX_IMPLICIT = 2,	/* no MX RRset: the domain itself */
+	MTASTS_OSMTPD_MX_NULL = 3,	/* RFC 7505 null MX */
+	MTASTS_OSMTPD_MX_FAIL = 4	/* DNS failure or no usable MX */
+};
+
+/*
+ * mtasts_osmtpd_relay_url - the K_RELAYHOST answer for one delivery
+ * attempt of `domain`.
+ * @param enforce policy to enforce, or NULL: with a policy only the
+ * policy-valid MXs are candidates and the URL is smtp+tls:// (STARTTLS
+ * required, certificate and MX name verified by smtpd); without, every MX
+ * is a candidate and the URL is smtp:// (opportunistic, as smtpd's own
+ * MX delivery).
+ * @param state enum mtasts_osmtpd_mx_state of mx[0..nmx) (sorted).
+ * @param rot rotation counter: candidate rot % count is chosen.
+ * @param out receives the URL.
+ * @return 1 (out set), 0 (no candidate: the attempt tempfails; why set).
+ */
+int mtasts_osmtpd_relay_url(const char *domain,
+    const struct mtasts_policy *enforce, int state,
+    const struct mtasts_dns_mx *mx, size_t nmx, unsigned rot, char *out,
+    size_t size, char *why, size_t whysize);
+
+/*
+ * The domain part of an SMTP address as smtpd writes it ("user@dom",
+ * "<user@dom>"), copied to out; 0 on success, -1 when there is none.
+ */
+int mtasts_osmtpd_addr_domain(const char *addr, char *out, size_t size);
+
+/* Longest filter protocol line handled; longer lines are skipped. */
+#define MTASTS_OSMTPD_LINE_MAX 65536
+/* smtp-out sessions tracked at once, and learnt MX addresses. */
+#define MTASTS_OSMTPD_SESSIONS_MAX 4096
+#define MTASTS_OSMTPD_ADDRS_MAX 4096
+/* rcpt-to lookups waiting for a worker; beyond, proceed at once. */
+#define MTASTS_OSMTPD_JOBS_MAX 1024
+#define MTASTS_OSMTPD_WORKERS 4
+
+/* What the smtp-out report stream showed of one session's TLS. */
+struct mtasts_osmtpd_tls {
+	int ehlo_sent;		/* protocol-client EHLO */
+	int ehlo_reply;		/* a 250 line answered it */
+	int starttls_adv;	/* 250[- ]STARTTLS */
+	int starttls_sent;	/* protocol-client STARTTLS */
+	int tls;		/* link-tls */
+	int tx;			/* tx-mail / tx-rcpt after that */
+};
+
+/* Feed one protocol-client / protocol-server line. */
+void mtasts_osmtpd_tls_client(struct mtasts_osmtpd_tls *s, const char *cmd);
+void mtasts_osmtpd_tls_server(struct mtasts_osmtpd_tls *s, const char *line);
+
+/*
+ * mtasts_osmtpd_classify - the RFC 8460 outcome of a finished session.
+ * @param verified 1 when smtpd verified the certificate on this route
+ * (smtp+tls:// relay URLs of the enforce action), 0 for opportunistic.
+ * @param result receives NULL for a successful (verified) TLS session, or
+ * an RFC 8460 result type.
+ * @return 1 when the stream shows a TLS outcome, 0 when it does not (the
+ * connection failed before EHLO, or TLS came up on an unverified route).
+ */
+int mtasts_osmtpd_classify(const struct mtasts_osmtpd_tls *s, int verified,
+    const char **result);
+
+#endif /* MTASTS_OSMTPD_H */

@@ -1,0 +1,611 @@
+/*
+ * table_mtasts.c - table-mtasts, an OpenSMTPD 6.8 proc-table backend that
+ * answers from the MTA-STS policy cache:
+ *
+ *	K_DOMAIN check		1 when the domain has a valid enforce policy
+ *	K_RELAYHOST lookup	smtp+tls://<policy-valid MX> for an enforce
+ *				domain, rotated across attempts; smtp://<MX>
+ *				when no policy applies any more
+ *
+ * smtpd's lka process calls a proc table synchronously and dies with it
+ * (mta-integration.md B2), so the request loop only reads the on-disk
+ * cache (MTASTS_LOOKUP_CACHE_ONLY) and an in-memory MX map. MX sets are
+ * resolved by a resolver thread with its own libmtasts context: prefetched
+ * when a K_DOMAIN check says "enforce" (RCPT time), refreshed in the
+ * background, and waited for at most MTASTS_OSMTPD_MX_WAIT_MS. Policies
+ * are fetched by filter-mtasts at RCPT time and by `mtasts refresh`, never
+ * here. The process never exits on bad input: see table_proto_imsg.c.
+ *
+ * Usage (smtpd.conf): table mtasts mtasts:/etc/mtasts.conf
+ * smtpd runs /usr/libexec/opensmtpd/table-mtasts with argv[1] = the text
+ * after "mtasts:" and the table socket on stdin.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mtasts_internal.h"
+#include "osmtpd.h"
+#include "table_proto_imsg.h"
+
+struct mxent {
+	char domain[MTASTS_DOMAIN_MAX + 1];	/* "" = free slot */
+	int state;			/* enum mtasts_osmtpd_mx_state */
+	struct mtasts_dns_mx *mx;	/* malloc'd, sorted by preference */
+	size_t nmx;
+	int64_t at_ms;			/* last successful resolution */
+	int64_t fail_ms;		/* last failed resolution */
+	int queued;
+	unsigned rot;			/* rotation counter */
+	int64_t rot_ms;			/* start of the current round */
+};
+
+struct table {
+	const char *config;		/* NULL = library default */
+	struct mtasts_ctx *ctx;		/* request loop only */
+	pthread_mutex_t mu;
+	pthread_cond_t work;		/* queue not empty */
+	pthread_cond_t done;		/* a resolution finished */
+	struct mxent *map;		/* MTASTS_OSMTPD_MX_SLOTS */
+	size_t nmap;
+	char queue[MTASTS_OSMTPD_QUEUE_MAX][MTASTS_DOMAIN_MAX + 1];
+	size_t qhead, qlen;
+	unsigned long lookups, fast;
+};
+
+static int log_stderr;
+
+static void
+log_sink(void *arg, int level, const char *msg)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
+		LOG_DEBUG };
+	static const char *const name[] = { "error", "warning", "info",
+		"debug" };
+
+	(void)arg;
+	if (level < 0 || level > MTASTS_LOG_DEBUG)
+		level = MTASTS_LOG_ERR;
+	if (log_stderr)
+		fprintf(stderr, "table-mtasts[%ld]: %s: %s\n", (long)getpid(),
+		    name[level], msg);
+	else if (level <= MTASTS_LOG_INFO)
+		syslog(prio[level], "%s", msg);
+}
+
+static void tlog(int level, const char *fmt, ...) MTASTS_PRINTF(2, 3);
+
+static void
+tlog(int level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	va_end(ap);
+	log_sink(NULL, level, msg);
+}
+
+static struct mtasts_ctx *
+ctx_make(const char *config)
+{
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_ctx *ctx;
+
+	if ((ctx = mtasts_ctx_new()) == NULL) {
+		tlog(MTASTS_LOG_ERR, "out of memory");
+		return NULL;
+	}
+	mtasts_ctx_set_log(ctx, log_sink, NULL);
+	if (mtasts_ctx_load_config(ctx, config, &err) != MTASTS_OK) {
+		tlog(MTASTS_LOG_ERR, "configuration %s: %s; answering every "
+		    "request with a temporary failure",
+		    config != NULL ? config : "(default)", err.text);
+		mtasts_ctx_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* ------------------------------------------------------------ MX map */
+
+static uint32_t
+hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s != '\0')
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+static void
+map_wipe(struct table *t)
+{
+	size_t i;
+
+	for (i = 0; i < MTASTS_OSMTPD_MX_SLOTS; i++)
+		free(t->map[i].mx);
+	memset(t->map, 0, MTASTS_OSMTPD_MX_SLOTS * sizeof(*t->map));
+	t->nmap = 0;
+}
+
+/* Find (or with create, add) the entry of a normalised domain. Locked. */
+static struct mxent *
+map_get(struct table *t, const char *domain, int create)
+{
+	size_t i, n;
+	struct mxent *e;
+
+	if (create && t->nmap >= MTASTS_OSMTPD_MX_SLOTS / 4 * 3) {
+		/* Bounded memory: start over; hot domains come back. */
+		tlog(MTASTS_LOG_INFO, "MX map full (%zu domains), cleared",
+		    t->nmap);
+		map_wipe(t);
+	}
+	i = hash(domain) % MTASTS_OSMTPD_MX_SLOTS;
+	for (n = 0; n < MTASTS_OSMTPD_MX_SLOTS; n++) {
+		e = &t->map[(i + n) % MTASTS_OSMTPD_MX_SLOTS];
+		if (e->domain[0] == '\0') {
+			if (!create)
+				return NULL;
+			mtasts_strlcpy(e->domain, domain, sizeof(e->domain));
+			t->nmap++;
+			return e;
+		}
+		if (strcmp(e->domain, domain) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* Queue a resolution unless one is pending or the queue is full. Locked. */
+static void
+enqueue(struct table *t, struct mxent *e)
+{
+	size_t slot;
+
+	if (e->queued || t->qlen >= MTASTS_OSMTPD_QUEUE_MAX)
+		return;
+	slot = (t->qhead + t->qlen) % MTASTS_OSMTPD_QUEUE_MAX;
+	mtasts_strlcpy(t->queue[slot], e->domain, sizeof(t->queue[slot]));
+	t->qlen++;
+	e->queued = 1;
+	pthread_cond_signal(&t->work);
+}
+
+/* Does the entry need a (re)resolution now? Locked. */
+static int
+needs_resolve(const struct mxent *e, int64_t now)
+{
+	if (e->queued)
+		return 0;
+	if (e->fail_ms != 0 && now - e->fail_ms < MTASTS_OSMTPD_MX_RETRY_MS &&
+	    e->fail_ms >= e->at_ms)
+		return 0;
+	return e->at_ms == 0 || now - e->at_ms >= MTASTS_OSMTPD_MX_FRESH_MS;
+}
+
+/* Is the resolved set still usable? Locked. */
+static int
+usable(const struct mxent *e, int64_t now)
+{
+	return e->at_ms != 0 && now - e->at_ms < MTASTS_OSMTPD_MX_STALE_MS;
+}
+
+static void
+prefetch(struct table *t, const char *domain)
+{
+	struct mxent *e;
+
+	pthread_mutex_lock(&t->mu);
+	if ((e = map_get(t, domain, 1)) != NULL &&
+	    needs_resolve(e, mtasts_mono_ms()))
+		enqueue(t, e);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void *
+resolver(void *arg)
+{
+	struct table *t = arg;
+	struct mtasts_ctx *ctx = ctx_make(t->config);
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	struct mtasts_error err;
+	struct mtasts_dns_mx *mx;
+	struct mxent *e;
+	size_t n;
+	int rc, state;
+
+	for (;;) {
+		pthread_mutex_lock(&t->mu);
+		while (t->qlen == 0)
+			pthread_cond_wait(&t->work, &t->mu);
+		mtasts_strlcpy(domain, t->queue[t->qhead], sizeof(domain));
+		t->qhead = (t->qhead + 1) % MTASTS_OSMTPD_QUEUE_MAX;
+		t->qlen--;
+		pthread_mutex_unlock(&t->mu);
+
+		mx = NULL;
+		n = 0;
+		memset(&err, 0, sizeof(err));
+		rc = ctx == NULL ? MTASTS_ERROR : mtasts_dns_mx(ctx, domain,
+		    MTASTS_OSMTPD_MX_DNS_MS, &mx, &n, &err);
+		if (rc == MTASTS_OK)
+			state = n > 0 ? MTASTS_OSMTPD_MX_LIST
+				      : MTASTS_OSMTPD_MX_NULL;
+		else if (rc == MTASTS_NOTFOUND)
+			state = MTASTS_OSMTPD_MX_IMPLICIT;
+		else {
+			state = MTASTS_OSMTPD_MX_FAIL;
+			tlog(MTASTS_LOG_WARN, "MX of %s: %s", domain,
+			    err.text[0] ? err.text : mtasts_strerror(rc));
+		}
+
+		pthread_mutex_lock(&t->mu);
+		e = map_get(t, domain, 1);
+		if (e == NULL) {
+			free(mx);
+		} else if (state == MTASTS_OSMTPD_MX_FAIL) {
+			/* Keep a previous good set until it goes stale. */
+			e->fail_ms = mtasts_mono_ms();
+			e->queued = 0;
+			free(mx);
+		} else {
+			free(e->mx);
+			e->mx = mx;
+			e->nmx = n;
+			e->state = state;
+			e->at_ms = mtasts_mono_ms();
+			e->queued = 0;
+		}
+		pthread_cond_broadcast(&t->done);
+		pthread_mutex_unlock(&t->mu);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------ answers */
+
+/*
+ * The policy that applies to a normalised domain now, from the cache only.
+ * Returns 1 (*res set, caller frees), 0 (no policy), -1 (cannot decide).
+ */
+static int
+cached_policy(struct table *t, const char *domain, struct mtasts_result **res)
+{
+	struct mtasts_error err = { 0, "" };
+	int rc;
+
+	*res = NULL;
+	if (t->ctx == NULL)
+		return -1;
+	rc = mtasts_lookup(t->ctx, domain, MTASTS_LOOKUP_CACHE_ONLY, res,
+	    &err);
+	if (rc == MTASTS_INVALID)
+		return 0;	/* not a domain name: no policy can exist */
+	if (rc != MTASTS_OK) {
+		tlog(MTASTS_LOG_ERR, "lookup %s: %s", domain, err.text);
+		return -1;
+	}
+	switch (mtasts_result_status(*res)) {
+	case MTASTS_LOOKUP_POLICY:
+		return 1;
+	case MTASTS_LOOKUP_NONE:
+		mtasts_result_free(*res);
+		*res = NULL;
+		return 0;
+	default:
+		tlog(MTASTS_LOG_ERR, "cache for %s: %s", domain,
+		    mtasts_result_failure_reason(*res) != NULL
+			? mtasts_result_failure_reason(*res) : "unreadable");
+		mtasts_result_free(*res);
+		*res = NULL;
+		return -1;
+	}
+}
+
+static int
+result_mode(const struct mtasts_result *res)
+{
+	const struct mtasts_policy *p;
+
+	if (res == NULL || (p = mtasts_result_policy(res)) == NULL)
+		return MTASTS_MODE_NONE;
+	return mtasts_policy_mode(p);
+}
+
+/* K_DOMAIN check: does `for domain <mtasts>` route this to enforcement? */
+static int
+check_domain(struct table *t, const char *key)
+{
+	struct mtasts_result *res;
+	int r;
+
+	if ((r = cached_policy(t, key, &res)) != 1)
+		return r;
+	r = result_mode(res) == MTASTS_MODE_ENFORCE;
+	if (r)
+		prefetch(t, mtasts_result_domain(res));
+	mtasts_result_free(res);
+	return r;
+}
+
+static void
+deadline_ts(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* K_RELAYHOST lookup: the relay URL of this delivery attempt. */
+static int
+lookup_relay(struct table *t, const char *key, char *url, size_t size)
+{
+	char domain[MTASTS_DOMAIN_MAX + 1], why[MTASTS_REASON_MAX];
+	struct mtasts_result *res = NULL;
+	const struct mtasts_policy *enforce = NULL;
+	struct mtasts_error err = { 0, "" };
+	struct timespec ts;
+	struct mxent *e;
+	int64_t now;
+	int r, pol;
+
+	if (mtasts_domain_normalize(key, strlen(key), domain, &err) !=
+	    MTASTS_OK) {
+		tlog(MTASTS_LOG_WARN, "relay lookup for \"%.80s\": %s", key,
+		    err.text);
+		return 0;
+	}
+	if ((pol = cached_policy(t, domain, &res)) < 0)
+		return -1;
+	if (pol == 1 && result_mode(res) == MTASTS_MODE_ENFORCE)
+		enforce = mtasts_result_policy(res);
+	else
+		/* Accepted under enforcement, no longer enforced: §5. */
+		tlog(MTASTS_LOG_INFO, "%s: no enforce policy applies now; "
+		    "opportunistic delivery", domain);
+
+	pthread_mutex_lock(&t->mu);
+	now = mtasts_mono_ms();
+	e = map_get(t, domain, 1);
+	if (e != NULL && needs_resolve(e, now))
+		enqueue(t, e);
+	if (e != NULL && !usable(e, now)) {
+		t->lookups++;
+		deadline_ts(&ts, MTASTS_OSMTPD_MX_WAIT_MS);
+		while ((e = map_get(t, domain, 0)) != NULL &&
+		    !usable(e, mtasts_mono_ms()) && e->queued &&
+		    pthread_cond_timedwait(&t->done, &t->mu, &ts) == 0)
+			;
+	} else
+		t->fast++;
+	if (e == NULL || !usable(e, mtasts_mono_ms())) {
+		pthread_mutex_unlock(&t->mu);
+		tlog(MTASTS_LOG_WARN, "%s: MX not resolved yet; temporary "
+		    "failure for this attempt", domain);
+		r = 0;
+		goto done;
+	}
+	now = mtasts_mono_ms();
+	if (e->rot_ms == 0 || now - e->rot_ms >= MTASTS_OSMTPD_ROTATE_RESET_MS) {
+		e->rot = 0;
+		e->rot_ms = now;
+	} else if (now - e->rot_ms >= MTASTS_OSMTPD_ROTATE_HOLD_MS) {
+		e->rot++;
+		e->rot_ms = now;
+	}
+	r = mtasts_osmtpd_relay_url(domain, enforce, e->state, e->mx, e->nmx,
+	    e->rot, url, size, why, sizeof(why));
+	pthread_mutex_unlock(&t->mu);
+	if (r == 1)
+		tlog(MTASTS_LOG_INFO, "%s: relay %s (%s)", domain, url,
+		    enforce != NULL ? "enforce" : "no policy");
+	else
+		tlog(MTASTS_LOG_WARN, "%s: %s; temporary failure for this "
+		    "attempt", domain, why);
+done:
+	mtasts_result_free(res);
+	return r;
+}
+
+/* ------------------------------------------------------------ I/O */
+
+static int
+write_all(int fd, const unsigned char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+reply(int fd, uint32_t type, const int *r, const char *value)
+{
+	unsigned char out[MTASTS_TIMSG_MAX];
+	size_t n;
+
+	if ((n = mtasts_timsg_reply(out, sizeof(out), type, r, value)) == 0)
+		return -1;
+	return write_all(fd, out, n);
+}
+
+static const char *
+svc_name(int svc)
+{
+	switch (svc) {
+	case MTASTS_TSVC_DOMAIN:
+		return "K_DOMAIN";
+	case MTASTS_TSVC_RELAYHOST:
+		return "K_RELAYHOST";
+	default:
+		return "unsupported service";
+	}
+}
+
+/* Answer one request; returns 1 to stop (CLOSE), -1 on write error. */
+static int
+handle(struct table *t, int ofd, const struct mtasts_timsg_req *q)
+{
+	char url[MTASTS_OSMTPD_URL_MAX + 1];
+	int r;
+
+	switch (q->type) {
+	case MTASTS_TIMSG_OPEN:
+		tlog(MTASTS_LOG_INFO, "table \"%.64s\" open, config %s",
+		    q->str, t->config != NULL ? t->config : "(default)");
+		return reply(ofd, MTASTS_TIMSG_OK, NULL, NULL);
+	case MTASTS_TIMSG_CLOSE:
+		return 1;
+	case MTASTS_TIMSG_UPDATE:
+		/* Nothing to reload: the cache is read at every lookup. */
+		r = 1;
+		return reply(ofd, MTASTS_TIMSG_OK, &r, NULL);
+	case MTASTS_TIMSG_CHECK:
+		if (q->service == MTASTS_TSVC_DOMAIN)
+			r = check_domain(t, q->str);
+		else {
+			tlog(MTASTS_LOG_ERR, "check of %s (0x%x) is not "
+			    "supported: use the table with `for domain`",
+			    svc_name(q->service), (unsigned)q->service);
+			r = -1;
+		}
+		return reply(ofd, MTASTS_TIMSG_OK, &r, NULL);
+	case MTASTS_TIMSG_LOOKUP:
+		if (q->service == MTASTS_TSVC_RELAYHOST)
+			r = lookup_relay(t, q->str, url, sizeof(url));
+		else {
+			tlog(MTASTS_LOG_ERR, "lookup of %s (0x%x) is not "
+			    "supported: use the table with `relay domain`",
+			    svc_name(q->service), (unsigned)q->service);
+			r = -1;
+		}
+		return reply(ofd, MTASTS_TIMSG_OK, &r, r == 1 ? url : NULL);
+	case MTASTS_TIMSG_FETCH:
+		tlog(MTASTS_LOG_ERR, "fetch (`relay host <table>`) is not "
+		    "supported: use `relay domain <table>`");
+		r = -1;
+		return reply(ofd, MTASTS_TIMSG_OK, &r, NULL);
+	default:
+		r = -1;
+		return reply(ofd, MTASTS_TIMSG_FAIL, NULL, NULL);
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct table t;
+	static unsigned char buf[2 * MTASTS_TIMSG_MAX];
+	struct mtasts_timsg_req q;
+	char why[MTASTS_REASON_MAX];
+	size_t have = 0, used;
+	pthread_t th;
+	struct stat sb;
+	ssize_t n;
+	int ofd, v, rc;
+	const char *e = getenv("MTASTS_OPENSMTPD_LOG");
+
+	log_stderr = e != NULL && strcmp(e, "stderr") == 0;
+	if (!log_stderr)
+		openlog("table-mtasts", LOG_PID | LOG_NDELAY, LOG_MAIL);
+	signal(SIGPIPE, SIG_IGN);
+	t.config = argc > 1 && argv[1][0] != '\0' ? argv[1] : NULL;
+	/* smtpd talks on the stdin socket; tests may use stdin/stdout. */
+	ofd = fstat(0, &sb) == 0 && S_ISSOCK(sb.st_mode) ? 0 : 1;
+	pthread_mutex_init(&t.mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&t.done, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	pthread_cond_init(&t.work, NULL);
+	if ((t.map = calloc(MTASTS_OSMTPD_MX_SLOTS, sizeof(*t.map))) ==
+	    NULL) {
+		tlog(MTASTS_LOG_ERR, "out of memory");
+		return 1;
+	}
+	t.ctx = ctx_make(t.config);
+	if (pthread_create(&th, NULL, resolver, &t) != 0) {
+		tlog(MTASTS_LOG_ERR, "cannot start the resolver thread");
+		return 1;
+	}
+	pthread_detach(th);
+
+	rc = 0;
+	for (;;) {
+		n = read(0, buf + have, sizeof(buf) - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				tlog(MTASTS_LOG_ERR, "read: %s",
+				    strerror(errno));
+			rc = n < 0;
+			break;
+		}
+		have += (size_t)n;
+		for (;;) {
+			v = mtasts_timsg_parse(buf, have, &q, &used, why,
+			    sizeof(why));
+			if (v == MTASTS_TIMSG_MORE)
+				break;
+			if (v == MTASTS_TIMSG_BROKEN) {
+				/* Cannot find the next frame: say so, stop. */
+				tlog(MTASTS_LOG_ERR, "protocol error: %s; "
+				    "closing", why);
+				(void)reply(ofd, MTASTS_TIMSG_FAIL, NULL, NULL);
+				rc = 2;
+				goto out;
+			}
+			if (v == MTASTS_TIMSG_BAD) {
+				tlog(MTASTS_LOG_ERR, "protocol error: %s", why);
+				if (reply(ofd, MTASTS_TIMSG_FAIL, NULL,
+				    NULL) != 0)
+					goto werr;
+			} else if ((v = handle(&t, ofd, &q)) != 0) {
+				if (v < 0)
+					goto werr;
+				tlog(MTASTS_LOG_INFO, "closed by smtpd");
+				goto out;
+			}
+			memmove(buf, buf + used, have - used);
+			have -= used;
+		}
+	}
+	goto out;
+werr:
+	tlog(MTASTS_LOG_ERR, "write: %s", strerror(errno));
+	rc = 1;
+out:
+	/* The resolver thread may be inside libunbound: just leave. */
+	_exit(rc);
+}
