@@ -154,12 +154,44 @@ def policies_by_type(rep):
     return {p["policy"]["policy-type"]: p for p in rep["policies"]}
 
 
+def preload_sanitizer(lib):
+    """A sanitizer build of libmtasts needs its runtime loaded first."""
+    try:
+        ctypes.CDLL(lib)
+        # Loaded; the children (sanitized mtasts, python) must not inherit.
+        os.environ.pop("LD_PRELOAD", None)
+        return
+    except OSError as e:
+        err = str(e)
+        if "__asan" not in err and "__ubsan" not in err:
+            raise
+    if os.environ.get("MTASTS_TLSRPT_PRELOAD") == "1":
+        raise SystemExit("cannot load %s even with the sanitizer runtime: "
+                         "%s" % (lib, err))
+    name = "libclang_rt.asan-%s.so" % os.uname().machine
+    try:
+        rt = subprocess.run(["clang", "-print-file-name=" + name],
+                            capture_output=True, text=True).stdout.strip()
+    except OSError:
+        rt = ""
+    if not os.path.isabs(rt) or not os.path.exists(rt):
+        import glob
+        found = sorted(glob.glob("/usr/lib/llvm-*/lib/clang/*/lib/linux/" +
+                                 name))
+        rt = found[-1] if found else ""
+    env = dict(os.environ, LD_PRELOAD=rt, MTASTS_TLSRPT_PRELOAD="1",
+               ASAN_OPTIONS="detect_leaks=0")
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mtasts", required=True)
     ap.add_argument("--lib", required=True)
     args = ap.parse_args()
     world.ensure_namespace()
+    # After the namespace re-exec, which would drop the preload again.
+    preload_sanitizer(args.lib)
     w = world.World(mtasts=args.mtasts)
     w.start()
     colls = []
