@@ -342,6 +342,13 @@ class Sender:
                 os.chown(self.cache_dir, 0,
                          grp.getgrnam("Debian-exim").gr_gid)
                 os.chmod(self.cache_dir, 0o2770)
+        tdir = opts.get("tlsrpt_dir")
+        if tdir:
+            # Like the cache: root (routers) and Debian-exim (transports)
+            # both append, so the spool directory is setgid Debian-exim.
+            os.makedirs(tdir, exist_ok=True)
+            os.chown(tdir, 0, grp.getgrnam("Debian-exim").gr_gid)
+            os.chmod(tdir, 0o2770)
         with open(self.mtasts_conf, "w") as f:
             f.write(conf_text)
         os.chmod(self.mtasts_conf, 0o644)

@@ -13,6 +13,7 @@ Exit 0 on success, 1 on failure, 77 for the explicitly skipped DANE case.
 """
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -103,7 +104,7 @@ def scenario_main(so, mtasts, keep):
         dom("cached.test", enforce_policy("mx.cached.test"),
             [(10, "mx.cached.test", "good")])
         ew.start_receivers()
-        tx = ew.sender("main")
+        tx = ew.sender("main", tlsrpt_dir=os.path.join(w.dir, "tlsrpt"))
 
         rcpts = ["u@enforce.test", "u@wild.test", "u@notls.test",
                  "u@expired.test", "u@badname.test", "u@selfsigned.test",
@@ -184,6 +185,36 @@ def scenario_main(so, mtasts, keep):
         c.ok(re.search(r"MTA-STS: fetcherr\.test: policy fetch .*failed "
                        r"\(sts-policy-fetch-error\)", log),
              "fetch error logged with its result type")
+
+        # --- TLS-RPT: every session outcome in the spool (RFC 8460)
+        spool = []
+        rdir = os.path.join(w.dir, "tlsrpt")
+        for fn in sorted(os.listdir(rdir)) if os.path.isdir(rdir) else []:
+            p = os.path.join(rdir, fn)
+            if os.path.isfile(p):
+                with open(p) as f:
+                    spool += [json.loads(ln) for ln in f if ln.strip()]
+        seen = {(r.get("d"), r.get("rh"), r.get("r")) for r in spool}
+        for want in (("enforce.test", "mx1.enforce.test", None),
+                     ("notls.test", "mx.notls.test",
+                      "starttls-not-supported"),
+                     ("expired.test", "mx.expired.test",
+                      "certificate-expired"),
+                     ("badname.test", "mx.badname.test",
+                      "certificate-host-mismatch"),
+                     ("selfsigned.test", "mx.selfsigned.test",
+                      "certificate-not-trusted"),
+                     ("testing.test", "mx.testing.test",
+                      "certificate-expired"),
+                     ("testing-rogue.test", "rogue.attacker.test",
+                      "validation-failure"),
+                     ("nopolicy.test", "mx.nopolicy.test",
+                      "certificate-host-mismatch")):
+            c.ok(want in seen, "TLS-RPT spool has session %r (spool: %r)"
+                 % (want, sorted(seen, key=str)[:40]))
+        c.ok(not tx.log_lines("TLS-RPT record failed"),
+             "no TLS-RPT record failures: %r" %
+             tx.log_lines("TLS-RPT record failed")[:3])
 
         # --- GnuTLS (Exim) and OpenSSL (libmtasts) in one process
         fetched = [e for e in w.https_requests()
