@@ -1,0 +1,328 @@
+#!/usr/bin/python3
+"""test_table - table-mtasts, the OpenSMTPD 6.8 proc table, on its own.
+
+1. Golden: each golden/<case>.in (requests framed as smtpd 6.8 frames
+   them, written by golden/make.py) is fed on stdin; stdout must equal
+   golden/<case>.out byte for byte and the exit status cases.txt's.
+2. Garbage: random frames and random bytes never crash the table (no
+   signal death, no sanitizer report); a bad frame with an intact header
+   gets FAIL and the table keeps answering.
+3. In the hermetic world (real DNS, real policy fetches into a cache):
+   K_DOMAIN and K_RELAYHOST answers, MX pinning against a rogue preferred
+   MX, rotation across attempts, no-match tempfail, and a burst of
+   lookups over the socketpair one at a time as smtpd's lka makes them;
+   the rate is printed and must stay above a floor.
+
+Usage: test_table.py --table BIN --mtasts BIN --golden DIR [--regen]
+"""
+
+import argparse
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "world"))
+
+import tproto as P  # noqa: E402
+
+checks = 0
+failures = []
+
+
+def ok(cond, what):
+    global checks
+    checks += 1
+    if not cond:
+        failures.append(what)
+        sys.stderr.write("FAIL: %s\n" % what)
+
+
+def sanitizer_clean(stderr):
+    return ("ERROR: AddressSanitizer" not in stderr and
+            "runtime error:" not in stderr and
+            "LeakSanitizer" not in stderr)
+
+
+def offline_conf(d):
+    """A configuration whose resolver answers nothing, quickly."""
+    cache = os.path.join(d, "cache")
+    os.makedirs(cache, exist_ok=True)
+    os.chmod(cache, 0o700)
+    conf = os.path.join(d, "mtasts.conf")
+    with open(conf, "w") as f:
+        f.write("cache_dir = %s\nresolver = 127.0.0.1@9\ndnssec = off\n"
+                "dns_timeout = 1\nfetch_timeout = 1\n" % cache)
+    return conf
+
+
+def run_table(table, conf, data, timeout=20):
+    env = dict(os.environ, MTASTS_OPENSMTPD_LOG="stderr")
+    p = subprocess.run([table, conf], input=data, capture_output=True,
+                       timeout=timeout, env=env)
+    return p
+
+
+def test_golden(table, golden, regen):
+    d = tempfile.mkdtemp(prefix="osmtpd-golden-")
+    conf = offline_conf(d)
+    with open(os.path.join(golden, "cases.txt")) as f:
+        cases = [ln.split() for ln in f if ln.strip()]
+    for name, status in cases:
+        with open(os.path.join(golden, name + ".in"), "rb") as f:
+            data = f.read()
+        p = run_table(table, conf, data)
+        outp = os.path.join(golden, name + ".out")
+        if regen:
+            with open(outp, "wb") as f:
+                f.write(p.stdout)
+        with open(outp, "rb") as f:
+            want = f.read()
+        ok(p.stdout == want, "golden %s: output %r != %r" %
+           (name, p.stdout[:200], want[:200]))
+        ok(p.returncode == int(status), "golden %s: exit %d, want %s (%s)"
+           % (name, p.returncode, status, p.stderr.decode()[-300:]))
+        ok(sanitizer_clean(p.stderr.decode(errors="replace")),
+           "golden %s: sanitizer report" % name)
+    # Every reply is a well-formed frame of type OK or FAIL.
+    print("golden: %d cases" % len(cases))
+
+
+def test_garbage(table):
+    d = tempfile.mkdtemp(prefix="osmtpd-garbage-")
+    conf = offline_conf(d)
+    rnd = random.Random(8461)
+    runs = 0
+    for i in range(150):
+        if i % 3 == 0:
+            data = bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(
+                0, 200)))
+        else:
+            # Intact header, random type and payload.
+            payload = bytes(rnd.getrandbits(8) for _ in range(
+                rnd.randrange(0, 64)))
+            mtype = rnd.choice([0, 1, 2, 4, 5, 6, 7, 8, 99, 0xffffffff])
+            data = P.frame(mtype, payload)
+        data += P.update()
+        p = run_table(table, conf, data)
+        runs += 1
+        ok(p.returncode in (0, 2), "garbage %d: exit status %d (signal?)"
+           % (i, p.returncode))
+        ok(sanitizer_clean(p.stderr.decode(errors="replace")),
+           "garbage %d: sanitizer report" % i)
+        replies, rest = P.parse_replies(p.stdout)
+        ok(rest == b"" and all(t in (P.OK, P.FAIL) for t, _ in replies),
+           "garbage %d: malformed reply stream %r" % (i, p.stdout[:80]))
+        if p.returncode == 0 and i % 3 != 0:
+            # Framing intact: the UPDATE after the garbage is answered.
+            ok(replies and P.decode(*replies[-1]) == (P.OK, 1, None),
+               "garbage %d: UPDATE after a bad frame %r" % (i, replies))
+    print("garbage: %d runs, no crash" % runs)
+
+
+class Table:
+    """The table on a socketpair, spoken to one request at a time."""
+
+    def __init__(self, table, conf, logpath):
+        self.sock, child = socket.socketpair()
+        self.log = open(logpath, "w")
+        env = dict(os.environ, MTASTS_OPENSMTPD_LOG="stderr")
+        self.proc = subprocess.Popen([table, conf], stdin=child,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=self.log, env=env)
+        child.close()
+        self.buf = b""
+        t, payload = self.call(P.open_req())[:2]
+        assert t == P.OK and payload == b"", (t, payload)
+
+    def call(self, req):
+        self.sock.sendall(req)
+        r = P.read_reply(self.sock, self.buf)
+        if r is None:
+            raise RuntimeError("table closed the socket")
+        t, payload, self.buf = r
+        return t, payload
+
+    def check(self, domain):
+        return P.decode(*self.call(P.check(domain)))[1]
+
+    def relay(self, domain):
+        _, r, v = P.decode(*self.call(P.lookup(domain)))
+        return r, v
+
+    def close(self):
+        self.sock.sendall(P.close())
+        rc = self.proc.wait(10)
+        self.sock.close()
+        self.log.close()
+        return rc
+
+
+def test_world(table, mtasts):
+    import world as W
+    w = W.World(mtasts=mtasts)
+    w.start()
+    try:
+        return _test_world(w, table)
+    finally:
+        w.stop()
+
+
+def mx_records(domain, *hosts):
+    return [{"name": domain, "type": "MX", "data": [pref, name]}
+            for pref, name in hosts]
+
+
+def _test_world(w, table):
+    import world as W
+    addr = {}
+
+    def host(name):
+        if name not in addr:
+            addr[name] = w.alloc_v4()
+            w.add_records({"name": name, "type": "A", "data": addr[name]})
+        return name
+
+    # enforce with a rogue preferred MX and two valid ones
+    w.add_domain("pin.test", txt="v=STSv1; id=1",
+                 policy=W.Policy(mode="enforce",
+                                 mx=["mx1.pin.test", "*.pin.test"]),
+                 records=mx_records("pin.test", (5, "rogue.attacker.test"),
+                                    (10, "mx1.pin.test"),
+                                    (20, "mx2.pin.test")))
+    w.add_domain("nomatch.test", txt="v=STSv1; id=1",
+                 policy=W.Policy(mode="enforce", mx=["mx.nomatch.test"]),
+                 records=mx_records("nomatch.test",
+                                    (10, "rogue.attacker.test")))
+    w.add_domain("testing.test", txt="v=STSv1; id=1",
+                 policy=W.Policy(mode="testing", mx=["mx.testing.test"]),
+                 records=mx_records("testing.test", (10, "mx.testing.test")))
+    w.add_domain("plain.test", records=mx_records("plain.test",
+                                                  (10, "mx.plain.test")))
+    nburst = 50
+    for i in range(nburst):
+        w.add_domain("b%d.test" % i, txt="v=STSv1; id=1",
+                     policy=W.Policy(mode="enforce",
+                                     mx=["mx.b%d.test" % i]),
+                     records=mx_records("b%d.test" % i,
+                                        (10, "mx.b%d.test" % i)),
+                     write=False)
+    w._commit()
+    for n in ("rogue.attacker.test", "mx1.pin.test", "mx2.pin.test",
+              "mx.nomatch.test", "mx.testing.test", "mx.plain.test"):
+        host(n)
+
+    c = w.client("table", txt_check_interval=3600)
+    for d in ["pin.test", "nomatch.test", "testing.test", "plain.test"] + [
+            "b%d.test" % i for i in range(nburst)]:
+        r = c.lookup(d)
+        ok(r.rc == 0, "cache fill %s: %r" % (d, r))
+    # The table's user must read the cache; here it runs as root.
+    t = Table(table, c.config, os.path.join(w.dir, "table.log"))
+    try:
+        ok(t.check("pin.test") == 1, "K_DOMAIN enforce")
+        ok(t.check("PIN.TEST") == 1, "K_DOMAIN case-insensitive")
+        ok(t.check("testing.test") == 0, "K_DOMAIN testing is not routed")
+        ok(t.check("plain.test") == 0, "K_DOMAIN no policy")
+        ok(t.check("unknown.test") == 0, "K_DOMAIN not cached")
+        time.sleep(0.3)   # let the prefetch resolve pin.test's MX
+        r, v = t.relay("pin.test")
+        ok((r, v) == (1, "smtp+tls://mx1.pin.test"),
+           "relay pin.test best valid MX, rogue skipped: %r" % ((r, v),))
+        r2 = t.relay("pin.test")
+        ok(r2 == (1, "smtp+tls://mx1.pin.test"),
+           "same attempt (within the hold window) keeps the MX: %r" % (r2,))
+        time.sleep(2.2)
+        r3 = t.relay("pin.test")
+        ok(r3 == (1, "smtp+tls://mx2.pin.test"),
+           "next attempt rotates to the next valid MX: %r" % (r3,))
+        time.sleep(2.2)
+        r4 = t.relay("pin.test")
+        ok(r4 == (1, "smtp+tls://mx1.pin.test"),
+           "rotation wraps, never to the rogue MX: %r" % (r4,))
+        ok(t.relay("nomatch.test") == (0, None),
+           "no policy-valid MX: not found (tempfail)")
+        ok(t.relay("plain.test") == (1, "smtp://mx.plain.test"),
+           "no policy at delivery time: opportunistic best MX")
+        ok(t.relay("testing.test") == (1, "smtp://mx.testing.test"),
+           "testing policy at delivery time: opportunistic")
+        ok(t.relay("nxdomain-nothing.test")[0] in (0, 1),
+           "unknown domain answered")
+        ok(t.proc.poll() is None, "table alive")
+
+        # Burst: K_DOMAIN checks and K_RELAYHOST lookups, one at a time.
+        domains = ["b%d.test" % i for i in range(nburst)]
+        for d in domains:
+            t.check(d)          # prefetch, as the RCPT-time check does
+        time.sleep(0.5)
+        n = 0
+        lat = []
+        t0 = time.monotonic()
+        for i in range(1200):
+            d = domains[i % nburst]
+            s = time.monotonic()
+            if i % 3 == 0:
+                r, v = t.relay(d)
+                ok(r == 1 and v == "smtp+tls://mx.%s" % d,
+                   "burst relay %s: %r" % (d, (r, v)))
+            elif i % 3 == 1:
+                ok(t.check(d) == 1, "burst check %s" % d)
+            else:
+                ok(t.check("none%d.test" % i) == 0, "burst check miss")
+            lat.append(time.monotonic() - s)
+            n += 1
+        el = time.monotonic() - t0
+        lat.sort()
+        rate = n / el
+        print("burst: %d lookups in %.3fs = %.0f/s; latency p50 %.0f us, "
+              "p99 %.0f us, max %.1f ms" %
+              (n, el, rate, lat[n // 2] * 1e6, lat[int(n * .99)] * 1e6,
+               lat[-1] * 1e3))
+        ok(rate > 1000, "burst rate %.0f/s above 1000/s" % rate)
+        ok(lat[int(n * .99)] < 0.05, "p99 latency under 50 ms")
+
+        # Garbage on the live socket: FAIL, then still answering.
+        t.sock.sendall(P.frame(42, b"garbage"))
+        r = P.read_reply(t.sock, t.buf)
+        ok(r is not None and r[0] == P.FAIL, "live garbage gets FAIL")
+        t.buf = r[2] if r else b""
+        ok(t.check("pin.test") == 1, "answers after garbage")
+    finally:
+        rc = t.close()
+    ok(rc == 0, "table exits 0 on CLOSE (got %s)" % rc)
+    with open(os.path.join(w.dir, "table.log")) as f:
+        log = f.read()
+    ok(sanitizer_clean(log), "world table: sanitizer report: " + log[-2000:])
+    ok("relay smtp+tls://mx1.pin.test" in log, "table logs its decisions")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--table", required=True)
+    ap.add_argument("--mtasts", required=True)
+    ap.add_argument("--golden", required=True)
+    ap.add_argument("--regen", action="store_true")
+    ap.add_argument("--only", choices=["golden", "garbage", "world"])
+    a = ap.parse_args()
+    t0 = time.monotonic()
+    if a.only in (None, "world"):
+        import world as W
+        W.ensure_namespace()
+    if a.only in (None, "golden"):
+        test_golden(a.table, a.golden, a.regen)
+    if a.only in (None, "garbage"):
+        test_garbage(a.table)
+    if a.only in (None, "world"):
+        test_world(a.table, a.mtasts)
+    print("test_table: %d checks, %d failed, %.1fs" %
+          (checks, len(failures), time.monotonic() - t0))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
