@@ -328,6 +328,7 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "cache: %s",
 		    lerr.text);
 		r->status = MTASTS_LOOKUP_TEMPFAIL;
+		rc = MTASTS_OK;
 		goto answered;
 	}
 

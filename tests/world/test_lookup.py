@@ -695,6 +695,23 @@ class Cache(Base):
         self.assertPolicy(r, "enforce", "cache")
         self.assertEqual(r["failure"]["result_type"], FETCH_ERR)
 
+    def test_unusable_cache_dir_is_tempfail(self):
+        # D-CACHE-6: a cache that cannot be trusted or read fails closed,
+        # as an answered "tempfail" (exit 0) that says why, with no DNS.
+        c = W.client()
+        self.seed("unusable.test", client=c)
+        os.chmod(c.cache_dir, 0o777)
+        try:
+            q0 = len(self.txtq("unusable.test"))
+            r = c.lookup("unusable.test", now=T0 + 60)
+            self.assertNoPolicy(r, FETCH_ERR, status="tempfail")
+            self.assertIn("world-writable", r["failure"]["reason"], r)
+            self.assertEqual(len(self.txtq("unusable.test")), q0)
+        finally:
+            os.chmod(c.cache_dir, 0o700)
+        self.assertPolicy(c.lookup("unusable.test", now=T0 + 60),
+                          "enforce", "cache")
+
 
 # ========================================= data-driven: fetch.json vectors
 
