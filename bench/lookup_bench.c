@@ -1,25 +1,33 @@
 /*
  * lookup_bench.c - cost of mtasts_lookup() on a cache hit (the decision an
  * MTA makes for every message), against the floor of reading the same
- * cache file, in one run on one machine.
+ * cache file, and the first lookup of a fresh process, in one run.
  *
- *	lookup_bench [PARENT_DIR] [NDOMAINS] [LOOKUPS]
+ *	lookup_bench PARENT_DIR NDOMAINS LOOKUPS ROUNDS [FIRST_LOOKUP LIBSO]
  *
- * Prints, as a markdown table:
- *   - ns per cache-hit lookup (normalise + load + parse + result), warm
- *     process, over NDOMAINS domains visited in a pseudo-random order;
- *   - ns for open+read+close of the same files (the I/O floor) and the
- *     ratio lookup / floor;
- *   - the first lookup of a fresh process (fork: context creation, config
- *     and one cache hit), and proof that it created no resolver and no TLS
- *     context (the cache-hit path must not initialise DNS or TLS).
- * Built by bench/CMakeLists.txt (target lookup_bench, not part of `all`).
+ * Output is one "key value" line per measurement (bench/run parses it):
+ *   hit_ns         median over ROUNDS of ns per cache-hit lookup, warm
+ *                  process, NDOMAINS domains in a pseudo-random order;
+ *   floor_ns       median ns for open+read+close of the same files;
+ *   disk_bytes     allocated size of the cache directory (st_blocks);
+ *   first_ns       median, in the fresh process, of dlopen(LIBSO) +
+ *                  context + config file + the first lookup (a hit),
+ *                  and first_dlopen_ns, the dlopen() alone;
+ *   first_exec_ns  median fork+exec+exit of that process, and
+ *   exec_floor_ns  the same process exiting at once (the process floor).
+ * The cache is populated by copying one entry written by the library
+ * (same length per name), so 10^5 entries take seconds, not fsyncs. The
+ * run fails if a lookup is not a cache hit or if a cache hit created a
+ * resolver or a TLS context (the fast path must not initialise them).
+ * Built by bench/CMakeLists.txt (target `benchmarks`, not part of `all`).
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +63,21 @@ domain_name(char *buf, size_t size, unsigned i)
 	snprintf(buf, size, "d%07u.bench.example", i);
 }
 
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int64_t
+median(int64_t *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_i64);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 static struct mtasts_ctx *
 make_ctx(const char *dir)
 {
@@ -69,12 +92,16 @@ make_ctx(const char *dir)
 	return ctx;
 }
 
+/* Store d0000000 through the library, then copy it to the other names. */
 static void
-populate(struct mtasts_ctx *ctx, unsigned n, time_t now)
+populate(struct mtasts_ctx *ctx, const char *dir, unsigned n, time_t now)
 {
 	struct mtasts_error err = { 0, "" };
 	struct mtasts_cache_entry e;
+	char path[700], name[64], buf[8192], *p;
+	ssize_t len;
 	unsigned i;
+	int fd;
 
 	memset(&e, 0, sizeof(e));
 	if (mtasts_policy_parse(policy_text, strlen(policy_text), &e.policy,
@@ -85,135 +112,210 @@ populate(struct mtasts_ctx *ctx, unsigned n, time_t now)
 	e.fetched_at = now;
 	e.expires_at = now + 604800;
 	e.txt_checked_at = now;
-	for (i = 0; i < n; i++) {
-		domain_name(e.domain, sizeof(e.domain), i);
-		if (mtasts_cache_store(ctx, &e, &err) != MTASTS_OK)
-			die("store", err.text);
-	}
+	domain_name(e.domain, sizeof(e.domain), 0);
+	if (mtasts_cache_store(ctx, &e, &err) != MTASTS_OK)
+		die("store", err.text);
 	mtasts_policy_free(e.policy);
+	snprintf(path, sizeof(path), "%s/%s.json", dir, e.domain);
+	if ((fd = open(path, O_RDONLY)) == -1 ||
+	    (len = read(fd, buf, sizeof(buf) - 1)) <= 0)
+		die("template", path);
+	close(fd);
+	buf[len] = '\0';
+	if ((p = strstr(buf, e.domain)) == NULL)
+		die("template", "no domain");
+	for (i = 1; i < n; i++) {
+		domain_name(name, sizeof(name), i);
+		memcpy(p, name, strlen(name));
+		snprintf(path, sizeof(path), "%s/%s.json", dir, name);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0660);
+		if (fd == -1 || write(fd, buf, (size_t)len) != len)
+			die("populate", path);
+		close(fd);
+	}
+}
+
+static long long
+disk_use(const char *dir)
+{
+	char path[700];
+	struct dirent *de;
+	struct stat st;
+	long long sum = 0;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		die("opendir", dir);
+	while ((de = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &st) == 0)
+			sum += (long long)st.st_blocks * 512;
+	}
+	closedir(d);
+	return sum;
+}
+
+/* One fork+exec of FIRST_LOOKUP; *inproc gets its own measurement. */
+static int64_t
+run_first(const char *prog, const char *lib, const char *conf,
+    const char *domain, int noop, int64_t *inproc, int64_t *dl)
+{
+	char buf[64], *end;
+	int64_t t0, t;
+	ssize_t n;
+	int pfd[2], status;
+	pid_t pid;
+
+	if (pipe(pfd) != 0)
+		die("pipe", "failed");
+	t0 = now_ns();
+	if ((pid = fork()) == 0) {
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		execl(prog, prog, lib, conf, domain, noop ? "noop" : "lookup",
+		    (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	n = read(pfd[0], buf, sizeof(buf) - 1);
+	waitpid(pid, &status, 0);
+	t = now_ns() - t0;
+	close(pfd[0]);
+	if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		die("first lookup", "fresh process failed (see stderr)");
+	buf[n] = '\0';
+	*inproc = strtoll(buf, &end, 10);
+	*dl = strtoll(end, NULL, 10);
+	return t;
 }
 
 int
 main(int argc, char **argv)
 {
-	const char *parent = argc > 1 ? argv[1] : "/dev/shm";
-	unsigned n = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 1000;
-	unsigned lookups = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 10)
-				    : 200000;
-	char dir[512], name[64], path[700], buf[8192];
+	const char *parent, *prog = NULL, *lib = NULL;
+	unsigned n, lookups, rounds, r, k, seed, hits;
+	char dir[512], cdir[600], conf[600], name[64], path[700], buf[8192];
 	struct mtasts_ctx *ctx;
 	struct mtasts_error err = { 0, "" };
-	int64_t t0, t_lookup, t_floor, t_first = 0;
-	unsigned i, k, seed = 12345, hits = 0;
-	int status;
-	pid_t pid;
-	int pfd[2];
+	int64_t t0, *hit, *flo, *first, *fexec, *fnoop, *dl, dummy;
+	FILE *f;
 
-	if (n == 0 || lookups == 0)
-		die("usage", "lookup_bench [PARENT_DIR] [NDOMAINS] [LOOKUPS]");
+	if (argc != 5 && argc != 7)
+		die("usage", "lookup_bench PARENT_DIR NDOMAINS LOOKUPS ROUNDS "
+			     "[FIRST_LOOKUP LIBSO]");
+	parent = argv[1];
+	n = (unsigned)strtoul(argv[2], NULL, 10);
+	lookups = (unsigned)strtoul(argv[3], NULL, 10);
+	rounds = (unsigned)strtoul(argv[4], NULL, 10);
+	if (argc == 7) {
+		prog = argv[5];
+		lib = argv[6];
+	}
+	if (n == 0 || lookups == 0 || rounds == 0)
+		die("usage", "zero count");
+	hit = calloc(rounds, sizeof(*hit));
+	flo = calloc(rounds, sizeof(*flo));
+	first = calloc(rounds, sizeof(*first));
+	fexec = calloc(rounds, sizeof(*fexec));
+	fnoop = calloc(rounds, sizeof(*fnoop));
+	dl = calloc(rounds, sizeof(*dl));
+	if (!hit || !flo || !first || !fexec || !fnoop || !dl)
+		die("calloc", "failed");
 	snprintf(dir, sizeof(dir), "%s/mtasts-bench-XXXXXX", parent);
 	if (mkdtemp(dir) == NULL)
 		die("mkdtemp", dir);
-	snprintf(path, sizeof(path), "%s/cache", dir);
-	ctx = make_ctx(path);
-	populate(ctx, n, time(NULL));
+	snprintf(cdir, sizeof(cdir), "%s/cache", dir);
+	ctx = make_ctx(cdir);
+	populate(ctx, cdir, n, time(NULL));
+	printf("domains %u\ndisk_bytes %lld\n", n, disk_use(cdir));
 
-	/* Warm up, then measure cache-hit lookups. */
-	for (i = 0; i < n && i < 1000; i++) {
-		struct mtasts_result *r = NULL;
+	/* Warm the page cache and the allocator. */
+	for (k = 0; k < n && k < 2000; k++) {
+		struct mtasts_result *res = NULL;
 
-		domain_name(name, sizeof(name), i);
-		if (mtasts_lookup(ctx, name, 0, &r, &err) != MTASTS_OK)
+		domain_name(name, sizeof(name), k);
+		if (mtasts_lookup(ctx, name, 0, &res, &err) != MTASTS_OK)
 			die("lookup", err.text);
-		mtasts_result_free(r);
+		mtasts_result_free(res);
 	}
-	t0 = now_ns();
-	for (k = 0; k < lookups; k++) {
-		struct mtasts_result *r = NULL;
+	seed = 12345;
+	for (r = 0; r < rounds; r++) {
+		unsigned s0 = seed;
 
-		seed = seed * 1103515245 + 12345;
-		domain_name(name, sizeof(name), (seed >> 8) % n);
-		if (mtasts_lookup(ctx, name, 0, &r, &err) != MTASTS_OK)
-			die("lookup", err.text);
-		if (mtasts_result_status(r) == MTASTS_LOOKUP_POLICY &&
-		    mtasts_result_source(r) == MTASTS_SOURCE_CACHE)
-			hits++;
-		mtasts_result_free(r);
+		/* Interleaved: lookup round, then the floor on the same names. */
+		hits = 0;
+		t0 = now_ns();
+		for (k = 0; k < lookups; k++) {
+			struct mtasts_result *res = NULL;
+
+			seed = seed * 1103515245 + 12345;
+			domain_name(name, sizeof(name), (seed >> 8) % n);
+			if (mtasts_lookup(ctx, name, 0, &res, &err) !=
+			    MTASTS_OK)
+				die("lookup", err.text);
+			if (mtasts_result_status(res) ==
+				MTASTS_LOOKUP_POLICY &&
+			    mtasts_result_source(res) == MTASTS_SOURCE_CACHE)
+				hits++;
+			mtasts_result_free(res);
+		}
+		hit[r] = (now_ns() - t0) / lookups;
+		if (hits != lookups)
+			die("lookup", "not every lookup was a cache hit");
+		seed = s0;
+		t0 = now_ns();
+		for (k = 0; k < lookups; k++) {
+			int fd;
+
+			seed = seed * 1103515245 + 12345;
+			domain_name(name, sizeof(name), (seed >> 8) % n);
+			snprintf(path, sizeof(path), "%s/%s.json", cdir, name);
+			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+				die("open", path);
+			if (read(fd, buf, sizeof(buf)) <= 0)
+				die("read", path);
+			close(fd);
+		}
+		flo[r] = (now_ns() - t0) / lookups;
 	}
-	t_lookup = now_ns() - t0;
-	if (hits != lookups)
-		die("lookup", "not every lookup was a cache hit");
 	if (ctx->dns != NULL || ctx->ssl_ctx != NULL)
 		die("fast path", "a cache hit initialised DNS or TLS");
+	printf("hit_ns %lld\nfloor_ns %lld\n", (long long)median(hit, rounds),
+	    (long long)median(flo, rounds));
+	printf("hit_rounds_ns");
+	for (r = 0; r < rounds; r++)
+		printf(" %lld", (long long)hit[r]);
+	printf("\n");
 
-	/* The floor: open + read + close of the same files. */
-	seed = 12345;
-	t0 = now_ns();
-	for (k = 0; k < lookups; k++) {
-		int fd;
-
-		seed = seed * 1103515245 + 12345;
-		domain_name(name, sizeof(name), (seed >> 8) % n);
-		snprintf(path, sizeof(path), "%s/cache/%s.json", dir, name);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-			die("open", path);
-		if (read(fd, buf, sizeof(buf)) <= 0)
-			die("read", path);
-		close(fd);
-	}
-	t_floor = now_ns() - t0;
-
-	/* First lookup in a fresh process (what an Exim delivery pays). */
-	if (pipe(pfd) != 0)
-		die("pipe", "failed");
-	for (k = 0; k < 20; k++) {
-		if ((pid = fork()) == 0) {
-			struct mtasts_ctx *c;
-			struct mtasts_result *r = NULL;
-			int64_t t, ok;
-
-			t = now_ns();
-			snprintf(path, sizeof(path), "%s/cache", dir);
-			c = make_ctx(path);
-			domain_name(name, sizeof(name), k % n);
-			ok = mtasts_lookup(c, name, 0, &r, &err) == MTASTS_OK &&
-			    c->dns == NULL && c->ssl_ctx == NULL;
-			mtasts_result_free(r);
-			mtasts_ctx_free(c);
-			t = ok ? now_ns() - t : -1;
-			if (write(pfd[1], &t, sizeof(t)) != sizeof(t))
-				_exit(1);
-			_exit(0);
+	if (prog != NULL) {
+		/* What an Exim delivery process pays for its first message. */
+		snprintf(conf, sizeof(conf), "%s/mtasts.conf", dir);
+		if ((f = fopen(conf, "w")) == NULL)
+			die("fopen", conf);
+		fprintf(f, "cache_dir = %s\ntxt_check_interval = 604800\n",
+		    cdir);
+		fclose(f);
+		for (r = 0; r < rounds; r++) {
+			domain_name(name, sizeof(name), (r * 7919) % n);
+			fnoop[r] = run_first(prog, lib, conf, name, 1, &dummy,
+			    &dummy);
+			fexec[r] = run_first(prog, lib, conf, name, 0,
+			    &first[r], &dl[r]);
 		}
-		waitpid(pid, &status, 0);
-		{
-			int64_t t;
-
-			if (read(pfd[0], &t, sizeof(t)) != sizeof(t) || t < 0)
-				die("fresh process", "lookup failed or "
-						     "initialised DNS/TLS");
-			t_first += t;
-		}
+		printf("first_ns %lld\nfirst_exec_ns %lld\nexec_floor_ns "
+		       "%lld\n", (long long)median(first, rounds),
+		    (long long)median(fexec, rounds),
+		    (long long)median(fnoop, rounds));
+		printf("first_dlopen_ns %lld\n", (long long)median(dl, rounds));
 	}
-	t_first /= 20;
-
-	printf("| metric (%u cached domains, %s) | value |\n", n, parent);
-	printf("|---|---|\n");
-	printf("| cache-hit lookup, warm process | %.2f us |\n",
-	    (double)t_lookup / lookups / 1000.0);
-	printf("| cache-hit lookups per second, one core | %.0f |\n",
-	    lookups / ((double)t_lookup / 1e9));
-	printf("| floor: open+read+close of the entry | %.2f us |\n",
-	    (double)t_floor / lookups / 1000.0);
-	printf("| ratio lookup / floor | %.1fx |\n",
-	    (double)t_lookup / (double)t_floor);
-	printf("| first lookup in a fresh process (ctx + lookup) | %.2f us |\n",
-	    (double)t_first / 1000.0);
-	printf("| DNS or TLS initialised on the cache-hit path | no |\n");
 
 	mtasts_ctx_free(ctx);
+	free(hit);
+	free(flo);
+	free(first);
+	free(fexec);
+	free(fnoop);
+	free(dl);
 	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
-	if (system(path) != 0)
-		return 1;
-	return 0;
+	return system(path) != 0;
 }
