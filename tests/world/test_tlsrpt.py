@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import world  # noqa: E402
+from tlsrpt_schema import schema_ok  # noqa: E402
 
 DAY0 = 1709251200          # 2024-03-01T00:00:00Z
 DATE = "2024-03-01"
@@ -102,52 +103,6 @@ class Lib:
         rc = self.l.mtasts_tlsrpt_record(self.ctx, ctypes.byref(s),
                                          ctypes.byref(e))
         assert rc == 0, (rc, e.text)
-
-
-def schema_ok(r):
-    """RFC 8460 §4 schema: names, types, required members."""
-    top = {"organization-name", "date-range", "contact-info", "report-id",
-           "policies"}
-    if set(r) != top:
-        return False
-    if not all(isinstance(r[k], str) for k in
-               ("organization-name", "contact-info", "report-id")):
-        return False
-    if set(r["date-range"]) != {"start-datetime", "end-datetime"}:
-        return False
-    if not isinstance(r["policies"], list) or not r["policies"]:
-        return False
-    for p in r["policies"]:
-        if not set(p) <= {"policy", "summary", "failure-details"}:
-            return False
-        pol = p["policy"]
-        if not set(pol) <= {"policy-type", "policy-string", "policy-domain",
-                            "mx-host"}:
-            return False
-        if pol["policy-type"] not in ("sts", "tlsa", "no-policy-found"):
-            return False
-        if not isinstance(pol["policy-domain"], str):
-            return False
-        for k in ("policy-string", "mx-host"):
-            if k in pol and not (isinstance(pol[k], list) and
-                                 all(isinstance(x, str) for x in pol[k])):
-                return False
-        s = p["summary"]
-        if set(s) != {"total-successful-session-count",
-                      "total-failure-session-count"}:
-            return False
-        if not all(type(v) is int for v in s.values()):
-            return False
-        for f in p.get("failure-details", []):
-            allowed = {"result-type", "sending-mta-ip",
-                       "receiving-mx-hostname", "receiving-mx-helo",
-                       "receiving-ip", "failed-session-count",
-                       "additional-information", "failure-reason-code"}
-            if not set(f) <= allowed or "result-type" not in f:
-                return False
-            if type(f.get("failed-session-count")) is not int:
-                return False
-    return True
 
 
 def policies_by_type(rep):
