@@ -25,7 +25,16 @@
  *   sts_ignore_hosts{$domain}{CONF} ignore_target_hosts list
  *   sts_guard{$domain}{CONF}        redirect data: ":defer: ..." or forced
  *                                   failure (decline)
- *   sts_event{$event_name}{enforce|normal}{CONF}   event_action
+ *   sts_event{$event_name}{enforce|normal|report}{CONF}   event_action
+ *
+ * Report mail (RFC 8460 §3, RFC 8689 TLS-Required: No) is routed by the
+ * configuration around the MTA-STS routers to its own opportunistic
+ * transport whose events say "report": those sessions are recorded with
+ * MTASTS_TLSRPT_REPORT_MAIL so the next report does not count them, and
+ * no policy is looked up for them (a fetch failure there would be
+ * recorded by the core and counted). A dedicated transport also keeps
+ * Exim from reusing such a connection (-MC) for normal mail: continued
+ * connections stay within one transport.
  */
 #define DLFUNC_IMPL
 #include <local_scan.h>
@@ -62,6 +71,7 @@ int sts_event(uschar **yield, int argc, uschar *argv[]) EXPORT;
 struct session {
 	int active;
 	int recorded;
+	unsigned flags;		/* MTASTS_TLSRPT_REPORT_MAIL */
 	char domain[MTASTS_DOMAIN_MAX + 1];
 	char host[MTASTS_DOMAIN_MAX + 2];
 	char ip[64];
@@ -183,7 +193,8 @@ sts_ignore_hosts(uschar **yield, int argc, uschar *argv[])
 
 static void
 record(const char *domain, const struct mtasts_result *r, const char *host,
-    const char *ip, const char *type, const char *reason, const char *conf)
+    const char *ip, const char *type, const char *reason, unsigned flags,
+    const char *conf)
 {
 	struct mtasts_tlsrpt_session s;
 	struct mtasts_error err = { 0, "" };
@@ -205,6 +216,7 @@ record(const char *domain, const struct mtasts_result *r, const char *host,
 		s.sending_ip = NULL;
 	s.result_type = type;
 	s.failure_reason = reason;
+	s.flags = flags;
 	if (mtasts_tlsrpt_record(ctx, &s, &err) != MTASTS_OK)
 		mtasts_plugin_log(MTASTS_LOG_WARN,
 		    "%s: TLS-RPT record failed: %s", domain, err.text);
@@ -255,7 +267,7 @@ sts_guard(uschar **yield, int argc, uschar *argv[])
 		    "%s mode=enforce: deferred: no MX host matches the policy "
 		    "(validation-failure)", domain);
 		record(domain, r, NULL, NULL, MTASTS_RT_VALIDATION_FAILURE,
-		    "mx-mismatch", conf);
+		    "mx-mismatch", 0, conf);
 		return ret(yield, OK, msg);
 	}
 	return ret(yield, FAIL_FORCED, NULL);
@@ -264,14 +276,32 @@ sts_guard(uschar **yield, int argc, uschar *argv[])
 /* ----------------------------------------------------------------- events */
 
 static void
-session_start(void)
+session_start(int report_tp)
 {
 	memset(&sess, 0, sizeof(sess));
 	sess.active = 1;
 	sess.notafter = -1;
+	sess.flags = report_tp ? MTASTS_TLSRPT_REPORT_MAIL : 0;
 	mtasts_strlcpy(sess.domain, var("$domain"), sizeof(sess.domain));
 	mtasts_strlcpy(sess.host, var("$host"), sizeof(sess.host));
 	mtasts_strlcpy(sess.ip, var("$host_address"), sizeof(sess.ip));
+}
+
+/*
+ * The policy result of the current session. Report-mail sessions get
+ * none: RFC 8689 says not to apply the policy, and a lookup could fetch
+ * and record a fetch failure that the next report would count.
+ */
+static int
+session_lookup(const char *conf, const struct mtasts_result **r)
+{
+	struct mtasts_error err = { 0, "" };
+
+	*r = NULL;
+	if (sess.flags & MTASTS_TLSRPT_REPORT_MAIL)
+		return 0;
+	return mtasts_plugin_lookup(sess.domain, conf, r, &err) == MTASTS_OK
+	    ? 0 : -1;
 }
 
 /* Keep what classifies a verification failure (RFC 8460 §4.3.2). */
@@ -347,7 +377,16 @@ outcome(const struct mtasts_result *r, const char *type, const char *why,
 		return;
 	sess.recorded = 1;
 	record(sess.domain, r, sess.host, sess.ip, type, type ? why : NULL,
-	    conf);
+	    sess.flags, conf);
+	if (sess.flags & MTASTS_TLSRPT_REPORT_MAIL) {
+		/* Delivered whatever the TLS outcome; not in any report. */
+		mtasts_plugin_log(MTASTS_LOG_INFO,
+		    "%s mx=%s ip=%s: TLS-Required: No (report mail), policy "
+		    "not applied, not reported: %s%s%s", sess.domain,
+		    sess.host, sess.ip, type != NULL ? type : "TLS ok",
+		    type != NULL ? ": " : ", ", why);
+		return;
+	}
 	if (r == NULL || mtasts_result_status(r) != MTASTS_LOOKUP_POLICY ||
 	    mode == MTASTS_MODE_NONE)
 		return;
@@ -367,7 +406,7 @@ outcome(const struct mtasts_result *r, const char *type, const char *why,
 }
 
 static int
-ev_connect(uschar **yield, int enforce_tp, const char *conf)
+ev_connect(uschar **yield, int enforce_tp, int report_tp, const char *conf)
 {
 	const struct mtasts_result *r;
 	struct mtasts_error err = { 0, "" };
@@ -375,9 +414,22 @@ ev_connect(uschar **yield, int enforce_tp, const char *conf)
 	char msg[400];
 	int mode;
 
-	session_start();
+	session_start(report_tp);
 	if (sess.domain[0] == '\0')
 		return ret(yield, OK, "");
+	if (report_tp) {
+		/*
+		 * The headers are available in the transport process: warn
+		 * when the configuration routes other mail here, as that
+		 * mail would escape MTA-STS and the reports.
+		 */
+		if (strcmp(var("${lc:$h_TLS-Required:}"), "no") != 0)
+			mtasts_plugin_log(MTASTS_LOG_WARN, "%s: report "
+			    "transport used for a message without "
+			    "\"TLS-Required: No\" (check the router)",
+			    sess.domain);
+		return ret(yield, OK, "");
+	}
 	if (mtasts_plugin_lookup(sess.domain, conf, &r, &err) != MTASTS_OK ||
 	    mtasts_result_status(r) == MTASTS_LOOKUP_TEMPFAIL) {
 		if (!enforce_tp)
@@ -419,13 +471,12 @@ static void
 ev_ehlo(const char *conf)
 {
 	const struct mtasts_result *r;
-	struct mtasts_error err = { 0, "" };
 	const char *cipher, *data;
 	char why[300];
 
 	if (!sess.active || sess.recorded || sess.domain[0] == '\0')
 		return;
-	if (mtasts_plugin_lookup(sess.domain, conf, &r, &err) != MTASTS_OK)
+	if (session_lookup(conf, &r) != 0)
 		return;
 	cipher = var("$tls_out_cipher");
 	if (cipher[0] == '\0') {
@@ -456,7 +507,6 @@ static void
 ev_host_defer(const char *conf)
 {
 	const struct mtasts_result *r;
-	struct mtasts_error err = { 0, "" };
 	const char *data;
 	long e;
 
@@ -464,7 +514,7 @@ ev_host_defer(const char *conf)
 	if (sess.recorded || sess.domain[0] == '\0' ||
 	    strcmp(var("$host"), sess.host) != 0)
 		return;
-	if (mtasts_plugin_lookup(sess.domain, conf, &r, &err) != MTASTS_OK)
+	if (session_lookup(conf, &r) != 0)
 		return;
 	e = strtol(var("$event_defer_errno"), NULL, 10);
 	data = var("$event_data");
@@ -481,6 +531,7 @@ sts_event(uschar **yield, int argc, uschar *argv[])
 	const char *ev = arg(argc, argv, 0), *kind = arg(argc, argv, 1);
 	const char *conf = arg(argc, argv, 2);
 	int enforce_tp = kind != NULL && strcmp(kind, "enforce") == 0;
+	int report_tp = kind != NULL && strcmp(kind, "report") == 0;
 
 	setup();
 	if (ev == NULL)
@@ -489,7 +540,7 @@ sts_event(uschar **yield, int argc, uschar *argv[])
 	    strcmp(ev, "tcp:connect") == 0)
 		return ret(yield, OK, "MTA-STS: configuration error");
 	if (strcmp(ev, "tcp:connect") == 0)
-		return ev_connect(yield, enforce_tp, conf);
+		return ev_connect(yield, enforce_tp, report_tp, conf);
 	if (strcmp(ev, "tls:cert") == 0) {
 		if (sess.active)
 			session_cert();

@@ -53,7 +53,8 @@ pid_file_path = {d}/exim.pid
 local_interfaces = <; {ifaces}
 daemon_smtp_ports = 25
 acl_smtp_rcpt = accept
-log_selector = +tls_sni +received_recipients +incoming_interface
+log_selector = +tls_sni +received_recipients +incoming_interface \
+  +smtp_connection
 # Per receiving address: STARTTLS or not, and which certificate.
 tls_advertise_hosts = ${{if eq{{${{lookup{{$received_ip_address}}lsearch{{{d}/notls}}{{yes}}{{no}}}}}}{{yes}}{{:}}{{*}}}}
 tls_certificate = ${{lookup{{$received_ip_address}}lsearch{{{d}/certs}}}}
@@ -118,7 +119,15 @@ begin retry
 * * F,4d,15m
 """
 
-ROUTERS_MTASTS = r"""mtasts_enforce:
+ROUTERS_MTASTS = r"""mtasts_tls_not_required:
+  driver = dnslookup
+  domains = ! +local_domains
+  condition = ${if and{{eq{${lc:$h_TLS-Required:}}{no}}\
+                       {or{{!def:sender_host_address}{def:authenticated_id}}}}}
+  transport = mtasts_report_smtp
+  no_verify
+
+mtasts_enforce:
   driver = dnslookup
   domains = ! +local_domains
   condition = ${if eq{${dlfunc{MTASTS_SO}{sts_mode}{$domain}{MTASTS_CONF}}}{enforce}}
@@ -161,9 +170,21 @@ remote_smtp:
   multi_domain = false
   tls_sni = $host
   event_action = ${dlfunc{MTASTS_SO}{sts_event}{$event_name}{normal}{MTASTS_CONF}}
+
+mtasts_report_smtp:
+  driver = smtp
+  multi_domain = false
+  tls_sni = $host
+  hosts_try_dane =
+  event_action = ${dlfunc{MTASTS_SO}{sts_event}{$event_name}{report}{MTASTS_CONF}}
 """
 
-TRANSPORTS_PLAIN = r"""mtasts_smtp:
+TRANSPORTS_PLAIN = r"""mtasts_report_smtp:
+  driver = smtp
+  multi_domain = false
+  tls_sni = $host
+
+mtasts_smtp:
   driver = smtp
   multi_domain = false
   tls_sni = $host
@@ -310,6 +331,40 @@ class Receiver:
     def all_mail(self):
         return {n: self.mail(n) for n in self.hosts}
 
+    def connections(self):
+        """Inbound SMTP connections per receiver name, from the daemon's
+        own log (+smtp_connection +incoming_interface): the SMTP sessions
+        the sender really opened, independent of the sender's records.
+        start() probes every address until all answer: take a baseline
+        before sending and subtract it."""
+        byaddr = {a: n for n, (a, _) in self.hosts.items()}
+        out = {n: 0 for n in self.hosts}
+        try:
+            with open(os.path.join(self.dir, "log", "mainlog"),
+                      errors="replace") as f:
+                for ln in f:
+                    m = re.search(r"SMTP connection from .* I=\[([^\]]+)\]"
+                                  r":\d+ \(TCP/IP connection count", ln)
+                    if m and m.group(1) in byaddr:
+                        out[byaddr[m.group(1)]] += 1
+        except FileNotFoundError:
+            pass
+        return out
+
+    def connections_settled(self, quiet=0.5, timeout=10):
+        """connections() once the daemon's log has been quiet for `quiet`
+        seconds (its children log the start() probes asynchronously)."""
+        last, since = self.connections(), time.monotonic()
+        deadline = since + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self.connections()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                break
+        return last
+
 
 class Sender:
     """An Exim sender with its own spool, log and mtasts.conf."""
@@ -370,12 +425,16 @@ class Sender:
                               input=stdin, capture_output=True, text=True,
                               timeout=timeout)
 
-    def send(self, rcpt, subject="test", body="hello\n"):
-        """Queue one message (not delivered until run_queue)."""
-        msg = ("From: sender@sender.world.test\nTo: %s\nSubject: %s\n\n%s"
-               % (rcpt, subject, body))
-        p = self.exim("-odq", "-f", "sender@sender.world.test", rcpt,
-                      stdin=msg)
+    def send(self, rcpt, subject="test", body="hello\n", headers="",
+             remote=None):
+        """Queue one message (not delivered until run_queue). headers:
+        extra header lines; remote: pretend it came from this SMTP client
+        address (not locally submitted)."""
+        msg = ("From: sender@sender.world.test\nTo: %s\nSubject: %s\n%s\n%s"
+               % (rcpt, subject, headers, body))
+        extra = ["-oMa", remote, "-oMr", "esmtp"] if remote else []
+        p = self.exim("-odq", *extra, "-f", "sender@sender.world.test",
+                      rcpt, stdin=msg)
         if p.returncode != 0:
             raise W.WorldError("exim submit: %s" % p.stderr)
 
