@@ -176,6 +176,7 @@ mtasts_report_smtp:
   multi_domain = false
   tls_sni = $host
   hosts_try_dane =
+  retry_include_ip_address = false
   event_action = ${dlfunc{MTASTS_SO}{sts_event}{$event_name}{report}{MTASTS_CONF}}
 """
 

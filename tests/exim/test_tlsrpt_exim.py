@@ -298,8 +298,12 @@ def phases(ew, mtasts, ruas, posts):
     queued = tx.queue()
     ok(queued.count(RUA_MAIL) == len(mailto),
        "%d report mails queued by sendmail: %r" % (len(mailto), queued))
-    tx.clear_retry()
-    tx.run_queue()
+    # A normal queue run (not forced, retry records kept): the broken MX
+    # hosts have host retry records from the enforce failures above.
+    # The report transport keys its own retry data by host name only
+    # (retry_include_ip_address = false), so those records do not hold
+    # back the report mail, and the normal mail is not retried yet.
+    tx.run_queue(force=False)
     conns2 = sessions()
     delta = {k: conns2[k] - conns1.get(k, 0) for k in conns2}
     print("round 3: receiver connections %r" %
@@ -319,20 +323,15 @@ def phases(ew, mtasts, ruas, posts):
        "one report mail per mailto domain")
 
     # ---- the day again: report mail is not counted
-    # Round 3 retried the deferred normal mail too: one more session
-    # each to notls and badname (nomatch has no MX: its attempt is at the
-    # guard), two for reports.test; plus one per report mail.
+    # Round 3: one session per report mail, nothing else (the deferred
+    # normal mail waits for its retry time; nomatch.test's routing retry
+    # record keeps the guard from running again).
     want_delta = dict((k, 0) for k in want_conns)
-    want_delta.update({"mx.notls.test": 1, "mx.badname.test": 1,
-                       "mx.reports.test": 2 + len(mailto)})
+    want_delta["mx.reports.test"] = len(mailto)
     ok(delta == want_delta, "round 3 receiver sessions %r, want %r" %
        (delta, want_delta))
-    report_sessions = delta["mx.reports.test"] - 2
-    expect["notls.test"][3][0] = expect["notls.test"][3][0][:3] + (3,)
-    expect["badname.test"][3][0] = expect["badname.test"][3][0][:3] + (3,)
-    expect["nomatch.test"][3][0] = expect["nomatch.test"][3][0][:3] + (3,)
-    expect["reports.test"][3][0] = expect["reports.test"][3][0][:3] + (6,)
-    sessions2 = sessions1 + 5
+    report_sessions = delta["mx.reports.test"]
+    sessions2 = sessions1
     excluded2 = excluded1 + report_sessions
     built2 = os.path.join(w.dir, "built2")
     b2 = mt("report", "build", "--date", day, "--out", built2)
