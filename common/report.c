@@ -9,8 +9,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,7 +23,6 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <zlib.h>
 
 #include "mtasts_internal.h"
@@ -832,25 +829,11 @@ done:
 	return rc;
 }
 
-/* Wait until fd is ready for what SSL wants, within the deadline. */
-static int
-ssl_wait(SSL *ssl, int fd, int r, int64_t deadline)
-{
-	struct pollfd p;
-	int e = SSL_get_error(ssl, r);
-	int64_t rem;
-
-	if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-		return -1;
-	if ((rem = deadline - mtasts_mono_ms()) <= 0)
-		return -1;
-	p.fd = fd;
-	p.events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
-	p.revents = 0;
-	return poll(&p, 1, rem > INT_MAX ? INT_MAX : (int)rem) > 0 ? 0 : -1;
-}
-
-/* One address: connect, TLS, POST, status line. 2xx is MTASTS_OK. */
+/*
+ * One address: connect, TLS, POST, status line. 2xx is MTASTS_OK. Over
+ * net.c's connection, so a collector that closes early (say a 413 before
+ * the whole body is read) cannot kill us with SIGPIPE.
+ */
 static int
 post_one(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
     const struct sockaddr_storage *sa, const char *req, size_t reqlen,
@@ -858,94 +841,37 @@ post_one(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
     struct mtasts_error *err)
 {
 	struct mtasts_http_resp resp;
+	struct mtasts_conn c;
 	char *in = NULL;
-	size_t inlen = 0, off;
-	SSL *ssl = NULL;
-	int fd = -1, rc = MTASTS_TEMPFAIL, r, e = 0;
-	socklen_t sl;
-	struct pollfd p;
-	unsigned char ipbuf[sizeof(struct in6_addr)];
+	size_t inlen = 0;
+	int rc = MTASTS_TEMPFAIL, r;
 
 	memset(&resp, 0, sizeof(resp));
 	*status = 0;
-	if ((fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0)) < 0) {
-		mtasts_err_set(err, rc, "socket: %s", strerror(errno));
-		goto done;
-	}
-	sl = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-	    sizeof(struct sockaddr_in);
-	if (connect(fd, (const struct sockaddr *)sa, sl) != 0) {
-		int64_t rem = deadline - mtasts_mono_ms();
-
-		p.fd = fd;
-		p.events = POLLOUT;
-		if (errno != EINPROGRESS || rem <= 0 || poll(&p, 1,
-		    (int)(rem > INT_MAX ? INT_MAX : rem)) <= 0) {
-			mtasts_err_set(err, rc, "connect %s: %s", host,
-			    errno == EINPROGRESS ? "timed out" :
-			    strerror(errno));
-			goto done;
-		}
-		sl = sizeof(e);
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) != 0 ||
-		    e != 0) {
-			mtasts_err_set(err, rc, "connect %s: %s", host,
-			    strerror(e));
-			goto done;
-		}
-	}
-	ERR_clear_error();
-	if ((ssl = SSL_new(sctx)) == NULL || SSL_set_fd(ssl, fd) != 1) {
-		mtasts_err_set(err, rc, "TLS setup failed");
+	mtasts_conn_init(&c, deadline);
+	if (mtasts_conn_connect(&c, sa) != 0) {
+		mtasts_err_set(err, rc, "connect %s: %s", host,
+		    mtasts_conn_why(&c));
 		goto done;
 	}
 	/* PKIX + the URI's host (DNS-ID or IP address). */
-	if (inet_pton(AF_INET, host, ipbuf) == 1 ||
-	    inet_pton(AF_INET6, host, ipbuf) == 1) {
-		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) !=
-		    1) {
-			mtasts_err_set(err, rc, "TLS setup failed");
-			goto done;
-		}
-	} else {
-		char sni[MTASTS_DOMAIN_MAX + 1];
-
-		mtasts_strlcpy(sni, host, sizeof(sni));
-		if (SSL_set_tlsext_host_name(ssl, sni) != 1 ||
-		    SSL_set1_host(ssl, host) != 1) {
-			mtasts_err_set(err, rc, "TLS setup failed");
-			goto done;
-		}
-		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (mtasts_conn_tls_start(&c, sctx, host, MTASTS_TLS_PEER_URI_HOST) !=
+	    0) {
+		mtasts_err_set(err, rc, "TLS setup failed");
+		goto done;
 	}
-	SSL_set_connect_state(ssl);
-	while ((r = SSL_do_handshake(ssl)) != 1)
-		if (ssl_wait(ssl, fd, r, deadline) != 0) {
-			long v = SSL_get_verify_result(ssl);
+	if (mtasts_conn_tls_handshake(&c) != 0) {
+		long v = SSL_get_verify_result(c.ssl);
 
-			mtasts_err_set(err, rc, "TLS handshake with %s: %s",
-			    host, v != X509_V_OK ?
-			    X509_verify_cert_error_string(v) : "failed");
-			goto done;
-		}
-	for (off = 0; off < reqlen + bodylen;) {
-		const char *src = off < reqlen ? req + off :
-		    body + (off - reqlen);
-		size_t n = off < reqlen ? reqlen - off : bodylen -
-		    (off - reqlen);
-
-		if (n > INT_MAX)
-			n = INT_MAX;
-		r = SSL_write(ssl, src, (int)n);
-		if (r > 0) {
-			off += (size_t)r;
-			continue;
-		}
-		if (ssl_wait(ssl, fd, r, deadline) != 0) {
-			mtasts_err_set(err, rc, "sending to %s failed", host);
-			goto done;
-		}
+		mtasts_err_set(err, rc, "TLS handshake with %s: %s", host,
+		    v != X509_V_OK ? X509_verify_cert_error_string(v) :
+		    "failed");
+		goto done;
+	}
+	if (mtasts_conn_tls_write(&c, req, reqlen) != 0 ||
+	    mtasts_conn_tls_write(&c, body, bodylen) != 0) {
+		mtasts_err_set(err, rc, "sending to %s failed", host);
+		goto done;
 	}
 	if ((in = malloc(POST_RESPONSE_MAX)) == NULL) {
 		mtasts_err_set(err, MTASTS_NOMEM, "out of memory");
@@ -953,17 +879,13 @@ post_one(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
 	}
 	/* Only the status matters (§5.4): stop once the head is parsed. */
 	while (inlen < POST_RESPONSE_MAX) {
-		r = SSL_read(ssl, in + inlen, (int)(POST_RESPONSE_MAX - inlen));
-		if (r > 0) {
-			inlen += (size_t)r;
-			mtasts_http_parse(in, inlen, 0, POST_RESPONSE_MAX,
-			    &resp);
-			if (resp.status != 0)
-				break;
-			continue;
-		}
-		if (SSL_get_error(ssl, r) == SSL_ERROR_ZERO_RETURN ||
-		    ssl_wait(ssl, fd, r, deadline) != 0)
+		r = mtasts_conn_tls_read(&c, in + inlen,
+		    POST_RESPONSE_MAX - inlen);
+		if (r <= 0)
+			break;
+		inlen += (size_t)r;
+		mtasts_http_parse(in, inlen, 0, POST_RESPONSE_MAX, &resp);
+		if (resp.status != 0)
 			break;
 	}
 	if (resp.status == 0)
@@ -979,9 +901,7 @@ done:
 	    host, *status);
 	mtasts_http_clear(&resp);
 	free(in);
-	SSL_free(ssl);
-	if (fd >= 0)
-		close(fd);
+	mtasts_conn_close(&c);
 	ERR_clear_error();
 	return rc;
 }
