@@ -606,6 +606,15 @@ void mtasts_tlsrpt_record_fetch_failure(struct mtasts_ctx *ctx,
     const char *domain, const char *result_type, const char *reason,
     time_t when);
 
+/* ---- txt.c ---- */
+
+/*
+ * The discard rule shared by `_mta-sts` (RFC 8461 §3.1) and `_smtp._tls`
+ * (RFC 8460 §3) TXT records: 1 if rec[0..len) begins with version
+ * (case-sensitive), then *WSP and ";" (a field-delim, D-TXT-2).
+ */
+int mtasts_txt_versioned(const char *rec, size_t len, const char *version);
+
 /* ---- tlsrpt_txt.c: the `_smtp._tls` TXT record (RFC 8460 §3) ---- */
 
 /* Usable (mailto:/https:) rua URIs kept from one record. */

@@ -26,12 +26,6 @@
 #define QUOTE_MAX 40
 
 static int
-is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static int
 is_alpha(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -41,12 +35,6 @@ static int
 is_digit(char c)
 {
 	return c >= '0' && c <= '9';
-}
-
-static int
-is_alnum(char c)
-{
-	return is_alpha(c) || is_digit(c);
 }
 
 static int
@@ -75,7 +63,7 @@ qlen(size_t n)
 static int
 is_uri_char(char c)
 {
-	if (is_alnum(c))
+	if (mtasts_is_alnum(c))
 		return 1;
 	return strchr("-._~:/?#[]@$&'()*+=%", c) != NULL && c != '\0';
 }
@@ -89,7 +77,7 @@ scheme_len(const char *u, size_t len)
 	if (len == 0 || !is_alpha(u[0]))
 		return 0;
 	for (i = 1; i < len && u[i] != ':'; i++)
-		if (!is_alnum(u[i]) && u[i] != '+' && u[i] != '-' &&
+		if (!mtasts_is_alnum(u[i]) && u[i] != '+' && u[i] != '-' &&
 		    u[i] != '.')
 			return 0;
 	return i < len ? i : 0;
@@ -117,7 +105,7 @@ uri_valid(const char *u, size_t len)
 static int
 is_local_char(char c)
 {
-	return is_alnum(c) || (c != '\0' &&
+	return mtasts_is_alnum(c) || (c != '\0' &&
 	    strchr("#$&'*+-=?^_`{}~", c) != NULL);
 }
 
@@ -285,8 +273,8 @@ parse_rua(const char *rec, size_t len, size_t pos, int keep,
 	for (;;) {
 		size_t s = pos, w;
 
-		while (pos < len && !is_wsp(rec[pos]) && rec[pos] != ',' &&
-		    rec[pos] != ';')
+		while (pos < len && !mtasts_is_wsp(rec[pos]) &&
+		    rec[pos] != ',' && rec[pos] != ';')
 			pos++;
 		if (pos == s) {
 			mtasts_err(err, MTASTS_INVALID,
@@ -309,12 +297,12 @@ parse_rua(const char *rec, size_t len, size_t pos, int keep,
 			} else
 				out->nunsupported++;
 		}
-		for (w = pos; w < len && is_wsp(rec[w]); w++)
+		for (w = pos; w < len && mtasts_is_wsp(rec[w]); w++)
 			;
 		if (w == len || rec[w] != ',')
 			return pos;
 		pos = w + 1;
-		while (pos < len && is_wsp(rec[pos]))
+		while (pos < len && mtasts_is_wsp(rec[pos]))
 			pos++;
 	}
 }
@@ -327,7 +315,7 @@ parse_extension(const char *rec, size_t len, size_t pos,
 	size_t i, eq;
 
 	for (eq = pos; eq < len && rec[eq] != '=' && rec[eq] != ';' &&
-	    !is_wsp(rec[eq]); eq++)
+	    !mtasts_is_wsp(rec[eq]); eq++)
 		;
 	if (eq == len || rec[eq] != '=') {
 		mtasts_err(err, MTASTS_INVALID,
@@ -335,14 +323,15 @@ parse_extension(const char *rec, size_t len, size_t pos,
 		    qlen(eq - pos), rec + pos, pos);
 		return 0;
 	}
-	if (eq == pos || eq - pos > EXT_NAME_MAX || !is_alnum(rec[pos]))
+	if (eq == pos || eq - pos > EXT_NAME_MAX || !mtasts_is_alnum(rec[pos]))
 		goto badname;
 	for (i = pos; i < eq; i++)
-		if (!is_alnum(rec[i]) && rec[i] != '_' && rec[i] != '-' &&
-		    rec[i] != '.')
+		if (!mtasts_is_alnum(rec[i]) && rec[i] != '_' &&
+		    rec[i] != '-' && rec[i] != '.')
 			goto badname;
 	/* %x21-3A / %x3C / %x3E-7E: no SP, CTL, "=" or ";". */
-	for (i = eq + 1; i < len && !is_wsp(rec[i]) && rec[i] != ';'; i++)
+	for (i = eq + 1; i < len && !mtasts_is_wsp(rec[i]) && rec[i] != ';';
+	    i++)
 		if (rec[i] == '=') {
 			mtasts_err(err, MTASTS_INVALID,
 			    "'=' in value of \"%.*s\" at offset %zu",
@@ -395,7 +384,7 @@ mtasts_tlsrpt_txt_parse(const char *rec, size_t len,
 	for (;;) {
 		size_t wsp = pos;
 
-		while (pos < len && is_wsp(rec[pos]))
+		while (pos < len && mtasts_is_wsp(rec[pos]))
 			pos++;
 		if (pos == len) {
 			if (wsp != pos)
@@ -408,7 +397,7 @@ mtasts_tlsrpt_txt_parse(const char *rec, size_t len,
 			goto fail;
 		}
 		pos++;
-		while (pos < len && is_wsp(rec[pos]))
+		while (pos < len && mtasts_is_wsp(rec[pos]))
 			pos++;
 		if (pos == len)
 			break;
@@ -450,24 +439,6 @@ fail:
 	return MTASTS_INVALID;
 }
 
-/*
- * §3: "records that do not begin with 'v=TLSRPTv1;' are discarded". As
- * for `_mta-sts` (D-TXT-2) WSP may come before the ';' (field-delim), so
- * "v=TLSRPTv1 ;" is kept, "v=TLSRPTv10;" and a bare "v=TLSRPTv1" are not.
- */
-static int
-is_rpt_record(const char *rec, size_t len)
-{
-	size_t pos = RPT_VERSION_LEN;
-
-	if (rec == NULL || len < RPT_VERSION_LEN ||
-	    memcmp(rec, RPT_VERSION, RPT_VERSION_LEN) != 0)
-		return 0;
-	while (pos < len && is_wsp(rec[pos]))
-		pos++;
-	return pos < len && rec[pos] == ';';
-}
-
 int
 mtasts_tlsrpt_txt_select(const char *const *recs, const size_t *lens,
     size_t nrecs, struct mtasts_tlsrpt_txt *out, struct mtasts_error *err)
@@ -480,8 +451,14 @@ mtasts_tlsrpt_txt_select(const char *const *recs, const size_t *lens,
 	if (nrecs > MTASTS_TXT_RECORDS_MAX)
 		return mtasts_err(err, MTASTS_INVALID,
 		    "%zu TXT records (max %d)", nrecs, MTASTS_TXT_RECORDS_MAX);
+	/*
+	 * §3: "records that do not begin with 'v=TLSRPTv1;' are discarded".
+	 * As for `_mta-sts` (D-TXT-2) WSP may come before the ';'
+	 * (field-delim), so "v=TLSRPTv1 ;" is kept, "v=TLSRPTv10;" and a
+	 * bare "v=TLSRPTv1" are not.
+	 */
 	for (i = 0; i < nrecs; i++)
-		if (is_rpt_record(recs[i], lens[i])) {
+		if (mtasts_txt_versioned(recs[i], lens[i], RPT_VERSION)) {
 			n++;
 			which = i;
 		}

@@ -183,19 +183,12 @@ mtasts_txt_parse(const char *rec, size_t len, char id[MTASTS_ID_MAX + 1],
 	return MTASTS_OK;
 }
 
-/*
- * §3.1: "records that do not begin with 'v=STSv1;' are discarded". With
- * erratum 6285 WSP may come before the ';' (D-TXT-2), so "v=STSv1 ;"
- * counts, while "v=STSv10;", "v=STSv1.1", "v=stsv1;" and a bare "v=STSv1"
- * are discarded.
- */
-static int
-is_sts_record(const char *rec, size_t len)
+int
+mtasts_txt_versioned(const char *rec, size_t len, const char *version)
 {
-	size_t pos = STS_VERSION_LEN;
+	size_t vlen = strlen(version), pos = vlen;
 
-	if (rec == NULL || len < STS_VERSION_LEN ||
-	    memcmp(rec, STS_VERSION, STS_VERSION_LEN) != 0)
+	if (rec == NULL || len < vlen || memcmp(rec, version, vlen) != 0)
 		return 0;
 	while (pos < len && mtasts_is_wsp(rec[pos]))
 		pos++;
@@ -214,8 +207,14 @@ mtasts_txt_select(const char *const *recs, const size_t *lens,
 	if (nrecs > MTASTS_TXT_RECORDS_MAX)
 		return mtasts_err(err, MTASTS_INVALID,
 		    "%zu TXT records (max %d)", nrecs, MTASTS_TXT_RECORDS_MAX);
+	/*
+	 * §3.1: "records that do not begin with 'v=STSv1;' are discarded".
+	 * With erratum 6285 WSP may come before the ';' (D-TXT-2), so
+	 * "v=STSv1 ;" counts, while "v=STSv10;", "v=STSv1.1", "v=stsv1;"
+	 * and a bare "v=STSv1" are discarded.
+	 */
 	for (i = 0; i < nrecs; i++) {
-		if (is_sts_record(recs[i], lens[i])) {
+		if (mtasts_txt_versioned(recs[i], lens[i], STS_VERSION)) {
 			n++;
 			which = i;
 		}
