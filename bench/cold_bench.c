@@ -2,19 +2,22 @@
  * cold_bench.c - cold lookup latency against the physical floor, in the
  * hermetic world (bench/run starts it), interleaved in one process.
  *
- *	cold_bench CONFIG CAFILE DNS_ADDR WARMDOMAIN DOMAIN ADDR [DOMAIN ADDR]...
+ *	cold_bench CONFIG CAFILE DNS_ADDR SHMDIR WARMDOMAIN DOMAIN ADDR...
  *
- * The context is warmed by one lookup of WARMDOMAIN (resolver and TLS
- * context exist, as in any process after its first fetch), then for every
- * uncached DOMAIN, in alternating order:
- *   cold:  mtasts_lookup(): TXT + A/AAAA + HTTPS + parse + cache write;
- *   floor: one UDP DNS query (the TXT) + TCP connect + verified TLS
- *          handshake + GET + read of the policy from ADDR, with a minimal
- *          OpenSSL client whose SSL_CTX (and CA file) is made beforehand.
- * Then, on the entry just written: store = mtasts_cache_store() of it
- * again (encode, temp file, fsync, rename, fsync of the directory), and
- * fsync = the two fsync() calls alone on a file of the same size.
- * Prints medians (cold_ns floor_ns store_ns fsync_ns) and the rounds.
+ * Two contexts from CONFIG, one with its cache_dir replaced by SHMDIR (a
+ * tmpfs, where fsync costs nothing), are warmed by one lookup of
+ * WARMDOMAIN (resolver and TLS context exist, as in any process after
+ * its first fetch), then for every uncached DOMAIN, in rotating order:
+ *   cold:       mtasts_lookup(): TXT + A/AAAA + HTTPS + parse + cache
+ *               write (temp file, fsync, rename, fsync of the directory);
+ *   cold_tmpfs: the same with the cache on tmpfs: the difference is what
+ *               the durable cache write costs;
+ *   floor:      one UDP DNS query (the TXT) + TCP connect + verified TLS
+ *               handshake + GET + read of the policy from ADDR, with a
+ *               minimal OpenSSL client whose SSL_CTX is made beforehand.
+ * fsync: the two fsync() calls alone on a 512-byte file in the cache
+ * directory. Prints medians (cold_ns cold_tmpfs_ns floor_ns fsync_ns)
+ * and the rounds.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -179,59 +182,55 @@ int
 main(int argc, char **argv)
 {
 	struct mtasts_error err = { 0, "" };
-	int64_t cold[MAXR], flo[MAXR], store[MAXR], sync[MAXR], t0, t1;
-	struct mtasts_cache_entry *e;
-	struct mtasts_ctx *ctx;
+	int64_t cold[MAXR], shm[MAXR], flo[MAXR], sync[MAXR], t0;
+	struct mtasts_ctx *ctx, *ctx2;
 	char host[300], path[1200], blob[512];
-	unsigned n = 0, i;
+	unsigned n = 0, i, k;
 	SSL_CTX *sctx;
 	int fd, dfd;
 
-	if (argc < 7 || (argc - 5) % 2 != 0 || (argc - 5) / 2 > MAXR)
-		die("usage", "CONFIG CAFILE DNS WARM DOMAIN ADDR...");
+	if (argc < 8 || (argc - 6) % 2 != 0 || (argc - 6) / 2 > MAXR)
+		die("usage", "CONFIG CAFILE DNS SHMDIR WARM DOMAIN ADDR...");
 	if ((ctx = mtasts_ctx_new()) == NULL ||
-	    mtasts_ctx_load_config(ctx, argv[1], &err) != MTASTS_OK)
+	    mtasts_ctx_load_config(ctx, argv[1], &err) != MTASTS_OK ||
+	    (ctx2 = mtasts_ctx_new()) == NULL ||
+	    mtasts_ctx_load_config(ctx2, argv[1], &err) != MTASTS_OK ||
+	    mtasts_ctx_set(ctx2, "cache_dir", argv[4], &err) != MTASTS_OK)
 		die("config", err.text);
 	if ((sctx = SSL_CTX_new(TLS_client_method())) == NULL ||
 	    SSL_CTX_load_verify_locations(sctx, argv[2], NULL) != 1)
 		die("SSL_CTX", argv[2]);
 	SSL_CTX_set_min_proto_version(sctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER, NULL);
-	lookup_fetch(ctx, argv[4]);
+	lookup_fetch(ctx, argv[5]);
+	lookup_fetch(ctx2, argv[5]);
 	if (ctx->dns == NULL || ctx->ssl_ctx == NULL)
 		die("warm-up", "no resolver or TLS context after a fetch");
 	if ((dfd = open(ctx->cfg.cache_dir, O_RDONLY | O_DIRECTORY)) == -1)
 		die("open", ctx->cfg.cache_dir);
 	memset(blob, 'x', sizeof(blob));
-	for (i = 5; i + 1 < (unsigned)argc; i += 2, n++) {
+	for (i = 6; i + 1 < (unsigned)argc; i += 2, n++) {
 		const char *d = argv[i], *addr = argv[i + 1];
 
 		snprintf(host, sizeof(host), "mta-sts.%s", d);
-		if (n % 2 == 0) {
+		/* Rotate the order so that no side always goes first. */
+		for (k = 0; k < 3; k++) {
 			t0 = now_ns();
-			lookup_fetch(ctx, d);
-			t1 = now_ns();
-			dns_txt(argv[3], d);
-			https_get(sctx, host, addr);
-			flo[n] = now_ns() - t1;
-			cold[n] = t1 - t0;
-		} else {
-			t0 = now_ns();
-			dns_txt(argv[3], d);
-			https_get(sctx, host, addr);
-			t1 = now_ns();
-			lookup_fetch(ctx, d);
-			cold[n] = now_ns() - t1;
-			flo[n] = t1 - t0;
+			switch ((n + k) % 3) {
+			case 0:
+				lookup_fetch(ctx, d);
+				cold[n] = now_ns() - t0;
+				break;
+			case 1:
+				lookup_fetch(ctx2, d);
+				shm[n] = now_ns() - t0;
+				break;
+			default:
+				dns_txt(argv[3], d);
+				https_get(sctx, host, addr);
+				flo[n] = now_ns() - t0;
+			}
 		}
-		e = NULL;
-		if (mtasts_cache_load(ctx, d, &e, &err) != MTASTS_OK)
-			die("load", d);
-		t0 = now_ns();
-		if (mtasts_cache_store(ctx, e, &err) != MTASTS_OK)
-			die("store", err.text);
-		store[n] = now_ns() - t0;
-		mtasts_cache_entry_free(e);
 		snprintf(path, sizeof(path), "%s/fsync-probe.tmp",
 		    ctx->cfg.cache_dir);
 		if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) ==
@@ -246,11 +245,12 @@ main(int argc, char **argv)
 		unlink(path);
 	}
 	report("cold", cold, n);
+	report("cold_tmpfs", shm, n);
 	report("floor", flo, n);
-	report("store", store, n);
 	report("fsync", sync, n);
 	close(dfd);
 	SSL_CTX_free(sctx);
 	mtasts_ctx_free(ctx);
+	mtasts_ctx_free(ctx2);
 	return 0;
 }
