@@ -1,0 +1,260 @@
+"""osmtpdworld - a real OpenSMTPD 6.8 sender inside the hermetic world.
+
+Debian's opensmtpd conflicts with exim4 (installed for the Exim tests), so
+the .deb fetched by scripts/bootstrap is unpacked with `dpkg -x` into the
+world directory and run from there, as root, with private copies of
+everything it needs (mta-integration.md part D), all inside the test's
+mount namespace so the host is never touched:
+
+  - /etc/passwd, /etc/group with the users opensmtpd and opensmtpq;
+  - /usr/libexec, /var/spool, /run: the host entries (symlinks to a bind
+    of the original) plus private opensmtpd/, smtpd/ directories: the
+    unpacked libexec programs, table-mtasts and filter-mtasts under test;
+  - smtpctl: a setgid-opensmtpq copy (smtpctl insists on it).
+
+The receivers are tests/exim/eximworld.py's: one Exim daemon posing as
+every MX host, storing what it got per address.
+"""
+
+import glob
+import grp
+import os
+import pwd
+import re
+import shutil
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "world"))
+sys.path.insert(0, os.path.join(HERE, "..", "exim"))
+
+import world as W  # noqa: E402
+import eximworld as E  # noqa: E402
+
+DEB_DIRS = ("/var/cache/mtasts-test",)
+LIBEXEC = "/usr/libexec/opensmtpd"
+
+
+def find_deb():
+    env = os.environ.get("MTASTS_OPENSMTPD_DEB")
+    if env:
+        return env
+    for d in DEB_DIRS:
+        debs = sorted(glob.glob(os.path.join(d, "opensmtpd_6.8*.deb")))
+        if debs:
+            return debs[-1]
+    return None
+
+
+def _free_id(used, start=61000):
+    i = start
+    while i in used:
+        i += 1
+    return i
+
+
+def private_dir(world_dir, parent, children):
+    """Replace `parent` (in this mount namespace) by a directory holding
+    symlinks to its original entries plus `children`, a dict name -> source
+    directory to copy (None: an empty directory). Returns {name: path}."""
+    tag = parent.strip("/").replace("/", "-")
+    orig = os.path.join(world_dir, "orig-" + tag)
+    new = os.path.join(world_dir, "new-" + tag)
+    os.makedirs(orig, exist_ok=True)
+    os.makedirs(new, exist_ok=True)
+    if os.path.isdir(parent):
+        W._run("mount", "--bind", parent, orig)
+        for e in os.listdir(orig):
+            if e not in children:
+                os.symlink(os.path.join(orig, e), os.path.join(new, e))
+    out = {}
+    for name, src in children.items():
+        p = os.path.join(new, name)
+        if src is None:
+            os.makedirs(p, exist_ok=True)
+        else:
+            shutil.copytree(src, p, symlinks=True)
+        out[name] = os.path.join(parent, name)
+    os.chmod(new, 0o755)
+    W._run("mount", "--bind", new, parent)
+    return out
+
+
+class Smtpd:
+    """smtpd 6.8 from the unpacked .deb, with the adapter installed."""
+
+    def __init__(self, ew, table, filt, conf_text_fn, name="tx"):
+        self.ew = ew
+        self.w = ew.w
+        self.dir = os.path.join(self.w.dir, "osmtpd-" + name)
+        self.table = table
+        self.filter = filt
+        self.conf_text_fn = conf_text_fn
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "smtpd.log")
+
+    # -- installation (once per namespace)
+
+    def install(self):
+        deb = find_deb()
+        if deb is None or not os.path.exists(deb):
+            raise W.WorldError(
+                "no opensmtpd 6.8 .deb in %s (run scripts/bootstrap)" %
+                (DEB_DIRS,))
+        os.makedirs(self.dir)
+        os.chmod(self.dir, 0o755)
+        root = os.path.join(self.dir, "root")
+        W._run("dpkg", "-x", deb, root)
+        self.smtpd = os.path.join(root, "usr/sbin/smtpd")
+        self._users()
+        # smtpd resolves MX hosts with getaddrinfo(AI_ADDRCONFIG), which
+        # ignores loopback addresses: without a non-loopback IPv4 address
+        # it never asks for A records ("Host not found"). A veth pair
+        # kept inside the namespace (leading nowhere) provides one.
+        W._run("ip", "link", "add", "osmtpd0", "type", "veth", "peer",
+               "name", "osmtpd1")
+        W._run("ip", "addr", "add", "10.254.254.1/32", "dev", "osmtpd0")
+        W._run("ip", "link", "set", "osmtpd0", "up")
+        # /usr/libexec/opensmtpd: the package's programs + ours.
+        lib = os.path.join(self.dir, "libexec")
+        shutil.copytree(os.path.join(root, "usr/libexec/opensmtpd"), lib)
+        for src, name in ((self.table, "table-mtasts"),
+                          (self.filter, "filter-mtasts")):
+            shutil.copy(src, os.path.join(lib, name))
+            os.chmod(os.path.join(lib, name), 0o755)
+        private_dir(self.dir, "/usr/libexec", {"opensmtpd": lib})
+        private_dir(self.dir, "/var/spool", {"smtpd": None})
+        os.chmod("/var/spool/smtpd", 0o711)
+        private_dir(self.dir, "/run", {})
+        # The chroot of the unprivileged processes (PATH_CHROOT).
+        private_dir(self.dir, "/var/lib", {"opensmtpd": None})
+        os.makedirs("/var/lib/opensmtpd/empty", exist_ok=True)
+        os.chmod("/var/lib/opensmtpd/empty", 0o755)
+        # smtpctl must be setgid opensmtpq.
+        self.smtpctl_bin = os.path.join(self.dir, "smtpctl")
+        shutil.copy(os.path.join(root, "usr/sbin/smtpctl"), self.smtpctl_bin)
+        os.chown(self.smtpctl_bin, 0, grp.getgrnam("opensmtpq").gr_gid)
+        os.chmod(self.smtpctl_bin, 0o2755)
+        self.empty = os.path.join(self.dir, "empty")
+        os.makedirs(self.empty, exist_ok=True)
+
+    def _users(self):
+        """Private /etc/passwd and /etc/group with opensmtpd, opensmtpq."""
+        have_users = True
+        for u in ("opensmtpd", "opensmtpq"):
+            try:
+                pwd.getpwnam(u)
+            except KeyError:
+                have_users = False
+        if have_users:
+            return
+        uids = {p.pw_uid for p in pwd.getpwall()}
+        gids = {g.gr_gid for g in grp.getgrall()}
+        home = os.path.join(self.dir, "empty")
+        os.makedirs(home, exist_ok=True)
+        pw_lines, gr_lines = [], []
+        for u in ("opensmtpd", "opensmtpq"):
+            uid = _free_id(uids)
+            uids.add(uid)
+            gid = _free_id(gids)
+            gids.add(gid)
+            pw_lines.append("%s:x:%d:%d:OpenSMTPD test:%s:/usr/sbin/nologin"
+                            % (u, uid, gid, home))
+            gr_lines.append("%s:x:%d:" % (u, gid))
+        for path, extra in (("/etc/passwd", pw_lines),
+                            ("/etc/group", gr_lines)):
+            copy = os.path.join(self.dir, os.path.basename(path))
+            with open(path) as f:
+                text = f.read()
+            if not text.endswith("\n"):
+                text += "\n"
+            with open(copy, "w") as f:
+                f.write(text + "\n".join(extra) + "\n")
+            os.chmod(copy, 0o644)
+            W._run("mount", "--bind", copy, path)
+
+    @property
+    def uid(self):
+        return pwd.getpwnam("opensmtpd").pw_uid
+
+    @property
+    def gid(self):
+        return pwd.getpwnam("opensmtpd").pw_gid
+
+    # -- running
+
+    def start(self):
+        self.conf = os.path.join(self.dir, "smtpd.conf")
+        with open(self.conf, "w") as f:
+            f.write(self.conf_text_fn(self))
+        os.chmod(self.conf, 0o644)
+        env = dict(os.environ, MTASTS_OPENSMTPD_LOG="stderr")
+        self.logf = open(self.log_path, "a")
+        self.proc = subprocess.Popen([self.smtpd, "-d", "-f", self.conf],
+                                     stdout=self.logf, stderr=self.logf,
+                                     env=env)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise W.WorldError("smtpd exited %s: %s" % (
+                    self.proc.returncode, self.log()[-3000:]))
+            try:
+                s = smtplib.SMTP("127.0.0.1", 25, timeout=2)
+                s.quit()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise W.WorldError("smtpd did not listen: " + self.log()[-3000:])
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_lines(self, pattern):
+        rx = re.compile(pattern)
+        return [ln for ln in self.log().splitlines() if rx.search(ln)]
+
+    def smtpctl(self, *args):
+        return subprocess.run([self.smtpctl_bin] + list(args),
+                              capture_output=True, text=True, timeout=30)
+
+    def queue(self):
+        """Recipients still queued."""
+        out = self.smtpctl("show", "queue").stdout
+        rcpts = []
+        for ln in out.splitlines():
+            f = ln.split("|")
+            if len(f) > 5:
+                rcpts.append(f[5] if "@" in f[5] else
+                             next((x for x in f if "@" in x and
+                                   "sender" not in x), ""))
+        return rcpts
+
+    def send(self, rcpt, subject="test"):
+        """Submit one message over SMTP on 127.0.0.1 (counts as local)."""
+        msg = ("From: sender@sender.world.test\r\nTo: %s\r\nSubject: %s\r\n"
+               "\r\nhello\r\n" % (rcpt, subject))
+        s = smtplib.SMTP("127.0.0.1", 25, timeout=30)
+        try:
+            s.sendmail("sender@sender.world.test", [rcpt], msg)
+        finally:
+            s.quit()
