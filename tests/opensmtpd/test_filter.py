@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""test_filter - filter-mtasts on the filter protocol as smtpd 6.8 speaks
+it (0.6), without smtpd and without network (the resolver is a dead
+address, so every lookup fails fast):
+
+  - registrations follow the announced subsystems, then register|ready;
+  - every smtp-in filter request is answered `proceed` with the session
+    id and token echoed in 0.6 order (filter-result|sid|token|proceed),
+    including rcpt-to whose lookup fails and phases it did not register;
+  - smtp-out report sequences are classified and logged (verified route
+    with no STARTTLS, TLS then hang-up; unverified route);
+  - garbage, oversized and truncated lines never crash it; it exits 0
+    when smtpd closes the pipe.
+
+Usage: test_filter.py --filter BIN [--mtasts BIN]
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+checks = 0
+failures = []
+
+
+def ok(cond, what):
+    global checks
+    checks += 1
+    if not cond:
+        failures.append(what)
+        sys.stderr.write("FAIL: %s\n" % what)
+
+
+def conf(d):
+    cache = os.path.join(d, "cache")
+    os.makedirs(cache, exist_ok=True)
+    os.chmod(cache, 0o700)
+    p = os.path.join(d, "mtasts.conf")
+    with open(p, "w") as f:
+        f.write("cache_dir = %s\nresolver = 127.0.0.1@9\ndnssec = off\n"
+                "dns_timeout = 1\nfetch_timeout = 1\ntlsrpt_dir = %s\n" %
+                (cache, os.path.join(d, "tlsrpt")))
+    return p
+
+
+def run(filt, args, lines, wait=2.0):
+    p = subprocess.Popen([filt] + args, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write("".join(ln + "\n" for ln in lines).encode())
+    p.stdin.flush()
+    time.sleep(wait)       # rcpt-to lookups run in worker threads
+    p.stdin.close()
+    p.stdin = None
+    out, err = p.communicate(timeout=20)
+    return p.returncode, out.decode(), err.decode()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--filter", required=True)
+    ap.add_argument("--mtasts")
+    a = ap.parse_args()
+    t0 = time.monotonic()
+    d = tempfile.mkdtemp(prefix="osmtpd-filter-")
+    c = conf(d)
+    cfg = ["config|smtpd-version|6.8.0p2", "config|smtp-session-timeout|300",
+           "config|subsystem|smtp-in", "config|subsystem|smtp-out",
+           "config|admd|tx.test", "config|ready"]
+    ts = "1700000000.000001"
+    sid, tok = "a1b2c3d4e5f60718", "0000000000000042"
+    lines = cfg + [
+        "filter|0.6|%s|smtp-in|rcpt-to|%s|%s|user@example.com" %
+        (ts, sid, tok),
+        "filter|0.6|%s|smtp-in|rcpt-to|%s|%s|<u@[127.0.0.1]>" %
+        (ts, sid, "43"),
+        "filter|0.6|%s|smtp-in|rcpt-to|%s|%s|nodomain" % (ts, sid, "44"),
+        "filter|0.6|%s|smtp-in|mail-from|%s|%s|a@b.test" % (ts, sid, "45"),
+        "filter|0.7|%s|smtp-in|rcpt-to|%s|%s|x@a|b.test" % (ts, sid, "46"),
+        # verified route: EHLO answered without STARTTLS
+        "report|0.6|%s|smtp-out|link-connect|s1|mx.a.test|pass|"
+        "10.0.0.1:4000|10.0.0.2:25" % ts,
+        "report|0.6|%s|smtp-out|protocol-client|s1|EHLO tx.test" % ts,
+        "report|0.6|%s|smtp-out|protocol-server|s1|250-mx.a.test hi" % ts,
+        "report|0.6|%s|smtp-out|protocol-server|s1|250 8BITMIME" % ts,
+        "report|0.6|%s|smtp-out|link-disconnect|s1" % ts,
+        # TLS, then disconnect without a transaction
+        "report|0.6|%s|smtp-out|link-connect|s2|mx|pass|"
+        "[::1]:4000|[::1]:25" % ts,
+        "report|0.6|%s|smtp-out|link-tls|s2|TLSv1.3:X:256" % ts,
+        "report|0.6|%s|smtp-out|link-disconnect|s2" % ts,
+        # garbage
+        "", "|", "filter|", "filter|0.6|x|smtp-out|rcpt-to|s|t|u",
+        "report|0.6", "report|0.6|t|smtp-out|link-disconnect|unknown",
+        "report|0.6|t|smtp-out|tx-rcpt|nosuch|1|ok|a@b",
+        "\x00\xff binary", "x" * 70000,
+        "filter|0.6|%s|smtp-in|data-line|%s|%s|." % (ts, sid, "47"),
+    ]
+    rc, out, err = run(a.filter, ["-c", c, "-a", "enforce"], lines)
+    outl = out.splitlines()
+    ok(rc == 0, "exit status %s" % rc)
+    ok(outl[:1] == ["register|filter|smtp-in|rcpt-to"],
+       "smtp-in registration first: %r" % outl[:2])
+    ok("register|report|smtp-out|link-tls" in outl and
+       "register|report|smtp-out|link-disconnect" in outl,
+       "smtp-out report registrations")
+    ok("register|ready" in outl, "register|ready")
+    ready = outl.index("register|ready") if "register|ready" in outl else 0
+    ok(all(ln.startswith("register|") for ln in outl[:ready]),
+       "only registrations before ready")
+    for t in ("0000000000000042", "43", "44", "45", "46", "47"):
+        ok("filter-result|%s|%s|proceed" % (sid, t) in outl,
+           "proceed for token %s" % t)
+    ok(len([ln for ln in outl if ln.startswith("filter-result")]) == 6,
+       "exactly one answer per request: %r" % outl)
+    ok("session s1 enforce" in err and
+       "result=starttls-not-supported" in err, "s1 classified: " + err)
+    ok("session s2 enforce" in err and "ip=::1" in err and
+       "result=validation-failure" in err, "s2 classified")
+    ok("line over" in err, "oversized line skipped and logged")
+
+    # smtp-out only instance registers no filter; relay route unverified.
+    lines = [ln for ln in cfg if "smtp-in" not in ln] + [
+        "report|0.6|%s|smtp-out|link-connect|s3|mx|pass|1.2.3.4:1|"
+        "5.6.7.8:25" % ts,
+        "report|0.6|%s|smtp-out|link-tls|s3|TLSv1.3:X:256" % ts,
+        "report|0.6|%s|smtp-out|tx-mail|s3|0000002a|ok|a@b.test" % ts,
+        "report|0.6|%s|smtp-out|tx-rcpt|s3|0000002a|ok|u@c.test" % ts,
+        "report|0.6|%s|smtp-out|link-disconnect|s3" % ts]
+    rc, out, err = run(a.filter, ["-c", c, "-a", "relay"], lines, wait=0.5)
+    ok(rc == 0, "relay instance exit status %s" % rc)
+    ok("register|filter" not in out, "no smtp-in registration")
+    ok("session s3 relay domain=c.test" in err and "result=unknown" in err,
+       "unverified TLS is not counted as a success: " + err)
+
+    # Bad options.
+    p = subprocess.run([a.filter, "-a", "bogus"], capture_output=True)
+    ok(p.returncode == 2, "usage error")
+    print("test_filter: %d checks, %d failed, %.1fs" %
+          (checks, len(failures), time.monotonic() - t0))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
