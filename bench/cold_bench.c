@@ -47,7 +47,7 @@ now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void
+static _Noreturn void
 die(const char *what, const char *why)
 {
 	fprintf(stderr, "cold_bench: %s: %s\n", what, why);
@@ -128,7 +128,7 @@ static void
 https_get(SSL_CTX *sctx, const char *host, const char *addr)
 {
 	struct sockaddr_in sin;
-	char req[600], buf[16384];
+	char req[600], buf[16384], name[300];
 	size_t got = 0;
 	SSL *ssl;
 	int fd, n, one = 1;
@@ -144,7 +144,9 @@ https_get(SSL_CTX *sctx, const char *host, const char *addr)
 	if ((ssl = SSL_new(sctx)) == NULL)
 		die("SSL_new", host);
 	SSL_set_fd(ssl, fd);
-	SSL_set_tlsext_host_name(ssl, host);
+	/* The macro casts away const: give it a writable copy. */
+	mtasts_strlcpy(name, host, sizeof(name));
+	SSL_set_tlsext_host_name(ssl, name);
 	SSL_set1_host(ssl, host);
 	if (SSL_connect(ssl) != 1 || SSL_get_verify_result(ssl) != X509_V_OK)
 		die("TLS", host);
