@@ -32,6 +32,7 @@ servers; keep new daemons as separate scripts driven by JSON files.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -55,6 +56,42 @@ V6_PREFIX = "fd00::"
 
 class WorldError(Exception):
     pass
+
+
+# ---------------------------------------------------------------- teardown
+
+def mounts_under(path):
+    """Mount points at or below path in this mount namespace, deepest
+    first (from /proc/self/mountinfo; octal escapes decoded)."""
+    top = os.path.realpath(path).rstrip("/")
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = re.sub(r"\\([0-7]{3})",
+                        lambda m: chr(int(m.group(1), 8)), line.split()[4])
+            if mp == top or mp.startswith(top + "/"):
+                found.append(mp)
+    return sorted(found, key=len, reverse=True)
+
+
+def safe_rmtree(path):
+    """Delete a world directory without ever deleting through a mount.
+
+    Tests bind-mount system directories (e.g. an MTA's /var/lib) into
+    their world directory to rebuild a private view of the system; a bind
+    mount on the same file system is not visible to os.path.ismount, so a
+    plain rmtree would delete the host's real files through it. Every
+    mount below the directory is detached first, and deletion is refused
+    if one survives."""
+    if not os.path.isdir(path):
+        return
+    for mp in mounts_under(path):
+        subprocess.call(["umount", "-l", mp], stderr=subprocess.DEVNULL)
+    left = mounts_under(path)
+    if left:
+        raise WorldError("refusing to delete %s: still mounted: %s" %
+                         (path, ", ".join(left)))
+    shutil.rmtree(path, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- namespace
@@ -246,7 +283,7 @@ class World:
                 p.wait()
         self.procs = []
         if not self.keep:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            safe_rmtree(self.dir)
 
     def __enter__(self):
         return self.start()
