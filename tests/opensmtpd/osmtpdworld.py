@@ -7,9 +7,11 @@ everything it needs (mta-integration.md part D), all inside the test's
 mount namespace so the host is never touched:
 
   - /etc/passwd, /etc/group with the users opensmtpd and opensmtpq;
-  - /usr/libexec, /var/spool, /run: the host entries (symlinks to a bind
-    of the original) plus private opensmtpd/, smtpd/ directories: the
-    unpacked libexec programs, table-mtasts and filter-mtasts under test;
+  - /usr/libexec, /var/spool, /run, /var/lib: overlays over the host
+    directories (writes land in the world directory; the host directory
+    is the read-only lower layer) holding opensmtpd/ (the unpacked libexec
+    programs, table-mtasts and filter-mtasts under test), smtpd/, the
+    chroot /var/lib/opensmtpd/empty and /run/smtpd.sock;
   - smtpctl: a setgid-opensmtpq copy (smtpctl insists on it).
 
 The receivers are tests/exim/eximworld.py's: one Exim daemon posing as
@@ -37,6 +39,9 @@ import eximworld as E  # noqa: E402
 
 DEB_DIRS = ("/var/cache/mtasts-test",)
 LIBEXEC = "/usr/libexec/opensmtpd"
+# Host directories smtpd writes to or needs entries in; each gets a
+# private overlay (overlay_dir), never a bind mount into the world dir.
+OVERLAYS = ("/usr/libexec", "/var/spool", "/run", "/var/lib")
 
 
 def find_deb():
@@ -57,31 +62,27 @@ def _free_id(used, start=61000):
     return i
 
 
-def private_dir(world_dir, parent, children):
-    """Replace `parent` (in this mount namespace) by a directory holding
-    symlinks to its original entries plus `children`, a dict name -> source
-    directory to copy (None: an empty directory). Returns {name: path}."""
-    tag = parent.strip("/").replace("/", "-")
-    orig = os.path.join(world_dir, "orig-" + tag)
-    new = os.path.join(world_dir, "new-" + tag)
-    os.makedirs(orig, exist_ok=True)
-    os.makedirs(new, exist_ok=True)
-    if os.path.isdir(parent):
-        W._run("mount", "--bind", parent, orig)
-        for e in os.listdir(orig):
-            if e not in children:
-                os.symlink(os.path.join(orig, e), os.path.join(new, e))
-    out = {}
-    for name, src in children.items():
-        p = os.path.join(new, name)
-        if src is None:
-            os.makedirs(p, exist_ok=True)
-        else:
-            shutil.copytree(src, p, symlinks=True)
-        out[name] = os.path.join(parent, name)
-    os.chmod(new, 0o755)
-    W._run("mount", "--bind", new, parent)
-    return out
+def overlay_dir(world_dir, target):
+    """Make the host directory `target` privately writable in this mount
+    namespace: an overlay whose lower layer is the host directory (the
+    kernel never writes to it) and whose upper layer lives in world_dir.
+
+    Never bind-mount a host directory *into* world_dir: World.stop()
+    removes world_dir recursively, and a recursive removal walks into bind
+    mounts and deletes the host's files. Here world_dir only ever holds
+    the upper and work layers, so removing it cannot reach the host.
+    Returns the sorted listing of `target` before the overlay, so callers
+    can check afterwards that the host directory is unchanged."""
+    before = sorted(os.listdir(target)) if os.path.isdir(target) else None
+    tag = target.strip("/").replace("/", "-")
+    up = os.path.join(world_dir, "ovl-" + tag, "up")
+    work = os.path.join(world_dir, "ovl-" + tag, "work")
+    os.makedirs(up)
+    os.makedirs(work)
+    W._run("mount", "-t", "overlay", "overlay", "-o",
+           "lowerdir=%s,upperdir=%s,workdir=%s" % (target, up, work),
+           target)
+    return before
 
 
 class Smtpd:
@@ -126,12 +127,15 @@ class Smtpd:
                           (self.filter, "filter-mtasts")):
             shutil.copy(src, os.path.join(lib, name))
             os.chmod(os.path.join(lib, name), 0o755)
-        private_dir(self.dir, "/usr/libexec", {"opensmtpd": lib})
-        private_dir(self.dir, "/var/spool", {"smtpd": None})
+        self.overlays = {}
+        for d in OVERLAYS:
+            self.overlays[d] = overlay_dir(self.dir, d)
+        if os.path.exists(LIBEXEC):
+            shutil.rmtree(LIBEXEC)      # the overlay's copy only
+        shutil.copytree(lib, LIBEXEC)
+        os.makedirs("/var/spool/smtpd", exist_ok=True)
         os.chmod("/var/spool/smtpd", 0o711)
-        private_dir(self.dir, "/run", {})
         # The chroot of the unprivileged processes (PATH_CHROOT).
-        private_dir(self.dir, "/var/lib", {"opensmtpd": None})
         os.makedirs("/var/lib/opensmtpd/empty", exist_ok=True)
         os.chmod("/var/lib/opensmtpd/empty", 0o755)
         # smtpctl must be setgid opensmtpq.
@@ -212,6 +216,18 @@ class Smtpd:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def release(self):
+        """Unmount the overlays and check the host directories below are
+        exactly as they were (returns a list of differences)."""
+        diffs = []
+        for d, before in getattr(self, "overlays", {}).items():
+            subprocess.run(["umount", d], capture_output=True)
+            after = sorted(os.listdir(d)) if os.path.isdir(d) else None
+            if after != before:
+                diffs.append("%s: %s -> %s" % (d, before, after))
+        self.overlays = {}
+        return diffs
 
     def stop(self):
         if self.alive():

@@ -267,6 +267,9 @@ def run(a):
     finally:
         if sm is not None:
             sm.stop()
+            diffs = sm.release()
+            ok(diffs == [], "host directories under the overlays are "
+               "unchanged: %s" % diffs)
             if failures:
                 sys.stderr.write("--- smtpd log (tail) ---\n%s\n" %
                                  sm.log()[-6000:])
