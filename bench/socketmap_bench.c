@@ -105,10 +105,14 @@ connect_to(const char *host, const char *port)
 {
 	struct sockaddr_in sin;
 	int fd, one = 1;
+	char *end;
+	long p = strtol(port, &end, 10);
 
+	if (*port == '\0' || *end != '\0' || p < 1 || p > 65535)
+		die("port", port);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons((unsigned short)atoi(port));
+	sin.sin_port = htons((unsigned short)p);
 	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
 		die("address", host);
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
