@@ -15,6 +15,15 @@
  * both set with fchmod so the umask does not matter. A world-writable
  * cache directory is refused, and cache files are never opened through a
  * symbolic link.
+ *
+ * Long-lived processes (the OpenSMTPD table, Exim queue runners) load the
+ * same entries over and over, so a context keeps a memo of parsed entries
+ * (cache_memo = on). It is only a parse cache, never a second source of
+ * truth: every load still checks the directory, stat()s the entry file,
+ * and serves the memo only when the file is the very file that was parsed
+ * (device, inode, size, mode, mtime, ctime). Stores rename a new inode
+ * over the entry and any write in place changes ctime, so whatever another
+ * process does to the file is seen on the next load.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -48,6 +57,20 @@
 /* Domain prefix length kept in temp file names (they must fit NAME_MAX). */
 #define CACHE_TMP_DOMAIN_MAX (NAME_MAX - 48)
 #define CACHE_WHY_MAX 128
+/* Memo: entries per context, hash buckets (a power of two). */
+#define CACHE_MEMO_MAX 1024
+#define CACHE_MEMO_BUCKETS 2048
+/* Longer policies are not memoised: bounds the memo near 3 MiB. */
+#define CACHE_MEMO_TEXT_MAX 2048
+/*
+ * A file changed less than this long ago is not memoised: file times come
+ * from a coarse clock (one tick, <= 10 ms), so a second change within the
+ * same tick (an in-place rewrite of the same size, or a rename of a new
+ * file that reuses the freed inode number) could leave every stat field
+ * as it was. Any change after we recorded the file moves its ctime past
+ * the recorded one.
+ */
+#define CACHE_MEMO_SETTLE_NS 1000000000LL
 
 static const char *const cache_keys[] = {
 	"format", "domain", "id", "policy", "mode", "max_age", "mx",
@@ -514,6 +537,246 @@ done:
 
 #undef CORRUPT
 
+/* ---- the memo of parsed entries ---- */
+
+struct cache_memo_ent {
+	struct mtasts_cache_entry e;	/* policy NULL: text is kept */
+	/* the identity of the file e was parsed from */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	mode_t mode;
+	struct timespec mtim, ctim;
+	uint32_t hash;
+	int next;			/* bucket chain; -1 ends it */
+	size_t text_len;		/* 0: no policy */
+	char text[];			/* raw policy, NUL-terminated */
+};
+
+/*
+ * Private heap memory of one context: a child that inherits the context
+ * through fork() gets its own copy, and nothing in it is shared with
+ * another process. A context belongs to one thread (mtasts.h).
+ */
+struct mtasts_cache_memo {
+	int bucket[CACHE_MEMO_BUCKETS];	/* slot index; -1 empty */
+	struct cache_memo_ent *slot[CACHE_MEMO_MAX];	/* [0, n) used */
+	size_t n;
+	uint32_t rnd;			/* xorshift32: victims when full */
+	uint64_t hits;
+};
+
+static uint32_t
+memo_hash(const char *d, size_t len)
+{
+	uint32_t h = 2166136261U;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)d[i];
+		h *= 16777619U;
+	}
+	return h;
+}
+
+/* Slot of domain, or -1. */
+static int
+memo_find(const struct mtasts_cache_memo *m, const char *domain,
+    uint32_t h)
+{
+	int i;
+
+	if (m == NULL)
+		return -1;
+	for (i = m->bucket[h & (CACHE_MEMO_BUCKETS - 1)]; i != -1;
+	    i = m->slot[i]->next)
+		if (m->slot[i]->hash == h &&
+		    strcmp(m->slot[i]->e.domain, domain) == 0)
+			return i;
+	return -1;
+}
+
+/* The link that points at slot i in its bucket chain. */
+static int *
+memo_link(struct mtasts_cache_memo *m, int i)
+{
+	int *p = &m->bucket[m->slot[i]->hash & (CACHE_MEMO_BUCKETS - 1)];
+
+	while (*p != i)
+		p = &m->slot[*p]->next;
+	return p;
+}
+
+/* Free slot i; the last slot moves into it so [0, n) stays dense. */
+static void
+memo_evict(struct mtasts_cache_memo *m, int i)
+{
+	int last;
+
+	*memo_link(m, i) = m->slot[i]->next;
+	free(m->slot[i]);
+	last = (int)--m->n;
+	if (i != last) {
+		*memo_link(m, last) = i;
+		m->slot[i] = m->slot[last];
+	}
+	m->slot[last] = NULL;
+}
+
+static void
+memo_drop(struct mtasts_ctx *ctx, const char *domain, size_t dlen)
+{
+	struct mtasts_cache_memo *m = ctx->cache_memo;
+	int i;
+
+	if ((i = memo_find(m, domain, memo_hash(domain, dlen))) != -1)
+		memo_evict(m, i);
+}
+
+static int
+memo_same_file(const struct cache_memo_ent *me, const struct stat *st)
+{
+	return me->dev == st->st_dev && me->ino == st->st_ino &&
+	    me->size == st->st_size && me->mode == st->st_mode &&
+	    me->mtim.tv_sec == st->st_mtim.tv_sec &&
+	    me->mtim.tv_nsec == st->st_mtim.tv_nsec &&
+	    me->ctim.tv_sec == st->st_ctim.tv_sec &&
+	    me->ctim.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/*
+ * Remember e, parsed from the file st describes. Best effort: without
+ * memory, or for a file too recently changed, the next load parses again.
+ */
+static void
+memo_record(struct mtasts_ctx *ctx, const struct mtasts_cache_entry *e,
+    size_t dlen, const struct stat *st)
+{
+	struct mtasts_cache_memo *m = ctx->cache_memo;
+	struct cache_memo_ent *me;
+	struct timespec now;
+	const char *text = NULL;
+	size_t len = 0;
+	uint32_t h;
+	int i;
+
+	if (e->policy != NULL &&
+	    ((text = mtasts_policy_text(e->policy, &len)) == NULL ||
+		len == 0 || len > CACHE_MEMO_TEXT_MAX))
+		return;
+	if (clock_gettime(CLOCK_REALTIME, &now) == -1 ||
+	    (int64_t)now.tv_sec * 1000000000 + now.tv_nsec -
+	    ((int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec) <
+	    CACHE_MEMO_SETTLE_NS)
+		return;
+	if (m == NULL) {
+		if ((m = calloc(1, sizeof(*m))) == NULL)
+			return;
+		for (i = 0; i < CACHE_MEMO_BUCKETS; i++)
+			m->bucket[i] = -1;
+		m->rnd = 2463534242U;
+		ctx->cache_memo = m;
+	}
+	if ((me = malloc(sizeof(*me) + len + 1)) == NULL)
+		return;
+	me->e = *e;
+	me->e.policy = NULL;
+	me->dev = st->st_dev;
+	me->ino = st->st_ino;
+	me->size = st->st_size;
+	me->mode = st->st_mode;
+	me->mtim = st->st_mtim;
+	me->ctim = st->st_ctim;
+	me->hash = h = memo_hash(e->domain, dlen);
+	me->text_len = len;
+	if (len > 0)
+		memcpy(me->text, text, len);
+	me->text[len] = '\0';
+	if ((i = memo_find(m, e->domain, h)) != -1)
+		memo_evict(m, i);
+	/*
+	 * Full: a random victim. Unlike FIFO or LRU it keeps most of its
+	 * hits when a process cycles through more domains than it holds.
+	 */
+	if (m->n == CACHE_MEMO_MAX) {
+		m->rnd ^= m->rnd << 13;
+		m->rnd ^= m->rnd >> 17;
+		m->rnd ^= m->rnd << 5;
+		memo_evict(m, (int)(m->rnd % CACHE_MEMO_MAX));
+	}
+	i = (int)m->n++;
+	m->slot[i] = me;
+	me->next = m->bucket[h & (CACHE_MEMO_BUCKETS - 1)];
+	m->bucket[h & (CACHE_MEMO_BUCKETS - 1)] = i;
+}
+
+/*
+ * A copy of the memoised entry of domain if path is still the file it was
+ * parsed from: MTASTS_OK, or MTASTS_NOMEM; MTASTS_NOTFOUND means "do the
+ * full load" (no memo entry, or the file is another one, or any error:
+ * the full load reports it properly).
+ */
+static int
+memo_load(struct mtasts_ctx *ctx, const char *domain, size_t dlen,
+    const char *path, struct mtasts_cache_entry **out,
+    struct mtasts_error *err)
+{
+	struct mtasts_cache_memo *m = ctx->cache_memo;
+	struct mtasts_cache_entry *e;
+	struct cache_memo_ent *me;
+	struct stat st;
+	int i, rc;
+
+	if ((i = memo_find(m, domain, memo_hash(domain, dlen))) == -1)
+		return MTASTS_NOTFOUND;
+	me = m->slot[i];
+	/* lstat: a symbolic link put in its place is another file. */
+	if (lstat(path, &st) == -1 || !memo_same_file(me, &st)) {
+		memo_evict(m, i);
+		return MTASTS_NOTFOUND;
+	}
+	if ((e = malloc(sizeof(*e))) == NULL)
+		return mtasts_err(err, MTASTS_NOMEM, "cache: out of memory");
+	*e = me->e;
+	e->policy = NULL;
+	/* Parsed once already: only running out of memory can fail it. */
+	if (me->text_len > 0 && (rc = mtasts_policy_parse(me->text,
+	    me->text_len, &e->policy, NULL)) != MTASTS_OK) {
+		free(e);
+		if (rc == MTASTS_NOMEM)
+			return mtasts_err(err, rc, "cache: out of memory");
+		memo_evict(m, i);
+		return MTASTS_NOTFOUND;
+	}
+	m->hits++;
+	*out = e;
+	return MTASTS_OK;
+}
+
+void
+mtasts_cache_memo_free(struct mtasts_ctx *ctx)
+{
+	struct mtasts_cache_memo *m;
+	size_t i;
+
+	if (ctx == NULL || (m = ctx->cache_memo) == NULL)
+		return;
+	for (i = 0; i < m->n; i++)
+		free(m->slot[i]);
+	free(m);
+	ctx->cache_memo = NULL;
+}
+
+void
+mtasts_cache_memo_stats(const struct mtasts_ctx *ctx, size_t *entries,
+    uint64_t *hits)
+{
+	const struct mtasts_cache_memo *m = ctx->cache_memo;
+
+	*entries = m != NULL ? m->n : 0;
+	*hits = m != NULL ? m->hits : 0;
+}
+
 int
 mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
     struct mtasts_cache_entry **out, struct mtasts_error *err)
@@ -549,6 +812,10 @@ mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
 		return rc;
 	if ((rc = cache_path(ctx, name, path, sizeof(path), err)) !=
 	    MTASTS_OK)
+		return rc;
+	if (ctx->cfg.cache_memo >= 0 &&
+	    (rc = memo_load(ctx, domain, dlen, path, out, err)) !=
+	    MTASTS_NOTFOUND)
 		return rc;
 	/* O_NONBLOCK: a FIFO planted here must not hang the delivery. */
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
@@ -619,10 +886,15 @@ mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
 	if (rc == MTASTS_NOMEM)
 		mtasts_err_set(err, rc, "cache: out of memory");
 	if (rc == MTASTS_OK) {
+		if (ctx->cfg.cache_memo >= 0)
+			memo_record(ctx, e, dlen, &st);
 		*out = e;
 		e = NULL;
 	}
 done:
+	/* Whatever the file is now, it is not what the memo holds. */
+	if (rc != MTASTS_OK && ctx->cache_memo != NULL)
+		memo_drop(ctx, domain, dlen);
 	if (rc == MTASTS_INVALID) {
 		/* why may quote the hostile file (jansson, policy parser). */
 		cache_sanitize(why, clean, sizeof(clean));
@@ -775,6 +1047,9 @@ mtasts_cache_store(struct mtasts_ctx *ctx,
 	if (!cache_filename(e->domain, name))
 		return mtasts_err(err, MTASTS_ERROR,
 		    "cache: domain too long for a cache file name");
+	/* The next load reads what this store leaves, whatever happens. */
+	if (ctx->cache_memo != NULL)
+		memo_drop(ctx, e->domain, dlen);
 	if ((rc = cache_encode(e, &json, &jlen, err)) != MTASTS_OK)
 		goto done;
 	if ((rc = cache_dir_open(ctx, 1, &dfd, err)) != MTASTS_OK)
@@ -849,6 +1124,8 @@ mtasts_cache_remove(struct mtasts_ctx *ctx, const char *domain,
 		    "cache: invalid domain name");
 	if (!cache_filename(domain, name))
 		return MTASTS_OK;
+	if (ctx->cache_memo != NULL)
+		memo_drop(ctx, domain, dlen);
 	if ((rc = cache_dir_open(ctx, 0, &dfd, err)) != MTASTS_OK)
 		return rc == MTASTS_NOTFOUND ? MTASTS_OK : rc;
 	if (unlinkat(dfd, name, 0) == -1 && errno != ENOENT) {

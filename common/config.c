@@ -245,6 +245,16 @@ mtasts_ctx_set(struct mtasts_ctx *ctx, const char *key, const char *v,
 			    "report_failure_reason: expected on or off");
 		return MTASTS_OK;
 	}
+	if (strcmp(key, "cache_memo") == 0) {
+		if (strcmp(v, "on") == 0)
+			c->cache_memo = 0;
+		else if (strcmp(v, "off") == 0)
+			c->cache_memo = -1;
+		else
+			return mtasts_err(err, MTASTS_INVALID,
+			    "cache_memo: expected on or off");
+		return MTASTS_OK;
+	}
 	if (strcmp(key, "tlsrpt_max_day_size") == 0) {
 		uint64_t n;
 

@@ -51,6 +51,7 @@ mtasts_ctx_free(struct mtasts_ctx *ctx)
 		return;
 	mtasts_dns_free(ctx);
 	mtasts_fetch_free(ctx);
+	mtasts_cache_memo_free(ctx);
 	free(ctx);
 }
 

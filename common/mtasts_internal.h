@@ -106,6 +106,7 @@ struct mtasts_config {
 	char report_from[256];			/* From: of report mail */
 	char sendmail[MTASTS_PATH_MAX];		/* command, split on WSP */
 	int report_reason;			/* 0: on (default), -1: omit */
+	int cache_memo;				/* 0: on (default), -1: off */
 };
 
 struct mtasts_dns;	/* dns.c */
@@ -120,6 +121,7 @@ struct mtasts_ctx {
 	struct mtasts_dns *dns;		/* lazily created */
 	void *ssl_ctx;			/* SSL_CTX *, lazily created (fetch.c) */
 	char last_config_file[MTASTS_PATH_MAX];
+	struct mtasts_cache_memo *cache_memo;	/* cache.c, lazily made */
 };
 
 /* ctx.c */
@@ -544,6 +546,15 @@ int mtasts_cache_store(struct mtasts_ctx *ctx,
 int mtasts_cache_remove(struct mtasts_ctx *ctx, const char *domain,
     struct mtasts_error *err);
 void mtasts_cache_entry_free(struct mtasts_cache_entry *e);
+/*
+ * The context's memo of parsed entries (cache_memo = on): each load still
+ * stat()s the directory and the entry file and serves a copy only when the
+ * file is the one that was parsed. Freed by mtasts_ctx_free().
+ */
+void mtasts_cache_memo_free(struct mtasts_ctx *ctx);
+/* Entries held and loads served from the memo, for tests and benchmarks. */
+void mtasts_cache_memo_stats(const struct mtasts_ctx *ctx, size_t *entries,
+    uint64_t *hits);
 /*
  * Per-domain fetch lock across processes. Waits at most wait_ms.
  * Returns MTASTS_OK (*fd holds the lock), MTASTS_TEMPFAIL (busy), or

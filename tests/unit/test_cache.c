@@ -1,7 +1,9 @@
 /*
  * test_cache.c - the on-disk policy cache: round trips, a corpus of
  * corrupt and hostile files, modes, atomic replacement under concurrent
- * writers and readers, the per-domain fetch lock, foreach and remove.
+ * writers and readers, the per-domain fetch lock, foreach and remove,
+ * and the per-context memo of parsed entries against changes made by
+ * other processes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -1108,6 +1110,268 @@ test_foreach_remove(void)
 	mtasts_ctx_free(ctx);
 }
 
+/* ---- the memo of parsed entries ---- */
+
+#define MEMO_MANY 1100		/* more than the memo holds (1024) */
+#define MEMO_SETTLE_US 1100000	/* cache.c CACHE_MEMO_SETTLE_NS + margin */
+
+static uint64_t
+memo_hits(const struct mtasts_ctx *ctx)
+{
+	size_t n;
+	uint64_t h;
+
+	mtasts_cache_memo_stats(ctx, &n, &h);
+	return h;
+}
+
+static size_t
+memo_entries(const struct mtasts_ctx *ctx)
+{
+	size_t n;
+	uint64_t h;
+
+	mtasts_cache_memo_stats(ctx, &n, &h);
+	return n;
+}
+
+static int
+load_rc(struct mtasts_ctx *ctx, const char *domain,
+    struct mtasts_cache_entry **out)
+{
+	struct mtasts_error err = { 0, "" };
+
+	return mtasts_cache_load(ctx, domain, out, &err);
+}
+
+/* Load twice; the second load must come from the memo. */
+static void
+memo_warm(struct mtasts_ctx *ctx, const char *domain)
+{
+	struct mtasts_cache_entry *got = NULL;
+	uint64_t h0;
+
+	CHECK(load_rc(ctx, domain, &got) == MTASTS_OK);
+	mtasts_cache_entry_free(got);
+	got = NULL;
+	h0 = memo_hits(ctx);
+	CHECK(load_rc(ctx, domain, &got) == MTASTS_OK);
+	CHECKF(memo_hits(ctx) == h0 + 1, "%s: not served from the memo",
+	    domain);
+	mtasts_cache_entry_free(got);
+}
+
+static void
+test_memo(void)
+{
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_cache_entry *e, *e2, *neg, *a = NULL, *b = NULL;
+	struct mtasts_ctx *ctx, *ctx2, *off;
+	char dir[600], path[700], name[64], *json;
+	size_t len, i;
+	uint64_t h0;
+	int status, fd;
+	pid_t pid;
+
+	subdir(dir, sizeof(dir), "memo", 1);
+	ctx = new_ctx(dir);
+	ctx2 = new_ctx(dir);
+	off = new_ctx(dir);
+	CHECK(mtasts_ctx_set(off, "cache_memo", "off", &err) == MTASTS_OK);
+	CHECK(mtasts_ctx_set(off, "cache_memo", "maybe", &err) ==
+	    MTASTS_INVALID);
+	e = entry_policy("memo.example");
+	e2 = entry_policy("memo.example");
+	mtasts_policy_free(e2->policy);
+	e2->policy = policy("version: STSv1\nmode: testing\nmx: other.example"
+			    "\nmax_age: 86400\n");
+	mtasts_strlcpy(e2->id, "second", sizeof(e2->id));
+	e2->expires_at = e2->fetched_at + 86400;
+	neg = entry_negative("neg.example");
+	CHECK(mtasts_cache_store(ctx2, e, &err) == MTASTS_OK);
+	/* A file changed within the last second is never memoised. */
+	CHECK(load_rc(ctx, "memo.example", &a) == MTASTS_OK);
+	mtasts_cache_entry_free(a);
+	a = NULL;
+	CHECK(memo_entries(ctx) == 0);
+	CHECK(mtasts_cache_store(ctx2, neg, &err) == MTASTS_OK);
+	for (i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "gone%zu.example", i);
+		mtasts_strlcpy(e->domain, name, sizeof(e->domain));
+		CHECK(mtasts_cache_store(ctx2, e, &err) == MTASTS_OK);
+	}
+	for (i = 0; i < MEMO_MANY; i++) {
+		snprintf(name, sizeof(name), "m%04zu.example", i);
+		mtasts_strlcpy(neg->domain, name, sizeof(neg->domain));
+		CHECK(mtasts_cache_store(ctx2, neg, &err) == MTASTS_OK);
+	}
+	mtasts_strlcpy(e->domain, "memo.example", sizeof(e->domain));
+	mtasts_strlcpy(neg->domain, "neg.example", sizeof(neg->domain));
+
+	usleep(MEMO_SETTLE_US);
+
+	/* A hit is a private copy, identical to a full load. */
+	memo_warm(ctx, "memo.example");
+	CHECK(load_rc(ctx, "memo.example", &a) == MTASTS_OK);
+	CHECK(load_rc(ctx, "memo.example", &b) == MTASTS_OK);
+	CHECK(a != NULL && b != NULL && a != b && a->policy != b->policy);
+	if (a != NULL && b != NULL) {
+		check_same(a, e);
+		check_same(b, e);
+		/* Scribbling on one copy does not reach the memo. */
+		a->id[0] = 'X';
+		a->fail_reason[0] = '\0';
+	}
+	mtasts_cache_entry_free(a);
+	mtasts_cache_entry_free(b);
+	a = b = NULL;
+	CHECK(load_rc(ctx, "memo.example", &a) == MTASTS_OK);
+	if (a != NULL)
+		check_same(a, e);
+	mtasts_cache_entry_free(a);
+	a = NULL;
+	memo_warm(ctx, "neg.example");
+	CHECK(load_rc(ctx, "neg.example", &a) == MTASTS_OK);
+	if (a != NULL)
+		check_same(a, neg);
+	mtasts_cache_entry_free(a);
+	a = NULL;
+	/* cache_memo = off: never served from a memo. */
+	CHECK(load_rc(off, "memo.example", &a) == MTASTS_OK);
+	mtasts_cache_entry_free(a);
+	a = NULL;
+	CHECK(load_rc(off, "memo.example", &a) == MTASTS_OK);
+	mtasts_cache_entry_free(a);
+	a = NULL;
+	CHECK(memo_hits(off) == 0 && memo_entries(off) == 0);
+
+	/*
+	 * Another process (a forked child inheriting the warm context, as
+	 * an Exim delivery does) replaces the entry: the parent's next load
+	 * sees it. The child's inherited memo must see it as well.
+	 */
+	if ((pid = fork()) == 0) {
+		struct mtasts_cache_entry *c = NULL;
+		int bad = 0;
+
+		bad |= load_rc(ctx, "memo.example", &c) != MTASTS_OK ||
+		    strcmp(c->id, "20240101T000000") != 0;
+		mtasts_cache_entry_free(c);
+		c = NULL;
+		bad |= mtasts_cache_store(ctx2, e2, NULL) != MTASTS_OK;
+		bad |= load_rc(ctx, "memo.example", &c) != MTASTS_OK ||
+		    strcmp(c->id, "second") != 0;
+		mtasts_cache_entry_free(c);
+		_exit(bad);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid &&
+	    WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	h0 = memo_hits(ctx);
+	CHECK(load_rc(ctx, "memo.example", &a) == MTASTS_OK);
+	CHECK(memo_hits(ctx) == h0);
+	if (a != NULL)
+		check_same(a, e2);
+	mtasts_cache_entry_free(a);
+	a = NULL;
+
+	/* A store through the same context: the next load reads it. */
+	usleep(MEMO_SETTLE_US);
+	memo_warm(ctx, "memo.example");
+	CHECK(mtasts_cache_store(ctx, e, &err) == MTASTS_OK);
+	CHECK(load_rc(ctx, "memo.example", &a) == MTASTS_OK);
+	if (a != NULL)
+		check_same(a, e);
+	mtasts_cache_entry_free(a);
+	a = NULL;
+
+	/* Removed behind the memo's back: NOTFOUND. */
+	memo_warm(ctx, "gone0.example");
+	snprintf(path, sizeof(path), "%s/gone0.example.json", dir);
+	CHECK(unlink(path) == 0);
+	CHECK(load_rc(ctx, "gone0.example", &a) == MTASTS_NOTFOUND &&
+	    a == NULL);
+
+	/* Replaced by garbage (rename): NOTFOUND and a warning. */
+	memo_warm(ctx, "gone1.example");
+	warns = 0;
+	put_file(dir, "gone1.example.json", "{\"format\": 1}", 13, 0660);
+	CHECK(load_rc(ctx, "gone1.example", &a) == MTASTS_NOTFOUND &&
+	    a == NULL);
+	CHECK(warns == 1);
+
+	/* Overwritten in place with garbage of the same size. */
+	memo_warm(ctx, "gone2.example");
+	json = get_file(dir, "gone2.example.json", &len);
+	CHECK(json != NULL && len > 10);
+	if (json != NULL) {
+		memset(json, ' ', len);
+		json[0] = '[';
+		snprintf(path, sizeof(path), "%s/gone2.example.json", dir);
+		fd = open(path, O_WRONLY);
+		CHECK(fd != -1 && write(fd, json, len) == (ssize_t)len);
+		if (fd != -1)
+			close(fd);
+	}
+	free(json);
+	warns = 0;
+	CHECK(load_rc(ctx, "gone2.example", &a) == MTASTS_NOTFOUND &&
+	    a == NULL);
+	CHECK(warns == 1);
+
+	/* Replaced by a symbolic link to a good entry: still refused. */
+	memo_warm(ctx, "gone3.example");
+	snprintf(path, sizeof(path), "%s/gone3.example.json", dir);
+	CHECK(unlink(path) == 0 && symlink("gone4.example.json", path) == 0);
+	warns = 0;
+	CHECK(load_rc(ctx, "gone3.example", &a) == MTASTS_NOTFOUND &&
+	    a == NULL);
+	CHECK(warns == 1);
+
+	/* A world-writable directory is refused, warm memo or not. */
+	memo_warm(ctx, "gone4.example");
+	CHECK(chmod(dir, 02777) == 0);
+	CHECK(load_rc(ctx, "gone4.example", &a) == MTASTS_ERROR && a == NULL);
+	CHECK(chmod(dir, 02770) == 0);
+	h0 = memo_hits(ctx);
+	CHECK(load_rc(ctx, "gone4.example", &a) == MTASTS_OK);
+	mtasts_cache_entry_free(a);
+	a = NULL;
+	CHECK(memo_hits(ctx) == h0 + 1);
+	/* ... and a directory that is gone is NOTFOUND. */
+	snprintf(path, sizeof(path), "%s.moved", dir);
+	CHECK(rename(dir, path) == 0);
+	CHECK(load_rc(ctx, "gone4.example", &a) == MTASTS_NOTFOUND &&
+	    a == NULL);
+	CHECK(rename(path, dir) == 0);
+
+	/* Bounded: more domains than the memo holds, all still right. */
+	for (i = 0; i < MEMO_MANY; i++) {
+		snprintf(name, sizeof(name), "m%04zu.example", i);
+		CHECK(load_rc(ctx, name, &a) == MTASTS_OK && a != NULL &&
+		    strcmp(a->domain, name) == 0);
+		mtasts_cache_entry_free(a);
+		a = NULL;
+	}
+	CHECKF(memo_entries(ctx) == 1024, "%zu", memo_entries(ctx));
+	h0 = memo_hits(ctx);
+	for (i = 0; i < MEMO_MANY; i++) {
+		snprintf(name, sizeof(name), "m%04zu.example", i);
+		CHECK(load_rc(ctx, name, &a) == MTASTS_OK && a != NULL &&
+		    strcmp(a->domain, name) == 0);
+		mtasts_cache_entry_free(a);
+		a = NULL;
+	}
+	CHECK(memo_entries(ctx) == 1024);
+	CHECKF(memo_hits(ctx) > h0 + 800, "%llu",
+	    (unsigned long long)(memo_hits(ctx) - h0));
+	mtasts_cache_entry_free(e);
+	mtasts_cache_entry_free(e2);
+	mtasts_cache_entry_free(neg);
+	mtasts_ctx_free(ctx);
+	mtasts_ctx_free(ctx2);
+	mtasts_ctx_free(off);
+}
+
 static void
 cleanup(void)
 {
@@ -1140,6 +1404,7 @@ main(void)
 	test_concurrency();
 	test_lock();
 	test_foreach_remove();
+	test_memo();
 	cleanup();
 	return T_DONE();
 }
