@@ -7,7 +7,11 @@
  *
  * Output is one "key value" line per measurement (bench/run parses it):
  *   hit_ns         median over ROUNDS of ns per cache-hit lookup, warm
- *                  process, NDOMAINS domains in a pseudo-random order;
+ *                  process, NDOMAINS domains in a pseudo-random order,
+ *                  default configuration (cache_memo = on), and
+ *                  memo_hit_pct, the share of those loads the memo served;
+ *   hit_nomemo_ns  the same with cache_memo = off (every hit reads and
+ *                  parses the file), rounds interleaved with hit_ns;
  *   floor_ns       median ns for open+read+close of the same files;
  *   disk_bytes     allocated size of the cache directory (st_blocks);
  *   first_ns       median, in the fresh process, of dlopen(LIBSO) +
@@ -16,7 +20,9 @@
  *   first_exec_ns  median fork+exec+exit of that process, and
  *   exec_floor_ns  the same process exiting at once (the process floor).
  * The cache is populated by copying one entry written by the library
- * (same length per name), so 10^5 entries take seconds, not fsyncs. The
+ * (same length per name), so 10^5 entries take seconds, not fsyncs; then
+ * the run waits MEMO_SETTLE_US, as the memo ignores files changed within
+ * the last second (a production cache's entries are hours old). The
  * run fails if a lookup is not a cache hit or if a cache hit created a
  * resolver or a TLS context (the fast path must not initialise them).
  * Built by bench/CMakeLists.txt (target `benchmarks`, not part of `all`).
@@ -33,6 +39,9 @@
 #include <unistd.h>
 
 #include "mtasts_internal.h"
+
+/* > CACHE_MEMO_SETTLE_NS in common/cache.c */
+#define MEMO_SETTLE_US 1100000
 
 static const char policy_text[] = "version: STSv1\n"
 				   "mode: enforce\n"
@@ -79,7 +88,7 @@ median(int64_t *v, unsigned n)
 }
 
 static struct mtasts_ctx *
-make_ctx(const char *dir)
+make_ctx(const char *dir, const char *memo)
 {
 	struct mtasts_error err = { 0, "" };
 	struct mtasts_ctx *ctx = mtasts_ctx_new();
@@ -87,9 +96,39 @@ make_ctx(const char *dir)
 	if (ctx == NULL ||
 	    mtasts_ctx_set(ctx, "cache_dir", dir, &err) != MTASTS_OK ||
 	    mtasts_ctx_set(ctx, "txt_check_interval", "604800", &err) !=
-		MTASTS_OK)
+		MTASTS_OK ||
+	    mtasts_ctx_set(ctx, "cache_memo", memo, &err) != MTASTS_OK)
 		die("config", err.text);
 	return ctx;
+}
+
+/* ns per lookup of LOOKUPS pseudo-random names from *seed; all hits. */
+static int64_t
+lookup_round(struct mtasts_ctx *ctx, unsigned n, unsigned lookups,
+    unsigned *seed)
+{
+	struct mtasts_error err = { 0, "" };
+	char name[64];
+	unsigned k, hits = 0;
+	int64_t t0;
+
+	t0 = now_ns();
+	for (k = 0; k < lookups; k++) {
+		struct mtasts_result *res = NULL;
+
+		*seed = *seed * 1103515245 + 12345;
+		domain_name(name, sizeof(name), (*seed >> 8) % n);
+		if (mtasts_lookup(ctx, name, 0, &res, &err) != MTASTS_OK)
+			die("lookup", err.text);
+		if (mtasts_result_status(res) == MTASTS_LOOKUP_POLICY &&
+		    mtasts_result_source(res) == MTASTS_SOURCE_CACHE)
+			hits++;
+		mtasts_result_free(res);
+	}
+	t0 = (now_ns() - t0) / lookups;
+	if (hits != lookups)
+		die("lookup", "not every lookup was a cache hit");
+	return t0;
 }
 
 /* Store d0000000 through the library, then copy it to the other names. */
@@ -193,11 +232,13 @@ int
 main(int argc, char **argv)
 {
 	const char *parent, *prog = NULL, *lib = NULL;
-	unsigned n, lookups, rounds, r, k, seed, hits;
+	unsigned n, lookups, rounds, r, k, seed, s0;
 	char dir[512], cdir[600], conf[600], name[64], path[700], buf[8192];
-	struct mtasts_ctx *ctx;
+	struct mtasts_ctx *ctx, *nomemo;
 	struct mtasts_error err = { 0, "" };
-	int64_t t0, *hit, *flo, *first, *fexec, *fnoop, *dl, dummy;
+	int64_t t0, *hit, *hitnm, *flo, *first, *fexec, *fnoop, *dl, dummy;
+	uint64_t mhits0, mhits;
+	size_t mentries;
 	FILE *f;
 
 	if (argc != 5 && argc != 7)
@@ -214,54 +255,42 @@ main(int argc, char **argv)
 	if (n == 0 || lookups == 0 || rounds == 0)
 		die("usage", "zero count");
 	hit = calloc(rounds, sizeof(*hit));
+	hitnm = calloc(rounds, sizeof(*hitnm));
 	flo = calloc(rounds, sizeof(*flo));
 	first = calloc(rounds, sizeof(*first));
 	fexec = calloc(rounds, sizeof(*fexec));
 	fnoop = calloc(rounds, sizeof(*fnoop));
 	dl = calloc(rounds, sizeof(*dl));
-	if (!hit || !flo || !first || !fexec || !fnoop || !dl)
+	if (!hit || !hitnm || !flo || !first || !fexec || !fnoop || !dl)
 		die("calloc", "failed");
 	snprintf(dir, sizeof(dir), "%s/mtasts-bench-XXXXXX", parent);
 	if (mkdtemp(dir) == NULL)
 		die("mkdtemp", dir);
 	snprintf(cdir, sizeof(cdir), "%s/cache", dir);
-	ctx = make_ctx(cdir);
+	ctx = make_ctx(cdir, "on");
+	nomemo = make_ctx(cdir, "off");
 	populate(ctx, cdir, n, time(NULL));
 	printf("domains %u\ndisk_bytes %lld\n", n, disk_use(cdir));
+	usleep(MEMO_SETTLE_US);
 
-	/* Warm the page cache and the allocator. */
+	/* Warm the page cache, the allocator and the memo. */
 	for (k = 0; k < n && k < 2000; k++) {
 		struct mtasts_result *res = NULL;
 
 		domain_name(name, sizeof(name), k);
-		if (mtasts_lookup(ctx, name, 0, &res, &err) != MTASTS_OK)
+		if (mtasts_lookup(ctx, name, 0, &res, &err) != MTASTS_OK ||
+		    mtasts_lookup(nomemo, name, 0, &res, &err) != MTASTS_OK)
 			die("lookup", err.text);
 		mtasts_result_free(res);
 	}
+	mtasts_cache_memo_stats(ctx, &mentries, &mhits0);
 	seed = 12345;
 	for (r = 0; r < rounds; r++) {
-		unsigned s0 = seed;
-
-		/* Interleaved: lookup round, then the floor on the same names. */
-		hits = 0;
-		t0 = now_ns();
-		for (k = 0; k < lookups; k++) {
-			struct mtasts_result *res = NULL;
-
-			seed = seed * 1103515245 + 12345;
-			domain_name(name, sizeof(name), (seed >> 8) % n);
-			if (mtasts_lookup(ctx, name, 0, &res, &err) !=
-			    MTASTS_OK)
-				die("lookup", err.text);
-			if (mtasts_result_status(res) ==
-				MTASTS_LOOKUP_POLICY &&
-			    mtasts_result_source(res) == MTASTS_SOURCE_CACHE)
-				hits++;
-			mtasts_result_free(res);
-		}
-		hit[r] = (now_ns() - t0) / lookups;
-		if (hits != lookups)
-			die("lookup", "not every lookup was a cache hit");
+		/* Interleaved: memo on, memo off, the floor; same names. */
+		s0 = seed;
+		hit[r] = lookup_round(ctx, n, lookups, &seed);
+		seed = s0;
+		hitnm[r] = lookup_round(nomemo, n, lookups, &seed);
 		seed = s0;
 		t0 = now_ns();
 		for (k = 0; k < lookups; k++) {
@@ -278,13 +307,22 @@ main(int argc, char **argv)
 		}
 		flo[r] = (now_ns() - t0) / lookups;
 	}
-	if (ctx->dns != NULL || ctx->ssl_ctx != NULL)
+	if (ctx->dns != NULL || ctx->ssl_ctx != NULL ||
+	    nomemo->dns != NULL || nomemo->ssl_ctx != NULL)
 		die("fast path", "a cache hit initialised DNS or TLS");
-	printf("hit_ns %lld\nfloor_ns %lld\n", (long long)median(hit, rounds),
+	mtasts_cache_memo_stats(ctx, &mentries, &mhits);
+	printf("hit_ns %lld\nhit_nomemo_ns %lld\nfloor_ns %lld\n",
+	    (long long)median(hit, rounds), (long long)median(hitnm, rounds),
 	    (long long)median(flo, rounds));
+	printf("memo_hit_pct %.1f\nmemo_entries %zu\n",
+	    100.0 * (double)(mhits - mhits0) / ((double)lookups * rounds),
+	    mentries);
 	printf("hit_rounds_ns");
 	for (r = 0; r < rounds; r++)
 		printf(" %lld", (long long)hit[r]);
+	printf("\nhit_nomemo_rounds_ns");
+	for (r = 0; r < rounds; r++)
+		printf(" %lld", (long long)hitnm[r]);
 	printf("\n");
 
 	if (prog != NULL) {
@@ -310,7 +348,9 @@ main(int argc, char **argv)
 	}
 
 	mtasts_ctx_free(ctx);
+	mtasts_ctx_free(nomemo);
 	free(hit);
+	free(hitnm);
 	free(flo);
 	free(first);
 	free(fexec);
