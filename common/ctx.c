@@ -3,7 +3,9 @@
  *
  * A context is cheap to create: it holds configuration only. The resolver
  * (dns.c) and the TLS client context (fetch.c) are made on first need, so
- * a cache hit never initialises DNS or TLS.
+ * a cache hit never initialises DNS or TLS. Both are reached only through
+ * the network operations (netops.c), which the Exim module loads on the
+ * first cache miss.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +51,7 @@ mtasts_ctx_free(struct mtasts_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
-	mtasts_dns_free(ctx);
-	mtasts_fetch_free(ctx);
+	mtasts_net_release(ctx);
 	mtasts_cache_memo_free(ctx);
 	free(ctx);
 }

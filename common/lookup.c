@@ -122,7 +122,7 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 		snprintf(reason, rsize, "name too long");
 		return TXT_NONE;
 	}
-	rc = mtasts_dns_query(ctx, qname, T_TXT, ctx->cfg.dns_timeout_ms, &a,
+	rc = ctx->net->dns_query(ctx, qname, T_TXT, ctx->cfg.dns_timeout_ms, &a,
 	    err);
 	if (rc != MTASTS_OK) {
 		snprintf(reason, rsize, "TXT %s: resolver: %s", qname,
@@ -144,7 +144,7 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 		    dns_status_name(a->status), a->why[0] ? ": " : "", a->why);
 		goto done;
 	}
-	if ((rc = mtasts_dns_txt_decode(a, &recs, &lens, &n)) != MTASTS_OK) {
+	if ((rc = ctx->net->dns_txt_decode(a, &recs, &lens, &n)) != MTASTS_OK) {
 		snprintf(reason, rsize, "TXT %s: malformed TXT data", qname);
 		out = TXT_NONE;
 		goto done;
@@ -158,8 +158,8 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 		out = TXT_NONE;
 	}
 done:
-	mtasts_dns_txt_free(recs, lens, n);
-	mtasts_dns_answer_free(a);
+	ctx->net->dns_txt_free(recs, lens, n);
+	ctx->net->dns_answer_free(a);
 	return out;
 }
 
@@ -177,7 +177,7 @@ fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
 	struct mtasts_error perr = { 0, "" };
 	int ok = 0;
 
-	mtasts_fetch_policy(ctx, e->domain, &f);
+	ctx->net->fetch_policy(ctx, e->domain, &f);
 	if (f.rc == MTASTS_OK) {
 		if (mtasts_policy_parse(f.body, f.body_len, &p, &perr) ==
 		    MTASTS_OK)
@@ -224,7 +224,7 @@ fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
 		    id, type, e->fail_reason,
 		    cache_valid(e, now) ? "; cached policy still applied" : "");
 	}
-	mtasts_fetch_clear(&f);
+	ctx->net->fetch_clear(&f);
 	return ok;
 }
 
@@ -351,6 +351,26 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 			answer_cache(r, e);
 		else
 			r->status = MTASTS_LOOKUP_NONE;
+		goto answered;
+	}
+
+	/*
+	 * The network half is needed from here on. Without it (the Exim
+	 * module's mtasts_net.so missing or mismatched) nothing can be
+	 * discovered: a valid cached policy still applies, anything else is
+	 * deferred, never "no policy" (that would silently drop enforce).
+	 */
+	lerr.code = 0;
+	lerr.text[0] = '\0';
+	if (mtasts_netops_get(ctx, &lerr) == NULL) {
+		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s", lerr.text);
+		mtasts_log(ctx, MTASTS_LOG_ERR, "%s: %s", r->domain,
+		    lerr.text);
+		if (cache_valid(e, now) &&
+		    !(flags & MTASTS_LOOKUP_FORCE_FETCH))
+			answer_cache(r, e);
+		else
+			r->status = MTASTS_LOOKUP_TEMPFAIL;
 		goto answered;
 	}
 

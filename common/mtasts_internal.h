@@ -122,6 +122,7 @@ struct mtasts_ctx {
 	void *ssl_ctx;			/* SSL_CTX *, lazily created (fetch.c) */
 	char last_config_file[MTASTS_PATH_MAX];
 	struct mtasts_cache_memo *cache_memo;	/* cache.c, lazily made */
+	const struct mtasts_netops *net;	/* netops.c/netload.c, lazily */
 };
 
 /* ctx.c */
@@ -735,5 +736,46 @@ int mtasts_report_post(struct mtasts_ctx *ctx, const char *uri,
 int mtasts_report_deliver(struct mtasts_ctx *ctx,
     const struct mtasts_report *r, time_t now, char *done_uri, size_t size,
     struct mtasts_error *err);
+
+/*
+ * ---- the network half, reached through a table (netops.c, netload.c) ----
+ *
+ * lookup.c and ctx.c call DNS and HTTPS only through these operations, so
+ * that an adapter module (mtasts_exim.so) can be linked without OpenSSL
+ * and libunbound and load them only on the first cache miss. The static
+ * and shared libraries bind the table directly (netops.c); the Exim module
+ * dlopen()s mtasts_net.so instead (exim/netload.c). Both halves are built
+ * from one source tree: abi and the struct sizes guard against a
+ * mismatched pair of files.
+ */
+#define MTASTS_NETOPS_ABI 1
+struct mtasts_netops {
+	unsigned abi;			/* MTASTS_NETOPS_ABI */
+	size_t ctx_size;		/* sizeof(struct mtasts_ctx) */
+	size_t fetch_size;		/* sizeof(struct mtasts_fetch) */
+	size_t answer_size;		/* sizeof(struct mtasts_dns_answer) */
+	int (*dns_query)(struct mtasts_ctx *, const char *, int, int,
+	    struct mtasts_dns_answer **, struct mtasts_error *);
+	void (*dns_answer_free)(struct mtasts_dns_answer *);
+	int (*dns_txt_decode)(const struct mtasts_dns_answer *, char ***,
+	    size_t **, size_t *);
+	void (*dns_txt_free)(char **, size_t *, size_t);
+	void (*fetch_policy)(struct mtasts_ctx *, const char *,
+	    struct mtasts_fetch *);
+	void (*fetch_clear)(struct mtasts_fetch *);
+	/* mtasts_dns_free() and mtasts_fetch_free() */
+	void (*release)(struct mtasts_ctx *);
+};
+/* The table of this build's own network code (netops.c). */
+extern const struct mtasts_netops mtasts_netops_direct;
+/*
+ * The network operations for ctx (remembered in ctx->net), or NULL with
+ * err set when they cannot be had (the Exim module's mtasts_net.so is
+ * missing or mismatched): the caller must then fail closed.
+ */
+const struct mtasts_netops *mtasts_netops_get(struct mtasts_ctx *ctx,
+    struct mtasts_error *err);
+/* Release ctx's resolver and TLS context, if any (mtasts_ctx_free). */
+void mtasts_net_release(struct mtasts_ctx *ctx);
 
 #endif /* MTASTS_INTERNAL_H */

@@ -371,8 +371,9 @@ class Sender:
     """An Exim sender with its own spool, log and mtasts.conf."""
 
     def __init__(self, ew, name, mtasts=True, conf_text=None,
-                 parallel=2, **opts):
+                 parallel=2, so=None, **opts):
         self.ew = ew
+        self.so = so or ew.so
         self.name = name
         self.dir = os.path.join(ew.w.dir, "tx-" + name)
         _mkdirs_exim(self.dir, os.path.join(self.dir, "spool"),
@@ -411,7 +412,7 @@ class Sender:
         self.conf = os.path.join(self.dir, "exim.conf")
         with open(self.conf, "w") as f:
             f.write(TX_CONF.format(
-                d=self.dir, so=ew.so, conf=self.mtasts_conf,
+                d=self.dir, so=self.so, conf=self.mtasts_conf,
                 parallel=parallel,
                 routers=ROUTERS_MTASTS if mtasts else ROUTERS_PLAIN,
                 transports=TRANSPORTS_MTASTS if mtasts

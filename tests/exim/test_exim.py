@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -266,12 +267,22 @@ def scenario_main(so, mtasts, keep):
              "rogue still has only the testing-mode mail")
         c.ok(tx.queue() == [], "queue empty after repair: %r" % tx.queue())
 
-        # --- misconfigured plugin: enforce domains defer, nothing leaks
+        # --- misconfigured plugin: enforce domains defer, nothing leaks.
+        # nonet: mtasts_exim.so without the mtasts_net.so it loads on a
+        # cache miss (exim/netload.c): every uncached domain defers with
+        # the reason, never "no policy".
+        nonet = os.path.join(w.dir, "nonet")
+        os.makedirs(nonet)
+        os.chmod(nonet, 0o755)
+        shutil.copy(so, os.path.join(nonet, os.path.basename(so)))
         for name, kw, why in (
                 ("badconf", {"conf_text": "fetch_timout = 3\n"},
                  "cannot decide: configuration: .*unknown key"),
                 ("badcache", {"cache_dir": os.path.join(w.dir, "wwcache")},
-                 "(cannot decide|not available)")):
+                 "(cannot decide|not available)"),
+                ("nonet", {"so": os.path.join(nonet, os.path.basename(so))},
+                 "not available: network library unavailable "
+                 r"\(cannot fetch policies\): .*mtasts_net\.so")):
             if name == "badcache":
                 os.makedirs(os.path.join(w.dir, "wwcache"))
                 os.chmod(os.path.join(w.dir, "wwcache"), 0o777)
