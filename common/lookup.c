@@ -395,6 +395,15 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 			goto answered;
 		}
 		if (!(flags & MTASTS_LOOKUP_FORCE_FETCH)) {
+			/*
+			 * RFC 8461 §6: a policy fetch failure of any kind while
+			 * a valid cached policy exists is reportable, unless
+			 * its mode is none.
+			 */
+			if (mtasts_policy_mode(e->policy) != MTASTS_MODE_NONE)
+				mtasts_tlsrpt_record_fetch_failure(ctx,
+				    r->domain, MTASTS_RT_STS_FETCH_ERROR, reason,
+				    now);
 			answer_cache(r, e);
 			goto answered;
 		}

@@ -695,6 +695,27 @@ class Cache(Base):
         self.assertPolicy(r, "enforce", "cache")
         self.assertEqual(r["failure"]["result_type"], FETCH_ERR)
 
+    def test_txt_tempfail_with_cache_is_reported(self):
+        # RFC 8461 §6: a failed discovery while a valid (non-none) cached
+        # policy exists is a reportable sts-policy-fetch-error (TLS-RPT).
+        spool = os.path.join(W.dir, "spool-txtfail")
+        os.makedirs(spool)
+        c = W.client(tlsrpt_dir=spool)
+        self.seed("txtfailrpt.test", client=c)
+        W.set_dns_failure("_mta-sts.txtfailrpt.test", "servfail")
+        r = c.lookup("txtfailrpt.test", now=T0 + 60)
+        self.assertPolicy(r, "enforce", "cache")
+        recs = []
+        for name in os.listdir(spool):
+            if name.endswith(".jsonl"):
+                with open(os.path.join(spool, name)) as f:
+                    recs += [json.loads(x) for x in f if x.strip()]
+        mine = [x for x in recs if x.get("d") == "txtfailrpt.test"]
+        self.assertEqual(len(mine), 1, recs)
+        self.assertEqual(mine[0].get("r"), FETCH_ERR, mine)
+        self.assertEqual(mine[0].get("pt"), "sts", mine)
+        self.assertIn("TXT", mine[0].get("fr", ""), mine)
+
     def test_unusable_cache_dir_is_tempfail(self):
         # D-CACHE-6: a cache that cannot be trusted or read fails closed,
         # as an answered "tempfail" (exit 0) that says why, with no DNS.
