@@ -155,6 +155,22 @@ result_what(const struct mtasts_result *r)
 
 /* ---------------------------------------------------------------- routers */
 
+/*
+ * RFC 8461 §3.4: a recipient domain that is not a host name (an address
+ * literal such as [192.0.2.1]) has no policy. Checked before the lookup,
+ * because a lookup error must stay fail-closed (it may be a configuration
+ * problem), while this is a property of the address itself.
+ */
+static int
+no_policy_domain(int argc, uschar *argv[])
+{
+	char n[MTASTS_DOMAIN_MAX + 1];
+	const char *d = arg(argc, argv, 0);
+
+	return d != NULL && d[0] != '\0' &&
+	    mtasts_domain_normalize(d, strlen(d), n, NULL) != MTASTS_OK;
+}
+
 int
 sts_mode(uschar **yield, int argc, uschar *argv[])
 {
@@ -162,6 +178,8 @@ sts_mode(uschar **yield, int argc, uschar *argv[])
 	struct mtasts_error err = { 0, "" };
 
 	setup();
+	if (no_policy_domain(argc, argv))
+		return ret(yield, OK, "none");
 	if (argc < 1 || mtasts_plugin_lookup(arg(argc, argv, 0),
 			    arg(argc, argv, 1), &r, &err) != MTASTS_OK)
 		return ret(yield, OK, "error");	/* the guard defers */
@@ -178,6 +196,8 @@ sts_ignore_hosts(uschar **yield, int argc, uschar *argv[])
 	struct mtasts_error err = { 0, "" };
 
 	setup();
+	if (no_policy_domain(argc, argv))
+		return ret(yield, OK, "");
 	/* Any trouble: ignore every host, the guard router then defers. */
 	if (argc < 1 || mtasts_plugin_lookup(arg(argc, argv, 0),
 			    arg(argc, argv, 1), &r, &err) != MTASTS_OK ||
@@ -232,6 +252,8 @@ sts_guard(uschar **yield, int argc, uschar *argv[])
 	int rc;
 
 	setup();
+	if (no_policy_domain(argc, argv))
+		return ret(yield, FAIL_FORCED, NULL);
 	rc = mtasts_plugin_lookup(domain, conf, &r, &err);
 	if (rc != MTASTS_OK && err.text[0] == '\0')
 		snprintf(err.text, sizeof(err.text), "lookup failed: %s",

@@ -442,6 +442,27 @@ def scenario_bulk(so, mtasts, keep):
         for d in doms[ndom:]:
             w.add_domain(d, write=False)
         w._commit()
+        # RFC 8461 §3.4: an address literal has no policy; it must be
+        # routed on (mode none, no hosts ignored, the guard declines like
+        # for a no-policy domain), never deferred as an "error".
+        so, conf = tx.ew.so, tx.mtasts_conf
+        lit, nopol = "[192.0.2.1]", "nx000.test"
+        exprs = ["<${dlfunc{%s}{sts_mode}{%s}{%s}}>" % (so, lit, conf),
+                 "<${dlfunc{%s}{sts_ignore_hosts}{%s}{%s}}>" % (so, lit,
+                                                              conf),
+                 "${dlfunc{%s}{sts_guard}{%s}{%s}}" % (so, lit, conf),
+                 "${dlfunc{%s}{sts_guard}{%s}{%s}}" % (so, nopol, conf)]
+        outs = []
+        for e in exprs:
+            q = tx.exim("-be", stdin=e + "\n", timeout=60)
+            outs.append((q.stdout + q.stderr).strip())
+        c.ok("<none>" in outs[0], "address literal: mode none %r" %
+             outs[0])
+        c.ok("<>" in outs[1], "address literal: no host ignored %r"
+             % outs[1])
+        c.ok(outs[2] == outs[3] and "MTA-STS" not in outs[2],
+             "address literal: the guard declines as for a no-policy "
+             "domain %r / %r" % (outs[2], outs[3]))
         nums, rss, p = be_leak_check(tx, doms, 30)
         print("leak check: %d lookups in one exim -be process: fds %r, "
               "VmRSS %r KiB" % (2 * len(doms) * 31, nums, rss))
