@@ -19,9 +19,6 @@ sessions must not be counted when the day is built again.
 """
 
 import argparse
-import email
-import email.policy
-import glob
 import gzip
 import json
 import os
@@ -34,7 +31,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "world"))
 
 import eximworld as E  # noqa: E402
-from tlsrpt_schema import schema_errors  # noqa: E402
+from tlsrpt_schema import (  # noqa: E402
+    read_maildir, report_mail_checks, schema_errors)
 
 W = E.W
 SUBMITTER = "sender.world.test"
@@ -392,38 +390,13 @@ def check_reports(reps, expect, day):
 
 
 def read_mail(rx, host):
-    out = []
-    for fn in sorted(glob.glob(os.path.join(rx.dir, "mail", host, "new",
-                                            "*"))):
-        with open(fn, "rb") as f:
-            out.append(email.message_from_bytes(
-                f.read(), policy=email.policy.default))
-    return out
+    return read_maildir(os.path.join(rx.dir, "mail", host, "new"))
 
 
 def check_mail(m, reps, day):
-    d = str(m["TLS-Report-Domain"])
-    rep = reps.get(d, {})
-    ok(m["TLS-Report-Submitter"] == SUBMITTER and
-       m["TLS-Required"] == "No" and m["To"] == RUA_MAIL,
-       "%s mail: submitter, TLS-Required, To" % d)
-    ok(m["Subject"] == "Report Domain: %s Submitter: %s Report-ID: <%s>" %
-       (d, SUBMITTER, rep.get("report-id")), "%s mail: subject %s" %
-       (d, m["Subject"]))
-    ok(m.get_content_type() == "multipart/report" and
-       m.get_param("report-type") == "tlsrpt", "%s: multipart/report" % d)
-    att = list(m.iter_attachments())
-    ymd = day.replace("-", "")
-    fn = att[0].get_filename() if att else ""
-    ok(len(att) == 1 and att[0].get_content_type() ==
-       "application/tlsrpt+gzip" and fn.startswith(
-           "%s!%s!" % (SUBMITTER, d)) and fn.endswith("!%s.json.gz" % ymd),
-       "%s: attachment %s" % (d, fn))
-    if att:
-        body = json.loads(gzip.decompress(att[0].get_content()))
-        ok(body == rep, "%s: mailed report = built report" % d)
-    ok(m.get("X-Rx-Cipher", "").startswith("TLS"),
-       "%s: report mail still went over (unverified) TLS" % d)
+    for cond, what in report_mail_checks(m, reps.get(str(m["TLS-Report-Domain"]), {}), day, SUBMITTER, RUA_MAIL,
+                                         True):
+        ok(cond, what)
 
 
 def main():

@@ -3,10 +3,18 @@
 Shared by tests/world/test_tlsrpt.py (spool fed through the library) and
 tests/exim/test_tlsrpt_exim.py (spool fed by real Exim deliveries).
 schema_errors(report) lists what is wrong (empty: valid); schema_ok(report)
-is the boolean. Field names, JSON types and required members follow
+is the boolean. read_maildir() and report_mail_checks() check a report
+mail as a receiver got it (used by the Exim and OpenSMTPD report tests). Field names, JSON types and required members follow
 RFC 8460 §4.3/§4.4; `mx-host` may be a string or an array of strings
 (errata 6241 practice, docs/decisions.md D-RPT-6).
 """
+
+import email
+import email.policy
+import glob
+import gzip
+import json
+import os
 
 TOP = {"organization-name", "date-range", "contact-info", "report-id",
        "policies"}
@@ -93,3 +101,48 @@ def schema_errors(r):
 
 def schema_ok(r):
     return not schema_errors(r)
+
+
+def read_maildir(new_dir):
+    """The messages in a maildir's new/ folder, oldest name first."""
+    out = []
+    for fn in sorted(glob.glob(os.path.join(new_dir, "*"))):
+        with open(fn, "rb") as f:
+            out.append(email.message_from_bytes(
+                f.read(), policy=email.policy.default))
+    return out
+
+
+def report_mail_checks(m, rep, day, submitter, rua, tls_required_no):
+    """(ok, what) pairs for one received report mail (RFC 8460 §5.1, §5.3):
+    headers, subject, multipart/report, the gzip attachment's type, name
+    and content (= the built report `rep`), and that it travelled over
+    TLS. tls_required_no: the MTA marks report mail TLS-Required: No."""
+    d = str(m["TLS-Report-Domain"])
+    out = []
+    hdr = m["TLS-Report-Submitter"] == submitter and m["To"] == rua
+    if tls_required_no:
+        hdr = hdr and m["TLS-Required"] == "No"
+    out.append((hdr, "%s mail: submitter%s, To" % (
+        d, ", TLS-Required" if tls_required_no else "")))
+    out.append((m["Subject"] ==
+                "Report Domain: %s Submitter: %s Report-ID: <%s>" %
+                (d, submitter, rep.get("report-id")),
+                "%s mail: subject %s" % (d, m["Subject"])))
+    out.append((m.get_content_type() == "multipart/report" and
+                m.get_param("report-type") == "tlsrpt",
+                "%s: multipart/report" % d))
+    att = list(m.iter_attachments())
+    fn = att[0].get_filename() if att else ""
+    ymd = day.replace("-", "")
+    out.append((len(att) == 1 and att[0].get_content_type() ==
+                "application/tlsrpt+gzip" and
+                fn.startswith("%s!%s!" % (submitter, d)) and
+                fn.endswith("!%s.json.gz" % ymd),
+                "%s: attachment %s" % (d, fn)))
+    if att:
+        body = json.loads(gzip.decompress(att[0].get_content()))
+        out.append((body == rep, "%s: mailed report = built report" % d))
+    out.append((m.get("X-Rx-Cipher", "").startswith("TLS"),
+                "%s: report mail still went over (unverified) TLS" % d))
+    return out
