@@ -14,6 +14,7 @@
  * No global OpenSSL state is changed beyond OPENSSL_init_ssl(). The error
  * queue is cleared before returning.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,12 +229,15 @@ static void
 read_response(struct mtasts_ctx *ctx, struct mtasts_conn *c, const char *as,
     struct mtasts_fetch *res, int *prog)
 {
+	struct mtasts_http_parser ps;
 	struct mtasts_http_resp resp;
 	char *buf = NULL, *nb;
 	size_t len = 0, size = 0;
 	int n, st, eof = 0;
 
 	memset(&resp, 0, sizeof(resp));
+	/* Incremental: each byte is parsed once (D-NET-6). */
+	mtasts_http_parser_init(&ps);
 	for (;;) {
 		if (len == size) {
 			size = size == 0 ? FETCH_IO_CHUNK : size * 2;
@@ -250,11 +254,11 @@ read_response(struct mtasts_ctx *ctx, struct mtasts_conn *c, const char *as,
 		n = mtasts_conn_tls_read(c, buf + len, size - len);
 		if (n > 0) {
 			len += (size_t)n;
-			st = mtasts_http_parse(buf, len, 0,
+			st = mtasts_http_feed(&ps, buf, len, 0,
 			    MTASTS_POLICY_BODY_MAX, &resp);
 		} else if (n == 0) {
 			eof = 1;
-			st = mtasts_http_parse(buf, len, 1,
+			st = mtasts_http_feed(&ps, buf, len, 1,
 			    MTASTS_POLICY_BODY_MAX, &resp);
 		} else if (n == MTASTS_CONN_EOF_UNCLEAN) {
 			/*
@@ -264,10 +268,10 @@ read_response(struct mtasts_ctx *ctx, struct mtasts_conn *c, const char *as,
 			 * by anyone on the path.
 			 */
 			eof = 1;
-			st = mtasts_http_parse(buf, len, 0,
+			st = mtasts_http_feed(&ps, buf, len, 0,
 			    MTASTS_POLICY_BODY_MAX, &resp);
 			if (st == MTASTS_HTTP_MORE) {
-				st = mtasts_http_parse(buf, len, 1,
+				st = mtasts_http_feed(&ps, buf, len, 1,
 				    MTASTS_POLICY_BODY_MAX, &resp);
 				if (st == MTASTS_HTTP_DONE) {
 					st = MTASTS_HTTP_ERROR;
@@ -302,35 +306,65 @@ done:
 		    "Content-Type \"%s\", %zu bytes read", as, resp.status,
 		    resp.content_type, len);
 	mtasts_http_clear(&resp);
+	mtasts_http_parser_clear(&ps);
 	free(buf);
 }
 
-/* One address: connect, TLS, request, response. Returns enum progress. */
+/*
+ * Race a TCP connection to the untried addresses (D-NET-3), then TLS,
+ * request and response on the winner. Returns enum progress.
+ */
 static int
 attempt(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
-    const struct sockaddr_storage *sa, int64_t deadline,
-    struct mtasts_fetch *res)
+    const struct sockaddr_storage *addrs, size_t naddrs, int *err,
+    int64_t deadline, struct mtasts_fetch *res)
 {
 	struct mtasts_conn c;
 	char as[sizeof(res->addr)], req[512];
-	int prog = P_CONNECT, reqlen, r;
+	int before[MTASTS_ADDRS_MAX];
+	int prog = P_CONNECT, reqlen, r, w;
+	size_t i, nfail = 0, left = 0;
+	int64_t now;
 	long v;
 
 	mtasts_conn_init(&c, deadline);
-	mtasts_addr_text(sa, as, sizeof(as));
+	memcpy(before, err, naddrs * sizeof(*err));
+	mtasts_log(ctx, MTASTS_LOG_DEBUG, "fetch: %s: connecting", host);
+	w = mtasts_conn_race(&c, addrs, naddrs, err);
+	for (i = 0; i < naddrs; i++) {
+		if (err[i] > 0) {
+			nfail++;
+			if (before[i] == MTASTS_RACE_UNTRIED) {
+				mtasts_addr_text(&addrs[i], as, sizeof(as));
+				mtasts_log(ctx, MTASTS_LOG_DEBUG,
+				    "fetch: %s: connect to %s: %s", host, as,
+				    err[i] == ETIMEDOUT && c.timed_out ?
+				    "timed out" : strerror(err[i]));
+			}
+		} else if (err[i] == MTASTS_RACE_UNTRIED)
+			left++;
+	}
+	if (w < 0) {
+		if (c.race_last >= 0)
+			mtasts_addr_text(&addrs[c.race_last], as, sizeof(as));
+		else
+			mtasts_strlcpy(as, host, sizeof(as));
+		mtasts_strlcpy(res->addr, as, sizeof(res->addr));
+		if (nfail > 1)
+			set_fail(res, MTASTS_TEMPFAIL,
+			    MTASTS_RT_STS_FETCH_ERROR,
+			    "connect to %s: %s (%zu addresses tried)", as,
+			    mtasts_conn_why(&c), nfail);
+		else
+			set_fail(res, MTASTS_TEMPFAIL,
+			    MTASTS_RT_STS_FETCH_ERROR, "connect to %s: %s",
+			    as, mtasts_conn_why(&c));
+		goto done;
+	}
+	mtasts_addr_text(&addrs[w], as, sizeof(as));
 	mtasts_strlcpy(res->addr, as, sizeof(res->addr));
-	mtasts_log(ctx, MTASTS_LOG_DEBUG, "fetch: %s: connecting to %s", host,
+	mtasts_log(ctx, MTASTS_LOG_DEBUG, "fetch: %s: connected to %s", host,
 	    as);
-	if (sa->ss_family != AF_INET && sa->ss_family != AF_INET6) {
-		set_fail(res, MTASTS_TEMPFAIL, MTASTS_RT_STS_FETCH_ERROR,
-		    "unsupported address family %d", sa->ss_family);
-		goto done;
-	}
-	if (mtasts_conn_connect(&c, sa) != 0) {
-		set_fail(res, MTASTS_TEMPFAIL, MTASTS_RT_STS_FETCH_ERROR,
-		    "connect to %s: %s", as, mtasts_conn_why(&c));
-		goto done;
-	}
 	prog = P_TLS;
 	/*
 	 * RFC 8461 §7.1: SNI is the policy host. §3.3: the certificate must
@@ -343,7 +377,16 @@ attempt(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
 		    "TLS setup failed: %s", mtasts_tls_reason());
 		goto done;
 	}
+	/*
+	 * D-NET-4: while other addresses are left, a handshake that stalls
+	 * (a path that passes SYNs but drops full-sized segments) may take
+	 * only half of the time left, so they still get theirs.
+	 */
+	now = mtasts_mono_ms();
+	if (left > 0 && deadline > now)
+		c.deadline = now + (deadline - now) / 2;
 	r = mtasts_conn_tls_handshake(&c);
+	c.deadline = deadline;
 	info_cert(c.ssl, res);
 	if ((v = mtasts_conn_tls_verify_result(&c)) != X509_V_OK) {
 		prog = P_CERT;
@@ -358,6 +401,7 @@ attempt(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
 		    "TLS handshake with %s: %s", as, mtasts_conn_why(&c));
 		goto done;
 	}
+	c.timed_out = 0;
 	prog = P_HTTP;
 	mtasts_strlcpy(res->tls_version, SSL_get_version(c.ssl),
 	    sizeof(res->tls_version));
@@ -392,7 +436,8 @@ mtasts_fetch_from(struct mtasts_ctx *ctx, const char *host,
 	SSL_CTX *sctx;
 	int64_t t0 = mtasts_mono_ms();
 	size_t i, hlen = strlen(host);
-	int best = P_NONE, p;
+	int err[MTASTS_ADDRS_MAX];
+	int best = P_NONE, p, left;
 
 	memset(res, 0, sizeof(*res));
 	/* host goes into SNI and the Host header: no room for surprises. */
@@ -409,7 +454,17 @@ mtasts_fetch_from(struct mtasts_ctx *ctx, const char *host,
 	}
 	if ((sctx = tls_ctx(ctx, res)) == NULL)
 		goto done;
-	for (i = 0; i < naddrs; i++) {
+	if (naddrs > MTASTS_ADDRS_MAX)
+		naddrs = MTASTS_ADDRS_MAX;
+	for (i = 0; i < naddrs; i++)
+		err[i] = MTASTS_RACE_UNTRIED;
+	/*
+	 * Each round races the addresses not yet used (D-NET-3); when the
+	 * winner fails short of an HTTP response (TLS, certificate, no
+	 * answer), the next round races the rest within the same deadline
+	 * (D-NET-4).
+	 */
+	for (;;) {
 		if (mtasts_mono_ms() >= deadline_ms_mono) {
 			if (best == P_NONE)
 				set_fail(res, MTASTS_TEMPFAIL,
@@ -418,8 +473,14 @@ mtasts_fetch_from(struct mtasts_ctx *ctx, const char *host,
 				    host);
 			break;
 		}
+		for (i = 0, left = 0; i < naddrs; i++)
+			if (err[i] == MTASTS_RACE_UNTRIED)
+				left++;
+		if (left == 0)
+			break;
 		memset(&cur, 0, sizeof(cur));
-		p = attempt(ctx, sctx, host, &addrs[i], deadline_ms_mono, &cur);
+		p = attempt(ctx, sctx, host, addrs, naddrs, err,
+		    deadline_ms_mono, &cur);
 		if (p > best) {
 			mtasts_fetch_clear(res);
 			*res = cur;
@@ -427,7 +488,7 @@ mtasts_fetch_from(struct mtasts_ctx *ctx, const char *host,
 		} else
 			mtasts_fetch_clear(&cur);
 		/* Any HTTP answer is the server's word: don't shop around. */
-		if (p >= P_RESPONSE)
+		if (p >= P_RESPONSE || p == P_CONNECT)
 			break;
 	}
 done:

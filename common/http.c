@@ -2,11 +2,15 @@
  * http.c - HTTP/1.1 response parser for the MTA-STS policy fetch
  * (RFC 8461 §3.3 over RFC 9112 message syntax).
  *
- * The parser is pure: it looks at the bytes received so far, (buf, len),
- * and says whether the response is complete, needs more bytes, is
- * malformed or is over the body cap. The fetch calls it again with the
- * growing buffer after every read, so every verdict other than MORE must
- * stay the same when more bytes arrive (the fuzzer checks this).
+ * The parser is incremental (D-NET-6): the caller keeps a struct
+ * mtasts_http_parser and feeds it the growing buffer after every read;
+ * the parser remembers where it is (the line being read, the chunk being
+ * copied) and looks at each byte O(1) times, so a peer that sends its
+ * response one byte per TLS record costs linear, not quadratic, CPU. It
+ * says whether the response is complete, needs more bytes, is malformed
+ * or is over the body cap; every verdict other than MORE stays the same
+ * when more bytes arrive, and feeding in pieces gives what feeding the
+ * whole at once gives (the fuzzer checks both).
  *
  * It is strict where leniency could let a server or an attacker confuse
  * the framing of the policy body: no obs-fold, no bare CR, no NUL in the
@@ -33,11 +37,24 @@ enum framing {
 	FR_CLOSE		/* delimited by the connection close */
 };
 
-struct head {
-	enum framing framing;
-	uint64_t clen;
-	int seen_cl, seen_te, seen_ct, seen_loc;
+enum phase {
+	PH_STATUS = 0,		/* a status line */
+	PH_HEADER,		/* header lines up to the empty one */
+	PH_LENGTH,		/* a Content-Length body */
+	PH_CLOSE,		/* a close-delimited body */
+	PH_CSIZE,		/* chunk-size hex digits */
+	PH_CBWS,		/* blanks after the chunk size */
+	PH_CEXT,		/* a chunk extension */
+	PH_CEOL,		/* the CRLF (or LF) ending the chunk-size line */
+	PH_CLF,			/* its LF after the CR */
+	PH_CDATA,		/* chunk data */
+	PH_CDEOL,		/* the CRLF (or LF) after chunk data */
+	PH_CDLF,		/* its LF after the CR */
+	PH_TRAILER,		/* trailer lines up to the empty one */
+	PH_DONE
 };
+
+#define HEAD_TOOBIG "response head larger than 16384 bytes"
 
 static int
 fail(struct mtasts_http_resp *resp, const char *why)
@@ -47,35 +64,39 @@ fail(struct mtasts_http_resp *resp, const char *why)
 }
 
 /*
- * Find the line starting at pos. Returns 1 with [*start, *start + *llen)
- * the line without its terminator and *next after it, 0 when the line is
- * not complete yet, -1 on a NUL or a bare CR (RFC 9112 §2.2: a bare CR
- * must not be taken as a line end; we reject it).
+ * Go on reading the line that starts at ps->line, from ps->pos. Returns 1
+ * with *llen the line's length without its terminator and ps->pos after
+ * it, 0 when the line is not complete yet (ps->pos is where to go on:
+ * every byte before it has been checked), -1 on a NUL or a bare CR (RFC
+ * 9112 §2.2: a bare CR must not be taken as a line end; we reject it).
  */
 static int
-next_line(const char *buf, size_t len, size_t pos, size_t *llen,
-    size_t *next)
+line_more(struct mtasts_http_parser *ps, const char *buf, size_t len,
+    size_t *llen)
 {
 	size_t i;
 
-	for (i = pos; i < len; i++) {
+	for (i = ps->pos; i < len; i++) {
 		if (buf[i] == '\0')
 			return -1;
 		if (buf[i] == '\n') {
-			*llen = i - pos;
-			*next = i + 1;
+			*llen = i - ps->line;
+			ps->pos = i + 1;
 			return 1;
 		}
 		if (buf[i] == '\r') {
-			if (i + 1 == len)
+			if (i + 1 == len) {
+				ps->pos = i;	/* look at the CR again */
 				return 0;
+			}
 			if (buf[i + 1] != '\n')
 				return -1;
-			*llen = i - pos;
-			*next = i + 2;
+			*llen = i - ps->line;
+			ps->pos = i + 2;
 			return 1;
 		}
 	}
+	ps->pos = len;
 	return 0;
 }
 
@@ -189,7 +210,8 @@ parse_clen(const char *v, size_t n, uint64_t *out)
 }
 
 static int
-header(const char *l, size_t n, struct head *h, struct mtasts_http_resp *resp)
+header(const char *l, size_t n, struct mtasts_http_parser *h,
+    struct mtasts_http_resp *resp)
 {
 	const char *v;
 	size_t i, vlen;
@@ -246,94 +268,306 @@ header(const char *l, size_t n, struct head *h, struct mtasts_http_resp *resp)
 	return MTASTS_HTTP_MORE;
 }
 
+/* A new response head (the first, or the one after an interim 1xx). */
+static void
+head_reset(struct mtasts_http_parser *ps, struct mtasts_http_resp *resp)
+{
+	ps->phase = PH_STATUS;
+	ps->status = 0;
+	ps->clen = 0;
+	ps->seen_cl = ps->seen_te = ps->seen_ct = ps->seen_loc = 0;
+	resp->content_type_ok = 0;
+	resp->content_type[0] = '\0';
+	resp->has_location = 0;
+}
+
+/* The head has ended (the empty line); decide the framing. */
+static int
+head_end(struct mtasts_http_parser *ps, size_t cap,
+    struct mtasts_http_resp *resp)
+{
+	if (ps->status == 101)
+		return fail(resp, "unexpected 101 Switching Protocols");
+	/* RFC 9110 §15.2: interim responses precede the final one. */
+	if (ps->status < 200) {
+		head_reset(ps, resp);
+		ps->line = ps->pos;
+		return MTASTS_HTTP_MORE;
+	}
+	if (ps->seen_te && ps->seen_cl)
+		return fail(resp, "both Content-Length and chunked");
+	if (ps->status == 204 || ps->status == 304)
+		ps->framing = FR_NONE;
+	else if (ps->seen_te)
+		ps->framing = FR_CHUNKED;
+	else if (ps->seen_cl)
+		ps->framing = FR_LENGTH;
+	else
+		ps->framing = FR_CLOSE;
+	resp->status = ps->status;
+	ps->body_at = ps->pos;
+	switch (ps->framing) {
+	case FR_NONE:
+		ps->phase = PH_DONE;
+		resp->body_len = 0;
+		return MTASTS_HTTP_DONE;
+	case FR_LENGTH:
+		/* Over the cap: refuse before reading a byte of it. */
+		if (ps->clen > cap)
+			return MTASTS_HTTP_TOOBIG;
+		ps->phase = PH_LENGTH;
+		break;
+	case FR_CLOSE:
+		ps->phase = PH_CLOSE;
+		break;
+	default:
+		ps->phase = PH_CSIZE;
+		ps->chunk = 0;
+		ps->digits = ps->ext = 0;
+		break;
+	}
+	return MTASTS_HTTP_MORE;
+}
+
+/* One complete line of the head: [l, l + n). */
+static int
+head_line(struct mtasts_http_parser *ps, const char *l, size_t n, size_t cap,
+    struct mtasts_http_resp *resp)
+{
+	if (ps->phase == PH_STATUS) {
+		if (parse_status(l, n, &ps->status) != 0)
+			return fail(resp, "invalid HTTP status line");
+		ps->phase = PH_HEADER;
+		return MTASTS_HTTP_MORE;
+	}
+	if (ps->pos > MTASTS_HTTP_HEAD_MAX)
+		return fail(resp, HEAD_TOOBIG);
+	if (n == 0)
+		return head_end(ps, cap, resp);
+	return header(l, n, ps, resp);
+}
+
+/* Append n bytes of chunk data to the dechunked body. */
+static int
+chunk_data(struct mtasts_http_parser *ps, const char *p, size_t n,
+    struct mtasts_http_resp *resp)
+{
+	size_t need = ps->sum + n + 1, ns;
+	char *nb;
+
+	if (need > ps->dsize) {
+		ns = ps->dsize != 0 ? ps->dsize : 256;
+		while (ns < need)
+			ns = ns > SIZE_MAX / 2 ? need : ns * 2;
+		if ((nb = realloc(ps->dbuf, ns)) == NULL)
+			return fail(resp, "out of memory");
+		ps->dbuf = nb;
+		ps->dsize = ns;
+	}
+	memcpy(ps->dbuf + ps->sum, p, n);
+	ps->sum += n;
+	return MTASTS_HTTP_MORE;
+}
+
+/* The chunked body has ended: hand the dechunked copy to resp. */
+static int
+chunked_done(struct mtasts_http_parser *ps, struct mtasts_http_resp *resp)
+{
+	if (ps->dbuf == NULL) {
+		if ((ps->dbuf = malloc(1)) == NULL)
+			return fail(resp, "out of memory");
+		ps->dsize = 1;
+	}
+	ps->dbuf[ps->sum] = '\0';
+	free(resp->owned_body);
+	resp->owned_body = ps->dbuf;
+	resp->body_len = ps->sum;
+	ps->dbuf = NULL;
+	ps->dsize = 0;
+	ps->phase = PH_DONE;
+	return MTASTS_HTTP_DONE;
+}
+
+static int
+ctl(unsigned char c)
+{
+	return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+
 /*
- * Walk a chunked body p[0..len). With dst NULL only validate and count;
- * with dst copy the data (the caller has already seen DONE and *total).
+ * Go on from ps->pos over buf[0..len). Every path that returns MORE has
+ * looked at every byte before ps->pos and will not look at it again
+ * (except a CR at the very end, once).
  */
 static int
-chunks(const char *p, size_t len, int eof, size_t cap, char *dst,
-    size_t *total, struct mtasts_http_resp *resp)
+run(struct mtasts_http_parser *ps, const char *buf, size_t len, int eof,
+    size_t cap, struct mtasts_http_resp *resp)
 {
-	size_t pos = 0, sum = 0, llen, next, tstart;
-	int r;
+	size_t llen, avail, k;
+	unsigned char c;
+	int r, h;
 
 	for (;;) {
-		size_t v = 0, digits = 0, ext = 0;
-		int h;
-
-		while (pos < len && (h = hexval((unsigned char)p[pos])) >= 0) {
-			if (++digits > HTTP_CHUNK_DIGITS_MAX)
-				return fail(resp, "chunk size too long");
-			/* Overflow-safe: stop as soon as the cap is passed. */
-			if (v > (SIZE_MAX - 15) / 16)
+		switch (ps->phase) {
+		case PH_STATUS:
+		case PH_HEADER:
+			if ((r = line_more(ps, buf, len, &llen)) < 0)
+				return fail(resp, ps->phase == PH_STATUS ?
+				    "NUL or bare CR in status line" :
+				    "NUL or bare CR in response head");
+			if (r == 0) {
+				/* Any partial line counts: the cap is on
+				 * bytes received. */
+				if (len > MTASTS_HTTP_HEAD_MAX)
+					return fail(resp, HEAD_TOOBIG);
+				if (eof)
+					return fail(resp, len == 0 ?
+					    "connection closed without "
+					    "response" : "connection closed "
+					    "in response head");
+				return MTASTS_HTTP_MORE;
+			}
+			r = head_line(ps, buf + ps->line, llen, cap, resp);
+			if (r != MTASTS_HTTP_MORE)
+				return r;
+			ps->line = ps->pos;
+			continue;
+		case PH_LENGTH:
+			avail = len - ps->body_at;
+			if (avail >= ps->clen) {
+				resp->body_len = (size_t)ps->clen;
+				ps->phase = PH_DONE;
+				return MTASTS_HTTP_DONE;
+			}
+			if (eof) {
+				snprintf(resp->why, sizeof(resp->why),
+				    "short body: got %zu of %llu bytes", avail,
+				    (unsigned long long)ps->clen);
+				return MTASTS_HTTP_ERROR;
+			}
+			return MTASTS_HTTP_MORE;
+		case PH_CLOSE:
+			avail = len - ps->body_at;
+			if (avail > cap)
 				return MTASTS_HTTP_TOOBIG;
-			v = v * 16 + (size_t)h;
-			if (v > cap - sum)
-				return MTASTS_HTTP_TOOBIG;
-			pos++;
-		}
-		if (pos == len)
-			goto more;
-		if (digits == 0)
-			return fail(resp, "invalid chunk size");
-		/* chunk-ext = *( BWS ";" ... ): tolerated, not interpreted */
-		while (pos < len && (p[pos] == ' ' || p[pos] == '\t'))
-			pos++;
-		if (pos < len && p[pos] == ';') {
-			while (pos < len && p[pos] != '\r' && p[pos] != '\n') {
-				unsigned char c = (unsigned char)p[pos];
-
-				if ((c < 0x20 && c != '\t') || c == 0x7f)
+			if (!eof)
+				return MTASTS_HTTP_MORE;
+			resp->body_len = avail;
+			ps->phase = PH_DONE;
+			return MTASTS_HTTP_DONE;
+		case PH_DONE:
+			return MTASTS_HTTP_DONE;
+		case PH_TRAILER:
+			/* RFC 9112 §7.1.2: skipped, bounded, no NUL. */
+			if ((r = line_more(ps, buf, len, &llen)) < 0)
+				return fail(resp, "invalid chunked trailer");
+			if (r == 0) {
+				if (len - ps->mark > MTASTS_HTTP_HEAD_MAX)
 					return fail(resp,
-					    "control character in chunk "
-					    "extension");
-				if (++ext > HTTP_CHUNK_EXT_MAX)
+					    "chunked trailer too big");
+				goto more;
+			}
+			if (llen == 0)
+				return chunked_done(ps, resp);
+			if (ps->pos - ps->mark > MTASTS_HTTP_HEAD_MAX)
+				return fail(resp, "chunked trailer too big");
+			ps->line = ps->pos;
+			continue;
+		default:
+			break;
+		}
+		/* The chunked body, byte by byte (data in runs). */
+		if (ps->pos == len)
+			goto more;
+		c = (unsigned char)buf[ps->pos];
+		switch (ps->phase) {
+		case PH_CSIZE:
+			if ((h = hexval(c)) >= 0) {
+				if (++ps->digits > HTTP_CHUNK_DIGITS_MAX)
+					return fail(resp,
+					    "chunk size too long");
+				/* Overflow-safe: stop once past the cap. */
+				if (ps->chunk > (SIZE_MAX - 15) / 16)
+					return MTASTS_HTTP_TOOBIG;
+				ps->chunk = ps->chunk * 16 + (size_t)h;
+				if (ps->chunk > cap - ps->sum)
+					return MTASTS_HTTP_TOOBIG;
+				ps->pos++;
+				break;
+			}
+			if (ps->digits == 0)
+				return fail(resp, "invalid chunk size");
+			ps->phase = PH_CBWS;
+			break;
+		case PH_CBWS:
+			/*
+			 * chunk-ext = *( BWS ";" ... ): tolerated, not
+			 * interpreted; the blanks count towards its cap.
+			 */
+			if (c == ' ' || c == '\t') {
+				if (++ps->ext > HTTP_CHUNK_EXT_MAX)
 					return fail(resp,
 					    "chunk extension too long");
-				pos++;
+				ps->pos++;
+			} else
+				ps->phase = c == ';' ? PH_CEXT : PH_CEOL;
+			break;
+		case PH_CEXT:
+			if (c == '\r' || c == '\n') {
+				ps->phase = PH_CEOL;
+				break;
 			}
-		}
-		if (pos == len)
-			goto more;
-		if ((r = next_line(p, len, pos, &llen, &next)) < 0 ||
-		    (r == 1 && llen != 0))
-			return fail(resp, "invalid chunk size");
-		if (r == 0)
-			goto more;
-		pos = next;
-		if (v == 0)
+			if (ctl(c))
+				return fail(resp,
+				    "control character in chunk extension");
+			if (++ps->ext > HTTP_CHUNK_EXT_MAX)
+				return fail(resp, "chunk extension too long");
+			ps->pos++;
 			break;
-		if (len - pos < v)
-			goto more;
-		if (dst != NULL)
-			memcpy(dst + sum, p + pos, v);
-		pos += v;
-		sum += v;
-		if ((r = next_line(p, len, pos, &llen, &next)) < 0 ||
-		    (r == 1 && llen != 0))
-			return fail(resp, "missing CRLF after chunk data");
-		if (r == 0)
-			goto more;
-		pos = next;
-	}
-	/* Trailer section (RFC 9112 §7.1.2): skipped, bounded, no NUL. */
-	tstart = pos;
-	for (;;) {
-		if ((r = next_line(p, len, pos, &llen, &next)) < 0)
-			return fail(resp, "invalid chunked trailer");
-		if (r == 0) {
-			if (len - tstart > MTASTS_HTTP_HEAD_MAX)
-				return fail(resp, "chunked trailer too big");
-			goto more;
-		}
-		pos = next;
-		if (llen == 0)
+		case PH_CEOL:
+		case PH_CLF:
+			ps->pos++;
+			if (ps->phase == PH_CEOL && c == '\r') {
+				ps->phase = PH_CLF;
+				break;
+			}
+			if (c != '\n')
+				return fail(resp, "invalid chunk size");
+			if (ps->chunk == 0) {
+				ps->phase = PH_TRAILER;
+				ps->line = ps->mark = ps->pos;
+			} else
+				ps->phase = PH_CDATA;
 			break;
-		if (pos - tstart > MTASTS_HTTP_HEAD_MAX)
-			return fail(resp, "chunked trailer too big");
+		case PH_CDATA:
+			k = len - ps->pos;
+			if (k > ps->chunk)
+				k = ps->chunk;
+			if (chunk_data(ps, buf + ps->pos, k, resp) !=
+			    MTASTS_HTTP_MORE)
+				return MTASTS_HTTP_ERROR;
+			ps->pos += k;
+			if ((ps->chunk -= k) == 0)
+				ps->phase = PH_CDEOL;
+			break;
+		case PH_CDEOL:
+		case PH_CDLF:
+			ps->pos++;
+			if (ps->phase == PH_CDEOL && c == '\r') {
+				ps->phase = PH_CDLF;
+				break;
+			}
+			if (c != '\n')
+				return fail(resp,
+				    "missing CRLF after chunk data");
+			ps->phase = PH_CSIZE;
+			ps->chunk = 0;
+			ps->digits = ps->ext = 0;
+			break;
+		default:
+			return fail(resp, "internal parser error");
+		}
 	}
-	*total = sum;
-	return MTASTS_HTTP_DONE;
 more:
 	if (eof)
 		return fail(resp, "short body: connection closed in chunked "
@@ -341,127 +575,56 @@ more:
 	return MTASTS_HTTP_MORE;
 }
 
-/* Parse the head(s); *body_at gets the offset of the body. */
-static int
-parse_head(const char *buf, size_t len, int eof, struct head *h,
-    size_t *body_at, struct mtasts_http_resp *resp)
+void
+mtasts_http_parser_init(struct mtasts_http_parser *ps)
 {
-	size_t pos = 0, llen, next;
-	int r, status;
+	memset(ps, 0, sizeof(*ps));
+	ps->verdict = MTASTS_HTTP_MORE;
+	ps->phase = PH_STATUS;
+}
 
-	for (;;) {
-		memset(h, 0, sizeof(*h));
-		resp->content_type_ok = 0;
-		resp->content_type[0] = '\0';
-		resp->has_location = 0;
-		if ((r = next_line(buf, len, pos, &llen, &next)) < 0)
-			return fail(resp, "NUL or bare CR in status line");
-		if (r == 0)
-			goto more;
-		if (parse_status(buf + pos, llen, &status) != 0)
-			return fail(resp, "invalid HTTP status line");
-		pos = next;
-		for (;;) {
-			if ((r = next_line(buf, len, pos, &llen, &next)) < 0)
-				return fail(resp,
-				    "NUL or bare CR in response head");
-			if (r == 0)
-				goto more;
-			if (next > MTASTS_HTTP_HEAD_MAX)
-				goto toobig;
-			if (llen == 0)
-				break;
-			if (header(buf + pos, llen, h, resp) !=
-			    MTASTS_HTTP_MORE)
-				return MTASTS_HTTP_ERROR;
-			pos = next;
+void
+mtasts_http_parser_clear(struct mtasts_http_parser *ps)
+{
+	if (ps == NULL)
+		return;
+	free(ps->dbuf);
+	mtasts_http_parser_init(ps);
+}
+
+int
+mtasts_http_feed(struct mtasts_http_parser *ps, const char *buf, size_t len,
+    int eof, size_t body_cap, struct mtasts_http_resp *resp)
+{
+	if (ps->verdict == MTASTS_HTTP_MORE) {
+		/* The bytes already parsed must still be there. */
+		if (len < ps->pos || (ps->phase > PH_HEADER &&
+		    len < ps->body_at))
+			ps->verdict = fail(resp, "internal parser error");
+		else {
+			if (ps->pos == 0 && ps->phase == PH_STATUS)
+				head_reset(ps, resp);
+			ps->verdict = run(ps, buf, len, eof, body_cap, resp);
 		}
-		pos = next;
-		if (status == 101)
-			return fail(resp, "unexpected 101 Switching Protocols");
-		/* RFC 9110 §15.2: interim responses precede the final one. */
-		if (status >= 200)
-			break;
 	}
-	if (h->seen_te && h->seen_cl)
-		return fail(resp, "both Content-Length and chunked");
-	if (status == 204 || status == 304)
-		h->framing = FR_NONE;
-	else if (h->seen_te)
-		h->framing = FR_CHUNKED;
-	else if (h->seen_cl)
-		h->framing = FR_LENGTH;
-	else
-		h->framing = FR_CLOSE;
-	resp->status = status;
-	*body_at = pos;
-	return MTASTS_HTTP_DONE;
-more:
-	/* Any partial line counts too: the cap is on bytes received. */
-	if (len > MTASTS_HTTP_HEAD_MAX)
-		goto toobig;
-	if (eof)
-		return fail(resp, len == 0 ? "connection closed without "
-		    "response" : "connection closed in response head");
-	return MTASTS_HTTP_MORE;
-toobig:
-	return fail(resp, "response head larger than 16384 bytes");
+	if (ps->verdict == MTASTS_HTTP_DONE)
+		resp->body = resp->owned_body != NULL ? resp->owned_body :
+		    buf + ps->body_at;
+	return ps->verdict;
 }
 
 int
 mtasts_http_parse(const char *buf, size_t len, int eof, size_t body_cap,
     struct mtasts_http_resp *resp)
 {
-	struct head h;
-	size_t at = 0, avail, total = 0;
+	struct mtasts_http_parser ps;
 	int r;
 
 	mtasts_http_clear(resp);
-	if ((r = parse_head(buf, len, eof, &h, &at, resp)) != MTASTS_HTTP_DONE)
-		return r;
-	avail = len - at;
-	switch (h.framing) {
-	case FR_NONE:
-		resp->body = buf + at;
-		return MTASTS_HTTP_DONE;
-	case FR_LENGTH:
-		/* Over the cap: refuse before reading a byte of it. */
-		if (h.clen > body_cap)
-			return MTASTS_HTTP_TOOBIG;
-		if (avail >= h.clen) {
-			resp->body = buf + at;
-			resp->body_len = (size_t)h.clen;
-			return MTASTS_HTTP_DONE;
-		}
-		if (eof) {
-			snprintf(resp->why, sizeof(resp->why),
-			    "short body: got %zu of %llu bytes", avail,
-			    (unsigned long long)h.clen);
-			return MTASTS_HTTP_ERROR;
-		}
-		return MTASTS_HTTP_MORE;
-	case FR_CLOSE:
-		if (avail > body_cap)
-			return MTASTS_HTTP_TOOBIG;
-		if (!eof)
-			return MTASTS_HTTP_MORE;
-		resp->body = buf + at;
-		resp->body_len = avail;
-		return MTASTS_HTTP_DONE;
-	case FR_CHUNKED:
-		break;
-	}
-	r = chunks(buf + at, avail, eof, body_cap, NULL, &total, resp);
-	if (r != MTASTS_HTTP_DONE)
-		return r;
-	if ((resp->owned_body = malloc(total + 1)) == NULL)
-		return fail(resp, "out of memory");
-	(void)chunks(buf + at, avail, eof, body_cap, resp->owned_body, &total,
-	    resp);
-	resp->owned_body[total] = '\0';
-	resp->body = resp->owned_body;
-	resp->body_len = total;
-	return MTASTS_HTTP_DONE;
+	mtasts_http_parser_init(&ps);
+	r = mtasts_http_feed(&ps, buf, len, eof, body_cap, resp);
+	mtasts_http_parser_clear(&ps);
+	return r;
 }
 
 void

@@ -388,10 +388,15 @@ struct mtasts_conn {
 	int64_t deadline;		/* a mtasts_mono_ms() time */
 	int eof;			/* the peer closed TCP */
 	int timed_out;
+	int race_last;			/* see mtasts_conn_race() */
 	struct ssl_st *ssl;		/* after mtasts_conn_tls_start() */
 	struct bio_st *net;		/* our half of the BIO pair */
 	char why[MTASTS_REASON_MAX];	/* the I/O failure, "" none */
 };
+
+/* mtasts_conn_race(): not tried yet; the RFC 8305 §5 attempt delay. */
+#define MTASTS_RACE_UNTRIED (-1)
+#define MTASTS_RACE_DELAY_MS 250
 
 /* mtasts_conn_tls_read(): TCP closed without a TLS close_notify. */
 #define MTASTS_CONN_EOF_UNCLEAN (-2)
@@ -416,6 +421,20 @@ void mtasts_conn_close(struct mtasts_conn *c);
  */
 int mtasts_conn_connect(struct mtasts_conn *c,
     const struct sockaddr_storage *sa);
+/*
+ * RFC 8305 Happy Eyeballs connect (D-NET-3) to one of addrs[0..n) (at
+ * most MTASTS_ADDRS_MAX) whose err[i] is MTASTS_RACE_UNTRIED: families
+ * interleaved, the first family first; a new attempt starts every
+ * MTASTS_RACE_DELAY_MS while earlier ones are pending, at once when one
+ * fails; the first TCP connection to complete wins and the others are
+ * closed. Returns the winner's index (its socket is c->fd, err[winner]
+ * is 0), or -1 when none connected by c->deadline (timed_out / why set,
+ * c->race_last the index whose failure why describes, or -1). err[] gets
+ * the errno of each failed address, ETIMEDOUT for those still pending at
+ * the deadline; those pending when another won stay UNTRIED.
+ */
+int mtasts_conn_race(struct mtasts_conn *c,
+    const struct sockaddr_storage *addrs, size_t n, int *err);
 /* poll() for events until the deadline. */
 int mtasts_conn_wait(struct mtasts_conn *c, short events);
 /* Plaintext: send all len bytes. */
@@ -480,7 +499,7 @@ void mtasts_addr_text(const struct sockaddr_storage *sa, char *out,
 /* Copy remote text for display: printable ASCII only, others '?'. */
 void mtasts_printable(char *dst, size_t size, const char *src, size_t len);
 
-/* ---- http.c: HTTP/1.1 response parsing (pure, fuzzed) ---- */
+/* ---- http.c: HTTP/1.1 response parsing (incremental, fuzzed) ---- */
 
 enum mtasts_http_state {
 	MTASTS_HTTP_MORE = 0,		/* need more bytes */
@@ -501,14 +520,48 @@ struct mtasts_http_resp {
 };
 
 /*
+ * The incremental parser (D-NET-6): it keeps its place between calls, so
+ * each byte received is looked at O(1) times however the peer splits its
+ * response. Opaque to callers; http.c owns the fields.
+ */
+struct mtasts_http_parser {
+	int verdict;		/* enum mtasts_http_state; final unless MORE */
+	int phase;		/* http.c's enum phase */
+	size_t pos;		/* next byte to look at */
+	size_t line;		/* start of the line being read */
+	size_t mark;		/* start of the chunked trailer */
+	size_t body_at;		/* offset of the body */
+	uint64_t clen;
+	int status, framing, seen_cl, seen_te, seen_ct, seen_loc;
+	size_t chunk;		/* chunk size being read, then bytes left */
+	unsigned digits, ext;	/* of the chunk-size line being read */
+	size_t sum;		/* dechunked bytes so far */
+	char *dbuf;		/* the dechunked body */
+	size_t dsize;
+};
+
+void mtasts_http_parser_init(struct mtasts_http_parser *ps);
+/* Free what the parser holds; it can be cleared again. */
+void mtasts_http_parser_clear(struct mtasts_http_parser *ps);
+/*
  * Parse the bytes received so far, buf[0..len). eof says the peer closed.
  * Returns an enum mtasts_http_state; on DONE, resp is filled. body_cap is
  * the body limit (bytes beyond it give TOOBIG as soon as they are seen).
- * resp must be zeroed before the first call; each call clears it again.
- * Once the final head is parsed, status, content_type(_ok) and
- * has_location are set whatever the return (so a caller can stop early);
- * status is 0 before. why is set on ERROR. Only the verdict MORE can
- * change when more bytes arrive.
+ * Each call must pass the same body_cap and the same bytes as the one
+ * before plus any new ones (buf itself may move: only offsets are kept).
+ * resp must be zeroed before the first call and is kept up to date; on
+ * DONE a dechunked body moves to resp->owned_body. Once the final head is
+ * parsed, status, content_type(_ok) and has_location are set whatever the
+ * return (so a caller can stop early); status is 0 before. why is set on
+ * ERROR. Only the verdict MORE can change when more bytes arrive; any
+ * other is returned again by later calls.
+ */
+int mtasts_http_feed(struct mtasts_http_parser *ps, const char *buf,
+    size_t len, int eof, size_t body_cap, struct mtasts_http_resp *resp);
+/*
+ * One-shot form of the above on a fresh parser: resp is cleared first.
+ * O(len) per call, so a reader must not call it again after every read
+ * (that was quadratic, issue 12 item 4): keep a parser and feed it.
  */
 int mtasts_http_parse(const char *buf, size_t len, int eof, size_t body_cap,
     struct mtasts_http_resp *resp);

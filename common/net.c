@@ -174,19 +174,26 @@ mtasts_conn_wait(struct mtasts_conn *c, short events)
 	}
 }
 
-int
-mtasts_conn_connect(struct mtasts_conn *c, const struct sockaddr_storage *sa)
+/*
+ * Start a non-blocking connect to sa: returns the socket with *e 0 when
+ * connected at once, EINPROGRESS when pending, -1 with *e the error.
+ */
+static int
+connect_start(const struct sockaddr_storage *sa, int *e)
 {
 	socklen_t slen;
-	int e = 0;
+	int fd;
 
+	if (sa->ss_family != AF_INET && sa->ss_family != AF_INET6) {
+		*e = EAFNOSUPPORT;
+		return -1;
+	}
 	slen = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in);
-	c->fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
-		snprintf(c->why, sizeof(c->why), "socket: %s",
-		    strerror(errno));
+	if (fd < 0) {
+		*e = errno;
 		return -1;
 	}
 	/*
@@ -194,24 +201,166 @@ mtasts_conn_connect(struct mtasts_conn *c, const struct sockaddr_storage *sa)
 	 * TCP_NODELAY, Nagle holds the request until the server's delayed
 	 * ACK (40 ms on Linux). Failure to set it only costs latency.
 	 */
-	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
 	    sizeof(int));
-	if (connect(c->fd, (const struct sockaddr *)sa, slen) == 0)
-		return 0;
-	if (errno != EINPROGRESS) {
-		mtasts_strlcpy(c->why, strerror(errno), sizeof(c->why));
-		return -1;
+	if (connect(fd, (const struct sockaddr *)sa, slen) == 0) {
+		*e = 0;
+		return fd;
 	}
-	if (mtasts_conn_wait(c, POLLOUT) != 0)
-		return -1;
-	slen = sizeof(e);
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &slen) != 0)
-		e = errno;
-	if (e != 0) {
-		mtasts_strlcpy(c->why, strerror(e), sizeof(c->why));
-		return -1;
+	if (errno == EINPROGRESS) {
+		*e = EINPROGRESS;
+		return fd;
 	}
-	return 0;
+	*e = errno;
+	close(fd);
+	return -1;
+}
+
+/*
+ * RFC 8305 §4 order of the addresses still to try: the first family
+ * first (the resolver's preference: AAAA before A), then the families
+ * alternate, each in its own order. Returns how many went into order[].
+ */
+static size_t
+race_order(const struct sockaddr_storage *addrs, size_t n, const int *err,
+    size_t *order)
+{
+	size_t fam[2][MTASTS_ADDRS_MAX], nf[2] = { 0, 0 }, k = 0, i, j;
+	int first = -1;
+
+	for (i = 0; i < n && i < MTASTS_ADDRS_MAX; i++) {
+		if (err[i] != MTASTS_RACE_UNTRIED)
+			continue;
+		if (first < 0)
+			first = addrs[i].ss_family;
+		j = addrs[i].ss_family == first ? 0 : 1;
+		fam[j][nf[j]++] = i;
+	}
+	for (i = 0; i < nf[0] || i < nf[1]; i++)
+		for (j = 0; j < 2; j++)
+			if (i < nf[j])
+				order[k++] = fam[j][i];
+	return k;
+}
+
+int
+mtasts_conn_race(struct mtasts_conn *c, const struct sockaddr_storage *addrs,
+    size_t n, int *err)
+{
+	struct pollfd pfd[MTASTS_ADDRS_MAX];
+	size_t order[MTASTS_ADDRS_MAX], idx[MTASTS_ADDRS_MAX];
+	size_t norder, next = 0, npend = 0, i;
+	int64_t now, start_next = 0, wait;
+	int fd, e, r, winner = -1, last = -1;
+	socklen_t slen;
+
+	if (n > MTASTS_ADDRS_MAX)
+		n = MTASTS_ADDRS_MAX;
+	norder = race_order(addrs, n, err, order);
+	c->why[0] = '\0';
+	c->timed_out = 0;
+	while (winner < 0 && (next < norder || npend > 0)) {
+		now = mtasts_mono_ms();
+		if (now >= c->deadline) {
+			c->timed_out = 1;
+			mtasts_strlcpy(c->why, "timed out", sizeof(c->why));
+			for (i = 0; i < npend; i++)
+				err[idx[i]] = ETIMEDOUT;
+			if (npend > 0)
+				last = (int)idx[0];
+			break;
+		}
+		/* §5: the next attempt when the delay is up or none pend. */
+		if (next < norder && (npend == 0 || now >= start_next)) {
+			i = order[next++];
+			fd = connect_start(&addrs[i], &e);
+			if (e == 0) {
+				c->fd = fd;
+				winner = (int)i;
+				break;
+			}
+			if (fd < 0) {
+				err[i] = e;
+				last = (int)i;
+				continue;
+			}
+			pfd[npend].fd = fd;
+			pfd[npend].events = POLLOUT;
+			pfd[npend].revents = 0;
+			idx[npend++] = i;
+			start_next = now + MTASTS_RACE_DELAY_MS;
+			continue;
+		}
+		wait = c->deadline - now;
+		if (next < norder && start_next - now < wait)
+			wait = start_next - now;
+		r = poll(pfd, npend, wait > INT_MAX ? INT_MAX : (int)wait);
+		if (r < 0 && errno != EINTR) {
+			snprintf(c->why, sizeof(c->why), "poll: %s",
+			    strerror(errno));
+			for (i = 0; i < npend; i++)
+				err[idx[i]] = errno;
+			break;
+		}
+		for (i = 0; r > 0 && i < npend; ) {
+			if (pfd[i].revents == 0) {
+				i++;
+				continue;
+			}
+			e = 0;
+			slen = sizeof(e);
+			if (getsockopt(pfd[i].fd, SOL_SOCKET, SO_ERROR, &e,
+			    &slen) != 0)
+				e = errno;
+			else if (e == 0 && (pfd[i].revents & POLLOUT) == 0)
+				e = ECONNRESET;	/* POLLHUP without an error */
+			if (e == 0) {
+				/* First to complete wins (§5). */
+				c->fd = pfd[i].fd;
+				winner = (int)idx[i];
+				pfd[i] = pfd[--npend];
+				idx[i] = idx[npend];
+				break;
+			}
+			err[idx[i]] = e;
+			last = (int)idx[i];
+			close(pfd[i].fd);
+			pfd[i] = pfd[--npend];
+			idx[i] = idx[npend];
+			/* A failure starts the next attempt at once. */
+			start_next = 0;
+		}
+	}
+	/* The losers: closed, and free for a later race. */
+	for (i = 0; i < npend; i++) {
+		close(pfd[i].fd);
+		if (winner >= 0)
+			err[idx[i]] = MTASTS_RACE_UNTRIED;
+	}
+	if (winner >= 0) {
+		err[winner] = 0;
+		c->why[0] = '\0';
+		c->timed_out = 0;
+		return winner;
+	}
+	if (c->why[0] == '\0') {
+		if (last >= 0)
+			mtasts_strlcpy(c->why, strerror(err[last]),
+			    sizeof(c->why));
+		else
+			mtasts_strlcpy(c->why, "no address to try",
+			    sizeof(c->why));
+	}
+	c->race_last = last;
+	return -1;
+}
+
+int
+mtasts_conn_connect(struct mtasts_conn *c, const struct sockaddr_storage *sa)
+{
+	int err = MTASTS_RACE_UNTRIED;
+
+	return mtasts_conn_race(c, sa, 1, &err) >= 0 ? 0 : -1;
 }
 
 int
