@@ -11,6 +11,7 @@
  * same) is then judged the way a sender would. Each probe makes its own
  * SSL_CTX, so probes can run in parallel threads on one mtasts_ctx.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,31 +238,59 @@ done:
 	ERR_clear_error();
 }
 
-/* One address; returns 1 when the SMTP server answered (stop there). */
-static int
-probe_one(struct mtasts_ctx *ctx, const char *host,
-    const struct sockaddr_storage *sa, int64_t deadline,
+/*
+ * Race a connection to the addresses (D-NET-3), then probe the winner.
+ * A sender moves on only when it could not connect, so one race decides.
+ */
+static void
+probe_race(struct mtasts_ctx *ctx, const char *host,
+    const struct sockaddr_storage *addrs, size_t naddrs, int64_t deadline,
     struct mtasts_probe *p)
 {
 	struct pconn *c;
 	char *reply = NULL;
-	int code, answered = 0;
+	int err[MTASTS_ADDRS_MAX];
+	int code, w;
+	size_t i, nfail = 0;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (reply = malloc(MTASTS_SMTP_REPLY_MAX)) == NULL) {
 		probe_fail(p, MTASTS_RT_VALIDATION_FAILURE, "out of memory");
 		goto done;
 	}
+	if (naddrs > MTASTS_ADDRS_MAX)
+		naddrs = MTASTS_ADDRS_MAX;
+	for (i = 0; i < naddrs; i++)
+		err[i] = MTASTS_RACE_UNTRIED;
 	mtasts_conn_init(&c->conn, deadline);
-	mtasts_addr_text(sa, p->addr, sizeof(p->addr));
-	mtasts_log(ctx, MTASTS_LOG_DEBUG, "probe: %s: connecting to %s",
-	    host, p->addr);
-	if (mtasts_conn_connect(&c->conn, sa) != 0) {
-		snprintf(p->reason, sizeof(p->reason), "connect to %s: %s",
-		    p->addr, mtasts_conn_why(&c->conn));
+	mtasts_log(ctx, MTASTS_LOG_DEBUG, "probe: %s: connecting to %zu "
+	    "address%s", host, naddrs, naddrs == 1 ? "" : "es");
+	w = mtasts_conn_race(&c->conn, addrs, naddrs, err);
+	for (i = 0; i < naddrs; i++) {
+		if (err[i] <= 0)
+			continue;
+		nfail++;
+		mtasts_addr_text(&addrs[i], p->addr, sizeof(p->addr));
+		mtasts_log(ctx, MTASTS_LOG_DEBUG, "probe: %s: connect to %s: "
+		    "%s", host, p->addr, err[i] == ETIMEDOUT &&
+		    c->conn.timed_out ? "timed out" : strerror(err[i]));
+	}
+	if (w < 0) {
+		mtasts_addr_text(&addrs[c->conn.race_last >= 0 ?
+		    c->conn.race_last : 0], p->addr, sizeof(p->addr));
+		if (nfail > 1)
+			snprintf(p->reason, sizeof(p->reason),
+			    "connect to %s: %s (%zu addresses tried)",
+			    p->addr, mtasts_conn_why(&c->conn), nfail);
+		else
+			snprintf(p->reason, sizeof(p->reason),
+			    "connect to %s: %s", p->addr,
+			    mtasts_conn_why(&c->conn));
 		goto done;
 	}
-	answered = 1;
+	mtasts_addr_text(&addrs[w], p->addr, sizeof(p->addr));
+	mtasts_log(ctx, MTASTS_LOG_DEBUG, "probe: %s: connected to %s", host,
+	    p->addr);
 	p->stage = MTASTS_PROBE_CONNECTED;
 	if (read_reply(c, &code, reply, MTASTS_SMTP_REPLY_MAX) != 0) {
 		probe_fail(p, MTASTS_RT_STARTTLS_NOT_SUPPORTED,
@@ -326,7 +355,6 @@ done:
 		mtasts_conn_close(&c->conn);
 	free(reply);
 	free(c);
-	return answered;
 }
 
 void
@@ -335,7 +363,6 @@ mtasts_probe_smtp(struct mtasts_ctx *ctx, const char *host,
     int64_t deadline_ms_mono, struct mtasts_probe *out)
 {
 	int64_t t0 = mtasts_mono_ms();
-	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	if (host == NULL || !mtasts_hostname_valid(host, strlen(host))) {
@@ -348,16 +375,7 @@ mtasts_probe_smtp(struct mtasts_ctx *ctx, const char *host,
 		    "%s has no address", host);
 		goto done;
 	}
-	for (i = 0; i < naddrs; i++) {
-		if (mtasts_mono_ms() >= deadline_ms_mono) {
-			out->timed_out = 1;
-			break;
-		}
-		memset(out, 0, sizeof(*out));
-		/* A sender moves on only when it could not connect. */
-		if (probe_one(ctx, host, &addrs[i], deadline_ms_mono, out))
-			break;
-	}
+	probe_race(ctx, host, addrs, naddrs, deadline_ms_mono, out);
 done:
 	out->elapsed_ms = mtasts_mono_ms() - t0;
 	mtasts_log(ctx, MTASTS_LOG_DEBUG, "probe: %s: %s%s%s (%lld ms)", host,

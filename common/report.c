@@ -830,30 +830,46 @@ done:
 }
 
 /*
- * One address: connect, TLS, POST, status line. 2xx is MTASTS_OK. Over
- * net.c's connection, so a collector that closes early (say a 413 before
- * the whole body is read) cannot kill us with SIGPIPE.
+ * Race a connection to the untried addresses (D-NET-3), then TLS, POST,
+ * status line on the winner. 2xx is MTASTS_OK. Over net.c's connection,
+ * so a collector that closes early (say a 413 before the whole body is
+ * read) cannot kill us with SIGPIPE.
  */
 static int
 post_one(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
-    const struct sockaddr_storage *sa, const char *req, size_t reqlen,
-    const char *body, size_t bodylen, int64_t deadline, int *status,
-    struct mtasts_error *err)
+    const struct sockaddr_storage *addrs, size_t naddrs, int *aerr,
+    const char *req, size_t reqlen, const char *body, size_t bodylen,
+    int64_t deadline, int *status, struct mtasts_error *err)
 {
+	struct mtasts_http_parser ps;
 	struct mtasts_http_resp resp;
 	struct mtasts_conn c;
-	char *in = NULL;
-	size_t inlen = 0;
-	int rc = MTASTS_TEMPFAIL, r;
+	char *in = NULL, as[64];
+	size_t inlen = 0, i;
+	int rc = MTASTS_TEMPFAIL, r, left = 0;
+	int64_t now;
 
 	memset(&resp, 0, sizeof(resp));
+	mtasts_http_parser_init(&ps);
 	*status = 0;
 	mtasts_conn_init(&c, deadline);
-	if (mtasts_conn_connect(&c, sa) != 0) {
-		mtasts_err_set(err, rc, "connect %s: %s", host,
-		    mtasts_conn_why(&c));
+	if (mtasts_conn_race(&c, addrs, naddrs, aerr) < 0) {
+		if (c.race_last >= 0) {
+			mtasts_addr_text(&addrs[c.race_last], as, sizeof(as));
+			mtasts_err_set(err, rc, "connect %s (%s): %s", host,
+			    as, mtasts_conn_why(&c));
+		} else
+			mtasts_err_set(err, rc, "connect %s: %s", host,
+			    mtasts_conn_why(&c));
 		goto done;
 	}
+	for (i = 0; i < naddrs; i++)
+		if (aerr[i] == MTASTS_RACE_UNTRIED)
+			left++;
+	/* D-NET-4: a stalled handshake leaves time for the others. */
+	now = mtasts_mono_ms();
+	if (left > 0 && deadline > now)
+		c.deadline = now + (deadline - now) / 2;
 	/* PKIX + the URI's host (DNS-ID or IP address). */
 	if (mtasts_conn_tls_start(&c, sctx, host, MTASTS_TLS_PEER_URI_HOST) !=
 	    0) {
@@ -865,9 +881,10 @@ post_one(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
 
 		mtasts_err_set(err, rc, "TLS handshake with %s: %s", host,
 		    v != X509_V_OK ? X509_verify_cert_error_string(v) :
-		    "failed");
+		    c.timed_out ? "timed out" : "failed");
 		goto done;
 	}
+	c.deadline = deadline;
 	if (mtasts_conn_tls_write(&c, req, reqlen) != 0 ||
 	    mtasts_conn_tls_write(&c, body, bodylen) != 0) {
 		mtasts_err_set(err, rc, "sending to %s failed", host);
@@ -884,12 +901,13 @@ post_one(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
 		if (r <= 0)
 			break;
 		inlen += (size_t)r;
-		mtasts_http_parse(in, inlen, 0, POST_RESPONSE_MAX, &resp);
+		/* Incremental: each byte is parsed once (D-NET-6). */
+		mtasts_http_feed(&ps, in, inlen, 0, POST_RESPONSE_MAX, &resp);
 		if (resp.status != 0)
 			break;
 	}
 	if (resp.status == 0)
-		mtasts_http_parse(in, inlen, 1, POST_RESPONSE_MAX, &resp);
+		mtasts_http_feed(&ps, in, inlen, 1, POST_RESPONSE_MAX, &resp);
 	*status = resp.status;
 	if (resp.status >= 200 && resp.status <= 299)
 		rc = MTASTS_OK;
@@ -900,6 +918,7 @@ done:
 	mtasts_log(ctx, MTASTS_LOG_DEBUG, "report: POST to %s: status %d",
 	    host, *status);
 	mtasts_http_clear(&resp);
+	mtasts_http_parser_clear(&ps);
 	free(in);
 	mtasts_conn_close(&c);
 	ERR_clear_error();
@@ -913,6 +932,7 @@ mtasts_report_post(struct mtasts_ctx *ctx, const char *uri,
 	char host[MTASTS_DOMAIN_MAX + 1], path[MTASTS_TLSRPT_URI_MAX + 1];
 	char req[MTASTS_TLSRPT_URI_MAX + 1024];
 	struct sockaddr_storage addrs[MTASTS_ADDRS_MAX];
+	int aerr[MTASTS_ADDRS_MAX];
 	int64_t deadline = mtasts_mono_ms() + SEND_TIMEOUT_MS;
 	unsigned port;
 	size_t n = 0, i;
@@ -960,15 +980,22 @@ mtasts_report_post(struct mtasts_ctx *ctx, const char *uri,
 	if (reqlen < 0 || (size_t)reqlen >= sizeof(req))
 		return mtasts_err(err, MTASTS_INVALID, "request too long");
 	rc = MTASTS_TEMPFAIL;
-	for (i = 0; i < n && mtasts_mono_ms() < deadline; i++) {
+	for (i = 0; i < n; i++)
+		aerr[i] = MTASTS_RACE_UNTRIED;
+	/* Rounds of racing the addresses not yet used (D-NET-3, -4). */
+	while (mtasts_mono_ms() < deadline) {
 		struct mtasts_error e = { 0, "" };
+		size_t left = 0;
 
-		rc = post_one(ctx, sctx, host, &addrs[i], req, (size_t)reqlen,
-		    body, len, deadline, &status, &e);
+		rc = post_one(ctx, sctx, host, addrs, n, aerr, req,
+		    (size_t)reqlen, body, len, deadline, &status, &e);
 		if (rc == MTASTS_OK)
 			return MTASTS_OK;
+		for (i = 0; i < n; i++)
+			if (aerr[i] == MTASTS_RACE_UNTRIED)
+				left++;
 		/* An HTTP answer is the collector's word: no other address. */
-		if (status != 0 || i + 1 == n) {
+		if (status != 0 || left == 0) {
 			mtasts_err_set(err, rc, "%s", e.text);
 			break;
 		}

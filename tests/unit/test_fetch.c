@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
@@ -33,7 +34,7 @@
 	"max_age: 86400\n"
 #define OK_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 
-enum smode { M_RESP, M_DRIP, M_SILENT };
+enum smode { M_RESP, M_DRIP, M_SILENT, M_CHUNK1 };
 
 struct server {
 	X509 *cert;
@@ -43,6 +44,8 @@ struct server {
 	size_t resp_len;
 	int close_notify;	/* send close_notify after the response */
 	int old_tls;		/* offer TLS 1.1 at most */
+	int v6;			/* listen on [::1], not 127.0.0.1 */
+	size_t nchunks;		/* M_CHUNK1: resp, then this many "1\r\na\r\n" */
 };
 
 struct report {
@@ -263,7 +266,23 @@ serve(int lfd, int wfd, const struct server *s)
 			got += (size_t)n;
 		}
 		(void)write(wfd, &rep, sizeof(rep));
-		if (s->mode == M_DRIP) {
+		if (s->mode == M_CHUNK1) {
+			/*
+			 * Every byte in its own TLS record (SSL_write of one
+			 * byte, no buffering BIO): 1-byte chunks, 1-byte
+			 * records, the worst case for a re-parsing reader.
+			 */
+			static const char one[] = "1\r\na\r\n", end[] =
+			    "0\r\n\r\n";
+			int bad = 0;
+
+			(void)SSL_write(ssl, s->resp, (int)s->resp_len);
+			for (i = 0; i < s->nchunks && !bad; i++)
+				for (size_t j = 0; j < 6 && !bad; j++)
+					bad = SSL_write(ssl, one + j, 1) != 1;
+			for (i = 0; i < 5 && !bad; i++)
+				bad = SSL_write(ssl, end + i, 1) != 1;
+		} else if (s->mode == M_DRIP) {
 			for (i = 0; i < s->resp_len; i++) {
 				if (SSL_write(ssl, s->resp + i, 1) != 1)
 					break;
@@ -278,23 +297,47 @@ serve(int lfd, int wfd, const struct server *s)
 	}
 }
 
+/* A listening socket on the loopback address of family, port chosen. */
+static int
+listen_lo(int family, int backlog, struct sockaddr_storage *ss)
+{
+	socklen_t slen = sizeof(*ss);
+	int fd;
+
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = in6addr_loopback;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	}
+	if ((fd = socket(family, SOCK_STREAM, 0)) < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)ss, family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) != 0 ||
+	    listen(fd, backlog) != 0 ||
+	    getsockname(fd, (struct sockaddr *)ss, &slen) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int
 start(const struct server *s, struct running *r)
 {
-	struct sockaddr_in sin;
-	socklen_t slen = sizeof(sin);
+	struct sockaddr_storage sin;
 	int lfd, p[2];
 
 	memset(r, 0, sizeof(*r));
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+	if ((lfd = listen_lo(s->v6 ? AF_INET6 : AF_INET, 8, &sin)) < 0)
 		return -1;
-	if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-	    listen(lfd, 8) != 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sin, &slen) != 0 ||
-	    pipe(p) != 0) {
+	if (pipe(p) != 0) {
 		close(lfd);
 		return -1;
 	}
@@ -307,7 +350,7 @@ start(const struct server *s, struct running *r)
 	close(p[1]);
 	close(lfd);
 	r->rfd = p[0];
-	memcpy(&r->addr, &sin, sizeof(sin));
+	r->addr = sin;
 	return r->pid > 0 ? 0 : -1;
 }
 
@@ -351,6 +394,61 @@ refused_addr(struct sockaddr_storage *ss)
 	close(fd);
 	memset(ss, 0, sizeof(*ss));
 	memcpy(ss, &sin, sizeof(sin));
+}
+
+/*
+ * A blackholed address without privileges or a network namespace: a
+ * loopback listener with backlog 0 whose one accept-queue slot is taken
+ * by a connection nobody accepts. Linux then drops every further SYN
+ * (net.ipv4.tcp_abort_on_overflow=0, the default), so a connect to it
+ * hangs just like one to an address whose packets vanish.
+ */
+struct hole {
+	int lfd, fill;
+	struct sockaddr_storage addr;
+};
+
+static int
+hole_open(int family, struct hole *h)
+{
+	struct pollfd p;
+	socklen_t slen = family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+
+	h->fill = -1;
+	if ((h->lfd = listen_lo(family, 0, &h->addr)) < 0)
+		return -1;
+	if ((h->fill = socket(family, SOCK_STREAM | SOCK_NONBLOCK, 0)) < 0)
+		return -1;
+	(void)connect(h->fill, (struct sockaddr *)&h->addr, slen);
+	p.fd = h->fill;
+	p.events = POLLOUT;
+	p.revents = 0;
+	if (poll(&p, 1, 2000) != 1)
+		return -1;
+	/* Check it: a second connect must not complete. */
+	{
+		int probe = socket(family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+		(void)connect(probe, (struct sockaddr *)&h->addr, slen);
+		p.fd = probe;
+		p.revents = 0;
+		if (poll(&p, 1, 300) != 0) {
+			close(probe);
+			return -1;
+		}
+		close(probe);
+	}
+	return 0;
+}
+
+static void
+hole_close(struct hole *h)
+{
+	if (h->fill >= 0)
+		close(h->fill);
+	if (h->lfd >= 0)
+		close(h->lfd);
 }
 
 static struct mtasts_ctx *
@@ -437,7 +535,7 @@ test_good(struct mtasts_ctx *ctx)
 	    "Accept: text/plain\r\n"
 	    "Connection: close\r\n\r\n";
 	struct server s = { good, leaf_key, M_RESP, resp, sizeof(resp) - 1,
-	    1, 0 };
+	    1, 0, 0, 0 };
 	struct mtasts_fetch res;
 	struct report rep;
 	int64_t ms;
@@ -496,7 +594,7 @@ test_certs(struct mtasts_ctx *ctx)
 
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		struct server s = { *c[i].cert, leaf_key, M_RESP, resp,
-		    sizeof(resp) - 1, 1, 0 };
+		    sizeof(resp) - 1, 1, 0, 0, 0 };
 		struct mtasts_fetch res;
 		struct report rep;
 
@@ -516,7 +614,7 @@ test_certs(struct mtasts_ctx *ctx)
 	/* the expired reason reads well */
 	{
 		struct server s = { expired, leaf_key, M_RESP, resp,
-		    sizeof(resp) - 1, 1, 0 };
+		    sizeof(resp) - 1, 1, 0, 0, 0 };
 		struct mtasts_fetch res;
 		struct report rep;
 
@@ -529,7 +627,7 @@ test_certs(struct mtasts_ctx *ctx)
 	/* a TLS 1.1 server: a TLS failure, not a certificate one */
 	{
 		struct server s = { good, leaf_key, M_RESP, resp,
-		    sizeof(resp) - 1, 1, 1 };
+		    sizeof(resp) - 1, 1, 1, 0, 0 };
 		struct mtasts_fetch res;
 		struct report rep;
 
@@ -605,7 +703,7 @@ test_http_rules(struct mtasts_ctx *ctx)
 
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		struct server s = { good, leaf_key, M_RESP, c[i].resp,
-		    c[i].len, c[i].close_notify, 0 };
+		    c[i].len, c[i].close_notify, 0, 0, 0 };
 
 		run(ctx, &s, NULL, 0, 0, &res, &rep, NULL);
 		if (c[i].rc == MTASTS_OK) {
@@ -621,7 +719,7 @@ test_http_rules(struct mtasts_ctx *ctx)
 	/* 301: never followed, and no second address tried either */
 	{
 		struct server s = { good, leaf_key, M_RESP, r301,
-		    sizeof(r301) - 1, 1, 0 };
+		    sizeof(r301) - 1, 1, 0, 0, 0 };
 
 		n = run(ctx, &s, NULL, 0, 1, &res, &rep, NULL);
 		expect_fail("301", &res, MTASTS_TEMPFAIL,
@@ -702,7 +800,7 @@ test_deadlines(void)
 	/* slow drip: one byte every 200 ms, overall deadline 1 s */
 	{
 		struct server s = { good, leaf_key, M_DRIP, resp,
-		    sizeof(resp) - 1, 1, 0 };
+		    sizeof(resp) - 1, 1, 0, 0, 0 };
 
 		run(ctx, &s, NULL, 0, 0, &res, &rep, &ms);
 		expect_fail("slow drip", &res, MTASTS_TEMPFAIL,
@@ -714,7 +812,8 @@ test_deadlines(void)
 	}
 	/* silent server: TCP accepted, TLS never answered */
 	{
-		struct server s = { good, leaf_key, M_SILENT, NULL, 0, 0, 0 };
+		struct server s = { good, leaf_key, M_SILENT, NULL, 0, 0, 0, 0,
+		    0 };
 
 		run(ctx, &s, NULL, 0, 0, &res, &rep, &ms);
 		expect_fail("silent", &res, MTASTS_TEMPFAIL,
@@ -752,7 +851,7 @@ test_addresses(struct mtasts_ctx *ctx)
 	/* first address refuses, the second works */
 	{
 		struct server s = { good, leaf_key, M_RESP, resp,
-		    sizeof(resp) - 1, 1, 0 };
+		    sizeof(resp) - 1, 1, 0, 0, 0 };
 
 		n = run(ctx, &s, bad, 1, 0, &res, &rep, NULL);
 		CHECKF(res.rc == MTASTS_OK, "fallback: %s", res.reason);
@@ -762,7 +861,7 @@ test_addresses(struct mtasts_ctx *ctx)
 	/* refused + bad certificate: the certificate error is reported */
 	{
 		struct server s = { wrongname, leaf_key, M_RESP, resp,
-		    sizeof(resp) - 1, 1, 0 };
+		    sizeof(resp) - 1, 1, 0, 0, 0 };
 
 		n = run(ctx, &s, bad, 1, 0, &res, &rep, NULL);
 		expect_fail("refused then bad cert", &res, MTASTS_TEMPFAIL,
@@ -786,6 +885,184 @@ test_addresses(struct mtasts_ctx *ctx)
 	expect_fail("bad host", &res, MTASTS_TEMPFAIL,
 	    MTASTS_RT_STS_FETCH_ERROR, "invalid policy host");
 	mtasts_fetch_clear(&res);
+}
+
+/*
+ * Issue 12 item 2, D-NET-3/4: a dead first address must not eat the
+ * deadline. Each case has a 20 s fetch_timeout and must fetch from the
+ * second address well within 3 s.
+ */
+static void
+test_happy_eyeballs(void)
+{
+	static const char resp[] = OK_HEAD "Content-Length: 66\r\n\r\n" POLICY;
+	static const struct {
+		const char *name;
+		int dead, live;
+	} cases[] = {
+		{ "dead IPv6 then live IPv4", AF_INET6, AF_INET },
+		{ "dead IPv4 then live IPv6", AF_INET, AF_INET6 },
+		{ "dead IPv4 then live IPv4", AF_INET, AF_INET },
+		{ "dead IPv6 then live IPv6", AF_INET6, AF_INET6 },
+	};
+	struct mtasts_ctx *ctx = ctx_new("20");
+	struct mtasts_fetch res;
+	struct report rep;
+	struct hole h[2];
+	size_t k;
+	int64_t ms;
+	int n;
+
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct server s = { good, leaf_key, M_RESP, resp,
+		    sizeof(resp) - 1, 1, 0, cases[k].live == AF_INET6, 0 };
+
+		if (hole_open(cases[k].dead, &h[0]) != 0) {
+			CHECKF(0, "%s: cannot make a blackholed address",
+			    cases[k].name);
+			hole_close(&h[0]);
+			continue;
+		}
+		n = run(ctx, &s, &h[0].addr, 1, 0, &res, &rep, &ms);
+		CHECKF(res.rc == MTASTS_OK, "%s: %s", cases[k].name,
+		    res.reason);
+		CHECKF(ms < 3000, "%s: took %lld ms", cases[k].name,
+		    (long long)ms);
+		CHECKF(n == 1, "%s: %d connections", cases[k].name, n);
+		printf("%s: fetched in %lld ms\n", cases[k].name,
+		    (long long)ms);
+		mtasts_fetch_clear(&res);
+		hole_close(&h[0]);
+	}
+	/* two dead addresses, one of each family, then a live one */
+	if (hole_open(AF_INET6, &h[0]) == 0 && hole_open(AF_INET, &h[1]) ==
+	    0) {
+		struct sockaddr_storage before[2] = { h[0].addr, h[1].addr };
+		struct server s = { good, leaf_key, M_RESP, resp,
+		    sizeof(resp) - 1, 1, 0, 1, 0 };
+
+		n = run(ctx, &s, before, 2, 0, &res, &rep, &ms);
+		CHECKF(res.rc == MTASTS_OK && ms < 3000,
+		    "two dead: %lld ms: %s", (long long)ms, res.reason);
+		mtasts_fetch_clear(&res);
+	} else
+		CHECK(!"two blackholed addresses");
+	hole_close(&h[0]);
+	hole_close(&h[1]);
+	/* only dead addresses: the deadline is kept, the reason names one */
+	{
+		struct mtasts_ctx *c1 = ctx_new("1");
+
+		if (hole_open(AF_INET6, &h[0]) == 0 &&
+		    hole_open(AF_INET, &h[1]) == 0) {
+			struct sockaddr_storage a[2] = { h[0].addr,
+			    h[1].addr };
+			int64_t t0 = mtasts_mono_ms();
+
+			mtasts_fetch_from(c1, HOST, a, 2, t0 + 1000, &res);
+			ms = mtasts_mono_ms() - t0;
+			expect_fail("all dead", &res, MTASTS_TEMPFAIL,
+			    MTASTS_RT_STS_FETCH_ERROR, "timed out");
+			CHECK(strstr(res.reason, "connect to ") != NULL);
+			CHECKF(ms >= 950 && ms <= 1300, "all dead: %lld ms",
+			    (long long)ms);
+			mtasts_fetch_clear(&res);
+		} else
+			CHECK(!"two blackholed addresses");
+		hole_close(&h[0]);
+		hole_close(&h[1]);
+		mtasts_ctx_free(c1);
+	}
+	mtasts_ctx_free(ctx);
+}
+
+/*
+ * D-NET-4: a server that takes the TCP connection but never answers the
+ * TLS handshake (a path that passes SYNs but drops full-sized segments)
+ * leaves time for the next address: half of what is left.
+ */
+static void
+test_stalled_handshake(void)
+{
+	static const char resp[] = OK_HEAD "Content-Length: 66\r\n\r\n" POLICY;
+	struct server silent = { good, leaf_key, M_SILENT, NULL, 0, 0, 0, 1,
+	    0 };
+	struct server ok = { good, leaf_key, M_RESP, resp, sizeof(resp) - 1,
+	    1, 0, 0, 0 };
+	struct mtasts_ctx *ctx = ctx_new("4");
+	struct sockaddr_storage a[2];
+	struct running r1, r2;
+	struct mtasts_fetch res;
+	struct report rep;
+	int64_t t0, ms;
+	int n1, n2;
+
+	if (start(&silent, &r1) != 0) {
+		CHECK(!"server start");
+		return;
+	}
+	if (start(&ok, &r2) != 0) {
+		CHECK(!"server start");
+		stop(&r1, &rep);
+		return;
+	}
+	a[0] = r1.addr;
+	a[1] = r2.addr;
+	t0 = mtasts_mono_ms();
+	mtasts_fetch_from(ctx, HOST, a, 2, t0 + ctx->cfg.fetch_timeout_ms,
+	    &res);
+	ms = mtasts_mono_ms() - t0;
+	n1 = stop(&r1, &rep);
+	n2 = stop(&r2, &rep);
+	CHECKF(res.rc == MTASTS_OK, "stalled handshake: %s", res.reason);
+	CHECKF(ms >= 1900 && ms < 3000, "stalled handshake: %lld ms",
+	    (long long)ms);
+	CHECK(n1 == 1 && n2 == 1);
+	printf("stalled handshake, then fetched in %lld ms\n", (long long)ms);
+	mtasts_fetch_clear(&res);
+	mtasts_ctx_free(ctx);
+}
+
+static double
+cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/*
+ * Issue 12 item 4, D-NET-6: 1-byte chunks in 1-byte TLS records. The
+ * fetching side must spend linear CPU: 40000 chunks (a 240 kB response)
+ * under 1 s. Re-parsing the buffer after every read took minutes.
+ */
+static void
+test_chunk1(void)
+{
+	static const char head[] = OK_HEAD "Transfer-Encoding: chunked\r\n"
+	    "\r\n";
+	struct server s = { good, leaf_key, M_CHUNK1, head, sizeof(head) - 1,
+	    1, 0, 0, 40000 };
+	struct mtasts_ctx *ctx = ctx_new("20");
+	struct mtasts_fetch res;
+	struct report rep;
+	double cpu;
+	int64_t ms;
+
+	cpu = cpu_seconds();
+	run(ctx, &s, NULL, 0, 0, &res, &rep, &ms);
+	cpu = cpu_seconds() - cpu;
+	CHECKF(res.rc == MTASTS_OK && res.body_len == 40000,
+	    "1-byte chunks: rc %d, %zu bytes: %s", res.rc, res.body_len,
+	    res.reason);
+	CHECKF(cpu < 1.0, "1-byte chunks: %.2f s CPU", cpu);
+	printf("1-byte chunks in 1-byte records: %.3f s CPU, %lld ms\n",
+	    cpu, (long long)ms);
+	mtasts_fetch_clear(&res);
+	mtasts_ctx_free(ctx);
 }
 
 static void
@@ -850,6 +1127,9 @@ main(void)
 	test_addresses(ctx);
 	mtasts_ctx_free(ctx);
 	test_deadlines();
+	test_happy_eyeballs();
+	test_stalled_handshake();
+	test_chunk1();
 	test_misc();
 	CHECKF(count_fds() == fds, "fds: %d before, %d after", fds,
 	    count_fds());
