@@ -415,6 +415,30 @@ class Fetch(Base):
         self.assertTrue(W.dns_queries("mta-sts.v6ref.test", "AAAA"))
         self.assertTrue(W.dns_queries("mta-sts.v6ref.test", "A"))
 
+    def _dead_first_case(self, domain, addrs, dead_type, live_type):
+        """Issue 12 item 2, D-NET-3: a first address whose packets vanish
+        must not eat the fetch deadline (20 s here): the second address,
+        of the other family, is raced after 250 ms."""
+        c = W.client(fetch_timeout=20)
+        W.add_domain(domain, txt="v=STSv1; id=f1", policy=Policy(addrs=addrs))
+        r = c.lookup(domain)
+        self.assertPolicy(r, source="fetched", pid="f1")
+        self.assertOneRequest(domain)
+        self.assertLess(r.elapsed, 3, r)
+        self.assertTrue(W.dns_queries("mta-sts." + domain, dead_type))
+        self.assertTrue(W.dns_queries("mta-sts." + domain, live_type))
+
+    def test_ipv6_blackholed_then_ipv4(self):
+        self._dead_first_case("v6dead.test", "v6dead+v4", "AAAA", "A")
+
+    def test_ipv4_blackholed_then_ipv6(self):
+        # (AAAA is tried first anyway: this one guards the family order)
+        self._dead_first_case("v4dead.test", "v4dead+v6", "A", "AAAA")
+
+    def test_ipv4_blackholed_then_ipv4(self):
+        # the dead A is listed first and the resolver keeps that order
+        self._dead_first_case("v4dead4.test", "v4dead+v4", "A", "A")
+
     def test_ipv6_only_host(self):
         self.fetch_case("v6only.test", Policy(addrs="v6"), True)
         self.assertOneRequest("v6only.test")

@@ -170,7 +170,10 @@ class Policy:
 
     body defaults to policy_text(mode, mx, max_age). cert is a certs.KINDS
     name. addrs: "v4" (one IPv4 listener), "v6" (IPv6 only), "v6refused+v4"
-    (AAAA with nothing listening, A that works), "none" (no A/AAAA),
+    (AAAA with nothing listening, A that works), "v6dead+v4" (AAAA whose
+    packets vanish: routed to a dummy device, so a connect hangs; A that
+    works), "v4dead+v6" (the same with the families swapped), "v4dead+v4" (a
+    dead A listed before a working A), "none" (no A/AAAA),
     cert_host: name the certificate is made for (default the policy host),
     "refused" (A with nothing listening), "servfail" (address lookups
     SERVFAIL). All other keywords are httpsd behaviour keys.
@@ -202,6 +205,7 @@ class Domain:
         self.policy = None
         self.v4 = None           # address of the listener
         self.v6 = None
+        self.dead = None         # a blackholed address (alloc_dead)
         self.extra = []          # extra DNS records (dicts)
 
 
@@ -220,6 +224,8 @@ class World:
         self.procs = []
         self._next_v4 = 0
         self._next_v6 = 0
+        self._next_dead = 0
+        self._dead_dev = False
         self._generation = 0
         self._zone_mtime = 0
         self._clients = 0
@@ -304,6 +310,35 @@ class World:
         _run("ip", "-6", "addr", "add", a + "/128", "dev", "lo", "nodad")
         return a
 
+    DEAD_DEV = "mtdead0"
+
+    def alloc_dead(self, family):
+        """An address whose packets vanish: routed (inside the private
+        namespace only) to a dummy device, which drops all it is given.
+        A connect to it gets no answer at all and hangs, like one to a
+        host behind a broken path. A local address would answer, so the
+        address is never put on an interface."""
+        if not self._dead_dev:
+            # dummy, else ifb (kernels without the dummy module): both
+            # drop every packet routed to them (ifb keeps only redirected
+            # ones), and both are NOARP, so no neighbour lookup answers.
+            try:
+                _run("ip", "link", "add", self.DEAD_DEV, "type", "dummy")
+            except WorldError:
+                _run("ip", "link", "add", self.DEAD_DEV, "type", "ifb")
+            _run("ip", "link", "set", self.DEAD_DEV, "up")
+            self._dead_dev = True
+        self._next_dead += 1
+        n = self._next_dead
+        if family == 6:
+            a = "fd00:dead::%x" % n
+            _run("ip", "-6", "route", "add", a + "/128", "dev",
+                 self.DEAD_DEV)
+        else:
+            a = "10.255.%d.%d" % (n // 250, 1 + n % 250)
+            _run("ip", "route", "add", a + "/32", "dev", self.DEAD_DEV)
+        return a
+
     # -- declarative DNS + HTTPS
 
     def add_domain(self, name, txt=None, policy=None, records=(),
@@ -367,10 +402,16 @@ class World:
             p = d.policy
             if p is None:
                 continue
-            if p.addrs in ("v4", "refused", "v6refused+v4") and d.v4 is None:
+            if p.addrs in ("v4", "refused", "v6refused+v4", "v6dead+v4",
+                           "v4dead+v4") and d.v4 is None:
                 d.v4 = self.alloc_v4()
-            if p.addrs in ("v6", "v6refused+v4") and d.v6 is None:
+            if p.addrs in ("v6", "v6refused+v4", "v4dead+v6") and \
+                    d.v6 is None:
                 d.v6 = self.alloc_v6()
+            if p.addrs == "v6dead+v4" and d.dead is None:
+                d.dead = self.alloc_dead(6)
+            if p.addrs in ("v4dead+v6", "v4dead+v4") and d.dead is None:
+                d.dead = self.alloc_dead(4)
 
     def _zone(self):
         recs = list(self.records)
@@ -386,10 +427,17 @@ class World:
             if p.addrs == "servfail":
                 servfail.add(d.policy_host)
                 continue
-            if p.addrs in ("v4", "refused", "v6refused+v4"):
+            if p.addrs == "v6dead+v4":
+                recs.append({"name": d.policy_host, "type": "AAAA",
+                             "data": d.dead})
+            if p.addrs in ("v4dead+v6", "v4dead+v4"):
+                recs.append({"name": d.policy_host, "type": "A",
+                             "data": d.dead})
+            if p.addrs in ("v4", "refused", "v6refused+v4", "v6dead+v4",
+                           "v4dead+v4"):
                 recs.append({"name": d.policy_host, "type": "A",
                              "data": d.v4})
-            if p.addrs in ("v6", "v6refused+v4"):
+            if p.addrs in ("v6", "v6refused+v4", "v4dead+v6"):
                 recs.append({"name": d.policy_host, "type": "AAAA",
                              "data": d.v6})
         return {"ttl": 60, "records": recs, "servfail": sorted(servfail),
@@ -414,10 +462,10 @@ class World:
             if p.addrs == "v4":
                 out.append({"name": d.policy_host, "addr": d.v4,
                             "cert": cert, "key": key, "behaviour": beh})
-            if p.addrs == "v6":
+            if p.addrs in ("v6", "v4dead+v6"):
                 out.append({"name": d.policy_host, "addr": d.v6,
                             "cert": cert, "key": key, "behaviour": beh})
-            if p.addrs == "v6refused+v4":
+            if p.addrs in ("v6refused+v4", "v6dead+v4", "v4dead+v4"):
                 out.append({"name": d.policy_host, "addr": d.v4,
                             "cert": cert, "key": key, "behaviour": beh})
         return out
