@@ -244,6 +244,19 @@ class Good(Base):
         # check never writes the cache
         self.assertEqual(os.listdir(self.c.cache_dir), [])
 
+    def test_smtp_mx_blackholed_ipv6_then_ipv4(self):
+        """Issue 12 item 2, D-NET-3: the probe races the MX's addresses;
+        a dead AAAA (tried first) must not eat the probe's deadline."""
+        hosts = declare("mxdead6.test", mx=("mx1",))
+        W.add_records({"name": hosts[0], "type": "AAAA",
+                       "data": W.alloc_dead(6)})
+        r = self.check("mxdead6.test")
+        self.assertEqual(self.checks(r)["smtp:" + hosts[0]]["status"], "ok",
+                         json.dumps(r.json, indent=1))
+        self.assertLess(r.elapsed, TIMEOUT, r)
+        self.assertEqual(len([e for e in SMTP.events(hosts[0])
+                              if e.get("event") == "connect"]), 1)
+
     def test_good_domain_text(self):
         declare("goodtext.test", mx=("mx1",))
         r = self.text("goodtext.test")
