@@ -191,6 +191,10 @@ def run(w, args, colls):
     w.add_records({"name": "collector.test", "type": "A", "data": a_ok},
                   {"name": "down.collector.test", "type": "A",
                    "data": a_down})
+    # Issue 12 item 2, D-NET-3: the collector's AAAA (tried first) is
+    # blackholed; the POST races on to the A within its deadline.
+    w.add_records({"name": "collector.test", "type": "AAAA",
+                   "data": w.alloc_dead(6)})
 
     def tlsrpt(domain, rua):
         w.add_records({"name": "_smtp._tls." + domain, "type": "TXT",
@@ -294,6 +298,8 @@ def run(w, args, colls):
     now = DAY0 + 86400 + 3 * 3600
     s = c.run("report", "send", "--date", DATE, now=now)
     ok(s.rc == 0, "report send exit 0: %r %s" % (s.rc, s.err))
+    ok(s.elapsed < 10, "report send past a blackholed AAAA took %.1f s" %
+       s.elapsed)
     for d, how in (("https.test", "https://collector.test/tlsrpt"),
                    ("mail.test", "mailto:tlsrpt@reports.test"),
                    ("both.test", "mailto:x@reports.test"),
