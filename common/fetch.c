@@ -236,7 +236,7 @@ read_response(struct mtasts_ctx *ctx, struct mtasts_conn *c, const char *as,
 	int n, st, eof = 0;
 
 	memset(&resp, 0, sizeof(resp));
-	/* Incremental: each byte is parsed once (D-NET-6). */
+	/* Incremental: each byte is parsed once (D-NET-5). */
 	mtasts_http_parser_init(&ps);
 	for (;;) {
 		if (len == size) {

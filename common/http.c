@@ -2,7 +2,7 @@
  * http.c - HTTP/1.1 response parser for the MTA-STS policy fetch
  * (RFC 8461 §3.3 over RFC 9112 message syntax).
  *
- * The parser is incremental (D-NET-6): the caller keeps a struct
+ * The parser is incremental (D-NET-5): the caller keeps a struct
  * mtasts_http_parser and feeds it the growing buffer after every read;
  * the parser remembers where it is (the line being read, the chunk being
  * copied) and looks at each byte O(1) times, so a peer that sends its

@@ -520,7 +520,7 @@ struct mtasts_http_resp {
 };
 
 /*
- * The incremental parser (D-NET-6): it keeps its place between calls, so
+ * The incremental parser (D-NET-5): it keeps its place between calls, so
  * each byte received is looked at O(1) times however the peer splits its
  * response. Opaque to callers; http.c owns the fields.
  */

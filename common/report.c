@@ -901,7 +901,7 @@ post_one(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
 		if (r <= 0)
 			break;
 		inlen += (size_t)r;
-		/* Incremental: each byte is parsed once (D-NET-6). */
+		/* Incremental: each byte is parsed once (D-NET-5). */
 		mtasts_http_feed(&ps, in, inlen, 0, POST_RESPONSE_MAX, &resp);
 		if (resp.status != 0)
 			break;

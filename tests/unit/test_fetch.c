@@ -1035,7 +1035,7 @@ cpu_seconds(void)
 }
 
 /*
- * Issue 12 item 4, D-NET-6: 1-byte chunks in 1-byte TLS records. The
+ * Issue 12 item 4, D-NET-5: 1-byte chunks in 1-byte TLS records. The
  * fetching side must spend linear CPU: 40000 chunks (a 240 kB response)
  * under 1 s. Re-parsing the buffer after every read took minutes.
  */

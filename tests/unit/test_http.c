@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mtasts_internal.h"
 #include "t.h"
@@ -69,6 +70,16 @@ static const struct tcase cases[] = {
 	{ "chunked size with junk", S(H200 "Transfer-Encoding: chunked\r\n\r\n"
 	    "5x\r\nhello\r\n0\r\n\r\n"), 0, MTASTS_HTTP_ERROR, 200, NULL, 1,
 	    "chunk size" },
+	/* D-NET-5: junk after the size is refused before its line ends */
+	{ "chunked size junk, line open", S(H200 "Transfer-Encoding: "
+	    "chunked\r\n\r\n5x"), 0, MTASTS_HTTP_ERROR, 200, NULL, 1,
+	    "chunk size" },
+	{ "chunked data junk, line open", S(H200 "Transfer-Encoding: "
+	    "chunked\r\n\r\n1\r\nab"), 0, MTASTS_HTTP_ERROR, 200, NULL, 1,
+	    "missing CRLF" },
+	{ "chunked blanks before ext", S(H200 "Transfer-Encoding: "
+	    "chunked\r\n\r\n2 \t;a=b\r\nok\r\n0\r\n\r\n"), 0,
+	    MTASTS_HTTP_DONE, 200, "ok", 1, NULL },
 	{ "chunked 0x prefix", S(H200 "Transfer-Encoding: chunked\r\n\r\n"
 	    "0x5\r\nhello\r\n0\r\n\r\n"), 0, MTASTS_HTTP_ERROR, 200, NULL, 1,
 	    "chunk size" },
@@ -182,6 +193,50 @@ static const struct tcase cases[] = {
 	    "ok"), 0, MTASTS_HTTP_DONE, 200, "ok", 0, NULL },
 };
 
+/*
+ * D-NET-5: the incremental parser fed one byte more per call, each time
+ * from a fresh copy (the buffer moves, as after realloc), must say what
+ * the one-shot parse of the whole says.
+ */
+static void
+incremental(const struct tcase *c)
+{
+	struct mtasts_http_parser ps;
+	struct mtasts_http_resp r;
+	char *copy = NULL;
+	size_t k;
+	int st = MTASTS_HTTP_MORE;
+
+	memset(&r, 0, sizeof(r));
+	mtasts_http_parser_init(&ps);
+	for (k = 0; k <= c->len && st == MTASTS_HTTP_MORE; k++) {
+		free(copy);
+		if ((copy = malloc(k + 1)) == NULL)
+			abort();
+		memcpy(copy, c->in, k);
+		st = mtasts_http_feed(&ps, copy, k, k == c->len && c->eof, CAP,
+		    &r);
+	}
+	CHECKF(st == c->want, "%s: incremental state %d, want %d (%s)",
+	    c->name, st, c->want, r.why);
+	CHECKF(r.status == c->status, "%s: incremental status %d", c->name,
+	    r.status);
+	if (st == MTASTS_HTTP_DONE && c->body != NULL)
+		CHECKF(r.body_len == strlen(c->body) &&
+		    memcmp(r.body, c->body, r.body_len) == 0,
+		    "%s: incremental body", c->name);
+	if (c->why != NULL)
+		CHECKF(strstr(r.why, c->why) != NULL,
+		    "%s: incremental why \"%s\"", c->name, r.why);
+	/* a final verdict is returned again */
+	if (st != MTASTS_HTTP_MORE)
+		CHECKF(mtasts_http_feed(&ps, c->in, c->len, 1, CAP, &r) == st,
+		    "%s: verdict changed", c->name);
+	mtasts_http_parser_clear(&ps);
+	mtasts_http_clear(&r);
+	free(copy);
+}
+
 static void
 test_table(void)
 {
@@ -212,6 +267,7 @@ test_table(void)
 			    "%s: why \"%s\", want \"%s\"", c->name, r.why,
 			    c->why);
 		mtasts_http_clear(&r);
+		incremental(c);
 	}
 }
 
@@ -263,6 +319,69 @@ split_every_byte(const char *name, const char *in, size_t len,
 	CHECKF(r.body_len == strlen(body) &&
 	    memcmp(r.body, body, r.body_len) == 0, "%s: body", name);
 	mtasts_http_clear(&r);
+}
+
+/* D-NET-5: blanks after a chunk size count towards the extension cap. */
+static void
+test_chunk_bws(void)
+{
+	static const char head[] = H200 "Transfer-Encoding: chunked\r\n\r\n1";
+	struct mtasts_http_resp r;
+	size_t n = sizeof(head) - 1;
+	char *p = malloc(n + 2000);
+
+	if (p == NULL)
+		abort();
+	memcpy(p, head, n);
+	memset(p + n, ' ', 2000);
+	memset(&r, 0, sizeof(r));
+	CHECK(mtasts_http_parse(p, n + 1024, 0, CAP, &r) == MTASTS_HTTP_MORE);
+	CHECK(mtasts_http_parse(p, n + 1025, 0, CAP, &r) ==
+	    MTASTS_HTTP_ERROR);
+	CHECK(strstr(r.why, "chunk extension too long") != NULL);
+	mtasts_http_clear(&r);
+	free(p);
+}
+
+/*
+ * D-NET-5: a 1-byte-chunk body fed one byte per call costs linear time.
+ * 64 KiB of body is 393 kB of response; re-parsing from the start after
+ * every byte (the old fetch) took minutes, the incremental parser takes
+ * milliseconds. The CPU bound is loose for slow sanitizer builds.
+ */
+static void
+test_chunk1_linear(void)
+{
+	static const char head[] = H200 "Transfer-Encoding: chunked\r\n\r\n";
+	size_t hl = sizeof(head) - 1, n = hl + 6 * 65536 + 5, i;
+	struct mtasts_http_parser ps;
+	struct mtasts_http_resp r;
+	struct timespec t0, t1;
+	char *p = malloc(n);
+	int st = MTASTS_HTTP_MORE;
+	double cpu;
+
+	if (p == NULL)
+		abort();
+	memcpy(p, head, hl);
+	for (i = 0; i < 65536; i++)
+		memcpy(p + hl + 6 * i, "1\r\nz\r\n", 6);
+	memcpy(p + n - 5, "0\r\n\r\n", 5);
+	memset(&r, 0, sizeof(r));
+	mtasts_http_parser_init(&ps);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	for (i = 1; i <= n && st == MTASTS_HTTP_MORE; i++)
+		st = mtasts_http_feed(&ps, p, i, 0, 65536, &r);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+	cpu = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	CHECKF(st == MTASTS_HTTP_DONE && r.body_len == 65536 && i == n + 1,
+	    "1-byte chunks: state %d, %zu bytes (%s)", st, r.body_len, r.why);
+	CHECKF(cpu < 0.5, "1-byte chunks: %.3f s CPU", cpu);
+	printf("64 KiB in 1-byte chunks, fed byte by byte: %.4f s CPU\n", cpu);
+	mtasts_http_parser_clear(&ps);
+	mtasts_http_clear(&r);
+	free(p);
 }
 
 static void
@@ -461,6 +580,8 @@ main(void)
 	test_location();
 	test_nul_body();
 	test_splits();
+	test_chunk_bws();
+	test_chunk1_linear();
 	test_caps();
 	test_toobig_early();
 	test_head_too_big();
