@@ -264,10 +264,14 @@ mtasts_conn_race(struct mtasts_conn *c, const struct sockaddr_storage *addrs,
 		if (now >= c->deadline) {
 			c->timed_out = 1;
 			mtasts_strlcpy(c->why, "timed out", sizeof(c->why));
+			/* Name the first attempt still pending. */
+			for (i = 0; i < next; i++)
+				if (err[order[i]] == MTASTS_RACE_UNTRIED) {
+					last = (int)order[i];
+					break;
+				}
 			for (i = 0; i < npend; i++)
 				err[idx[i]] = ETIMEDOUT;
-			if (npend > 0)
-				last = (int)idx[0];
 			break;
 		}
 		/* §5: the next attempt when the delay is up or none pend. */
