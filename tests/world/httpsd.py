@@ -18,10 +18,12 @@ behaviour keys (all optional):
   headers     [[name, value], ...] extra response headers
   location    Location header (redirects)
   body / body_hex   response body (text, or hex for raw bytes)
-  framing     content-length | chunked | close | short | chunked-endless
+  framing     content-length | chunked | close | short | chunked-endless |
+              chunked-1 (every body byte its own 1-byte chunk)
   content_length  announce this length instead of the real one
   drip        {"bytes": N, "interval_ms": T}: send the response in N-byte
-              pieces every T ms
+              pieces every T ms (T = 0: at once, but still one TLS record
+              per piece: 1-byte records with N = 1)
   delay_ms    wait this long after the request before answering
 Only GET /.well-known/mta-sts.txt gets the configured answer; other paths 404.
 
@@ -243,7 +245,7 @@ class Server:
             hdr.append("Location: " + beh["location"])
         for k, v in beh.get("headers", []):
             hdr.append("%s: %s" % (k, v))
-        if framing in ("chunked", "chunked-endless"):
+        if framing in ("chunked", "chunked-endless", "chunked-1"):
             hdr.append("Transfer-Encoding: chunked")
         elif framing == "short":
             hdr.append("Content-Length: %d" % beh.get("content_length",
@@ -259,6 +261,9 @@ class Server:
                 piece = body[i:i + 1000]
                 payload += b"%x\r\n%s\r\n" % (len(piece), piece)
             payload += b"0\r\n\r\n"
+        elif framing == "chunked-1":
+            payload = b"".join(b"1\r\n%c\r\n" % c for c in body)
+            payload += b"0\r\n\r\n"
         else:
             payload = body
         data = head + payload
@@ -268,7 +273,8 @@ class Server:
             dt = drip.get("interval_ms", 100) / 1000.0
             for i in range(0, len(data), n):
                 tls.sendall(data[i:i + n])
-                time.sleep(dt)
+                if dt > 0:
+                    time.sleep(dt)
         else:
             tls.sendall(data)
         if framing == "chunked-endless":

@@ -333,6 +333,28 @@ class Fetch(Base):
         self.assertIn(r["failure"]["result_type"], (INVALID, FETCH_ERR), r)
         self.assertLess(r.elapsed, FETCH_TIMEOUT + SLACK)
 
+    def test_one_byte_chunks_in_one_byte_records(self):
+        """Issue 12 item 4, D-NET-5: a policy of 10 kB sent as 1-byte
+        chunks, every byte its own TLS record (60 kB, 60 000 records):
+        the fetching process must spend linear CPU, well under 1 s (the
+        parser that re-read the buffer after every record needed over
+        3 s)."""
+        import resource
+        c = W.client(fetch_timeout=20)
+        body = padded_policy(10000, mx=("mx1.chunk1.test",))
+        W.add_domain("chunk1.test", txt="v=STSv1; id=f1", policy=Policy(
+            body=body, framing="chunked-1",
+            drip={"bytes": 1, "interval_ms": 0}))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        r = c.lookup("chunk1.test")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime +
+               after.ru_stime - before.ru_stime)
+        self.assertPolicy(r, source="fetched", pid="f1")
+        self.assertLess(cpu, 1.0, "mtasts used %.2f s CPU: %r" % (cpu, r))
+        sys.stderr.write("[1-byte chunks: %.3f s CPU, %.2f s] " %
+                         (cpu, r.elapsed))
+
     def test_slow_drip_bounded_by_fetch_timeout(self):
         r = self.fetch_case("drip.test", Policy(
             drip={"bytes": 1, "interval_ms": 100}), False, FETCH_ERR)
