@@ -4,7 +4,10 @@
  * GET https://mta-sts.<domain>/.well-known/mta-sts.txt over OpenSSL with
  * SNI and PKIX + DNS-ID verification, under one overall deadline that
  * covers DNS, connect, handshake, request and body: the fetch runs inside
- * a delivery process, so a slow or silent server must not hold it.
+ * a delivery process, so a slow or silent server must not hold it. The
+ * addresses of the policy host are raced (RFC 8305, D-NET-3); one that
+ * connects but fails before an HTTP answer leaves the rest to a new race
+ * within the same deadline (D-NET-4).
  *
  * I/O is net.c's connection: OpenSSL over a BIO pair, the socket
  * non-blocking and polled against the deadline, writes with MSG_NOSIGNAL.

@@ -16,6 +16,10 @@
  *   (OpenSSL 3.0 counts past 255 into the type flag bits), and a shared
  *   one would be global state: the BIO pair needs neither.
  *
+ * Connections are raced over a host's addresses the RFC 8305 way
+ * (mtasts_conn_race(), D-NET-3): a dead first address costs one attempt
+ * delay, not the deadline.
+ *
  * Also here: the X509 verification result as an RFC 8460 result type,
  * and the text forms of addresses and certificate names.
  */
