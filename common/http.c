@@ -45,7 +45,7 @@ enum phase {
 	PH_CSIZE,		/* chunk-size hex digits */
 	PH_CBWS,		/* blanks after the chunk size */
 	PH_CEXT,		/* a chunk extension */
-	PH_CEOL,		/* the CRLF (or LF) ending the chunk-size line */
+	PH_CEOL,		/* the CRLF (or LF) ending the size line */
 	PH_CLF,			/* its LF after the CR */
 	PH_CDATA,		/* chunk data */
 	PH_CDEOL,		/* the CRLF (or LF) after chunk data */

@@ -525,7 +525,7 @@ struct mtasts_http_resp {
  * response. Opaque to callers; http.c owns the fields.
  */
 struct mtasts_http_parser {
-	int verdict;		/* enum mtasts_http_state; final unless MORE */
+	int verdict;		/* mtasts_http_state, final if not MORE */
 	int phase;		/* http.c's enum phase */
 	size_t pos;		/* next byte to look at */
 	size_t line;		/* start of the line being read */
@@ -533,7 +533,7 @@ struct mtasts_http_parser {
 	size_t body_at;		/* offset of the body */
 	uint64_t clen;
 	int status, framing, seen_cl, seen_te, seen_ct, seen_loc;
-	size_t chunk;		/* chunk size being read, then bytes left */
+	size_t chunk;		/* size being read, then bytes left */
 	unsigned digits, ext;	/* of the chunk-size line being read */
 	size_t sum;		/* dechunked bytes so far */
 	char *dbuf;		/* the dechunked body */

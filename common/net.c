@@ -321,7 +321,7 @@ mtasts_conn_race(struct mtasts_conn *c, const struct sockaddr_storage *addrs,
 			    &slen) != 0)
 				e = errno;
 			else if (e == 0 && (pfd[i].revents & POLLOUT) == 0)
-				e = ECONNRESET;	/* POLLHUP without an error */
+				e = ECONNRESET;	/* POLLHUP, no error */
 			if (e == 0) {
 				/* First to complete wins (§5). */
 				c->fd = pfd[i].fd;

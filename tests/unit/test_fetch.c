@@ -45,7 +45,7 @@ struct server {
 	int close_notify;	/* send close_notify after the response */
 	int old_tls;		/* offer TLS 1.1 at most */
 	int v6;			/* listen on [::1], not 127.0.0.1 */
-	size_t nchunks;		/* M_CHUNK1: resp, then this many "1\r\na\r\n" */
+	size_t nchunks;		/* M_CHUNK1: this many "1\r\na\r\n" */
 };
 
 struct report {
@@ -964,8 +964,9 @@ test_happy_eyeballs(void)
 			expect_fail("all dead", &res, MTASTS_TEMPFAIL,
 			    MTASTS_RT_STS_FETCH_ERROR, "timed out");
 			/* the first attempt (IPv6) is named, both counted */
-			CHECKF(strstr(res.reason, "connect to [::1]:") != NULL &&
-			    strstr(res.reason, "(2 addresses tried)") != NULL,
+			CHECKF(strstr(res.reason, "connect to [::1]:") !=
+			    NULL && strstr(res.reason, "(2 addresses tried)") !=
+			    NULL,
 			    "all dead: \"%s\"", res.reason);
 			CHECKF(ms >= 950 && ms <= 1300, "all dead: %lld ms",
 			    (long long)ms);
