@@ -41,6 +41,8 @@
 #define DNS_TYPE_DNSKEY 48
 /* Trust anchor owner names checked (D-DNSSEC-1); more are not looked at. */
 #define DNS_ANCHORS_MAX 4
+/* Queries that may ride along with the check (mtasts_dns_addrs: 2). */
+#define DNS_PROBE_WITH_MAX 2
 
 struct mtasts_dns {
 	struct ub_ctx *ub;
@@ -374,6 +376,20 @@ dns_make_ub(struct mtasts_ctx *ctx, int dnssec, struct mtasts_error *err)
 	return ub;
 }
 
+/* Forget the outcome of q[0..nq) (to submit them again). */
+static void
+dns_reset(struct dns_pending *q, size_t nq)
+{
+	size_t i;
+
+	for (i = 0; i < nq; i++) {
+		ub_resolve_free(q[i].res);
+		q[i].res = NULL;
+		q[i].submitted = q[i].done = q[i].ub_err = 0;
+		q[i].async_id = 0;
+	}
+}
+
 /*
  * Decisions.md D-DNSSEC-1/2: does the chain of trust work through this
  * resolver path? A DNSKEY query for each trust anchor owner name under
@@ -384,36 +400,49 @@ dns_make_ub(struct mtasts_ctx *ctx, int dnssec, struct mtasts_error *err)
  * the resolver refuses to answer (BROKEN: lookups defer) and the check is
  * repeated after MTASTS_DNSSEC_REPROBE_S. No answer in time leaves the
  * state UNKNOWN (still validating), checked again after the same delay.
+ *
+ * The check runs together with the caller's first queries q[0..nq) (one
+ * round trip, one deadline: a dead resolver costs no extra wait). Their
+ * answers are kept when the chain works, asked again through the new
+ * context when auto switched validation off, and dropped when BROKEN.
  */
 static int
-dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d,
-    struct mtasts_error *err)
+dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d, struct dns_pending *q,
+    size_t nq, int deadline_ms, struct mtasts_error *err)
 {
 	char names[DNS_ANCHORS_MAX][MTASTS_DOMAIN_MAX + 2];
-	char fail[MTASTS_REASON_MAX] = "";
-	struct dns_pending q[DNS_ANCHORS_MAX];
+	char fail[200] = "";
+	struct dns_pending all[DNS_ANCHORS_MAX + DNS_PROBE_WITH_MAX];
 	struct ub_ctx *ub;
 	size_t n, i, nsecure = 0;
+	int64_t end = mtasts_mono_ms() + deadline_ms, left;
 	int rc = MTASTS_OK, prev = d->state;
 
-	memset(q, 0, sizeof(q));
+	if (nq > DNS_PROBE_WITH_MAX)
+		return mtasts_err(err, MTASTS_ERROR, "resolver: too many "
+		    "queries at once");
+	memset(all, 0, sizeof(all));
 	d->probed_ms = mtasts_mono_ms();
 	n = dns_anchor_names(ctx->cfg.trust_anchor_file, names,
 	    DNS_ANCHORS_MAX);
 	if (n == 0)
 		snprintf(fail, sizeof(fail), "no DS or DNSKEY record in the "
-		    "trust anchor file %.200s", ctx->cfg.trust_anchor_file);
-	else {
-		for (i = 0; i < n; i++) {
-			q[i].qname = names[i];
-			q[i].rrtype = DNS_TYPE_DNSKEY;
-		}
-		rc = dns_wait(ctx, d, q, n, ctx->cfg.dns_timeout_ms, err);
+		    "trust anchor file %.120s", ctx->cfg.trust_anchor_file);
+	for (i = 0; i < n; i++) {
+		all[i].qname = names[i];
+		all[i].rrtype = DNS_TYPE_DNSKEY;
 	}
+	/* The callbacks point into all[]: copy q in, and back afterwards. */
+	for (i = 0; i < nq; i++)
+		all[n + i] = q[i];
+	if (n + nq > 0)
+		rc = dns_wait(ctx, d, all, n + nq, deadline_ms, err);
+	for (i = 0; i < nq; i++)
+		q[i] = all[n + i];
 	for (i = 0; rc == MTASTS_OK && i < n && fail[0] == '\0'; i++) {
-		struct ub_result *res = q[i].res;
+		struct ub_result *res = all[i].res;
 
-		if (!q[i].done || q[i].ub_err != 0 || res == NULL)
+		if (!all[i].done || all[i].ub_err != 0 || res == NULL)
 			continue;	/* no verdict from this one */
 		if (res->secure) {
 			nsecure++;
@@ -431,8 +460,7 @@ dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d,
 			    res->havedata ? "answer not secure" :
 			    "no DNSKEY records");
 	}
-	for (i = 0; i < n; i++)
-		ub_resolve_free(q[i].res);
+	dns_reset(all, n);
 	if (rc != MTASTS_OK)
 		return rc;
 	if (fail[0] == '\0' && nsecure == n) {
@@ -447,7 +475,7 @@ dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d,
 		d->state = MTASTS_DNSSEC_UNKNOWN;
 		snprintf(d->why, sizeof(d->why), "validating; the chain of "
 		    "trust could not be checked yet (no answer to the DNSKEY "
-		    "query within %d ms)", ctx->cfg.dns_timeout_ms);
+		    "query within %d ms)", deadline_ms);
 		mtasts_log(ctx, MTASTS_LOG_DEBUG, "dns: %s", d->why);
 		return MTASTS_OK;
 	}
@@ -460,9 +488,11 @@ dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d,
 			mtasts_log(ctx, MTASTS_LOG_ERR, "dns: every lookup that "
 			    "needs DNS is deferred (decisions.md D-DNSSEC-2): %s",
 			    d->why);
+		dns_reset(q, nq);
 		return MTASTS_OK;
 	}
 	/* auto: the same resolver, without the validator. */
+	dns_reset(q, nq);
 	if ((ub = dns_make_ub(ctx, 0, err)) == NULL)
 		return err != NULL && err->code != 0 ? err->code : MTASTS_ERROR;
 	ub_ctx_delete(d->ub);
@@ -474,21 +504,33 @@ dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d,
 	    "(set dnssec = off to silence this, or use a resolver that "
 	    "returns DNSSEC records): %s", fail);
 	mtasts_log(ctx, MTASTS_LOG_WARN, "dns: D-DNSSEC-1: %s", d->why);
-	return MTASTS_OK;
+	if (nq == 0)
+		return MTASTS_OK;
+	left = end - mtasts_mono_ms();
+	return dns_wait(ctx, d, q, nq, left > 0 ? (int)left : 1, err);
+}
+
+/* Is the chain-of-trust check (again) due? */
+static int
+dns_probe_due(const struct mtasts_dns *d)
+{
+	return (d->state == MTASTS_DNSSEC_UNKNOWN ||
+	    d->state == MTASTS_DNSSEC_BROKEN) && (d->probed_ms == 0 ||
+	    mtasts_mono_ms() - d->probed_ms >=
+	    (int64_t)MTASTS_DNSSEC_REPROBE_S * 1000);
 }
 
 /*
- * The process's resolver, made (again, after a fork) when needed, its
- * chain of trust checked (dns_probe). Fails with MTASTS_ERROR when the
- * resolver cannot be set up or is BROKEN (dnssec = on without a working
- * chain of trust): the caller defers.
+ * The process's resolver, made (again, after a fork) when needed. Fails
+ * with MTASTS_ERROR when it cannot be set up. Its chain of trust is
+ * checked by the caller (dns_probe_due, dns_probe).
  */
 static int
 dns_get(struct mtasts_ctx *ctx, struct mtasts_dns **dp,
     struct mtasts_error *err)
 {
 	struct mtasts_dns *d = ctx->dns;
-	int rc, want;
+	int want;
 
 	*dp = NULL;
 	if (d != NULL && d->pid != getpid()) {
@@ -518,14 +560,6 @@ dns_get(struct mtasts_ctx *ctx, struct mtasts_dns **dp,
 		/* The resolver now embodies the configuration: freeze it. */
 		ctx->finalized = 1;
 	}
-	if ((d->state == MTASTS_DNSSEC_UNKNOWN ||
-	    d->state == MTASTS_DNSSEC_BROKEN) && (d->probed_ms == 0 ||
-	    mtasts_mono_ms() - d->probed_ms >=
-	    (int64_t)MTASTS_DNSSEC_REPROBE_S * 1000) &&
-	    (rc = dns_probe(ctx, d, err)) != MTASTS_OK)
-		return rc;
-	if (d->state == MTASTS_DNSSEC_BROKEN)
-		return mtasts_err(err, MTASTS_ERROR, "%s", d->why);
 	*dp = d;
 	return MTASTS_OK;
 }
@@ -563,25 +597,26 @@ mtasts_dns_dnssec_status(struct mtasts_ctx *ctx, int *state, char *why,
     size_t whysize, struct mtasts_error *err)
 {
 	struct mtasts_dns *d;
-	struct mtasts_error e = { 0, "" };
 	int rc;
 
 	*state = MTASTS_DNSSEC_UNKNOWN;
 	if (whysize > 0)
 		why[0] = '\0';
-	rc = dns_get(ctx, &d, &e);
-	if (rc != MTASTS_OK && (ctx->dns == NULL ||
-	    ctx->dns->state != MTASTS_DNSSEC_BROKEN))
-		return mtasts_err(err, rc, "%s", e.text);
-	*state = ctx->dns->state;
-	mtasts_strlcpy(why, ctx->dns->why, whysize);
+	if ((rc = dns_get(ctx, &d, err)) != MTASTS_OK)
+		return rc;
+	if (dns_probe_due(d) && (rc = dns_probe(ctx, d, NULL, 0,
+	    ctx->cfg.dns_timeout_ms, err)) != MTASTS_OK)
+		return rc;
+	*state = d->state;
+	mtasts_strlcpy(why, d->why, whysize);
 	return MTASTS_OK;
 }
 
 /*
  * Submit the nq queries through the process's resolver and wait for all
- * of them, at most deadline_ms. Returns MTASTS_OK or an error for a
- * resolver that cannot be set up (or is BROKEN).
+ * of them, at most deadline_ms (the first ones of a process together with
+ * the chain-of-trust check). Returns MTASTS_OK or MTASTS_ERROR for a
+ * resolver that cannot be set up or is BROKEN (err says why).
  */
 static int
 dns_run(struct mtasts_ctx *ctx, struct dns_pending *q, size_t nq,
@@ -592,7 +627,13 @@ dns_run(struct mtasts_ctx *ctx, struct dns_pending *q, size_t nq,
 
 	if ((rc = dns_get(ctx, &d, err)) != MTASTS_OK)
 		return rc;
-	return dns_wait(ctx, d, q, nq, deadline_ms, err);
+	if (dns_probe_due(d))
+		rc = dns_probe(ctx, d, q, nq, deadline_ms, err);
+	else if (d->state != MTASTS_DNSSEC_BROKEN)
+		rc = dns_wait(ctx, d, q, nq, deadline_ms, err);
+	if (rc == MTASTS_OK && d->state == MTASTS_DNSSEC_BROKEN)
+		return mtasts_err(err, MTASTS_ERROR, "%s", d->why);
+	return rc;
 }
 
 /* Turn q's outcome into a new answer; frees q->res. */
