@@ -435,7 +435,9 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 			 * a valid cached policy exists is reportable, unless
 			 * its mode is none.
 			 */
-			if (mtasts_policy_mode(e->policy) != MTASTS_MODE_NONE)
+			/* A local fault (TXT_LOCAL) is not the domain's. */
+			if (txt == TXT_TEMP &&
+			    mtasts_policy_mode(e->policy) != MTASTS_MODE_NONE)
 				mtasts_tlsrpt_record_fetch_failure(ctx,
 				    r->domain, MTASTS_RT_STS_FETCH_ERROR, reason,
 				    now);
