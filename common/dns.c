@@ -41,8 +41,8 @@
 #define DNS_TYPE_DNSKEY 48
 /* Trust anchor owner names checked (D-DNSSEC-1); more are not looked at. */
 #define DNS_ANCHORS_MAX 4
-/* Queries that may ride along with the check (mtasts_dns_addrs: 2). */
-#define DNS_PROBE_WITH_MAX 2
+/* At most this much of the first query's deadline goes to the check. */
+#define DNS_PROBE_MAX_MS 2000
 
 struct mtasts_dns {
 	struct ub_ctx *ub;
@@ -401,26 +401,23 @@ dns_reset(struct dns_pending *q, size_t nq)
  * repeated after MTASTS_DNSSEC_REPROBE_S. No answer in time leaves the
  * state UNKNOWN (still validating), checked again after the same delay.
  *
- * The check runs together with the caller's first queries q[0..nq) (one
- * round trip, one deadline: a dead resolver costs no extra wait). Their
- * answers are kept when the chain works, asked again through the new
- * context when auto switched validation off, and dropped when BROKEN.
+ * The check runs before the caller's first query, inside that query's
+ * deadline and at most DNS_PROBE_MAX_MS of it. Not together with it: under
+ * a validator that cannot validate, libunbound asks again and again for
+ * every bogus answer, and the query would then be asked a second time
+ * through the new context.
  */
 static int
-dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d, struct dns_pending *q,
-    size_t nq, int deadline_ms, struct mtasts_error *err)
+dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d, int deadline_ms,
+    struct mtasts_error *err)
 {
 	char names[DNS_ANCHORS_MAX][MTASTS_DOMAIN_MAX + 2];
 	char fail[200] = "";
-	struct dns_pending all[DNS_ANCHORS_MAX + DNS_PROBE_WITH_MAX];
+	struct dns_pending all[DNS_ANCHORS_MAX];
 	struct ub_ctx *ub;
 	size_t n, i, nsecure = 0;
-	int64_t end = mtasts_mono_ms() + deadline_ms, left;
 	int rc = MTASTS_OK, prev = d->state;
 
-	if (nq > DNS_PROBE_WITH_MAX)
-		return mtasts_err(err, MTASTS_ERROR, "resolver: too many "
-		    "queries at once");
 	memset(all, 0, sizeof(all));
 	d->probed_ms = mtasts_mono_ms();
 	n = dns_anchor_names(ctx->cfg.trust_anchor_file, names,
@@ -432,13 +429,8 @@ dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d, struct dns_pending *q,
 		all[i].qname = names[i];
 		all[i].rrtype = DNS_TYPE_DNSKEY;
 	}
-	/* The callbacks point into all[]: copy q in, and back afterwards. */
-	for (i = 0; i < nq; i++)
-		all[n + i] = q[i];
-	if (n + nq > 0)
-		rc = dns_wait(ctx, d, all, n + nq, deadline_ms, err);
-	for (i = 0; i < nq; i++)
-		q[i] = all[n + i];
+	if (n > 0)
+		rc = dns_wait(ctx, d, all, n, deadline_ms, err);
 	for (i = 0; rc == MTASTS_OK && i < n && fail[0] == '\0'; i++) {
 		struct ub_result *res = all[i].res;
 
@@ -488,11 +480,9 @@ dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d, struct dns_pending *q,
 			mtasts_log(ctx, MTASTS_LOG_ERR, "dns: every lookup that "
 			    "needs DNS is deferred (decisions.md D-DNSSEC-2): %s",
 			    d->why);
-		dns_reset(q, nq);
 		return MTASTS_OK;
 	}
 	/* auto: the same resolver, without the validator. */
-	dns_reset(q, nq);
 	if ((ub = dns_make_ub(ctx, 0, err)) == NULL)
 		return err != NULL && err->code != 0 ? err->code : MTASTS_ERROR;
 	ub_ctx_delete(d->ub);
@@ -504,10 +494,7 @@ dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d, struct dns_pending *q,
 	    "(set dnssec = off to silence this, or use a resolver that "
 	    "returns DNSSEC records): %s", fail);
 	mtasts_log(ctx, MTASTS_LOG_WARN, "dns: D-DNSSEC-1: %s", d->why);
-	if (nq == 0)
-		return MTASTS_OK;
-	left = end - mtasts_mono_ms();
-	return dns_wait(ctx, d, q, nq, left > 0 ? (int)left : 1, err);
+	return MTASTS_OK;
 }
 
 /* Is the chain-of-trust check (again) due? */
@@ -604,7 +591,7 @@ mtasts_dns_dnssec_status(struct mtasts_ctx *ctx, int *state, char *why,
 		why[0] = '\0';
 	if ((rc = dns_get(ctx, &d, err)) != MTASTS_OK)
 		return rc;
-	if (dns_probe_due(d) && (rc = dns_probe(ctx, d, NULL, 0,
+	if (dns_probe_due(d) && (rc = dns_probe(ctx, d,
 	    ctx->cfg.dns_timeout_ms, err)) != MTASTS_OK)
 		return rc;
 	*state = d->state;
@@ -614,26 +601,29 @@ mtasts_dns_dnssec_status(struct mtasts_ctx *ctx, int *state, char *why,
 
 /*
  * Submit the nq queries through the process's resolver and wait for all
- * of them, at most deadline_ms (the first ones of a process together with
- * the chain-of-trust check). Returns MTASTS_OK or MTASTS_ERROR for a
- * resolver that cannot be set up or is BROKEN (err says why).
+ * of them, at most deadline_ms in all (a chain-of-trust check that is due
+ * comes first, inside the same deadline). Returns MTASTS_OK or
+ * MTASTS_ERROR for a resolver that cannot be set up or is BROKEN (err
+ * says why).
  */
 static int
 dns_run(struct mtasts_ctx *ctx, struct dns_pending *q, size_t nq,
     int deadline_ms, struct mtasts_error *err)
 {
 	struct mtasts_dns *d;
+	int64_t t0 = mtasts_mono_ms(), left;
 	int rc;
 
 	if ((rc = dns_get(ctx, &d, err)) != MTASTS_OK)
 		return rc;
-	if (dns_probe_due(d))
-		rc = dns_probe(ctx, d, q, nq, deadline_ms, err);
-	else if (d->state != MTASTS_DNSSEC_BROKEN)
-		rc = dns_wait(ctx, d, q, nq, deadline_ms, err);
-	if (rc == MTASTS_OK && d->state == MTASTS_DNSSEC_BROKEN)
+	if (dns_probe_due(d) && (rc = dns_probe(ctx, d,
+	    deadline_ms < DNS_PROBE_MAX_MS ? deadline_ms : DNS_PROBE_MAX_MS,
+	    err)) != MTASTS_OK)
+		return rc;
+	if (d->state == MTASTS_DNSSEC_BROKEN)
 		return mtasts_err(err, MTASTS_ERROR, "%s", d->why);
-	return rc;
+	left = deadline_ms - (mtasts_mono_ms() - t0);
+	return dns_wait(ctx, d, q, nq, left > 0 ? (int)left : 1, err);
 }
 
 /* Turn q's outcome into a new answer; frees q->res. */
