@@ -176,6 +176,9 @@ cmd_lookup(struct mtasts_ctx *ctx, int argc, char **argv)
 		if (mx != NULL)
 			json_object_set_new(o, "mx_allowed",
 			    json_boolean(allowed));
+		if (mtasts_result_txt_dnssec(r) != NULL)
+			json_object_set_new(o, "txt_dnssec",
+			    json_string(mtasts_result_txt_dnssec(r)));
 		s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 		if (s != NULL)
 			puts(s);

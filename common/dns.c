@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <unbound.h>
@@ -37,10 +38,19 @@
 #define DNS_TYPE_MX 15
 #define DNS_TYPE_AAAA 28
 
+#define DNS_TYPE_DNSKEY 48
+/* Trust anchor owner names checked (D-DNSSEC-1); more are not looked at. */
+#define DNS_ANCHORS_MAX 4
+/* At most this much of the first query's deadline goes to the check. */
+#define DNS_PROBE_MAX_MS 2000
+
 struct mtasts_dns {
 	struct ub_ctx *ub;
 	pid_t pid;		/* creator: only it may ub_ctx_delete */
 	int started;		/* worker thread exists */
+	int state;		/* enum mtasts_dnssec_state */
+	int64_t probed_ms;	/* last chain-of-trust check (BROKEN) */
+	char why[400];		/* the state, explained */
 };
 
 /* One outstanding query; lives on the caller's stack. */
@@ -92,14 +102,43 @@ readable(const char *path)
 	return 1;
 }
 
+/*
+ * Whether the resolver is to validate: 1, 0, or -1 with err set (dnssec =
+ * on and the anchor cannot be read). why explains a 0.
+ */
 static int
-dns_configure(struct mtasts_ctx *ctx, struct ub_ctx *ub,
+dns_want_dnssec(struct mtasts_ctx *ctx, char *why, size_t whysize,
+    struct mtasts_error *err)
+{
+	const struct mtasts_config *c = &ctx->cfg;
+
+	if (c->dnssec == 0) {
+		snprintf(why, whysize, "dnssec = off");
+		return 0;
+	}
+	if (readable(c->trust_anchor_file))
+		return 1;
+	if (c->dnssec == 1) {
+		mtasts_err(err, MTASTS_ERROR,
+		    "resolver: dnssec is on but trust anchor file \"%.80s\" "
+		    "cannot be read", c->trust_anchor_file);
+		return -1;
+	}
+	snprintf(why, whysize, "dnssec = auto and trust anchor %.200s not "
+	    "readable", c->trust_anchor_file);
+	mtasts_log(ctx, MTASTS_LOG_DEBUG, "dns: trust anchor %s not readable, "
+	    "DNSSEC validation off", c->trust_anchor_file);
+	return 0;
+}
+
+static int
+dns_configure(struct mtasts_ctx *ctx, struct ub_ctx *ub, int dnssec,
     struct mtasts_error *err)
 {
 	const struct mtasts_config *c = &ctx->cfg;
 	char zone[80];
 	size_t i;
-	int r, dnssec = c->dnssec;
+	int r;
 
 	if ((r = ub_ctx_async(ub, 1)) != 0)
 		return ub_fail(err, "async", r);
@@ -135,16 +174,6 @@ dns_configure(struct mtasts_ctx *ctx, struct ub_ctx *ub,
 		if ((r = ub_ctx_set_option(ub, "local-zone:", zone)) != 0)
 			return ub_fail(err, "local-zone", r);
 	}
-	if (dnssec == -1) {
-		dnssec = readable(c->trust_anchor_file);
-		if (!dnssec)
-			mtasts_log(ctx, MTASTS_LOG_DEBUG,
-			    "dns: trust anchor %s not readable, DNSSEC "
-			    "validation off", c->trust_anchor_file);
-	} else if (dnssec == 1 && !readable(c->trust_anchor_file))
-		return mtasts_err(err, MTASTS_ERROR,
-		    "resolver: dnssec is on but trust anchor file \"%.80s\" "
-		    "cannot be read", c->trust_anchor_file);
 	if (dnssec) {
 		/*
 		 * A static anchor, not RFC 5011 (ub_ctx_add_ta_autr): autr
@@ -173,61 +202,6 @@ dns_configure(struct mtasts_ctx *ctx, struct ub_ctx *ub,
 	    "dns: resolver created (pid %ld, dnssec %s, %zu forwarders)",
 	    (long)getpid(), dnssec ? "on" : "off", c->nresolvers);
 	return MTASTS_OK;
-}
-
-/* The process's resolver, made (again, after a fork) when needed. */
-static int
-dns_get(struct mtasts_ctx *ctx, struct ub_ctx **ubp,
-    struct mtasts_error *err)
-{
-	struct mtasts_dns *d = ctx->dns;
-	int rc;
-
-	*ubp = NULL;
-	if (d != NULL && d->pid != getpid()) {
-		/*
-		 * Forked child: the parent's worker thread is not here, and
-		 * deleting a thread-mode context from a child has hung in
-		 * libunbound versions; leak it deliberately (one per child).
-		 */
-		free(d);
-		ctx->dns = d = NULL;
-	}
-	if (d != NULL) {
-		*ubp = d->ub;
-		return MTASTS_OK;
-	}
-	if ((d = calloc(1, sizeof(*d))) == NULL)
-		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
-	if ((d->ub = ub_ctx_create()) == NULL) {
-		rc = mtasts_err(err, MTASTS_ERROR,
-		    "resolver: ub_ctx_create failed");
-		goto err;
-	}
-	if ((rc = dns_configure(ctx, d->ub, err)) != MTASTS_OK)
-		goto err;
-	d->pid = getpid();
-	ctx->dns = d;
-	/* The resolver now embodies the configuration: freeze it. */
-	ctx->finalized = 1;
-	*ubp = d->ub;
-	return MTASTS_OK;
-err:
-	if (d->ub != NULL)
-		ub_ctx_delete(d->ub);
-	free(d);
-	return rc;
-}
-
-void
-mtasts_dns_free(struct mtasts_ctx *ctx)
-{
-	if (ctx == NULL || ctx->dns == NULL)
-		return;
-	if (ctx->dns->pid == getpid())
-		ub_ctx_delete(ctx->dns->ub);
-	free(ctx->dns);
-	ctx->dns = NULL;
 }
 
 static void
@@ -268,26 +242,24 @@ dns_submit(struct mtasts_dns *d, struct dns_pending *q)
 }
 
 /*
- * Submit the nq queries and wait for all of them, at most deadline_ms.
- * Unanswered queries are cancelled. Returns MTASTS_OK or an error for
- * a resolver that cannot be set up.
+ * Submit the nq queries to d and wait for all of them, at most
+ * deadline_ms. Unanswered queries are cancelled. Returns MTASTS_OK or an
+ * error for a query libunbound refuses (a set-up failure).
  */
 static int
-dns_run(struct mtasts_ctx *ctx, struct dns_pending *q, size_t nq,
-    int deadline_ms, struct mtasts_error *err)
+dns_wait(struct mtasts_ctx *ctx, struct mtasts_dns *d, struct dns_pending *q,
+    size_t nq, int deadline_ms, struct mtasts_error *err)
 {
-	struct ub_ctx *ub;
+	struct ub_ctx *ub = d->ub;
 	int64_t end;
 	size_t i, left = 0;
-	int r, rc, broken = 0;
+	int r, rc = MTASTS_OK, broken = 0;
 
-	if ((rc = dns_get(ctx, &ub, err)) != MTASTS_OK)
-		return rc;
 	end = mtasts_mono_ms() + deadline_ms;
 	for (i = 0; i < nq; i++) {
 		mtasts_log(ctx, MTASTS_LOG_DEBUG, "dns: query %s %s",
 		    q[i].qname, dns_type_name(q[i].rrtype));
-		r = dns_submit(ctx->dns, &q[i]);
+		r = dns_submit(d, &q[i]);
 		if (r != 0) {
 			/* Failures here are set-up failures (finalize). */
 			rc = ub_fail(err, "resolve", r);
@@ -331,6 +303,329 @@ cancel:
 	return rc;
 }
 
+/*
+ * The owner names of the DS/DNSKEY records of a trust anchor file (zone
+ * file format, as ub_ctx_add_ta_file reads it), lower case with the final
+ * dot, at most max distinct ones. Returns how many were found.
+ */
+static size_t
+dns_anchor_names(const char *path, char names[][MTASTS_DOMAIN_MAX + 2],
+    size_t max)
+{
+	char line[1024], *tok, *t, *save = NULL;
+	size_t n = 0, i, l;
+	FILE *fp;
+	int partial = 0, skip, type_ok;
+
+	if ((fp = fopen(path, "re")) == NULL)
+		return 0;
+	while (n < max && fgets(line, sizeof(line), fp) != NULL) {
+		l = strlen(line);
+		skip = partial;	/* the tail of an over-long line */
+		partial = l > 0 && line[l - 1] != '\n' && !feof(fp);
+		/* Continuations and owner-less lines start with blanks. */
+		if (skip || line[0] == ' ' || line[0] == '\t' ||
+		    line[0] == ';' || line[0] == '$' || line[0] == '\n')
+			continue;
+		if ((tok = strtok_r(line, " \t\r\n", &save)) == NULL)
+			continue;
+		l = strlen(tok);
+		if (l == 0 || l > MTASTS_DOMAIN_MAX)
+			continue;
+		type_ok = 0;
+		for (t = strtok_r(NULL, " \t\r\n", &save); t != NULL &&
+		    t[0] != ';'; t = strtok_r(NULL, " \t\r\n", &save))
+			if (strcasecmp(t, "DS") == 0 ||
+			    strcasecmp(t, "DNSKEY") == 0) {
+				type_ok = 1;
+				break;
+			}
+		if (!type_ok)
+			continue;
+		for (i = 0; i < l; i++)
+			if (tok[i] >= 'A' && tok[i] <= 'Z')
+				tok[i] = (char)(tok[i] - 'A' + 'a');
+		if (tok[l - 1] != '.') {
+			tok[l] = '.';
+			tok[++l] = '\0';
+		}
+		for (i = 0; i < n; i++)
+			if (strcmp(names[i], tok) == 0)
+				break;
+		if (i == n)
+			mtasts_strlcpy(names[n++], tok, sizeof(names[0]));
+	}
+	fclose(fp);
+	return n;
+}
+
+/* A new libunbound context for ctx's configuration; NULL with err set. */
+static struct ub_ctx *
+dns_make_ub(struct mtasts_ctx *ctx, int dnssec, struct mtasts_error *err)
+{
+	struct ub_ctx *ub;
+
+	if ((ub = ub_ctx_create()) == NULL) {
+		mtasts_err(err, MTASTS_ERROR, "resolver: ub_ctx_create failed");
+		return NULL;
+	}
+	if (dns_configure(ctx, ub, dnssec, err) != MTASTS_OK) {
+		ub_ctx_delete(ub);
+		return NULL;
+	}
+	return ub;
+}
+
+/* Forget the outcome of q[0..nq) (to submit them again). */
+static void
+dns_reset(struct dns_pending *q, size_t nq)
+{
+	size_t i;
+
+	for (i = 0; i < nq; i++) {
+		ub_resolve_free(q[i].res);
+		q[i].res = NULL;
+		q[i].submitted = q[i].done = q[i].ub_err = 0;
+		q[i].async_id = 0;
+	}
+}
+
+/*
+ * Decisions.md D-DNSSEC-1/2: does the chain of trust work through this
+ * resolver path? A DNSKEY query for each trust anchor owner name under
+ * the validating context must come back secure. If it cannot (bogus, no
+ * DNSKEY, an error rcode), the path cannot validate anything: with
+ * dnssec = auto validation is switched off for this process (the context
+ * is made again without the validator) with one warning; with dnssec = on
+ * the resolver refuses to answer (BROKEN: lookups defer) and the check is
+ * repeated after MTASTS_DNSSEC_REPROBE_S. No answer in time leaves the
+ * state UNKNOWN (still validating), checked again after the same delay.
+ *
+ * The check runs before the caller's first query, inside that query's
+ * deadline and at most DNS_PROBE_MAX_MS of it. Not together with it: under
+ * a validator that cannot validate, libunbound asks again and again for
+ * every bogus answer, and the query would then be asked a second time
+ * through the new context.
+ */
+static int
+dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d, int deadline_ms,
+    struct mtasts_error *err)
+{
+	char names[DNS_ANCHORS_MAX][MTASTS_DOMAIN_MAX + 2];
+	char fail[200] = "";
+	struct dns_pending all[DNS_ANCHORS_MAX];
+	struct ub_ctx *ub;
+	size_t n, i, nsecure = 0;
+	int rc = MTASTS_OK, prev = d->state;
+
+	memset(all, 0, sizeof(all));
+	d->probed_ms = mtasts_mono_ms();
+	n = dns_anchor_names(ctx->cfg.trust_anchor_file, names,
+	    DNS_ANCHORS_MAX);
+	if (n == 0)
+		snprintf(fail, sizeof(fail), "no DS or DNSKEY record in the "
+		    "trust anchor file %.120s", ctx->cfg.trust_anchor_file);
+	for (i = 0; i < n; i++) {
+		all[i].qname = names[i];
+		all[i].rrtype = DNS_TYPE_DNSKEY;
+	}
+	if (n > 0)
+		rc = dns_wait(ctx, d, all, n, deadline_ms, err);
+	for (i = 0; rc == MTASTS_OK && i < n && fail[0] == '\0'; i++) {
+		struct ub_result *res = all[i].res;
+
+		if (!all[i].done || all[i].ub_err != 0 || res == NULL)
+			continue;	/* no verdict from this one */
+		if (res->secure) {
+			nsecure++;
+			continue;
+		}
+		if (res->bogus)
+			snprintf(fail, sizeof(fail), "DNSKEY %s is bogus: %.120s",
+			    names[i], res->why_bogus != NULL ? res->why_bogus :
+			    "no reason");
+		else if (res->rcode != DNS_RCODE_NOERROR)
+			snprintf(fail, sizeof(fail), "DNSKEY %s: DNS rcode %d",
+			    names[i], res->rcode);
+		else
+			snprintf(fail, sizeof(fail), "DNSKEY %s: %s", names[i],
+			    res->havedata ? "answer not secure" :
+			    "no DNSKEY records");
+	}
+	dns_reset(all, n);
+	if (rc != MTASTS_OK)
+		return rc;
+	if (fail[0] == '\0' && nsecure == n) {
+		d->state = MTASTS_DNSSEC_WORKING;
+		snprintf(d->why, sizeof(d->why), "validating: trust anchor "
+		    "%.200s validated through the resolver",
+		    ctx->cfg.trust_anchor_file);
+		mtasts_log(ctx, MTASTS_LOG_DEBUG, "dns: %s", d->why);
+		return MTASTS_OK;
+	}
+	if (fail[0] == '\0') {
+		d->state = MTASTS_DNSSEC_UNKNOWN;
+		snprintf(d->why, sizeof(d->why), "validating; the chain of "
+		    "trust could not be checked yet (no answer to the DNSKEY "
+		    "query within %d ms)", deadline_ms);
+		mtasts_log(ctx, MTASTS_LOG_DEBUG, "dns: %s", d->why);
+		return MTASTS_OK;
+	}
+	if (ctx->cfg.dnssec == 1) {
+		d->state = MTASTS_DNSSEC_BROKEN;
+		snprintf(d->why, sizeof(d->why), "dnssec = on but the resolver "
+		    "path cannot validate the trust anchor (use a resolver that "
+		    "returns DNSSEC records, or dnssec = auto): %s", fail);
+		if (prev != MTASTS_DNSSEC_BROKEN)
+			mtasts_log(ctx, MTASTS_LOG_ERR, "dns: every lookup that "
+			    "needs DNS is deferred (decisions.md D-DNSSEC-2): %s",
+			    d->why);
+		return MTASTS_OK;
+	}
+	/* auto: the same resolver, without the validator. */
+	if ((ub = dns_make_ub(ctx, 0, err)) == NULL)
+		return err != NULL && err->code != 0 ? err->code : MTASTS_ERROR;
+	ub_ctx_delete(d->ub);
+	d->ub = ub;
+	d->started = 0;
+	d->state = MTASTS_DNSSEC_AUTO_DISABLED;
+	snprintf(d->why, sizeof(d->why), "DNSSEC validation is off for this "
+	    "process: the resolver path cannot validate the trust anchor "
+	    "(set dnssec = off to silence this, or use a resolver that "
+	    "returns DNSSEC records): %s", fail);
+	mtasts_log(ctx, MTASTS_LOG_WARN, "dns: D-DNSSEC-1: %s", d->why);
+	return MTASTS_OK;
+}
+
+/* Is the chain-of-trust check (again) due? */
+static int
+dns_probe_due(const struct mtasts_dns *d)
+{
+	return (d->state == MTASTS_DNSSEC_UNKNOWN ||
+	    d->state == MTASTS_DNSSEC_BROKEN) && (d->probed_ms == 0 ||
+	    mtasts_mono_ms() - d->probed_ms >=
+	    (int64_t)MTASTS_DNSSEC_REPROBE_S * 1000);
+}
+
+/*
+ * The process's resolver, made (again, after a fork) when needed. Fails
+ * with MTASTS_ERROR when it cannot be set up. Its chain of trust is
+ * checked by the caller (dns_probe_due, dns_probe).
+ */
+static int
+dns_get(struct mtasts_ctx *ctx, struct mtasts_dns **dp,
+    struct mtasts_error *err)
+{
+	struct mtasts_dns *d = ctx->dns;
+	int want;
+
+	*dp = NULL;
+	if (d != NULL && d->pid != getpid()) {
+		/*
+		 * Forked child: the parent's worker thread is not here, and
+		 * deleting a thread-mode context from a child has hung in
+		 * libunbound versions; leak it deliberately (one per child).
+		 * The child checks the chain of trust again (its own
+		 * context; once per process).
+		 */
+		free(d);
+		ctx->dns = d = NULL;
+	}
+	if (d == NULL) {
+		if ((d = calloc(1, sizeof(*d))) == NULL)
+			return mtasts_err(err, MTASTS_NOMEM, "out of memory");
+		want = dns_want_dnssec(ctx, d->why, sizeof(d->why), err);
+		if (want < 0 || (d->ub = dns_make_ub(ctx, want, err)) ==
+		    NULL) {
+			free(d);
+			return err != NULL && err->code != 0 ? err->code :
+			    MTASTS_ERROR;
+		}
+		d->state = want ? MTASTS_DNSSEC_UNKNOWN : MTASTS_DNSSEC_OFF;
+		d->pid = getpid();
+		ctx->dns = d;
+		/* The resolver now embodies the configuration: freeze it. */
+		ctx->finalized = 1;
+	}
+	*dp = d;
+	return MTASTS_OK;
+}
+
+void
+mtasts_dns_free(struct mtasts_ctx *ctx)
+{
+	if (ctx == NULL || ctx->dns == NULL)
+		return;
+	if (ctx->dns->pid == getpid())
+		ub_ctx_delete(ctx->dns->ub);
+	free(ctx->dns);
+	ctx->dns = NULL;
+}
+
+const char *
+mtasts_dnssec_state_name(int state)
+{
+	switch (state) {
+	case MTASTS_DNSSEC_OFF:
+		return "off";
+	case MTASTS_DNSSEC_WORKING:
+		return "on-working";
+	case MTASTS_DNSSEC_AUTO_DISABLED:
+		return "auto-disabled";
+	case MTASTS_DNSSEC_BROKEN:
+		return "broken";
+	default:
+		return "unknown";
+	}
+}
+
+int
+mtasts_dns_dnssec_status(struct mtasts_ctx *ctx, int *state, char *why,
+    size_t whysize, struct mtasts_error *err)
+{
+	struct mtasts_dns *d;
+	int rc;
+
+	*state = MTASTS_DNSSEC_UNKNOWN;
+	if (whysize > 0)
+		why[0] = '\0';
+	if ((rc = dns_get(ctx, &d, err)) != MTASTS_OK)
+		return rc;
+	if (dns_probe_due(d) && (rc = dns_probe(ctx, d,
+	    ctx->cfg.dns_timeout_ms, err)) != MTASTS_OK)
+		return rc;
+	*state = d->state;
+	mtasts_strlcpy(why, d->why, whysize);
+	return MTASTS_OK;
+}
+
+/*
+ * Submit the nq queries through the process's resolver and wait for all
+ * of them, at most deadline_ms in all (a chain-of-trust check that is due
+ * comes first, inside the same deadline). Returns MTASTS_OK or
+ * MTASTS_ERROR for a resolver that cannot be set up or is BROKEN (err
+ * says why).
+ */
+static int
+dns_run(struct mtasts_ctx *ctx, struct dns_pending *q, size_t nq,
+    int deadline_ms, struct mtasts_error *err)
+{
+	struct mtasts_dns *d;
+	int64_t t0 = mtasts_mono_ms(), left;
+	int rc;
+
+	if ((rc = dns_get(ctx, &d, err)) != MTASTS_OK)
+		return rc;
+	if (dns_probe_due(d) && (rc = dns_probe(ctx, d,
+	    deadline_ms < DNS_PROBE_MAX_MS ? deadline_ms : DNS_PROBE_MAX_MS,
+	    err)) != MTASTS_OK)
+		return rc;
+	if (d->state == MTASTS_DNSSEC_BROKEN)
+		return mtasts_err(err, MTASTS_ERROR, "%s", d->why);
+	left = deadline_ms - (mtasts_mono_ms() - t0);
+	return dns_wait(ctx, d, q, nq, left > 0 ? (int)left : 1, err);
+}
+
 /* Turn q's outcome into a new answer; frees q->res. */
 static int
 dns_fill(struct mtasts_ctx *ctx, struct dns_pending *q, int deadline_ms,
@@ -368,11 +663,16 @@ dns_fill(struct mtasts_ctx *ctx, struct dns_pending *q, int deadline_ms,
 		    a->canonname[l - 1] == '.')
 			a->canonname[l - 1] = '\0';
 	}
-	if (res->bogus) {
-		a->status = MTASTS_DNS_BOGUS;
-		snprintf(a->why, sizeof(a->why), "DNSSEC bogus: %s",
-		    res->why_bogus != NULL ? res->why_bogus : "no reason");
-	} else if (res->rcode == DNS_RCODE_NXDOMAIN)
+	a->validating = ctx->dns != NULL &&
+	    (ctx->dns->state == MTASTS_DNSSEC_WORKING ||
+	    ctx->dns->state == MTASTS_DNSSEC_UNKNOWN);
+	/*
+	 * A bogus answer keeps what the upstream sent (libunbound 1.17 leaves
+	 * the records in ub_result): classified like any answer into
+	 * bogus_status, for the callers that may use unauthenticated data
+	 * (decisions.md D-DNSSEC-3).
+	 */
+	if (res->rcode == DNS_RCODE_NXDOMAIN)
 		a->status = MTASTS_DNS_NXDOMAIN;
 	else if (res->rcode != DNS_RCODE_NOERROR)
 		snprintf(a->why, sizeof(a->why), "DNS rcode %d", res->rcode);
@@ -398,6 +698,13 @@ dns_fill(struct mtasts_ctx *ctx, struct dns_pending *q, int deadline_ms,
 			a->nrr = i + 1;
 		}
 		a->status = MTASTS_DNS_ANSWER;
+	}
+	if (res->bogus) {
+		a->bogus_status = a->status;
+		a->status = MTASTS_DNS_BOGUS;
+		a->secure = 0;
+		snprintf(a->why, sizeof(a->why), "DNSSEC bogus: %s",
+		    res->why_bogus != NULL ? res->why_bogus : "no reason");
 	}
 done:
 	if (rc == MTASTS_OK) {
@@ -461,7 +768,9 @@ mtasts_dns_txt_decode(const struct mtasts_dns_answer *a, char ***recs,
 	*recs = NULL;
 	*lens = NULL;
 	*n = 0;
-	if (a->status != MTASTS_DNS_ANSWER || a->nrr == 0)
+	if ((a->status != MTASTS_DNS_ANSWER && (a->status !=
+	    MTASTS_DNS_BOGUS || a->bogus_status != MTASTS_DNS_ANSWER)) ||
+	    a->nrr == 0)
 		return MTASTS_OK;
 	/* A cut RRset could hide a second v=STSv1 record (§3.1). */
 	if (a->truncated || a->nrr > MTASTS_TXT_RECORDS_MAX)
@@ -579,7 +888,19 @@ mtasts_dns_addrs(struct mtasts_ctx *ctx, const char *host, int port,
 		if (a[i]->status == MTASTS_DNS_NXDOMAIN ||
 		    a[i]->status == MTASTS_DNS_NODATA)
 			definite++;
-		if (a[i]->status != MTASTS_DNS_ANSWER)
+		if (a[i]->status == MTASTS_DNS_BOGUS &&
+		    a[i]->bogus_status == MTASTS_DNS_ANSWER) {
+			/*
+			 * D-DNSSEC-3: a non-validating resolver would have
+			 * used these addresses; the HTTPS fetch authenticates
+			 * the host (PKIX), so they may be tried. Never a
+			 * definite "no address".
+			 */
+			mtasts_log(ctx, MTASTS_LOG_WARN, "dns: %s: %s; using "
+			    "the unauthenticated %s records (the certificate "
+			    "is still verified)", host, a[i]->why,
+			    i == 0 ? "AAAA" : "A");
+		} else if (a[i]->status != MTASTS_DNS_ANSWER)
 			continue;
 		for (k = 0; k < a[i]->nrr && *n < max; k++)
 			if (a[i]->rdlen[k] == want)

@@ -102,7 +102,8 @@ dns_status_name(int st)
 enum txt_outcome {
 	TXT_ID,		/* one valid STS record: id filled */
 	TXT_NONE,	/* definite: no usable record (§3.1) */
-	TXT_TEMP	/* no answer: try later */
+	TXT_TEMP,	/* no answer: try later */
+	TXT_LOCAL	/* the resolver cannot work (configuration): defer */
 };
 
 /* §3.1 discovery. reason gets a short explanation of NONE/TEMP. */
@@ -116,7 +117,7 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 	size_t *lens = NULL, n = 0;
 	int rc, out = TXT_TEMP;
 
-	*secure = 0;
+	*secure = MTASTS_TXT_DNSSEC_NONE;
 	if ((size_t)snprintf(qname, sizeof(qname), "_mta-sts.%s", domain) >=
 	    sizeof(qname)) {
 		snprintf(reason, rsize, "name too long");
@@ -127,12 +128,37 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 	if (rc != MTASTS_OK) {
 		snprintf(reason, rsize, "TXT %s: resolver: %s", qname,
 		    err != NULL ? err->text : mtasts_strerror(rc));
-		return TXT_TEMP;
+		/*
+		 * MTASTS_ERROR: the resolver cannot be set up or cannot
+		 * validate with dnssec = on (D-DNSSEC-2). A local condition:
+		 * defer whatever dns_failure says, never "no policy".
+		 */
+		return rc == MTASTS_ERROR ? TXT_LOCAL : TXT_TEMP;
 	}
-	*secure = a->secure;
+	*secure = !a->validating ? MTASTS_TXT_DNSSEC_OFF :
+	    a->status == MTASTS_DNS_BOGUS ? MTASTS_TXT_DNSSEC_BOGUS :
+	    a->secure ? MTASTS_TXT_DNSSEC_SECURE : MTASTS_TXT_DNSSEC_INSECURE;
 	switch (a->status) {
 	case MTASTS_DNS_ANSWER:
 		break;
+	case MTASTS_DNS_BOGUS:
+		/*
+		 * D-DNSSEC-3: bogus under a working chain of trust is
+		 * tampering or a broken signer, never "no record". Data that
+		 * holds a well-formed record is used as a non-validating
+		 * resolver would use it (the id only leads to the HTTPS
+		 * fetch, which PKIX authenticates); anything else is a
+		 * temporary DNS failure (D-DNS-1 dns_failure).
+		 */
+		mtasts_log(ctx, MTASTS_LOG_WARN, "%s: TXT %s is DNSSEC-bogus "
+		    "(%s); %s", domain, qname, a->why,
+		    a->bogus_status == MTASTS_DNS_ANSWER ? "its unauthenticated "
+		    "data is used, the policy itself is authenticated by "
+		    "HTTPS" : "treated as a temporary DNS failure");
+		if (a->bogus_status == MTASTS_DNS_ANSWER)
+			break;
+		snprintf(reason, rsize, "TXT %s: %s", qname, a->why);
+		goto done;
 	case MTASTS_DNS_NXDOMAIN:
 	case MTASTS_DNS_NODATA:
 		snprintf(reason, rsize, "TXT %s: %s", qname,
@@ -145,14 +171,21 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 		goto done;
 	}
 	if ((rc = ctx->net->dns_txt_decode(a, &recs, &lens, &n)) != MTASTS_OK) {
-		snprintf(reason, rsize, "TXT %s: malformed TXT data", qname);
-		out = TXT_NONE;
+		snprintf(reason, rsize, "TXT %s: malformed TXT data%s", qname,
+		    a->status == MTASTS_DNS_BOGUS ? " (DNSSEC bogus)" : "");
+		out = a->status == MTASTS_DNS_BOGUS ? TXT_TEMP : TXT_NONE;
 		goto done;
 	}
 	rc = mtasts_txt_select((const char *const *)recs, lens, n, id, &perr);
 	if (rc == MTASTS_OK)
 		out = TXT_ID;
-	else {
+	else if (a->status == MTASTS_DNS_BOGUS) {
+		/* Unusable bogus data: not "no record" (D-DNSSEC-3). */
+		snprintf(reason, rsize, "TXT %s: %s (DNSSEC bogus: %s)", qname,
+		    rc == MTASTS_NOTFOUND ? "no STS record" : perr.text,
+		    a->why);
+		out = TXT_TEMP;
+	} else {
 		snprintf(reason, rsize, "TXT %s: %s", qname,
 		    rc == MTASTS_NOTFOUND ? "no STS record" : perr.text);
 		out = TXT_NONE;
@@ -379,16 +412,18 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 	lerr.text[0] = '\0';
 	txt = txt_discover(ctx, r->domain, id, reason, sizeof(reason),
 	    &secure, &lerr);
+	r->txt_dnssec = secure;
 	if (e == NULL && (e = entry_new(r->domain)) == NULL) {
 		rc = mtasts_err(err, MTASTS_NOMEM, "out of memory");
 		goto fail;
 	}
-	if (txt == TXT_TEMP) {
+	if (txt == TXT_TEMP || txt == TXT_LOCAL) {
 		/* §3.3: no live policy discovered; a valid cache applies. */
 		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s", reason);
-		mtasts_log(ctx, MTASTS_LOG_INFO, "%s: %s", r->domain, reason);
+		mtasts_log(ctx, txt == TXT_LOCAL ? MTASTS_LOG_ERR :
+		    MTASTS_LOG_INFO, "%s: %s", r->domain, reason);
 		if (!cache_valid(e, now)) {
-			r->status = ctx->cfg.dns_failure ==
+			r->status = txt == TXT_LOCAL || ctx->cfg.dns_failure ==
 				MTASTS_DNSFAIL_TEMPFAIL
 			    ? MTASTS_LOOKUP_TEMPFAIL
 			    : MTASTS_LOOKUP_NONE;
@@ -400,7 +435,9 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 			 * a valid cached policy exists is reportable, unless
 			 * its mode is none.
 			 */
-			if (mtasts_policy_mode(e->policy) != MTASTS_MODE_NONE)
+			/* A local fault (TXT_LOCAL) is not the domain's. */
+			if (txt == TXT_TEMP &&
+			    mtasts_policy_mode(e->policy) != MTASTS_MODE_NONE)
 				mtasts_tlsrpt_record_fetch_failure(ctx,
 				    r->domain, MTASTS_RT_STS_FETCH_ERROR, reason,
 				    now);
@@ -529,4 +566,21 @@ const char *
 mtasts_result_failure_reason(const struct mtasts_result *r)
 {
 	return r->failure_reason[0] != '\0' ? r->failure_reason : NULL;
+}
+
+const char *
+mtasts_result_txt_dnssec(const struct mtasts_result *r)
+{
+	switch (r->txt_dnssec) {
+	case MTASTS_TXT_DNSSEC_OFF:
+		return "off";
+	case MTASTS_TXT_DNSSEC_INSECURE:
+		return "insecure";
+	case MTASTS_TXT_DNSSEC_SECURE:
+		return "secure";
+	case MTASTS_TXT_DNSSEC_BOGUS:
+		return "bogus";
+	default:
+		return NULL;
+	}
 }

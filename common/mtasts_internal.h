@@ -208,6 +208,20 @@ struct mtasts_dns_answer {
 	unsigned char *rdata[MTASTS_DNS_RR_MAX];	/* owned copies */
 	size_t rdlen[MTASTS_DNS_RR_MAX];
 	int truncated;			/* RRset had > MTASTS_DNS_RR_MAX RRs */
+	/*
+	 * The resolver validated (DNSSEC on and its chain of trust works).
+	 * 0: the answer is unvalidated whatever secure says.
+	 */
+	int validating;
+	/*
+	 * status BOGUS only: what the unauthenticated bytes say (ANSWER with
+	 * rdata/nrr filled, NXDOMAIN, NODATA or TEMPFAIL). libunbound 1.17
+	 * keeps a bogus answer's records in ub_result (decisions.md
+	 * D-DNSSEC-3); callers that may use unauthenticated data (the TXT id,
+	 * the policy host's addresses: PKIX authenticates what follows) read
+	 * it, the others treat BOGUS as a temporary failure.
+	 */
+	int bogus_status;
 };
 
 /*
@@ -215,12 +229,47 @@ struct mtasts_dns_answer {
  * resolver (created on first call). *out is a new answer on MTASTS_OK (any
  * status, including TEMPFAIL, is reported inside the answer); NULL
  * otherwise. Returns MTASTS_OK, MTASTS_NOMEM or MTASTS_ERROR (resolver
- * could not be set up: err says why).
+ * could not be set up, or dnssec = on and the resolver path cannot
+ * validate the trust anchor (D-DNSSEC-2): err says why; the caller
+ * defers, never "no record").
  */
 int mtasts_dns_query(struct mtasts_ctx *ctx, const char *qname, int rrtype,
     int deadline_ms, struct mtasts_dns_answer **out,
     struct mtasts_error *err);
 void mtasts_dns_answer_free(struct mtasts_dns_answer *a);
+
+/*
+ * DNSSEC state of the context's resolver (decisions.md D-DNSSEC-1..2).
+ * The chain of trust is checked once per process when the resolver is
+ * made: a DNSKEY query for each trust anchor owner name under the
+ * validating resolver must come back secure.
+ */
+enum mtasts_dnssec_state {
+	MTASTS_DNSSEC_OFF = 0,		/* dnssec = off, or auto without anchor */
+	MTASTS_DNSSEC_WORKING = 1,	/* validating; the anchor validated */
+	/* auto: the resolver path cannot validate; validation off (warned) */
+	MTASTS_DNSSEC_AUTO_DISABLED = 2,
+	/* on: the resolver path cannot validate; DNS lookups fail (defer) */
+	MTASTS_DNSSEC_BROKEN = 3,
+	/* validating, the check had no answer yet (timeout): retried */
+	MTASTS_DNSSEC_UNKNOWN = 4
+};
+/* Seconds before a BROKEN verdict (dnssec = on) is checked again. */
+#define MTASTS_DNSSEC_REPROBE_S 60
+
+/*
+ * For `mtasts check --local`: make the resolver if needed (running the
+ * chain-of-trust check, at most one DNSKEY query per anchor owner name,
+ * within dns_timeout) and report its DNSSEC state in *state (enum
+ * mtasts_dnssec_state) with a one-line explanation in why (what was
+ * found and how to fix it). Returns MTASTS_OK (BROKEN included: that is
+ * a state, not a failure of this call), or MTASTS_ERROR / MTASTS_NOMEM
+ * when the resolver cannot be set up at all (err says why).
+ */
+int mtasts_dns_dnssec_status(struct mtasts_ctx *ctx, int *state, char *why,
+    size_t whysize, struct mtasts_error *err);
+const char *mtasts_dnssec_state_name(int state);
+
 /* Release the resolver (fork-aware: never frees a parent's worker). */
 void mtasts_dns_free(struct mtasts_ctx *ctx);
 
@@ -624,9 +673,21 @@ int mtasts_cache_foreach(struct mtasts_ctx *ctx,
 
 /* ---- lookup.c ---- */
 
+/* What DNSSEC said of this lookup's _mta-sts TXT answer (D-DNSSEC-3). */
+enum mtasts_txt_dnssec {
+	MTASTS_TXT_DNSSEC_NONE = 0,	/* no TXT query made (cache fast path) */
+	MTASTS_TXT_DNSSEC_OFF,		/* the resolver does not validate */
+	MTASTS_TXT_DNSSEC_INSECURE,	/* validated: no chain of trust */
+	MTASTS_TXT_DNSSEC_SECURE,	/* validated: secure */
+	MTASTS_TXT_DNSSEC_BOGUS		/* validation failed: unauthenticated */
+};
+/* "secure", "insecure", "bogus", "off", or NULL (none) for the CLI JSON. */
+const char *mtasts_result_txt_dnssec(const struct mtasts_result *r);
+
 struct mtasts_result {
 	int status;
 	int source;
+	int txt_dnssec;			/* enum mtasts_txt_dnssec */
 	char domain[MTASTS_DOMAIN_MAX + 1];
 	char id[MTASTS_ID_MAX + 1];
 	struct mtasts_policy *policy;

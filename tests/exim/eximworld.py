@@ -381,7 +381,7 @@ class Sender:
         self.mtasts_conf = os.path.join(self.dir, "mtasts.conf")
         self.cache_dir = os.path.join(self.dir, "cache")
         if conf_text is None:
-            o = {"resolver": W.DNS_ADDR, "dnssec": "off",
+            o = {"resolver": W.DNS_ADDR,
                  "resolve_special_zone": "test",
                  "ca_file": ew.w.pki.ca_file, "cache_dir": self.cache_dir,
                  "fetch_timeout": "3", "dns_timeout": "2",

@@ -455,7 +455,11 @@ def scenario_bulk(so, mtasts, keep):
         outs = []
         for e in exprs:
             q = tx.exim("-be", stdin=e + "\n", timeout=60)
-            outs.append((q.stdout + q.stderr).strip())
+            # The world's dnsd serves no DNSSEC: a process that needs DNS
+            # says once that validation is off (D-DNSSEC-1); not a verdict.
+            outs.append("\n".join(
+                ln for ln in (q.stdout + q.stderr).strip().splitlines()
+                if "D-DNSSEC-1" not in ln).strip())
         c.ok("<none>" in outs[0], "address literal: mode none %r" %
              outs[0])
         c.ok("<>" in outs[1], "address literal: no host ignored %r"

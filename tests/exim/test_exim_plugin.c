@@ -102,7 +102,7 @@ test_memo_fork(void)
 	snprintf(conf, sizeof(conf), "%s/good.conf", dir);
 	snprintf(text, sizeof(text), "cache_dir = %s\ntxt_check_interval = "
 	    "86400\nresolver = 127.0.0.1@9\ndns_timeout = 1\n"
-	    "fetch_timeout = 1\ndnssec = off\n", cache);
+	    "fetch_timeout = 1\n", cache);
 	write_file(conf, text);
 	mtasts_plugin_reset();
 	mtasts_plugin_set_log(log_count, &logs);

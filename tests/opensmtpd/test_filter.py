@@ -40,7 +40,7 @@ def conf(d):
     os.chmod(cache, 0o700)
     p = os.path.join(d, "mtasts.conf")
     with open(p, "w") as f:
-        f.write("cache_dir = %s\nresolver = 127.0.0.1@9\ndnssec = off\n"
+        f.write("cache_dir = %s\nresolver = 127.0.0.1@9\n"
                 "dns_timeout = 1\nfetch_timeout = 1\ntlsrpt_dir = %s\n" %
                 (cache, os.path.join(d, "tlsrpt")))
     return p

@@ -154,7 +154,7 @@ def run(a):
             os.chmod(p, 0o2770)
         mconf = os.path.join(sm.dir, "mtasts.conf")
         with open(mconf, "w") as f:
-            f.write("resolver = %s\ndnssec = off\nresolve_special_zone = "
+            f.write("resolver = %s\nresolve_special_zone = "
                     "test\nca_file = %s\ncache_dir = %s\ntlsrpt_dir = %s\n"
                     "fetch_timeout = 3\ndns_timeout = 2\n" %
                     (W.DNS_ADDR, w.pki.ca_file, cache, spool))

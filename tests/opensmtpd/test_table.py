@@ -56,7 +56,7 @@ def offline_conf(d):
     os.chmod(cache, 0o700)
     conf = os.path.join(d, "mtasts.conf")
     with open(conf, "w") as f:
-        f.write("cache_dir = %s\nresolver = 127.0.0.1@9\ndnssec = off\n"
+        f.write("cache_dir = %s\nresolver = 127.0.0.1@9\n"
                 "dns_timeout = 1\nfetch_timeout = 1\n" % cache)
     return conf
 

@@ -220,7 +220,7 @@ def run(a):
         os.symlink(sm.smtpctl_bin, sendmail)
         mconf = os.path.join(sm.dir, "mtasts.conf")
         with open(mconf, "w") as f:
-            f.write("resolver = %s\ndnssec = off\nresolve_special_zone = "
+            f.write("resolver = %s\nresolve_special_zone = "
                     "test\nca_file = %s\ncache_dir = %s\ntlsrpt_dir = %s\n"
                     "fetch_timeout = 3\ndns_timeout = 2\n"
                     "report_dir = %s\nreport_org_name = OpenSMTPD Sender "

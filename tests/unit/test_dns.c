@@ -674,35 +674,130 @@ test_worker_sigmask(void)
 	    others, blocked);
 }
 
+/* Lines of the dnsd log that are exactly "<name> <type>". */
+static int
+log_count(const char *name, const char *type)
+{
+	char line[512], want[300];
+	FILE *fp;
+	int n = 0;
+
+	snprintf(want, sizeof(want), "%s %s\n", name, type);
+	if ((fp = fopen(log_path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strcmp(line, want) == 0)
+			n++;
+	fclose(fp);
+	return n;
+}
+
+static struct mtasts_ctx *
+dnssec_ctx(const char *mode, const char *anchor)
+{
+	struct mtasts_error e = { 0, "" };
+	struct mtasts_ctx *ctx;
+
+	if ((ctx = mkctx(1, "3")) == NULL)
+		return NULL;
+	CHECK(mtasts_ctx_set(ctx, "dnssec", mode, &e) == MTASTS_OK);
+	CHECK(mtasts_ctx_set(ctx, "trust_anchor_file", anchor, &e) ==
+	    MTASTS_OK);
+	return ctx;
+}
+
 /*
- * Validation on against a forwarder that serves no signatures: the root
- * DNSKEY cannot be had, so answers are bogus, with a reason.
+ * decisions.md D-DNSSEC-1/2: a forwarder that serves no signatures
+ * cannot validate the root anchor. auto: validation off for the process,
+ * answers as without DNSSEC; on: the resolver refuses (the caller
+ * defers), and the chain of trust is checked once, not per query.
  */
 static void
-test_bogus(void)
+test_dnssec_states(void)
 {
 	struct mtasts_error e = { 0, "" };
 	struct mtasts_dns_answer *a = NULL;
 	struct mtasts_ctx *ctx;
+	char why[400], path[300];
+	int st, n0;
+	FILE *fp;
 
 	if (access("/usr/share/dns/root.key", R_OK) != 0) {
-		printf("skip: no /usr/share/dns/root.key\n");
+		/* scripts/bootstrap installs dns-root-data: never skip. */
+		CHECKF(0, "no /usr/share/dns/root.key (dns-root-data)");
 		return;
 	}
-	if ((ctx = mkctx(1, "3")) == NULL)
-		return;
-	CHECK(mtasts_ctx_set(ctx, "dnssec", "on", &e) == MTASTS_OK);
-	CHECK(mtasts_ctx_set(ctx, "trust_anchor_file",
-	    "/usr/share/dns/root.key", &e) == MTASTS_OK);
-	CHECK(qstatus(ctx, "_mta-sts.multi.test", T_TXT, 0, &a) ==
-	    MTASTS_DNS_BOGUS);
-	if (a != NULL) {
-		CHECK(a->secure == 0 && a->nrr == 0);
-		CHECKF(strncmp(a->why, "DNSSEC bogus: ", 14) == 0 &&
-		    strlen(a->why) > 20, "%s", a->why);
-		mtasts_dns_answer_free(a);
+	/* on: every query fails with the reason; one DNSKEY probe. */
+	if ((ctx = dnssec_ctx("on", "/usr/share/dns/root.key")) != NULL) {
+		n0 = log_count(".", "DNSKEY");
+		CHECK(mtasts_dns_query(ctx, "_mta-sts.multi.test", T_TXT, 0,
+		    &a, &e) == MTASTS_ERROR && a == NULL);
+		CHECKF(strstr(e.text, "dnssec = on") != NULL &&
+		    strstr(e.text, "cannot validate the trust anchor") != NULL &&
+		    strstr(e.text, "DNSKEY .") != NULL, "%s", e.text);
+		e.code = 0;
+		e.text[0] = '\0';
+		CHECK(mtasts_dns_query(ctx, "_mta-sts.two.test", T_TXT, 0,
+		    &a, &e) == MTASTS_ERROR && a == NULL);
+		CHECK(mtasts_dns_dnssec_status(ctx, &st, why, sizeof(why),
+		    &e) == MTASTS_OK);
+		CHECKF(st == MTASTS_DNSSEC_BROKEN, "state %d", st);
+		CHECKF(strstr(why, "dnssec = on") != NULL, "%s", why);
+		CHECK(strcmp(mtasts_dnssec_state_name(st), "broken") == 0);
+		/*
+		 * One check: the DNSKEY query and libunbound's own retries of
+		 * a bogus answer (6 upstream queries with 1.17.1).
+		 */
+		CHECKF(log_count(".", "DNSKEY") - n0 >= 1 &&
+		    log_count(".", "DNSKEY") - n0 <= 8, "%d DNSKEY queries",
+		    log_count(".", "DNSKEY") - n0);
+		n0 = log_count(".", "DNSKEY");
+		CHECK(mtasts_dns_query(ctx, "_mta-sts.two.test", T_TXT, 0,
+		    &a, &e) == MTASTS_ERROR);
+		CHECKF(log_count(".", "DNSKEY") == n0, "re-probed at once");
+		mtasts_ctx_free(ctx);
 	}
-	mtasts_ctx_free(ctx);
+	/* auto: validation off, plain answers. */
+	if ((ctx = dnssec_ctx("auto", "/usr/share/dns/root.key")) != NULL) {
+		CHECK(qstatus(ctx, "_mta-sts.multi.test", T_TXT, 0, &a) ==
+		    MTASTS_DNS_ANSWER);
+		if (a != NULL) {
+			CHECK(a->nrr == 1 && a->validating == 0 &&
+			    a->secure == 0);
+			mtasts_dns_answer_free(a);
+			a = NULL;
+		}
+		CHECK(mtasts_dns_dnssec_status(ctx, &st, why, sizeof(why),
+		    &e) == MTASTS_OK);
+		CHECKF(st == MTASTS_DNSSEC_AUTO_DISABLED, "state %d", st);
+		CHECKF(strstr(why, "dnssec = off") != NULL &&
+		    strstr(why, "DNSKEY . is bogus") != NULL, "%s", why);
+		mtasts_ctx_free(ctx);
+	}
+	/* off: no probe at all. */
+	if ((ctx = dnssec_ctx("off", "/usr/share/dns/root.key")) != NULL) {
+		n0 = log_count(".", "DNSKEY");
+		CHECK(qstatus(ctx, "_mta-sts.multi.test", T_TXT, 0, NULL) ==
+		    MTASTS_DNS_ANSWER);
+		CHECK(mtasts_dns_dnssec_status(ctx, &st, why, sizeof(why),
+		    &e) == MTASTS_OK && st == MTASTS_DNSSEC_OFF);
+		CHECK(log_count(".", "DNSKEY") == n0);
+		mtasts_ctx_free(ctx);
+	}
+	/* An anchor file without DS/DNSKEY records validates nothing. */
+	snprintf(path, sizeof(path), "%s/empty.key", tmpdir);
+	if ((fp = fopen(path, "w")) != NULL) {
+		fputs("; no anchors here\n", fp);
+		fclose(fp);
+	}
+	if ((ctx = dnssec_ctx("auto", path)) != NULL) {
+		CHECK(mtasts_dns_dnssec_status(ctx, &st, why, sizeof(why),
+		    &e) == MTASTS_OK);
+		CHECKF(st == MTASTS_DNSSEC_AUTO_DISABLED &&
+		    strstr(why, "no DS or DNSKEY record") != NULL, "%d %s", st,
+		    why);
+		mtasts_ctx_free(ctx);
+	}
 }
 
 /* Nothing listens on the forwarder's port. */
@@ -725,6 +820,38 @@ test_dead_forwarder(void)
 	CHECK(qstatus(ctx, "_mta-sts.multi.test", T_TXT, 800, NULL) ==
 	    MTASTS_DNS_TEMPFAIL);
 	CHECK(mtasts_mono_ms() - t0 < 800 + 250);
+	mtasts_ctx_free(ctx);
+
+	/*
+	 * dnssec = auto with the root anchor: the chain-of-trust check runs
+	 * with the first query, under its deadline (D-DNSSEC-1), so a dead
+	 * resolver costs no extra wait; the state stays unknown (checked
+	 * again later), not switched off.
+	 */
+	if ((ctx = mtasts_ctx_new()) == NULL)
+		return;
+	CHECK(mtasts_ctx_set(ctx, "resolver", r, &e) == MTASTS_OK);
+	CHECK(mtasts_ctx_set(ctx, "dnssec", "auto", &e) == MTASTS_OK);
+	CHECK(mtasts_ctx_set(ctx, "trust_anchor_file",
+	    "/usr/share/dns/root.key", &e) == MTASTS_OK);
+	CHECK(mtasts_ctx_set(ctx, "resolve_special_zone", "test", &e) ==
+	    MTASTS_OK);
+	t0 = mtasts_mono_ms();
+	CHECK(qstatus(ctx, "_mta-sts.multi.test", T_TXT, 800, NULL) ==
+	    MTASTS_DNS_TEMPFAIL);
+	CHECKF(mtasts_mono_ms() - t0 < 800 + 250, "%lld ms",
+	    (long long)(mtasts_mono_ms() - t0));
+	{
+		char why[400];
+		int st;
+
+		/* Checked a moment ago: not again now (no wait here). */
+		t0 = mtasts_mono_ms();
+		CHECK(mtasts_dns_dnssec_status(ctx, &st, why, sizeof(why),
+		    &e) == MTASTS_OK);
+		CHECKF(st == MTASTS_DNSSEC_UNKNOWN, "state %d: %s", st, why);
+		CHECK(mtasts_mono_ms() - t0 < 100);
+	}
 	mtasts_ctx_free(ctx);
 }
 
@@ -763,7 +890,7 @@ main(void)
 	test_mx(ctx);
 	test_special_blocked();
 	test_setup_errors();
-	test_bogus();
+	test_dnssec_states();
 	test_fork(ctx);
 
 	/* The zone file is re-read when it changes (atomic replace). */

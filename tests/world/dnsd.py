@@ -36,6 +36,20 @@ carry an SOA of the name's last label. In-zone CNAMEs are followed, the
 chain put in the answer (loops detected, at most 8 steps). servfail /
 refused / drop apply to the query name, any type.
 
+A zone may also hand whole subtrees to a real server (the DNSSEC-signed
+zone of the world, served by nsd; decisions.md D-DNSSEC-4):
+
+     "relay": [{"zone": "sec.test", "addr": "127.0.0.54", "port": 53,
+                "except": ["unsigned.sec.test"]}]
+
+A query for the zone or a name below it is passed through as raw bytes
+(UDP stays UDP, TCP stays TCP; the DO bit and EDNS with it) and the
+server's answer is returned unchanged, RRSIGs and all. Names at or below
+an "except" name (an unsigned delegation served by this file) are
+answered here, except the DS query at the "except" name itself, which
+belongs to the parent zone and is relayed. Relayed queries are logged
+like the others.
+
 UDP and TCP; EDNS0 OPT is echoed with a 4096-byte payload size; an answer
 larger than the client's size is sent with TC=1 and no records so the
 client retries over TCP. --log appends "<qname-lowercase> <QTYPE>" per
@@ -153,6 +167,27 @@ class Zone:
         self.servfail = set(norm(n) for n in obj.get("servfail", []))
         self.refused = set(norm(n) for n in obj.get("refused", []))
         self.drop = set(norm(n) for n in obj.get("drop", []))
+        self.relay = []
+        for r in obj.get("relay", []):
+            self.relay.append((norm(r["zone"]), r["addr"],
+                               int(r.get("port", 53)),
+                               [norm(e) for e in r.get("except", [])]))
+
+    def relay_for(self, qname, qtype):
+        """(addr, port) of the server that owns qname, or None."""
+        name = norm(qname)
+
+        def under(n, z):
+            return n == z or n.endswith("." + z)
+        for zone, addr, port, excepts in self.relay:
+            if not under(name, zone):
+                continue
+            if any(under(name, e) and not (name == e and
+                                           qtype == TYPES["DS"])
+                   for e in excepts):
+                continue
+            return addr, port
+        return None
 
 
 class Server:
@@ -308,6 +343,10 @@ class Server:
             rc = RC_FORMERR if opcode == 0 else RC_NOTIMP
             return struct.pack("!6H", qid, head_flags | rc, 0, 0, 0, 0)
         self.log_query(qname, qtype)
+        zone = self.current_zone()
+        relay = zone.relay_for(qname, qtype)
+        if relay is not None:
+            return self.relay(pkt, relay, max_size is None)
         question = qwire + struct.pack("!HH", qtype, qclass)
         opt = b""
         if edns is not None:
@@ -319,7 +358,7 @@ class Server:
         if qclass not in (1, 255):
             res = (RC_REFUSED, [], [])
         else:
-            res = self.resolve(self.current_zone(), qwire, qname, qtype)
+            res = self.resolve(zone, qwire, qname, qtype)
         if res is None:
             return None
         rc, ans, auth = res
@@ -331,6 +370,30 @@ class Server:
             msg = struct.pack("!6H", qid, head_flags | 0x0200 | rc, 1, 0,
                               0, nadd) + question + opt
         return msg
+
+    @staticmethod
+    def relay(pkt, server, tcp):
+        """Pass pkt to server unchanged; its answer, or None."""
+        fam = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_STREAM if tcp else
+                          socket.SOCK_DGRAM)
+        s.settimeout(3)
+        try:
+            if tcp:
+                s.connect(server)
+                s.sendall(struct.pack("!H", len(pkt)) + pkt)
+                head = Server.recv_exact(s, 2)
+                if head is None:
+                    return None
+                return Server.recv_exact(s, struct.unpack("!H", head)[0])
+            s.sendto(pkt, server)
+            resp, _ = s.recvfrom(65535)
+            return resp
+        except OSError as e:
+            sys.stderr.write("dnsd: relay to %s: %r\n" % (server[0], e))
+            return None
+        finally:
+            s.close()
 
     # -- transports ------------------------------------------------------
 

@@ -780,6 +780,191 @@ class Cache(Base):
                           "enforce", "cache")
 
 
+# ============================== DNSSEC (decisions.md D-DNSSEC-1..4)
+#
+# A really signed zone: sec.test, keys from ldns-keygen, signed by
+# ldns-signzone, served by nsd; dnsd relays it (world.SignedZone). Its DS
+# is the clients' trust anchor; names outside it are insecure.
+
+ROOT_KEY = "/usr/share/dns/root.key"
+
+
+def warnings_of(r):
+    return [ln for ln in r.err.splitlines() if ": warning: " in ln]
+
+
+class Dnssec(Base):
+    SZ = None
+
+    @classmethod
+    def setUpClass(cls):
+        if Dnssec.SZ is not None:
+            return
+        W.add_domain("good.sec.test", txt="v=STSv1; id=s1",
+                     policy=Policy(mx=["mx.good.sec.test"]), write=False)
+        W.add_domain("bad.sec.test", txt="v=STSv1; id=b1",
+                     policy=Policy(mx=["mx.bad.sec.test"]), write=False)
+        W.add_domain("flip.sec.test", txt="v=STSv1; id=f1",
+                     policy=Policy(mx=["mx.flip.sec.test"]), write=False)
+        W.add_domain("junk.sec.test", txt="not an sts record",
+                     policy=Policy(mx=["mx.junk.sec.test"]), write=False)
+        W.add_domain("x.unsigned.sec.test", txt="v=STSv1; id=u1",
+                     policy=Policy(mx=["mx.x.unsigned.sec.test"]))
+        Dnssec.SZ = W.sign_zone("sec.test", insecure=["unsigned.sec.test"],
+                                tamper=["_mta-sts.bad.sec.test",
+                                        "_mta-sts.junk.sec.test"])
+
+    def setUp(self):
+        self.c = W.client(trust_anchor_file=self.SZ.anchor_file)
+
+    # (i) chain valid: policy applies, the TXT is reported secure.
+    def test_signed_zone_secure(self):
+        n0 = len(W.dns_queries("sec.test", "DNSKEY"))
+        r = self.c.lookup("good.sec.test")
+        self.assertPolicy(r, "enforce", "fetched", ["mx.good.sec.test"], "s1")
+        self.assertEqual(r["txt_dnssec"], "secure", r)
+        self.assertNotIn("failure", r.json, r)
+        self.assertEqual(warnings_of(r), [], r)
+        self.assertOneRequest("good.sec.test")
+        # The chain-of-trust check asked for the anchor's DNSKEY.
+        self.assertGreater(len(W.dns_queries("sec.test", "DNSKEY")), n0)
+
+    # (ii) broken RRSIG, nothing cached: the bytes a non-validating
+    # resolver would use lead to the (PKIX-authenticated) fetch.
+    def test_bogus_txt_uncached_fetches_and_enforces(self):
+        r = self.c.lookup("bad.sec.test", mx="rogue.example.test")
+        self.assertPolicy(r, "enforce", "fetched", ["mx.bad.sec.test"], "b1")
+        self.assertEqual(r["txt_dnssec"], "bogus", r)
+        self.assertIs(r["mx_allowed"], False, r)
+        self.assertOneRequest("bad.sec.test")
+        self.assertTrue(any("DNSSEC-bogus" in w for w in warnings_of(r)), r)
+        # Cached like any fetched policy; the next lookup keeps it.
+        r2 = self.c.lookup("bad.sec.test")
+        self.assertPolicy(r2, "enforce", "cache", pid="b1")
+        self.assertEqual(r2["txt_dnssec"], "bogus", r2)
+        self.assertEqual(len(self.reqs("bad.sec.test")), 1)
+
+    # (ii) cached policy, then the TXT turns bogus: the cache is kept.
+    def test_bogus_txt_keeps_cached_policy(self):
+        r = self.c.lookup("flip.sec.test", now=T0)
+        self.assertPolicy(r, "enforce", "fetched", pid="f1")
+        self.assertEqual(r["txt_dnssec"], "secure", r)
+        try:
+            W.sign_zone("sec.test", insecure=["unsigned.sec.test"],
+                        tamper=["_mta-sts.bad.sec.test",
+                                "_mta-sts.junk.sec.test",
+                                "_mta-sts.flip.sec.test"])
+            r = self.c.lookup("flip.sec.test", now=T0 + 60)
+            self.assertPolicy(r, "enforce", "cache", ["mx.flip.sec.test"],
+                              "f1")
+            self.assertEqual(r["txt_dnssec"], "bogus", r)
+            self.assertEqual(len(self.reqs("flip.sec.test")), 1)
+            # A bogus TXT with a new id: fetched as a non-validating
+            # resolver would (HTTPS authenticates the policy).
+            W.set_txt("flip.sec.test", "v=STSv1; id=f2")
+            W.sign_zone("sec.test", insecure=["unsigned.sec.test"],
+                        tamper=["_mta-sts.bad.sec.test",
+                                "_mta-sts.junk.sec.test",
+                                "_mta-sts.flip.sec.test"])
+            r = self.c.lookup("flip.sec.test", now=T0 + 120)
+            self.assertPolicy(r, "enforce", "fetched", pid="f2")
+            self.assertEqual(r["txt_dnssec"], "bogus", r)
+            self.assertEqual(len(self.reqs("flip.sec.test")), 2)
+        finally:
+            W.sign_zone("sec.test", insecure=["unsigned.sec.test"],
+                        tamper=["_mta-sts.bad.sec.test",
+                                "_mta-sts.junk.sec.test"])
+
+    # (ii) bogus without a usable record: a temporary DNS failure
+    # (D-DNS-1 dns_failure), never a remembered "no record".
+    def test_bogus_without_usable_record_is_dns_failure(self):
+        r = self.c.lookup("junk.sec.test")
+        self.assertNoPolicy(r, FETCH_ERR)
+        self.assertIn("DNSSEC bogus", r["failure"]["reason"], r)
+        self.assertEqual(r["txt_dnssec"], "bogus", r)
+        self.assertEqual(self.reqs("junk.sec.test"), [])
+        c = W.client(trust_anchor_file=self.SZ.anchor_file,
+                     dns_failure="tempfail")
+        r = c.lookup("junk.sec.test")
+        self.assertNoPolicy(r, FETCH_ERR, status="tempfail")
+        # Not remembered as "no record": with a checked-recently window
+        # the next lookup asks DNS again.
+        c2 = W.client(trust_anchor_file=self.SZ.anchor_file,
+                      txt_check_interval=3600)
+        c2.lookup("junk.sec.test")
+        n = len(self.txtq("junk.sec.test"))
+        c2.lookup("junk.sec.test")
+        # (libunbound asks again itself after a bogus answer: > n.)
+        self.assertGreater(len(self.txtq("junk.sec.test")), n)
+
+    # (iii) an insecure (unsigned) delegation below the signed zone.
+    def test_insecure_delegation_normal_mta_sts(self):
+        r = self.c.lookup("x.unsigned.sec.test")
+        self.assertPolicy(r, "enforce", "fetched",
+                          ["mx.x.unsigned.sec.test"], "u1")
+        self.assertEqual(r["txt_dnssec"], "insecure", r)
+        self.assertEqual(warnings_of(r), [], r)
+        self.assertOneRequest("x.unsigned.sec.test")
+        # The DS proof came from the signed parent (nsd, via the relay).
+        self.assertIn(("unsigned.sec.test", "DS"), W.dns_queries())
+
+    # Outside the anchor: insecure, normal MTA-STS, no warning.
+    def test_outside_anchor_insecure(self):
+        W.add_domain("outside.test", txt="v=STSv1; id=o1", policy=Policy())
+        r = self.c.lookup("outside.test")
+        self.assertPolicy(r, source="fetched", pid="o1")
+        self.assertEqual(r["txt_dnssec"], "insecure", r)
+        self.assertEqual(warnings_of(r), [], r)
+
+    # (iv) dnssec = on, resolver path without DNSSEC: defer, loudly.
+    def test_dnssec_on_without_dnssec_resolver_tempfails(self):
+        self.assertTrue(os.access(ROOT_KEY, os.R_OK),
+                        "dns-root-data is needed (scripts/bootstrap)")
+        W.add_domain("dnsson.test", txt="v=STSv1; id=on1", policy=Policy())
+        c = W.client(dnssec="on")
+        r = c.lookup("dnsson.test")
+        self.assertNoPolicy(r, FETCH_ERR, status="tempfail")
+        self.assertIn("cannot validate", r["failure"]["reason"], r)
+        errs = [ln for ln in r.err.splitlines() if ": error: " in ln]
+        self.assertTrue(any("dnssec = on" in e for e in errs), r)
+        self.assertEqual(self.reqs("dnsson.test"), [])
+        # dns_failure = none does not turn it into "no policy".
+        c = W.client(dnssec="on", dns_failure="none")
+        self.assertNoPolicy(c.lookup("dnsson.test"), status="tempfail")
+        # A valid cached policy still applies.
+        shared = W.client().cache_dir
+        c = W.client(dnssec="on", cache_dir=shared)
+        ok = W.client(cache_dir=shared).lookup("dnsson.test", now=T0)
+        self.assertPolicy(ok, source="fetched")
+        r = c.lookup("dnsson.test", now=T0 + 60)
+        self.assertPolicy(r, "enforce", "cache")
+
+    # (v) the DEFAULT config (no dnssec line, the system root.key) with
+    # the world's DNSSEC-less dnsd: policies apply, one clear warning.
+    def test_default_config_non_dnssec_resolver(self):
+        self.assertTrue(os.access(ROOT_KEY, os.R_OK),
+                        "dns-root-data is needed (scripts/bootstrap)")
+        W.add_domain("dflt.test", txt="v=STSv1; id=d1",
+                     policy=Policy(mx=["mx.dflt.test"]))
+        c = W.client()
+        self.assertNotIn("dnssec", c.opts)
+        self.assertNotIn("trust_anchor_file", c.opts)
+        r = c.lookup("dflt.test", mx="rogue.example.test")
+        self.assertPolicy(r, "enforce", "fetched", ["mx.dflt.test"], "d1")
+        self.assertIs(r["mx_allowed"], False, r)
+        self.assertEqual(r["txt_dnssec"], "off", r)
+        self.assertOneRequest("dflt.test")
+        w = warnings_of(r)
+        self.assertEqual(len(w), 1, r)
+        self.assertIn("DNSSEC validation is off", w[0])
+        self.assertIn("dnssec = off", w[0])
+        # dnssec = off: same answer, silent.
+        r = W.client(dnssec="off").lookup("dflt.test")
+        self.assertPolicy(r, "enforce", "fetched", pid="d1")
+        self.assertEqual(r["txt_dnssec"], "off", r)
+        self.assertEqual(warnings_of(r), [], r)
+
+
 # ========================================= data-driven: fetch.json vectors
 
 UNMAPPED_FETCH = {
@@ -1093,7 +1278,8 @@ def main():
         if a.k:
             loader.testNamePatterns = ["*%s*" % k for k in a.k]
         suite = unittest.TestSuite()
-        for cls in (Discovery, Fetch, Cache, globals()["FetchVectors"],
+        for cls in (Discovery, Fetch, Cache, Dnssec,
+                    globals()["FetchVectors"],
                     globals()["CacheVectors"]):
             suite.addTests(loader.loadTestsFromTestCase(cls))
         res = unittest.TextTestRunner(verbosity=2 if a.v else 1,

@@ -25,8 +25,18 @@ Command line (re-executes itself under `unshare --net --mount`; root only):
     world.py selftest [--mtasts BIN]
     world.py shell [--mtasts BIN] [-- CMD ARGS...]   (default: $SHELL)
 
-Later tiers (MTAs, DNSSEC, TLS-RPT collectors) extend World with more
-servers; keep new daemons as separate scripts driven by JSON files.
+A DNSSEC-signed zone (decisions.md D-DNSSEC-4) is a real one: signed at
+run time by ldns-signzone (ldnsutils) with a fresh ldns-keygen key and
+served by nsd on SIGNED_ADDR; dnsd relays the zone's queries there
+unchanged. Declare the zone's domains first, then sign:
+
+    w.add_domain("good.sec.test", txt="v=STSv1; id=1", policy=Policy())
+    sz = w.sign_zone("sec.test", insecure=["unsigned.sec.test"],
+                     tamper=["_mta-sts.bad.sec.test"])
+    c = w.client(trust_anchor_file=sz.anchor_file)
+
+Later tiers (MTAs, TLS-RPT collectors) extend World with more servers;
+keep new daemons as separate scripts driven by JSON files.
 """
 
 import argparse
@@ -50,6 +60,7 @@ import certs  # noqa: E402
 
 PY = "/usr/bin/python3"
 DNS_ADDR = "127.0.0.53"
+SIGNED_ADDR = "127.0.0.54"   # nsd, the signed zone's authoritative server
 NS_ENV = "MTASTS_WORLD_NS"
 V6_PREFIX = "fd00::"
 
@@ -236,6 +247,7 @@ class World:
         self.https_status = os.path.join(self.dir, "httpsd.status")
         self.https_log = os.path.join(self.dir, "https.log")
         self.pki = None
+        self.signed = {}         # apex -> SignedZone
 
     # -- lifecycle
 
@@ -278,6 +290,8 @@ class World:
         return p
 
     def stop(self):
+        for sz in self.signed.values():
+            sz.stop()
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -441,7 +455,24 @@ class World:
                 recs.append({"name": d.policy_host, "type": "AAAA",
                              "data": d.v6})
         return {"ttl": 60, "records": recs, "servfail": sorted(servfail),
-                "refused": sorted(self.refused), "drop": sorted(self.drop)}
+                "refused": sorted(self.refused), "drop": sorted(self.drop),
+                "relay": [sz.relay() for sz in self.signed.values()]}
+
+    def sign_zone(self, apex, insecure=(), tamper=()):
+        """Sign apex (every record declared so far below it, except those
+        below an insecure child) and serve it with nsd; see SignedZone.
+        Calling it again for the same apex re-signs (same key) and
+        restarts nsd, e.g. with another tamper list."""
+        apex = apex.lower().rstrip(".")
+        sz = self.signed.get(apex)
+        if sz is None:
+            sz = SignedZone(self, apex)
+            self.signed[apex] = sz
+        sz.publish(list(insecure), list(tamper))
+        self._write_zone()
+        return sz
+
+    # -- declarative DNS + HTTPS (continued)
 
     def _write_zone(self):
         _write_atomic(self.zone_path, json.dumps(self._zone(), indent=1))
@@ -546,6 +577,177 @@ class World:
         return self._default_client.run(*args, now=now)
 
 
+def _zone_rdata(rec):
+    """dnsd JSON record -> zone-file RDATA text (the types worlds use)."""
+    t = rec["type"].upper()
+    if t == "TXT":
+        data = rec["data"]
+        if isinstance(data, str):
+            data = [data]
+        out = []
+        for chunk in data:
+            b = chunk.encode("utf-8")
+            for i in range(0, max(len(b), 1), 255):
+                piece = b[i:i + 255]
+                esc = "".join(chr(c) if 0x20 <= c < 0x7f and
+                              c not in (0x22, 0x5c) else "\\%03d" % c
+                              for c in piece)
+                out.append('"%s"' % esc)
+        return " ".join(out)
+    if t in ("A", "AAAA"):
+        return rec["data"]
+    if t in ("CNAME", "NS", "PTR"):
+        return rec["data"].rstrip(".") + "."
+    if t == "MX":
+        return "%d %s." % (int(rec["data"][0]), rec["data"][1].rstrip("."))
+    raise WorldError("signed zone: cannot write a %s record" % t)
+
+
+class SignedZone:
+    """A DNSSEC-signed zone served by nsd (decisions.md D-DNSSEC-4).
+
+    Keys come from ldns-keygen (ECDSA P-256, one KSK that also signs the
+    zone: a few milliseconds, so they are made per world, never cached),
+    the signature from ldns-signzone (NSEC3, 4 weeks validity). anchor_file
+    holds the key's DS record: a trust anchor for libunbound
+    (trust_anchor_file). insecure: child zones delegated without DS and
+    served by dnsd (an insecure delegation). tamper: owner names whose TXT
+    RRSIG gets one signature byte changed after signing (validation then
+    fails with "signature verification failed": bogus)."""
+
+    def __init__(self, world, apex):
+        self.world = world
+        self.apex = apex
+        self.dir = os.path.join(world.dir, "signed-" + apex)
+        os.makedirs(self.dir, exist_ok=True)
+        self.zone_file = os.path.join(self.dir, apex + ".zone")
+        self.signed_file = self.zone_file + ".signed"
+        self.anchor_file = os.path.join(self.dir, "anchor.ds")
+        self.conf = os.path.join(self.dir, "nsd.conf")
+        self.insecure = []
+        self.proc = None
+        for tool in ("ldns-keygen", "ldns-signzone", "nsd"):
+            if shutil.which(tool) is None:
+                raise WorldError("%s not found: install ldnsutils and nsd "
+                                 "(scripts/bootstrap)" % tool)
+        base = subprocess.run(["ldns-keygen", "-a", "ECDSAP256SHA256",
+                               "-k", apex], cwd=self.dir, check=True,
+                              capture_output=True, text=True).stdout.strip()
+        self.key = os.path.join(self.dir, base)
+        with open(self.key + ".ds") as f:
+            ds = f.read().split()
+        # "<owner> <ttl> IN DS ..." -> a zone-file line without the TTL
+        i = ds.index("DS")
+        with open(self.anchor_file, "w") as f:
+            f.write("%s IN DS %s\n" % (ds[0], " ".join(ds[i + 1:])))
+
+    def relay(self):
+        return {"zone": self.apex, "addr": SIGNED_ADDR, "port": 53,
+                "except": list(self.insecure)}
+
+    def _under(self, name, zone):
+        return name == zone or name.endswith("." + zone)
+
+    def publish(self, insecure, tamper):
+        self.insecure = [n.lower().rstrip(".") for n in insecure]
+        apex = self.apex
+        lines = ["$ORIGIN %s." % apex, "$TTL 60",
+                 "@ IN SOA ns.%s. hostmaster.%s. 1 3600 600 86400 60" %
+                 (apex, apex),
+                 "@ IN NS ns.%s." % apex,
+                 "ns.%s. IN A %s" % (apex, SIGNED_ADDR)]
+        for child in self.insecure:
+            lines.append("%s. IN NS ns.%s." % (child, child))
+            lines.append("ns.%s. IN A %s" % (child, DNS_ADDR))
+        for rec in self.world._zone()["records"]:
+            name = rec["name"].lower().rstrip(".")
+            if not self._under(name, apex) or \
+                    any(self._under(name, c) for c in self.insecure):
+                continue
+            lines.append("%s. IN %s %s" % (name, rec["type"].upper(),
+                                            _zone_rdata(rec)))
+        with open(self.zone_file, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        subprocess.run(["ldns-signzone", "-n", "-f", self.signed_file,
+                        self.zone_file, self.key], check=True,
+                       capture_output=True, text=True)
+        self._tamper([t.lower().rstrip(".") + "." for t in tamper])
+        self._restart()
+
+    def _tamper(self, owners):
+        if not owners:
+            return
+        out, hit = [], set()
+        with open(self.signed_file) as f:
+            for line in f:
+                fl = line.split()
+                if len(fl) > 8 and fl[0].lower() in owners and \
+                        fl[3] == "RRSIG" and fl[4] == "TXT":
+                    sig = fl[-1]
+                    k = len(sig) // 2
+                    fl[-1] = sig[:k] + ("A" if sig[k] != "A" else "B") + \
+                        sig[k + 1:]
+                    line = "\t".join(fl) + "\n"
+                    hit.add(fl[0].lower())
+                out.append(line)
+        missing = set(owners) - hit
+        if missing:
+            raise WorldError("tamper: no TXT RRSIG for %s" %
+                             ", ".join(sorted(missing)))
+        with open(self.signed_file, "w") as f:
+            f.writelines(out)
+
+    def _restart(self):
+        self.stop()
+        d = self.dir
+        with open(self.conf, "w") as f:
+            f.write("""server:
+  ip-address: %s
+  port: 53
+  database: ""
+  zonelistfile: "%s/zone.list"
+  xfrdfile: "%s/xfrd.state"
+  xfrdir: "%s"
+  pidfile: "%s/nsd.pid"
+  username: ""
+  chroot: ""
+  logfile: "%s/nsd.log"
+  zonesdir: "%s"
+remote-control:
+  control-enable: no
+zone:
+  name: %s
+  zonefile: "%s"
+""" % (SIGNED_ADDR, d, d, d, d, d, d, self.apex, self.signed_file))
+        errf = open(os.path.join(d, "nsd.stderr"), "a")
+        self.proc = subprocess.Popen(["nsd", "-d", "-c", self.conf],
+                                     stdout=errf, stderr=errf)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                rc, _ = dns_query(self.apex, "SOA", server=SIGNED_ADDR,
+                                  timeout=0.2)
+                if rc == 0:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise WorldError("nsd did not start (see %s/nsd.log, nsd.stderr)"
+                         % d)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
 class Result:
     def __init__(self, argv, proc, elapsed):
         self.argv = argv
@@ -576,7 +778,9 @@ class Result:
 class Client:
     """One mtasts configuration with its own cache directory."""
 
-    DEFAULTS = {"dnssec": "off", "resolve_special_zone": "test",
+    # No dnssec line: the product's default (auto, the system trust
+    # anchor), decisions.md D-DNSSEC-1.
+    DEFAULTS = {"resolve_special_zone": "test",
                 "fetch_timeout": "2", "dns_timeout": "2",
                 "txt_check_interval": "0", "lock_wait": "10"}
 
@@ -640,7 +844,7 @@ class Client:
 
 def dns_query(name, qtype="TXT", server=DNS_ADDR, port=53, timeout=2.0):
     """Minimal UDP DNS client (self-test): returns (rcode, [rdata bytes])."""
-    codes = {"A": 1, "TXT": 16, "AAAA": 28, "MX": 15, "CNAME": 5}
+    codes = {"A": 1, "TXT": 16, "AAAA": 28, "MX": 15, "CNAME": 5, "SOA": 6}
     qid = os.getpid() & 0xffff
     q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
     for label in name.rstrip(".").split("."):
