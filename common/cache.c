@@ -489,6 +489,9 @@ cache_decode(const char *domain, const char *buf, size_t len,
 	if (memchr(buf, '\0', len) != NULL)
 		CORRUPT("NUL byte");
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* Out of memory says nothing about the file (D-LOOKUP-2). */
+	if (root == NULL && json_error_code(&jerr) == json_error_out_of_memory)
+		return MTASTS_NOMEM;
 	if (root == NULL)
 		CORRUPT("JSON line %d: %.60s", jerr.line, jerr.text);
 	if (!json_is_object(root))
@@ -896,11 +899,16 @@ done:
 	if (rc != MTASTS_OK && ctx->cache_memo != NULL)
 		memo_drop(ctx, domain, dlen);
 	if (rc == MTASTS_INVALID) {
-		/* why may quote the hostile file (jansson, policy parser). */
+		/*
+		 * why may quote the hostile file (jansson, policy parser).
+		 * The file is never trusted, but it is not "no entry" either:
+		 * D-CACHE-6, the lookup treats the domain as unknown.
+		 */
 		cache_sanitize(why, clean, sizeof(clean));
 		mtasts_log(ctx, MTASTS_LOG_WARN,
-		    "cache: %s: corrupt (%s), ignored", path, clean);
-		rc = MTASTS_NOTFOUND;
+		    "cache: %s: corrupt (%s), not used", path, clean);
+		rc = mtasts_err(err, MTASTS_CACHE_UNUSABLE,
+		    "cache entry %s unusable (%s)", path, clean);
 	}
 	if (fd != -1)
 		close(fd);
