@@ -489,7 +489,7 @@ cache_decode(const char *domain, const char *buf, size_t len,
 	if (memchr(buf, '\0', len) != NULL)
 		CORRUPT("NUL byte");
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	/* Out of memory says nothing about the file (D-LOOKUP-2). */
+	/* Out of memory says nothing about the file (D-OOM-1). */
 	if (root == NULL && json_error_code(&jerr) == json_error_out_of_memory)
 		return MTASTS_NOMEM;
 	if (root == NULL)

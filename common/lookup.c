@@ -12,6 +12,10 @@
  * A failed discovery or fetch never erases or shortens a cached policy
  * (§3.3, §10.2); expired policies are never applied (decisions.md
  * D-CACHE-3). Temporary DNS failure is never "no policy" in the cache.
+ * Every store is made under the domain lock into the entry read again
+ * there (D-CACHE-8); an entry that exists but is unusable makes the
+ * domain "unknown" (D-CACHE-6); out of memory is never an answer
+ * (D-OOM-1).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,10 +107,10 @@ enum txt_outcome {
 	TXT_ID,		/* one valid STS record: id filled */
 	TXT_NONE,	/* definite: no usable record (§3.1) */
 	TXT_TEMP,	/* no answer: try later */
-	TXT_NOMEM	/* out of memory here: never an answer (D-LOOKUP-2) */
+	TXT_NOMEM	/* out of memory here: never an answer (D-OOM-1) */
 };
 
-/* "_mta-sts." prepended to a domain (D-LOOKUP-3). */
+/* "_mta-sts." prepended to a domain (D-NAME-1). */
 #define TXT_PREFIX "_mta-sts."
 #define TXT_PREFIX_LEN (sizeof(TXT_PREFIX) - 1)
 
@@ -123,7 +127,7 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 
 	*secure = 0;
 	/*
-	 * D-LOOKUP-3: _mta-sts.<domain> longer than a DNS name (253 octets
+	 * D-NAME-1: _mta-sts.<domain> longer than a DNS name (253 octets
 	 * in presentation form, 255 on the wire) can never exist, so such a
 	 * domain can never have a policy: definite, and no query is sent.
 	 */
@@ -316,7 +320,7 @@ txt_checked(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
  * On success fills *e (policy, id, times) and returns 1; on failure records
  * the failure in e->fail_* and in r, keeps e's policy, and returns 0.
  * Out of memory here is no failure of the domain: nothing is recorded in
- * e, and -1 is returned (D-LOOKUP-2).
+ * e, and -1 is returned (D-OOM-1).
  */
 static int
 fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
@@ -480,7 +484,7 @@ lookup_locked_fetch(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
 		return MTASTS_OK;
 	}
 	if (ok < 0) {
-		/* D-LOOKUP-2: nothing stored, nothing reported. */
+		/* D-OOM-1: nothing stored, nothing reported. */
 		mtasts_cache_unlock(lockfd);
 		if (cache_valid(e, now))
 			return answer_cache(r, e);
@@ -543,7 +547,7 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 	} else if (rc != MTASTS_OK && rc != MTASTS_NOTFOUND) {
 		/*
 		 * Unreadable cache, or out of memory: fail closed, the
-		 * caller defers (D-CACHE-6, D-LOOKUP-2).
+		 * caller defers (D-CACHE-6, D-OOM-1).
 		 */
 		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "cache: %s",
 		    lerr.text);
@@ -609,7 +613,7 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 	}
 	if (txt == TXT_NOMEM) {
 		/*
-		 * D-LOOKUP-2: local, not the domain's doing: never cached,
+		 * D-OOM-1: local, not the domain's doing: never cached,
 		 * never reported; a valid cached policy still applies.
 		 */
 		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s", reason);

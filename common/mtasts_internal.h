@@ -266,7 +266,7 @@ struct mtasts_fetch {
 	/*
 	 * MTASTS_OK, MTASTS_TEMPFAIL, MTASTS_INVALID; MTASTS_NOMEM when the
 	 * fetch ran out of memory locally (never the domain's fault: the
-	 * lookup neither records nor reports it, decisions.md D-LOOKUP-2).
+	 * lookup neither records nor reports it, decisions.md D-OOM-1).
 	 */
 	int rc;
 	char result_type[MTASTS_RESULT_TYPE_MAX];	/* RFC 8460, on error */

@@ -7,7 +7,7 @@
  *     never erases or downgrades it;
  *   - an unusable cache entry is "unknown", not "not cached" (D-CACHE-6);
  *   - an impossible _mta-sts name is a definite "none" without a query
- *     (D-LOOKUP-3);
+ *     (D-NAME-1);
  *   - a lock error while a valid cached policy applies is logged.
  */
 #include <dirent.h>
@@ -436,7 +436,7 @@ mkname(char *buf, size_t len, char c)
 	buf[len] = '\0';
 }
 
-/* Issue 12 item 8 / D-LOOKUP-3: no _mta-sts name over 253 octets. */
+/* Issue 12 item 8 / D-NAME-1: no _mta-sts name over 253 octets. */
 static void
 test_impossible_name(void)
 {

@@ -1,6 +1,6 @@
 /*
  * test_lookup_oom.c - out of memory is never an answer (decisions.md
- * D-LOOKUP-2, issue 11 item 7).
+ * D-OOM-1, issue 11 item 7).
  *
  * This program replaces malloc, calloc and realloc (forwarding to
  * glibc's own allocator) so that the n-th allocation of one lookup fails,

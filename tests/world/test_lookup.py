@@ -227,7 +227,7 @@ class Discovery(Base):
         self.assertPolicy(r, source="fetched", pid="mix1")
 
     def test_impossible_mta_sts_name_is_none(self):
-        # D-LOOKUP-3 (issue 12 item 8): _mta-sts.<248 octets> is longer
+        # D-NAME-1 (issue 12 item 8): _mta-sts.<248 octets> is longer
         # than any DNS name, so no policy can exist: a definite "none"
         # without a query, even with dns_failure = tempfail.
         d = ".".join(["a" * 63] * 3) + "." + "b" * 51 + ".test"
