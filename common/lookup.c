@@ -200,9 +200,10 @@ answer_unusable(struct mtasts_ctx *ctx, struct mtasts_result *r,
 {
 	/* This explains the outcome better than any earlier failure. */
 	r->failure_type[0] = '\0';
+	/* The fix first: the reason is cut at MTASTS_REASON_MAX. */
 	result_fail(r, MTASTS_RT_STS_FETCH_ERROR,
-	    "cache entry unusable and %s; fix: mtasts cache flush %s, or "
-	    "mtasts refresh", what, r->domain);
+	    "cache entry unusable (fix: mtasts cache flush %s, or mtasts "
+	    "refresh) and %s", r->domain, what);
 	mtasts_log(ctx, MTASTS_LOG_ERR,
 	    "%s: deferred: %s, and %s; if the domain no longer publishes "
 	    "MTA-STS run `mtasts cache flush %s`, otherwise `mtasts refresh` "
