@@ -358,13 +358,19 @@ test_txt_check_skipped_when_locked(void)
 	struct mtasts_error err = { 0, "" };
 	char id[64];
 	time_t tca = 0;
+	int64_t t;
 	int fd = -1;
 
 	pair_open(&p, "locked", T0 + 100);
 	seed(&p, "e1", ENFORCE, T0);
+	/* A long lock_wait applies to fetches only, never to this. */
+	CHECK(mtasts_ctx_set(p.a, "lock_wait", "5", &err) == 0);
 	CHECK(mtasts_cache_lock(p.b, DOM, 0, &fd, &err) == MTASTS_OK);
 	fakenet_txt_id(&p.na, "e1");
+	t = mtasts_mono_ms();
 	a = look(p.a, DOM, 0);
+	t = mtasts_mono_ms() - t;
+	CHECKF(t < 1000, "waited %lld ms", (long long)t);
 	CHECK_POLICY(a, MTASTS_MODE_ENFORCE, "e1");
 	CHECK(cached(p.a, DOM, id, sizeof(id), &tca) == MTASTS_MODE_ENFORCE);
 	CHECK(tca == T0);
