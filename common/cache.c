@@ -929,7 +929,8 @@ static int
 cache_encode(const struct mtasts_cache_entry *e, char **out, size_t *outlen,
     struct mtasts_error *err)
 {
-	json_t *root = NULL, *mx = NULL, *fail = NULL;
+	json_t *root = NULL, *mx = NULL, *fail = NULL, *chk;
+	json_error_t jerr;
 	char reason[MTASTS_REASON_MAX];
 	const char *text;
 	char *s = NULL;
@@ -999,6 +1000,21 @@ cache_encode(const struct mtasts_cache_entry *e, char **out, size_t *outlen,
 	    NULL)
 		goto done;
 	len = strlen(s);
+	/*
+	 * jansson 2.14's json_dumps() ignores a failed append of an object
+	 * key (out of memory) and returns JSON without the key's closing
+	 * quote: a store of it would replace a good entry with an unusable
+	 * one (D-OOM-1). Never write what does not read back.
+	 */
+	if ((chk = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr)) ==
+	    NULL) {
+		if (json_error_code(&jerr) != json_error_out_of_memory)
+			rc = mtasts_err(err, MTASTS_NOMEM,
+			    "cache: %s: encoding failed (out of memory?)",
+			    e->domain);
+		goto done;
+	}
+	json_decref(chk);
 	if (len > MTASTS_CACHE_FILE_MAX) {
 		rc = mtasts_err(err, MTASTS_INVALID, "cache: %s: entry too big",
 		    e->domain);
