@@ -215,7 +215,7 @@ answer_unusable(struct mtasts_ctx *ctx, struct mtasts_result *r,
 
 /* The cache entry as first read, and what became of it. */
 struct lk_cache {
-	int unusable;			/* the file is there but unusable */
+	int unusable;			/* file there, but unusable */
 	char why[MTASTS_ERROR_TEXT_MAX];	/* ... why (cache.c's text) */
 };
 
@@ -668,7 +668,8 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 		 * unexpired cached policy. Refresh still re-fetches it under
 		 * the cached id.
 		 */
-		if (cache_valid(e, now) && (flags & MTASTS_LOOKUP_FORCE_FETCH)) {
+		if (cache_valid(e, now) &&
+		    (flags & MTASTS_LOOKUP_FORCE_FETCH)) {
 			mtasts_strlcpy(id, e->id, sizeof(id));
 			rc = lookup_locked_fetch(ctx, &e, id, flags, now, r,
 			    &lc);

@@ -23,7 +23,7 @@ enum fake_txt {
 	FAKE_TXT_RECORD = 0,	/* one TXT RR with fakenet.txt */
 	FAKE_TXT_NXDOMAIN,
 	FAKE_TXT_SERVFAIL,
-	FAKE_TXT_REFUSE		/* the resolver refuses the name (rc ERROR) */
+	FAKE_TXT_REFUSE		/* the resolver refuses (rc ERROR) */
 };
 
 struct fakenet {
