@@ -1152,7 +1152,13 @@ mtasts_cache_remove(struct mtasts_ctx *ctx, const char *domain,
 		memo_drop(ctx, domain, dlen);
 	if ((rc = cache_dir_open(ctx, 0, &dfd, err)) != MTASTS_OK)
 		return rc == MTASTS_NOTFOUND ? MTASTS_OK : rc;
-	if (unlinkat(dfd, name, 0) == -1 && errno != ENOENT) {
+	/*
+	 * An (empty) directory in an entry's place is an unusable entry
+	 * (D-CACHE-6) that `cache flush` is documented to repair.
+	 */
+	if (unlinkat(dfd, name, 0) == -1 && errno != ENOENT &&
+	    (errno != EISDIR ||
+		(unlinkat(dfd, name, AT_REMOVEDIR) == -1 && errno != ENOENT))) {
 		rc = mtasts_err(err, MTASTS_ERROR, "cache: remove %s/%s: %s",
 		    ctx->cfg.cache_dir, name, strerror(errno));
 		goto done;

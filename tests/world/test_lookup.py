@@ -797,6 +797,14 @@ class Cache(Base):
                     lst = c.run("cache", "list")
                     self.assertIn(d + " ", lst.out, lst)
                     self.assertIn("UNUSABLE", lst.out, lst)
+                # The documented repair: flush, then the usual rules
+                # (DNS down, nothing cached: dns_failure = none).
+                fl = c.run("cache", "flush", d)
+                self.assertEqual(fl.rc, 0, fl)
+                W.set_dns_failure("_mta-sts." + d, "servfail")
+                r = c.lookup(d, now=T0 + 80)
+                self.assertNoPolicy(r, FETCH_ERR)
+                W.set_dns_failure("_mta-sts." + d, None)
 
     def test_unusable_entry_fetch_repairs(self):
         for how in self.UNUSABLE:
