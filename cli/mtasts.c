@@ -284,7 +284,19 @@ refresh_one(struct mtasts_ctx *ctx, const char *domain, time_t now)
 	time_t last;
 	int rc, out = 0;
 
-	if (mtasts_cache_load(ctx, domain, &e, NULL) != MTASTS_OK)
+	rc = mtasts_cache_load(ctx, domain, &e, &err);
+	if (rc == MTASTS_CACHE_UNUSABLE) {
+		/*
+		 * D-CACHE-6: an unusable entry is repaired by a fetch (the
+		 * lookup replaces it), never purged on its own.
+		 */
+		fprintf(stderr, "mtasts: %s: %s; fetching\n", domain,
+		    err.text);
+		err.code = 0;
+		err.text[0] = '\0';
+		goto fetch;
+	}
+	if (rc != MTASTS_OK)
 		return 0;
 	/* Drop entries unused and expired for cache_purge_after. */
 	last = e->policy != NULL ? e->expires_at : e->txt_checked_at;
@@ -305,6 +317,7 @@ refresh_one(struct mtasts_ctx *ctx, const char *domain, time_t now)
 		return 0;
 	}
 	mtasts_cache_entry_free(e);
+fetch:
 	rc = mtasts_lookup(ctx, domain, MTASTS_LOOKUP_FORCE_FETCH, &r, &err);
 	if (rc != MTASTS_OK) {
 		fprintf(stderr, "mtasts: %s: refresh failed: %s\n", domain,
@@ -451,8 +464,15 @@ cmd_cache(struct mtasts_ctx *ctx, int argc, char **argv)
 		for (i = 0; i < l.n; i++) {
 			struct mtasts_cache_entry *e = NULL;
 
-			if (mtasts_cache_load(ctx, l.v[i], &e, NULL) !=
-			    MTASTS_OK)
+			rc = mtasts_cache_load(ctx, l.v[i], &e, NULL);
+			if (rc == MTASTS_CACHE_UNUSABLE) {
+				/* D-CACHE-6: lookups defer until repaired. */
+				printf("%-40s %-8s\n", l.v[i], "UNUSABLE");
+				rc = 0;
+				continue;
+			}
+			rc = 0;
+			if (e == NULL)
 				continue;
 			if (e->policy != NULL)
 				printf("%-40s %-8s id %-32s %s\n", e->domain,
@@ -482,8 +502,15 @@ cmd_cache(struct mtasts_ctx *ctx, int argc, char **argv)
 			json_t *o;
 			char *s;
 
-			if (mtasts_cache_load(ctx, dom, &e, &err) !=
-			    MTASTS_OK) {
+			rc = mtasts_cache_load(ctx, dom, &e, &err);
+			if (rc == MTASTS_CACHE_UNUSABLE) {
+				fprintf(stderr, "mtasts: %s: %s; lookups "
+				    "defer until `mtasts cache flush %s` or "
+				    "`mtasts refresh` repairs it\n", dom,
+				    err.text, dom);
+				return 3;
+			}
+			if (rc != MTASTS_OK) {
 				fprintf(stderr, "mtasts: %s: not cached\n",
 				    dom);
 				return 3;

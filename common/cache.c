@@ -489,6 +489,9 @@ cache_decode(const char *domain, const char *buf, size_t len,
 	if (memchr(buf, '\0', len) != NULL)
 		CORRUPT("NUL byte");
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* Out of memory says nothing about the file (D-OOM-1). */
+	if (root == NULL && json_error_code(&jerr) == json_error_out_of_memory)
+		return MTASTS_NOMEM;
 	if (root == NULL)
 		CORRUPT("JSON line %d: %.60s", jerr.line, jerr.text);
 	if (!json_is_object(root))
@@ -896,11 +899,16 @@ done:
 	if (rc != MTASTS_OK && ctx->cache_memo != NULL)
 		memo_drop(ctx, domain, dlen);
 	if (rc == MTASTS_INVALID) {
-		/* why may quote the hostile file (jansson, policy parser). */
+		/*
+		 * why may quote the hostile file (jansson, policy parser).
+		 * The file is never trusted, but it is not "no entry" either:
+		 * D-CACHE-6, the lookup treats the domain as unknown.
+		 */
 		cache_sanitize(why, clean, sizeof(clean));
 		mtasts_log(ctx, MTASTS_LOG_WARN,
-		    "cache: %s: corrupt (%s), ignored", path, clean);
-		rc = MTASTS_NOTFOUND;
+		    "cache: %s: corrupt (%s), not used", path, clean);
+		rc = mtasts_err(err, MTASTS_CACHE_UNUSABLE,
+		    "cache entry %s unusable (%s)", path, clean);
 	}
 	if (fd != -1)
 		close(fd);
@@ -921,7 +929,8 @@ static int
 cache_encode(const struct mtasts_cache_entry *e, char **out, size_t *outlen,
     struct mtasts_error *err)
 {
-	json_t *root = NULL, *mx = NULL, *fail = NULL;
+	json_t *root = NULL, *mx = NULL, *fail = NULL, *chk;
+	json_error_t jerr;
 	char reason[MTASTS_REASON_MAX];
 	const char *text;
 	char *s = NULL;
@@ -991,6 +1000,21 @@ cache_encode(const struct mtasts_cache_entry *e, char **out, size_t *outlen,
 	    NULL)
 		goto done;
 	len = strlen(s);
+	/*
+	 * jansson 2.14's json_dumps() ignores a failed append of an object
+	 * key (out of memory) and returns JSON without the key's closing
+	 * quote: a store of it would replace a good entry with an unusable
+	 * one (D-OOM-1). Never write what does not read back.
+	 */
+	if ((chk = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr)) ==
+	    NULL) {
+		if (json_error_code(&jerr) != json_error_out_of_memory)
+			rc = mtasts_err(err, MTASTS_NOMEM,
+			    "cache: %s: encoding failed (out of memory?)",
+			    e->domain);
+		goto done;
+	}
+	json_decref(chk);
 	if (len > MTASTS_CACHE_FILE_MAX) {
 		rc = mtasts_err(err, MTASTS_INVALID, "cache: %s: entry too big",
 		    e->domain);
@@ -1128,7 +1152,13 @@ mtasts_cache_remove(struct mtasts_ctx *ctx, const char *domain,
 		memo_drop(ctx, domain, dlen);
 	if ((rc = cache_dir_open(ctx, 0, &dfd, err)) != MTASTS_OK)
 		return rc == MTASTS_NOTFOUND ? MTASTS_OK : rc;
-	if (unlinkat(dfd, name, 0) == -1 && errno != ENOENT) {
+	/*
+	 * An (empty) directory in an entry's place is an unusable entry
+	 * (D-CACHE-6) that `cache flush` is documented to repair.
+	 */
+	if (unlinkat(dfd, name, 0) == -1 && errno != ENOENT &&
+	    (errno != EISDIR ||
+		(unlinkat(dfd, name, AT_REMOVEDIR) == -1 && errno != ENOENT))) {
 		rc = mtasts_err(err, MTASTS_ERROR, "cache: remove %s/%s: %s",
 		    ctx->cfg.cache_dir, name, strerror(errno));
 		goto done;

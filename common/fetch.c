@@ -206,7 +206,7 @@ judge(const char *as, int st, size_t len,
 		return 1;
 	case MTASTS_HTTP_DONE:
 		if ((res->body = malloc(resp->body_len + 1)) == NULL) {
-			set_fail(res, MTASTS_TEMPFAIL,
+			set_fail(res, MTASTS_NOMEM,
 			    MTASTS_RT_STS_FETCH_ERROR, "out of memory");
 			return 1;
 		}
@@ -247,7 +247,7 @@ read_response(struct mtasts_ctx *ctx, struct mtasts_conn *c, const char *as,
 			if (size > MTASTS_HTTP_RAW_MAX)
 				size = MTASTS_HTTP_RAW_MAX;
 			if ((nb = realloc(buf, size)) == NULL) {
-				set_fail(res, MTASTS_TEMPFAIL,
+				set_fail(res, MTASTS_NOMEM,
 				    MTASTS_RT_STS_FETCH_ERROR,
 				    "out of memory");
 				goto done;

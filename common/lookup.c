@@ -12,6 +12,10 @@
  * A failed discovery or fetch never erases or shortens a cached policy
  * (§3.3, §10.2); expired policies are never applied (decisions.md
  * D-CACHE-3). Temporary DNS failure is never "no policy" in the cache.
+ * Every store is made under the domain lock into the entry read again
+ * there (D-CACHE-8); an entry that exists but is unusable makes the
+ * domain "unknown" (D-CACHE-6); out of memory is never an answer
+ * (D-OOM-1).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,8 +107,13 @@ enum txt_outcome {
 	TXT_ID,		/* one valid STS record: id filled */
 	TXT_NONE,	/* definite: no usable record (§3.1) */
 	TXT_TEMP,	/* no answer: try later */
-	TXT_LOCAL	/* the resolver cannot work (configuration): defer */
+	TXT_LOCAL,	/* the resolver cannot work (configuration): defer */
+	TXT_NOMEM	/* out of memory here: never an answer (D-OOM-1) */
 };
+
+/* "_mta-sts." prepended to a domain (D-NAME-1). */
+#define TXT_PREFIX "_mta-sts."
+#define TXT_PREFIX_LEN (sizeof(TXT_PREFIX) - 1)
 
 /* §3.1 discovery. reason gets a short explanation of NONE/TEMP. */
 static int
@@ -118,16 +127,27 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 	int rc, out = TXT_TEMP;
 
 	*secure = MTASTS_TXT_DNSSEC_NONE;
-	if ((size_t)snprintf(qname, sizeof(qname), "_mta-sts.%s", domain) >=
+	/*
+	 * D-NAME-1: _mta-sts.<domain> longer than a DNS name (253 octets
+	 * in presentation form, 255 on the wire) can never exist, so such a
+	 * domain can never have a policy: definite, and no query is sent.
+	 */
+	if (strlen(domain) > MTASTS_DOMAIN_MAX - TXT_PREFIX_LEN ||
+	    (size_t)snprintf(qname, sizeof(qname), TXT_PREFIX "%s", domain) >=
 	    sizeof(qname)) {
-		snprintf(reason, rsize, "name too long");
+		snprintf(reason, rsize,
+		    "TXT " TXT_PREFIX "<domain> would be longer than %d "
+		    "octets: no policy can exist", MTASTS_DOMAIN_MAX);
 		return TXT_NONE;
 	}
 	rc = ctx->net->dns_query(ctx, qname, T_TXT, ctx->cfg.dns_timeout_ms, &a,
 	    err);
 	if (rc != MTASTS_OK) {
 		snprintf(reason, rsize, "TXT %s: resolver: %s", qname,
-		    err != NULL ? err->text : mtasts_strerror(rc));
+		    err != NULL && err->text[0] != '\0' ? err->text :
+		    mtasts_strerror(rc));
+		if (rc == MTASTS_NOMEM)
+			return TXT_NOMEM;
 		/*
 		 * MTASTS_ERROR: the resolver cannot be set up or cannot
 		 * validate with dnssec = on (D-DNSSEC-2). A local condition:
@@ -171,6 +191,11 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 		goto done;
 	}
 	if ((rc = ctx->net->dns_txt_decode(a, &recs, &lens, &n)) != MTASTS_OK) {
+		if (rc == MTASTS_NOMEM) {
+			snprintf(reason, rsize, "TXT %s: out of memory", qname);
+			out = TXT_NOMEM;
+			goto done;
+		}
 		snprintf(reason, rsize, "TXT %s: malformed TXT data%s", qname,
 		    a->status == MTASTS_DNS_BOGUS ? " (DNSSEC bogus)" : "");
 		out = a->status == MTASTS_DNS_BOGUS ? TXT_TEMP : TXT_NONE;
@@ -179,7 +204,10 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 	rc = mtasts_txt_select((const char *const *)recs, lens, n, id, &perr);
 	if (rc == MTASTS_OK)
 		out = TXT_ID;
-	else if (a->status == MTASTS_DNS_BOGUS) {
+	else if (rc == MTASTS_NOMEM) {
+		snprintf(reason, rsize, "TXT %s: out of memory", qname);
+		out = TXT_NOMEM;
+	} else if (a->status == MTASTS_DNS_BOGUS) {
 		/* Unusable bogus data: not "no record" (D-DNSSEC-3). */
 		snprintf(reason, rsize, "TXT %s: %s (DNSSEC bogus: %s)", qname,
 		    rc == MTASTS_NOTFOUND ? "no STS record" : perr.text,
@@ -197,9 +225,138 @@ done:
 }
 
 /*
+ * D-CACHE-6: the entry file exists but cannot be used, and discovery did
+ * not give a policy to replace it: the domain is "unknown", the mail is
+ * deferred, and the operator is told what to do.
+ */
+static int
+answer_unusable(struct mtasts_ctx *ctx, struct mtasts_result *r,
+    const char *why, const char *what)
+{
+	/* This explains the outcome better than any earlier failure. */
+	r->failure_type[0] = '\0';
+	/* The fix first: the reason is cut at MTASTS_REASON_MAX. */
+	result_fail(r, MTASTS_RT_STS_FETCH_ERROR,
+	    "cache entry unusable (fix: mtasts cache flush %s, or mtasts "
+	    "refresh) and %s", r->domain, what);
+	mtasts_log(ctx, MTASTS_LOG_ERR,
+	    "%s: deferred: %s, and %s; if the domain no longer publishes "
+	    "MTA-STS run `mtasts cache flush %s`, otherwise `mtasts refresh` "
+	    "once its policy can be fetched", r->domain, why, what,
+	    r->domain);
+	r->status = MTASTS_LOOKUP_TEMPFAIL;
+	return MTASTS_OK;
+}
+
+/* The cache entry as first read, and what became of it. */
+struct lk_cache {
+	int unusable;			/* file there, but unusable */
+	char why[MTASTS_ERROR_TEXT_MAX];	/* ... why (cache.c's text) */
+};
+
+/*
+ * Of two entries of one domain, the one to answer from: a valid policy
+ * beats none, the later fetch beats the earlier (D-CACHE-8).
+ */
+static int
+prefer_fresh(const struct mtasts_cache_entry *e,
+    const struct mtasts_cache_entry *f, time_t now)
+{
+	if (cache_valid(f, now))
+		return !cache_valid(e, now) || f->fetched_at >= e->fetched_at;
+	return !cache_valid(e, now);
+}
+
+/*
+ * Record a TXT check and answer (D-CACHE-8). txt_id is the id the TXT
+ * record carries, which equals the id of *ep's valid policy, or "" when
+ * discovery definitely found no record.
+ *
+ * The store happens only under the domain lock, taken without waiting
+ * (a busy lock means another process is storing right now: the check is
+ * simply not recorded), and only into the entry read again under that
+ * lock: txt_checked_at and txt_id advance, the policy, its expiry and the
+ * fail record are never touched, and a negative entry is only created
+ * where no entry exists. So a process that read the cache before another
+ * stored a newer policy can never erase or downgrade it.
+ */
+static int
+txt_checked(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
+    const char *txt_id, struct lk_cache *lc, time_t now,
+    struct mtasts_result *r)
+{
+	struct mtasts_cache_entry *e = *ep, *f = NULL;
+	struct mtasts_error err = { 0, "" };
+	int lockfd = -1, locked, rc, reread_failed = 0;
+
+	rc = mtasts_cache_lock(ctx, e->domain, 0, &lockfd, &err);
+	locked = rc == MTASTS_OK;
+	if (rc == MTASTS_TEMPFAIL)
+		mtasts_log(ctx, MTASTS_LOG_DEBUG,
+		    "%s: cache busy: TXT check not recorded", e->domain);
+	else if (rc != MTASTS_OK)
+		mtasts_log(ctx, MTASTS_LOG_WARN,
+		    "%s: cannot record the TXT check: %s", e->domain,
+		    err.text);
+	err.code = 0;
+	err.text[0] = '\0';
+	rc = mtasts_cache_load(ctx, e->domain, &f, &err);
+	switch (rc) {
+	case MTASTS_OK:
+		lc->unusable = 0;
+		if (now >= f->txt_checked_at &&
+		    (txt_id[0] == '\0' ||
+			(cache_valid(f, now) && strcmp(f->id, txt_id) == 0))) {
+			f->txt_checked_at = now;
+			mtasts_strlcpy(f->txt_id, txt_id, sizeof(f->txt_id));
+			if (locked)
+				store_entry(ctx, f);
+		}
+		if (prefer_fresh(e, f, now)) {
+			mtasts_cache_entry_free(e);
+			*ep = e = f;
+		} else
+			mtasts_cache_entry_free(f);
+		break;
+	case MTASTS_NOTFOUND:
+		/* Gone (flushed) or never there: no evidence of a policy. */
+		lc->unusable = 0;
+		if (txt_id[0] == '\0' && !cache_valid(e, now)) {
+			e->txt_checked_at = now;
+			e->txt_id[0] = '\0';
+			if (locked)
+				store_entry(ctx, e);
+		}
+		break;
+	case MTASTS_CACHE_UNUSABLE:
+		lc->unusable = 1;
+		mtasts_strlcpy(lc->why, err.text, sizeof(lc->why));
+		break;
+	default:
+		/* Out of memory, unreadable: what is there is unknown. */
+		reread_failed = 1;
+		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "cache: %s",
+		    err.text);
+		break;
+	}
+	if (locked)
+		mtasts_cache_unlock(lockfd);
+	if (cache_valid(e, now))
+		return answer_cache(r, e);
+	if (lc->unusable)
+		return answer_unusable(ctx, r, lc->why,
+		    "no TXT record was found (an unexpired policy survives "
+		    "its removal)");
+	r->status = reread_failed ? MTASTS_LOOKUP_TEMPFAIL : MTASTS_LOOKUP_NONE;
+	return MTASTS_OK;
+}
+
+/*
  * Fetch and parse the live policy for `id`, holding the domain lock.
  * On success fills *e (policy, id, times) and returns 1; on failure records
  * the failure in e->fail_* and in r, keeps e's policy, and returns 0.
+ * Out of memory here is no failure of the domain: nothing is recorded in
+ * e, and -1 is returned (D-OOM-1).
  */
 static int
 fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
@@ -208,13 +365,15 @@ fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
 	struct mtasts_fetch f;
 	struct mtasts_policy *p = NULL;
 	struct mtasts_error perr = { 0, "" };
-	int ok = 0;
+	int ok = 0, prc;
 
 	ctx->net->fetch_policy(ctx, e->domain, &f);
 	if (f.rc == MTASTS_OK) {
-		if (mtasts_policy_parse(f.body, f.body_len, &p, &perr) ==
-		    MTASTS_OK)
+		prc = mtasts_policy_parse(f.body, f.body_len, &p, &perr);
+		if (prc == MTASTS_OK)
 			ok = 1;
+		else if (prc == MTASTS_NOMEM)
+			f.rc = MTASTS_NOMEM;
 		else {
 			mtasts_strlcpy(f.result_type, MTASTS_RT_STS_INVALID,
 			    sizeof(f.result_type));
@@ -234,6 +393,14 @@ fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
 		    "%s: fetched policy id %s mode %s max_age %u", e->domain,
 		    id, mtasts_mode_name(mtasts_policy_mode(p)),
 		    (unsigned)mtasts_policy_max_age(p));
+	} else if (f.rc == MTASTS_NOMEM) {
+		ok = -1;
+		result_fail(r, MTASTS_RT_STS_FETCH_ERROR,
+		    "policy fetch for id %s: out of memory (local)", id);
+		mtasts_log(ctx, MTASTS_LOG_WARN,
+		    "%s: policy fetch for id %s: out of memory%s", e->domain,
+		    id, cache_valid(e, now) ? "; cached policy still applied" :
+		    "; deferred");
 	} else {
 		const char *type = f.result_type[0] ? f.result_type
 						    : MTASTS_RT_STS_FETCH_ERROR;
@@ -263,19 +430,32 @@ fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
 
 static int
 lookup_locked_fetch(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
-    const char *id, unsigned flags, time_t now, struct mtasts_result *r)
+    const char *id, unsigned flags, time_t now, struct mtasts_result *r,
+    struct lk_cache *lc)
 {
 	struct mtasts_cache_entry *e = *ep, *fresh = NULL;
 	struct mtasts_error err = { 0, "" };
-	int lockfd = -1, wait, rc;
+	int lockfd = -1, wait, rc, ok;
 
 	wait = ctx->cfg.lock_wait_ms >= 0 ? ctx->cfg.lock_wait_ms
 					  : ctx->cfg.fetch_timeout_ms;
 	rc = mtasts_cache_lock(ctx, e->domain, wait, &lockfd, &err);
 	if (rc != MTASTS_OK) {
-		/* Another process is fetching this domain right now. */
+		/*
+		 * Busy: another process is fetching this domain right now.
+		 * Anything else is local trouble the operator must hear of,
+		 * also when the cached policy covers for it.
+		 */
+		if (rc != MTASTS_TEMPFAIL)
+			mtasts_log(ctx, MTASTS_LOG_ERR,
+			    "%s: no policy fetch: %s%s", e->domain, err.text,
+			    cache_valid(e, now) ? "; cached policy applied" :
+			    "; deferred");
 		if (cache_valid(e, now))
 			return answer_cache(r, e);
+		if (lc->unusable)
+			return answer_unusable(ctx, r, lc->why,
+			    "the policy cannot be fetched now");
 		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s",
 		    rc == MTASTS_TEMPFAIL ?
 			"policy fetch in progress in another process" :
@@ -284,7 +464,11 @@ lookup_locked_fetch(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
 		return MTASTS_OK;
 	}
 	/* Whoever held the lock may have just done our work: re-read. */
-	if (mtasts_cache_load(ctx, e->domain, &fresh, NULL) == MTASTS_OK) {
+	err.code = 0;
+	err.text[0] = '\0';
+	rc = mtasts_cache_load(ctx, e->domain, &fresh, &err);
+	if (rc == MTASTS_OK) {
+		lc->unusable = 0;
 		mtasts_cache_entry_free(e);
 		*ep = e = fresh;
 		if (!(flags & MTASTS_LOOKUP_FORCE_FETCH) &&
@@ -304,10 +488,27 @@ lookup_locked_fetch(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
 			r->status = MTASTS_LOOKUP_NONE;
 			return MTASTS_OK;
 		}
+	} else if (rc == MTASTS_NOTFOUND)
+		lc->unusable = 0;
+	else if (rc == MTASTS_CACHE_UNUSABLE) {
+		lc->unusable = 1;
+		mtasts_strlcpy(lc->why, err.text, sizeof(lc->why));
+	} else {
+		/* Out of memory, unreadable: cannot merge, do not store. */
+		mtasts_cache_unlock(lockfd);
+		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "cache: %s",
+		    err.text);
+		if (cache_valid(e, now) &&
+		    !(flags & MTASTS_LOOKUP_FORCE_FETCH))
+			return answer_cache(r, e);
+		r->status = MTASTS_LOOKUP_TEMPFAIL;
+		return MTASTS_OK;
 	}
 	e->txt_checked_at = now;
 	mtasts_strlcpy(e->txt_id, id, sizeof(e->txt_id));
-	if (fetch_into(ctx, e, id, now, r)) {
+	ok = fetch_into(ctx, e, id, now, r);
+	if (ok > 0) {
+		/* Replaces an unusable file too (D-CACHE-6). */
 		store_entry(ctx, e);
 		mtasts_cache_unlock(lockfd);
 		r->status = MTASTS_LOOKUP_POLICY;
@@ -318,7 +519,21 @@ lookup_locked_fetch(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
 		e->policy = NULL;
 		return MTASTS_OK;
 	}
-	store_entry(ctx, e);
+	if (ok < 0) {
+		/* D-OOM-1: nothing stored, nothing reported. */
+		mtasts_cache_unlock(lockfd);
+		if (cache_valid(e, now))
+			return answer_cache(r, e);
+		r->status = MTASTS_LOOKUP_TEMPFAIL;
+		return MTASTS_OK;
+	}
+	/*
+	 * The failure record goes into the entry re-read under the lock.
+	 * Over an unusable file only when it restores a valid policy: the
+	 * unusable file is the evidence that keeps the domain "unknown".
+	 */
+	if (!lc->unusable || cache_valid(e, now))
+		store_entry(ctx, e);
 	mtasts_cache_unlock(lockfd);
 	/*
 	 * RFC 8461 §6 / RFC 8460 §4.3.2: a failed fetch for a delivery is
@@ -329,6 +544,9 @@ lookup_locked_fetch(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
 		    r->failure_type, r->failure_reason, now);
 	if (cache_valid(e, now))
 		return answer_cache(r, e);
+	if (lc->unusable)
+		return answer_unusable(ctx, r, lc->why,
+		    "the policy fetch failed");
 	r->status = MTASTS_LOOKUP_NONE;
 	return MTASTS_OK;
 }
@@ -340,6 +558,7 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 	struct mtasts_result *r = NULL;
 	struct mtasts_cache_entry *e = NULL;
 	struct mtasts_error lerr = { 0, "" };
+	struct lk_cache lc = { 0, "" };
 	char id[MTASTS_ID_MAX + 1], reason[MTASTS_REASON_MAX];
 	time_t now;
 	int rc, txt, secure;
@@ -356,14 +575,23 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 		goto fail;
 
 	rc = mtasts_cache_load(ctx, r->domain, &e, &lerr);
-	if (rc != MTASTS_OK && rc != MTASTS_NOTFOUND) {
-		/* Unreadable cache: fail closed, the caller defers. */
+	if (rc == MTASTS_CACHE_UNUSABLE) {
+		/* D-CACHE-6: there, unusable: evidence of a policy. */
+		lc.unusable = 1;
+		mtasts_strlcpy(lc.why, lerr.text, sizeof(lc.why));
+		e = NULL;
+	} else if (rc != MTASTS_OK && rc != MTASTS_NOTFOUND) {
+		/*
+		 * Unreadable cache, or out of memory: fail closed, the
+		 * caller defers (D-CACHE-6, D-OOM-1).
+		 */
 		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "cache: %s",
 		    lerr.text);
 		r->status = MTASTS_LOOKUP_TEMPFAIL;
 		rc = MTASTS_OK;
 		goto answered;
 	}
+	rc = MTASTS_OK;
 
 	/* 1. Fast path: TXT checked recently; no DNS, no TLS. */
 	if (e != NULL && !(flags & MTASTS_LOOKUP_FORCE_FETCH) &&
@@ -382,6 +610,9 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 	if (flags & MTASTS_LOOKUP_CACHE_ONLY) {
 		if (cache_valid(e, now))
 			answer_cache(r, e);
+		else if (lc.unusable)
+			answer_unusable(ctx, r, lc.why,
+			    "this lookup may not use the network");
 		else
 			r->status = MTASTS_LOOKUP_NONE;
 		goto answered;
@@ -417,12 +648,32 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 		rc = mtasts_err(err, MTASTS_NOMEM, "out of memory");
 		goto fail;
 	}
+	if (txt == TXT_NOMEM) {
+		/*
+		 * D-OOM-1: local, not the domain's doing: never cached,
+		 * never reported; a valid cached policy still applies.
+		 */
+		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s", reason);
+		mtasts_log(ctx, MTASTS_LOG_WARN, "%s: %s%s", r->domain, reason,
+		    cache_valid(e, now) ? "; cached policy applied" :
+		    "; deferred");
+		if (cache_valid(e, now) &&
+		    !(flags & MTASTS_LOOKUP_FORCE_FETCH))
+			answer_cache(r, e);
+		else
+			r->status = MTASTS_LOOKUP_TEMPFAIL;
+		goto answered;
+	}
 	if (txt == TXT_TEMP || txt == TXT_LOCAL) {
 		/* §3.3: no live policy discovered; a valid cache applies. */
 		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s", reason);
 		mtasts_log(ctx, txt == TXT_LOCAL ? MTASTS_LOG_ERR :
 		    MTASTS_LOG_INFO, "%s: %s", r->domain, reason);
 		if (!cache_valid(e, now)) {
+			if (lc.unusable) {
+				answer_unusable(ctx, r, lc.why, reason);
+				goto answered;
+			}
 			r->status = txt == TXT_LOCAL || ctx->cfg.dns_failure ==
 				MTASTS_DNSFAIL_TEMPFAIL
 			    ? MTASTS_LOOKUP_TEMPFAIL
@@ -446,41 +697,31 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 		}
 		/* refresh (§10.2): fetch anyway, under the cached id */
 		mtasts_strlcpy(id, e->id, sizeof(id));
-		rc = lookup_locked_fetch(ctx, &e, id, flags, now, r);
+		rc = lookup_locked_fetch(ctx, &e, id, flags, now, r, &lc);
 		goto answered;
 	}
 	if (txt == TXT_NONE) {
 		mtasts_log(ctx, MTASTS_LOG_DEBUG, "%s: %s", r->domain, reason);
-		e->txt_checked_at = now;
-		e->txt_id[0] = '\0';
-		if (cache_valid(e, now)) {
-			/*
-			 * §3.1 note, §10.2: a removed TXT record does not
-			 * remove an unexpired cached policy. Refresh still
-			 * re-fetches it under the cached id.
-			 */
-			if (flags & MTASTS_LOOKUP_FORCE_FETCH) {
-				mtasts_strlcpy(id, e->id, sizeof(id));
-				rc = lookup_locked_fetch(ctx, &e, id, flags,
-				    now, r);
-				goto answered;
-			}
-			store_entry(ctx, e);
-			answer_cache(r, e);
+		/*
+		 * §3.1 note, §10.2: a removed TXT record does not remove an
+		 * unexpired cached policy. Refresh still re-fetches it under
+		 * the cached id.
+		 */
+		if (cache_valid(e, now) &&
+		    (flags & MTASTS_LOOKUP_FORCE_FETCH)) {
+			mtasts_strlcpy(id, e->id, sizeof(id));
+			rc = lookup_locked_fetch(ctx, &e, id, flags, now, r,
+			    &lc);
 			goto answered;
 		}
-		store_entry(ctx, e);
-		r->status = MTASTS_LOOKUP_NONE;
+		rc = txt_checked(ctx, &e, "", &lc, now, r);
 		goto answered;
 	}
 
 	/* 3. Unchanged id and a valid cached policy (§3, §5.1). */
 	if (cache_valid(e, now) && strcmp(e->id, id) == 0 &&
 	    !(flags & MTASTS_LOOKUP_FORCE_FETCH)) {
-		e->txt_checked_at = now;
-		mtasts_strlcpy(e->txt_id, id, sizeof(e->txt_id));
-		store_entry(ctx, e);
-		answer_cache(r, e);
+		rc = txt_checked(ctx, &e, id, &lc, now, r);
 		goto answered;
 	}
 
@@ -496,7 +737,7 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 			r->status = MTASTS_LOOKUP_NONE;
 		goto answered;
 	}
-	rc = lookup_locked_fetch(ctx, &e, id, flags, now, r);
+	rc = lookup_locked_fetch(ctx, &e, id, flags, now, r, &lc);
 
 answered:
 	mtasts_cache_entry_free(e);

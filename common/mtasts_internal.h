@@ -312,7 +312,12 @@ int mtasts_dns_mx(struct mtasts_ctx *ctx, const char *domain, int deadline_ms,
 /* ---- fetch.c ---- */
 
 struct mtasts_fetch {
-	int rc;			/* MTASTS_OK, MTASTS_TEMPFAIL, MTASTS_INVALID */
+	/*
+	 * MTASTS_OK, MTASTS_TEMPFAIL, MTASTS_INVALID; MTASTS_NOMEM when the
+	 * fetch ran out of memory locally (never the domain's fault: the
+	 * lookup neither records nor reports it, decisions.md D-OOM-1).
+	 */
+	int rc;
 	char result_type[MTASTS_RESULT_TYPE_MAX];	/* RFC 8460, on error */
 	char reason[MTASTS_REASON_MAX];
 	int http_status;
@@ -636,10 +641,23 @@ struct mtasts_cache_entry {
 };
 
 /*
- * Read the entry of a normalised domain. A missing file is
- * MTASTS_NOTFOUND; a corrupt, truncated or inconsistent file is logged and
- * reported as MTASTS_NOTFOUND as well (never trusted). *out is a new entry
- * on MTASTS_OK. The stored raw policy text is parsed again on load.
+ * mtasts_cache_load() only: an entry file exists but cannot be used (not a
+ * regular file, symbolic link, FIFO, directory, oversize, truncated,
+ * corrupt or inconsistent JSON). Distinct from MTASTS_NOTFOUND ("no
+ * file"): an entry that exists is evidence of a policy (decisions.md
+ * D-CACHE-6). Not a public result code (mtasts_strerror() does not know
+ * it); never returned by the public API.
+ */
+#define MTASTS_CACHE_UNUSABLE 100
+
+/*
+ * Read the entry of a normalised domain. A missing file (or a missing
+ * cache directory) is MTASTS_NOTFOUND; a file that is there but is not
+ * exactly what a store writes (see MTASTS_CACHE_UNUSABLE) is logged, never
+ * trusted, and is MTASTS_CACHE_UNUSABLE with err saying why. Unreadable
+ * (permissions, I/O) is MTASTS_ERROR; out of memory MTASTS_NOMEM. *out is
+ * a new entry on MTASTS_OK. The stored raw policy text is parsed again on
+ * load.
  */
 int mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
     struct mtasts_cache_entry **out, struct mtasts_error *err);

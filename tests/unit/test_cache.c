@@ -428,7 +428,9 @@ expect_corrupt(struct mtasts_ctx *ctx, const char *what)
 
 	corpus_n++;
 	rc = mtasts_cache_load(ctx, DOM, &got, &err);
-	CHECKF(rc == MTASTS_NOTFOUND && got == NULL && warns == before + 1,
+	/* D-CACHE-6: there but unusable, never "not cached". */
+	CHECKF(rc == MTASTS_CACHE_UNUSABLE && got == NULL &&
+	    err.text[0] != '\0' && warns == before + 1,
 	    "%s: rc %d, warns %d", what, rc, warns - before);
 	mtasts_cache_entry_free(got == (void *)&got ? NULL : got);
 }
@@ -679,7 +681,7 @@ test_corrupt(void)
 		}
 		put_file(dir, DOM ".json", s, len, 0660);
 		rc = mtasts_cache_load(ctx, DOM, &got, NULL);
-		CHECK(rc == MTASTS_OK || rc == MTASTS_NOTFOUND);
+		CHECK(rc == MTASTS_OK || rc == MTASTS_CACHE_UNUSABLE);
 		if (got != NULL) {
 			CHECK_STR(got->domain, DOM);
 			CHECK(got->policy != NULL &&
@@ -1291,11 +1293,11 @@ test_memo(void)
 	CHECK(load_rc(ctx, "gone0.example", &a) == MTASTS_NOTFOUND &&
 	    a == NULL);
 
-	/* Replaced by garbage (rename): NOTFOUND and a warning. */
+	/* Replaced by garbage (rename): UNUSABLE and a warning. */
 	memo_warm(ctx, "gone1.example");
 	warns = 0;
 	put_file(dir, "gone1.example.json", "{\"format\": 1}", 13, 0660);
-	CHECK(load_rc(ctx, "gone1.example", &a) == MTASTS_NOTFOUND &&
+	CHECK(load_rc(ctx, "gone1.example", &a) == MTASTS_CACHE_UNUSABLE &&
 	    a == NULL);
 	CHECK(warns == 1);
 
@@ -1314,7 +1316,7 @@ test_memo(void)
 	}
 	free(json);
 	warns = 0;
-	CHECK(load_rc(ctx, "gone2.example", &a) == MTASTS_NOTFOUND &&
+	CHECK(load_rc(ctx, "gone2.example", &a) == MTASTS_CACHE_UNUSABLE &&
 	    a == NULL);
 	CHECK(warns == 1);
 
@@ -1323,7 +1325,7 @@ test_memo(void)
 	snprintf(path, sizeof(path), "%s/gone3.example.json", dir);
 	CHECK(unlink(path) == 0 && symlink("gone4.example.json", path) == 0);
 	warns = 0;
-	CHECK(load_rc(ctx, "gone3.example", &a) == MTASTS_NOTFOUND &&
+	CHECK(load_rc(ctx, "gone3.example", &a) == MTASTS_CACHE_UNUSABLE &&
 	    a == NULL);
 	CHECK(warns == 1);
 

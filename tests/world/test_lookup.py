@@ -226,6 +226,17 @@ class Discovery(Base):
         r = self.c.lookup("mixtxt.test")
         self.assertPolicy(r, source="fetched", pid="mix1")
 
+    def test_impossible_mta_sts_name_is_none(self):
+        # D-NAME-1 (issue 12 item 8): _mta-sts.<248 octets> is longer
+        # than any DNS name, so no policy can exist: a definite "none"
+        # without a query, even with dns_failure = tempfail.
+        d = ".".join(["a" * 63] * 3) + "." + "b" * 51 + ".test"
+        self.assertEqual(len(d), 248)
+        c = W.client(dns_failure="tempfail")
+        r = c.lookup(d)
+        self.assertNoPolicy(r)
+        self.assertEqual(W.dns_queries("_mta-sts." + d, "TXT"), [])
+
     def test_parent_domain_never_queried(self):
         W.add_domain("parentq.test", txt="v=STSv1; id=p1", policy=Policy())
         W.add_domain("sub.parentq.test", policy=Policy())
@@ -778,6 +789,103 @@ class Cache(Base):
             os.chmod(c.cache_dir, 0o700)
         self.assertPolicy(c.lookup("unusable.test", now=T0 + 60),
                           "enforce", "cache")
+
+    # D-CACHE-6 (issue 11 item 10): an entry that exists but cannot be
+    # used is evidence of a policy, never "not cached".
+    UNUSABLE = ("symlink", "fifo", "oversize", "directory", "truncated")
+
+    def break_entry(self, c, domain, how):
+        path = os.path.join(c.cache_dir, domain + ".json")
+        with open(path, "rb") as f:
+            good = f.read()
+        os.unlink(path)
+        if how == "symlink":
+            other = os.path.join(c.cache_dir, "elsewhere")
+            with open(other, "wb") as f:
+                f.write(good)
+            os.symlink("elsewhere", path)
+        elif how == "fifo":
+            os.mkfifo(path, 0o660)
+        elif how == "oversize":
+            with open(path, "wb") as f:
+                f.write(good[:-2] + b" " * (10 * 1024 * 1024) + b"}\n")
+        elif how == "directory":
+            os.mkdir(path)
+        else:
+            with open(path, "wb") as f:
+                f.write(good[: len(good) // 2])
+        return path
+
+    def test_unusable_entry_dns_down_is_tempfail(self):
+        for how in self.UNUSABLE:
+            with self.subTest(how=how):
+                d = "unus-%s.test" % how
+                c = W.client()
+                self.seed(d, client=c)
+                self.break_entry(c, d, how)
+                W.set_dns_failure("_mta-sts." + d, "servfail")
+                r = c.lookup(d, now=T0 + 60, mx="evil.example.test")
+                self.assertNoPolicy(r, FETCH_ERR, status="tempfail")
+                self.assertIn("unusable", r["failure"]["reason"], r)
+                self.assertIn("mtasts cache flush", r["failure"]["reason"],
+                              r)
+                # TXT definitely gone: still unknown (an unexpired
+                # policy would survive the removal, §10.2).
+                W.set_dns_failure("_mta-sts." + d, None)
+                W.set_txt(d, None)
+                r = c.lookup(d, now=T0 + 70)
+                self.assertNoPolicy(r, FETCH_ERR, status="tempfail")
+                s = c.run("cache", "show", d)
+                self.assertEqual(s.rc, 3, s)
+                self.assertIn("unusable", s.err, s)
+                if how in ("oversize", "truncated"):
+                    # cache_foreach lists regular files only.
+                    lst = c.run("cache", "list")
+                    self.assertIn(d + " ", lst.out, lst)
+                    self.assertIn("UNUSABLE", lst.out, lst)
+                # The documented repair: flush, then the usual rules
+                # (DNS down, nothing cached: dns_failure = none).
+                fl = c.run("cache", "flush", d)
+                self.assertEqual(fl.rc, 0, fl)
+                W.set_dns_failure("_mta-sts." + d, "servfail")
+                r = c.lookup(d, now=T0 + 80)
+                self.assertNoPolicy(r, FETCH_ERR)
+                W.set_dns_failure("_mta-sts." + d, None)
+
+    def test_unusable_entry_fetch_repairs(self):
+        for how in self.UNUSABLE:
+            with self.subTest(how=how):
+                d = "unfix-%s.test" % how
+                c = W.client()
+                self.seed(d, client=c)
+                self.break_entry(c, d, how)
+                # Policy host down: unknown, deferred.
+                W.set_txt(d, "v=STSv1; id=v2")
+                W.set_policy(d, Policy(status=500))
+                r = c.lookup(d, now=T0 + 60)
+                self.assertNoPolicy(r, status="tempfail")
+                self.assertIn("unusable", r["failure"]["reason"], r)
+                # Fetch works: the policy applies and replaces the entry.
+                W.set_policy(d, Policy(mx=["mail.example.test"]))
+                r = c.lookup(d, now=T0 + 61)
+                self.assertPolicy(r, "enforce", "fetched", pid="v2")
+                if how != "directory":   # rename() cannot replace it
+                    s = c.run("cache", "show", d)
+                    self.assertEqual(s.rc, 0, s)
+                    self.assertEqual(s["policy"]["id"], "v2", s)
+                    W.set_dns_failure("_mta-sts." + d, "servfail")
+                    r = c.lookup(d, now=T0 + 62)
+                    self.assertPolicy(r, "enforce", "cache", pid="v2")
+
+    def test_unusable_entry_refresh_repairs(self):
+        d = "unref.test"
+        c = W.client()
+        self.seed(d, client=c)
+        self.break_entry(c, d, "truncated")
+        r = c.run("refresh")
+        self.assertEqual(r.rc, 0, r)
+        s = c.run("cache", "show", d)
+        self.assertEqual(s.rc, 0, s)
 
 
 # ============================== DNSSEC (decisions.md D-DNSSEC-1..4)
