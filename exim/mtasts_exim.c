@@ -477,18 +477,6 @@ ev_connect(uschar **yield, int enforce_tp, int report_tp, const char *conf)
 	return ret(yield, OK, msg);
 }
 
-/* Case-insensitive substring search (EHLO keywords, RFC 5321 §2.4). */
-static int
-has_word(const char *s, const char *w)
-{
-	size_t n = strlen(w);
-
-	for (; *s != '\0'; s++)
-		if (strncasecmp(s, w, n) == 0)
-			return 1;
-	return 0;
-}
-
 static void
 ev_ehlo(const char *conf)
 {
@@ -503,8 +491,9 @@ ev_ehlo(const char *conf)
 	cipher = var("$tls_out_cipher");
 	if (cipher[0] == '\0') {
 		/* EHLO in clear: the response must offer STARTTLS. */
+		/* The keyword alone (ehlo.c, D-EHLO-1). */
 		data = var("$event_data");
-		if (!has_word(data, "STARTTLS"))
+		if (mtasts_ehlo_offers(data, strlen(data), "STARTTLS") != 1)
 			outcome(r, MTASTS_RT_STARTTLS_NOT_SUPPORTED,
 			    "STARTTLS not offered", conf);
 		return;
