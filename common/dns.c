@@ -273,7 +273,7 @@ dns_submit(struct mtasts_dns *d, struct dns_pending *q)
  * a resolver that cannot be set up.
  */
 static int
-dns_run(struct mtasts_ctx *ctx, struct dns_pending *q, size_t nq,
+dns_run_batch(struct mtasts_ctx *ctx, struct dns_pending *q, size_t nq,
     int deadline_ms, struct mtasts_error *err)
 {
 	struct ub_ctx *ub;
@@ -328,6 +328,24 @@ cancel:
 				q[i].ub_err = broken;
 			}
 		}
+	return rc;
+}
+
+/*
+ * dns_run_batch with close-on-exec for libunbound's descriptors: its
+ * pipes and its worker's query sockets have no CLOEXEC option, and must
+ * not leak into what the MTA execs (Exim -MC, ${run}): D-FD-1.
+ */
+static int
+dns_run(struct mtasts_ctx *ctx, struct dns_pending *q, size_t nq,
+    int deadline_ms, struct mtasts_error *err)
+{
+	struct mtasts_fdsnap fds;
+	int rc;
+
+	mtasts_fd_snapshot(&fds);
+	rc = dns_run_batch(ctx, q, nq, deadline_ms, err);
+	(void)mtasts_fd_cloexec_new(&fds);
 	return rc;
 }
 

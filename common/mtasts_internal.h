@@ -171,6 +171,26 @@ mtasts_is_alnum(char c)
 	    (c >= '0' && c <= '9');
 }
 
+/* ---- fd.c: close-on-exec for descriptors others open for us (D-FD-1) ---- */
+
+/* Descriptor numbers a snapshot records exactly; above, only "any?". */
+#define MTASTS_FD_SNAP_MAX 4096
+
+struct mtasts_fdsnap {
+	unsigned char bits[MTASTS_FD_SNAP_MAX / 8];
+	int high;	/* a descriptor >= the bound existed (or unknown) */
+};
+
+/* Record the descriptors open now (before a call into libunbound). */
+void mtasts_fd_snapshot(struct mtasts_fdsnap *s);
+
+/*
+ * Set FD_CLOEXEC on every socket and FIFO opened since the snapshot s
+ * (regular files and the snapshot's descriptors are never touched).
+ * Returns how many were marked.
+ */
+unsigned mtasts_fd_cloexec_new(const struct mtasts_fdsnap *s);
+
 /* ---- ehlo.c: EHLO response keywords (RFC 5321 §4.1.1.1, D-EHLO-1) ---- */
 
 /*

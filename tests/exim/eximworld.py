@@ -61,6 +61,9 @@ tls_certificate = ${{lookup{{$received_ip_address}}lsearch{{{d}/certs}}}}
 tls_privatekey = {key}
 host_lookup = :
 rfc1413_hosts = :
+# Deliver every message at once, however many arrive on one connection
+# (the default queues after 10: nobody runs that queue here).
+smtp_accept_queue_per_connection = 0
 
 begin routers
 store:
@@ -93,7 +96,7 @@ log_selector = +tls_sni +tls_peerdn +tls_certificate_verified +deliver_time
 host_lookup = :
 rfc1413_hosts = :
 remote_max_parallel = {parallel}
-
+{extra_main}
 MTASTS_SO = {so}
 MTASTS_CONF = {conf}
 
@@ -371,7 +374,8 @@ class Sender:
     """An Exim sender with its own spool, log and mtasts.conf."""
 
     def __init__(self, ew, name, mtasts=True, conf_text=None,
-                 parallel=2, so=None, **opts):
+                 parallel=2, so=None, extra_main="", routers=None,
+                 **opts):
         self.ew = ew
         self.so = so or ew.so
         self.name = name
@@ -413,8 +417,9 @@ class Sender:
         with open(self.conf, "w") as f:
             f.write(TX_CONF.format(
                 d=self.dir, so=self.so, conf=self.mtasts_conf,
-                parallel=parallel,
-                routers=ROUTERS_MTASTS if mtasts else ROUTERS_PLAIN,
+                parallel=parallel, extra_main=extra_main,
+                routers=routers if routers is not None
+                else ROUTERS_MTASTS if mtasts else ROUTERS_PLAIN,
                 transports=TRANSPORTS_MTASTS if mtasts
                 else TRANSPORTS_PLAIN))
         os.chmod(self.conf, 0o644)
