@@ -55,6 +55,9 @@
 #define EXIM_ERRNO_TLSFAILURE (-37)
 #define EXIM_ERRNO_TLSREQUIRED (-38)
 #define EXIM_ERRNO_EVENT (-58)
+#define EXIM_ERRNO_ABS_MAX 100000
+/* Certificate expiry beyond which a number is not a date (year 9999). */
+#define NOTAFTER_MAX 253402300799ULL
 
 #define SAN_MAX 2048
 #define HOSTLIST_MAX (MTASTS_POLICY_MX_MAX * (MTASTS_DOMAIN_MAX + 16) + 16)
@@ -331,8 +334,7 @@ static void
 session_cert(void)
 {
 	const char *na;
-	char *end;
-	long long v;
+	uint64_t v;
 
 	if (strcmp(var("$event_data"), "0") != 0)
 		return;	/* only the leaf (depth 0) */
@@ -341,8 +343,9 @@ session_cert(void)
 	    var("${certextract{subj_altname}{$tls_out_peercert}}"),
 	    sizeof(sess.san));
 	na = var("${certextract{notafter,int}{$tls_out_peercert}}");
-	v = strtoll(na, &end, 10);
-	sess.notafter = (na[0] != '\0' && *end == '\0') ? v : -1;
+	/* Unix seconds, digits only; anything else: expiry unknown. */
+	sess.notafter = mtasts_parse_u64(na, strlen(na), NOTAFTER_MAX, &v) ==
+	    0 ? (long long)v : -1;
 	sess.selfsigned = strcmp(
 	    var("${certextract{subject}{$tls_out_peercert}}"),
 	    var("${certextract{issuer}{$tls_out_peercert}}")) == 0;
@@ -514,6 +517,24 @@ ev_ehlo(const char *conf)
 	outcome(r, classify_cert(), why, conf);
 }
 
+/*
+ * $event_defer_errno: an optional '-' and decimal digits, nothing else,
+ * within EXIM_ERRNO_ABS_MAX (Exim's own codes are small negatives).
+ */
+static int
+parse_errno(const char *s, long *out)
+{
+	uint64_t v;
+	int neg = s[0] == '-';
+
+	*out = 0;
+	if (mtasts_parse_u64(s + neg, strlen(s + neg), EXIM_ERRNO_ABS_MAX,
+	    &v) != 0)
+		return -1;
+	*out = neg ? -(long)v : (long)v;
+	return 0;
+}
+
 static void
 ev_host_defer(const char *conf)
 {
@@ -527,7 +548,8 @@ ev_host_defer(const char *conf)
 		return;
 	if (session_lookup(conf, &r) != 0)
 		return;
-	e = strtol(var("$event_defer_errno"), NULL, 10);
+	if (parse_errno(var("$event_defer_errno"), &e) != 0)
+		return;	/* not a number Exim writes: no TLS outcome known */
 	data = var("$event_data");
 	if (e == EXIM_ERRNO_TLSREQUIRED)
 		outcome(r, MTASTS_RT_STARTTLS_NOT_SUPPORTED, data, conf);

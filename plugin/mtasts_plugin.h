@@ -21,6 +21,12 @@
 #define MTASTS_PLUGIN_MEMO_TTL_MS 30000
 
 /*
+ * The configuration file when the MTA names none (and $MTASTS_CONFIG is
+ * unset). It must exist: adapters never run on defaults (D-EXIM-9).
+ */
+#define MTASTS_PLUGIN_DEFAULT_CONFIG "/etc/mtasts.conf"
+
+/*
  * Install the host's log sink for the library and the adapter. Survives
  * fork and context re-creation.
  */
@@ -32,8 +38,9 @@ void mtasts_plugin_log(int level, const char *fmt, ...)
 
 /*
  * mtasts_plugin_ctx - this process's context, created on first use or
- * after a fork or a change of config path. config NULL or "" means the
- * library default ($MTASTS_CONFIG or /etc/mtasts.conf).
+ * after a fork or a change of config path. config NULL or "" means
+ * $MTASTS_CONFIG or MTASTS_PLUGIN_DEFAULT_CONFIG, which must exist (a
+ * missing file is a configuration error, never "the defaults").
  * @return the context, or NULL when it cannot be made or its
  * configuration does not load (err says why; the failure is remembered
  * for the process so every call fails the same way).
@@ -56,6 +63,9 @@ int mtasts_plugin_result_mode(const struct mtasts_result *r);
 
 /* Memo statistics since the process started (tests, benchmarks). */
 void mtasts_plugin_stats(unsigned long *lookups, unsigned long *hits);
+
+/* Memo lifetime in ms instead of MTASTS_PLUGIN_MEMO_TTL_MS (tests). */
+void mtasts_plugin_set_memo_ttl(int64_t ms);
 
 /* Release everything (tests; MTAs never need it). */
 void mtasts_plugin_reset(void);

@@ -35,6 +35,7 @@ struct plugin_state {
 	mtasts_log_fn *log_fn;
 	void *log_arg;
 	struct memo memo[MTASTS_PLUGIN_MEMO_MAX];
+	int64_t memo_ttl_ms;		/* 0 = MTASTS_PLUGIN_MEMO_TTL_MS */
 	unsigned next;
 	unsigned long lookups, hits;
 };
@@ -87,6 +88,25 @@ ctx_drop(void)
 	st.config_err[0] = '\0';
 }
 
+/*
+ * The file the adapter loads: the one named, else $MTASTS_CONFIG, else
+ * MTASTS_PLUGIN_DEFAULT_CONFIG, always by name. Unlike the CLI (the
+ * core's NULL path: a missing /etc/mtasts.conf means the defaults), an
+ * MTA never runs on defaults it was not given: a missing file is a
+ * configuration error, so the MTA defers (D-EXIM-9).
+ */
+static const char *
+config_file(const char *want)
+{
+	const char *env;
+
+	if (want[0] != '\0')
+		return want;
+	env = getenv("MTASTS_CONFIG");
+	return env != NULL && env[0] != '\0' ? env
+					      : MTASTS_PLUGIN_DEFAULT_CONFIG;
+}
+
 struct mtasts_ctx *
 mtasts_plugin_ctx(const char *config, struct mtasts_error *err)
 {
@@ -117,12 +137,16 @@ mtasts_plugin_ctx(const char *config, struct mtasts_error *err)
 		} else {
 			mtasts_ctx_set_log(st.ctx, st.log_fn, st.log_arg);
 			st.config_rc = mtasts_ctx_load_config(st.ctx,
-			    want[0] != '\0' ? want : NULL, &lerr);
+			    config_file(want), &lerr);
 			if (st.config_rc != MTASTS_OK) {
 				snprintf(st.config_err, sizeof(st.config_err),
 				    "configuration: %s", lerr.text);
 				mtasts_ctx_free(st.ctx);
 				st.ctx = NULL;
+				/* Once per process: the reason, loudly. */
+				mtasts_plugin_log(MTASTS_LOG_ERR, "%s; mail "
+				    "that needs a policy decision is deferred",
+				    st.config_err);
 			}
 		}
 	}
@@ -142,7 +166,7 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 	struct mtasts_ctx *ctx;
 	struct mtasts_result *res = NULL;
 	char key[MTASTS_DOMAIN_MAX + 1];
-	int64_t now;
+	int64_t now, ttl;
 	size_t i;
 	int rc;
 
@@ -155,6 +179,7 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 	    MTASTS_OK)
 		return rc;
 	st.lookups++;
+	ttl = st.memo_ttl_ms > 0 ? st.memo_ttl_ms : MTASTS_PLUGIN_MEMO_TTL_MS;
 	now = mtasts_mono_ms();
 	for (i = 0; i < MTASTS_PLUGIN_MEMO_MAX; i++) {
 		struct memo *m = &st.memo[i];
@@ -162,7 +187,7 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 		if (m->res == NULL || strcmp(m->domain, key) != 0)
 			continue;
 		if (now - m->at_ms >= 0 &&
-		    now - m->at_ms < MTASTS_PLUGIN_MEMO_TTL_MS) {
+		    now - m->at_ms < ttl) {
 			st.hits++;
 			*out = m->res;
 			return MTASTS_OK;
@@ -176,7 +201,13 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 	mtasts_result_free(st.memo[i].res);
 	mtasts_strlcpy(st.memo[i].domain, key, sizeof(st.memo[i].domain));
 	st.memo[i].res = res;
-	st.memo[i].at_ms = now;
+	/*
+	 * Stamped when the answer is known, not when it was asked for: a
+	 * lookup that waited for the lock and fetched (tens of seconds)
+	 * must not be stored already expired, or the router and the
+	 * transport of one delivery could see different answers.
+	 */
+	st.memo[i].at_ms = mtasts_mono_ms();
 	*out = res;
 	return MTASTS_OK;
 }
@@ -197,6 +228,12 @@ mtasts_plugin_stats(unsigned long *lookups, unsigned long *hits)
 {
 	*lookups = st.lookups;
 	*hits = st.hits;
+}
+
+void
+mtasts_plugin_set_memo_ttl(int64_t ms)
+{
+	st.memo_ttl_ms = ms;
 }
 
 void
