@@ -123,6 +123,12 @@ struct mtasts_ctx {
 	char last_config_file[MTASTS_PATH_MAX];
 	struct mtasts_cache_memo *cache_memo;	/* cache.c, lazily made */
 	const struct mtasts_netops *net;	/* netops.c/netload.c, lazily */
+	/*
+	 * No TLS-RPT spool writes (succeed without writing): the adapter
+	 * says no real delivery happens in this call, e.g. `exim -bt`
+	 * (D-EXIM-10). Set by plugin/, never from the configuration.
+	 */
+	int tlsrpt_dry;
 };
 
 /* ctx.c */

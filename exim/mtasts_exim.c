@@ -39,11 +39,13 @@
 #define DLFUNC_IMPL
 #include <local_scan.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hostlist.h"
 #include "mtasts_internal.h"
@@ -87,6 +89,8 @@ struct session {
 static struct session sess;
 static char hostlist[HOSTLIST_MAX];
 
+static const char *var(const char *expr);
+
 /* ---------------------------------------------------------------- logging */
 
 /* Mainlog lines: one line, printable, stable "MTA-STS:" prefix. */
@@ -108,10 +112,67 @@ exim_log(void *arg, int level, const char *msg)
 	log_write(0, LOG_MAIN, "MTA-STS: %s", clean);
 }
 
+/*
+ * Exim's testing modes, from its command line: address testing and
+ * verification (-bt, -bv, -bvs), expansion testing (-be, -bem), host and
+ * filter testing (-bh, -bhc, -bf, -bF), rewrite/retry testing (-brw,
+ * -brt), configuration printing (-bP, -bV), and -N (deliveries are only
+ * pretended). Exim 4.96 exports no variable that says so (D-EXIM-10).
+ */
+static const char *const testing_opts[] = {
+	"-bt", "-bv", "-bvs", "-be", "-bem", "-bh", "-bhc", "-bf", "-bF",
+	"-brw", "-brt", "-bP", "-bV", "-N", NULL
+};
+
+#define CMDLINE_MAX 16384
+
+/* 1 testing, 0 not, -1 unknown (no /proc); per process. */
+static int
+cmdline_testing(void)
+{
+	static pid_t pid;
+	static int val;
+	char buf[CMDLINE_MAX];
+	size_t pos, n;
+	ssize_t r;
+	int fd, i;
+
+	if (pid == getpid())
+		return val;
+	pid = getpid();
+	val = -1;
+	if ((fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC)) == -1)
+		return val;
+	for (n = 0; n < sizeof(buf) - 1; n += (size_t)r)
+		if ((r = read(fd, buf + n, sizeof(buf) - 1 - n)) <= 0)
+			break;
+	close(fd);
+	buf[n] = '\0';
+	val = 0;
+	/* NUL-separated arguments; a cut last one is simply not matched. */
+	for (pos = 0; pos < n; pos += strlen(buf + pos) + 1)
+		for (i = 0; testing_opts[i] != NULL; i++)
+			if (strcmp(buf + pos, testing_opts[i]) == 0)
+				val = 1;
+	return val;
+}
+
+/*
+ * Only real deliveries write TLS-RPT records (D-EXIM-10): not Exim's
+ * testing modes, and not a routing without a message (SMTP-time
+ * verification, -bt): every delivery process has $message_id.
+ */
+static int
+real_delivery(void)
+{
+	return cmdline_testing() != 1 && var("$message_id")[0] != '\0';
+}
+
 static void
 setup(void)
 {
 	mtasts_plugin_set_log(exim_log, NULL);
+	mtasts_plugin_set_no_reports(!real_delivery());
 }
 
 /* ----------------------------------------------------------------- helpers */

@@ -64,6 +64,14 @@ int mtasts_plugin_result_mode(const struct mtasts_result *r);
 /* Memo statistics since the process started (tests, benchmarks). */
 void mtasts_plugin_stats(unsigned long *lookups, unsigned long *hits);
 
+/*
+ * Until changed: whether the host is doing something other than a real
+ * delivery (address or expansion testing, SMTP-time verification), in
+ * which case nothing is written to the TLS-RPT spool, by the adapter or
+ * by the lookups (D-EXIM-10). Survives fork and context re-creation.
+ */
+void mtasts_plugin_set_no_reports(int on);
+
 /* Memo lifetime in ms instead of MTASTS_PLUGIN_MEMO_TTL_MS (tests). */
 void mtasts_plugin_set_memo_ttl(int64_t ms);
 

@@ -36,6 +36,7 @@ struct plugin_state {
 	void *log_arg;
 	struct memo memo[MTASTS_PLUGIN_MEMO_MAX];
 	int64_t memo_ttl_ms;		/* 0 = MTASTS_PLUGIN_MEMO_TTL_MS */
+	int no_reports;			/* not a real delivery: no TLS-RPT */
 	unsigned next;
 	unsigned long lookups, hits;
 };
@@ -156,6 +157,7 @@ mtasts_plugin_ctx(const char *config, struct mtasts_error *err)
 		    "%s", st.config_err[0] ? st.config_err : "no context");
 		return NULL;
 	}
+	st.ctx->tlsrpt_dry = st.no_reports;
 	return st.ctx;
 }
 
@@ -228,6 +230,14 @@ mtasts_plugin_stats(unsigned long *lookups, unsigned long *hits)
 {
 	*lookups = st.lookups;
 	*hits = st.hits;
+}
+
+void
+mtasts_plugin_set_no_reports(int on)
+{
+	st.no_reports = on != 0;
+	if (st.ctx != NULL)
+		st.ctx->tlsrpt_dry = st.no_reports;
 }
 
 void
