@@ -59,6 +59,8 @@ log_selector = +tls_sni +received_recipients +incoming_interface \
 tls_advertise_hosts = ${{if eq{{${{lookup{{$received_ip_address}}lsearch{{{d}/notls}}{{yes}}{{no}}}}}}{{yes}}{{:}}{{*}}}}
 tls_certificate = ${{lookup{{$received_ip_address}}lsearch{{{d}/certs}}}}
 tls_privatekey = {key}
+# The name in the SMTP banner and the EHLO greeting line, per address.
+smtp_active_hostname = ${{lookup{{$received_ip_address}}lsearch{{{d}/greet}}{{$value}}{{rx.world.test}}}}
 host_lookup = :
 rfc1413_hosts = :
 # Deliver every message at once, however many arrive on one connection
@@ -218,6 +220,7 @@ class Receiver:
         self.ew = ew
         self.dir = os.path.join(ew.w.dir, "rx")
         self.hosts = {}          # name -> (addr, kind)
+        self.greet = {}          # name -> the host name it announces
         self.proc = None
 
     def add(self, name, kind="good"):
@@ -241,9 +244,11 @@ class Receiver:
 
     def _write_tables(self):
         pki = self.ew.w.pki
-        certs, notls, names = [], [], []
+        certs, notls, names, greet = [], [], [], []
         for name, (addr, kind) in sorted(self.hosts.items()):
             names.append("%s: %s" % (addr, name))
+            if name in self.greet:
+                greet.append("%s: %s" % (addr, self.greet[name]))
             if kind == "notls":
                 notls.append("%s: yes" % addr)
                 ck = "good"
@@ -253,7 +258,7 @@ class Receiver:
             os.chmod(cert, 0o644)
             certs.append("%s: %s" % (addr, cert))
         for fn, lines in (("certs", certs), ("notls", notls),
-                          ("names", names)):
+                          ("names", names), ("greet", greet)):
             W._write_atomic(os.path.join(self.dir, fn),
                             "\n".join(lines) + "\n")
             os.chmod(os.path.join(self.dir, fn), 0o644)
