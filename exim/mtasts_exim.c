@@ -354,6 +354,7 @@ sts_guard(uschar **yield, int argc, uschar *argv[])
 		    "(validation-failure)", domain);
 		record(domain, r, NULL, NULL, MTASTS_RT_VALIDATION_FAILURE,
 		    "mx-mismatch", 0, conf);
+		mtasts_plugin_note_held(r);	/* D-EXIM-11 */
 		return ret(yield, OK, msg);
 	}
 	return ret(yield, FAIL_FORCED, NULL);
@@ -485,10 +486,12 @@ outcome(const struct mtasts_result *r, const char *type, const char *why,
 		    "%s mode=testing mx=%s ip=%s: would have been blocked: %s "
 		    "(%s); delivering anyway", sess.domain, sess.host, sess.ip,
 		    type, why);
-	else
+	else {
 		mtasts_plugin_log(MTASTS_LOG_WARN,
 		    "%s mode=enforce mx=%s ip=%s: blocked: %s (%s); deferred",
 		    sess.domain, sess.host, sess.ip, type, why);
+		mtasts_plugin_note_held(r);	/* D-EXIM-11 */
+	}
 }
 
 static int

@@ -58,6 +58,16 @@ struct mtasts_ctx *mtasts_plugin_ctx(const char *config,
 int mtasts_plugin_lookup(const char *domain, const char *config,
     const struct mtasts_result **out, struct mtasts_error *err);
 
+/*
+ * mtasts_plugin_note_held - the adapter deferred mail under r's enforce
+ * policy: remember the domain as held until the policy's expiry, in the
+ * cache directory (a dotfile that `mtasts cache flush` leaves alone).
+ * While remembered, a lookup whose policy is unknown (cache entry gone
+ * or unusable and the fetch failing) answers tempfail instead of "no
+ * policy" (D-EXIM-11). No-op for anything but an enforce policy.
+ */
+void mtasts_plugin_note_held(const struct mtasts_result *r);
+
 /* The mode that applies per the result: enum mtasts_mode. */
 int mtasts_plugin_result_mode(const struct mtasts_result *r);
 

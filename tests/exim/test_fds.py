@@ -87,8 +87,15 @@ class Sampler(threading.Thread):
 def run_chain(ew, name, mtasts, n):
     tx = ew.sender(name, mtasts=mtasts, parallel=1, extra_main=CHAIN_MAIN)
     t0 = time.monotonic()
-    for i in range(n):
-        tx.send("u%d@enforce.test" % i, subject="%s %d" % (name, i))
+    # One batched-SMTP submission (-bS) for all n messages, queued only.
+    bsmtp = "".join(
+        "MAIL FROM:<sender@sender.world.test>\nRCPT TO:<u%d@enforce.test>\n"
+        "DATA\nFrom: sender@sender.world.test\nTo: u%d@enforce.test\n"
+        "Subject: %s %d\n\nhello\n.\n" % (i, i, name, i) for i in range(n))
+    p = tx.exim("-bS", "-odq", stdin=bsmtp + "QUIT\n", timeout=300)
+    if p.returncode != 0 or len(tx.queue()) != n:
+        raise W.WorldError("exim -bS: rc %d, %d queued: %s" %
+                           (p.returncode, len(tx.queue()), p.stderr[-500:]))
     t_sub = time.monotonic() - t0
     c0 = ew.rx.connections_settled(quiet=0.3).get("mx1.enforce.test", 0)
     s = Sampler(tx.conf)
