@@ -50,7 +50,8 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.conf = conf
         self.stop_ev = threading.Event()
-        self.seen = {}           # pid -> (max fds, message id, first seen)
+        self.seen = {}           # pid -> (max fds, message id)
+        self.top = (0, [])       # the largest table seen: (n, fd:kind)
         self.order = []
 
     def run(self):
@@ -64,7 +65,19 @@ class Sampler(threading.Thread):
                     if b"-MC" not in argv or \
                             self.conf.encode() not in argv:
                         continue
-                    n = len(os.listdir("/proc/%s/fd" % pid))
+                    fds = os.listdir("/proc/%s/fd" % pid)
+                    n = len(fds)
+                    if n > self.top[0]:
+                        kinds = []
+                        for fd in sorted(fds, key=int):
+                            try:
+                                t = os.readlink("/proc/%s/fd/%s" %
+                                                (pid, fd))
+                            except OSError:
+                                t = "?"
+                            kinds.append("%s:%s" % (fd, t.split(":[")[0]
+                                                    .split("/")[-1]))
+                        self.top = (n, kinds)
                 except OSError:
                     continue
                 mid = argv[-2].decode(errors="replace") if len(argv) > 1 \
@@ -120,6 +133,8 @@ def run_chain(ew, name, mtasts, n):
           (name, n, t_sub, dt, len(counts), max(counts or [0]),
            counts[:3], counts[-3:], len(left), p.returncode, conns),
           flush=True)
+    print("%s: largest -MC descriptor table: %s" % (name, " ".join(
+        s.top[1])), flush=True)
     return tx, counts, left, conns
 
 
