@@ -300,6 +300,91 @@ test_memo_fork(void)
 	CHECK(n == 0 && hits == 0);
 }
 
+/*
+ * D-EXIM-11: a domain held under an enforce policy stays "tempfail" when
+ * its cache entry is gone and discovery fails (here: a resolver that
+ * never answers, dns_failure = none, so the core says "no policy" with a
+ * failure type); without the hold, or with the hold run out, the core's
+ * answer stands. An unparsable marker counts as held.
+ */
+static void
+test_held(void)
+{
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_cache_entry e;
+	struct mtasts_ctx *ctx;
+	const struct mtasts_result *r = NULL;
+	struct sockaddr_in sa;
+	socklen_t slen = sizeof(sa);
+	char conf[256], cache[256], text[600], marker[400];
+	struct stat sb;
+	int s, st = -1;
+
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(s != -1 && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(s, (struct sockaddr *)&sa, &slen) == 0);
+	snprintf(cache, sizeof(cache), "%s/cache-held", dir);
+	snprintf(conf, sizeof(conf), "%s/held.conf", dir);
+	snprintf(text, sizeof(text), "cache_dir = %s\ntxt_check_interval = "
+	    "86400\nresolver = 127.0.0.1@%u\ndns_timeout = 1\n"
+	    "fetch_timeout = 1\ndnssec = off\ndns_failure = none\n", cache,
+	    (unsigned)ntohs(sa.sin_port));
+	write_file(conf, text);
+	mtasts_plugin_reset();
+	ctx = mtasts_plugin_ctx(conf, &err);
+	CHECKF(ctx != NULL, "%s", err.text);
+	if (ctx == NULL)
+		goto done;
+	memset(&e, 0, sizeof(e));
+	mtasts_strlcpy(e.domain, "held.example.net", sizeof(e.domain));
+	mtasts_strlcpy(e.id, "1", sizeof(e.id));
+	mtasts_strlcpy(e.txt_id, "1", sizeof(e.txt_id));
+	e.policy = policy("version: STSv1\nmode: enforce\nmx: mx.held.example"
+	    ".net\nmax_age: 86400\n");
+	e.fetched_at = e.txt_checked_at = time(NULL);
+	e.expires_at = e.fetched_at + 86400;
+	CHECKF(mtasts_cache_store(ctx, &e, &err) == MTASTS_OK, "%s",
+	    err.text);
+	mtasts_policy_free(e.policy);
+	CHECK(mtasts_plugin_lookup("held.example.net", conf, &r, &err) ==
+	    MTASTS_OK && mtasts_plugin_result_mode(r) == MTASTS_MODE_ENFORCE);
+	mtasts_plugin_note_held(r);
+	snprintf(marker, sizeof(marker), "%s/.held.held.example.net", cache);
+	CHECK(stat(marker, &sb) == 0 && S_ISREG(sb.st_mode));
+
+	/* The entry is flushed; discovery fails: held, so tempfail. */
+	CHECK(mtasts_cache_remove(ctx, "held.example.net", &err) ==
+	    MTASTS_OK);
+	mtasts_plugin_reset();
+	CHECK(mtasts_plugin_lookup("held.example.net", conf, &r, &err) ==
+	    MTASTS_OK);
+	CHECKF(r != NULL && (st = mtasts_result_status(r)) ==
+	    MTASTS_LOOKUP_TEMPFAIL, "status %d", st);
+	CHECK(r != NULL && strstr(mtasts_result_failure_reason(r),
+	    "held under its enforce policy") != NULL);
+	/* Another domain, never held: the core's "no policy" stands. */
+	CHECK(mtasts_plugin_lookup("other.example.net", conf, &r, &err) ==
+	    MTASTS_OK && mtasts_result_status(r) == MTASTS_LOOKUP_NONE);
+	/* A malformed marker counts as held. */
+	write_file(marker, "garbage\n");
+	mtasts_plugin_reset();
+	CHECK(mtasts_plugin_lookup("held.example.net", conf, &r, &err) ==
+	    MTASTS_OK && mtasts_result_status(r) == MTASTS_LOOKUP_TEMPFAIL);
+	/* A hold that ran out is forgotten. */
+	write_file(marker, "1\n");
+	mtasts_plugin_reset();
+	CHECK(mtasts_plugin_lookup("held.example.net", conf, &r, &err) ==
+	    MTASTS_OK && mtasts_result_status(r) == MTASTS_LOOKUP_NONE);
+	CHECK(stat(marker, &sb) == -1);
+done:
+	mtasts_plugin_reset();
+	if (s != -1)
+		close(s);
+}
+
 int
 main(void)
 {
@@ -311,6 +396,7 @@ main(void)
 	test_config();
 	test_memo_fork();
 	test_memo_stamp();
+	test_held();
 	mtasts_plugin_reset();
 	if (fork() == 0) {
 		execlp("rm", "rm", "-rf", dir, (char *)NULL);
