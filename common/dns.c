@@ -579,8 +579,8 @@ mtasts_dnssec_state_name(int state)
 	}
 }
 
-int
-mtasts_dns_dnssec_status(struct mtasts_ctx *ctx, int *state, char *why,
+static int
+dns_status_run(struct mtasts_ctx *ctx, int *state, char *why,
     size_t whysize, struct mtasts_error *err)
 {
 	struct mtasts_dns *d;
@@ -599,15 +599,32 @@ mtasts_dns_dnssec_status(struct mtasts_ctx *ctx, int *state, char *why,
 	return MTASTS_OK;
 }
 
+int
+mtasts_dns_dnssec_status(struct mtasts_ctx *ctx, int *state, char *why,
+    size_t whysize, struct mtasts_error *err)
+{
+	struct mtasts_fdsnap fds;
+	int rc;
+
+	mtasts_fd_snapshot(&fds);	/* D-FD-1 */
+	rc = dns_status_run(ctx, state, why, whysize, err);
+	(void)mtasts_fd_cloexec_new(&fds);
+	return rc;
+}
+
 /*
  * Submit the nq queries through the process's resolver and wait for all
  * of them, at most deadline_ms in all (a chain-of-trust check that is due
  * comes first, inside the same deadline). Returns MTASTS_OK or
  * MTASTS_ERROR for a resolver that cannot be set up or is BROKEN (err
  * says why).
+ * D-FD-1: libunbound's pipes and its worker's query sockets have no
+ * CLOEXEC option and must not leak into what the MTA execs (Exim -MC,
+ * ${run}): every entry into the resolver runs between a descriptor
+ * snapshot and mtasts_fd_cloexec_new().
  */
 static int
-dns_run(struct mtasts_ctx *ctx, struct dns_pending *q, size_t nq,
+dns_run_fds(struct mtasts_ctx *ctx, struct dns_pending *q, size_t nq,
     int deadline_ms, struct mtasts_error *err)
 {
 	struct mtasts_dns *d;
@@ -624,6 +641,19 @@ dns_run(struct mtasts_ctx *ctx, struct dns_pending *q, size_t nq,
 		return mtasts_err(err, MTASTS_ERROR, "%s", d->why);
 	left = deadline_ms - (mtasts_mono_ms() - t0);
 	return dns_wait(ctx, d, q, nq, left > 0 ? (int)left : 1, err);
+}
+
+static int
+dns_run(struct mtasts_ctx *ctx, struct dns_pending *q, size_t nq,
+    int deadline_ms, struct mtasts_error *err)
+{
+	struct mtasts_fdsnap fds;
+	int rc;
+
+	mtasts_fd_snapshot(&fds);
+	rc = dns_run_fds(ctx, q, nq, deadline_ms, err);
+	(void)mtasts_fd_cloexec_new(&fds);
+	return rc;
 }
 
 /* Turn q's outcome into a new answer; frees q->res. */

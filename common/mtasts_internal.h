@@ -123,6 +123,12 @@ struct mtasts_ctx {
 	char last_config_file[MTASTS_PATH_MAX];
 	struct mtasts_cache_memo *cache_memo;	/* cache.c, lazily made */
 	const struct mtasts_netops *net;	/* netops.c/netload.c, lazily */
+	/*
+	 * No TLS-RPT spool writes (succeed without writing): the adapter
+	 * says no real delivery happens in this call, e.g. `exim -bt`
+	 * (D-EXIM-10). Set by plugin/, never from the configuration.
+	 */
+	int tlsrpt_dry;
 };
 
 /* ctx.c */
@@ -170,6 +176,45 @@ mtasts_is_alnum(char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9');
 }
+
+/* ---- fd.c: close-on-exec for descriptors others open for us (D-FD-1) ---- */
+
+/* Descriptor numbers a snapshot records exactly; above, only "any?". */
+#define MTASTS_FD_SNAP_MAX 4096
+
+struct mtasts_fdsnap {
+	unsigned char bits[MTASTS_FD_SNAP_MAX / 8];
+	int high;	/* a descriptor >= the bound existed (or unknown) */
+};
+
+/* Record the descriptors open now (before a call into libunbound). */
+void mtasts_fd_snapshot(struct mtasts_fdsnap *s);
+
+/*
+ * Set FD_CLOEXEC on every socket and FIFO opened since the snapshot s
+ * (regular files and the snapshot's descriptors are never touched).
+ * Returns how many were marked.
+ */
+unsigned mtasts_fd_cloexec_new(const struct mtasts_fdsnap *s);
+
+/* ---- ehlo.c: EHLO response keywords (RFC 5321 §4.1.1.1, D-EHLO-1) ---- */
+
+/*
+ * The keyword of one EHLO response line line[0..len) ("250-KW params" or
+ * "250 KW", with or without its CRLF/LF): *kw borrows into line. Returns
+ * 0, or -1 for a line that is not a 250 line with a keyword or holds a
+ * NUL, CR or LF inside.
+ */
+int mtasts_ehlo_line_keyword(const char *line, size_t len, const char **kw,
+    size_t *kwlen);
+
+/*
+ * Does the EHLO response resp[0..len) (lines ending in CRLF or LF, the
+ * first one the greeting) offer keyword kw, compared case-insensitively
+ * with whole first tokens? Returns 1 yes, 0 no, -1 malformed (a NUL, a
+ * non-250 line): callers treat -1 as "not offered".
+ */
+int mtasts_ehlo_offers(const char *resp, size_t len, const char *kw);
 
 /* ---- domain.c ---- */
 

@@ -129,26 +129,6 @@ read_reply(struct pconn *c, int *code, char *text, size_t tsize)
 	}
 }
 
-/* Does the EHLO reply list the STARTTLS keyword (RFC 3207 §4)? */
-static int
-ehlo_has_starttls(const char *text)
-{
-	const char *l = text;
-
-	while (*l != '\0') {
-		size_t n = strcspn(l, "\r\n");
-
-		/* "250-STARTTLS" / "250 STARTTLS", keyword alone. */
-		if (n >= 12 && mtasts_ascii_caseeq(l + 4, 8, "STARTTLS", 8) &&
-		    (n == 12 || l[12] == ' '))
-			return 1;
-		l += n;
-		while (*l == '\r' || *l == '\n')
-			l++;
-	}
-	return 0;
-}
-
 /* Subject, issuer, DNS SANs and expiry of the peer certificate. */
 static void
 cert_details(struct mtasts_ctx *ctx, X509 *cert, struct mtasts_probe *p)
@@ -318,7 +298,9 @@ probe_race(struct mtasts_ctx *ctx, const char *host,
 		goto done;
 	}
 	p->stage = MTASTS_PROBE_EHLO;
-	p->starttls_offered = ehlo_has_starttls(reply);
+	/* RFC 3207 §4, the keyword alone (ehlo.c, D-EHLO-1). */
+	p->starttls_offered = mtasts_ehlo_offers(reply, strlen(reply),
+	    "STARTTLS") == 1;
 	if (!p->starttls_offered) {
 		probe_fail(p, MTASTS_RT_STARTTLS_NOT_SUPPORTED,
 		    "STARTTLS not offered in the EHLO reply");

@@ -345,6 +345,8 @@ spool_write(struct mtasts_ctx *ctx, const char *line, size_t len,
 	ssize_t w;
 	int fd = -1, rc = MTASTS_ERROR;
 
+	if (ctx->tlsrpt_dry)
+		return MTASTS_OK;	/* no delivery happened (D-EXIM-10) */
 	if (mtasts_tlsrpt_spool_path(ctx, when, path, sizeof(path)) != 0) {
 		mtasts_err_set(err, MTASTS_ERROR, "tlsrpt: spool path too long");
 		goto done;

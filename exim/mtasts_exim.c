@@ -39,11 +39,13 @@
 #define DLFUNC_IMPL
 #include <local_scan.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hostlist.h"
 #include "mtasts_internal.h"
@@ -55,6 +57,9 @@
 #define EXIM_ERRNO_TLSFAILURE (-37)
 #define EXIM_ERRNO_TLSREQUIRED (-38)
 #define EXIM_ERRNO_EVENT (-58)
+#define EXIM_ERRNO_ABS_MAX 100000
+/* Certificate expiry beyond which a number is not a date (year 9999). */
+#define NOTAFTER_MAX 253402300799ULL
 
 #define SAN_MAX 2048
 #define HOSTLIST_MAX (MTASTS_POLICY_MX_MAX * (MTASTS_DOMAIN_MAX + 16) + 16)
@@ -84,6 +89,8 @@ struct session {
 static struct session sess;
 static char hostlist[HOSTLIST_MAX];
 
+static const char *var(const char *expr);
+
 /* ---------------------------------------------------------------- logging */
 
 /* Mainlog lines: one line, printable, stable "MTA-STS:" prefix. */
@@ -105,10 +112,67 @@ exim_log(void *arg, int level, const char *msg)
 	log_write(0, LOG_MAIN, "MTA-STS: %s", clean);
 }
 
+/*
+ * Exim's testing modes, from its command line: address testing and
+ * verification (-bt, -bv, -bvs), expansion testing (-be, -bem), host and
+ * filter testing (-bh, -bhc, -bf, -bF), rewrite/retry testing (-brw,
+ * -brt), configuration printing (-bP, -bV), and -N (deliveries are only
+ * pretended). Exim 4.96 exports no variable that says so (D-EXIM-10).
+ */
+static const char *const testing_opts[] = {
+	"-bt", "-bv", "-bvs", "-be", "-bem", "-bh", "-bhc", "-bf", "-bF",
+	"-brw", "-brt", "-bP", "-bV", "-N", NULL
+};
+
+#define CMDLINE_MAX 16384
+
+/* 1 testing, 0 not, -1 unknown (no /proc); per process. */
+static int
+cmdline_testing(void)
+{
+	static pid_t pid;
+	static int val;
+	char buf[CMDLINE_MAX];
+	size_t pos, n;
+	ssize_t r;
+	int fd, i;
+
+	if (pid == getpid())
+		return val;
+	pid = getpid();
+	val = -1;
+	if ((fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC)) == -1)
+		return val;
+	for (n = 0; n < sizeof(buf) - 1; n += (size_t)r)
+		if ((r = read(fd, buf + n, sizeof(buf) - 1 - n)) <= 0)
+			break;
+	close(fd);
+	buf[n] = '\0';
+	val = 0;
+	/* NUL-separated arguments; a cut last one is simply not matched. */
+	for (pos = 0; pos < n; pos += strlen(buf + pos) + 1)
+		for (i = 0; testing_opts[i] != NULL; i++)
+			if (strcmp(buf + pos, testing_opts[i]) == 0)
+				val = 1;
+	return val;
+}
+
+/*
+ * Only real deliveries write TLS-RPT records (D-EXIM-10): not Exim's
+ * testing modes, and not a routing without a message (SMTP-time
+ * verification, -bt): every delivery process has $message_id.
+ */
+static int
+real_delivery(void)
+{
+	return cmdline_testing() != 1 && var("$message_id")[0] != '\0';
+}
+
 static void
 setup(void)
 {
 	mtasts_plugin_set_log(exim_log, NULL);
+	mtasts_plugin_set_no_reports(!real_delivery());
 }
 
 /* ----------------------------------------------------------------- helpers */
@@ -290,6 +354,7 @@ sts_guard(uschar **yield, int argc, uschar *argv[])
 		    "(validation-failure)", domain);
 		record(domain, r, NULL, NULL, MTASTS_RT_VALIDATION_FAILURE,
 		    "mx-mismatch", 0, conf);
+		mtasts_plugin_note_held(r);	/* D-EXIM-11 */
 		return ret(yield, OK, msg);
 	}
 	return ret(yield, FAIL_FORCED, NULL);
@@ -331,8 +396,7 @@ static void
 session_cert(void)
 {
 	const char *na;
-	char *end;
-	long long v;
+	uint64_t v;
 
 	if (strcmp(var("$event_data"), "0") != 0)
 		return;	/* only the leaf (depth 0) */
@@ -341,8 +405,9 @@ session_cert(void)
 	    var("${certextract{subj_altname}{$tls_out_peercert}}"),
 	    sizeof(sess.san));
 	na = var("${certextract{notafter,int}{$tls_out_peercert}}");
-	v = strtoll(na, &end, 10);
-	sess.notafter = (na[0] != '\0' && *end == '\0') ? v : -1;
+	/* Unix seconds, digits only; anything else: expiry unknown. */
+	sess.notafter = mtasts_parse_u64(na, strlen(na), NOTAFTER_MAX, &v) ==
+	    0 ? (long long)v : -1;
 	sess.selfsigned = strcmp(
 	    var("${certextract{subject}{$tls_out_peercert}}"),
 	    var("${certextract{issuer}{$tls_out_peercert}}")) == 0;
@@ -421,10 +486,12 @@ outcome(const struct mtasts_result *r, const char *type, const char *why,
 		    "%s mode=testing mx=%s ip=%s: would have been blocked: %s "
 		    "(%s); delivering anyway", sess.domain, sess.host, sess.ip,
 		    type, why);
-	else
+	else {
 		mtasts_plugin_log(MTASTS_LOG_WARN,
 		    "%s mode=enforce mx=%s ip=%s: blocked: %s (%s); deferred",
 		    sess.domain, sess.host, sess.ip, type, why);
+		mtasts_plugin_note_held(r);	/* D-EXIM-11 */
+	}
 }
 
 static int
@@ -477,18 +544,6 @@ ev_connect(uschar **yield, int enforce_tp, int report_tp, const char *conf)
 	return ret(yield, OK, msg);
 }
 
-/* Case-insensitive substring search (EHLO keywords, RFC 5321 §2.4). */
-static int
-has_word(const char *s, const char *w)
-{
-	size_t n = strlen(w);
-
-	for (; *s != '\0'; s++)
-		if (strncasecmp(s, w, n) == 0)
-			return 1;
-	return 0;
-}
-
 static void
 ev_ehlo(const char *conf)
 {
@@ -503,8 +558,9 @@ ev_ehlo(const char *conf)
 	cipher = var("$tls_out_cipher");
 	if (cipher[0] == '\0') {
 		/* EHLO in clear: the response must offer STARTTLS. */
+		/* The keyword alone (ehlo.c, D-EHLO-1). */
 		data = var("$event_data");
-		if (!has_word(data, "STARTTLS"))
+		if (mtasts_ehlo_offers(data, strlen(data), "STARTTLS") != 1)
 			outcome(r, MTASTS_RT_STARTTLS_NOT_SUPPORTED,
 			    "STARTTLS not offered", conf);
 		return;
@@ -525,6 +581,24 @@ ev_ehlo(const char *conf)
 	outcome(r, classify_cert(), why, conf);
 }
 
+/*
+ * $event_defer_errno: an optional '-' and decimal digits, nothing else,
+ * within EXIM_ERRNO_ABS_MAX (Exim's own codes are small negatives).
+ */
+static int
+parse_errno(const char *s, long *out)
+{
+	uint64_t v;
+	int neg = s[0] == '-';
+
+	*out = 0;
+	if (mtasts_parse_u64(s + neg, strlen(s + neg), EXIM_ERRNO_ABS_MAX,
+	    &v) != 0)
+		return -1;
+	*out = neg ? -(long)v : (long)v;
+	return 0;
+}
+
 static void
 ev_host_defer(const char *conf)
 {
@@ -538,7 +612,8 @@ ev_host_defer(const char *conf)
 		return;
 	if (session_lookup(conf, &r) != 0)
 		return;
-	e = strtol(var("$event_defer_errno"), NULL, 10);
+	if (parse_errno(var("$event_defer_errno"), &e) != 0)
+		return;	/* not a number Exim writes: no TLS outcome known */
 	data = var("$event_data");
 	if (e == EXIM_ERRNO_TLSREQUIRED)
 		outcome(r, MTASTS_RT_STARTTLS_NOT_SUPPORTED, data, conf);

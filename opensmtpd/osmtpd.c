@@ -97,13 +97,17 @@ mtasts_osmtpd_tls_client(struct mtasts_osmtpd_tls *s, const char *cmd)
 void
 mtasts_osmtpd_tls_server(struct mtasts_osmtpd_tls *s, const char *line)
 {
-	if (strncmp(line, "250", 3) != 0 || (line[3] != '-' &&
-	    line[3] != ' '))
+	const char *kw;
+	size_t kwlen;
+	int greeting;
+
+	/* The keyword alone, after the greeting line (ehlo.c, D-EHLO-1). */
+	if (mtasts_ehlo_line_keyword(line, strlen(line), &kw, &kwlen) != 0)
 		return;
+	greeting = !s->ehlo_reply;
 	if (s->ehlo_sent && !s->tls)
 		s->ehlo_reply = 1;
-	if (strncasecmp(line + 4, "STARTTLS", 8) == 0 &&
-	    (line[12] == '\0' || line[12] == ' '))
+	if (!greeting && mtasts_ascii_caseeq(kw, kwlen, "STARTTLS", 8))
 		s->starttls_adv = 1;
 }
 

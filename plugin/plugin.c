@@ -10,10 +10,15 @@
  * and makes its own. The memo survives fork on purpose: a transport
  * process then enforces exactly the policy its parent router applied.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mtasts_internal.h"
@@ -35,6 +40,8 @@ struct plugin_state {
 	mtasts_log_fn *log_fn;
 	void *log_arg;
 	struct memo memo[MTASTS_PLUGIN_MEMO_MAX];
+	int64_t memo_ttl_ms;		/* 0 = MTASTS_PLUGIN_MEMO_TTL_MS */
+	int no_reports;			/* not a real delivery: no TLS-RPT */
 	unsigned next;
 	unsigned long lookups, hits;
 };
@@ -87,6 +94,25 @@ ctx_drop(void)
 	st.config_err[0] = '\0';
 }
 
+/*
+ * The file the adapter loads: the one named, else $MTASTS_CONFIG, else
+ * MTASTS_PLUGIN_DEFAULT_CONFIG, always by name. Unlike the CLI (the
+ * core's NULL path: a missing /etc/mtasts.conf means the defaults), an
+ * MTA never runs on defaults it was not given: a missing file is a
+ * configuration error, so the MTA defers (D-EXIM-9).
+ */
+static const char *
+config_file(const char *want)
+{
+	const char *env;
+
+	if (want[0] != '\0')
+		return want;
+	env = getenv("MTASTS_CONFIG");
+	return env != NULL && env[0] != '\0' ? env
+					      : MTASTS_PLUGIN_DEFAULT_CONFIG;
+}
+
 struct mtasts_ctx *
 mtasts_plugin_ctx(const char *config, struct mtasts_error *err)
 {
@@ -117,12 +143,16 @@ mtasts_plugin_ctx(const char *config, struct mtasts_error *err)
 		} else {
 			mtasts_ctx_set_log(st.ctx, st.log_fn, st.log_arg);
 			st.config_rc = mtasts_ctx_load_config(st.ctx,
-			    want[0] != '\0' ? want : NULL, &lerr);
+			    config_file(want), &lerr);
 			if (st.config_rc != MTASTS_OK) {
 				snprintf(st.config_err, sizeof(st.config_err),
 				    "configuration: %s", lerr.text);
 				mtasts_ctx_free(st.ctx);
 				st.ctx = NULL;
+				/* Once per process: the reason, loudly. */
+				mtasts_plugin_log(MTASTS_LOG_ERR, "%s; mail "
+				    "that needs a policy decision is deferred",
+				    st.config_err);
 			}
 		}
 	}
@@ -132,7 +162,128 @@ mtasts_plugin_ctx(const char *config, struct mtasts_error *err)
 		    "%s", st.config_err[0] ? st.config_err : "no context");
 		return NULL;
 	}
+	st.ctx->tlsrpt_dry = st.no_reports;
 	return st.ctx;
+}
+
+/* ------------------------------------------------ held domains (D-EXIM-11) */
+
+/* "<cache_dir>/.held.<domain>": a dotfile, so the cache's own listing,
+ * `mtasts cache list` and `cache flush` never see it. */
+#define HELD_PREFIX ".held."
+#define HELD_FILE_MAX 64
+
+static int
+held_path(const struct mtasts_ctx *ctx, const char *domain, char *buf,
+    size_t size)
+{
+	int n = snprintf(buf, size, "%s/" HELD_PREFIX "%s", ctx->cfg.cache_dir,
+	    domain);
+
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/*
+ * 1 and *until when domain has a held marker, 0 when it has none. An
+ * unreadable or malformed marker counts as held with no end (fail
+ * closed): *until is then -1.
+ */
+static int
+held_get(const struct mtasts_ctx *ctx, const char *domain, long long *until)
+{
+	char path[MTASTS_PATH_MAX + MTASTS_DOMAIN_MAX + 16];
+	char buf[HELD_FILE_MAX + 1];
+	struct stat sb;
+	uint64_t v;
+	ssize_t n;
+	size_t len;
+	int fd;
+
+	*until = -1;
+	if (held_path(ctx, domain, path, sizeof(path)) != 0)
+		return 0;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC);
+	if (fd == -1)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : 1;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size > HELD_FILE_MAX ||
+	    (n = read(fd, buf, HELD_FILE_MAX)) <= 0) {
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	len = (size_t)n;
+	if (buf[len - 1] == '\n')
+		len--;
+	if (mtasts_parse_u64(buf, len, (uint64_t)1 << 40, &v) == 0)
+		*until = (long long)v;
+	return 1;
+}
+
+void
+mtasts_plugin_note_held(const struct mtasts_result *r)
+{
+	char path[MTASTS_PATH_MAX + MTASTS_DOMAIN_MAX + 16];
+	char line[32];
+	long long until;
+	int fd, n;
+
+	if (st.ctx == NULL || st.pid != getpid() || r == NULL ||
+	    mtasts_plugin_result_mode(r) != MTASTS_MODE_ENFORCE ||
+	    r->expires <= time(NULL))
+		return;
+	if (held_get(st.ctx, r->domain, &until) && until >= r->expires)
+		return;		/* already remembered at least as long */
+	if (held_path(st.ctx, r->domain, path, sizeof(path)) != 0)
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0660);
+	if (fd == -1) {
+		mtasts_plugin_log(MTASTS_LOG_WARN, "%s: cannot remember the "
+		    "held mail in %s: %s", r->domain, path, strerror(errno));
+		return;
+	}
+	n = snprintf(line, sizeof(line), "%lld\n", (long long)r->expires);
+	if (n <= 0 || write(fd, line, (size_t)n) != n)
+		mtasts_plugin_log(MTASTS_LOG_WARN, "%s: cannot write %s: %s",
+		    r->domain, path, strerror(errno));
+	close(fd);
+}
+
+/*
+ * A domain whose mail this host held under an enforce policy valid until
+ * T keeps being deferred until T when the policy is unknown now (its
+ * cache entry flushed or unusable and the fetch failing): that is the
+ * protection the cache entry would have given. A definite answer (no
+ * record, or a fetched policy not in enforce mode) forgets the hold.
+ */
+static void
+held_apply(struct mtasts_ctx *ctx, struct mtasts_result *r)
+{
+	char path[MTASTS_PATH_MAX + MTASTS_DOMAIN_MAX + 16];
+	char why[MTASTS_REASON_MAX];
+	long long until;
+	int mode = mtasts_plugin_result_mode(r);
+
+	if (r->status == MTASTS_LOOKUP_TEMPFAIL ||
+	    (r->status == MTASTS_LOOKUP_POLICY && mode == MTASTS_MODE_ENFORCE))
+		return;
+	if (!held_get(ctx, r->domain, &until))
+		return;
+	if (r->status == MTASTS_LOOKUP_POLICY || r->failure_type[0] == '\0' ||
+	    (until >= 0 && until <= (long long)time(NULL))) {
+		/* A definite answer, or the hold ran out: forget it. */
+		if (held_path(ctx, r->domain, path, sizeof(path)) == 0)
+			(void)unlink(path);
+		return;
+	}
+	snprintf(why, sizeof(why), "policy unknown (%s); mail for this domain "
+	    "was held under its enforce policy, valid until %lld",
+	    r->failure_reason, until);
+	mtasts_strlcpy(r->failure_reason, why, sizeof(r->failure_reason));
+	r->status = MTASTS_LOOKUP_TEMPFAIL;
+	mtasts_plugin_log(MTASTS_LOG_WARN, "%s: %s: deferred", r->domain, why);
 }
 
 int
@@ -142,7 +293,7 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 	struct mtasts_ctx *ctx;
 	struct mtasts_result *res = NULL;
 	char key[MTASTS_DOMAIN_MAX + 1];
-	int64_t now;
+	int64_t now, ttl;
 	size_t i;
 	int rc;
 
@@ -155,6 +306,7 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 	    MTASTS_OK)
 		return rc;
 	st.lookups++;
+	ttl = st.memo_ttl_ms > 0 ? st.memo_ttl_ms : MTASTS_PLUGIN_MEMO_TTL_MS;
 	now = mtasts_mono_ms();
 	for (i = 0; i < MTASTS_PLUGIN_MEMO_MAX; i++) {
 		struct memo *m = &st.memo[i];
@@ -162,7 +314,7 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 		if (m->res == NULL || strcmp(m->domain, key) != 0)
 			continue;
 		if (now - m->at_ms >= 0 &&
-		    now - m->at_ms < MTASTS_PLUGIN_MEMO_TTL_MS) {
+		    now - m->at_ms < ttl) {
 			st.hits++;
 			*out = m->res;
 			return MTASTS_OK;
@@ -172,11 +324,18 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 	}
 	if ((rc = mtasts_lookup(ctx, key, 0, &res, err)) != MTASTS_OK)
 		return rc;
+	held_apply(ctx, res);
 	i = st.next++ % MTASTS_PLUGIN_MEMO_MAX;
 	mtasts_result_free(st.memo[i].res);
 	mtasts_strlcpy(st.memo[i].domain, key, sizeof(st.memo[i].domain));
 	st.memo[i].res = res;
-	st.memo[i].at_ms = now;
+	/*
+	 * Stamped when the answer is known, not when it was asked for: a
+	 * lookup that waited for the lock and fetched (tens of seconds)
+	 * must not be stored already expired, or the router and the
+	 * transport of one delivery could see different answers.
+	 */
+	st.memo[i].at_ms = mtasts_mono_ms();
 	*out = res;
 	return MTASTS_OK;
 }
@@ -197,6 +356,20 @@ mtasts_plugin_stats(unsigned long *lookups, unsigned long *hits)
 {
 	*lookups = st.lookups;
 	*hits = st.hits;
+}
+
+void
+mtasts_plugin_set_no_reports(int on)
+{
+	st.no_reports = on != 0;
+	if (st.ctx != NULL)
+		st.ctx->tlsrpt_dry = st.no_reports;
+}
+
+void
+mtasts_plugin_set_memo_ttl(int64_t ms)
+{
+	st.memo_ttl_ms = ms;
 }
 
 void

@@ -59,8 +59,13 @@ log_selector = +tls_sni +received_recipients +incoming_interface \
 tls_advertise_hosts = ${{if eq{{${{lookup{{$received_ip_address}}lsearch{{{d}/notls}}{{yes}}{{no}}}}}}{{yes}}{{:}}{{*}}}}
 tls_certificate = ${{lookup{{$received_ip_address}}lsearch{{{d}/certs}}}}
 tls_privatekey = {key}
+# The name in the SMTP banner and the EHLO greeting line, per address.
+smtp_active_hostname = ${{lookup{{$received_ip_address}}lsearch{{{d}/greet}}{{$value}}{{rx.world.test}}}}
 host_lookup = :
 rfc1413_hosts = :
+# Deliver every message at once, however many arrive on one connection
+# (the default queues after 10: nobody runs that queue here).
+smtp_accept_queue_per_connection = 0
 
 begin routers
 store:
@@ -93,7 +98,7 @@ log_selector = +tls_sni +tls_peerdn +tls_certificate_verified +deliver_time
 host_lookup = :
 rfc1413_hosts = :
 remote_max_parallel = {parallel}
-
+{extra_main}
 MTASTS_SO = {so}
 MTASTS_CONF = {conf}
 
@@ -215,6 +220,7 @@ class Receiver:
         self.ew = ew
         self.dir = os.path.join(ew.w.dir, "rx")
         self.hosts = {}          # name -> (addr, kind)
+        self.greet = {}          # name -> the host name it announces
         self.proc = None
 
     def add(self, name, kind="good"):
@@ -238,9 +244,11 @@ class Receiver:
 
     def _write_tables(self):
         pki = self.ew.w.pki
-        certs, notls, names = [], [], []
+        certs, notls, names, greet = [], [], [], []
         for name, (addr, kind) in sorted(self.hosts.items()):
             names.append("%s: %s" % (addr, name))
+            if name in self.greet:
+                greet.append("%s: %s" % (addr, self.greet[name]))
             if kind == "notls":
                 notls.append("%s: yes" % addr)
                 ck = "good"
@@ -250,7 +258,7 @@ class Receiver:
             os.chmod(cert, 0o644)
             certs.append("%s: %s" % (addr, cert))
         for fn, lines in (("certs", certs), ("notls", notls),
-                          ("names", names)):
+                          ("names", names), ("greet", greet)):
             W._write_atomic(os.path.join(self.dir, fn),
                             "\n".join(lines) + "\n")
             os.chmod(os.path.join(self.dir, fn), 0o644)
@@ -371,7 +379,8 @@ class Sender:
     """An Exim sender with its own spool, log and mtasts.conf."""
 
     def __init__(self, ew, name, mtasts=True, conf_text=None,
-                 parallel=2, so=None, **opts):
+                 parallel=2, so=None, extra_main="", routers=None,
+                 **opts):
         self.ew = ew
         self.so = so or ew.so
         self.name = name
@@ -413,8 +422,9 @@ class Sender:
         with open(self.conf, "w") as f:
             f.write(TX_CONF.format(
                 d=self.dir, so=self.so, conf=self.mtasts_conf,
-                parallel=parallel,
-                routers=ROUTERS_MTASTS if mtasts else ROUTERS_PLAIN,
+                parallel=parallel, extra_main=extra_main,
+                routers=routers if routers is not None
+                else ROUTERS_MTASTS if mtasts else ROUTERS_PLAIN,
                 transports=TRANSPORTS_MTASTS if mtasts
                 else TRANSPORTS_PLAIN))
         os.chmod(self.conf, 0o644)

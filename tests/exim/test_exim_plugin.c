@@ -3,10 +3,14 @@
  * as an Exim host list, the per-process context (config errors, fork),
  * and the lookup memo.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,6 +88,106 @@ test_config(void)
 	CHECK(strstr(err.text, "configuration") != NULL);
 	memset(&err, 0, sizeof(err));
 	CHECK(mtasts_plugin_ctx("/nonexistent/mtasts.conf", &err) == NULL);
+
+	/*
+	 * D-EXIM-9: no file named and none at the default place is a
+	 * configuration error, never "the defaults" (the CLI differs).
+	 */
+	mtasts_plugin_reset();
+	memset(&err, 0, sizeof(err));
+	setenv("MTASTS_CONFIG", "/nonexistent/env-mtasts.conf", 1);
+	CHECK(mtasts_plugin_ctx(NULL, &err) == NULL);
+	CHECKF(strstr(err.text, "/nonexistent/env-mtasts.conf") != NULL, "%s",
+	    err.text);
+	unsetenv("MTASTS_CONFIG");
+	if (access(MTASTS_PLUGIN_DEFAULT_CONFIG, F_OK) != 0) {
+		mtasts_plugin_reset();
+		memset(&err, 0, sizeof(err));
+		CHECK(mtasts_plugin_ctx("", &err) == NULL);
+		CHECKF(strstr(err.text, MTASTS_PLUGIN_DEFAULT_CONFIG) != NULL,
+		    "%s", err.text);
+		memset(&err, 0, sizeof(err));
+		CHECK(mtasts_plugin_lookup("a.test", NULL, &r, &err) !=
+		    MTASTS_OK && r == NULL);
+	} else
+		printf("%s exists: its absence not checked\n",
+		    MTASTS_PLUGIN_DEFAULT_CONFIG);
+	mtasts_plugin_reset();
+}
+
+/*
+ * The memo entry is stamped when the answer is known: a lookup slower
+ * than the memo lifetime (here a TXT check against a resolver that never
+ * answers, 1 s, with a 700 ms lifetime) is still reused right after.
+ */
+static void
+log_print(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	if (getenv("TEST_VERBOSE") != NULL)
+		fprintf(stderr, "log %d: %s\n", level, msg);
+}
+
+static void
+test_memo_stamp(void)
+{
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_cache_entry e;
+	struct mtasts_ctx *ctx;
+	const struct mtasts_result *r = NULL;
+	struct sockaddr_in sa;
+	socklen_t slen = sizeof(sa);
+	unsigned long n, hits;
+	char conf[256], cache[256], text[600];
+	int64_t t0;
+	int s;
+
+	/* A UDP "resolver" that reads nothing and never answers. */
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(s != -1 && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(s, (struct sockaddr *)&sa, &slen) == 0);
+	snprintf(cache, sizeof(cache), "%s/cache-slow", dir);
+	snprintf(conf, sizeof(conf), "%s/slow.conf", dir);
+	snprintf(text, sizeof(text), "cache_dir = %s\ntxt_check_interval = "
+	    "0\nresolver = 127.0.0.1@%u\ndns_timeout = 1\n"
+	    "fetch_timeout = 1\ndnssec = off\n", cache,
+	    (unsigned)ntohs(sa.sin_port));
+	write_file(conf, text);
+	mtasts_plugin_reset();
+	mtasts_plugin_set_memo_ttl(700);
+	mtasts_plugin_set_log(log_print, NULL);
+	ctx = mtasts_plugin_ctx(conf, &err);
+	CHECKF(ctx != NULL, "%s", err.text);
+	if (ctx == NULL)
+		goto done;
+	memset(&e, 0, sizeof(e));
+	mtasts_strlcpy(e.domain, "slow.example.net", sizeof(e.domain));
+	mtasts_strlcpy(e.id, "1", sizeof(e.id));
+	mtasts_strlcpy(e.txt_id, "1", sizeof(e.txt_id));
+	e.policy = policy("version: STSv1\nmode: enforce\nmx: mx.slow.example.net"
+	    "\nmax_age: 86400\n");
+	e.fetched_at = e.txt_checked_at = time(NULL) - 60;
+	e.expires_at = e.fetched_at + 86400;
+	CHECKF(mtasts_cache_store(ctx, &e, &err) == MTASTS_OK, "%s",
+	    err.text);
+	mtasts_policy_free(e.policy);
+	t0 = mtasts_mono_ms();
+	CHECK(mtasts_plugin_lookup("slow.example.net", conf, &r, &err) ==
+	    MTASTS_OK);
+	CHECKF(mtasts_mono_ms() - t0 >= 700, "the lookup took %lld ms",
+	    (long long)(mtasts_mono_ms() - t0));
+	CHECK(mtasts_plugin_result_mode(r) == MTASTS_MODE_ENFORCE);
+	CHECK(mtasts_plugin_lookup("slow.example.net", conf, &r, &err) ==
+	    MTASTS_OK);
+	mtasts_plugin_stats(&n, &hits);
+	CHECKF(n == 2 && hits == 1, "lookups %lu hits %lu", n, hits);
+done:
+	mtasts_plugin_reset();
+	if (s != -1)
+		close(s);
 }
 
 static void
@@ -196,6 +300,91 @@ test_memo_fork(void)
 	CHECK(n == 0 && hits == 0);
 }
 
+/*
+ * D-EXIM-11: a domain held under an enforce policy stays "tempfail" when
+ * its cache entry is gone and discovery fails (here: a resolver that
+ * never answers, dns_failure = none, so the core says "no policy" with a
+ * failure type); without the hold, or with the hold run out, the core's
+ * answer stands. An unparsable marker counts as held.
+ */
+static void
+test_held(void)
+{
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_cache_entry e;
+	struct mtasts_ctx *ctx;
+	const struct mtasts_result *r = NULL;
+	struct sockaddr_in sa;
+	socklen_t slen = sizeof(sa);
+	char conf[256], cache[256], text[600], marker[400];
+	struct stat sb;
+	int s, st = -1;
+
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(s != -1 && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(s, (struct sockaddr *)&sa, &slen) == 0);
+	snprintf(cache, sizeof(cache), "%s/cache-held", dir);
+	snprintf(conf, sizeof(conf), "%s/held.conf", dir);
+	snprintf(text, sizeof(text), "cache_dir = %s\ntxt_check_interval = "
+	    "86400\nresolver = 127.0.0.1@%u\ndns_timeout = 1\n"
+	    "fetch_timeout = 1\ndnssec = off\ndns_failure = none\n", cache,
+	    (unsigned)ntohs(sa.sin_port));
+	write_file(conf, text);
+	mtasts_plugin_reset();
+	ctx = mtasts_plugin_ctx(conf, &err);
+	CHECKF(ctx != NULL, "%s", err.text);
+	if (ctx == NULL)
+		goto done;
+	memset(&e, 0, sizeof(e));
+	mtasts_strlcpy(e.domain, "held.example.net", sizeof(e.domain));
+	mtasts_strlcpy(e.id, "1", sizeof(e.id));
+	mtasts_strlcpy(e.txt_id, "1", sizeof(e.txt_id));
+	e.policy = policy("version: STSv1\nmode: enforce\nmx: mx.held.example"
+	    ".net\nmax_age: 86400\n");
+	e.fetched_at = e.txt_checked_at = time(NULL);
+	e.expires_at = e.fetched_at + 86400;
+	CHECKF(mtasts_cache_store(ctx, &e, &err) == MTASTS_OK, "%s",
+	    err.text);
+	mtasts_policy_free(e.policy);
+	CHECK(mtasts_plugin_lookup("held.example.net", conf, &r, &err) ==
+	    MTASTS_OK && mtasts_plugin_result_mode(r) == MTASTS_MODE_ENFORCE);
+	mtasts_plugin_note_held(r);
+	snprintf(marker, sizeof(marker), "%s/.held.held.example.net", cache);
+	CHECK(stat(marker, &sb) == 0 && S_ISREG(sb.st_mode));
+
+	/* The entry is flushed; discovery fails: held, so tempfail. */
+	CHECK(mtasts_cache_remove(ctx, "held.example.net", &err) ==
+	    MTASTS_OK);
+	mtasts_plugin_reset();
+	CHECK(mtasts_plugin_lookup("held.example.net", conf, &r, &err) ==
+	    MTASTS_OK);
+	CHECKF(r != NULL && (st = mtasts_result_status(r)) ==
+	    MTASTS_LOOKUP_TEMPFAIL, "status %d", st);
+	CHECK(r != NULL && strstr(mtasts_result_failure_reason(r),
+	    "held under its enforce policy") != NULL);
+	/* Another domain, never held: the core's "no policy" stands. */
+	CHECK(mtasts_plugin_lookup("other.example.net", conf, &r, &err) ==
+	    MTASTS_OK && mtasts_result_status(r) == MTASTS_LOOKUP_NONE);
+	/* A malformed marker counts as held. */
+	write_file(marker, "garbage\n");
+	mtasts_plugin_reset();
+	CHECK(mtasts_plugin_lookup("held.example.net", conf, &r, &err) ==
+	    MTASTS_OK && mtasts_result_status(r) == MTASTS_LOOKUP_TEMPFAIL);
+	/* A hold that ran out is forgotten. */
+	write_file(marker, "1\n");
+	mtasts_plugin_reset();
+	CHECK(mtasts_plugin_lookup("held.example.net", conf, &r, &err) ==
+	    MTASTS_OK && mtasts_result_status(r) == MTASTS_LOOKUP_NONE);
+	CHECK(stat(marker, &sb) == -1);
+done:
+	mtasts_plugin_reset();
+	if (s != -1)
+		close(s);
+}
+
 int
 main(void)
 {
@@ -206,6 +395,8 @@ main(void)
 	test_hostlist();
 	test_config();
 	test_memo_fork();
+	test_memo_stamp();
+	test_held();
 	mtasts_plugin_reset();
 	if (fork() == 0) {
 		execlp("rm", "rm", "-rf", dir, (char *)NULL);
