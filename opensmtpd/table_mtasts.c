@@ -44,7 +44,8 @@
  * for a full discovery in the table's discovery thread, never on the
  * request path. DISC_FRESH: how long an established "no policy" answer
  * of that thread lets held mail go opportunistic; DISC_RETRY: no new
- * discovery of one domain before this (smtpd retries much more slowly).
+ * discovery of a domain this soon after one that established nothing
+ * (smtpd retries much more slowly anyway).
  */
 #define TABLE_DISC_QUEUE_MAX 256
 #define TABLE_DISC_FRESH_MS (600 * 1000)
@@ -68,8 +69,8 @@ struct mxent {
 	int64_t rot_ms;			/* start of the current round */
 	/* policy discovery for the enforce route (D-OSMTPD-9) */
 	int disc_queued;
-	int64_t disc_ms;		/* last discovery finished */
-	int disc_none;			/* it established "no policy" */
+	int64_t disc_none_ms;		/* a discovery established "no policy" */
+	int64_t disc_fail_ms;		/* a discovery established nothing */
 };
 
 struct table {
@@ -315,8 +316,8 @@ disc_enqueue(struct table *t, struct mxent *e, int64_t now)
 {
 	size_t slot;
 
-	if (e->disc_queued || (e->disc_ms != 0 &&
-	    now - e->disc_ms < TABLE_DISC_RETRY_MS))
+	if (e->disc_queued || (e->disc_fail_ms != 0 &&
+	    now - e->disc_fail_ms < TABLE_DISC_RETRY_MS))
 		return;
 	if (t->dlen >= TABLE_DISC_QUEUE_MAX) {
 		tlog(MTASTS_LOG_WARN, "%s: discovery queue full; the next "
@@ -347,7 +348,7 @@ discoverer(void *arg)
 	struct mtasts_error err;
 	const struct mtasts_policy *p;
 	struct mxent *e;
-	int rc, none;
+	int rc, none, fail;
 
 	for (;;) {
 		pthread_mutex_lock(&t->mu);
@@ -363,12 +364,14 @@ discoverer(void *arg)
 		rc = ctx == NULL ? MTASTS_ERROR : mtasts_lookup(ctx, domain, 0,
 		    &res, &err);
 		none = 0;
+		fail = 1;
 		if (rc != MTASTS_OK)
 			tlog(MTASTS_LOG_WARN, "%s: policy discovery failed: %s; "
 			    "enforce mail stays queued", domain,
 			    ctx == NULL ? "no configuration" : err.text);
 		else if (mtasts_result_status(res) == MTASTS_LOOKUP_POLICY) {
 			p = mtasts_result_policy(res);
+			fail = 0;
 			tlog(MTASTS_LOG_INFO, "%s: policy discovery: mode %s "
 			    "id %s (%s)", domain,
 			    mtasts_mode_name(mtasts_policy_mode(p)),
@@ -378,6 +381,7 @@ discoverer(void *arg)
 		} else if (mtasts_result_status(res) == MTASTS_LOOKUP_NONE &&
 		    mtasts_result_failure_type(res) == NULL) {
 			none = 1;
+			fail = 0;
 			tlog(MTASTS_LOG_WARN, "%s: policy discovery: no MTA-STS "
 			    "record; held enforce mail is delivered "
 			    "opportunistically", domain);
@@ -393,8 +397,8 @@ discoverer(void *arg)
 		pthread_mutex_lock(&t->mu);
 		if ((e = map_get(t, domain, 1)) != NULL) {
 			e->disc_queued = 0;
-			e->disc_ms = mtasts_mono_ms();
-			e->disc_none = none;
+			e->disc_none_ms = none ? mtasts_mono_ms() : 0;
+			e->disc_fail_ms = fail ? mtasts_mono_ms() : 0;
 		}
 		pthread_mutex_unlock(&t->mu);
 	}
@@ -580,8 +584,8 @@ lookup_relay(struct table *t, const char *key, char *url, size_t size)
 	pthread_mutex_lock(&t->mu);
 	now = mtasts_mono_ms();
 	e = map_get(t, domain, 1);
-	if (route == ROUTE_HOLD && e != NULL && e->disc_none &&
-	    e->disc_ms != 0 && now - e->disc_ms < TABLE_DISC_FRESH_MS) {
+	if (route == ROUTE_HOLD && e != NULL && e->disc_none_ms != 0 &&
+	    now - e->disc_none_ms < TABLE_DISC_FRESH_MS) {
 		route = ROUTE_OPEN;
 		snprintf(why, sizeof(why), "policy discovery found no MTA-STS "
 		    "record");
