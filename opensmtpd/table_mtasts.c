@@ -767,6 +767,11 @@ main(int argc, char *argv[])
 	if (!log_stderr)
 		openlog("table-mtasts", LOG_PID | LOG_NDELAY, LOG_MAIL);
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 2) {
+		/* smtpd passes one argument: the text after "mtasts:". */
+		tlog(MTASTS_LOG_ERR, "usage: table-mtasts [mtasts.conf]");
+		return 2;
+	}
 	t.config = argc > 1 && argv[1][0] != '\0' ? argv[1] : NULL;
 	/* smtpd talks on the stdin socket; tests may use stdin/stdout. */
 	ofd = fstat(0, &sb) == 0 && S_ISSOCK(sb.st_mode) ? 0 : 1;

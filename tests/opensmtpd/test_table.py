@@ -123,6 +123,10 @@ def test_garbage(table):
             ok(replies and P.decode(*replies[-1]) == (P.OK, 1, None),
                "garbage %d: UPDATE after a bad frame %r" % (i, replies))
     print("garbage: %d runs, no crash" % runs)
+    # Issue 11 item 12: smtpd passes one argument; more is a usage error.
+    p = subprocess.run([table, "/nonexistent.conf", "extra"], input=b"",
+                       capture_output=True, timeout=10)
+    ok(p.returncode == 2, "extra argument refused (exit %s)" % p.returncode)
 
 
 class Table:
