@@ -20,13 +20,20 @@ from what is still queued:
      fetched at RCPT and the message is routed to the enforce action.
      With --no-socket-filter (the README before the fix) it leaks to the
      rogue MX; the test then fails, as it should.
+  3. overload (D-OSMTPD-11): while another process holds the cache lock
+     of a first-contact enforce domain (its lookup answers tempfail), the
+     recipient gets a 451 at RCPT instead of being routed without the
+     policy (before: to the rogue preferred MX); sent again once the
+     lock is free, it reaches only the policy MX.
 
 Usage: test_localfaults_smtpd.py --table BIN --filter BIN --mtasts BIN
        [--no-socket-filter]
 """
 
 import argparse
+import fcntl
 import os
+import smtplib
 import subprocess
 import sys
 import time
@@ -83,6 +90,9 @@ DOMAINS = [
     ("lf-local.test", ["mx1.lf-local.test"],
      [(5, "rogue.attacker.test", "good"),
       (10, "mx1.lf-local.test", "good")]),
+    ("lf-busy.test", ["mx.lf-busy.test"],
+     [(5, "rogue.attacker.test", "good"),
+      (10, "mx.lf-busy.test", "good")]),
 ]
 HELD = ["lf-notls.test", "lf-expired.test", "lf-nomatch.test",
         "lf-corrupt.test"]
@@ -182,6 +192,30 @@ def run(a):
            "local submission: received over TLS")
         ok(mail_for(rx, "rogue.attacker.test", "lf-local.test") == [],
            "local submission: the rogue preferred MX got nothing")
+
+        # ---- 3. lookup tempfail (cache lock held elsewhere): 451
+        lock = os.path.join(cache, ".lf-busy.test.lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o660)
+        os.fchown(fd, sm.uid, sm.gid)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        code = None
+        try:
+            sm.send("user@lf-busy.test", subject="busy")
+        except smtplib.SMTPRecipientsRefused as e:
+            code = list(e.recipients.values())[0][0]
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        ok(code == 451, "lock busy, nothing cached: 451 at RCPT (got %s)" %
+           code)
+        ok(sm.log_lines(r"lf-busy.test.*recipient deferred"),
+           "the filter logged the deferral")
+        sm.send("user@lf-busy.test", subject="busy again")
+        ok(wait_for(lambda: mail_for(rx, "mx.lf-busy.test",
+                                     "lf-busy.test"), 40),
+           "lock free: delivered to the policy MX")
+        ok(mail_for(rx, "rogue.attacker.test", "lf-busy.test") == [],
+           "busy domain: the rogue preferred MX got nothing")
 
         # ---- 1. enforce mail held by broken MXs
         for dom in HELD:
