@@ -12,9 +12,12 @@
  * cache (MTASTS_LOOKUP_CACHE_ONLY) and an in-memory MX map. MX sets are
  * resolved by a resolver thread with its own libmtasts context: prefetched
  * when a K_DOMAIN check says "enforce" (RCPT time), refreshed in the
- * background, and waited for at most MTASTS_OSMTPD_MX_WAIT_MS. Policies
- * are fetched by filter-mtasts at RCPT time and by `mtasts refresh`, never
- * here. The process never exits on bad input: see table_proto_imsg.c.
+ * background, and waited for within a budget shared by all lookups
+ * (MTASTS_OSMTPD_MX_WAIT_MS per TABLE_WAIT_WINDOW_MS). Policies are
+ * fetched by filter-mtasts at RCPT time and by `mtasts refresh`; the
+ * table's discovery thread fetches only for enforce-route mail whose cache
+ * entry was lost (decisions.md D-OSMTPD-9), never on the request path.
+ * The process never exits on bad input: see table_proto_imsg.c.
  *
  * Usage (smtpd.conf): table mtasts mtasts:/etc/mtasts.conf
  * smtpd runs /usr/libexec/opensmtpd/table-mtasts with argv[1] = the text
