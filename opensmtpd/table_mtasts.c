@@ -378,7 +378,8 @@ discoverer(void *arg)
 			tlog(MTASTS_LOG_INFO, "%s: policy discovery: mode %s "
 			    "id %s (%s)", domain,
 			    mtasts_mode_name(mtasts_policy_mode(p)),
-			    mtasts_result_id(res),
+			    mtasts_result_id(res) != NULL
+				? mtasts_result_id(res) : "?",
 			    mtasts_result_source(res) == MTASTS_SOURCE_FETCHED
 				? "fetched" : "cached");
 		} else if (mtasts_result_status(res) == MTASTS_LOOKUP_NONE &&
