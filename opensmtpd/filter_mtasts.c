@@ -5,8 +5,9 @@
  *  smtp-in, phase rcpt-to: make sure the recipient domain's policy is in
  *	the shared cache (a full mtasts_lookup(), fetching within the
  *	configured deadline) so that table-mtasts's K_DOMAIN answer, made
- *	right after this phase, is current. Always `proceed`: a recipient's
- *	policy is never a reason to refuse mail.
+ *	right after this phase, is current. Then `proceed`: a recipient's
+ *	policy is never a reason to refuse mail (the one 451 below is about
+ *	not knowing it).
  *  smtp-out reports: follow each outbound session (link-connect,
  *	protocol lines, link-tls, tx-*, link-disconnect), classify its TLS
  *	outcome, log it, and append it to the TLS-RPT spool; testing-mode
