@@ -200,14 +200,20 @@ def run(a):
         fcntl.flock(fd, fcntl.LOCK_EX)
         code = None
         try:
-            sm.send("user@lf-busy.test", subject="busy")
-        except smtplib.SMTPRecipientsRefused as e:
-            code = list(e.recipients.values())[0][0]
+            try:
+                sm.send("user@lf-busy.test", subject="busy")
+            except smtplib.SMTPRecipientsRefused as e:
+                code = list(e.recipients.values())[0][0]
+            # The same through the local socket: the submitter is told.
+            r = sendmail(sm, "user@lf-busy.test", "busy local")
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
         ok(code == 451, "lock busy, nothing cached: 451 at RCPT (got %s)" %
            code)
+        ok(r.returncode != 0 and "451" in r.stderr,
+           "lock busy: local sendmail gets the 451 (exit %s: %s)" %
+           (r.returncode, r.stderr.strip()[-200:]))
         ok(sm.log_lines(r"lf-busy.test.*recipient deferred"),
            "the filter logged the deferral")
         sm.send("user@lf-busy.test", subject="busy again")
