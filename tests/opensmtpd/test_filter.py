@@ -40,15 +40,28 @@ def ok(cond, what):
         sys.stderr.write("FAIL: %s\n" % what)
 
 
-def conf(d, name="mtasts.conf", resolver="127.0.0.1@9", extra=""):
+def conf(d):
     cache = os.path.join(d, "cache")
     os.makedirs(cache, exist_ok=True)
     os.chmod(cache, 0o700)
+    p = os.path.join(d, "mtasts.conf")
+    with open(p, "w") as f:
+        f.write("cache_dir = %s\nresolver = 127.0.0.1@9\ndnssec = off\n"
+                "dns_timeout = 1\nfetch_timeout = 1\ntlsrpt_dir = %s\n" %
+                (cache, os.path.join(d, "tlsrpt")))
+    return p
+
+
+def conf_variant(d, name, resolver=None, extra=""):
+    """conf(d) with another resolver and extra lines, as a new file."""
+    with open(conf(d)) as f:
+        text = f.read()
+    if resolver is not None:
+        text = text.replace("resolver = 127.0.0.1@9\n",
+                            "resolver = %s\n" % resolver)
     p = os.path.join(d, name)
     with open(p, "w") as f:
-        f.write("cache_dir = %s\nresolver = %s\ndnssec = off\n"
-                "dns_timeout = 1\nfetch_timeout = 1\ntlsrpt_dir = %s\n%s" %
-                (cache, resolver, os.path.join(d, "tlsrpt"), extra))
+        f.write(text + extra)
     return p
 
 
@@ -100,7 +113,7 @@ def test_defer(filt, d, cfg, ts):
     sid = "d1"
     # (a) the lookup answers tempfail (dns_failure = tempfail, resolver
     # refusing): the recipient is deferred.
-    c2 = conf(d, "tempfail.conf", extra="dns_failure = tempfail\n")
+    c2 = conf_variant(d, "tempfail.conf", extra="dns_failure = tempfail\n")
     rc, out, err = run(filt, ["-c", c2, "-w", "1"], cfg + [
         "filter|0.6|%s|smtp-in|rcpt-to|%s|t1|u@tempfail.example" %
         (ts, sid)], wait=4)
@@ -114,7 +127,7 @@ def test_defer(filt, d, cfg, ts):
     # answers, 1024 queued; the rest must be deferred at once.
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
-    c3 = conf(d, "silent.conf",
+    c3 = conf_variant(d, "silent.conf",
               resolver="127.0.0.1@%d" % silent.getsockname()[1])
     n = 1100
     lines = cfg + ["filter|0.6|%s|smtp-in|rcpt-to|%s|q%d|u@busy%d.example" %
