@@ -223,6 +223,12 @@ def _test_world(w, table):
         w.add_domain(d, txt="v=STSv1; id=1",
                      policy=W.Policy(mode="enforce", mx=["mx." + d]),
                      records=mx_records(d, (10, "mx." + d)), write=False)
+    # max_age 3: long expired when test_held runs
+    w.add_domain("exp.test", txt="v=STSv1; id=1",
+                 policy=W.Policy(mode="enforce", mx=["mx.exp.test"],
+                                 max_age=3),
+                 records=mx_records("exp.test", (10, "mx.exp.test")),
+                 write=False)
     nslow = 10
     for i in range(nslow):
         d = "slow%d.test" % i
@@ -233,12 +239,12 @@ def _test_world(w, table):
     w._commit()
     for n in ("rogue.attacker.test", "mx1.pin.test", "mx2.pin.test",
               "mx.nomatch.test", "mx.testing.test", "mx.plain.test") + \
-            tuple("mx." + d for d in held):
+            tuple("mx." + d for d in held + ["exp.test"]):
         host(n)
 
     c = w.client("table", txt_check_interval=3600)
     for d in ["pin.test", "nomatch.test", "testing.test", "plain.test"] + [
-            "b%d.test" % i for i in range(nburst)] + held + [
+            "b%d.test" % i for i in range(nburst)] + held + ["exp.test"] + [
             "slow%d.test" % i for i in range(nslow)]:
         r = c.lookup(d)
         ok(r.rc == 0, "cache fill %s: %r" % (d, r))
@@ -384,7 +390,17 @@ def test_held(w, c, t, held):
        "corrupt entry repaired: pinned again: %r %s" % (seen, [
            ln for ln in open(t.log.name) if "held2" in ln]))
 
-    # 3. The domain really dropped MTA-STS: a real discovery opens it.
+    # 3. An expired enforce policy is not "no policy" for held mail.
+    first = t.relay("exp.test")
+    ok(first == (0, None), "expired entry: the enforce attempt tempfails "
+       "(got %r)" % (first,))
+    want = (1, "smtp+tls://mx.exp.test")
+    seen = [first] + poll_relay(t, "exp.test", want, timeout=5)
+    ok(want in seen, "expired entry: re-fetched, pinned again: %r" % seen)
+    ok(all(a in ((0, None), want) for a in seen),
+       "expired entry: never an opportunistic answer: %r" % seen)
+
+    # 4. The domain really dropped MTA-STS: a real discovery opens it.
     w.set_txt("gone.test", None)
     c.run("cache", "flush", "gone.test")
     first = t.relay("gone.test")
