@@ -5,8 +5,9 @@
  *  smtp-in, phase rcpt-to: make sure the recipient domain's policy is in
  *	the shared cache (a full mtasts_lookup(), fetching within the
  *	configured deadline) so that table-mtasts's K_DOMAIN answer, made
- *	right after this phase, is current. Always `proceed`: a recipient's
- *	policy is never a reason to refuse mail.
+ *	right after this phase, is current. Then `proceed`: a recipient's
+ *	policy is never a reason to refuse mail (the one 451 below is about
+ *	not knowing it).
  *  smtp-out reports: follow each outbound session (link-connect,
  *	protocol lines, link-tls, tx-*, link-disconnect), classify its TLS
  *	outcome, log it, and append it to the TLS-RPT spool; testing-mode
@@ -18,7 +19,14 @@
  * sessions use smtp+tls:// relay URLs, so smtpd verified the certificate).
  *
  * Usage: filter-mtasts [-c mtasts.conf] [-a enforce|relay] [-w workers]
+ *	[-q jobs]
  * Logs go to stderr, which smtpd copies into its own log.
+ *
+ * When the recipient domain's policy state cannot be established (the
+ * job queue is full, the lookup answered tempfail or failed) and the
+ * cache holds no answer the table can route by, the recipient gets a
+ * 451 at RCPT and the client retries (decisions.md D-OSMTPD-11): the
+ * table would otherwise route it to the opportunistic action for good.
  */
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -32,10 +40,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "filter_proto.h"
 #include "mtasts_internal.h"
 #include "osmtpd.h"
 
-#define FIELD_MAX 16
 #define SID_MAX 32
 
 struct job {
@@ -64,6 +72,7 @@ struct filter {
 	const char *config;
 	int enforce;			/* -a enforce */
 	int nworkers;
+	size_t jobs_max;		/* -q, at most MTASTS_OSMTPD_JOBS_MAX */
 	int in, out;			/* subsystems announced */
 	struct mtasts_ctx *ctx;		/* main thread */
 	pthread_mutex_t mu;		/* jobs, learnt */
@@ -167,6 +176,47 @@ proceed(const char *sid, const char *token)
 	out("filter-result|%s|%s|proceed\n", sid, token);
 }
 
+/* D-OSMTPD-11: the client retries this recipient later. */
+static void
+defer(const char *sid, const char *token, const char *domain,
+    const char *why)
+{
+	flog(MTASTS_LOG_WARN, "rcpt domain %s: %s; policy state unknown, "
+	    "recipient deferred (451)", domain, why);
+	out("filter-result|%s|%s|reject|451 4.7.0 MTA-STS policy of %s "
+	    "unknown, try again later\n", sid, token, domain);
+}
+
+/*
+ * Does the cache hold an answer table-mtasts can route this domain by
+ * right now: a valid policy (any mode), or a negative entry from a TXT
+ * check within txt_check_interval (lookup.c's fast path)?
+ */
+static int
+cache_answers(struct mtasts_ctx *ctx, const char *domain)
+{
+	struct mtasts_cache_entry *e = NULL;
+	struct mtasts_error err = { 0, "" };
+	char norm[MTASTS_DOMAIN_MAX + 1];
+	time_t now;
+	int r = 0;
+
+	if (ctx == NULL || mtasts_domain_normalize(domain, strlen(domain),
+	    norm, &err) != MTASTS_OK)
+		return 0;
+	if (mtasts_cache_load(ctx, norm, &e, &err) != MTASTS_OK)
+		return 0;
+	now = mtasts_now(ctx);
+	if (e->policy != NULL && now < e->expires_at)
+		r = 1;
+	else if (e->policy == NULL && e->txt_id[0] == '\0' &&
+	    e->txt_checked_at != 0 && e->txt_checked_at <= now &&
+	    now - e->txt_checked_at < ctx->cfg.txt_check_interval)
+		r = 1;
+	mtasts_cache_entry_free(e);
+	return r;
+}
+
 /* Remember the addresses of the policy-valid MXs (TLS-RPT attribution). */
 static void
 learn(struct mtasts_ctx *ctx, const char *domain,
@@ -231,7 +281,7 @@ worker(void *arg)
 		while (F.jlen == 0)
 			pthread_cond_wait(&F.work, &F.mu);
 		j = F.jobs[F.jhead];
-		F.jhead = (F.jhead + 1) % MTASTS_OSMTPD_JOBS_MAX;
+		F.jhead = (F.jhead + 1) % F.jobs_max;
 		F.jlen--;
 		pthread_mutex_unlock(&F.mu);
 
@@ -240,9 +290,20 @@ worker(void *arg)
 		t0 = mtasts_mono_ms();
 		if (ctx == NULL ||
 		    mtasts_lookup(ctx, j.domain, 0, &res, &err) != MTASTS_OK) {
-			flog(MTASTS_LOG_WARN, "rcpt domain %s: %s", j.domain,
-			    ctx == NULL ? "no configuration" : err.text);
-			proceed(j.sid, j.token);
+			if (cache_answers(ctx, j.domain))
+				proceed(j.sid, j.token);
+			else
+				defer(j.sid, j.token, j.domain, ctx == NULL
+				    ? "no configuration" : err.text);
+			continue;
+		}
+		if (mtasts_result_status(res) == MTASTS_LOOKUP_TEMPFAIL &&
+		    !cache_answers(ctx, j.domain)) {
+			defer(j.sid, j.token, j.domain,
+			    mtasts_result_failure_reason(res) != NULL
+				? mtasts_result_failure_reason(res)
+				: "lookup tempfail");
+			mtasts_result_free(res);
 			continue;
 		}
 		proceed(j.sid, j.token);
@@ -269,7 +330,8 @@ worker(void *arg)
 static void
 rcpt_to(const char *sid, const char *token, const char *addr)
 {
-	char domain[MTASTS_DOMAIN_MAX + 1];
+	char domain[MTASTS_DOMAIN_MAX + 1], norm[MTASTS_DOMAIN_MAX + 1];
+	struct mtasts_error err = { 0, "" };
 	struct job *j;
 
 	if (strlen(sid) > SID_MAX || strlen(token) > SID_MAX) {
@@ -277,20 +339,28 @@ rcpt_to(const char *sid, const char *token, const char *addr)
 		return;
 	}
 	if (mtasts_osmtpd_addr_domain(addr, domain, sizeof(domain)) != 0 ||
-	    domain[0] == '[') {
-		/* No domain, or an address literal: no policy possible. */
+	    domain[0] == '[' || mtasts_domain_normalize(domain, strlen(domain),
+	    norm, &err) != MTASTS_OK) {
+		/*
+		 * No domain, an address literal or not a domain name: no
+		 * policy possible (the table answers "no policy" too).
+		 */
 		proceed(sid, token);
 		return;
 	}
 	pthread_mutex_lock(&F.mu);
-	if (F.jlen >= MTASTS_OSMTPD_JOBS_MAX) {
+	if (F.jlen >= F.jobs_max) {
 		pthread_mutex_unlock(&F.mu);
-		flog(MTASTS_LOG_WARN, "busy: not refreshing the policy of %s",
-		    domain);
-		proceed(sid, token);
+		/* The table routes by the cache: fine if it has an answer. */
+		if (cache_answers(F.ctx, domain)) {
+			flog(MTASTS_LOG_WARN, "busy: not refreshing the policy "
+			    "of %s (cached answer used)", domain);
+			proceed(sid, token);
+		} else
+			defer(sid, token, domain, "busy (job queue full)");
 		return;
 	}
-	j = &F.jobs[(F.jhead + F.jlen) % MTASTS_OSMTPD_JOBS_MAX];
+	j = &F.jobs[(F.jhead + F.jlen) % F.jobs_max];
 	mtasts_strlcpy(j->sid, sid, sizeof(j->sid));
 	mtasts_strlcpy(j->token, token, sizeof(j->token));
 	mtasts_strlcpy(j->domain, domain, sizeof(j->domain));
@@ -451,22 +521,6 @@ report_out(char **f, size_t nf)
 
 /* ------------------------------------------------------------ protocol */
 
-/* Split at '|' into at most max fields; the last keeps its '|'s. */
-static size_t
-split(char *line, char **f, size_t max)
-{
-	size_t n = 0;
-	char *p = line, *bar;
-
-	while (n + 1 < max && (bar = strchr(p, '|')) != NULL) {
-		*bar = '\0';
-		f[n++] = p;
-		p = bar + 1;
-	}
-	f[n++] = p;
-	return n;
-}
-
 static void
 registrations(void)
 {
@@ -486,37 +540,43 @@ registrations(void)
 static void
 dispatch(char *line)
 {
-	char *f[FIELD_MAX];
-	size_t nf;
+	struct mtasts_fproto_line l;
 
-	if (strncmp(line, "config|", 7) == 0) {
-		if (strcmp(line, "config|subsystem|smtp-in") == 0)
-			F.in = 1;
-		else if (strcmp(line, "config|subsystem|smtp-out") == 0)
-			F.out = 1;
-		else if (strcmp(line, "config|ready") == 0)
-			registrations();
-		return;
-	}
-	if (strncmp(line, "filter|", 7) == 0) {
-		/* filter|ver|ts|smtp-in|phase|sid|token|param */
-		nf = split(line, f, 8);
-		if (nf < 7 || strcmp(f[3], "smtp-in") != 0) {
+	switch (mtasts_fproto_parse(line, &l)) {
+	case MTASTS_FPROTO_SUBSYS_IN:
+		F.in = 1;
+		break;
+	case MTASTS_FPROTO_SUBSYS_OUT:
+		F.out = 1;
+		break;
+	case MTASTS_FPROTO_READY:
+		registrations();
+		break;
+	case MTASTS_FPROTO_RCPT:
+		rcpt_to(l.sid, l.token, l.param);
+		break;
+	case MTASTS_FPROTO_OTHER_PHASE:
+		proceed(l.sid, l.token);	/* not ours: never block */
+		break;
+	case MTASTS_FPROTO_REPORT_OUT:
+		report_out(l.f, l.nf);
+		break;
+	case MTASTS_FPROTO_VERSION:
+		/*
+		 * D-OSMTPD-10: fields would be misread (0.5 swapped sid and
+		 * token). Stop: smtpd then stops too, loudly, rather than
+		 * run with a filter that answers the wrong requests.
+		 */
+		flog(MTASTS_LOG_ERR, "filter protocol version \"%.16s\" is "
+		    "not supported (this filter speaks 0.6 and 0.7); exiting",
+		    l.f[1]);
+		_exit(2);
+	case MTASTS_FPROTO_MALFORMED:
+		if (strncmp(line, "filter", 6) == 0)
 			flog(MTASTS_LOG_ERR, "malformed filter line");
-			return;
-		}
-		if (strcmp(f[4], "rcpt-to") == 0 && nf == 8)
-			rcpt_to(f[5], f[6], f[7]);
-		else
-			proceed(f[5], f[6]);	/* not ours: never block */
-		return;
-	}
-	if (strncmp(line, "report|", 7) == 0) {
-		/* report|ver|ts|smtp-out|event|sid|fields... */
-		nf = split(line, f, 10);
-		if (nf >= 6 && strcmp(f[3], "smtp-out") == 0)
-			report_out(f, nf);
-		return;
+		break;
+	default:
+		break;
 	}
 }
 
@@ -524,7 +584,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: filter-mtasts [-c mtasts.conf] "
-	    "[-a enforce|relay] [-w workers]\n");
+	    "[-a enforce|relay] [-w workers 1-64] [-q jobs 1-%d]\n",
+	    MTASTS_OSMTPD_JOBS_MAX);
 	exit(2);
 }
 
@@ -535,10 +596,12 @@ main(int argc, char *argv[])
 	size_t have = 0, i, start;
 	pthread_t th;
 	ssize_t n;
+	long v;
 	int c, skipping = 0;
 
 	F.nworkers = MTASTS_OSMTPD_WORKERS;
-	while ((c = getopt(argc, argv, "a:c:w:")) != -1) {
+	F.jobs_max = MTASTS_OSMTPD_JOBS_MAX;
+	while ((c = getopt(argc, argv, "a:c:q:w:")) != -1) {
 		switch (c) {
 		case 'a':
 			if (strcmp(optarg, "enforce") == 0)
@@ -547,17 +610,27 @@ main(int argc, char *argv[])
 				usage();
 			break;
 		case 'c':
+			if (optarg[0] == '\0')
+				usage();
 			F.config = optarg;
 			break;
-		case 'w':
-			F.nworkers = (int)strtol(optarg, NULL, 10);
-			if (F.nworkers < 1 || F.nworkers > 64)
+		case 'q':
+			if (mtasts_fproto_parse_long(optarg, 1,
+			    MTASTS_OSMTPD_JOBS_MAX, &v) != 0)
 				usage();
+			F.jobs_max = (size_t)v;
+			break;
+		case 'w':
+			if (mtasts_fproto_parse_long(optarg, 1, 64, &v) != 0)
+				usage();
+			F.nworkers = (int)v;
 			break;
 		default:
 			usage();
 		}
 	}
+	if (optind != argc)
+		usage();
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	pthread_mutex_init(&F.mu, NULL);

@@ -25,9 +25,10 @@
 /* One MX resolution in the table's resolver thread. */
 #define MTASTS_OSMTPD_MX_DNS_MS 5000
 /*
- * How long a K_RELAYHOST lookup waits for an MX set that is not in
- * memory yet. smtpd's lka blocks meanwhile, so this is short; the set is
- * normally prefetched when the K_DOMAIN check accepted the recipient.
+ * How long K_RELAYHOST lookups wait, all together per 10 s window, for MX
+ * sets that are not in memory yet (decisions.md D-OSMTPD-2). smtpd's lka
+ * blocks meanwhile, so this is short; the set is normally prefetched when
+ * the K_DOMAIN check accepted the recipient.
  */
 #define MTASTS_OSMTPD_MX_WAIT_MS 300
 /* Domains queued for the resolver thread. */

@@ -12,9 +12,12 @@
  * cache (MTASTS_LOOKUP_CACHE_ONLY) and an in-memory MX map. MX sets are
  * resolved by a resolver thread with its own libmtasts context: prefetched
  * when a K_DOMAIN check says "enforce" (RCPT time), refreshed in the
- * background, and waited for at most MTASTS_OSMTPD_MX_WAIT_MS. Policies
- * are fetched by filter-mtasts at RCPT time and by `mtasts refresh`, never
- * here. The process never exits on bad input: see table_proto_imsg.c.
+ * background, and waited for within a budget shared by all lookups
+ * (MTASTS_OSMTPD_MX_WAIT_MS per TABLE_WAIT_WINDOW_MS). Policies are
+ * fetched by filter-mtasts at RCPT time and by `mtasts refresh`; the
+ * table's discovery thread fetches only for enforce-route mail whose cache
+ * entry was lost (decisions.md D-OSMTPD-9), never on the request path.
+ * The process never exits on bad input: see table_proto_imsg.c.
  *
  * Usage (smtpd.conf): table mtasts mtasts:/etc/mtasts.conf
  * smtpd runs /usr/libexec/opensmtpd/table-mtasts with argv[1] = the text
@@ -37,6 +40,26 @@
 #include "osmtpd.h"
 #include "table_proto_imsg.h"
 
+/*
+ * Policy discovery on the enforce route (decisions.md D-OSMTPD-9): mail
+ * routed to the enforce action whose cache entry is missing, unusable or
+ * expired is held (the relay lookup tempfails) and the domain is queued
+ * for a full discovery in the table's discovery thread, never on the
+ * request path. DISC_FRESH: how long an established "no policy" answer
+ * of that thread lets held mail go opportunistic; DISC_RETRY: no new
+ * discovery of a domain this soon after one that established nothing
+ * (smtpd retries much more slowly anyway).
+ */
+#define TABLE_DISC_QUEUE_MAX 256
+#define TABLE_DISC_FRESH_MS (600 * 1000)
+#define TABLE_DISC_RETRY_MS (10 * 1000)
+/*
+ * K_RELAYHOST lookups may wait for a pending MX resolution, but smtpd's
+ * lka blocks meanwhile: all of them together wait at most
+ * MTASTS_OSMTPD_MX_WAIT_MS per WAIT_WINDOW (decisions.md D-OSMTPD-2).
+ */
+#define TABLE_WAIT_WINDOW_MS (10 * 1000)
+
 struct mxent {
 	char domain[MTASTS_DOMAIN_MAX + 1];	/* "" = free slot */
 	int state;			/* enum mtasts_osmtpd_mx_state */
@@ -47,6 +70,10 @@ struct mxent {
 	int queued;
 	unsigned rot;			/* rotation counter */
 	int64_t rot_ms;			/* start of the current round */
+	/* policy discovery for the enforce route (D-OSMTPD-9) */
+	int disc_queued;
+	int64_t disc_none_ms;		/* a discovery established "no policy" */
+	int64_t disc_fail_ms;		/* a discovery established nothing */
 };
 
 struct table {
@@ -59,6 +86,13 @@ struct table {
 	size_t nmap;
 	char queue[MTASTS_OSMTPD_QUEUE_MAX][MTASTS_DOMAIN_MAX + 1];
 	size_t qhead, qlen;
+	/* policy discoveries for the discovery thread (D-OSMTPD-9) */
+	pthread_cond_t dwork;
+	char dqueue[TABLE_DISC_QUEUE_MAX][MTASTS_DOMAIN_MAX + 1];
+	size_t dhead, dlen;
+	/* K_RELAYHOST wait budget (D-OSMTPD-2) */
+	int64_t wait_window_ms;		/* start of the current window */
+	int64_t waited_ms;		/* waited in it */
 	unsigned long lookups, fast;
 };
 
@@ -276,6 +310,105 @@ resolver(void *arg)
 	return NULL;
 }
 
+/*
+ * Queue a full policy discovery of a domain whose enforce-route mail is
+ * held for want of a usable cache entry. Locked.
+ */
+static void
+disc_enqueue(struct table *t, struct mxent *e, int64_t now)
+{
+	size_t slot;
+
+	if (e->disc_queued || (e->disc_fail_ms != 0 &&
+	    now - e->disc_fail_ms < TABLE_DISC_RETRY_MS))
+		return;
+	if (t->dlen >= TABLE_DISC_QUEUE_MAX) {
+		tlog(MTASTS_LOG_WARN, "%s: discovery queue full; the next "
+		    "attempt tries again", e->domain);
+		return;
+	}
+	slot = (t->dhead + t->dlen) % TABLE_DISC_QUEUE_MAX;
+	mtasts_strlcpy(t->dqueue[slot], e->domain, sizeof(t->dqueue[slot]));
+	t->dlen++;
+	e->disc_queued = 1;
+	pthread_cond_signal(&t->dwork);
+}
+
+/*
+ * The discovery thread: a full mtasts_lookup() (TXT, HTTPS fetch, cache
+ * store) with its own context, off smtpd's request path (D-OSMTPD-2). A
+ * fetched policy lands in the cache, where the next attempt finds it;
+ * only a definite "no MTA-STS record" (RFC 8461 §3.1, no failure) is
+ * remembered as "no policy" (D-OSMTPD-9).
+ */
+static void *
+discoverer(void *arg)
+{
+	struct table *t = arg;
+	struct mtasts_ctx *ctx = ctx_make(t->config);
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	struct mtasts_result *res;
+	struct mtasts_error err;
+	const struct mtasts_policy *p;
+	struct mxent *e;
+	int rc, none, fail;
+
+	for (;;) {
+		pthread_mutex_lock(&t->mu);
+		while (t->dlen == 0)
+			pthread_cond_wait(&t->dwork, &t->mu);
+		mtasts_strlcpy(domain, t->dqueue[t->dhead], sizeof(domain));
+		t->dhead = (t->dhead + 1) % TABLE_DISC_QUEUE_MAX;
+		t->dlen--;
+		pthread_mutex_unlock(&t->mu);
+
+		res = NULL;
+		memset(&err, 0, sizeof(err));
+		rc = ctx == NULL ? MTASTS_ERROR : mtasts_lookup(ctx, domain, 0,
+		    &res, &err);
+		none = 0;
+		fail = 1;
+		if (rc != MTASTS_OK)
+			tlog(MTASTS_LOG_WARN, "%s: policy discovery failed: %s; "
+			    "enforce mail stays queued", domain,
+			    ctx == NULL ? "no configuration" : err.text);
+		else if (mtasts_result_status(res) == MTASTS_LOOKUP_POLICY) {
+			p = mtasts_result_policy(res);
+			fail = 0;
+			tlog(MTASTS_LOG_INFO, "%s: policy discovery: mode %s "
+			    "id %s (%s)", domain,
+			    mtasts_mode_name(mtasts_policy_mode(p)),
+			    mtasts_result_id(res) != NULL
+				? mtasts_result_id(res) : "?",
+			    mtasts_result_source(res) == MTASTS_SOURCE_FETCHED
+				? "fetched" : "cached");
+		} else if (mtasts_result_status(res) == MTASTS_LOOKUP_NONE &&
+		    mtasts_result_failure_type(res) == NULL) {
+			none = 1;
+			fail = 0;
+			tlog(MTASTS_LOG_WARN, "%s: policy discovery: no MTA-STS "
+			    "record; held enforce mail is delivered "
+			    "opportunistically", domain);
+		} else
+			tlog(MTASTS_LOG_WARN, "%s: policy discovery could not "
+			    "establish the policy (%s); enforce mail stays "
+			    "queued", domain,
+			    mtasts_result_failure_reason(res) != NULL
+				? mtasts_result_failure_reason(res)
+				: "temporary failure");
+		mtasts_result_free(res);
+
+		pthread_mutex_lock(&t->mu);
+		if ((e = map_get(t, domain, 1)) != NULL) {
+			e->disc_queued = 0;
+			e->disc_none_ms = none ? mtasts_mono_ms() : 0;
+			e->disc_fail_ms = fail ? mtasts_mono_ms() : 0;
+		}
+		pthread_mutex_unlock(&t->mu);
+	}
+	return NULL;
+}
+
 /* ------------------------------------------------------------ answers */
 
 /*
@@ -354,18 +487,90 @@ deadline_ts(struct timespec *ts, int ms)
 	}
 }
 
+/* What the enforce route does for a domain now (D-OSMTPD-9). */
+enum route {
+	ROUTE_ENFORCE,		/* valid enforce policy: pin, verify */
+	ROUTE_OPEN,		/* established: no enforce policy */
+	ROUTE_HOLD,		/* unknown: tempfail, discover */
+	ROUTE_ERROR		/* cannot decide at all: tempfail */
+};
+
+/*
+ * Mail reaches K_RELAYHOST only through the enforce action: its route was
+ * decided as enforce at RCPT time. So a missing, unreadable, corrupt or
+ * expired cache entry is "unknown", never "no policy": only a cached
+ * policy of another mode (a fetched document says so) or a definite
+ * "no MTA-STS record" from a real discovery (a negative entry within
+ * txt_check_interval, or this table's own discovery) opens the route.
+ */
+static int
+enforce_route(struct table *t, const char *domain, struct mtasts_result **res,
+    char *why, size_t size)
+{
+	struct mtasts_cache_entry *ce = NULL;
+	struct mtasts_error err = { 0, "" };
+	time_t now;
+	int rc, st;
+
+	*res = NULL;
+	if (t->ctx == NULL)
+		return ROUTE_ERROR;
+	rc = mtasts_lookup(t->ctx, domain, MTASTS_LOOKUP_CACHE_ONLY, res,
+	    &err);
+	if (rc != MTASTS_OK) {
+		tlog(MTASTS_LOG_ERR, "lookup %s: %s", domain, err.text);
+		return ROUTE_ERROR;
+	}
+	st = mtasts_result_status(*res);
+	if (st == MTASTS_LOOKUP_POLICY) {
+		if (result_mode(*res) == MTASTS_MODE_ENFORCE)
+			return ROUTE_ENFORCE;
+		snprintf(why, size, "the cached policy is now mode %s",
+		    mtasts_mode_name(result_mode(*res)));
+		return ROUTE_OPEN;
+	}
+	if (st != MTASTS_LOOKUP_NONE) {
+		snprintf(why, size, "cache entry unusable (%s)",
+		    mtasts_result_failure_reason(*res) != NULL
+			? mtasts_result_failure_reason(*res) : "unreadable");
+		mtasts_result_free(*res);
+		*res = NULL;
+		return ROUTE_HOLD;
+	}
+	mtasts_result_free(*res);
+	*res = NULL;
+	rc = mtasts_cache_load(t->ctx, domain, &ce, &err);
+	now = mtasts_now(t->ctx);
+	if (rc == MTASTS_OK && ce->policy == NULL && ce->txt_id[0] == '\0' &&
+	    ce->txt_checked_at != 0 && ce->txt_checked_at <= now &&
+	    now - ce->txt_checked_at < t->ctx->cfg.txt_check_interval) {
+		snprintf(why, size, "no MTA-STS record (discovered %lld s ago)",
+		    (long long)(now - ce->txt_checked_at));
+		rc = ROUTE_OPEN;
+	} else {
+		snprintf(why, size, "%s", rc == MTASTS_NOTFOUND
+		    ? "no usable cache entry (missing, corrupt or flushed)"
+		    : rc != MTASTS_OK ? err.text
+		    : ce->policy != NULL ? "the cached policy has expired"
+		    : "the cache entry holds no policy");
+		rc = ROUTE_HOLD;
+	}
+	mtasts_cache_entry_free(ce);
+	return rc;
+}
+
 /* K_RELAYHOST lookup: the relay URL of this delivery attempt. */
 static int
 lookup_relay(struct table *t, const char *key, char *url, size_t size)
 {
-	char domain[MTASTS_DOMAIN_MAX + 1], why[MTASTS_REASON_MAX];
+	char domain[MTASTS_DOMAIN_MAX + 1], why[MTASTS_REASON_MAX + 64];
 	struct mtasts_result *res = NULL;
 	const struct mtasts_policy *enforce = NULL;
 	struct mtasts_error err = { 0, "" };
 	struct timespec ts;
 	struct mxent *e;
-	int64_t now;
-	int r, pol;
+	int64_t now, budget;
+	int r, route;
 
 	if (mtasts_domain_normalize(key, strlen(key), domain, &err) !=
 	    MTASTS_OK) {
@@ -373,27 +578,58 @@ lookup_relay(struct table *t, const char *key, char *url, size_t size)
 		    err.text);
 		return 0;
 	}
-	if ((pol = cached_policy(t, domain, &res)) < 0)
+	why[0] = '\0';
+	if ((route = enforce_route(t, domain, &res, why, sizeof(why))) ==
+	    ROUTE_ERROR)
 		return -1;
-	if (pol == 1 && result_mode(res) == MTASTS_MODE_ENFORCE)
+	if (route == ROUTE_ENFORCE)
 		enforce = mtasts_result_policy(res);
-	else
-		/* Accepted under enforcement, no longer enforced: §5. */
-		tlog(MTASTS_LOG_INFO, "%s: no enforce policy applies now; "
-		    "opportunistic delivery", domain);
 
 	pthread_mutex_lock(&t->mu);
 	now = mtasts_mono_ms();
 	e = map_get(t, domain, 1);
+	if (route == ROUTE_HOLD && e != NULL && e->disc_none_ms != 0 &&
+	    now - e->disc_none_ms < TABLE_DISC_FRESH_MS) {
+		route = ROUTE_OPEN;
+		snprintf(why, sizeof(why), "policy discovery found no MTA-STS "
+		    "record");
+	}
+	if (route == ROUTE_HOLD) {
+		if (e != NULL)
+			disc_enqueue(t, e, now);
+		pthread_mutex_unlock(&t->mu);
+		tlog(MTASTS_LOG_WARN, "%s: %s; enforce mail held (temporary "
+		    "failure) until the policy is discovered again", domain,
+		    why);
+		r = 0;
+		goto done;
+	}
+	if (route == ROUTE_OPEN)
+		/* Accepted under enforcement, no longer enforced: §5. */
+		tlog(MTASTS_LOG_INFO, "%s: %s: no enforce policy applies now; "
+		    "opportunistic delivery", domain, why);
 	if (e != NULL && needs_resolve(e, now))
 		enqueue(t, e);
 	if (e != NULL && !usable(e, now)) {
+		/*
+		 * Wait for the pending resolution, within the budget shared
+		 * by all lookups of the window: smtpd's lka is blocked.
+		 */
 		t->lookups++;
-		deadline_ts(&ts, MTASTS_OSMTPD_MX_WAIT_MS);
-		while ((e = map_get(t, domain, 0)) != NULL &&
-		    !usable(e, mtasts_mono_ms()) && e->queued &&
-		    pthread_cond_timedwait(&t->done, &t->mu, &ts) == 0)
-			;
+		if (t->wait_window_ms == 0 ||
+		    now - t->wait_window_ms >= TABLE_WAIT_WINDOW_MS) {
+			t->wait_window_ms = now;
+			t->waited_ms = 0;
+		}
+		budget = MTASTS_OSMTPD_MX_WAIT_MS - t->waited_ms;
+		if (budget > 0 && e->queued) {
+			deadline_ts(&ts, (int)budget);
+			while ((e = map_get(t, domain, 0)) != NULL &&
+			    !usable(e, mtasts_mono_ms()) && e->queued &&
+			    pthread_cond_timedwait(&t->done, &t->mu, &ts) == 0)
+				;
+			t->waited_ms += mtasts_mono_ms() - now;
+		}
 	} else
 		t->fast++;
 	if (e == NULL || !usable(e, mtasts_mono_ms())) {
@@ -535,6 +771,11 @@ main(int argc, char *argv[])
 	if (!log_stderr)
 		openlog("table-mtasts", LOG_PID | LOG_NDELAY, LOG_MAIL);
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 2) {
+		/* smtpd passes one argument: the text after "mtasts:". */
+		tlog(MTASTS_LOG_ERR, "usage: table-mtasts [mtasts.conf]");
+		return 2;
+	}
 	t.config = argc > 1 && argv[1][0] != '\0' ? argv[1] : NULL;
 	/* smtpd talks on the stdin socket; tests may use stdin/stdout. */
 	ofd = fstat(0, &sb) == 0 && S_ISSOCK(sb.st_mode) ? 0 : 1;
@@ -548,6 +789,7 @@ main(int argc, char *argv[])
 		pthread_condattr_destroy(&ca);
 	}
 	pthread_cond_init(&t.work, NULL);
+	pthread_cond_init(&t.dwork, NULL);
 	if ((t.map = calloc(MTASTS_OSMTPD_MX_SLOTS, sizeof(*t.map))) ==
 	    NULL) {
 		tlog(MTASTS_LOG_ERR, "out of memory");
@@ -556,6 +798,11 @@ main(int argc, char *argv[])
 	t.ctx = ctx_make(t.config);
 	if (pthread_create(&th, NULL, resolver, &t) != 0) {
 		tlog(MTASTS_LOG_ERR, "cannot start the resolver thread");
+		return 1;
+	}
+	pthread_detach(th);
+	if (pthread_create(&th, NULL, discoverer, &t) != 0) {
+		tlog(MTASTS_LOG_ERR, "cannot start the discovery thread");
 		return 1;
 	}
 	pthread_detach(th);

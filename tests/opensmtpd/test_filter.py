@@ -10,7 +10,12 @@ address, so every lookup fails fast):
   - smtp-out report sequences are classified and logged (verified route
     with no STARTTLS, TLS then hang-up; unverified route);
   - garbage, oversized and truncated lines never crash it; it exits 0
-    when smtpd closes the pipe.
+    when smtpd closes the pipe;
+  - a filter or report line of a protocol version it does not speak
+    stops it (exit 2) unanswered (D-OSMTPD-10); options are range-checked;
+  - a recipient whose policy state cannot be established (lookup
+    tempfail, job queue full) and has no cached answer gets a 451 at
+    RCPT, never `proceed` (D-OSMTPD-11).
 
 Usage: test_filter.py --filter BIN [--mtasts BIN]
 """
@@ -19,6 +24,7 @@ import argparse
 import os
 import subprocess
 import sys
+import socket
 import tempfile
 import time
 
@@ -46,6 +52,19 @@ def conf(d):
     return p
 
 
+def conf_variant(d, name, resolver=None, extra=""):
+    """conf(d) with another resolver and extra lines, as a new file."""
+    with open(conf(d)) as f:
+        text = f.read()
+    if resolver is not None:
+        text = text.replace("resolver = 127.0.0.1@9\n",
+                            "resolver = %s\n" % resolver)
+    p = os.path.join(d, name)
+    with open(p, "w") as f:
+        f.write(text + extra)
+    return p
+
+
 def run(filt, args, lines, wait=2.0):
     p = subprocess.Popen([filt] + args, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -56,6 +75,77 @@ def run(filt, args, lines, wait=2.0):
     p.stdin = None
     out, err = p.communicate(timeout=20)
     return p.returncode, out.decode(), err.decode()
+
+
+def test_options(filt, c):
+    """Issue 11 item 12: every option value is range-checked, whole."""
+    for args in (["-w", "4garbage"], ["-w", "0"], ["-w", "65"],
+                 ["-w", " 4"], ["-w", "+4"], ["-w", "-1"], ["-w", ""],
+                 ["-w", "99999999999999999999"], ["-q", "0"],
+                 ["-q", "1025"], ["-q", "5x"], ["-c", ""],
+                 ["-c", c, "extra"]):
+        try:
+            p = subprocess.run([filt] + args, input=b"",
+                               capture_output=True, timeout=10)
+            rc = p.returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        ok(rc == 2, "option %r refused with usage (got %s)" % (args, rc))
+    rc, out, _ = run(filt, ["-c", c, "-w", "64", "-q", "1024"],
+                     ["config|subsystem|smtp-in", "config|ready"], wait=0.3)
+    ok(rc == 0 and "register|ready" in out, "-w 64 -q 1024 accepted")
+
+
+def test_version(filt, c, cfg, ts):
+    """D-OSMTPD-10: a version it does not speak is never answered."""
+    for line in ("filter|9.9|%s|smtp-in|rcpt-to|s9|t9|u@example.com" % ts,
+                 "filter|0.5|%s|smtp-in|rcpt-to|s9|t9|u@example.com" % ts,
+                 "report|9.9|%s|smtp-out|link-disconnect|s9" % ts):
+        rc, out, err = run(filt, ["-c", c], cfg + [line], wait=0.5)
+        ok(rc == 2, "%s...: exit 2 (got %s)" % (line[:12], rc))
+        ok("filter-result" not in out, "%s...: not answered: %r" %
+           (line[:12], out))
+        ok("not supported" in err, "%s...: logged: %r" % (line[:12], err))
+
+
+def test_defer(filt, d, cfg, ts):
+    """D-OSMTPD-11: no policy state, no cached answer: 451, not proceed."""
+    sid = "d1"
+    # (a) the lookup answers tempfail (dns_failure = tempfail, resolver
+    # refusing): the recipient is deferred.
+    c2 = conf_variant(d, "tempfail.conf", extra="dns_failure = tempfail\n")
+    rc, out, err = run(filt, ["-c", c2, "-w", "1"], cfg + [
+        "filter|0.6|%s|smtp-in|rcpt-to|%s|t1|u@tempfail.example" %
+        (ts, sid)], wait=4)
+    ok("filter-result|d1|t1|reject|451 " in out,
+       "lookup tempfail: 451 at RCPT: %r" % out)
+    ok("filter-result|d1|t1|proceed" not in out,
+       "lookup tempfail: not proceeded")
+    ok("recipient deferred" in err, "deferral logged: %r" % err[-500:])
+
+    # (b) the job queue is full: one worker stuck on a resolver that never
+    # answers, 1024 queued; the rest must be deferred at once.
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    c3 = conf_variant(d, "silent.conf",
+              resolver="127.0.0.1@%d" % silent.getsockname()[1])
+    n = 1100
+    lines = cfg + ["filter|0.6|%s|smtp-in|rcpt-to|%s|q%d|u@busy%d.example" %
+                   (ts, sid, i, i) for i in range(n)]
+    rc, out, err = run(filt, ["-c", c3, "-w", "1"], lines, wait=2)
+    silent.close()
+    ans = {}
+    for ln in out.splitlines():
+        f = ln.split("|")
+        if ln.startswith("filter-result|") and len(f) >= 4:
+            ans[f[2]] = f[3]
+    late = ["q%d" % i for i in range(1050, n)]
+    ok(all(ans.get(t) == "reject" for t in late),
+       "queue full: late recipients deferred: %r" %
+       [(t, ans.get(t)) for t in late[:5]])
+    ok(not any(ans.get(t) == "proceed" for t in late),
+       "queue full: nothing proceeded without a policy answer")
+    ok("job queue full" in err, "queue full logged")
 
 
 def main():
@@ -138,6 +228,9 @@ def main():
     # Bad options.
     p = subprocess.run([a.filter, "-a", "bogus"], capture_output=True)
     ok(p.returncode == 2, "usage error")
+    test_options(a.filter, c)
+    test_version(a.filter, c, cfg, ts)
+    test_defer(a.filter, d, cfg, ts)
     print("test_filter: %d checks, %d failed, %.1fs" %
           (checks, len(failures), time.monotonic() - t0))
     return 1 if failures else 0

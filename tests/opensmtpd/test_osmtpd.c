@@ -9,6 +9,7 @@
 
 #include "mtasts_internal.h"
 #include "osmtpd.h"
+#include "filter_proto.h"
 #include "t.h"
 #include "table_proto_imsg.h"
 
@@ -245,11 +246,81 @@ test_addr_and_tls(void)
 	CHECK(mtasts_osmtpd_classify(&s, 1, &rt) == 0 && rt == NULL);
 }
 
+/* The filter protocol line layer (D-OSMTPD-10) and option parsing. */
+static int
+fparse(const char *text, struct mtasts_fproto_line *l, char *buf, size_t n)
+{
+	mtasts_strlcpy(buf, text, n);
+	return mtasts_fproto_parse(buf, l);
+}
+
+static void
+test_filter_proto(void)
+{
+	struct mtasts_fproto_line l;
+	char b[512];
+	long v;
+
+	CHECK(fparse("config|subsystem|smtp-in", &l, b, sizeof(b)) ==
+	    MTASTS_FPROTO_SUBSYS_IN);
+	CHECK(fparse("config|ready", &l, b, sizeof(b)) == MTASTS_FPROTO_READY);
+	CHECK(fparse("config|admd|x", &l, b, sizeof(b)) ==
+	    MTASTS_FPROTO_IGNORE);
+	CHECK(fparse("filter|0.6|1.0|smtp-in|rcpt-to|sid|tok|u@a|b.test", &l,
+	    b, sizeof(b)) == MTASTS_FPROTO_RCPT);
+	CHECK(strcmp(l.sid, "sid") == 0 && strcmp(l.token, "tok") == 0);
+	CHECKF(strcmp(l.param, "u@a|b.test") == 0, "%s", l.param);
+	CHECK(fparse("filter|0.7|1.0|smtp-in|rcpt-to|s|t|u@a.test", &l, b,
+	    sizeof(b)) == MTASTS_FPROTO_RCPT);
+	CHECK(fparse("filter|0.6|1.0|smtp-in|data-line|s|t|.", &l, b,
+	    sizeof(b)) == MTASTS_FPROTO_OTHER_PHASE);
+	CHECK(fparse("filter|0.6|1.0|smtp-in|mail-from|s|t", &l, b,
+	    sizeof(b)) == MTASTS_FPROTO_OTHER_PHASE);
+	/* versions it does not speak: stop (never answered) */
+	CHECK(fparse("filter|9.9|1.0|smtp-in|rcpt-to|s|t|u@a.test", &l, b,
+	    sizeof(b)) == MTASTS_FPROTO_VERSION);
+	CHECK(fparse("filter|0.5|1.0|smtp-in|rcpt-to|s|t|u@a.test", &l, b,
+	    sizeof(b)) == MTASTS_FPROTO_VERSION);
+	CHECK(fparse("filter|0.60|1.0|smtp-in|rcpt-to|s|t|u", &l, b,
+	    sizeof(b)) == MTASTS_FPROTO_VERSION);
+	CHECK(fparse("report|0.6 |1|smtp-out|link-tls|s", &l, b, sizeof(b)) ==
+	    MTASTS_FPROTO_VERSION);
+	CHECK(fparse("report|1.0", &l, b, sizeof(b)) == MTASTS_FPROTO_VERSION);
+	/* known version, malformed */
+	CHECK(fparse("filter|", &l, b, sizeof(b)) == MTASTS_FPROTO_MALFORMED);
+	CHECK(fparse("filter|0.6|x|smtp-out|rcpt-to|s|t|u", &l, b,
+	    sizeof(b)) == MTASTS_FPROTO_MALFORMED);
+	CHECK(fparse("filter|0.6|x|smtp-in|rcpt-to||t|u", &l, b, sizeof(b)) ==
+	    MTASTS_FPROTO_MALFORMED);
+	CHECK(fparse("report|0.6", &l, b, sizeof(b)) ==
+	    MTASTS_FPROTO_MALFORMED);
+	CHECK(fparse("report|0.6|1|smtp-out|link-disconnect|s1", &l, b,
+	    sizeof(b)) == MTASTS_FPROTO_REPORT_OUT);
+	CHECK(l.nf == 6 && strcmp(l.f[5], "s1") == 0);
+	CHECK(fparse("report|0.6|1|smtp-in|link-connect|s1", &l, b,
+	    sizeof(b)) == MTASTS_FPROTO_IGNORE);
+	CHECK(fparse("", &l, b, sizeof(b)) == MTASTS_FPROTO_IGNORE);
+
+	CHECK(mtasts_fproto_parse_long("4", 1, 64, &v) == 0 && v == 4);
+	CHECK(mtasts_fproto_parse_long("64", 1, 64, &v) == 0 && v == 64);
+	CHECK(mtasts_fproto_parse_long("4garbage", 1, 64, &v) == -1);
+	CHECK(mtasts_fproto_parse_long("65", 1, 64, &v) == -1);
+	CHECK(mtasts_fproto_parse_long("0", 1, 64, &v) == -1);
+	CHECK(mtasts_fproto_parse_long("-1", 1, 64, &v) == -1);
+	CHECK(mtasts_fproto_parse_long("+4", 1, 64, &v) == -1);
+	CHECK(mtasts_fproto_parse_long(" 4", 1, 64, &v) == -1);
+	CHECK(mtasts_fproto_parse_long("", 1, 64, &v) == -1);
+	CHECK(mtasts_fproto_parse_long("99999999999999999999", 1, 64, &v) ==
+	    -1);
+	CHECK(mtasts_fproto_parse_long(NULL, 1, 64, &v) == -1);
+}
+
 int
 main(void)
 {
 	test_framing();
 	test_relay_url();
 	test_addr_and_tls();
+	test_filter_proto();
 	return T_DONE();
 }

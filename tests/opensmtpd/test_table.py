@@ -123,6 +123,10 @@ def test_garbage(table):
             ok(replies and P.decode(*replies[-1]) == (P.OK, 1, None),
                "garbage %d: UPDATE after a bad frame %r" % (i, replies))
     print("garbage: %d runs, no crash" % runs)
+    # Issue 11 item 12: smtpd passes one argument; more is a usage error.
+    p = subprocess.run([table, "/nonexistent.conf", "extra"], input=b"",
+                       capture_output=True, timeout=10)
+    ok(p.returncode == 2, "extra argument refused (exit %s)" % p.returncode)
 
 
 class Table:
@@ -212,14 +216,36 @@ def _test_world(w, table):
                      records=mx_records("b%d.test" % i,
                                         (10, "mx.b%d.test" % i)),
                      write=False)
+    # Enforce-route mail whose cache entry is lost (D-OSMTPD-9), and MX
+    # resolutions that never finish (the wait budget, D-OSMTPD-2).
+    held = ["held1.test", "held2.test", "gone.test"]
+    for d in held:
+        w.add_domain(d, txt="v=STSv1; id=1",
+                     policy=W.Policy(mode="enforce", mx=["mx." + d]),
+                     records=mx_records(d, (10, "mx." + d)), write=False)
+    # max_age 3: long expired when test_held runs
+    w.add_domain("exp.test", txt="v=STSv1; id=1",
+                 policy=W.Policy(mode="enforce", mx=["mx.exp.test"],
+                                 max_age=3),
+                 records=mx_records("exp.test", (10, "mx.exp.test")),
+                 write=False)
+    nslow = 10
+    for i in range(nslow):
+        d = "slow%d.test" % i
+        w.add_domain(d, txt="v=STSv1; id=1",
+                     policy=W.Policy(mode="enforce", mx=["mx." + d]),
+                     records=mx_records(d, (10, "mx." + d)), write=False)
+        w.drop.add(d)       # its MX query is never answered
     w._commit()
     for n in ("rogue.attacker.test", "mx1.pin.test", "mx2.pin.test",
-              "mx.nomatch.test", "mx.testing.test", "mx.plain.test"):
+              "mx.nomatch.test", "mx.testing.test", "mx.plain.test") + \
+            tuple("mx." + d for d in held + ["exp.test"]):
         host(n)
 
     c = w.client("table", txt_check_interval=3600)
     for d in ["pin.test", "nomatch.test", "testing.test", "plain.test"] + [
-            "b%d.test" % i for i in range(nburst)]:
+            "b%d.test" % i for i in range(nburst)] + held + ["exp.test"] + [
+            "slow%d.test" % i for i in range(nslow)]:
         r = c.lookup(d)
         ok(r.rc == 0, "cache fill %s: %r" % (d, r))
     # The table's user must read the cache; here it runs as root.
@@ -286,6 +312,9 @@ def _test_world(w, table):
         ok(rate > 1000, "burst rate %.0f/s above 1000/s" % rate)
         ok(lat[int(n * .99)] < 0.05, "p99 latency under 50 ms")
 
+        test_held(w, c, t, held)
+        test_wait_budget(t, nslow, nburst)
+
         # Garbage on the live socket: FAIL, then still answering.
         t.sock.sendall(P.frame(42, b"garbage"))
         r = P.read_reply(t.sock, t.buf)
@@ -299,6 +328,117 @@ def _test_world(w, table):
         log = f.read()
     ok(sanitizer_clean(log), "world table: sanitizer report: " + log[-2000:])
     ok("relay smtp+tls://mx1.pin.test" in log, "table logs its decisions")
+
+
+def poll_relay(t, domain, want, timeout=8.0):
+    """K_RELAYHOST answers for domain until one equals want: returns the
+    list of all answers seen."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen.append(t.relay(domain))
+        if seen[-1] == want:
+            break
+        time.sleep(0.3)
+    return seen
+
+
+def test_held(w, c, t, held):
+    """D-OSMTPD-9: K_RELAYHOST is asked only for mail routed to the
+    enforce action. A flushed or corrupt cache entry is "unknown": the
+    attempt tempfails (the mail stays queued) and the table rediscovers
+    the policy in its discovery thread; only a real discovery that finds
+    no MTA-STS record opens the route (smtp://)."""
+    for d in held:
+        ok(t.check(d) == 1, "K_DOMAIN %s enforce" % d)
+    time.sleep(0.3)
+    for d in held:
+        ok(t.relay(d) == (1, "smtp+tls://mx." + d),
+           "%s pinned before the fault" % d)
+    pinned = {d: (1, "smtp+tls://mx." + d) for d in held}
+
+    # 1. cache flush while enforce mail is queued
+    r = c.run("cache", "flush", "held1.test")
+    ok(r.rc == 0, "mtasts cache flush held1.test: %r" % r)
+    first = t.relay("held1.test")
+    ok(first == (0, None), "flushed entry: the enforce attempt tempfails, "
+       "never smtp:// (got %r)" % (first,))
+    seen = poll_relay(t, "held1.test", pinned["held1.test"])
+    ok(seen[-1] == pinned["held1.test"],
+       "flushed entry: rediscovered by the table, pinned again: %r" % seen)
+    ok(all(a in ((0, None), pinned["held1.test"]) for a in seen),
+       "flushed entry: never an opportunistic answer: %r" % seen)
+
+    # 2. a corrupt entry
+    files = [os.path.join(c.cache_dir, f) for f in os.listdir(c.cache_dir)
+             if f.startswith("held2.test")]
+    ok(len(files) == 1, "one cache file for held2.test: %r" % files)
+    for f in files:
+        with open(f, "w") as fh:
+            fh.write('{"domain": "held2.test", "policy": tru')
+    first = t.relay("held2.test")
+    ok(first == (0, None), "corrupt entry: the enforce attempt tempfails "
+       "(got %r)" % (first,))
+    seen = [first] + poll_relay(t, "held2.test", pinned["held2.test"],
+                                timeout=3)
+    ok(all(a in ((0, None), pinned["held2.test"]) for a in seen),
+       "corrupt entry: never an opportunistic answer: %r" % seen)
+    # The operator's repair: flush the entry; the table rediscovers it.
+    c.run("cache", "flush", "held2.test")
+    seen = poll_relay(t, "held2.test", pinned["held2.test"])
+    ok(seen[-1] == pinned["held2.test"],
+       "corrupt entry repaired: pinned again: %r %s" % (seen, [
+           ln for ln in open(t.log.name) if "held2" in ln]))
+
+    # 3. An expired enforce policy is not "no policy" for held mail.
+    first = t.relay("exp.test")
+    ok(first == (0, None), "expired entry: the enforce attempt tempfails "
+       "(got %r)" % (first,))
+    want = (1, "smtp+tls://mx.exp.test")
+    seen = [first] + poll_relay(t, "exp.test", want, timeout=5)
+    ok(want in seen, "expired entry: re-fetched, pinned again: %r" % seen)
+    ok(all(a in ((0, None), want) for a in seen),
+       "expired entry: never an opportunistic answer: %r" % seen)
+
+    # 4. The domain really dropped MTA-STS: a real discovery opens it.
+    w.set_txt("gone.test", None)
+    c.run("cache", "flush", "gone.test")
+    first = t.relay("gone.test")
+    ok(first == (0, None), "gone.test: held until discovery (%r)" % (first,))
+    seen = poll_relay(t, "gone.test", (1, "smtp://mx.gone.test"))
+    ok(seen[-1] == (1, "smtp://mx.gone.test"),
+       "gone.test: discovery found no record: opportunistic: %r" % seen)
+    log = open(t.log.name).read()
+    ok("enforce mail held" in log and "policy discovery" in log,
+       "the table logs why enforce mail is held")
+
+
+def test_wait_budget(t, nslow, nburst):
+    """Issue 12 item 9: K_RELAYHOST lookups whose MX set never resolves
+    must not stall smtpd's lka (which waits for every answer): all of
+    them together wait at most 300 ms per 10 s (D-OSMTPD-2)."""
+    checks_per = 400
+    relay_t, check_t, worst = 0.0, 0.0, 0.0
+    t0 = time.monotonic()
+    for i in range(nslow):
+        s = time.monotonic()
+        r = t.relay("slow%d.test" % i)
+        el = time.monotonic() - s
+        relay_t += el
+        ok(r == (0, None), "slow%d.test: MX not resolved: tempfail (%r)" %
+           (i, r))
+        for j in range(checks_per):
+            s = time.monotonic()
+            t.check("b%d.test" % (j % nburst))
+            el = time.monotonic() - s
+            check_t += el
+            worst = max(worst, el)
+    total = time.monotonic() - t0
+    print("wait budget: %d K_RELAYHOST with pending MX + %d K_DOMAIN in "
+          "%.3fs (relay lookups %.3fs, checks %.3fs)" %
+          (nslow, nslow * checks_per, total, relay_t, check_t))
+    ok(relay_t < 0.8, "pending MX resolutions delay the lka by %.2fs "
+       "in all (at most ~0.3 s budget)" % relay_t)
 
 
 def main():

@@ -73,6 +73,7 @@ filter "mtasts_enforce" proc-exec "{libexec}/filter-mtasts -c {mconf} -a enforce
 filter "mtasts_relay" proc-exec "{libexec}/filter-mtasts -c {mconf} -a relay"
 filter "mtasts_in" chain {{ "mtasts_enforce", "mtasts_relay" }}
 
+listen on socket filter "mtasts_in"
 listen on 127.0.0.1 port 25 filter "mtasts_in"
 
 action "mtasts_enforce" relay domain <mtasts> filter "mtasts_enforce"
