@@ -157,6 +157,31 @@ int mtasts_ascii_caseeq(const char *a, size_t alen, const char *b,
 /* Milliseconds on a monotonic clock, for deadlines. */
 int64_t mtasts_mono_ms(void);
 
+/*
+ * D-FILE-1, the one way to open a file in a shared directory: openat(dfd,
+ * name) with O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC added to flags
+ * (O_RDONLY/O_WRONLY/O_RDWR, O_APPEND, O_TRUNC, O_CREAT), refusing anything
+ * but a regular file with one link. O_CREAT tries O_EXCL first; mode is
+ * set with fchmod on a file this call created, and with MTASTS_OPEN_FIXMODE
+ * in flags also on an existing file we own. Returns the descriptor, or -1
+ * with errno and *why (if why != NULL) a reason for our own refusals.
+ */
+#define MTASTS_OPEN_FIXMODE 0x40000000
+int mtasts_open_file(int dfd, const char *name, int flags, mode_t mode,
+    const char **why);
+/*
+ * Open a directory (O_DIRECTORY, fstat S_ISDIR), refusing a world-writable
+ * one. create: MTASTS_DIR_EXISTING, MTASTS_DIR_CREATE (the last
+ * component), MTASTS_DIR_CREATE_PARENTS (mkdir -p). What is created is made
+ * 0700 and fchmod'ed to mode through an O_NOFOLLOW descriptor. Returns the
+ * descriptor or -1 with errno (ENOENT when missing) and *why.
+ */
+#define MTASTS_DIR_EXISTING 0
+#define MTASTS_DIR_CREATE 1
+#define MTASTS_DIR_CREATE_PARENTS 2
+int mtasts_dir_open(const char *path, mode_t mode, int create,
+    const char **why);
+
 /* ABNF character classes shared by the record parsers (RFC 5234 WSP). */
 static inline int
 mtasts_is_wsp(char c)
