@@ -158,23 +158,38 @@ mtasts_open_file(int dfd, const char *name, int flags, mode_t mode,
 		why = &dummy;
 	*why = NULL;
 	/* O_CREAT|O_EXCL first, so that we know whether we made it. */
-	for (tries = 0; tries < 4 && fd == -1; tries++) {
+	for (tries = 0; tries < 8; tries++) {
+		fd = -1;
 		if (flags & O_CREAT) {
 			fd = openat(dfd, name, acc | base | O_CREAT | O_EXCL,
 			    mode);
-			if (fd != -1) {
+			if (fd != -1)
 				created = 1;
-				break;
-			}
-			if (errno != EEXIST)
+			else if (errno != EEXIST)
 				break;
 		}
-		fd = openat(dfd, name, acc | base);
-		/* Removed between the two opens: try again. */
-		if (fd == -1 && (errno != ENOENT || !(flags & O_CREAT)))
+		if (fd == -1)
+			fd = openat(dfd, name, acc | base);
+		if (fd == -1) {
+			/* Removed between the two opens: try again. */
+			if (errno == ENOENT && (flags & O_CREAT))
+				continue;
 			break;
+		}
+		if (fstat(fd, &st) == -1)
+			goto fail;
+		/* Unlinked since we opened it (a purge): try again. */
+		if (st.st_nlink == 0 && (flags & O_CREAT)) {
+			close(fd);
+			fd = -1;
+			created = 0;
+			continue;
+		}
+		break;
 	}
 	if (fd == -1) {
+		if (tries == 8)
+			errno = EAGAIN;
 		if (errno == ELOOP)
 			*why = "a symbolic link, refused";
 		else if (errno == ENXIO)
@@ -183,8 +198,6 @@ mtasts_open_file(int dfd, const char *name, int flags, mode_t mode,
 			*why = "a directory, refused";
 		return -1;
 	}
-	if (fstat(fd, &st) == -1)
-		goto fail;
 	if (!S_ISREG(st.st_mode)) {
 		*why = "not a regular file, refused";
 		errno = EINVAL;

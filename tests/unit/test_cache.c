@@ -1553,9 +1553,14 @@ test_purge(void)
 			int k, v = 0, mfd;
 
 			for (k = 0; k < 300; k++) {
+				struct mtasts_error le = { 0, "" };
+
 				if (mtasts_cache_lock(ctx, "race.example",
-				    5000, &fd, NULL) != MTASTS_OK)
+				    5000, &fd, &le) != MTASTS_OK) {
+					fprintf(stderr, "locker: %s\n",
+					    le.text);
 					_exit(2);
+				}
 				mfd = open(marker, O_WRONLY | O_CREAT | O_EXCL,
 				    0600);
 				if (mfd == -1)
@@ -1572,8 +1577,10 @@ test_purge(void)
 	}
 	for (i = 0; i < 4; i++) {
 		CHECK(waitpid(pids[i], &status, 0) == pids[i]);
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "locker %d: status %#x\n", i, status);
 			bad++;
+		}
 	}
 	put_file(topdir, "lockers-done", "", 0, 0600);
 	CHECK(waitpid(pids[4], &status, 0) == pids[4]);
