@@ -274,7 +274,7 @@ list_domains(struct mtasts_ctx *ctx, struct domain_list *l)
 
 /*
  * Remove what dead or finished processes left in the cache directory
- * (D-CACHE-9): stale temp files, unused lock files. 0, or -1 on error.
+ * (D-PURGE-1): stale temp files, unused lock files. 0, or -1 on error.
  */
 static int
 purge_stale(struct mtasts_ctx *ctx)
@@ -514,7 +514,7 @@ cmd_cache(struct mtasts_ctx *ctx, int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "purge") == 0) {
 		time_t now = 0;
 
-		/* refresh's purge without the fetches (D-CACHE-9). */
+		/* refresh's purge without the fetches (D-PURGE-1). */
 		for (i = 2; i < (size_t)argc; i++) {
 			if (strcmp(argv[i], "--now") == 0 &&
 			    i + 1 < (size_t)argc) {

@@ -162,7 +162,7 @@ cache_type_ok(const char *s, size_t size)
  * Reasons end up in logs and SMTP replies: printable ASCII only, so a
  * tampered file cannot inject lines (house style rule 8), and exactly the
  * bytes cache_sanitize() lets through, so that what load accepts is what
- * store writes (D-CACHE-8).
+ * store writes (D-CACHEFILE-1).
  */
 static int
 cache_text_ok(const char *s, size_t size)
@@ -390,7 +390,7 @@ cache_decode_fail(json_t *f, struct mtasts_cache_entry *e, char *why,
 		sizeof(e->fail_reason)) != 0 ||
 	    !cache_text_ok(e->fail_reason, sizeof(e->fail_reason)))
 		CORRUPT("fail.reason");
-	/* Store leaves an empty failure out (D-CACHE-8). */
+	/* Store leaves an empty failure out (D-CACHEFILE-1). */
 	if (e->fail_at == 0 && e->fail_id[0] == '\0' &&
 	    e->fail_type[0] == '\0' && e->fail_reason[0] == '\0')
 		CORRUPT("fail: empty");
@@ -450,7 +450,7 @@ cache_decode_policy(const json_t *root, const json_t *pol,
 	if (json_integer_value(maxage) !=
 	    (json_int_t)mtasts_policy_max_age(e->policy))
 		CORRUPT("max_age differs from the policy");
-	/* Informational, but exactly what store writes (D-CACHE-8). */
+	/* Informational, but exactly what store writes (D-CACHEFILE-1). */
 	if (json_array_size(mx) != mtasts_policy_mx_count(e->policy))
 		CORRUPT("mx differs from the policy");
 	for (i = 0; i < json_array_size(mx); i++)
@@ -1158,7 +1158,7 @@ cache_lockname(const char *domain, size_t dlen, char *buf, size_t size)
 	snprintf(buf, size, ".#%016llx.lock", (unsigned long long)h);
 }
 
-/* 1 if name in dfd still names the file open as fd (D-CACHE-9). */
+/* 1 if name in dfd still names the file open as fd (D-PURGE-1). */
 static int
 cache_same_file(int dfd, const char *name, int fd)
 {
@@ -1231,7 +1231,7 @@ mtasts_cache_lock(struct mtasts_ctx *ctx, const char *domain, int wait_ms,
 				nap = CACHE_LOCK_POLL_MAX_MS;
 		}
 		/*
-		 * D-CACHE-9: a purge unlinks a lock file only while holding
+		 * D-PURGE-1: a purge unlinks a lock file only while holding
 		 * its lock. If ours was unlinked (or replaced) while we
 		 * waited, we hold a lock nobody else will ever take: start
 		 * again on the file the name refers to now.
@@ -1349,7 +1349,7 @@ cache_is_tmpname(const char *n, size_t len)
 /*
  * A lock file nobody holds, of a domain without an entry: take its lock
  * without waiting, check the name still refers to it, unlink it while
- * holding the lock (D-CACHE-9; mtasts_cache_lock() re-checks after its
+ * holding the lock (D-PURGE-1; mtasts_cache_lock() re-checks after its
  * flock). 1 removed, 0 kept.
  */
 static int

@@ -595,7 +595,7 @@ int mtasts_cache_foreach(struct mtasts_ctx *ctx,
     struct mtasts_error *err);
 /*
  * Remove what dead or finished processes left in the cache directory
- * (D-CACHE-9): temp files of stores older than MTASTS_CACHE_TMP_STALE
+ * (D-PURGE-1): temp files of stores older than MTASTS_CACHE_TMP_STALE
  * seconds, and lock files nobody holds of domains without an entry.
  * Counts in *ntmp and *nlock (either may be NULL).
  */
@@ -606,7 +606,7 @@ int mtasts_cache_purge_stale(struct mtasts_ctx *ctx, size_t *ntmp,
  * The cache file codec (for the fuzz target): decode buf[0..len) of a
  * domain into the zeroed *e (MTASTS_INVALID with why filled, or
  * MTASTS_NOMEM; free e->policy in any case with the entry), and encode a
- * checked entry. What decode accepts, encode writes back equal (D-CACHE-8).
+ * checked entry. What decode accepts, encode writes back equal (D-CACHEFILE-1).
  */
 int mtasts_cache_decode(const char *domain, const char *buf, size_t len,
     struct mtasts_cache_entry *e, char *why, size_t wl);

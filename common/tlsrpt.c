@@ -81,7 +81,7 @@ mtasts_tlsrpt_spool_path(const struct mtasts_ctx *ctx, time_t day,
  * create (mkdir -p) is 02770, as the spool is shared by the MTA's delivery
  * processes and the report job through a common group and setgid keeps
  * new files in that group; a world-writable spool is refused, because
- * anybody could plant a FIFO, a link or forged records in it (D-RPT-9).
+ * anybody could plant a FIFO, a link or forged records in it (D-SPOOL-1).
  */
 static int
 spool_dir_open(const struct mtasts_ctx *ctx, int create_dir,
@@ -295,7 +295,7 @@ count_drop(int dfd, const char *name)
 /*
  * Append one record (line, ending in "\n") to the day file. Never blocks: the
  * directory and the file are opened as D-FILE-1 says, so a FIFO, a link
- * or a world-writable spool is an error, never a hang (D-RPT-9).
+ * or a world-writable spool is an error, never a hang (D-SPOOL-1).
  */
 static int
 spool_write(struct mtasts_ctx *ctx, const char *line, size_t len,
@@ -355,7 +355,7 @@ spool_write(struct mtasts_ctx *ctx, const char *line, size_t len,
 		off_t end;
 
 		/*
-		 * D-RPT-10: a short write (a full disk) left a torn line
+		 * D-SPOOL-2: a short write (a full disk) left a torn line
 		 * without its newline, and the newline would not fit either.
 		 * Take the torn bytes back while they are still the end of
 		 * the file, so the next record starts on a line of its own;

@@ -2,7 +2,7 @@
 # test_cache_cli.sh MTASTS - `mtasts cache list`, `refresh` and `cache
 # purge` on an empty cache (issue 12 item 10: qsort(NULL, 0) made the
 # sanitizer build exit 1), and the purge of stale temp files and unused
-# lock files (D-CACHE-9) through the command.
+# lock files (D-PURGE-1) through the command.
 set -u
 mtasts=$1
 t=$(mktemp -d /tmp/test_cache_cli.XXXXXX)

@@ -1372,7 +1372,7 @@ test_memo(void)
 	mtasts_ctx_free(off);
 }
 
-/* D-CACHE-8: load accepts exactly what store writes (issue 12 item 10). */
+/* D-CACHEFILE-1: load accepts exactly what store writes (issue 12 item 10). */
 static void
 test_codec_agree(void)
 {
@@ -1452,7 +1452,7 @@ exists(const char *dir, const char *name)
 }
 
 /*
- * D-FILE-1, D-CACHE-9: a hard-linked lock file is never chmod'ed; a purge
+ * D-FILE-1, D-PURGE-1: a hard-linked lock file is never chmod'ed; a purge
  * leaves no stale temp files and no lock files of domains without an
  * entry, and never breaks the mutual exclusion of the lock.
  */

@@ -786,7 +786,7 @@ test_config(void)
 /*
  * Record one failing session in a child and wait at most 5 s for it:
  * returns the child's exit status (0 recorded, 1 refused), or -1 when it
- * hung and had to be killed (D-RPT-9: the spool never blocks a delivery).
+ * hung and had to be killed (D-SPOOL-1: the spool never blocks a delivery).
  */
 static int
 record_bounded(struct mtasts_ctx *ctx, const char *domain)
@@ -837,7 +837,7 @@ write_file(const char *path, const char *data, size_t len, mode_t mode)
 	CHECK(chmod(path, mode) == 0);
 }
 
-/* D-RPT-9, D-FILE-1: FIFOs, links and world-writable spools (issue 12). */
+/* D-SPOOL-1, D-FILE-1: FIFOs, links and world-writable spools (issue 12). */
 static void
 test_hostile_spool(void)
 {
@@ -935,7 +935,7 @@ test_hostile_spool(void)
 }
 
 /*
- * D-RPT-10 on a real full filesystem: a 64 KiB tmpfs in a private mount
+ * D-SPOOL-2 on a real full filesystem: a 64 KiB tmpfs in a private mount
  * namespace. A record torn by ENOSPC must not swallow the record written
  * once space is back. Runs in a child (the namespace); 77 = cannot mount.
  */
