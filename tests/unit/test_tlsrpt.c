@@ -869,6 +869,35 @@ test_hostile_spool(void)
 		CHECK(read(rfd, b, sizeof(b)) <= 0);
 		close(rfd);
 	}
+	/* The report job reading a FIFO planted as the day file. */
+	{
+		struct timespec nap = { 0, 10 * 1000 * 1000 };
+		pid_t pid;
+		int k, status = -1, done = 0;
+
+		fflush(stderr);
+		if ((pid = fork()) == 0) {
+			struct mtasts_report *rv = NULL;
+			size_t rn = 0;
+			struct mtasts_report_stats rst;
+
+			_exit(mtasts_report_build(ctx, DAY0, fake_rua, NULL,
+			    &rv, &rn, &rst, NULL) == MTASTS_ERROR ? 0 : 1);
+		}
+		for (k = 0; k < 500 && !done; k++) {
+			if (waitpid(pid, &status, WNOHANG) == pid)
+				done = 1;
+			else
+				nanosleep(&nap, NULL);
+		}
+		if (!done) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+		}
+		CHECKF(done && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "report build on a FIFO day file %s", done ? "did not "
+		    "fail" : "hung");
+	}
 	CHECK(unlink(day) == 0);
 
 	/* A FIFO at .dropped, reached when the day is over its cap. */
