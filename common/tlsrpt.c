@@ -6,8 +6,11 @@
  * Concurrency without locks: each record is one write(2) on an O_APPEND
  * descriptor of at most MTASTS_TLSRPT_RECORD_MAX (= PIPE_BUF) bytes, so
  * records of concurrent writers never interleave and no process waits for
- * another. A crash or a full disk can leave a torn last line; the reader
- * skips and counts lines that do not parse (docs/decisions.md D-RPT-5).
+ * another. A record a full disk tears is truncated away by its writer
+ * (D-SPOOL-2); a crash can still leave a torn line, which the reader skips
+ * and counts (docs/decisions.md D-RPT-5). The spool directory and its
+ * files are opened so that a FIFO, a link or a world-writable directory
+ * is refused at once, never waited on (D-FILE-1, D-SPOOL-1).
  *
  * Record keys (short, the line is capped): v format version, t time, d
  * policy domain, pt policy type, ps policy-string lines, mx mx-host
