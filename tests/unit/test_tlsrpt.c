@@ -837,6 +837,38 @@ write_file(const char *path, const char *data, size_t len, mode_t mode)
 	CHECK(chmod(path, mode) == 0);
 }
 
+static int warn_logs;
+static char warn_last[512];
+
+static void
+warn_log(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	if (level == MTASTS_LOG_WARN) {
+		warn_logs++;
+		snprintf(warn_last, sizeof(warn_last), "%s", msg);
+	}
+}
+
+/* Issue 12 item 10: an unwritable fetch-failure record is a warning. */
+static void
+test_fetch_failure_warns(void)
+{
+	struct mtasts_ctx *ctx = new_ctx("spool8");
+	char dir[512];
+
+	snprintf(dir, sizeof(dir), "%s/spool8", tmpdir);
+	CHECK(mkdir(dir, 0700) == 0 && chmod(dir, 0777) == 0);
+	mtasts_ctx_set_log(ctx, warn_log, NULL);
+	warn_logs = 0;
+	mtasts_tlsrpt_record_fetch_failure(ctx, "f.example",
+	    MTASTS_RT_STS_FETCH_ERROR, "timed out", DAY0);
+	CHECKF(warn_logs == 1 && strstr(warn_last, "not recorded") != NULL &&
+	    strstr(warn_last, "world-writable") != NULL, "%d warnings: %s",
+	    warn_logs, warn_last);
+	mtasts_ctx_free(ctx);
+}
+
 /* D-SPOOL-1, D-FILE-1: FIFOs, links and world-writable spools (issue 12). */
 static void
 test_hostile_spool(void)
@@ -1078,6 +1110,7 @@ main(void)
 	test_fetch_failure();
 	test_mail();
 	test_hostile_spool();
+	test_fetch_failure_warns();
 	test_full_fs();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
