@@ -1010,7 +1010,7 @@ full_fs_child(void)
 	char mnt[512], path[600], filler[600], text[8192], c;
 	size_t off, n = 0;
 	off_t sz;
-	int i, fd;
+	int i, fd, fails = t_fail;	/* inherited from the parent */
 
 	snprintf(mnt, sizeof(mnt), "%s/fullfs", tmpdir);
 	if (mkdir(mnt, 0700) != 0 || unshare(CLONE_NEWNS) != 0 ||
@@ -1072,7 +1072,7 @@ full_fs_child(void)
 	mtasts_policy_free(pol);
 	mtasts_ctx_free(ctx);
 	umount(mnt);
-	return t_fail == 0 ? 0 : 1;
+	return t_fail == fails ? 0 : 1;
 }
 
 static void
