@@ -160,10 +160,11 @@ int64_t mtasts_mono_ms(void);
 /*
  * D-FILE-1, the one way to open a file in a shared directory: openat(dfd,
  * name) with O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC added to flags
- * (O_RDONLY/O_WRONLY/O_RDWR, O_APPEND, O_TRUNC, O_CREAT), refusing anything
- * but a regular file with one link. O_CREAT tries O_EXCL first; mode is
- * set with fchmod on a file this call created, and with MTASTS_OPEN_FIXMODE
- * in flags also on an existing file we own. Returns the descriptor, or -1
+ * (O_RDONLY/O_WRONLY/O_RDWR, O_APPEND, O_CREAT; never O_TRUNC), refusing
+ * anything but a regular file with one link. O_CREAT tries O_EXCL first;
+ * mode is set with fchmod on a file this call created, and with
+ * MTASTS_OPEN_FIXMODE in flags also on an existing file we own. Returns
+ * the descriptor, or -1
  * with errno and *why (if why != NULL) a reason for our own refusals.
  */
 #define MTASTS_OPEN_FIXMODE 0x40000000

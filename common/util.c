@@ -14,6 +14,9 @@
 
 #include "mtasts_internal.h"
 
+/* Opens retried when the file vanishes under us (a concurrent purge). */
+#define OPEN_TRIES 8
+
 static const char *const rc_names[] = {
 	"ok", "not found", "temporary failure", "invalid", "out of memory",
 	"internal error", "configuration change after first use"
@@ -149,7 +152,8 @@ mtasts_open_file(int dfd, const char *name, int flags, mode_t mode,
     const char **why)
 {
 	const int base = O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-	int acc = flags & (O_ACCMODE | O_APPEND | O_TRUNC), fd = -1, e;
+	/* Never O_TRUNC: it would act before the checks below. */
+	int acc = flags & (O_ACCMODE | O_APPEND), fd = -1, e;
 	int created = 0, tries;
 	struct stat st;
 	const char *dummy;
@@ -158,7 +162,7 @@ mtasts_open_file(int dfd, const char *name, int flags, mode_t mode,
 		why = &dummy;
 	*why = NULL;
 	/* O_CREAT|O_EXCL first, so that we know whether we made it. */
-	for (tries = 0; tries < 8; tries++) {
+	for (tries = 0; tries < OPEN_TRIES; tries++) {
 		fd = -1;
 		if (flags & O_CREAT) {
 			fd = openat(dfd, name, acc | base | O_CREAT | O_EXCL,
@@ -188,7 +192,7 @@ mtasts_open_file(int dfd, const char *name, int flags, mode_t mode,
 		break;
 	}
 	if (fd == -1) {
-		if (tries == 8)
+		if (tries == OPEN_TRIES)
 			errno = EAGAIN;
 		if (errno == ELOOP)
 			*why = "a symbolic link, refused";
