@@ -164,8 +164,8 @@ int64_t mtasts_mono_ms(void);
  * anything but a regular file with one link. O_CREAT tries O_EXCL first;
  * mode is set with fchmod on a file this call created, and with
  * MTASTS_OPEN_FIXMODE in flags also on an existing file we own. Returns
- * the descriptor, or -1
- * with errno and *why (if why != NULL) a reason for our own refusals.
+ * the descriptor, or -1 with errno and *why (if why != NULL) a reason for
+ * our own refusals.
  */
 #define MTASTS_OPEN_FIXMODE 0x40000000
 int mtasts_open_file(int dfd, const char *name, int flags, mode_t mode,
