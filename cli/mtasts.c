@@ -5,6 +5,7 @@
  *   mtasts [--config FILE] [-v] lookup [--json] [--mx HOST] [--now EPOCH] DOMAIN
  *   mtasts [--config FILE] [-v] refresh [--now EPOCH]
  *   mtasts [--config FILE] cache list | show DOMAIN | flush [DOMAIN]
+ *   mtasts [--config FILE] cache purge [--now EPOCH]
  *
  * Exit status: 0 answered, 1 internal error, 2 usage or configuration
  * error, 4 refresh finished but some policies could not be refreshed.
@@ -34,6 +35,7 @@ usage(void)
 	    "  lookup [--json] [--mx HOST] [--now EPOCH] DOMAIN\n"
 	    "  refresh [--now EPOCH]\n"
 	    "  cache list | cache show DOMAIN | cache flush [DOMAIN]\n"
+	    "  cache purge [--now EPOCH]\n"
 	    "  check [--json] [--no-smtp] [--port N] DOMAIN...\n"
 	    "  report build [--date YYYY-MM-DD] [--out DIR] | report send\n"
 	    "  version\n");
@@ -267,8 +269,57 @@ list_domains(struct mtasts_ctx *ctx, struct domain_list *l)
 		domain_list_free(l);
 		return -1;
 	}
-	qsort(l->v, l->n, sizeof(*l->v), cmp_str);
+	/* An empty cache has no array: qsort(NULL, 0) is undefined. */
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), cmp_str);
 	return 0;
+}
+
+/*
+ * Remove what dead or finished processes left in the cache directory
+ * (D-PURGE-1): stale temp files, unused lock files. 0, or -1 on error.
+ */
+static int
+purge_stale(struct mtasts_ctx *ctx)
+{
+	struct mtasts_error err = { 0, "" };
+	size_t ntmp = 0, nlock = 0;
+
+	if (mtasts_cache_purge_stale(ctx, &ntmp, &nlock, &err) !=
+	    MTASTS_OK) {
+		fprintf(stderr, "mtasts: cache: cannot remove stale files: "
+		    "%s\n", err.text);
+		return -1;
+	}
+	if (ntmp + nlock > 0)
+		printf("cache: removed %zu stale temp file%s, %zu unused lock "
+		    "file%s\n", ntmp, ntmp == 1 ? "" : "s", nlock,
+		    nlock == 1 ? "" : "s");
+	return 0;
+}
+
+/*
+ * Drop e's domain when it has been expired (or negative) and unused for
+ * cache_purge_after: 2 purged, 1 could not, 0 kept. Frees nothing.
+ */
+static int
+purge_expired(struct mtasts_ctx *ctx, const struct mtasts_cache_entry *e,
+    time_t now)
+{
+	struct mtasts_error err = { 0, "" };
+	time_t last;
+
+	last = e->policy != NULL ? e->expires_at : e->txt_checked_at;
+	if (!(now > last && now - last > ctx->cfg.cache_purge_after))
+		return 0;
+	if (mtasts_cache_remove(ctx, e->domain, &err) == MTASTS_OK) {
+		printf("%s: purged (expired or negative since %lld)\n",
+		    e->domain, (long long)last);
+		return 2;
+	}
+	fprintf(stderr, "mtasts: %s: cannot purge: %s\n", e->domain,
+	    err.text);
+	return 1;
 }
 
 /*
@@ -281,7 +332,6 @@ refresh_one(struct mtasts_ctx *ctx, const char *domain, time_t now)
 	struct mtasts_cache_entry *e = NULL;
 	struct mtasts_result *r = NULL;
 	struct mtasts_error err = { 0, "" };
-	time_t last;
 	int rc, out = 0;
 
 	rc = mtasts_cache_load(ctx, domain, &e, &err);
@@ -299,17 +349,9 @@ refresh_one(struct mtasts_ctx *ctx, const char *domain, time_t now)
 	if (rc != MTASTS_OK)
 		return 0;
 	/* Drop entries unused and expired for cache_purge_after. */
-	last = e->policy != NULL ? e->expires_at : e->txt_checked_at;
-	if (now > last && now - last > ctx->cfg.cache_purge_after) {
+	if ((rc = purge_expired(ctx, e, now)) != 0) {
 		mtasts_cache_entry_free(e);
-		if (mtasts_cache_remove(ctx, domain, &err) == MTASTS_OK) {
-			printf("%s: purged (expired or negative since %lld)\n",
-			    domain, (long long)last);
-			return 2;
-		}
-		fprintf(stderr, "mtasts: %s: cannot purge: %s\n", domain,
-		    err.text);
-		return 1;
+		return rc;
 	}
 	if (e->policy == NULL) {
 		/* A negative entry: nothing to re-fetch. */
@@ -405,6 +447,9 @@ cmd_refresh(struct mtasts_ctx *ctx, int argc, char **argv)
 		    WEXITSTATUS(status) != 0)
 			failed = 1;
 	}
+	/* Temp files of dead stores, locks of purged domains. */
+	if (purge_stale(ctx) != 0)
+		failed = 1;
 	printf("refresh: %zu cached domains, %s\n", l.n,
 	    failed ? "some refreshes FAILED (see above)" : "all refreshed");
 	free(pids);
@@ -489,6 +534,38 @@ cmd_cache(struct mtasts_ctx *ctx, int argc, char **argv)
 		domain_list_free(&l);
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], "purge") == 0) {
+		time_t now = 0;
+
+		/* refresh's purge without the fetches (D-PURGE-1). */
+		for (i = 2; i < (size_t)argc; i++) {
+			if (strcmp(argv[i], "--now") == 0 &&
+			    i + 1 < (size_t)argc) {
+				if (parse_now(argv[++i], &now) != 0)
+					return EXIT_USAGE;
+			} else {
+				usage();
+				return EXIT_USAGE;
+			}
+		}
+		now = now != 0 ? now : time(NULL);
+		if (list_domains(ctx, &l) != 0)
+			return EXIT_INTERNAL;
+		for (i = 0; i < l.n; i++) {
+			struct mtasts_cache_entry *e = NULL;
+
+			if (mtasts_cache_load(ctx, l.v[i], &e, NULL) !=
+			    MTASTS_OK)
+				continue;
+			if (purge_expired(ctx, e, now) == 1)
+				rc = EXIT_INTERNAL;
+			mtasts_cache_entry_free(e);
+		}
+		domain_list_free(&l);
+		if (purge_stale(ctx) != 0)
+			rc = EXIT_INTERNAL;
+		return rc;
+	}
 	if (argc >= 2 && argc <= 3 &&
 	    (strcmp(argv[1], "show") == 0 || strcmp(argv[1], "flush") == 0)) {
 		if (argc == 3 &&
@@ -540,6 +617,8 @@ cmd_cache(struct mtasts_ctx *ctx, int argc, char **argv)
 					rc = EXIT_INTERNAL;
 			printf("flushed %zu entries\n", l.n);
 			domain_list_free(&l);
+			if (purge_stale(ctx) != 0)
+				rc = EXIT_INTERNAL;
 			return rc;
 		}
 	}

@@ -95,8 +95,13 @@ write_file(const char *dir, const char *name, const char *data, size_t len)
 	    sizeof(path) || (size_t)snprintf(tmp, sizeof(tmp),
 	    "%s/.tmp.%ld.%s", dir, (long)getpid(), name) >= sizeof(tmp))
 		return -1;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-	    O_NOFOLLOW, 0640)) < 0)
+	/*
+	 * A fresh file (O_EXCL after removing a leftover): O_TRUNC on an
+	 * existing name could truncate a hard-linked file elsewhere.
+	 */
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW | O_NONBLOCK, 0640)) < 0)
 		return -1;
 	while (off < len) {
 		ssize_t w = write(fd, data + off, len - off);
@@ -107,11 +112,13 @@ write_file(const char *dir, const char *name, const char *data, size_t len)
 			break;
 		off += (size_t)w;
 	}
-	if (off != len || fsync(fd) != 0 || close(fd) != 0) {
-		if (off == len)
-			fd = -1;
-		if (fd >= 0)
-			close(fd);
+	/* The descriptor is closed exactly once, whatever fails. */
+	if (off != len || fsync(fd) != 0) {
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (close(fd) != 0) {
 		unlink(tmp);
 		return -1;
 	}

@@ -159,8 +159,10 @@ cache_type_ok(const char *s, size_t size)
 }
 
 /*
- * Reasons end up in logs and SMTP replies: no control characters, so a
- * tampered file cannot inject lines (house style rule 8).
+ * Reasons end up in logs and SMTP replies: printable ASCII only, so a
+ * tampered file cannot inject lines (house style rule 8), and exactly the
+ * bytes cache_sanitize() lets through, so that what load accepts is what
+ * store writes (D-CACHEFILE-1).
  */
 static int
 cache_text_ok(const char *s, size_t size)
@@ -170,7 +172,7 @@ cache_text_ok(const char *s, size_t size)
 	for (i = 0; i < size && s[i] != '\0'; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (c < 0x20 || c == 0x7f)
+		if (c < 0x20 || c >= 0x7f)
 			return 0;
 	}
 	return i < size;
@@ -292,47 +294,22 @@ static int
 cache_dir_open(const struct mtasts_ctx *ctx, int create, int *dfd,
     struct mtasts_error *err)
 {
-	const char *dir = ctx->cfg.cache_dir;
-	struct stat st;
-	int fd, rc, created = 0;
+	const char *dir = ctx->cfg.cache_dir, *why = NULL;
 
 	*dfd = -1;
 	if (dir[0] == '\0')
 		return mtasts_err(err, MTASTS_ERROR, "cache: no cache_dir");
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1 && errno == ENOENT && create) {
-		/* 0700 until fchmod: never briefly more open than 02770. */
-		if (mkdir(dir, 0700) == 0)
-			created = 1;
-		else if (errno != EEXIST)
-			return mtasts_err(err, MTASTS_ERROR,
-			    "cache: mkdir %s: %s", dir, strerror(errno));
-		fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
-	}
-	if (fd == -1) {
-		if (errno == ENOENT && !create)
-			return MTASTS_NOTFOUND;
-		return mtasts_err(err, MTASTS_ERROR, "cache: %s: %s", dir,
-		    strerror(errno));
-	}
-	if (created && fchmod(fd, CACHE_DIR_MODE) == -1) {
-		rc = mtasts_err(err, MTASTS_ERROR, "cache: chmod %s: %s", dir,
-		    strerror(errno));
-		goto err;
-	}
-	if (fstat(fd, &st) == -1) {
-		rc = mtasts_err(err, MTASTS_ERROR, "cache: %s: %s", dir,
-		    strerror(errno));
-		goto err;
-	}
-	if ((rc = cache_dir_mode_ok(ctx, &st, err)) != MTASTS_OK)
-		goto err;
-	*dfd = fd;
-	return MTASTS_OK;
-err:
-	close(fd);
-	return rc;
+	/* D-FILE-1: made 0700, then 02770 by fchmod; world-writable refused. */
+	*dfd = mtasts_dir_open(dir, CACHE_DIR_MODE, create ?
+	    MTASTS_DIR_CREATE : MTASTS_DIR_EXISTING, &why);
+	if (*dfd != -1)
+		return MTASTS_OK;
+	if (errno == ENOENT && !create)
+		return MTASTS_NOTFOUND;
+	if (why != NULL)
+		return mtasts_err(err, MTASTS_ERROR, "cache: %s: %s", dir, why);
+	return mtasts_err(err, MTASTS_ERROR, "cache: %s: %s", dir,
+	    strerror(errno));
 }
 
 /* Copy a JSON string of at most size-1 bytes without NUL. */
@@ -413,6 +390,10 @@ cache_decode_fail(json_t *f, struct mtasts_cache_entry *e, char *why,
 		sizeof(e->fail_reason)) != 0 ||
 	    !cache_text_ok(e->fail_reason, sizeof(e->fail_reason)))
 		CORRUPT("fail.reason");
+	/* Store leaves an empty failure out (D-CACHEFILE-1). */
+	if (e->fail_at == 0 && e->fail_id[0] == '\0' &&
+	    e->fail_type[0] == '\0' && e->fail_reason[0] == '\0')
+		CORRUPT("fail: empty");
 done:
 	return rc;
 }
@@ -469,6 +450,13 @@ cache_decode_policy(const json_t *root, const json_t *pol,
 	if (json_integer_value(maxage) !=
 	    (json_int_t)mtasts_policy_max_age(e->policy))
 		CORRUPT("max_age differs from the policy");
+	/* Informational, but exactly what store writes (D-CACHEFILE-1). */
+	if (json_array_size(mx) != mtasts_policy_mx_count(e->policy))
+		CORRUPT("mx differs from the policy");
+	for (i = 0; i < json_array_size(mx); i++)
+		if (strcmp(json_string_value(json_array_get(mx, i)),
+		    mtasts_policy_mx(e->policy, i)) != 0)
+			CORRUPT("mx differs from the policy");
 done:
 	return rc;
 }
@@ -477,8 +465,8 @@ done:
  * Decode a cache file of the expected domain into e. MTASTS_INVALID (why
  * filled) for anything but a well-formed, consistent entry.
  */
-static int
-cache_decode(const char *domain, const char *buf, size_t len,
+int
+mtasts_cache_decode(const char *domain, const char *buf, size_t len,
     struct mtasts_cache_entry *e, char *why, size_t wl)
 {
 	json_error_t jerr;
@@ -885,7 +873,7 @@ mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
 		rc = MTASTS_INVALID;
 		goto done;
 	}
-	rc = cache_decode(domain, buf, off, e, why, sizeof(why));
+	rc = mtasts_cache_decode(domain, buf, off, e, why, sizeof(why));
 	if (rc == MTASTS_NOMEM)
 		mtasts_err_set(err, rc, "cache: out of memory");
 	if (rc == MTASTS_OK) {
@@ -925,9 +913,9 @@ cache_set(json_t *o, const char *k, json_t *v)
 }
 
 /* Serialise a checked entry into *out (malloc'd, NUL-terminated). */
-static int
-cache_encode(const struct mtasts_cache_entry *e, char **out, size_t *outlen,
-    struct mtasts_error *err)
+int
+mtasts_cache_encode(const struct mtasts_cache_entry *e, char **out,
+    size_t *outlen, struct mtasts_error *err)
 {
 	json_t *root = NULL, *mx = NULL, *fail = NULL, *chk;
 	json_error_t jerr;
@@ -1074,7 +1062,7 @@ mtasts_cache_store(struct mtasts_ctx *ctx,
 	/* The next load reads what this store leaves, whatever happens. */
 	if (ctx->cache_memo != NULL)
 		memo_drop(ctx, e->domain, dlen);
-	if ((rc = cache_encode(e, &json, &jlen, err)) != MTASTS_OK)
+	if ((rc = mtasts_cache_encode(e, &json, &jlen, err)) != MTASTS_OK)
 		goto done;
 	if ((rc = cache_dir_open(ctx, 1, &dfd, err)) != MTASTS_OK)
 		goto done;
@@ -1200,13 +1188,24 @@ cache_lockname(const char *domain, size_t dlen, char *buf, size_t size)
 	snprintf(buf, size, ".#%016llx.lock", (unsigned long long)h);
 }
 
+/* 1 if name in dfd still names the file open as fd (D-PURGE-1). */
+static int
+cache_same_file(int dfd, const char *name, int fd)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && fstatat(dfd, name, &b,
+	    AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino;
+}
+
 int
 mtasts_cache_lock(struct mtasts_ctx *ctx, const char *domain, int wait_ms,
     int *fd, struct mtasts_error *err)
 {
 	char name[NAME_MAX + 1];
 	struct timespec ts;
-	struct stat st;
+	const char *why;
 	int64_t deadline, now, nap = CACHE_LOCK_POLL_MIN_MS;
 	size_t dlen;
 	int dfd = -1, lfd = -1, rc;
@@ -1222,57 +1221,66 @@ mtasts_cache_lock(struct mtasts_ctx *ctx, const char *domain, int wait_ms,
 	if ((rc = cache_dir_open(ctx, 1, &dfd, err)) != MTASTS_OK)
 		goto done;
 	cache_lockname(domain, dlen, name, sizeof(name));
-	/*
-	 * Never unlinked: deleting a lock file races with a process that
-	 * has it open and would let two fetchers run at once.
-	 */
-	lfd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
-	    O_NOCTTY | O_CLOEXEC, CACHE_FILE_MODE);
-	if (lfd == -1 || fstat(lfd, &st) == -1) {
-		rc = mtasts_err(err, MTASTS_ERROR, "cache: lock %s/%s: %s",
-		    ctx->cfg.cache_dir, name, strerror(errno));
-		goto done;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = mtasts_err(err, MTASTS_ERROR,
-		    "cache: lock %s/%s: not a regular file",
-		    ctx->cfg.cache_dir, name);
-		goto done;
-	}
-	if (st.st_uid == geteuid() && (st.st_mode & 07777) != CACHE_FILE_MODE)
-		(void)fchmod(lfd, CACHE_FILE_MODE);
-	/* Polled, not blocking: no signals or alarms in a host's process. */
 	for (;;) {
-		if (flock(lfd, LOCK_EX | LOCK_NB) == 0)
-			break;
-		if (errno == EINTR)
-			continue;
-		if (errno != EWOULDBLOCK) {
+		/*
+		 * D-FILE-1: a regular file with one link, never a FIFO or a
+		 * link to a file elsewhere; its mode is fixed only through
+		 * this checked descriptor, and only when we own it.
+		 */
+		lfd = mtasts_open_file(dfd, name, O_RDWR | O_CREAT |
+		    MTASTS_OPEN_FIXMODE, CACHE_FILE_MODE, &why);
+		if (lfd == -1) {
 			rc = mtasts_err(err, MTASTS_ERROR,
-			    "cache: flock %s/%s: %s", ctx->cfg.cache_dir, name,
-			    strerror(errno));
+			    "cache: lock %s/%s: %s", ctx->cfg.cache_dir, name,
+			    why != NULL ? why : strerror(errno));
 			goto done;
 		}
-		now = mtasts_mono_ms();
-		if (now >= deadline) {
-			rc = mtasts_err(err, MTASTS_TEMPFAIL,
-			    "cache: %s: another process is fetching (waited "
-			    "%d ms)", domain, wait_ms);
-			goto done;
+		/* Polled, not blocking: no signals or alarms in a host. */
+		for (;;) {
+			if (flock(lfd, LOCK_EX | LOCK_NB) == 0)
+				break;
+			if (errno == EINTR)
+				continue;
+			if (errno != EWOULDBLOCK) {
+				rc = mtasts_err(err, MTASTS_ERROR,
+				    "cache: flock %s/%s: %s",
+				    ctx->cfg.cache_dir, name, strerror(errno));
+				goto done;
+			}
+			now = mtasts_mono_ms();
+			if (now >= deadline)
+				goto busy;
+			if (nap > deadline - now)
+				nap = deadline - now;
+			ts.tv_sec = (time_t)(nap / 1000);
+			ts.tv_nsec = (long)(nap % 1000) * 1000000L;
+			(void)nanosleep(&ts, NULL);
+			if (nap < CACHE_LOCK_POLL_MAX_MS)
+				nap *= 2;
+			if (nap > CACHE_LOCK_POLL_MAX_MS)
+				nap = CACHE_LOCK_POLL_MAX_MS;
 		}
-		if (nap > deadline - now)
-			nap = deadline - now;
-		ts.tv_sec = (time_t)(nap / 1000);
-		ts.tv_nsec = (long)(nap % 1000) * 1000000L;
-		(void)nanosleep(&ts, NULL);
-		if (nap < CACHE_LOCK_POLL_MAX_MS)
-			nap *= 2;
-		if (nap > CACHE_LOCK_POLL_MAX_MS)
-			nap = CACHE_LOCK_POLL_MAX_MS;
+		/*
+		 * D-PURGE-1: a purge unlinks a lock file only while holding
+		 * its lock. If ours was unlinked (or replaced) while we
+		 * waited, we hold a lock nobody else will ever take: start
+		 * again on the file the name refers to now.
+		 */
+		if (cache_same_file(dfd, name, lfd))
+			break;
+		close(lfd);
+		lfd = -1;
+		if (mtasts_mono_ms() >= deadline)
+			goto busy;
 	}
 	*fd = lfd;
 	lfd = -1;
 	rc = MTASTS_OK;
+	goto done;
+busy:
+	rc = mtasts_err(err, MTASTS_TEMPFAIL,
+	    "cache: %s: another process is fetching (waited %d ms)", domain,
+	    wait_ms);
 done:
 	if (lfd != -1)
 		close(lfd);
@@ -1346,5 +1354,128 @@ mtasts_cache_foreach(struct mtasts_ctx *ctx,
 done:
 	if (d != NULL)
 		closedir(d);
+	return rc;
+}
+
+/* ".<anything>.json.<pid>.<8 hex>.tmp", as cache_tmpname() makes them. */
+static int
+cache_is_tmpname(const char *n, size_t len)
+{
+	size_t i;
+
+	if (len < 1 + 6 + 2 + 9 + 4 || n[0] != '.' ||
+	    memcmp(n + len - 4, ".tmp", 4) != 0 || n[len - 13] != '.')
+		return 0;
+	for (i = len - 12; i < len - 4; i++)
+		if (!((n[i] >= '0' && n[i] <= '9') ||
+		    (n[i] >= 'a' && n[i] <= 'f')))
+			return 0;
+	for (i = len - 14; i > 0 && n[i] >= '0' && n[i] <= '9'; i--)
+		;
+	return i >= 6 && i < len - 14 && n[i] == '.' &&
+	    memcmp(n + i - 5, ".json", 5) == 0;
+}
+
+/*
+ * A lock file nobody holds, of a domain without an entry: take its lock
+ * without waiting, check the name still refers to it, unlink it while
+ * holding the lock (D-PURGE-1; mtasts_cache_lock() re-checks after its
+ * flock). 1 removed, 0 kept.
+ */
+static int
+cache_purge_lock(int dfd, const char *name, size_t len)
+{
+	char domain[MTASTS_DOMAIN_MAX + 1], entry[NAME_MAX + 1];
+	struct stat st;
+	size_t dlen;
+	int fd, rc = 0;
+
+	if (len > 6 && name[1] != '#') {
+		dlen = len - 6;
+		if (dlen > MTASTS_DOMAIN_MAX)
+			return 0;
+		memcpy(domain, name + 1, dlen);
+		domain[dlen] = '\0';
+		if (!cache_domain_ok(domain, &dlen) ||
+		    !cache_filename(domain, entry))
+			return 0;
+		/* The domain has an entry: its lock is still of use. */
+		if (fstatat(dfd, entry, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+		    errno != ENOENT)
+			return 0;
+	}
+	/* (A hashed name cannot be mapped back: removed when unheld.) */
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC);
+	if (fd == -1)
+		return 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+	    cache_same_file(dfd, name, fd) && unlinkat(dfd, name, 0) == 0)
+		rc = 1;
+	close(fd);
+	return rc;
+}
+
+int
+mtasts_cache_purge_stale(struct mtasts_ctx *ctx, size_t *ntmp,
+    size_t *nlock, struct mtasts_error *err)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d = NULL;
+	size_t n, tmps = 0, locks = 0;
+	time_t now = time(NULL);
+	int dfd = -1, rc;
+
+	if (ntmp != NULL)
+		*ntmp = 0;
+	if (nlock != NULL)
+		*nlock = 0;
+	if ((rc = cache_dir_open(ctx, 0, &dfd, err)) != MTASTS_OK)
+		return rc == MTASTS_NOTFOUND ? MTASTS_OK : rc;
+	if ((d = fdopendir(dfd)) == NULL) {
+		rc = mtasts_err(err, MTASTS_ERROR, "cache: %s: %s",
+		    ctx->cfg.cache_dir, strerror(errno));
+		close(dfd);
+		return rc;
+	}
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL)
+			break;
+		if (de->d_name[0] != '.')
+			continue;
+		n = strlen(de->d_name);
+		if (cache_is_tmpname(de->d_name, n)) {
+			/*
+			 * A store renames its temp file within moments; one
+			 * this old belongs to a process that died. Should
+			 * it still be alive, its rename fails cleanly.
+			 */
+			if (fstatat(dirfd(d), de->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) == 0 &&
+			    st.st_mtime < now - MTASTS_CACHE_TMP_STALE &&
+			    unlinkat(dirfd(d), de->d_name, 0) == 0)
+				tmps++;
+		} else if (n > 6 && memcmp(de->d_name + n - 5, ".lock", 5) ==
+		    0)
+			locks += (size_t)cache_purge_lock(dirfd(d),
+			    de->d_name, n);
+	}
+	if (errno != 0) {
+		rc = mtasts_err(err, MTASTS_ERROR, "cache: readdir %s: %s",
+		    ctx->cfg.cache_dir, strerror(errno));
+		goto done;
+	}
+	if (tmps + locks > 0)
+		(void)fsync(dirfd(d));
+	rc = MTASTS_OK;
+done:
+	closedir(d);
+	if (ntmp != NULL)
+		*ntmp = tmps;
+	if (nlock != NULL)
+		*nlock = locks;
 	return rc;
 }

@@ -163,6 +163,32 @@ int mtasts_ascii_caseeq(const char *a, size_t alen, const char *b,
 /* Milliseconds on a monotonic clock, for deadlines. */
 int64_t mtasts_mono_ms(void);
 
+/*
+ * D-FILE-1, the one way to open a file in a shared directory: openat(dfd,
+ * name) with O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC added to flags
+ * (O_RDONLY/O_WRONLY/O_RDWR, O_APPEND, O_CREAT; never O_TRUNC), refusing
+ * anything but a regular file with one link. O_CREAT tries O_EXCL first;
+ * mode is set with fchmod on a file this call created, and with
+ * MTASTS_OPEN_FIXMODE in flags also on an existing file we own. Returns
+ * the descriptor, or -1 with errno and *why (if why != NULL) a reason for
+ * our own refusals.
+ */
+#define MTASTS_OPEN_FIXMODE 0x40000000
+int mtasts_open_file(int dfd, const char *name, int flags, mode_t mode,
+    const char **why);
+/*
+ * Open a directory (O_DIRECTORY, fstat S_ISDIR), refusing a world-writable
+ * one. create: MTASTS_DIR_EXISTING, MTASTS_DIR_CREATE (the last
+ * component), MTASTS_DIR_CREATE_PARENTS (mkdir -p). What is created is made
+ * 0700 and fchmod'ed to mode through an O_NOFOLLOW descriptor. Returns the
+ * descriptor or -1 with errno (ENOENT when missing) and *why.
+ */
+#define MTASTS_DIR_EXISTING 0
+#define MTASTS_DIR_CREATE 1
+#define MTASTS_DIR_CREATE_PARENTS 2
+int mtasts_dir_open(const char *path, mode_t mode, int create,
+    const char **why);
+
 /* ABNF character classes shared by the record parsers (RFC 5234 WSP). */
 static inline int
 mtasts_is_wsp(char c)
@@ -733,6 +759,25 @@ void mtasts_cache_unlock(int fd);
 int mtasts_cache_foreach(struct mtasts_ctx *ctx,
     int (*fn)(void *arg, const char *domain), void *arg,
     struct mtasts_error *err);
+/*
+ * Remove what dead or finished processes left in the cache directory
+ * (D-PURGE-1): temp files of stores older than MTASTS_CACHE_TMP_STALE
+ * seconds, and lock files nobody holds of domains without an entry.
+ * Counts in *ntmp and *nlock (either may be NULL).
+ */
+#define MTASTS_CACHE_TMP_STALE 3600
+int mtasts_cache_purge_stale(struct mtasts_ctx *ctx, size_t *ntmp,
+    size_t *nlock, struct mtasts_error *err);
+/*
+ * The cache file codec (for the fuzz target): decode buf[0..len) of a
+ * domain into the zeroed *e (MTASTS_INVALID with why filled, or
+ * MTASTS_NOMEM; free e->policy in any case with the entry), and encode a
+ * checked entry. What decode accepts, encode writes back equal (D-CACHEFILE-1).
+ */
+int mtasts_cache_decode(const char *domain, const char *buf, size_t len,
+    struct mtasts_cache_entry *e, char *why, size_t wl);
+int mtasts_cache_encode(const struct mtasts_cache_entry *e, char **out,
+    size_t *outlen, struct mtasts_error *err);
 
 /* ---- lookup.c ---- */
 

@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -342,11 +343,22 @@ read_spool(struct mtasts_ctx *ctx, time_t day, struct agg *a,
 	snprintf(dp, sizeof(dp), "%s.dropped", path);
 	if (stat(dp, &sb) == 0)
 		st->dropped = (size_t)sb.st_size;
-	if ((f = fopen(path, "re")) == NULL) {
-		if (errno == ENOENT)
-			return MTASTS_OK;	/* no sessions that day */
-		return mtasts_err(err, MTASTS_ERROR, "%s: %s", path,
-		    strerror(errno));
+	/* D-FILE-1: a FIFO or link planted in the spool must not hang us. */
+	{
+		const char *why = NULL;
+		int fd = mtasts_open_file(AT_FDCWD, path, O_RDONLY, 0, &why);
+
+		if (fd == -1) {
+			if (errno == ENOENT)
+				return MTASTS_OK;	/* no sessions that day */
+			return mtasts_err(err, MTASTS_ERROR, "%s: %s", path,
+			    why != NULL ? why : strerror(errno));
+		}
+		if ((f = fdopen(fd, "r")) == NULL) {
+			close(fd);
+			return mtasts_err(err, MTASTS_NOMEM, "%s: %s", path,
+			    strerror(errno));
+		}
 	}
 	while ((n = getline(&line, &cap, f)) > 0) {
 		json_t *rec;

@@ -6,8 +6,11 @@
  * Concurrency without locks: each record is one write(2) on an O_APPEND
  * descriptor of at most MTASTS_TLSRPT_RECORD_MAX (= PIPE_BUF) bytes, so
  * records of concurrent writers never interleave and no process waits for
- * another. A crash or a full disk can leave a torn last line; the reader
- * skips and counts lines that do not parse (docs/decisions.md D-RPT-5).
+ * another. A record a full disk tears is truncated away by its writer
+ * (D-SPOOL-2); a crash can still leave a torn line, which the reader skips
+ * and counts (docs/decisions.md D-RPT-5). The spool directory and its
+ * files are opened so that a FIFO, a link or a world-writable directory
+ * is refused at once, never waited on (D-FILE-1, D-SPOOL-1).
  *
  * Record keys (short, the line is capped): v format version, t time, d
  * policy domain, pt policy type, ps policy-string lines, mx mx-host
@@ -18,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,61 +80,18 @@ mtasts_tlsrpt_spool_path(const struct mtasts_ctx *ctx, time_t day,
 }
 
 /*
- * mkdir -p with mode 02770 on what we create: the spool is shared by the
- * MTA's delivery processes and the report job through a common group, and
- * setgid keeps new files in that group.
+ * The spool directory, opened for appending records (D-FILE-1): what we
+ * create (mkdir -p) is 02770, as the spool is shared by the MTA's delivery
+ * processes and the report job through a common group and setgid keeps
+ * new files in that group; a world-writable spool is refused, because
+ * anybody could plant a FIFO, a link or forged records in it (D-SPOOL-1).
  */
 static int
-make_dir(const char *path)
+spool_dir_open(const struct mtasts_ctx *ctx, int create_dir,
+    const char **why)
 {
-	char buf[MTASTS_PATH_MAX];
-	char *p;
-
-	if (mtasts_strlcpy(buf, path, sizeof(buf)) >= sizeof(buf))
-		return -1;
-	for (p = buf + 1;; p++) {
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(buf, 02770) == 0) {
-				/* The umask must not narrow the group bits. */
-				if (chmod(buf, 02770) != 0)
-					return -1;
-			} else if (errno != EEXIST)
-				return -1;
-			*p = c;
-			if (c == '\0')
-				break;
-		}
-	}
-	return 0;
-}
-
-/*
- * Open the day file for appending, creating it 0660 (directory too when
- * create_dir). Returns the descriptor or -1 with errno set.
- */
-static int
-open_append(const struct mtasts_ctx *ctx, const char *path, int create_dir)
-{
-	int fd;
-
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, 0660);
-	if (fd >= 0) {
-		/* We made it: give the group write access despite umask. */
-		(void)fchmod(fd, 0660);
-		return fd;
-	}
-	if (errno == EEXIST)
-		return open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-	if (errno == ENOENT && create_dir) {
-		if (make_dir(mtasts_tlsrpt_dir(ctx)) != 0)
-			return -1;
-		return open_append(ctx, path, 0);
-	}
-	return -1;
+	return mtasts_dir_open(mtasts_tlsrpt_dir(ctx), 02770, create_dir ?
+	    MTASTS_DIR_CREATE_PARENTS : MTASTS_DIR_EXISTING, why);
 }
 
 /* Untrusted text (peer EHLO, error strings) as printable ASCII. */
@@ -315,47 +276,69 @@ done:
 
 /* Count a dropped session: one byte in <day>.dropped, lock-free. */
 static void
-count_drop(const char *path)
+count_drop(int dfd, const char *name)
 {
-	char dp[MTASTS_PATH_MAX + 16];
+	char dp[NAME_MAX + 1];
 	int fd;
 
-	if ((size_t)snprintf(dp, sizeof(dp), "%s.dropped", path) >=
+	if ((size_t)snprintf(dp, sizeof(dp), "%s.dropped", name) >=
 	    sizeof(dp))
 		return;
-	fd = open(dp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-	    0660);
+	/* D-FILE-1: never a FIFO, a link, or a file that is not ours. */
+	fd = mtasts_open_file(dfd, dp, O_WRONLY | O_APPEND | O_CREAT |
+	    MTASTS_OPEN_FIXMODE, 0660, NULL);
 	if (fd < 0)
 		return;
-	(void)fchmod(fd, 0660);
 	if (write(fd, "\n", 1) != 1) {
 		/* Nothing more to do: the drop is logged by the caller. */
 	}
 	close(fd);
 }
 
+/*
+ * Append one record (line, ending in "\n") to the day file. Never blocks: the
+ * directory and the file are opened as D-FILE-1 says, so a FIFO, a link
+ * or a world-writable spool is an error, never a hang (D-SPOOL-1).
+ */
 static int
 spool_write(struct mtasts_ctx *ctx, const char *line, size_t len,
     time_t when, int create_dir, struct mtasts_error *err)
 {
-	char path[MTASTS_PATH_MAX + 32];
+	char path[MTASTS_PATH_MAX + 32], name[32];
+	char buf[16];
 	struct stat st;
 	uint64_t cap = ctx->cfg.tlsrpt_day_max != 0 ?
 	    ctx->cfg.tlsrpt_day_max : MTASTS_TLSRPT_DAY_MAX_DEFAULT;
+	const char *why = NULL;
 	ssize_t w;
-	int fd = -1, rc = MTASTS_ERROR;
+	int dfd = -1, fd = -1, rc = MTASTS_ERROR;
 
 	if (ctx->tlsrpt_dry)
 		return MTASTS_OK;	/* no delivery happened (D-EXIM-10) */
-	if (mtasts_tlsrpt_spool_path(ctx, when, path, sizeof(path)) != 0) {
+	mtasts_tlsrpt_day_name(when, buf, sizeof(buf));
+	if (mtasts_tlsrpt_spool_path(ctx, when, path, sizeof(path)) != 0 ||
+	    (size_t)snprintf(name, sizeof(name), "%s.jsonl", buf) >=
+	    sizeof(name)) {
 		mtasts_err_set(err, MTASTS_ERROR, "tlsrpt: spool path too long");
 		goto done;
 	}
-	if ((fd = open_append(ctx, path, create_dir)) < 0) {
+	if ((dfd = spool_dir_open(ctx, create_dir, &why)) < 0) {
 		if (!create_dir && errno == ENOENT) {
 			rc = MTASTS_NOTFOUND;
 			goto done;
 		}
+		mtasts_err_set(err, MTASTS_ERROR, "tlsrpt: %s: %s",
+		    mtasts_tlsrpt_dir(ctx), why != NULL ? why :
+		    strerror(errno));
+		goto done;
+	}
+	if ((fd = mtasts_open_file(dfd, name, O_WRONLY | O_APPEND | O_CREAT,
+	    0660, &why)) < 0) {
+		mtasts_err_set(err, MTASTS_ERROR, "tlsrpt: %s: %s", path,
+		    why != NULL ? why : strerror(errno));
+		goto done;
+	}
+	if (fstat(fd, &st) != 0) {
 		mtasts_err_set(err, MTASTS_ERROR, "tlsrpt: %s: %s", path,
 		    strerror(errno));
 		goto done;
@@ -364,8 +347,8 @@ spool_write(struct mtasts_ctx *ctx, const char *line, size_t len,
 	 * Bound the day's spool (checklist 115). Concurrent writers may each
 	 * pass this check at once: the overshoot is at most one record each.
 	 */
-	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size + len > cap) {
-		count_drop(path);
+	if ((uint64_t)st.st_size + len > cap) {
+		count_drop(dfd, name);
 		mtasts_log(ctx, MTASTS_LOG_WARN, "tlsrpt: %s full (%llu bytes),"
 		    " session dropped", path, (unsigned long long)cap);
 		mtasts_err_set(err, MTASTS_ERROR, "tlsrpt: day spool full");
@@ -374,10 +357,23 @@ spool_write(struct mtasts_ctx *ctx, const char *line, size_t len,
 	w = write(fd, line, len);
 	if (w < 0 || (size_t)w != len) {
 		int e = w < 0 ? errno : ENOSPC;
+		off_t end;
 
-		/* End a torn line so the next record starts on its own. */
-		if (w > 0 && write(fd, "\n", 1) != 1) {
-			/* The reader skips and counts the torn line anyway. */
+		/*
+		 * D-SPOOL-2: a short write (a full disk) left a torn line
+		 * without its newline, and the newline would not fit either.
+		 * Take the torn bytes back while they are still the end of
+		 * the file, so the next record starts on a line of its own;
+		 * only if someone appended after them end the line instead.
+		 */
+		if (w > 0 && (end = lseek(fd, 0, SEEK_CUR)) >= w &&
+		    fstat(fd, &st) == 0 && st.st_size == end) {
+			if (ftruncate(fd, end - w) != 0 &&
+			    write(fd, "\n", 1) != 1) {
+				/* The reader skips and counts the torn line. */
+			}
+		} else if (w > 0 && write(fd, "\n", 1) != 1) {
+			/* The reader skips and counts the torn line. */
 		}
 		mtasts_err_set(err, MTASTS_ERROR, "tlsrpt: write %s: %s", path,
 		    strerror(e));
@@ -387,6 +383,8 @@ spool_write(struct mtasts_ctx *ctx, const char *line, size_t len,
 done:
 	if (fd >= 0)
 		close(fd);
+	if (dfd >= 0)
+		close(dfd);
 	return rc;
 }
 
@@ -466,6 +464,8 @@ mtasts_tlsrpt_record_fetch_failure(struct mtasts_ctx *ctx,
 		return;
 	if (spool_write(ctx, line, len, when != 0 ? when : mtasts_now(ctx),
 	    0, &e) == MTASTS_ERROR)
-		mtasts_log(ctx, MTASTS_LOG_DEBUG, "%s", e.text);
+		/* Reports would silently miss the failure: say so. */
+		mtasts_log(ctx, MTASTS_LOG_WARN, "%s (policy fetch failure "
+		    "of %s not recorded)", e.text, d);
 	free(line);
 }

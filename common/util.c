@@ -1,13 +1,21 @@
 /*
  * util.c - small helpers shared by the core: error filling, range-checked
- * number parsing, bounded copies, monotonic time.
+ * number parsing, bounded copies, monotonic time, and the one safe way to
+ * open the files and directories the core shares with other local users
+ * (D-FILE-1).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mtasts_internal.h"
+
+/* Opens retried when the file vanishes under us (a concurrent purge). */
+#define OPEN_TRIES 8
 
 static const char *const rc_names[] = {
 	"ok", "not found", "temporary failure", "invalid", "out of memory",
@@ -126,4 +134,184 @@ mtasts_mono_ms(void)
 	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
 		return 0;
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * D-FILE-1: every file the core keeps in a directory it shares (cache,
+ * spool) is opened here. O_NOFOLLOW: never through a symbolic link;
+ * O_NONBLOCK: a FIFO or device planted in its place can never hang the
+ * caller (a FIFO without a reader is ENXIO for writers, one with a reader
+ * is refused below); a regular file with exactly one link, so a hard link
+ * to a file elsewhere (/etc/mtasts.conf with fs.protected_hardlinks=0) is
+ * never written or chmod'ed. The mode is set with fchmod on the checked
+ * descriptor only: on a file this call created, or, with MTASTS_OPEN_FIXMODE,
+ * on an existing one we own.
+ */
+int
+mtasts_open_file(int dfd, const char *name, int flags, mode_t mode,
+    const char **why)
+{
+	const int base = O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+	/* Never O_TRUNC: it would act before the checks below. */
+	int acc = flags & (O_ACCMODE | O_APPEND), fd = -1, e;
+	int created = 0, tries;
+	struct stat st;
+	const char *dummy;
+
+	if (why == NULL)
+		why = &dummy;
+	*why = NULL;
+	/* O_CREAT|O_EXCL first, so that we know whether we made it. */
+	for (tries = 0; tries < OPEN_TRIES; tries++) {
+		fd = -1;
+		if (flags & O_CREAT) {
+			fd = openat(dfd, name, acc | base | O_CREAT | O_EXCL,
+			    mode);
+			if (fd != -1)
+				created = 1;
+			else if (errno != EEXIST)
+				break;
+		}
+		if (fd == -1)
+			fd = openat(dfd, name, acc | base);
+		if (fd == -1) {
+			/* Removed between the two opens: try again. */
+			if (errno == ENOENT && (flags & O_CREAT))
+				continue;
+			break;
+		}
+		if (fstat(fd, &st) == -1)
+			goto fail;
+		/* Unlinked since we opened it (a purge): try again. */
+		if (st.st_nlink == 0 && (flags & O_CREAT)) {
+			close(fd);
+			fd = -1;
+			created = 0;
+			continue;
+		}
+		break;
+	}
+	if (fd == -1) {
+		if (tries == OPEN_TRIES)
+			errno = EAGAIN;
+		if (errno == ELOOP)
+			*why = "a symbolic link, refused";
+		else if (errno == ENXIO)
+			*why = "not a regular file (FIFO or socket), refused";
+		else if (errno == EISDIR)
+			*why = "a directory, refused";
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*why = "not a regular file, refused";
+		errno = EINVAL;
+		goto fail;
+	}
+	if (st.st_nlink != 1) {
+		*why = "a file with several hard links, refused";
+		errno = EMLINK;
+		goto fail;
+	}
+	if ((created || ((flags & MTASTS_OPEN_FIXMODE) &&
+	    st.st_uid == geteuid())) && (st.st_mode & 07777) != mode &&
+	    fchmod(fd, mode) == -1 && created)
+		goto fail;
+	return fd;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* mkdir one component 0700, then fchmod it to mode (never by path). */
+static int
+mkdir_one(const char *path, mode_t mode)
+{
+	struct stat st;
+	int fd, e;
+
+	if (mkdir(path, 0700) == -1)
+		return errno == EEXIST ? 0 : -1;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	/* Still the directory we made, not something put in its place. */
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+		errno = EPERM;
+		goto fail;
+	}
+	if (fchmod(fd, mode) == -1)
+		goto fail;
+	close(fd);
+	return 0;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+int
+mtasts_dir_open(const char *path, mode_t mode, int create, const char **why)
+{
+	char buf[MTASTS_PATH_MAX];
+	struct stat st;
+	const char *dummy;
+	char *p;
+	int fd, e;
+
+	if (why == NULL)
+		why = &dummy;
+	*why = NULL;
+	if (path[0] == '\0') {
+		errno = ENOENT;
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT && create != MTASTS_DIR_EXISTING) {
+		if (mtasts_strlcpy(buf, path, sizeof(buf)) >= sizeof(buf)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		p = create == MTASTS_DIR_CREATE_PARENTS ? buf + 1 :
+		    buf + strlen(buf);
+		for (;; p++) {
+			if (*p == '/' || *p == '\0') {
+				char c = *p;
+
+				*p = '\0';
+				if (mkdir_one(buf, mode) == -1)
+					return -1;
+				*p = c;
+				if (c == '\0')
+					break;
+			}
+		}
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	}
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISDIR(st.st_mode)) {
+		*why = "not a directory";
+		errno = ENOTDIR;
+		goto fail;
+	}
+	/* Anybody could plant files (FIFOs, links, records) in it. */
+	if (st.st_mode & S_IWOTH) {
+		*why = "directory is world-writable, refused";
+		errno = EPERM;
+		goto fail;
+	}
+	return fd;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
 }

@@ -1374,6 +1374,227 @@ test_memo(void)
 	mtasts_ctx_free(off);
 }
 
+/* D-CACHEFILE-1: load accepts exactly what store writes (issue 12 item 10). */
+static void
+test_codec_agree(void)
+{
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_cache_entry *e, *got = NULL;
+	struct mtasts_ctx *ctx;
+	char dir[600], *valid, *again;
+	size_t len, len2;
+
+	subdir(dir, sizeof(dir), "agree", 1);
+	ctx = new_ctx(dir);
+	e = entry_policy(DOM);
+	/* Store rewrites a non-ASCII reason to '?' ... */
+	mtasts_strlcpy(e->fail_reason, "caf\xc3\xa9 \x01 down",
+	    sizeof(e->fail_reason));
+	CHECK(mtasts_cache_store(ctx, e, &err) == MTASTS_OK);
+	mtasts_cache_entry_free(e);
+	CHECK(mtasts_cache_load(ctx, DOM, &got, &err) == MTASTS_OK &&
+	    got != NULL);
+	if (got != NULL)
+		CHECK_STR(got->fail_reason, "caf?? ? down");
+	mtasts_cache_entry_free(got);
+	valid = get_file(dir, DOM ".json", &len);
+	CHECK(valid != NULL);
+	if (valid == NULL)
+		return;
+	warns = 0;
+	/* ... so load refuses one, as a file store cannot have written. */
+	mutate(ctx, dir, valid, "fail", "reason", json_string("caf\xc3\xa9"),
+	    "non-ASCII fail.reason");
+	mutate(ctx, dir, valid, "fail", "reason", json_string("a\x7f"),
+	    "DEL in fail.reason");
+	/* An empty failure object: store leaves it out. */
+	mutate(ctx, dir, valid, NULL, "fail", json_pack("{s:i,s:s,s:s,s:s}",
+	    "at", 0, "id", "", "type", "", "reason", ""), "empty fail");
+	/* The informational mx list must be the policy's. */
+	mutate(ctx, dir, valid, NULL, "mx", json_pack("[s,s]",
+	    "mail.example.com", "evil.example.org"), "mx not the policy's");
+	mutate(ctx, dir, valid, NULL, "mx", json_pack("[s]",
+	    "mail.example.com"), "mx shorter than the policy's");
+	/* The file store wrote loads and stores back byte for byte. */
+	put_file(dir, DOM ".json", valid, len, 0660);
+	CHECK(mtasts_cache_load(ctx, DOM, &got, &err) == MTASTS_OK);
+	if (got != NULL) {
+		CHECK(mtasts_cache_store(ctx, got, &err) == MTASTS_OK);
+		again = get_file(dir, DOM ".json", &len2);
+		CHECK(again != NULL && len2 == len &&
+		    memcmp(again, valid, len) == 0);
+		free(again);
+	}
+	mtasts_cache_entry_free(got);
+	free(valid);
+	mtasts_ctx_free(ctx);
+}
+
+/* Set a file's mtime `ago` seconds back. */
+static void
+age_file(const char *dir, const char *name, time_t ago)
+{
+	struct timespec ts[2];
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - ago;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	CHECK(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) == 0);
+}
+
+static int
+exists(const char *dir, const char *name)
+{
+	char path[1024];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return lstat(path, &st) == 0;
+}
+
+/*
+ * D-FILE-1, D-PURGE-1: a hard-linked lock file is never chmod'ed; a purge
+ * leaves no stale temp files and no lock files of domains without an
+ * entry, and never breaks the mutual exclusion of the lock.
+ */
+static void
+test_purge(void)
+{
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_cache_entry *e;
+	struct mtasts_ctx *ctx;
+	char dir[600], outside[700], lockp[800], marker[700];
+	size_t ntmp = 99, nlock = 99;
+	int fd = -1, fd2 = -1, i, status, bad = 0, purged = 0, st = 0;
+	pid_t pids[5];
+	struct stat sb;
+
+	subdir(dir, sizeof(dir), "purge", 1);
+	ctx = new_ctx(dir);
+
+	/* A lock file that is a hard link to a file elsewhere (root is not
+	 * stopped by fs.protected_hardlinks): refused, its mode unchanged. */
+	snprintf(outside, sizeof(outside), "%s/outside.conf", topdir);
+	put_file(topdir, "outside.conf", "x = 1\n", 6, 0644);
+	snprintf(lockp, sizeof(lockp), "%s/.linked.example.lock", dir);
+	CHECK(link(outside, lockp) == 0);
+	CHECK(mtasts_cache_lock(ctx, "linked.example", 0, &fd, &err) ==
+	    MTASTS_ERROR && fd == -1);
+	CHECKF(stat(outside, &sb) == 0 && (sb.st_mode & 07777) == 0644,
+	    "outside file mode now %o", (unsigned)(sb.st_mode & 07777));
+	CHECK(unlink(lockp) == 0);
+	/* A FIFO in its place: refused without blocking. */
+	CHECK(mkfifo(lockp, 0660) == 0);
+	CHECK(mtasts_cache_lock(ctx, "linked.example", 0, &fd, NULL) ==
+	    MTASTS_ERROR);
+	CHECK(unlink(lockp) == 0);
+
+	/* What dead and finished processes leave behind. */
+	e = entry_policy("kept.example");
+	CHECK(mtasts_cache_store(ctx, e, &err) == MTASTS_OK);
+	mtasts_cache_entry_free(e);
+	CHECK(mtasts_cache_lock(ctx, "kept.example", 0, &fd, NULL) ==
+	    MTASTS_OK);
+	mtasts_cache_unlock(fd);
+	CHECK(mtasts_cache_lock(ctx, "gone.example", 0, &fd, NULL) ==
+	    MTASTS_OK);
+	mtasts_cache_unlock(fd);
+	CHECK(mtasts_cache_lock(ctx, "held.example", 0, &fd2, NULL) ==
+	    MTASTS_OK);
+	put_file(dir, ".#0123456789abcdef.lock", "", 0, 0660);
+	put_file(dir, ".gone.example.json.4242.0badcafe.tmp", "{", 1, 0660);
+	age_file(dir, ".gone.example.json.4242.0badcafe.tmp", 7200);
+	put_file(dir, ".kept.example.json.4243.00c0ffee.tmp", "{", 1, 0660);
+	put_file(dir, ".unrelated.tmp", "", 0, 0660);
+	age_file(dir, ".unrelated.tmp", 7200);
+	CHECK(mtasts_cache_purge_stale(ctx, &ntmp, &nlock, &err) ==
+	    MTASTS_OK);
+	CHECKF(ntmp == 1 && nlock == 2, "removed %zu temp, %zu lock files",
+	    ntmp, nlock);
+	CHECK(!exists(dir, ".gone.example.json.4242.0badcafe.tmp"));
+	CHECK(exists(dir, ".kept.example.json.4243.00c0ffee.tmp"));
+	CHECK(exists(dir, ".unrelated.tmp"));
+	CHECK(!exists(dir, ".gone.example.lock"));
+	CHECK(!exists(dir, ".#0123456789abcdef.lock"));
+	CHECK(exists(dir, ".kept.example.lock"));
+	CHECK(exists(dir, ".held.example.lock"));
+	CHECK(exists(dir, "kept.example.json"));
+	mtasts_cache_unlock(fd2);
+	/* Once nobody holds it, the lock of a domain without entry goes. */
+	CHECK(mtasts_cache_purge_stale(ctx, &ntmp, &nlock, &err) ==
+	    MTASTS_OK && nlock == 1 && !exists(dir, ".held.example.lock"));
+	/* A locker whose file was purged while it waited starts again. */
+	CHECK(mtasts_cache_lock(ctx, "gone.example", 0, &fd, NULL) ==
+	    MTASTS_OK);
+	mtasts_cache_unlock(fd);
+
+	/*
+	 * Mutual exclusion under a purger: four lockers each take the lock
+	 * of a domain without entry 300 times and create a marker file with
+	 * O_EXCL while holding it; a fifth process purges all along.
+	 */
+	snprintf(marker, sizeof(marker), "%s/marker", topdir);
+	fflush(stdout);
+	fflush(stderr);
+	for (i = 0; i < 5; i++) {
+		if ((pids[i] = fork()) != 0)
+			continue;
+		if (i == 4) {
+			size_t n = 0, total = 0;
+
+			/* The purger: until the lockers are done. */
+			while (!exists(topdir, "lockers-done")) {
+				if (mtasts_cache_purge_stale(ctx, NULL, &n,
+				    NULL) != MTASTS_OK)
+					_exit(2);
+				total += n;
+			}
+			_exit(total > 0 ? 0 : 3);
+		} else {
+			int k, v = 0, mfd;
+
+			for (k = 0; k < 300; k++) {
+				struct mtasts_error le = { 0, "" };
+
+				if (mtasts_cache_lock(ctx, "race.example",
+				    5000, &fd, &le) != MTASTS_OK) {
+					fprintf(stderr, "locker: %s\n",
+					    le.text);
+					_exit(2);
+				}
+				mfd = open(marker, O_WRONLY | O_CREAT | O_EXCL,
+				    0600);
+				if (mfd == -1)
+					v++;
+				else
+					close(mfd);
+				usleep(100);
+				if (mfd != -1)
+					unlink(marker);
+				mtasts_cache_unlock(fd);
+			}
+			_exit(v > 0 ? 1 : 0);
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		CHECK(waitpid(pids[i], &status, 0) == pids[i]);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "locker %d: status %#x\n", i, status);
+			bad++;
+		}
+	}
+	put_file(topdir, "lockers-done", "", 0, 0600);
+	CHECK(waitpid(pids[4], &status, 0) == pids[4]);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		purged = 1;
+	else
+		st = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	CHECKF(bad == 0, "%d lockers saw another holder", bad);
+	CHECKF(purged, "the purger removed no lock file (exit %d)", st);
+	mtasts_ctx_free(ctx);
+}
+
 static void
 cleanup(void)
 {
@@ -1407,6 +1628,8 @@ main(void)
 	test_lock();
 	test_foreach_remove();
 	test_memo();
+	test_codec_agree();
+	test_purge();
 	cleanup();
 	return T_DONE();
 }

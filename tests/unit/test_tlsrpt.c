@@ -5,12 +5,18 @@
  * checker, the report mail (through a fake sendmail that saves it: headers,
  * subject, file name, gzip) and the core's own fetch-failure records.
  */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -777,6 +783,317 @@ test_config(void)
 	mtasts_ctx_free(ctx);
 }
 
+/*
+ * Record one failing session in a child and wait at most 5 s for it:
+ * returns the child's exit status (0 recorded, 1 refused), or -1 when it
+ * hung and had to be killed (D-SPOOL-1: the spool never blocks a delivery).
+ */
+static int
+record_bounded(struct mtasts_ctx *ctx, const char *domain)
+{
+	struct timespec nap = { 0, 10 * 1000 * 1000 };
+	pid_t pid;
+	int i, status;
+
+	fflush(stderr);
+	if ((pid = fork()) == 0)
+		_exit(record(ctx, domain, MTASTS_POLICY_TYPE_NONE, NULL,
+		    "mx.h.example", "192.0.2.9", "starttls-not-supported",
+		    NULL, DAY0) == MTASTS_OK ? 0 : 1);
+	for (i = 0; i < 500; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+		nanosleep(&nap, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+static mode_t
+file_mode(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? sb.st_mode & 07777 : (mode_t)-1;
+}
+
+static void
+write_file(const char *path, const char *data, size_t len, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+	CHECK(fd >= 0 && write(fd, data, len) == (ssize_t)len);
+	if (fd >= 0)
+		close(fd);
+	CHECK(chmod(path, mode) == 0);
+}
+
+static int warn_logs;
+static char warn_last[512];
+
+static void
+warn_log(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	if (level == MTASTS_LOG_WARN) {
+		warn_logs++;
+		snprintf(warn_last, sizeof(warn_last), "%s", msg);
+	}
+}
+
+/* Issue 12 item 10: an unwritable fetch-failure record is a warning. */
+static void
+test_fetch_failure_warns(void)
+{
+	struct mtasts_ctx *ctx = new_ctx("spool8");
+	char dir[512];
+
+	snprintf(dir, sizeof(dir), "%s/spool8", tmpdir);
+	CHECK(mkdir(dir, 0700) == 0 && chmod(dir, 0777) == 0);
+	mtasts_ctx_set_log(ctx, warn_log, NULL);
+	warn_logs = 0;
+	mtasts_tlsrpt_record_fetch_failure(ctx, "f.example",
+	    MTASTS_RT_STS_FETCH_ERROR, "timed out", DAY0);
+	CHECKF(warn_logs == 1 && strstr(warn_last, "not recorded") != NULL &&
+	    strstr(warn_last, "world-writable") != NULL, "%d warnings: %s",
+	    warn_logs, warn_last);
+	mtasts_ctx_free(ctx);
+}
+
+/* D-SPOOL-1, D-FILE-1: FIFOs, links and world-writable spools (issue 12). */
+static void
+test_hostile_spool(void)
+{
+	struct mtasts_ctx *ctx = new_ctx("spool6");
+	char dir[512], day[600], dropped[600], outside[512], out2[512];
+	char *big;
+	int rfd, rc;
+
+	snprintf(dir, sizeof(dir), "%s/spool6", tmpdir);
+	snprintf(day, sizeof(day), "%s/2024-03-01.jsonl", dir);
+	snprintf(dropped, sizeof(dropped), "%s.dropped", day);
+	snprintf(outside, sizeof(outside), "%s/outside.conf", tmpdir);
+	snprintf(out2, sizeof(out2), "%s/outside2.conf", tmpdir);
+	CHECK(mkdir(dir, 02770) == 0);
+
+	/* A FIFO at today's file, nobody reading: refused at once. */
+	CHECK(mkfifo(day, 0660) == 0);
+	rc = record_bounded(ctx, "fifo.example");
+	CHECKF(rc == 1, "FIFO day file: child %s (%d)", rc == -1 ? "hung" :
+	    "returned", rc);
+	/* ... and with a reader: nothing is written into it. */
+	rfd = open(day, O_RDONLY | O_NONBLOCK);
+	CHECK(rfd >= 0);
+	rc = record_bounded(ctx, "fifo.example");
+	CHECKF(rc == 1, "FIFO with a reader: %d", rc);
+	if (rfd >= 0) {
+		char b[16];
+
+		CHECK(read(rfd, b, sizeof(b)) <= 0);
+		close(rfd);
+	}
+	/* The report job reading a FIFO planted as the day file. */
+	{
+		struct timespec nap = { 0, 10 * 1000 * 1000 };
+		pid_t pid;
+		int k, status = -1, done = 0;
+
+		fflush(stderr);
+		if ((pid = fork()) == 0) {
+			struct mtasts_report *rv = NULL;
+			size_t rn = 0;
+			struct mtasts_report_stats rst;
+
+			_exit(mtasts_report_build(ctx, DAY0, fake_rua, NULL,
+			    &rv, &rn, &rst, NULL) == MTASTS_ERROR ? 0 : 1);
+		}
+		for (k = 0; k < 500 && !done; k++) {
+			if (waitpid(pid, &status, WNOHANG) == pid)
+				done = 1;
+			else
+				nanosleep(&nap, NULL);
+		}
+		if (!done) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+		}
+		CHECKF(done && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "report build on a FIFO day file %s", done ? "did not "
+		    "fail" : "hung");
+	}
+	CHECK(unlink(day) == 0);
+
+	/* A FIFO at .dropped, reached when the day is over its cap. */
+	CHECK(mtasts_ctx_set(ctx, "tlsrpt_max_day_size", "65536", NULL) ==
+	    MTASTS_OK);
+	big = malloc(70000);
+	memset(big, '\n', 70000);
+	write_file(day, big, 70000, 0660);
+	CHECK(mkfifo(dropped, 0660) == 0);
+	rc = record_bounded(ctx, "fifo.example");
+	CHECKF(rc == 1, "FIFO .dropped: child %s (%d)", rc == -1 ? "hung" :
+	    "returned", rc);
+	CHECK(unlink(dropped) == 0);
+
+	/* .dropped a hard link to a file elsewhere: neither written nor
+	 * chmod'ed (root is not stopped by fs.protected_hardlinks). */
+	write_file(out2, "secret = 1\n", 11, 0644);
+	CHECK(link(out2, dropped) == 0);
+	CHECK(record_bounded(ctx, "link.example") == 1);
+	CHECKF(file_mode(out2) == 0644, "outside file mode now %o",
+	    (unsigned)file_mode(out2));
+	CHECK(file_size(out2) == 11);
+	CHECK(unlink(dropped) == 0);
+	CHECK(unlink(day) == 0);
+	free(big);
+
+	/* Today's file a hard link to a file elsewhere: not appended to. */
+	write_file(outside, "sendmail = /bin/true\n", 21, 0644);
+	CHECK(link(outside, day) == 0);
+	CHECK(record_bounded(ctx, "link.example") == 1);
+	CHECK(file_size(outside) == 21);
+	CHECK(file_mode(outside) == 0644);
+	CHECK(unlink(day) == 0);
+
+	/* A symbolic link: not followed. */
+	CHECK(symlink(outside, day) == 0);
+	CHECK(record_bounded(ctx, "link.example") == 1);
+	CHECK(file_size(outside) == 21);
+	CHECK(unlink(day) == 0);
+
+	/* A world-writable spool (sticky or not) is refused, nothing made. */
+	CHECK(chmod(dir, 0777) == 0);
+	CHECK(record_bounded(ctx, "ww.example") == 1);
+	CHECK(file_size(day) == -1);
+	CHECK(chmod(dir, 01777) == 0);
+	CHECK(record_bounded(ctx, "ww.example") == 1);
+	CHECK(file_size(day) == -1);
+	CHECK(chmod(dir, 02770) == 0);
+	CHECK(record_bounded(ctx, "ok.example") == 0);
+	CHECK(file_size(day) > 0);
+	mtasts_ctx_free(ctx);
+
+	/* A new spool is made 02770 whatever the umask (by fchmod). */
+	ctx = new_ctx("spool7/a/b");
+	umask(077);
+	CHECK(record_bounded(ctx, "ok.example") == 0);
+	umask(022);
+	snprintf(dir, sizeof(dir), "%s/spool7/a/b", tmpdir);
+	CHECKF(file_mode(dir) == 02770, "spool mode %o",
+	    (unsigned)file_mode(dir));
+	snprintf(dir, sizeof(dir), "%s/spool7/a/b/2024-03-01.jsonl", tmpdir);
+	CHECK(file_mode(dir) == 0660);
+	mtasts_ctx_free(ctx);
+}
+
+/*
+ * D-SPOOL-2 on a real full filesystem: a 64 KiB tmpfs in a private mount
+ * namespace. A record torn by ENOSPC must not swallow the record written
+ * once space is back. Runs in a child (the namespace); 77 = cannot mount.
+ */
+static int
+full_fs_child(void)
+{
+	struct mtasts_ctx *ctx;
+	struct mtasts_policy *pol = NULL;
+	struct mtasts_report *v = NULL;
+	struct mtasts_report_stats st;
+	char mnt[512], path[600], filler[600], text[8192], c;
+	size_t off, n = 0;
+	off_t sz;
+	int i, fd, fails = t_fail;	/* inherited from the parent */
+
+	snprintf(mnt, sizeof(mnt), "%s/fullfs", tmpdir);
+	if (mkdir(mnt, 0700) != 0 || unshare(CLONE_NEWNS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    mount("tmpfs", mnt, "tmpfs", 0, "size=64k,mode=0700") != 0)
+		return 77;
+	ctx = new_ctx("fullfs/spool");
+	off = (size_t)snprintf(text, sizeof(text),
+	    "version: STSv1\nmode: enforce\nmax_age: 86400\n");
+	for (i = 0; i < 34; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		    "mx: mx%02d.a-long-mail-host-name.example.net\n", i);
+	CHECK(mtasts_policy_parse(text, off, &pol, NULL) == MTASTS_OK);
+	CHECK(record(ctx, "full.example", MTASTS_POLICY_TYPE_STS, pol,
+	    "mx00.a-long-mail-host-name.example.net", "192.0.2.1", NULL,
+	    NULL, DAY0) == MTASTS_OK);
+	snprintf(path, sizeof(path), "%s/spool/2024-03-01.jsonl", mnt);
+	sz = file_size(path);
+	/* Two records do not fit the file's first page. */
+	CHECKF(sz > 2100 && sz < 4000, "record of %lld bytes", (long long)sz);
+	/* Fill the filesystem. */
+	snprintf(filler, sizeof(filler), "%s/filler", mnt);
+	fd = open(filler, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0);
+	memset(text, 'x', sizeof(text));
+	while (write(fd, text, 4096) > 0)
+		;
+	while (write(fd, text, 1) > 0)
+		;
+	CHECK(errno == ENOSPC);
+	close(fd);
+	/* Torn by ENOSPC: refused, and no torn bytes left behind. */
+	CHECK(record(ctx, "full.example", MTASTS_POLICY_TYPE_STS, pol,
+	    "mx01.a-long-mail-host-name.example.net", "192.0.2.1", NULL,
+	    NULL, DAY0) != MTASTS_OK);
+	fd = open(path, O_RDONLY);
+	sz = file_size(path);
+	CHECK(fd >= 0 && sz > 0 && pread(fd, &c, 1, sz - 1) == 1 &&
+	    c == '\n');
+	if (fd >= 0)
+		close(fd);
+	/* Space is back: the next record is read back intact. */
+	CHECK(unlink(filler) == 0);
+	CHECK(record(ctx, "full.example", MTASTS_POLICY_TYPE_STS, pol,
+	    "mx02.a-long-mail-host-name.example.net", "192.0.2.1",
+	    MTASTS_RT_CERT_EXPIRED, NULL, DAY0) == MTASTS_OK);
+	CHECK(mtasts_report_build(ctx, DAY0, fake_rua, NULL, &v, &n, &st,
+	    NULL) == MTASTS_OK);
+	CHECKF(st.records == 2 && st.torn == 0, "records %zu torn %zu",
+	    st.records, st.torn);
+	if (n == 1) {
+		json_t *rep = json_loadb(v[0].json, v[0].json_len, 0, NULL);
+		json_t *p = find_policy(rep, "sts");
+
+		CHECK(summary(p, "total-failure-session-count") == 1);
+		json_decref(rep);
+	}
+	mtasts_report_free(v, n);
+	mtasts_policy_free(pol);
+	mtasts_ctx_free(ctx);
+	umount(mnt);
+	return t_fail == fails ? 0 : 1;
+}
+
+static void
+test_full_fs(void)
+{
+	pid_t pid;
+	int status;
+
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) == 0)
+		_exit(full_fs_child());
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		printf("SKIP full filesystem test: cannot mount a tmpfs in a "
+		    "private namespace (not root?)\n");
+	else
+		CHECKF(WEXITSTATUS(status) == 0, "full filesystem child "
+		    "failed");
+}
+
 int
 main(void)
 {
@@ -792,6 +1109,9 @@ main(void)
 	test_day_cap_and_truncation();
 	test_fetch_failure();
 	test_mail();
+	test_hostile_spool();
+	test_fetch_failure_warns();
+	test_full_fs();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", tmpdir);
