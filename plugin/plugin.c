@@ -226,6 +226,7 @@ mtasts_plugin_note_held(const struct mtasts_result *r)
 {
 	char path[MTASTS_PATH_MAX + MTASTS_DOMAIN_MAX + 16];
 	char line[32];
+	const char *why = NULL;
 	long long until;
 	int fd, n;
 
@@ -237,15 +238,16 @@ mtasts_plugin_note_held(const struct mtasts_result *r)
 		return;		/* already remembered at least as long */
 	if (held_path(st.ctx, r->domain, path, sizeof(path)) != 0)
 		return;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0660);
+	/* Regular file, one link, no symlink, never blocks (D-FILE-1). */
+	fd = mtasts_open_file(AT_FDCWD, path, O_WRONLY | O_CREAT, 0660, &why);
 	if (fd == -1) {
 		mtasts_plugin_log(MTASTS_LOG_WARN, "%s: cannot remember the "
-		    "held mail in %s: %s", r->domain, path, strerror(errno));
+		    "held mail in %s: %s", r->domain, path,
+		    why != NULL ? why : strerror(errno));
 		return;
 	}
 	n = snprintf(line, sizeof(line), "%lld\n", (long long)r->expires);
-	if (n <= 0 || write(fd, line, (size_t)n) != n)
+	if (n <= 0 || ftruncate(fd, 0) != 0 || write(fd, line, (size_t)n) != n)
 		mtasts_plugin_log(MTASTS_LOG_WARN, "%s: cannot write %s: %s",
 		    r->domain, path, strerror(errno));
 	close(fd);
