@@ -166,7 +166,9 @@ done:
 /*
  * Fetch and parse the live policy for `id`, holding the domain lock.
  * On success fills *e (policy, id, times) and returns 1; on failure records
- * the failure in e->fail_* and in r, keeps e's policy, and returns 0.
+ * the failure in e->fail_* and in r, keeps e's policy, and returns 0. A
+ * local fault (the CA store cannot be loaded, D-CONF-5) is recorded in r
+ * only, never in e, and returns -1: nothing was learnt about the domain.
  */
 static int
 fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
@@ -178,6 +180,13 @@ fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
 	int ok = 0;
 
 	ctx->net->fetch_policy(ctx, e->domain, &f);
+	if (f.rc == MTASTS_ERROR) {
+		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s", f.reason);
+		mtasts_log(ctx, MTASTS_LOG_ERR, "%s: cannot fetch the policy: "
+		    "%s", e->domain, f.reason);
+		ctx->net->fetch_clear(&f);
+		return -1;
+	}
 	if (f.rc == MTASTS_OK) {
 		if (mtasts_policy_parse(f.body, f.body_len, &p, &perr) ==
 		    MTASTS_OK)
@@ -234,7 +243,7 @@ lookup_locked_fetch(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
 {
 	struct mtasts_cache_entry *e = *ep, *fresh = NULL;
 	struct mtasts_error err = { 0, "" };
-	int lockfd = -1, wait, rc;
+	int lockfd = -1, wait, rc, fetched;
 
 	wait = ctx->cfg.lock_wait_ms >= 0 ? ctx->cfg.lock_wait_ms
 					  : ctx->cfg.fetch_timeout_ms;
@@ -274,7 +283,21 @@ lookup_locked_fetch(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
 	}
 	e->txt_checked_at = now;
 	mtasts_strlcpy(e->txt_id, id, sizeof(e->txt_id));
-	if (fetch_into(ctx, e, id, now, r)) {
+	fetched = fetch_into(ctx, e, id, now, r);
+	if (fetched < 0) {
+		/*
+		 * D-CONF-5: a configuration error is not the domain's fault:
+		 * no back-off, no TLS-RPT record, nothing stored. A valid
+		 * cached policy still applies; without one, defer.
+		 */
+		mtasts_cache_unlock(lockfd);
+		if (cache_valid(e, now) &&
+		    !(flags & MTASTS_LOOKUP_FORCE_FETCH))
+			return answer_cache(r, e);
+		r->status = MTASTS_LOOKUP_TEMPFAIL;
+		return MTASTS_OK;
+	}
+	if (fetched) {
 		store_entry(ctx, e);
 		mtasts_cache_unlock(lockfd);
 		r->status = MTASTS_LOOKUP_POLICY;
@@ -314,7 +337,13 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 	*out = NULL;
 	if (ctx == NULL || domain == NULL)
 		return mtasts_err(err, MTASTS_ERROR, "lookup: no context");
-	ctx->finalized = 1;
+	/*
+	 * D-CONF-1: a configuration made through mtasts_ctx_set() (or
+	 * changed since it was loaded) is checked before its first use; a
+	 * bad one is an error, never an answer.
+	 */
+	if ((rc = mtasts_ctx_finalize(ctx, err)) != MTASTS_OK)
+		return rc;
 	now = mtasts_now(ctx);
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
