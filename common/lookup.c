@@ -102,7 +102,8 @@ dns_status_name(int st)
 enum txt_outcome {
 	TXT_ID,		/* one valid STS record: id filled */
 	TXT_NONE,	/* definite: no usable record (§3.1) */
-	TXT_TEMP	/* no answer: try later */
+	TXT_TEMP,	/* no answer: try later */
+	TXT_LOCAL	/* the resolver cannot be set up: a local fault */
 };
 
 /* §3.1 discovery. reason gets a short explanation of NONE/TEMP. */
@@ -125,9 +126,15 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 	rc = ctx->net->dns_query(ctx, qname, T_TXT, ctx->cfg.dns_timeout_ms, &a,
 	    err);
 	if (rc != MTASTS_OK) {
-		snprintf(reason, rsize, "TXT %s: resolver: %s", qname,
+		/*
+		 * D-CONF-5: a resolver that cannot be made (trust anchor
+		 * gone since the configuration was checked, libunbound
+		 * refusing an option) is this host's fault, not the domain's.
+		 */
+		snprintf(reason, rsize, "%sTXT %s: resolver: %s",
+		    rc == MTASTS_ERROR ? "configuration: " : "", qname,
 		    err != NULL ? err->text : mtasts_strerror(rc));
-		return TXT_TEMP;
+		return rc == MTASTS_ERROR ? TXT_LOCAL : TXT_TEMP;
 	}
 	*secure = a->secure;
 	switch (a->status) {
@@ -411,6 +418,17 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 	if (e == NULL && (e = entry_new(r->domain)) == NULL) {
 		rc = mtasts_err(err, MTASTS_NOMEM, "out of memory");
 		goto fail;
+	}
+	if (txt == TXT_LOCAL) {
+		/* As for a missing network half: never "no policy". */
+		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s", reason);
+		mtasts_log(ctx, MTASTS_LOG_ERR, "%s: %s", r->domain, reason);
+		if (cache_valid(e, now) &&
+		    !(flags & MTASTS_LOOKUP_FORCE_FETCH))
+			answer_cache(r, e);
+		else
+			r->status = MTASTS_LOOKUP_TEMPFAIL;
+		goto answered;
 	}
 	if (txt == TXT_TEMP) {
 		/* §3.3: no live policy discovered; a valid cache applies. */

@@ -500,6 +500,47 @@ test_api(void)
 		    "/nonexistent: No such") != NULL, "%s", err.text);
 		mtasts_ctx_free(ctx);
 	}
+	/*
+	 * D-CONF-5: the trust anchor removed after the check: the resolver
+	 * cannot be made, a local fault: tempfail, never "none", and no
+	 * TLS-RPT record blames the domain.
+	 */
+	{
+		char text[1200], ta[300], spool[300];
+		struct stat st;
+
+		snprintf(ta, sizeof(ta), "%s", putstr("gone.key", ROOTKEY));
+		snprintf(spool, sizeof(spool), "%s/spool-gone", tmpdir);
+		CHECK(mkdir(spool, 0700) == 0);
+		snprintf(text, sizeof(text), "dnssec = on\ntrust_anchor_file = "
+		    "%s\ncache_dir = %s\nresolver = 127.0.0.1@9\n"
+		    "tlsrpt_dir = %s\ndns_timeout = 1\n", ta, cache, spool);
+		CHECKF(load(text, &ctx, &err) == MTASTS_OK, "%s", err.text);
+		CHECK(unlink(ta) == 0);
+		memset(&err, 0, sizeof(err));
+		CHECKF(mtasts_lookup(ctx, "example.com", 0, &r, &err) ==
+		    MTASTS_OK, "%s", err.text);
+		CHECK(r != NULL &&
+		    mtasts_result_status(r) == MTASTS_LOOKUP_TEMPFAIL);
+		CHECKF(r != NULL && mtasts_result_failure_reason(r) != NULL &&
+		    strstr(mtasts_result_failure_reason(r), "configuration: "
+		    "TXT _mta-sts.example.com: resolver: ") != NULL, "%s",
+		    r != NULL && mtasts_result_failure_reason(r) ?
+		    mtasts_result_failure_reason(r) : "(none)");
+		mtasts_result_free(r);
+		r = NULL;
+		snprintf(text, sizeof(text), "%s/example.com.json", cache);
+		CHECK(stat(text, &st) == -1 && errno == ENOENT);
+		{
+			char cmd[400];
+
+			snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s')\"",
+			    spool);
+			CHECK(system(cmd) == 0);
+		}
+		mtasts_ctx_free(ctx);
+	}
+
 	/* The API itself may set a key again (last wins). */
 	ctx = mtasts_ctx_new();
 	CHECK(mtasts_ctx_set(ctx, "fetch_timeout", "5", NULL) == MTASTS_OK);
