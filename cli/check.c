@@ -1609,6 +1609,8 @@ cmd_check_local(struct mtasts_ctx *ctx, const char *config, int argc,
 		check_local_anchor(ctx, d);
 		check_local_dnssec(ctx, d);
 		check_local_resolver(ctx, d);
+		/* No resolver thread across the fork()s below. */
+		mtasts_dns_free(ctx);
 		for (i = 0; i < nusers; i++) {
 			check_dir_user(ctx, d, 1, users[i]);
 			check_dir_user(ctx, d, 0, users[i]);
