@@ -371,7 +371,8 @@ ta_record(const struct tok *t, size_t ntok, int owner_given, int line,
 			i++;
 	}
 	if (i >= ntok)
-		return fail(why, size, "line %d: no record type", line);
+		return fail(why, size, "line %d: not a DS or DNSKEY record "
+		    "(\"<owner> [TTL] [IN] DS|DNSKEY <rdata>\")", line);
 	if (tok_caseeq(&t[i], "DS"))
 		ds = 1;
 	else if (tok_caseeq(&t[i], "DNSKEY"))
