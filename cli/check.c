@@ -1540,6 +1540,53 @@ check_local_resolver(struct mtasts_ctx *ctx, struct dom *d)
 	mtasts_dns_answer_free(a);
 }
 
+/*
+ * The report commands check report_dir and sendmail themselves when they
+ * run (D-CONF-4); here only whether they could: the sendmail program is
+ * executable, report_dir exists or can be made by this user.
+ */
+static void
+check_local_reports(struct mtasts_ctx *ctx, struct dom *d)
+{
+	struct check *c = add_check(d, "reports", NULL);
+	const struct mtasts_config *cfg = &ctx->cfg;
+	char prog[MTASTS_PATH_MAX], parent[MTASTS_PATH_MAX];
+	const char *cmd = cfg->sendmail[0] ? cfg->sendmail :
+	    MTASTS_SENDMAIL_DEFAULT;
+	const char *dir = cfg->report_dir[0] ? cfg->report_dir :
+	    MTASTS_REPORT_DIR_DEFAULT;
+	struct stat st;
+	size_t n = strcspn(cmd, " \t");
+
+	if (cfg->report_contact[0] == '\0') {
+		set_st(c, ST_SKIP, NULL, "TLS-RPT reports not configured "
+		    "(no report_contact)");
+		return;
+	}
+	snprintf(prog, sizeof(prog), "%.*s", (int)n, cmd);
+	jset_str(c->data, "sendmail", prog);
+	jset_str(c->data, "report_dir", dir);
+	if (stat(prog, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    access(prog, X_OK) != 0) {
+		set_st(c, ST_FAIL, "fix the sendmail line of mtasts.conf",
+		    "sendmail %s is not an executable program", prog);
+		return;
+	}
+	if (stat(dir, &st) == 0 ? !S_ISDIR(st.st_mode) : errno != ENOENT) {
+		set_st(c, ST_FAIL, "point report_dir at a directory",
+		    "report_dir %s: %s", dir, stat(dir, &st) == 0 ?
+		    "not a directory" : strerror(errno));
+		return;
+	}
+	existing_parent(dir, parent, sizeof(parent));
+	if (stat(dir, &st) != 0 && access(parent, W_OK | X_OK) != 0) {
+		set_st(c, ST_FAIL, "create report_dir", "report_dir %s does "
+		    "not exist and cannot be created here (%s)", dir, parent);
+		return;
+	}
+	set_st(c, ST_OK, NULL, "sendmail %s, report_dir %s", prog, dir);
+}
+
 static void
 local_usage(void)
 {
@@ -1609,6 +1656,7 @@ cmd_check_local(struct mtasts_ctx *ctx, const char *config, int argc,
 		check_local_anchor(ctx, d);
 		check_local_dnssec(ctx, d);
 		check_local_resolver(ctx, d);
+		check_local_reports(ctx, d);
 		/* No resolver thread across the fork()s below. */
 		mtasts_dns_free(ctx);
 		for (i = 0; i < nusers; i++) {

@@ -1008,6 +1008,7 @@ class Local(Base):
 
     GOOD = {"config": "ok", "files": "ok", "ca-store": "ok",
             "anchor": "ok", "dnssec": "ok", "resolver": "ok",
+            "reports": "skip",
             "cache_dir:nobody": "ok", "tlsrpt_dir:nobody": "ok"}
 
     def test_good_installation(self):
@@ -1032,7 +1033,8 @@ class Local(Base):
         t = c.run("check", "--local", "--user", "nobody")
         self.assertEqual(t.rc, 0, t)
         self.assertRegex(t.out, r"(?m)^  ok    cache_dir   ")
-        self.assertIn("local: ok (8 ok, 0 warning(s), 0 failure(s)", t.out)
+        self.assertIn("local: ok (8 ok, 0 warning(s), 0 failure(s), 0 not "
+                      "checked, 1 skipped)", t.out)
 
     def test_unwritable_cache_dir_as_user(self):
         os.chmod(self.cache, 0o2750)          # group may read, not write
@@ -1093,6 +1095,19 @@ class Local(Base):
                       r.local["resolver"]["message"])
         self.assertLessEqual(r.local["resolver"]["data"]["elapsed_ms"],
                              2500)
+
+    def test_reports(self):
+        c, r = self.local(report_contact="tlsrpt@sender.test",
+                          sendmail="/nonexistent/sendmail -t",
+                          report_dir=os.path.join(self.base, "reports"))
+        self.assertEqual(r.local["reports"]["status"], "fail", r)
+        self.assertIn("sendmail /nonexistent/sendmail is not an executable",
+                      r.local["reports"]["message"])
+        c, r = self.local(report_contact="tlsrpt@sender.test",
+                          sendmail="/bin/cat", report_dir=os.path.join(
+                              self.base, "reports"))
+        self.assertEqual(r.local["reports"]["status"], "ok", r)
+        self.assertEqual(r.rc, 0, r)
 
     def test_syntax_error_is_reported_not_fatal(self):
         c = W.client()
