@@ -495,8 +495,8 @@ mtasts_config_read(struct mtasts_ctx *ctx, const char *path, int *missing,
 {
 	const char *env;
 	char *buf = NULL;
-	size_t len = 0, pos = 0;
-	int explicit = 1, lineno = 0, rc, i;
+	size_t len = 0;
+	int explicit = 1, rc;
 
 	*missing = 0;
 	if (path == NULL) {
@@ -511,12 +511,26 @@ mtasts_config_read(struct mtasts_ctx *ctx, const char *path, int *missing,
 	if ((rc = read_file(path, explicit, &buf, &len, missing, err)) !=
 	    MTASTS_OK || *missing)
 		return rc;
-	if (mtasts_strlcpy(ctx->last_config_file, path,
-	    sizeof(ctx->last_config_file)) >= sizeof(ctx->last_config_file)) {
-		free(buf);
+	rc = mtasts_config_parse(ctx, path, buf, len, err);
+	free(buf);
+	return rc;
+}
+
+int
+mtasts_config_parse(struct mtasts_ctx *ctx, const char *name,
+    const char *buf, size_t len, struct mtasts_error *err)
+{
+	size_t pos = 0;
+	int lineno = 0, rc = MTASTS_OK, i;
+
+	if (len > CONFIG_FILE_MAX)
+		return mtasts_err(err, MTASTS_INVALID,
+		    "%s: file too large (over %d bytes)", name,
+		    CONFIG_FILE_MAX);
+	if (mtasts_strlcpy(ctx->last_config_file, name,
+	    sizeof(ctx->last_config_file)) >= sizeof(ctx->last_config_file))
 		return mtasts_err(err, MTASTS_INVALID, "%.80s...: config path "
-		    "too long", path);
-	}
+		    "too long", name);
 	/* Lines are numbered in this file: older ones lose their number. */
 	for (i = 0; i < MTASTS_CK_COUNT; i++)
 		if (ctx->conf_line[i] > 0)
@@ -527,12 +541,11 @@ mtasts_config_read(struct mtasts_ctx *ctx, const char *path, int *missing,
 		size_t n = nl != NULL ? (size_t)(nl - p) : len - pos;
 
 		lineno++;
-		if ((rc = parse_line(ctx, path, lineno, p, n, err)) !=
+		if ((rc = parse_line(ctx, name, lineno, p, n, err)) !=
 		    MTASTS_OK)
 			break;
 		pos += n + (nl != NULL);
 	}
-	free(buf);
 	return rc;
 }
 

@@ -183,6 +183,13 @@ const char *mtasts_conf_key_name(int key);
 int mtasts_config_read(struct mtasts_ctx *ctx, const char *path,
     int *missing, struct mtasts_error *err);
 /*
+ * The parser of mtasts_config_read(): the file's bytes buf[0..len), need
+ * not be NUL-terminated; errors say "<name>:<line>: ...". No file is
+ * opened (fuzz/fuzz_config.c).
+ */
+int mtasts_config_parse(struct mtasts_ctx *ctx, const char *name,
+    const char *buf, size_t len, struct mtasts_error *err);
+/*
  * The load-time check (decisions.md D-CONF-1..4): every file and
  * directory the deciding path needs exists and is usable. MTASTS_OK, or
  * MTASTS_ERROR with err "<file>:<line>: <key>: <reason>" (or "<key>: ..."
