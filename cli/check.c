@@ -1237,8 +1237,9 @@ dir_as_user(struct mtasts_ctx *ctx, int cache, const char *user,
 	int e, fd;
 
 	if (cache) {
-		if (mtasts_cache_dir_check(ctx, 1, &r->exists, &err) !=
-		    MTASTS_OK) {
+		if (mtasts_cache_dir_check(ctx, 1,
+		    ctx->conf_line[MTASTS_CK_CACHE_DIR] != MTASTS_CONF_DEFAULT,
+		    &r->exists, &err) != MTASTS_OK) {
 			au_set(r, ST_FAIL, "make cache_dir a directory owned "
 			    "by root, group of the MTA user, mode 02770",
 			    "%s (as %s)", err.text, user);

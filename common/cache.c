@@ -337,7 +337,7 @@ err:
 
 int
 mtasts_cache_dir_check(const struct mtasts_ctx *ctx, int strict,
-    int *exists, struct mtasts_error *err)
+    int must_exist, int *exists, struct mtasts_error *err)
 {
 	const char *dir = ctx->cfg.cache_dir;
 	char parent[MTASTS_PATH_MAX];
@@ -364,6 +364,9 @@ mtasts_cache_dir_check(const struct mtasts_ctx *ctx, int strict,
 	if (errno != ENOENT)
 		return mtasts_err(err, MTASTS_ERROR, "%.100s: %s", dir,
 		    strerror(errno));
+	if (must_exist)
+		return mtasts_err(err, MTASTS_ERROR, "%.100s: %s (create it, "
+		    "mode 02770)", dir, strerror(ENOENT));
 	/* Missing: the first store makes the last component (02770). */
 	mtasts_strlcpy(parent, dir, sizeof(parent));
 	while ((slash = strrchr(parent, '/')) != NULL && slash[1] == '\0' &&

@@ -682,15 +682,15 @@ int mtasts_cache_lock(struct mtasts_ctx *ctx, const char *domain,
     int wait_ms, int *fd, struct mtasts_error *err);
 void mtasts_cache_unlock(int fd);
 /*
- * The configured cache_dir as the load-time check sees it (D-CONF-3):
- * MTASTS_OK when it is a directory this process can search, or when it is
- * missing but its parent is a directory (the first store creates it);
- * MTASTS_ERROR otherwise. strict adds the per-access checks of every load
- * and store (world-writable is refused), for `mtasts check --local`.
- * *exists gets 1 when the directory exists.
+ * The configured cache_dir as the load-time check sees it (D-CONF-4):
+ * MTASTS_OK when it is a directory this process can search, or, unless
+ * must_exist, when it is missing but its parent is a directory (the first
+ * store creates it); MTASTS_ERROR otherwise. strict adds the per-access
+ * checks of every load and store (world-writable is refused), for
+ * `mtasts check --local`. *exists gets 1 when the directory exists.
  */
 int mtasts_cache_dir_check(const struct mtasts_ctx *ctx, int strict,
-    int *exists, struct mtasts_error *err);
+    int must_exist, int *exists, struct mtasts_error *err);
 /* Call fn for each cached domain name; stops when fn returns non-zero. */
 int mtasts_cache_foreach(struct mtasts_ctx *ctx,
     int (*fn)(void *arg, const char *domain), void *arg,

@@ -344,12 +344,39 @@ test_paths(void)
 		    n == 2);
 	}
 
-	/* cache_dir: a directory, or missing under an existing parent. */
-	snprintf(text, sizeof(text), "cache_dir = %s/newcache\n", tmpdir);
-	expect_ok(text);
+	/*
+	 * cache_dir: a directory. Named in the file it must exist (a typo
+	 * would start an empty cache); the default may be missing under an
+	 * existing parent (the first store makes it).
+	 */
+	snprintf(text, sizeof(text), "%s/newcache", tmpdir);
+	expect_check("cache_dir = %s\n", text, ":1: cache_dir: ");
+	expect_check("cache_dir = %s\n", text, "newcache: No such file or "
+	    "directory (create it, mode 02770)");
 	expect_check("cache_dir = %s\n", "/nonexistent/mtasts/cache",
-	    ":1: cache_dir: /nonexistent/mtasts/cache: does not exist and "
-	    "cannot be created");
+	    ":1: cache_dir: /nonexistent/mtasts/cache: No such file");
+	{
+		struct mtasts_ctx *ctx = mtasts_ctx_new();
+		struct mtasts_error err = { 0, "" };
+		const char *conf = putstr("m.conf", "dnssec = off\n");
+
+		mtasts_strlcpy(ctx->cfg.cache_dir, text,
+		    sizeof(ctx->cfg.cache_dir));
+		CHECKF(mtasts_ctx_load_config(ctx, conf, &err) == MTASTS_OK,
+		    "%s", err.text);
+		mtasts_ctx_free(ctx);
+		ctx = mtasts_ctx_new();
+		memset(&err, 0, sizeof(err));
+		mtasts_strlcpy(ctx->cfg.cache_dir, "/nonexistent/mtasts/cache",
+		    sizeof(ctx->cfg.cache_dir));
+		CHECK(mtasts_ctx_load_config(ctx, conf, &err) == MTASTS_ERROR);
+		CHECKF(strstr(err.text, "cache_dir: /nonexistent/mtasts/cache: "
+		    "does not exist and cannot be created (/nonexistent/mtasts: "
+		    "No such file or directory) (default)") != NULL, "%s",
+		    err.text);
+		CHECK(strstr(err.text, "m.conf") == NULL);
+		mtasts_ctx_free(ctx);
+	}
 	expect_check("cache_dir = %s\n", ca_file, ":1: cache_dir: ");
 	expect_check("cache_dir = %s\n", ca_file, "not a directory");
 	snprintf(text, sizeof(text), "%s/x", ca_file);
@@ -458,6 +485,7 @@ test_api(void)
 	char cache[300];
 
 	snprintf(cache, sizeof(cache), "%s/apicache", tmpdir);
+	CHECK(mkdir(cache, 02770) == 0);
 	ctx = mtasts_ctx_new();
 	CHECK(mtasts_ctx_set(ctx, "cache_dir", cache, &err) == MTASTS_OK);
 	CHECK(mtasts_ctx_set(ctx, "dnssec", "off", &err) == MTASTS_OK);
@@ -580,9 +608,10 @@ main(void)
 		snprintf(text, sizeof(text), "# comment\n\n"
 		    "resolver = 127.0.0.53\n"
 		    "resolver=::1@5353  # trailing comment\n"
-		    "dnssec = off\ncache_dir = /tmp/x\nfetch_timeout = 2\n"
+		    "dnssec = off\ncache_dir = %s\nfetch_timeout = 2\n"
 		    "txt_check_interval = 60\ndns_failure = tempfail\n"
-		    "resolve_special_zone = test.\nca_file = %s\n", ca_file);
+		    "resolve_special_zone = test.\nca_file = %s\n", tmpdir,
+		    ca_file);
 		CHECKF(load(text, &ctx, &err) == MTASTS_OK, "%s", err.text);
 	}
 	CHECK(ctx->cfg.nresolvers == 2);
