@@ -11,12 +11,20 @@
  * Exit status: 0 all ok, 1 warnings, 2 failures, 3 could not check
  * (DNS trouble, unreachable hosts, usage errors).
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1131,5 +1139,554 @@ cmd_check(struct mtasts_ctx *ctx, int argc, char **argv)
 		json_decref(out);
 	} else if (argc - first > 1)
 		printf("\noverall: %s\n", st_names[worst]);
+	return rc;
+}
+
+/* ---- mtasts check --local: the installation itself ---- */
+
+#define T_NS 2
+/* The resolver probe's deadline (ms): "reachable" must be quick. */
+#define LOCAL_RESOLVER_MS 3000
+/* Cache files opened as the MTA user before giving up counting. */
+#define LOCAL_CACHE_FILES_MAX 10000
+/* The MTA users looked for when --user is not given (decisions.md). */
+static const char *const mta_users[] = { "Debian-exim", "opensmtpd" };
+
+/* What a child running as the MTA user found about one directory. */
+struct as_user {
+	int status;			/* enum cst */
+	char msg[CHECK_MSG_MAX];
+	char fix[CHECK_MSG_MAX];
+	int exists, writable, creatable;
+	long files, bad_files;
+};
+
+static void
+au_set(struct as_user *r, int st, const char *fix, const char *fmt, ...)
+    MTASTS_PRINTF(4, 5);
+
+static void
+au_set(struct as_user *r, int st, const char *fix, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->status = st;
+	va_start(ap, fmt);
+	if (vsnprintf(r->msg, sizeof(r->msg), fmt, ap) < 0)
+		r->msg[0] = '\0';
+	va_end(ap);
+	mtasts_strlcpy(r->fix, fix != NULL ? fix : "", sizeof(r->fix));
+}
+
+/* Can this process create (and remove) a file in dir? errno on failure. */
+static int
+try_create(const char *dir)
+{
+	char p[MTASTS_PATH_MAX + 64];
+	int fd, e;
+
+	snprintf(p, sizeof(p), "%s/.mtasts-check.%ld", dir, (long)getpid());
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1)
+		return errno;
+	e = close(fd) == 0 ? 0 : errno;
+	unlink(p);
+	return e;
+}
+
+/* The nearest existing ancestor of path (path itself excluded). */
+static void
+existing_parent(const char *path, char *out, size_t size)
+{
+	struct stat st;
+	char *s;
+
+	mtasts_strlcpy(out, path, size);
+	for (;;) {
+		if ((s = strrchr(out, '/')) == NULL) {
+			mtasts_strlcpy(out, "/", size);
+			return;
+		}
+		if (s == out) {
+			out[1] = '\0';
+			return;
+		}
+		*s = '\0';
+		if (stat(out, &st) == 0)
+			return;
+	}
+}
+
+/*
+ * As the MTA user: the cache directory (cache.c's strict check, a file
+ * created and removed, every entry readable and every lock file
+ * read-write) or the TLS-RPT spool (writable, or creatable by mkdir -p,
+ * and today's spool file appendable).
+ */
+static void
+dir_as_user(struct mtasts_ctx *ctx, int cache, const char *user,
+    struct as_user *r)
+{
+	struct mtasts_error err = { 0, "" };
+	const char *dir = cache ? ctx->cfg.cache_dir : mtasts_tlsrpt_dir(ctx);
+	char parent[MTASTS_PATH_MAX], p[MTASTS_PATH_MAX + 300];
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+	int e, fd;
+
+	if (cache) {
+		if (mtasts_cache_dir_check(ctx, 1,
+		    ctx->conf_line[MTASTS_CK_CACHE_DIR] != MTASTS_CONF_DEFAULT,
+		    &r->exists, &err) != MTASTS_OK) {
+			au_set(r, ST_FAIL, "make cache_dir a directory owned "
+			    "by root, group of the MTA user, mode 02770",
+			    "%s (as %s)", err.text, user);
+			return;
+		}
+	} else if (stat(dir, &st) == 0) {
+		r->exists = 1;
+		if (!S_ISDIR(st.st_mode)) {
+			au_set(r, ST_FAIL, "point tlsrpt_dir at a directory",
+			    "%s: not a directory", dir);
+			return;
+		}
+	} else if (errno != ENOENT) {
+		au_set(r, ST_FAIL, "make the path searchable by the MTA user",
+		    "%s: %s (as %s)", dir, strerror(errno), user);
+		return;
+	}
+	if (!r->exists) {
+		existing_parent(dir, parent, sizeof(parent));
+		r->creatable = access(parent, W_OK | X_OK) == 0;
+		if (r->creatable)
+			au_set(r, ST_OK, NULL, "%s does not exist yet; %s can "
+			    "create it (below %s)", dir, user, parent);
+		else
+			au_set(r, ST_FAIL, cache ? "create it: install -d -o "
+			    "root -g <MTA group> -m 02770 <cache_dir>" :
+			    "create it: install -d -o root -g <MTA group> -m "
+			    "02770 <tlsrpt_dir>", "%s does not exist and %s "
+			    "cannot create it (%s is not writable)", dir, user,
+			    parent);
+		return;
+	}
+	if ((e = try_create(dir)) != 0) {
+		au_set(r, ST_FAIL, "give the MTA user's group write access "
+		    "(chgrp <MTA group>; chmod 02770)", "%s: not writable by "
+		    "%s: %s", dir, user, strerror(e));
+		return;
+	}
+	r->writable = 1;
+	if ((d = opendir(dir)) == NULL) {
+		au_set(r, ST_FAIL, "give the MTA user read access",
+		    "%s: cannot list as %s: %s", dir, user, strerror(errno));
+		return;
+	}
+	while ((de = readdir(d)) != NULL && r->files < LOCAL_CACHE_FILES_MAX) {
+		size_t n = strlen(de->d_name);
+		int want;
+
+		if (cache && n > 5 && strcmp(de->d_name + n - 5, ".json") == 0)
+			want = O_RDONLY;
+		else if (n > 5 && strcmp(de->d_name + n - 5, ".lock") == 0)
+			want = O_RDWR;
+		else if (!cache && n > 6 &&
+		    strcmp(de->d_name + n - 6, ".jsonl") == 0)
+			want = O_WRONLY | O_APPEND;
+		else
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		r->files++;
+		fd = open(p, want | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+		    O_CLOEXEC);
+		if (fd == -1)
+			r->bad_files++;
+		else
+			close(fd);
+	}
+	closedir(d);
+	if (r->bad_files > 0)
+		au_set(r, ST_FAIL, "chgrp -R <MTA group> and chmod g+rw the "
+		    "files (they are made 0660)", "%s: %ld of %ld file(s) "
+		    "cannot be %s by %s", dir, r->bad_files, r->files,
+		    cache ? "used" : "appended to", user);
+	else
+		au_set(r, ST_OK, NULL, "%s: writable by %s (%ld file(s) "
+		    "usable)", dir, user, r->files);
+}
+
+/* Run dir_as_user() in a child that has become user. */
+static void
+check_dir_user(struct mtasts_ctx *ctx, struct dom *d, int cache,
+    const char *user)
+{
+	struct check *c = add_check(d, cache ? "cache_dir" : "tlsrpt_dir",
+	    user);
+	struct as_user r;
+	struct passwd *pw;
+	ssize_t n;
+	size_t off = 0;
+	pid_t pid;
+	int fds[2], status;
+
+	memset(&r, 0, sizeof(r));
+	jset_str(c->data, "user", user);
+	jset_str(c->data, "dir", cache ? ctx->cfg.cache_dir :
+	    mtasts_tlsrpt_dir(ctx));
+	if ((pw = getpwnam(user)) == NULL) {
+		set_st(c, ST_ERROR, "give an existing user with --user",
+		    "no such user \"%s\"", user);
+		return;
+	}
+	if (geteuid() != 0 && pw->pw_uid != geteuid()) {
+		set_st(c, ST_ERROR, "run mtasts check --local as root",
+		    "cannot check as %s without root", user);
+		return;
+	}
+	if (pipe(fds) != 0 || (pid = fork()) == -1) {
+		set_st(c, ST_ERROR, NULL, "fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		if (geteuid() == 0 && (initgroups(pw->pw_name,
+		    pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+		    setuid(pw->pw_uid) != 0))
+			au_set(&r, ST_ERROR, NULL, "cannot become %s: %s",
+			    user, strerror(errno));
+		else
+			dir_as_user(ctx, cache, user, &r);
+		if (write(fds[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	while (off < sizeof(r) && (n = read(fds[0], (char *)&r + off,
+	    sizeof(r) - off)) > 0)
+		off += (size_t)n;
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (off != sizeof(r)) {
+		set_st(c, ST_ERROR, NULL, "the check as %s did not finish",
+		    user);
+		return;
+	}
+	json_object_set_new(c->data, "exists", json_boolean(r.exists));
+	json_object_set_new(c->data, "writable", json_boolean(r.writable));
+	if (!r.exists)
+		json_object_set_new(c->data, "creatable",
+		    json_boolean(r.creatable));
+	jset_int(c->data, "files", r.files);
+	jset_int(c->data, "bad_files", r.bad_files);
+	set_st(c, r.status, r.fix[0] ? r.fix : NULL, "%s", r.msg);
+}
+
+static void
+check_local_config(struct dom *d, const char *path, int rc, int missing,
+    const struct mtasts_error *err)
+{
+	struct check *c = add_check(d, "config", NULL);
+
+	jset_str(c->data, "file", path);
+	if (rc != MTASTS_OK)
+		set_st(c, ST_FAIL, "fix the line named (docs/config.md)",
+		    "%s", err->text);
+	else if (missing)
+		set_st(c, ST_OK, NULL, "%s does not exist: built-in defaults",
+		    path);
+	else
+		set_st(c, ST_OK, NULL, "%s: parsed", path);
+}
+
+static void
+check_local_ca(struct mtasts_ctx *ctx, struct dom *d)
+{
+	struct check *c = add_check(d, "ca-store", NULL);
+	const struct mtasts_config *cfg = &ctx->cfg;
+	char why[MTASTS_REASON_MAX];
+	struct ssl_ctx_st *sctx;
+	size_t ntext = 0, nlinks = 0, nssl;
+
+	jset_str(c->data, "ca_file", cfg->ca_file[0] ? cfg->ca_file : NULL);
+	jset_str(c->data, "ca_path", cfg->ca_path[0] ? cfg->ca_path : NULL);
+	if (cfg->ca_file[0] != '\0' &&
+	    mtasts_check_pem_file(cfg->ca_file, &ntext, why,
+	    sizeof(why)) != 0) {
+		set_st(c, ST_FAIL, "point ca_file at a PEM bundle, e.g. "
+		    "/etc/ssl/certs/ca-certificates.crt", "ca_file %s: %s",
+		    cfg->ca_file, why);
+		return;
+	}
+	if (cfg->ca_path[0] != '\0' &&
+	    mtasts_check_ca_dir(cfg->ca_path, &nlinks, why,
+	    sizeof(why)) != 0) {
+		set_st(c, ST_FAIL, "point ca_path at a hashed directory, e.g. "
+		    "/etc/ssl/certs", "ca_path %s: %s", cfg->ca_path, why);
+		return;
+	}
+	if ((sctx = mtasts_tls_client_ctx(cfg, 1, why, sizeof(why))) ==
+	    NULL) {
+		set_st(c, ST_FAIL, "fix ca_file/ca_path, or install "
+		    "ca-certificates", "%s", why);
+		return;
+	}
+	nssl = mtasts_tls_ca_count(sctx);
+	SSL_CTX_free((SSL_CTX *)sctx);
+	jset_int(c->data, "certificates", (long long)nssl);
+	if (nlinks > 0)
+		jset_int(c->data, "hash_links", (long long)nlinks);
+	if (cfg->ca_file[0] == '\0' && cfg->ca_path[0] == '\0')
+		set_st(c, ST_OK, NULL, "system store: %zu certificate(s) "
+		    "loaded", nssl);
+	else if (cfg->ca_file[0] != '\0')
+		set_st(c, ST_OK, NULL, "ca_file %s: %zu certificate(s) "
+		    "loaded%s%s", cfg->ca_file, nssl, nlinks ? ", ca_path " :
+		    "", nlinks ? cfg->ca_path : "");
+	else
+		set_st(c, ST_OK, NULL, "ca_path %s: %zu certificate hash "
+		    "link(s)", cfg->ca_path, nlinks);
+}
+
+static void
+check_local_anchor(struct mtasts_ctx *ctx, struct dom *d)
+{
+	struct check *c = add_check(d, "anchor", NULL);
+	const struct mtasts_config *cfg = &ctx->cfg;
+	char why[MTASTS_REASON_MAX];
+	size_t n;
+	int eno;
+
+	jset_str(c->data, "file", cfg->trust_anchor_file);
+	if (cfg->dnssec == 0) {
+		set_st(c, ST_SKIP, NULL, "dnssec = off: no trust anchor used");
+		return;
+	}
+	if (mtasts_check_trust_anchor(cfg->trust_anchor_file, &n, &eno, why,
+	    sizeof(why)) == 0) {
+		jset_int(c->data, "anchors", (long long)n);
+		set_st(c, ST_OK, NULL, "%s: %zu DS/DNSKEY record(s)",
+		    cfg->trust_anchor_file, n);
+	} else if (cfg->dnssec == -1 && eno == ENOENT)
+		set_st(c, ST_OK, NULL, "%s does not exist: with dnssec = auto, "
+		    "DNSSEC validation is off", cfg->trust_anchor_file);
+	else
+		set_st(c, ST_FAIL, "install dns-root-data, or fix "
+		    "trust_anchor_file", "%s: %s", cfg->trust_anchor_file, why);
+}
+
+/*
+ * PLACEHOLDER (coordinator): the row "dnssec" reports the configured mode
+ * only. mtasts_dns_dnssec_status() (common/dns.c, another branch) says
+ * whether the resolver path can validate; wire it in here after merging.
+ */
+static void
+check_local_dnssec(struct mtasts_ctx *ctx, struct dom *d)
+{
+	struct check *c = add_check(d, "dnssec", NULL);
+	const char *mode = ctx->cfg.dnssec == 1 ? "on" : ctx->cfg.dnssec == 0
+	    ? "off" : "auto";
+
+	jset_str(c->data, "mode", mode);
+	json_object_set_new(c->data, "capability_checked", json_false());
+	set_st(c, ST_OK, NULL, "dnssec = %s (configured mode; the "
+	    "resolver's DNSSEC capability is not checked here yet)", mode);
+}
+
+static void
+check_local_resolver(struct mtasts_ctx *ctx, struct dom *d)
+{
+	struct check *c = add_check(d, "resolver", NULL);
+	struct mtasts_dns_answer *a = NULL;
+	struct mtasts_error err = { 0, "" };
+	char list[MTASTS_RESOLVERS_MAX * 66] = "";
+	int64_t t0 = mtasts_mono_ms();
+	int ms = ctx->cfg.dns_timeout_ms, rc;
+	size_t i;
+
+	for (i = 0; i < ctx->cfg.nresolvers; i++)
+		append(list, sizeof(list), ctx->cfg.resolvers[i]);
+	if (list[0] == '\0')
+		mtasts_strlcpy(list, "/etc/resolv.conf", sizeof(list));
+	jset_str(c->data, "resolvers", list);
+	if (ms > LOCAL_RESOLVER_MS)
+		ms = LOCAL_RESOLVER_MS;
+	rc = mtasts_dns_query(ctx, ".", T_NS, ms, &a, &err);
+	jset_int(c->data, "elapsed_ms", mtasts_mono_ms() - t0);
+	if (rc != MTASTS_OK) {
+		set_st(c, ST_FAIL, "fix the resolver lines of mtasts.conf",
+		    "resolver (%s) cannot be used: %s", list, err.text);
+		return;
+	}
+	switch (a->status) {
+	case MTASTS_DNS_ANSWER:
+	case MTASTS_DNS_NODATA:
+	case MTASTS_DNS_NXDOMAIN:
+		set_st(c, ST_OK, NULL, "%s answers (. NS in %lld ms)", list,
+		    (long long)(mtasts_mono_ms() - t0));
+		break;
+	case MTASTS_DNS_BOGUS:
+		set_st(c, ST_WARN, "see the dnssec row", "%s answers, but "
+		    "DNSSEC validation of . NS failed: %s", list, a->why);
+		break;
+	default:
+		set_st(c, ST_FAIL, "start the resolver, or fix the resolver "
+		    "lines of mtasts.conf; every uncached domain defers or "
+		    "goes without MTA-STS meanwhile", "%s does not answer "
+		    "within %d ms: %s", list, ms, a->why);
+		break;
+	}
+	mtasts_dns_answer_free(a);
+}
+
+/*
+ * The report commands check report_dir and sendmail themselves when they
+ * run (D-CONF-4); here only whether they could: the sendmail program is
+ * executable, report_dir exists or can be made by this user.
+ */
+static void
+check_local_reports(struct mtasts_ctx *ctx, struct dom *d)
+{
+	struct check *c = add_check(d, "reports", NULL);
+	const struct mtasts_config *cfg = &ctx->cfg;
+	char prog[MTASTS_PATH_MAX], parent[MTASTS_PATH_MAX];
+	const char *cmd = cfg->sendmail[0] ? cfg->sendmail :
+	    MTASTS_SENDMAIL_DEFAULT;
+	const char *dir = cfg->report_dir[0] ? cfg->report_dir :
+	    MTASTS_REPORT_DIR_DEFAULT;
+	struct stat st;
+	size_t n = strcspn(cmd, " \t");
+
+	if (cfg->report_contact[0] == '\0') {
+		set_st(c, ST_SKIP, NULL, "TLS-RPT reports not configured "
+		    "(no report_contact)");
+		return;
+	}
+	snprintf(prog, sizeof(prog), "%.*s", (int)n, cmd);
+	jset_str(c->data, "sendmail", prog);
+	jset_str(c->data, "report_dir", dir);
+	if (stat(prog, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    access(prog, X_OK) != 0) {
+		set_st(c, ST_FAIL, "fix the sendmail line of mtasts.conf",
+		    "sendmail %s is not an executable program", prog);
+		return;
+	}
+	if (stat(dir, &st) == 0 ? !S_ISDIR(st.st_mode) : errno != ENOENT) {
+		set_st(c, ST_FAIL, "point report_dir at a directory",
+		    "report_dir %s: %s", dir, stat(dir, &st) == 0 ?
+		    "not a directory" : strerror(errno));
+		return;
+	}
+	existing_parent(dir, parent, sizeof(parent));
+	if (stat(dir, &st) != 0 && access(parent, W_OK | X_OK) != 0) {
+		set_st(c, ST_FAIL, "create report_dir", "report_dir %s does "
+		    "not exist and cannot be created here (%s)", dir, parent);
+		return;
+	}
+	set_st(c, ST_OK, NULL, "sendmail %s, report_dir %s", prog, dir);
+}
+
+static void
+local_usage(void)
+{
+	fprintf(stderr, "usage: mtasts check --local [--json] "
+	    "[--user NAME]...\n");
+}
+
+int
+cmd_check_local(struct mtasts_ctx *ctx, const char *config, int argc,
+    char **argv)
+{
+	struct mtasts_error err = { 0, "" };
+	const char *users[8], *path;
+	struct dom *d;
+	json_t *out, *o;
+	size_t nusers = 0, i;
+	int json = 0, colour, missing = 0, rc, k, st;
+
+	for (k = 1; k < argc; k++) {
+		if (strcmp(argv[k], "--local") == 0)
+			continue;
+		if (strcmp(argv[k], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[k], "--user") == 0 && k + 1 < argc &&
+		    nusers < sizeof(users) / sizeof(users[0]))
+			users[nusers++] = argv[++k];
+		else {
+			local_usage();
+			return 3;
+		}
+	}
+	/* D-CHECK-LOCAL: without --user, every MTA user present here. */
+	for (i = 0; nusers == 0 && i < sizeof(mta_users) / sizeof(*mta_users);
+	    i++)
+		if (getpwnam(mta_users[i]) != NULL)
+			users[nusers++] = mta_users[i];
+	if (nusers == 0) {
+		struct passwd *pw = getpwuid(geteuid());
+
+		users[nusers++] = pw != NULL ? pw->pw_name : "root";
+	}
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		fprintf(stderr, "mtasts: check: out of memory\n");
+		return 3;
+	}
+	mtasts_strlcpy(d->name, "local", sizeof(d->name));
+	path = config;
+	if (path == NULL) {
+		path = getenv("MTASTS_CONFIG");
+		if (path == NULL || path[0] == '\0')
+			path = "/etc/mtasts.conf";
+	}
+	rc = mtasts_config_read(ctx, config, &missing, &err);
+	check_local_config(d, path, rc, missing, &err);
+	if (rc == MTASTS_OK) {
+		struct check *c = add_check(d, "files", NULL);
+
+		memset(&err, 0, sizeof(err));
+		if (mtasts_config_check(ctx, &err) == MTASTS_OK)
+			set_st(c, ST_OK, NULL, "the files and directories "
+			    "it names are usable");
+		else
+			set_st(c, ST_FAIL, "fix the line named: until then "
+			    "the MTA defers every delivery it would check",
+			    "%s", err.text);
+		check_local_ca(ctx, d);
+		check_local_anchor(ctx, d);
+		check_local_dnssec(ctx, d);
+		check_local_resolver(ctx, d);
+		check_local_reports(ctx, d);
+		/* No resolver thread across the fork()s below. */
+		mtasts_dns_free(ctx);
+		for (i = 0; i < nusers; i++) {
+			check_dir_user(ctx, d, 1, users[i]);
+			check_dir_user(ctx, d, 0, users[i]);
+		}
+	}
+	st = dom_status(d);
+	rc = exit_code(st);
+	if (json) {
+		char *s;
+
+		out = json_object();
+		o = dom_json(d);
+		json_object_del(o, "domain");
+		jset_int(out, "version", 1);
+		jset_str(out, "status", st_names[st]);
+		jset_int(out, "exit", rc);
+		json_object_set_new(out, "local", o);
+		s = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
+		if (s != NULL)
+			puts(s);
+		free(s);
+		json_decref(out);
+	} else {
+		colour = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
+		dom_text(d, colour);
+	}
+	dom_clear(d);
+	free(d);
 	return rc;
 }

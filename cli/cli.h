@@ -12,6 +12,13 @@
 
 /* check.c: mtasts check [--json] [--no-smtp] [--port N] DOMAIN... */
 int cmd_check(struct mtasts_ctx *ctx, int argc, char **argv);
+/*
+ * check.c: mtasts check --local [--json] [--user NAME]...: the
+ * installation's health. Reads the configuration itself (config: the
+ * --config file or NULL), so that a bad one is reported, not fatal.
+ */
+int cmd_check_local(struct mtasts_ctx *ctx, const char *config, int argc,
+    char **argv);
 /* report.c: mtasts report build|send ... */
 int cmd_report(struct mtasts_ctx *ctx, int argc, char **argv);
 

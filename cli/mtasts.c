@@ -6,9 +6,13 @@
  *   mtasts [--config FILE] [-v] refresh [--now EPOCH]
  *   mtasts [--config FILE] cache list | show DOMAIN | flush [DOMAIN]
  *   mtasts [--config FILE] cache purge [--now EPOCH]
+ *   mtasts [--config FILE] check [--json] ... DOMAIN... | check --local
  *
  * Exit status: 0 answered, 1 internal error, 2 usage or configuration
- * error, 4 refresh finished but some policies could not be refreshed.
+ * error ("mtasts: <file>:<line>: <reason>", decisions.md D-CONF-1),
+ * 3 `cache show`: not cached, 4 refresh finished but some policies could
+ * not be refreshed. `check` has its own (0 ok, 1 warnings, 2 failures,
+ * 3 could not check; docs/check.md).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -37,6 +41,7 @@ usage(void)
 	    "  cache list | cache show DOMAIN | cache flush [DOMAIN]\n"
 	    "  cache purge [--now EPOCH]\n"
 	    "  check [--json] [--no-smtp] [--port N] DOMAIN...\n"
+	    "  check --local [--json] [--user NAME]...\n"
 	    "  report build [--date YYYY-MM-DD] [--out DIR] | report send\n"
 	    "  version\n");
 }
@@ -660,6 +665,19 @@ main(int argc, char **argv)
 		return EXIT_INTERNAL;
 	}
 	mtasts_ctx_set_log(ctx, log_stderr, NULL);
+	if (strcmp(argv[i], "check") == 0) {
+		int k;
+
+		/* check --local reports a bad configuration, as a row. */
+		for (k = i + 1; k < argc; k++)
+			if (strcmp(argv[k], "--local") == 0) {
+				rc = cmd_check_local(ctx, config, argc - i,
+				    argv + i);
+				mtasts_ctx_free(ctx);
+				return rc;
+			}
+	}
+	/* D-CONF-1: a configuration error is exit 2, naming file:line. */
 	if ((rc = mtasts_ctx_load_config(ctx, config, &err)) != MTASTS_OK) {
 		fprintf(stderr, "mtasts: %s\n", err.text);
 		mtasts_ctx_free(ctx);

@@ -312,6 +312,58 @@ cache_dir_open(const struct mtasts_ctx *ctx, int create, int *dfd,
 	    strerror(errno));
 }
 
+int
+mtasts_cache_dir_check(const struct mtasts_ctx *ctx, int strict,
+    int must_exist, int *exists, struct mtasts_error *err)
+{
+	const char *dir = ctx->cfg.cache_dir;
+	char parent[MTASTS_PATH_MAX];
+	struct stat st;
+	char *slash;
+	int rc;
+
+	*exists = 0;
+	if (dir[0] == '\0')
+		return mtasts_err(err, MTASTS_ERROR, "no cache_dir");
+	if (stat(dir, &st) == 0) {
+		*exists = 1;
+		if (!S_ISDIR(st.st_mode))
+			return mtasts_err(err, MTASTS_ERROR,
+			    "%.100s: not a directory", dir);
+		if (strict && (rc = cache_dir_mode_ok(ctx, &st, err)) !=
+		    MTASTS_OK)
+			return rc;
+		if (access(dir, X_OK) != 0)
+			return mtasts_err(err, MTASTS_ERROR, "%.100s: %s", dir,
+			    strerror(errno));
+		return MTASTS_OK;
+	}
+	if (errno != ENOENT)
+		return mtasts_err(err, MTASTS_ERROR, "%.100s: %s", dir,
+		    strerror(errno));
+	if (must_exist)
+		return mtasts_err(err, MTASTS_ERROR, "%.100s: %s (create it, "
+		    "mode 02770)", dir, strerror(ENOENT));
+	/* Missing: the first store makes the last component (02770). */
+	mtasts_strlcpy(parent, dir, sizeof(parent));
+	while ((slash = strrchr(parent, '/')) != NULL && slash[1] == '\0' &&
+	    slash != parent)
+		*slash = '\0';
+	if ((slash = strrchr(parent, '/')) == NULL)
+		return mtasts_err(err, MTASTS_ERROR, "%.100s: %s", dir,
+		    strerror(ENOENT));
+	slash[slash == parent ? 1 : 0] = '\0';
+	if (stat(parent, &st) != 0)
+		return mtasts_err(err, MTASTS_ERROR, "%.100s: does not exist "
+		    "and cannot be created (%.80s: %s)", dir, parent,
+		    strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return mtasts_err(err, MTASTS_ERROR, "%.100s: does not exist "
+		    "and cannot be created (%.80s: not a directory)", dir,
+		    parent);
+	return MTASTS_OK;
+}
+
 /* Copy a JSON string of at most size-1 bytes without NUL. */
 static int
 cache_get_str(const json_t *v, char *dst, size_t size)

@@ -122,9 +122,14 @@ tls_ctx(struct mtasts_ctx *ctx, struct mtasts_fetch *res)
 		ctx->ssl_ctx = mtasts_tls_client_ctx(&ctx->cfg, 1, why,
 		    sizeof(why));
 		if (ctx->ssl_ctx == NULL) {
-			set_fail(res, MTASTS_TEMPFAIL,
-			    MTASTS_RT_STS_FETCH_ERROR, "%s", why);
-			mtasts_log(ctx, MTASTS_LOG_WARN, "fetch: %s",
+			/*
+			 * D-CONF-5: no CA store is a configuration error,
+			 * never the policy host's fault.
+			 */
+			set_fail(res, MTASTS_ERROR,
+			    MTASTS_RT_STS_FETCH_ERROR, "configuration: %s",
+			    why);
+			mtasts_log(ctx, MTASTS_LOG_ERR, "fetch: %s",
 			    res->reason);
 		}
 	}

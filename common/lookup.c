@@ -143,15 +143,17 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 	rc = ctx->net->dns_query(ctx, qname, T_TXT, ctx->cfg.dns_timeout_ms, &a,
 	    err);
 	if (rc != MTASTS_OK) {
-		snprintf(reason, rsize, "TXT %s: resolver: %s", qname,
+		snprintf(reason, rsize, "%sTXT %s: resolver: %s",
+		    rc == MTASTS_ERROR ? "configuration: " : "", qname,
 		    err != NULL && err->text[0] != '\0' ? err->text :
 		    mtasts_strerror(rc));
 		if (rc == MTASTS_NOMEM)
 			return TXT_NOMEM;
 		/*
 		 * MTASTS_ERROR: the resolver cannot be set up or cannot
-		 * validate with dnssec = on (D-DNSSEC-2). A local condition:
-		 * defer whatever dns_failure says, never "no policy".
+		 * validate with dnssec = on (D-DNSSEC-2, D-CONF-5). A local
+		 * condition: defer whatever dns_failure says, never "no
+		 * policy".
 		 */
 		return rc == MTASTS_ERROR ? TXT_LOCAL : TXT_TEMP;
 	}
@@ -355,8 +357,9 @@ txt_checked(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
  * Fetch and parse the live policy for `id`, holding the domain lock.
  * On success fills *e (policy, id, times) and returns 1; on failure records
  * the failure in e->fail_* and in r, keeps e's policy, and returns 0.
- * Out of memory here is no failure of the domain: nothing is recorded in
- * e, and -1 is returned (D-OOM-1).
+ * Out of memory (D-OOM-1) or a local fault such as a CA store that cannot
+ * be loaded (D-CONF-5) is no failure of the domain: it is recorded in r
+ * only, never in e, and -1 is returned.
  */
 static int
 fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
@@ -368,6 +371,13 @@ fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
 	int ok = 0, prc;
 
 	ctx->net->fetch_policy(ctx, e->domain, &f);
+	if (f.rc == MTASTS_ERROR) {
+		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s", f.reason);
+		mtasts_log(ctx, MTASTS_LOG_ERR, "%s: cannot fetch the policy: "
+		    "%s", e->domain, f.reason);
+		ctx->net->fetch_clear(&f);
+		return -1;
+	}
 	if (f.rc == MTASTS_OK) {
 		prc = mtasts_policy_parse(f.body, f.body_len, &p, &perr);
 		if (prc == MTASTS_OK)
@@ -566,7 +576,13 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 	*out = NULL;
 	if (ctx == NULL || domain == NULL)
 		return mtasts_err(err, MTASTS_ERROR, "lookup: no context");
-	ctx->finalized = 1;
+	/*
+	 * D-CONF-1: a configuration made through mtasts_ctx_set() (or
+	 * changed since it was loaded) is checked before its first use; a
+	 * bad one is an error, never an answer.
+	 */
+	if ((rc = mtasts_ctx_finalize(ctx, err)) != MTASTS_OK)
+		return rc;
 	now = mtasts_now(ctx);
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return mtasts_err(err, MTASTS_NOMEM, "out of memory");

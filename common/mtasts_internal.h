@@ -111,6 +111,42 @@ struct mtasts_config {
 
 struct mtasts_dns;	/* dns.c */
 
+/*
+ * The keys of mtasts.conf(5), indexed for the per-key bookkeeping of
+ * config.c (the line a key was set on, duplicates). Order = config.c's
+ * table.
+ */
+enum mtasts_conf_key {
+	MTASTS_CK_RESOLVER = 0,
+	MTASTS_CK_DNSSEC,
+	MTASTS_CK_TRUST_ANCHOR_FILE,
+	MTASTS_CK_CA_FILE,
+	MTASTS_CK_CA_PATH,
+	MTASTS_CK_CACHE_DIR,
+	MTASTS_CK_FETCH_TIMEOUT,
+	MTASTS_CK_DNS_TIMEOUT,
+	MTASTS_CK_LOCK_WAIT,
+	MTASTS_CK_TXT_CHECK_INTERVAL,
+	MTASTS_CK_CACHE_PURGE_AFTER,
+	MTASTS_CK_REFRESH_CONCURRENCY,
+	MTASTS_CK_DNS_FAILURE,
+	MTASTS_CK_RESOLVE_SPECIAL_ZONE,
+	MTASTS_CK_TLSRPT_DIR,
+	MTASTS_CK_REPORT_DIR,
+	MTASTS_CK_SENDMAIL,
+	MTASTS_CK_REPORT_ORG_NAME,
+	MTASTS_CK_REPORT_CONTACT,
+	MTASTS_CK_REPORT_FROM,
+	MTASTS_CK_REPORT_SUBMITTER,
+	MTASTS_CK_REPORT_FAILURE_REASON,
+	MTASTS_CK_CACHE_MEMO,
+	MTASTS_CK_TLSRPT_MAX_DAY_SIZE,
+	MTASTS_CK_COUNT
+};
+/* conf_line[] values besides a line number (>= 1) of last_config_file. */
+#define MTASTS_CONF_DEFAULT 0		/* never set: the built-in default */
+#define MTASTS_CONF_API (-1)		/* set through mtasts_ctx_set() */
+
 struct mtasts_ctx {
 	struct mtasts_config cfg;
 	int finalized;			/* set at first lookup */
@@ -129,6 +165,9 @@ struct mtasts_ctx {
 	 * (D-EXIM-10). Set by plugin/, never from the configuration.
 	 */
 	int tlsrpt_dry;
+	/* config.c: where each key was set (MTASTS_CONF_* or a line) */
+	int conf_line[MTASTS_CK_COUNT];
+	int conf_checked;		/* mtasts_config_check() passed */
 };
 
 /* ctx.c */
@@ -136,6 +175,73 @@ time_t mtasts_now(const struct mtasts_ctx *ctx);
 void mtasts_log(const struct mtasts_ctx *ctx, int level, const char *fmt, ...)
     MTASTS_PRINTF(3, 4);
 void mtasts_config_defaults(struct mtasts_config *cfg);
+
+/* ---- config.c, config_check.c: loading and checking mtasts.conf ---- */
+
+/* The name of a key (enum mtasts_conf_key); a static string. */
+const char *mtasts_conf_key_name(int key);
+/*
+ * Parse a configuration file into ctx without checking the files it
+ * names (mtasts_ctx_load_config() = this + mtasts_config_check()). path
+ * NULL: $MTASTS_CONFIG or /etc/mtasts.conf. *missing is set to 1 when the
+ * default file does not exist (not an error), else 0.
+ */
+int mtasts_config_read(struct mtasts_ctx *ctx, const char *path,
+    int *missing, struct mtasts_error *err);
+/*
+ * The parser of mtasts_config_read(): the file's bytes buf[0..len), need
+ * not be NUL-terminated; errors say "<name>:<line>: ...". No file is
+ * opened (fuzz/fuzz_config.c).
+ */
+int mtasts_config_parse(struct mtasts_ctx *ctx, const char *name,
+    const char *buf, size_t len, struct mtasts_error *err);
+/*
+ * The load-time check (decisions.md D-CONF-1..4): every file and
+ * directory the deciding path needs exists and is usable. MTASTS_OK, or
+ * MTASTS_ERROR with err "<file>:<line>: <key>: <reason>" (or "<key>: ..."
+ * for keys set through the API or left at their default). Sets
+ * ctx->conf_checked on success.
+ */
+int mtasts_config_check(struct mtasts_ctx *ctx, struct mtasts_error *err);
+/*
+ * First use of a context (mtasts_lookup): run mtasts_config_check() unless
+ * it already passed since the last change, then freeze the configuration.
+ * The error is prefixed "configuration: ".
+ */
+int mtasts_ctx_finalize(struct mtasts_ctx *ctx, struct mtasts_error *err);
+/*
+ * "<file>:<line>: " for a key set in a file, "" otherwise, into buf.
+ */
+void mtasts_conf_where(const struct mtasts_ctx *ctx, int key, char *buf,
+    size_t size);
+
+/* The checks themselves, also used by `mtasts check --local`. */
+#define MTASTS_CA_FILE_MAX (16 * 1024 * 1024)	/* bytes of a CA bundle */
+#define MTASTS_TA_FILE_MAX (1024 * 1024)	/* bytes of a trust anchor */
+/*
+ * A strict textual PEM check of a CA bundle (no OpenSSL: the light half
+ * runs it): every BEGIN CERTIFICATE / TRUSTED CERTIFICATE block has an END
+ * and only base64 between; at least one block. *ncerts gets the count.
+ * 0, or -1 with why set.
+ */
+int mtasts_check_pem_file(const char *path, size_t *ncerts, char *why,
+    size_t size);
+/*
+ * A CA directory as OpenSSL's by-hash lookup uses it: at least one entry
+ * named <8 hex digits>.<n> that is a readable PEM certificate file.
+ * *nlinks gets the number of such names. 0, or -1 with why set.
+ */
+int mtasts_check_ca_dir(const char *path, size_t *nlinks, char *why,
+    size_t size);
+/*
+ * A DNSSEC trust anchor file in zone-file syntax (what libunbound's
+ * ub_ctx_add_ta_file reads): only DS and DNSKEY records, comments and
+ * blank lines; at least one record. *nanchors gets the count. 0, -1 with
+ * why set; errno_out gets the open(2) errno when the file could not be
+ * opened (ENOENT: missing), else 0.
+ */
+int mtasts_check_trust_anchor(const char *path, size_t *nanchors,
+    int *errno_out, char *why, size_t size);
 
 /* ---- util.c ---- */
 
@@ -386,7 +492,9 @@ struct mtasts_fetch {
 	/*
 	 * MTASTS_OK, MTASTS_TEMPFAIL, MTASTS_INVALID; MTASTS_NOMEM when the
 	 * fetch ran out of memory locally (never the domain's fault: the
-	 * lookup neither records nor reports it, decisions.md D-OOM-1).
+	 * lookup neither records nor reports it, decisions.md D-OOM-1);
+	 * MTASTS_ERROR for a local fault (the CA store cannot be loaded): a
+	 * configuration error, never the domain's (decisions.md D-CONF-5).
 	 */
 	int rc;
 	char result_type[MTASTS_RESULT_TYPE_MAX];	/* RFC 8460, on error */
@@ -580,6 +688,12 @@ const char *mtasts_tls_reason(void);
 struct ssl_ctx_st *mtasts_tls_client_ctx(const struct mtasts_config *cfg,
     int verify_peer, char *why, size_t size);
 /*
+ * Certificates of sctx's store loaded so far (a CA file and the system
+ * file are read eagerly; a hashed directory is read on demand and counts
+ * nothing here). For `mtasts check --local`.
+ */
+size_t mtasts_tls_ca_count(struct ssl_ctx_st *sctx);
+/*
  * Client TLS on a connected c (not yet handshaken): SSL from sctx, a BIO
  * pair, and host checked as peer says (enum mtasts_tls_peer). -1 leaves
  * the reason in the OpenSSL error queue (mtasts_tls_reason()).
@@ -755,6 +869,16 @@ void mtasts_cache_memo_stats(const struct mtasts_ctx *ctx, size_t *entries,
 int mtasts_cache_lock(struct mtasts_ctx *ctx, const char *domain,
     int wait_ms, int *fd, struct mtasts_error *err);
 void mtasts_cache_unlock(int fd);
+/*
+ * The configured cache_dir as the load-time check sees it (D-CONF-4):
+ * MTASTS_OK when it is a directory this process can search, or, unless
+ * must_exist, when it is missing but its parent is a directory (the first
+ * store creates it); MTASTS_ERROR otherwise. strict adds the per-access
+ * checks of every load and store (world-writable is refused), for
+ * `mtasts check --local`. *exists gets 1 when the directory exists.
+ */
+int mtasts_cache_dir_check(const struct mtasts_ctx *ctx, int strict,
+    int must_exist, int *exists, struct mtasts_error *err);
 /* Call fn for each cached domain name; stops when fn returns non-zero. */
 int mtasts_cache_foreach(struct mtasts_ctx *ctx,
     int (*fn)(void *arg, const char *domain), void *arg,

@@ -30,6 +30,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -444,6 +445,63 @@ mtasts_conn_why(const struct mtasts_conn *c)
 
 /* ---- TLS over the connection ---- */
 
+static const char *
+system_file(void)
+{
+	const char *f = getenv(X509_get_default_cert_file_env());
+
+	return f != NULL && f[0] != '\0' ? f : X509_get_default_cert_file();
+}
+
+static const char *
+system_dir(void)
+{
+	const char *d = getenv(X509_get_default_cert_dir_env());
+
+	return d != NULL && d[0] != '\0' ? d : X509_get_default_cert_dir();
+}
+
+/* Some directory of the (colon-separated) system list has a hash link. */
+static int
+system_dir_ok(void)
+{
+	const char *d = system_dir(), *e;
+	char one[MTASTS_PATH_MAX], why[MTASTS_REASON_MAX];
+	size_t n, links;
+
+	while (*d != '\0') {
+		e = strchr(d, ':');
+		n = e != NULL ? (size_t)(e - d) : strlen(d);
+		if (n > 0 && n < sizeof(one)) {
+			memcpy(one, d, n);
+			one[n] = '\0';
+			if (mtasts_check_ca_dir(one, &links, why,
+			    sizeof(why)) == 0)
+				return 1;
+		}
+		d += n + (e != NULL);
+	}
+	return 0;
+}
+
+size_t
+mtasts_tls_ca_count(struct ssl_ctx_st *sctx)
+{
+	STACK_OF(X509_OBJECT) *objs;
+	X509_STORE *store;
+	size_t n = 0;
+	int i;
+
+	if (sctx == NULL || (store = SSL_CTX_get_cert_store(sctx)) == NULL ||
+	    (objs = X509_STORE_get0_objects(store)) == NULL)
+		return 0;
+	for (i = 0; i < sk_X509_OBJECT_num(objs); i++)
+		if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) ==
+		    X509_LU_X509)
+			n++;
+	return n;
+}
+
 struct ssl_ctx_st *
 mtasts_tls_client_ctx(const struct mtasts_config *cfg, int verify_peer,
     char *why, size_t size)
@@ -478,6 +536,15 @@ mtasts_tls_client_ctx(const struct mtasts_config *cfg, int verify_peer,
 		}
 	} else if (SSL_CTX_set_default_verify_paths(sctx) != 1) {
 		snprintf(why, size, "cannot load the system CA certificates");
+		goto err;
+	} else if (mtasts_tls_ca_count(sctx) == 0 && !system_dir_ok()) {
+		/*
+		 * D-CONF-5: OpenSSL accepts a missing system store, and every
+		 * fetch would then fail as if the policy hosts were at fault.
+		 */
+		snprintf(why, size, "no CA certificates in the system store "
+		    "(%s, %s): install ca-certificates or set ca_file",
+		    system_file(), system_dir());
 		goto err;
 	}
 	return sctx;

@@ -213,7 +213,9 @@ MTASTS_API void mtasts_ctx_free(struct mtasts_ctx *ctx);
 
 /**
  * mtasts_ctx_set - set one configuration key (the keys of mtasts.conf(5),
- * see docs/config.md). Repeatable keys ("resolver") accumulate.
+ * see docs/config.md). Repeatable keys ("resolver") accumulate (the same
+ * value twice is MTASTS_INVALID); others are replaced. The files the
+ * configuration names are checked at the first mtasts_lookup().
  * @return MTASTS_OK, MTASTS_INVALID (unknown key or bad value),
  * MTASTS_AFTERFINAL (context already used for a lookup).
  */
@@ -222,9 +224,14 @@ MTASTS_API int mtasts_ctx_set(struct mtasts_ctx *ctx, const char *key,
 
 /**
  * mtasts_ctx_load_config - read a `key = value` file; `#` starts a comment.
+ * Then check every file and directory the configuration (defaults
+ * included) names: CA store, trust anchor, cache and spool directories
+ * (docs/config.md, decisions.md D-CONF-1).
  * @param path the file; NULL means $MTASTS_CONFIG or /etc/mtasts.conf (a
  * missing default file is not an error, a missing named file is).
- * @return MTASTS_OK, MTASTS_INVALID (err names file and line), MTASTS_ERROR.
+ * @return MTASTS_OK, MTASTS_INVALID (syntax; err names file and line),
+ * MTASTS_ERROR (unreadable file, or a path that is missing or unusable:
+ * err names file, line, key and reason).
  */
 MTASTS_API int mtasts_ctx_load_config(struct mtasts_ctx *ctx, const char *path,
     struct mtasts_error *err);
@@ -264,7 +271,9 @@ struct mtasts_result;
  * @param out receives a new result (free with mtasts_result_free()) when
  * the return is MTASTS_OK; NULL otherwise.
  * @return MTASTS_OK when the lookup was answered (the answer may be
- * "tempfail"), MTASTS_INVALID for a bad domain, MTASTS_NOMEM, MTASTS_ERROR.
+ * "tempfail"), MTASTS_INVALID for a bad domain, MTASTS_NOMEM, MTASTS_ERROR
+ * (among others a configuration that fails its check at the first use:
+ * err "configuration: <key>: ..."; the caller must defer).
  */
 MTASTS_API MTASTS_WUR int mtasts_lookup(struct mtasts_ctx *ctx, const char *domain,
     unsigned flags, struct mtasts_result **out, struct mtasts_error *err);

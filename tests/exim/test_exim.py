@@ -280,6 +280,11 @@ def scenario_main(so, mtasts, keep):
                  "cannot decide: configuration: .*unknown key"),
                 ("badcache", {"cache_dir": os.path.join(w.dir, "wwcache")},
                  "(cannot decide|not available)"),
+                # D-CONF-1: a ca_file typo (issue 11) is a configuration
+                # error naming the line, never "no policy".
+                ("catypo", {"ca_file": ew.w.pki.ca_file[:-1]},
+                 "cannot decide: configuration: .*mtasts\\.conf:[0-9]+: "
+                 "ca_file: .*: No such file or directory"),
                 ("nonet", {"so": os.path.join(nonet, os.path.basename(so))},
                  "not available: network library unavailable "
                  r"\(cannot fetch policies\): .*mtasts_net\.so")):

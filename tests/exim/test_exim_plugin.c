@@ -203,6 +203,8 @@ test_memo_fork(void)
 	int logs = 0, status = -1;
 
 	snprintf(cache, sizeof(cache), "%s/cache", dir);
+	/* A cache_dir named in mtasts.conf must exist (D-CONF-4). */
+	CHECK(mkdir(cache, 02770) == 0);
 	snprintf(conf, sizeof(conf), "%s/good.conf", dir);
 	snprintf(text, sizeof(text), "cache_dir = %s\ntxt_check_interval = "
 	    "86400\nresolver = 127.0.0.1@9\ndns_timeout = 1\n"

@@ -1078,7 +1078,10 @@ test_misc(void)
 	struct mtasts_error err;
 	struct mtasts_fetch res;
 
-	/* a missing CA file: reported, nothing cached */
+	/*
+	 * a missing CA file: reported as a configuration error (D-CONF-5),
+	 * never as the policy host's fault; nothing cached
+	 */
 	memset(&err, 0, sizeof(err));
 	CHECK(mtasts_ctx_set(ctx, "ca_file", "/nonexistent/ca.pem", &err) ==
 	    MTASTS_OK);
@@ -1091,8 +1094,9 @@ test_misc(void)
 		refused_addr(&a);
 		mtasts_fetch_from(ctx, HOST, &a, 1, mtasts_mono_ms() + 1000,
 		    &res);
-		expect_fail("no CA file", &res, MTASTS_TEMPFAIL,
-		    MTASTS_RT_STS_FETCH_ERROR, "CA certificates");
+		expect_fail("no CA file", &res, MTASTS_ERROR,
+		    MTASTS_RT_STS_FETCH_ERROR, "configuration: cannot load "
+		    "CA certificates");
 		CHECK(ctx->ssl_ctx == NULL);
 		mtasts_fetch_clear(&res);
 	}

@@ -876,6 +876,278 @@ class Usage(Base):
         self.assertStatuses(r, {"domain": "error"})
 
 
+# ================================= configuration errors (D-CONF-1..5)
+
+class ConfigErrors(Base):
+    """A configuration typo is exit 2 naming file:line, never "none"."""
+
+    def assertConfigError(self, r, line, *parts):
+        self.assertEqual(r.rc, 2, r)
+        self.assertEqual(r.out, "", r)
+        self.assertNotIn('"none"', r.out)
+        first = r.err.splitlines()[0] if r.err else ""
+        self.assertTrue(first.startswith("mtasts: %s:%d: " %
+                                         (r.argv[2], line)), r)
+        for p in parts:
+            self.assertIn(p, first, r)
+
+    def test_ca_file_typo_lookup_exit_2(self):
+        declare("cfgtypo.test", smtp=False)
+        good = W.client()
+        self.assertEqual(good.lookup("cfgtypo.test").get("status"),
+                         "policy")
+        typo = good.opts["ca_file"][:-1]      # ca.pem -> ca.pe
+        c = W.client(ca_file=typo)
+        line = list(c.opts).index("ca_file") + 2   # after the # line
+        q0 = len(W.dns_queries("_mta-sts.cfgtypo.test", "TXT"))
+        r = c.lookup("cfgtypo.test")
+        self.assertConfigError(r, line, "ca_file: %s: No such file or "
+                               "directory" % typo)
+        # refused before any DNS or HTTPS
+        self.assertEqual(len(W.dns_queries("_mta-sts.cfgtypo.test",
+                                           "TXT")), q0)
+        self.assertEqual(os.listdir(c.cache_dir), [])
+        # Every command refuses the configuration, not only lookup.
+        for args in (["refresh"], ["cache", "list"], ["check",
+                                                       "cfgtypo.test"]):
+            self.assertConfigError(c.run(*args), line, "ca_file")
+
+    def test_trust_anchor_typo_with_dnssec_on(self):
+        declare("tatypo.test", smtp=False)
+        c = W.client(dnssec="on",
+                     trust_anchor_file="/usr/share/dns/root.kee")
+        line = list(c.opts).index("trust_anchor_file") + 2
+        r = c.lookup("tatypo.test")
+        self.assertConfigError(r, line, "trust_anchor_file: "
+                               "/usr/share/dns/root.kee: No such file")
+
+    def test_empty_ca_file_and_ca_path_typo(self):
+        empty = os.path.join(W.dir, "empty-ca.pem")
+        open(empty, "w").close()
+        c = W.client(ca_file=empty)
+        self.assertConfigError(c.lookup("x.test"),
+                               list(c.opts).index("ca_file") + 2,
+                               "no PEM certificate")
+        c = W.client(ca_file=None, ca_path="/etc/ssl/cert")
+        self.assertConfigError(c.lookup("x.test"),
+                               list(c.opts).index("ca_path") + 2,
+                               "ca_path: /etc/ssl/cert: No such file")
+
+    def test_duplicate_key_and_nul_byte(self):
+        c = W.client()
+        with open(c.config, "a") as f:
+            f.write("fetch_timeout = 9\n")
+        n = len(c.opts) + 2
+        self.assertConfigError(c.lookup("x.test"), n, "fetch_timeout: "
+                               "duplicate key (first set on line %d)" %
+                               (list(c.opts).index("fetch_timeout") + 2))
+        c = W.client()
+        with open(c.config, "ab") as f:
+            f.write(b"\0ca_file = /nonexistent\n")
+        self.assertConfigError(c.lookup("x.test"), len(c.opts) + 2,
+                               "NUL byte at column 1")
+
+    def test_ca_store_openssl_cannot_load_defers(self):
+        # D-CONF-5: textually fine PEM that OpenSSL cannot decode: the
+        # net half's load failure is a configuration error, the lookup
+        # defers (never "none"), nothing is cached or reported.
+        declare("badstore.test", smtp=False)
+        bad = os.path.join(W.dir, "undecodable-ca.pem")
+        with open(bad, "w") as f:
+            f.write("-----BEGIN CERTIFICATE-----\n" +
+                    "MII" + "A" * 61 + "\n" + "A" * 64 + "\n" +
+                    "-----END CERTIFICATE-----\n")
+        spool = os.path.join(W.dir, "spool-badstore")
+        os.makedirs(spool)
+        c = W.client(ca_file=bad, tlsrpt_dir=spool)
+        r = c.lookup("badstore.test")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r["status"], "tempfail", r)
+        self.assertIn("configuration: cannot load CA certificates",
+                      r["failure"]["reason"], r)
+        # no entry (no back-off), only the fetch lock file
+        self.assertEqual([n for n in os.listdir(c.cache_dir)
+                          if n.endswith(".json")], [])
+        self.assertEqual([n for n in os.listdir(spool)
+                          if n.endswith(".jsonl")], [])
+        # Repaired: the policy applies at once (no back-off was stored).
+        with open(c.config) as f:
+            text = f.read().replace(bad, W.pki.ca_file)
+        with open(c.config, "w") as f:
+            f.write(text)
+        r = c.lookup("badstore.test")
+        self.assertEqual(r["status"], "policy", r)
+
+
+# ========================================== mtasts check --local
+
+class Local(Base):
+    """check --local: the installation as the MTA user sees it."""
+
+    USER = "nobody"
+
+    def setUp(self):
+        import pwd
+        import shutil
+        import tempfile
+        super().setUp()
+        self.pw = pwd.getpwnam(self.USER)
+        self.base = tempfile.mkdtemp(prefix="mtasts-local-", dir="/tmp")
+        os.chmod(self.base, 0o755)
+        self.addCleanup(shutil.rmtree, self.base, True)
+        self.cache = os.path.join(self.base, "cache")
+        self.spool = os.path.join(self.base, "tlsrpt")
+        for d in (self.cache, self.spool):
+            os.makedirs(d)
+            os.chown(d, 0, self.pw.pw_gid)
+            os.chmod(d, 0o2770)
+
+    def local(self, user=USER, **cfg):
+        opts = {"cache_dir": self.cache, "tlsrpt_dir": self.spool,
+                "dnssec": None,
+                "trust_anchor_file": os.path.join(self.base, "none.key")}
+        opts.update(cfg)
+        c = W.client(**opts)
+        r = c.run("check", "--local", "--json", "--user", user)
+        self.assertIsNotNone(r.json, r)
+        self.assertEqual(r.json["exit"], r.rc, r)
+        r.local = {x["name"] + (":" + x["target"] if "target" in x
+                                else ""): x
+                   for x in r.json["local"]["checks"]}
+        return c, r
+
+    def statuses(self, r):
+        return {k: v["status"] for k, v in r.local.items()}
+
+    GOOD = {"config": "ok", "files": "ok", "ca-store": "ok",
+            "anchor": "ok", "dnssec": "ok", "resolver": "ok",
+            "reports": "skip",
+            "cache_dir:nobody": "ok", "tlsrpt_dir:nobody": "ok"}
+
+    def test_good_installation(self):
+        c, r = self.local()
+        self.assertEqual(self.statuses(r), self.GOOD, json.dumps(r.json,
+                                                                 indent=1))
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.json["status"], "ok")
+        self.assertEqual(r.local["ca-store"]["data"]["certificates"], 1)
+        self.assertIn("1 certificate(s) loaded",
+                      r.local["ca-store"]["message"])
+        self.assertIn("validation is off", r.local["anchor"]["message"])
+        self.assertEqual(r.local["dnssec"]["data"],
+                         {"mode": "auto", "capability_checked": False})
+        self.assertIn("answers", r.local["resolver"]["message"])
+        self.assertIn("writable by nobody",
+                      r.local["cache_dir:nobody"]["message"])
+        # nothing was left behind by the write tests
+        self.assertEqual(os.listdir(self.cache), [])
+        self.assertEqual(os.listdir(self.spool), [])
+        # text output: the same rows, the summary line
+        t = c.run("check", "--local", "--user", "nobody")
+        self.assertEqual(t.rc, 0, t)
+        self.assertRegex(t.out, r"(?m)^  ok    cache_dir   ")
+        self.assertIn("local: ok (8 ok, 0 warning(s), 0 failure(s), 0 not "
+                      "checked, 1 skipped)", t.out)
+
+    def test_unwritable_cache_dir_as_user(self):
+        os.chmod(self.cache, 0o2750)          # group may read, not write
+        c, r = self.local()
+        want = dict(self.GOOD)
+        want["cache_dir:nobody"] = "fail"
+        self.assertEqual(self.statuses(r), want, json.dumps(r.json,
+                                                            indent=1))
+        self.assertEqual(r.rc, 2, r)
+        x = r.local["cache_dir:nobody"]
+        self.assertIn("%s: not writable by nobody: Permission denied" %
+                      self.cache, x["message"])
+        self.assertFalse(x["data"]["writable"])
+        # root itself could write: the check really ran as the user
+        c, r = self.local(user="root")
+        self.assertEqual(r.local["cache_dir:root"]["status"], "ok", r)
+
+    def test_unreadable_entry_and_missing_spool(self):
+        with open(os.path.join(self.cache, "a.test.json"), "w") as f:
+            f.write("{}")
+        os.chmod(os.path.join(self.cache, "a.test.json"), 0o600)
+        os.rmdir(self.spool)
+        os.chmod(self.base, 0o755)
+        c, r = self.local()
+        self.assertEqual(r.local["cache_dir:nobody"]["status"], "fail", r)
+        self.assertIn("1 of 1 file(s) cannot be used by nobody",
+                      r.local["cache_dir:nobody"]["message"])
+        t = r.local["tlsrpt_dir:nobody"]
+        self.assertEqual(t["status"], "fail", r)
+        self.assertIn("does not exist and nobody cannot create it",
+                      t["message"])
+
+    def test_missing_ca_file(self):
+        missing = os.path.join(self.base, "ca-certificate.crt")
+        c, r = self.local(ca_file=missing)
+        st = self.statuses(r)
+        self.assertEqual(st["config"], "ok", r)
+        self.assertEqual(st["files"], "fail", r)
+        self.assertEqual(st["ca-store"], "fail", r)
+        self.assertEqual(r.rc, 2, r)
+        line = list(c.opts).index("ca_file") + 2
+        self.assertEqual(r.local["files"]["message"],
+                         "%s:%d: ca_file: %s: No such file or directory" %
+                         (c.config, line, missing))
+        # the other rows are still checked
+        self.assertEqual(st["cache_dir:nobody"], "ok", r)
+
+    def test_unreachable_resolver(self):
+        t0 = time.monotonic()
+        c, r = self.local(resolver="127.0.0.1@9", dns_timeout="2")
+        self.assertLess(time.monotonic() - t0, 10)
+        want = dict(self.GOOD)
+        want["resolver"] = "fail"
+        self.assertEqual(self.statuses(r), want, json.dumps(r.json,
+                                                            indent=1))
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn("127.0.0.1@9 does not answer",
+                      r.local["resolver"]["message"])
+        self.assertLessEqual(r.local["resolver"]["data"]["elapsed_ms"],
+                             2500)
+
+    def test_reports(self):
+        c, r = self.local(report_contact="tlsrpt@sender.test",
+                          sendmail="/nonexistent/sendmail -t",
+                          report_dir=os.path.join(self.base, "reports"))
+        self.assertEqual(r.local["reports"]["status"], "fail", r)
+        self.assertIn("sendmail /nonexistent/sendmail is not an executable",
+                      r.local["reports"]["message"])
+        c, r = self.local(report_contact="tlsrpt@sender.test",
+                          sendmail="/bin/cat", report_dir=os.path.join(
+                              self.base, "reports"))
+        self.assertEqual(r.local["reports"]["status"], "ok", r)
+        self.assertEqual(r.rc, 0, r)
+
+    def test_syntax_error_is_reported_not_fatal(self):
+        c = W.client()
+        with open(c.config, "a") as f:
+            f.write("fetch_timout = 3\n")
+        r = c.run("check", "--local", "--json", "--user", "nobody")
+        self.assertEqual(r.rc, 2, r)
+        rows = r.json["local"]["checks"]
+        self.assertEqual([x["name"] for x in rows], ["config"], r)
+        self.assertEqual(rows[0]["status"], "fail")
+        self.assertIn(':%d: unknown key "fetch_timout"' %
+                      (len(c.opts) + 2), rows[0]["message"])
+
+    def test_usage(self):
+        for args in (["check", "--local", "--bogus"],
+                     ["check", "--local", "--user"]):
+            r = self.c.run(*args)
+            self.assertEqual(r.rc, 3, (args, r))
+            self.assertIn("check --local", r.err)
+        r = self.c.run("check", "--local", "--json", "--user", "no-such-u")
+        self.assertEqual(r.rc, 3, r)
+        rows = {x["name"]: x for x in r.json["local"]["checks"]}
+        self.assertEqual(rows["cache_dir"]["status"], "error", r)
+        self.assertEqual(rows["cache_dir"]["message"],
+                         'no such user "no-such-u"')
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mtasts", required=True)
@@ -899,7 +1171,7 @@ def main():
             loader.testNamePatterns = ["*%s*" % k for k in a.k]
         suite = unittest.TestSuite()
         for cls in (Good, Txt, PolicyHost, PolicyBody, Mx, Smtp, TlsRpt,
-                    Cache, Usage):
+                    Cache, Usage, ConfigErrors, Local):
             suite.addTests(loader.loadTestsFromTestCase(cls))
         res = unittest.TextTestRunner(verbosity=2 if a.v else 1,
                                       stream=sys.stdout).run(suite)
