@@ -390,6 +390,8 @@ class Sender:
         self.mtasts_conf = os.path.join(self.dir, "mtasts.conf")
         self.cache_dir = os.path.join(self.dir, "cache")
         if conf_text is None:
+            # Never the host's default spool (/var/spool/mtasts/tlsrpt).
+            opts.setdefault("tlsrpt_dir", os.path.join(self.dir, "tlsrpt"))
             o = {"resolver": W.DNS_ADDR,
                  "resolve_special_zone": "test",
                  "ca_file": ew.w.pki.ca_file, "cache_dir": self.cache_dir,

@@ -53,8 +53,12 @@ new_ctx(const char *dir)
 {
 	struct mtasts_error err = { 0, "" };
 	struct mtasts_ctx *ctx = mtasts_ctx_new();
+	char spool[1200];
 
-	if (ctx == NULL || mtasts_ctx_set(ctx, "cache_dir", dir, &err) != 0) {
+	/* Never the host's default spool (/var/spool/mtasts/tlsrpt). */
+	snprintf(spool, sizeof(spool), "%s.tlsrpt", dir);
+	if (ctx == NULL || mtasts_ctx_set(ctx, "cache_dir", dir, &err) != 0 ||
+	    mtasts_ctx_set(ctx, "tlsrpt_dir", spool, &err) != 0) {
 		fprintf(stderr, "ctx: %s\n", err.text);
 		exit(1);
 	}

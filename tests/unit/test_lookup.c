@@ -49,8 +49,12 @@ new_ctx(const char *dir, time_t now)
 {
 	struct mtasts_error err = { 0, "" };
 	struct mtasts_ctx *ctx = mtasts_ctx_new();
+	char spool[1200];
 
+	/* Never the host's default spool (/var/spool/mtasts/tlsrpt). */
+	snprintf(spool, sizeof(spool), "%s.tlsrpt", dir);
 	if (ctx == NULL || mtasts_ctx_set(ctx, "cache_dir", dir, &err) != 0 ||
+	    mtasts_ctx_set(ctx, "tlsrpt_dir", spool, &err) != 0 ||
 	    mtasts_ctx_set(ctx, "txt_check_interval", "60", &err) != 0 ||
 	    mtasts_ctx_set(ctx, "lock_wait", "0", &err) != 0) {
 		fprintf(stderr, "ctx: %s\n", err.text);

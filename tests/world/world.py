@@ -795,6 +795,8 @@ class Client:
         opts["resolver"] = DNS_ADDR
         opts["ca_file"] = world.pki.ca_file
         opts["cache_dir"] = self.cache_dir
+        # Never the host's default spool (/var/spool/mtasts/tlsrpt).
+        opts["tlsrpt_dir"] = os.path.join(self.dir, "tlsrpt")
         for k, v in cfg.items():
             if v is None:
                 opts.pop(k, None)
