@@ -1062,6 +1062,7 @@ cmd_check(struct mtasts_ctx *ctx, int argc, char **argv)
 	uint64_t v;
 	int i, first, worst = ST_OK, colour, rc;
 
+	ctx->cache_readonly = 1;	/* the checker never writes the cache */
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			o.json = 1;
@@ -1486,13 +1487,51 @@ static void
 check_local_dnssec(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "dnssec", NULL);
+	struct mtasts_error err = { 0, "" };
 	const char *mode = ctx->cfg.dnssec == 1 ? "on" : ctx->cfg.dnssec == 0
 	    ? "off" : "auto";
+	char why[MTASTS_REASON_MAX] = "";
+	int state = MTASTS_DNSSEC_UNKNOWN, rc;
 
 	jset_str(c->data, "mode", mode);
-	json_object_set_new(c->data, "capability_checked", json_false());
-	set_st(c, ST_OK, NULL, "dnssec = %s (configured mode; the "
-	    "resolver's DNSSEC capability is not checked here yet)", mode);
+	/* The same chain-of-trust check a delivery runs (D-DNSSEC-1..2). */
+	rc = mtasts_dns_dnssec_status(ctx, &state, why, sizeof(why), &err);
+	json_object_set_new(c->data, "capability_checked",
+	    rc == MTASTS_OK ? json_true() : json_false());
+	if (rc != MTASTS_OK) {
+		set_st(c, ST_FAIL, "fix the resolver and dnssec lines of "
+		    "mtasts.conf", "dnssec = %s: the resolver cannot be set up: "
+		    "%s", mode, err.text);
+		return;
+	}
+	jset_str(c->data, "state", mtasts_dnssec_state_name(state));
+	switch (state) {
+	case MTASTS_DNSSEC_WORKING:
+		set_st(c, ST_OK, NULL, "dnssec = %s: validating; the trust "
+		    "anchor validates through the resolver", mode);
+		break;
+	case MTASTS_DNSSEC_OFF:
+		set_st(c, ST_OK, NULL, "dnssec = %s: not validating%s%s", mode,
+		    why[0] ? ": " : "", why);
+		break;
+	case MTASTS_DNSSEC_AUTO_DISABLED:
+		set_st(c, ST_WARN, "use a resolver that returns DNSSEC records "
+		    "(e.g. a local unbound), or set dnssec = off to silence this",
+		    "dnssec = auto: validation is switched off in every process "
+		    "(%s)", why);
+		break;
+	case MTASTS_DNSSEC_BROKEN:
+		set_st(c, ST_FAIL, "use a resolver that returns DNSSEC records, "
+		    "or set dnssec = auto or off", "dnssec = on but the resolver "
+		    "path cannot validate the trust anchor: every lookup that "
+		    "needs DNS is deferred (%s)", why);
+		break;
+	default:
+		set_st(c, ST_WARN, "check that the resolver answers", "dnssec = "
+		    "%s: the chain-of-trust check had no answer in time (%s)",
+		    mode, why);
+		break;
+	}
 }
 
 static void
@@ -1606,6 +1645,7 @@ cmd_check_local(struct mtasts_ctx *ctx, const char *config, int argc,
 	size_t nusers = 0, i;
 	int json = 0, colour, missing = 0, rc, k, st;
 
+	ctx->cache_readonly = 1;	/* the checker never writes the cache */
 	for (k = 1; k < argc; k++) {
 		if (strcmp(argv[k], "--local") == 0)
 			continue;

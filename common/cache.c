@@ -1531,3 +1531,37 @@ done:
 		*nlock = locks;
 	return rc;
 }
+
+/*
+ * Host-wide rate limit for a warning that every process would otherwise
+ * repeat (an Exim delivery process each): 1 when `name` was not noted in
+ * cache_dir within the last `interval` seconds, and notes it now; 0 when
+ * it was. The note is `.note-<name>`, a regular file whose mtime is the
+ * time of the last loud report. A cache directory that cannot be used
+ * answers 1: a repeated warning is better than none (D-DNSSEC-1).
+ */
+int
+mtasts_cache_note_due(struct mtasts_ctx *ctx, const char *name,
+    int interval)
+{
+	char file[64];
+	struct stat st;
+	time_t now = time(NULL);
+	int dfd = -1, fd, due = 1;
+
+	if (ctx->cache_readonly ||
+	    (size_t)snprintf(file, sizeof(file), ".note-%s", name) >=
+	    sizeof(file) || cache_dir_open(ctx, 1, &dfd, NULL) != MTASTS_OK)
+		return 1;
+	fd = mtasts_open_file(dfd, file, O_WRONLY | O_CREAT, 0660, NULL);
+	close(dfd);
+	if (fd == -1)
+		return 1;
+	if (fstat(fd, &st) == 0 && st.st_size > 0 && st.st_mtime <= now &&
+	    now - st.st_mtime < interval)
+		due = 0;
+	if (due && (pwrite(fd, "1\n", 2, 0) != 2 || futimens(fd, NULL) != 0))
+		due = 1;
+	close(fd);
+	return due;
+}

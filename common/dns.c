@@ -37,6 +37,8 @@
 #define DNS_TYPE_A 1
 #define DNS_TYPE_MX 15
 #define DNS_TYPE_AAAA 28
+/* A repeated D-DNSSEC-1 warning is loud at most this often per host. */
+#define DNS_NOTE_INTERVAL_S 3600
 
 #define DNS_TYPE_DNSKEY 48
 /* Trust anchor owner names checked (D-DNSSEC-1); more are not looked at. */
@@ -493,7 +495,14 @@ dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d, int deadline_ms,
 	    "process: the resolver path cannot validate the trust anchor "
 	    "(set dnssec = off to silence this, or use a resolver that "
 	    "returns DNSSEC records): %s", fail);
-	mtasts_log(ctx, MTASTS_LOG_WARN, "dns: D-DNSSEC-1: %s", d->why);
+	/*
+	 * Loud once an hour per host, not once per Exim delivery process:
+	 * the condition belongs to the host's resolver path, not to one
+	 * process; `mtasts check --local` shows it at any time.
+	 */
+	mtasts_log(ctx, mtasts_cache_note_due(ctx, "dnssec-auto-off",
+	    DNS_NOTE_INTERVAL_S) ? MTASTS_LOG_WARN : MTASTS_LOG_DEBUG,
+	    "dns: D-DNSSEC-1: %s", d->why);
 	return MTASTS_OK;
 }
 

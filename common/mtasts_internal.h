@@ -165,6 +165,8 @@ struct mtasts_ctx {
 	 * (D-EXIM-10). Set by plugin/, never from the configuration.
 	 */
 	int tlsrpt_dry;
+	/* Never write notes into cache_dir (`mtasts check`, read-only). */
+	int cache_readonly;
 	/* config.c: where each key was set (MTASTS_CONF_* or a line) */
 	int conf_line[MTASTS_CK_COUNT];
 	int conf_checked;		/* mtasts_config_check() passed */
@@ -433,6 +435,14 @@ enum mtasts_dnssec_state {
 };
 /* Seconds before a BROKEN verdict (dnssec = on) is checked again. */
 #define MTASTS_DNSSEC_REPROBE_S 60
+
+/*
+ * cache.c: 1 when the host-wide note `name` in cache_dir is older than
+ * interval seconds (or missing), and renews it; 0 otherwise. For warnings
+ * every process would repeat (D-DNSSEC-1).
+ */
+int mtasts_cache_note_due(struct mtasts_ctx *ctx, const char *name,
+    int interval);
 
 /*
  * For `mtasts check --local`: make the resolver if needed (running the

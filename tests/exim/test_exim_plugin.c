@@ -150,11 +150,12 @@ test_memo_stamp(void)
 	CHECK(s != -1 && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
 	    getsockname(s, (struct sockaddr *)&sa, &slen) == 0);
 	snprintf(cache, sizeof(cache), "%s/cache-slow", dir);
+	CHECK(mkdir(cache, 02770) == 0);
 	snprintf(conf, sizeof(conf), "%s/slow.conf", dir);
-	snprintf(text, sizeof(text), "cache_dir = %s\ntxt_check_interval = "
-	    "0\nresolver = 127.0.0.1@%u\ndns_timeout = 1\n"
-	    "fetch_timeout = 1\ndnssec = off\n", cache,
-	    (unsigned)ntohs(sa.sin_port));
+	snprintf(text, sizeof(text), "cache_dir = %s\ntlsrpt_dir = %s.tlsrpt\n"
+	    "txt_check_interval = 0\nresolver = 127.0.0.1@%u\n"
+	    "dns_timeout = 1\nfetch_timeout = 1\ndnssec = off\n", cache,
+	    cache, (unsigned)ntohs(sa.sin_port));
 	write_file(conf, text);
 	mtasts_plugin_reset();
 	mtasts_plugin_set_memo_ttl(700);
@@ -329,10 +330,12 @@ test_held(void)
 	CHECK(s != -1 && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
 	    getsockname(s, (struct sockaddr *)&sa, &slen) == 0);
 	snprintf(cache, sizeof(cache), "%s/cache-held", dir);
+	CHECK(mkdir(cache, 02770) == 0);
 	snprintf(conf, sizeof(conf), "%s/held.conf", dir);
-	snprintf(text, sizeof(text), "cache_dir = %s\ntxt_check_interval = "
-	    "86400\nresolver = 127.0.0.1@%u\ndns_timeout = 1\n"
-	    "fetch_timeout = 1\ndnssec = off\ndns_failure = none\n", cache,
+	snprintf(text, sizeof(text), "cache_dir = %s\ntlsrpt_dir = %s.tlsrpt\n"
+	    "txt_check_interval = 86400\nresolver = 127.0.0.1@%u\n"
+	    "dns_timeout = 1\nfetch_timeout = 1\ndnssec = off\n"
+	    "dns_failure = none\n", cache, cache,
 	    (unsigned)ntohs(sa.sin_port));
 	write_file(conf, text);
 	mtasts_plugin_reset();

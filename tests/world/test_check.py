@@ -1024,6 +1024,32 @@ class Local(Base):
             "reports": "skip",
             "cache_dir:nobody": "ok", "tlsrpt_dir:nobody": "ok"}
 
+    def test_dnssec_auto_disabled(self):
+        # The default trust anchor (dns-root-data) with the world's
+        # resolver, which serves no DNSSEC: auto switches validation off
+        # (D-DNSSEC-1), a warning that says how to fix it.
+        if not os.path.exists("/usr/share/dns/root.key"):
+            self.skipTest("no /usr/share/dns/root.key")
+        c, r = self.local(trust_anchor_file=None)
+        d = r.local["dnssec"]
+        self.assertEqual(d["status"], "warn", d)
+        self.assertEqual(d["data"]["state"], "auto-disabled", d)
+        self.assertIn("validation is switched off", d["message"])
+        self.assertIn("dnssec = off", d["fix"])
+        self.assertEqual(r.rc, 1, r)
+
+    def test_dnssec_on_broken(self):
+        # dnssec = on with the same resolver: a configuration error that
+        # defers every lookup needing DNS (D-DNSSEC-2).
+        if not os.path.exists("/usr/share/dns/root.key"):
+            self.skipTest("no /usr/share/dns/root.key")
+        c, r = self.local(trust_anchor_file=None, dnssec="on")
+        d = r.local["dnssec"]
+        self.assertEqual(d["status"], "fail", d)
+        self.assertEqual(d["data"]["state"], "broken", d)
+        self.assertIn("deferred", d["message"])
+        self.assertEqual(r.rc, 2, r)
+
     def test_good_installation(self):
         c, r = self.local()
         self.assertEqual(self.statuses(r), self.GOOD, json.dumps(r.json,
@@ -1035,7 +1061,8 @@ class Local(Base):
                       r.local["ca-store"]["message"])
         self.assertIn("validation is off", r.local["anchor"]["message"])
         self.assertEqual(r.local["dnssec"]["data"],
-                         {"mode": "auto", "capability_checked": False})
+                         {"mode": "auto", "capability_checked": True,
+                          "state": "off"})
         self.assertIn("answers", r.local["resolver"]["message"])
         self.assertIn("writable by nobody",
                       r.local["cache_dir:nobody"]["message"])
