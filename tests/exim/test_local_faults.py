@@ -499,6 +499,18 @@ def enforced_then_mx_repaired(r, label):
     r.expect_queued(HELD, label)
 
 
+def expect_verified(r, label):
+    """Every delivery of the row went through the enforce router and
+    transport, with the MX certificate verified (the sender's log)."""
+    lines = [ln for ln in r.tx.log_lines(r" => u@")
+             if any("u@%s " % r.dom(k) in ln for k in KINDS)]
+    bad = [ln for ln in lines if " R=mtasts_enforce T=mtasts_smtp " not in
+           ln or " CV=yes " not in ln]
+    r.ok(len(lines) >= len(KINDS) and not bad,
+         "%s: %d deliveries, all R=mtasts_enforce T=mtasts_smtp CV=yes: %r"
+         % (label, len(lines), bad[:2]))
+
+
 def mx_repaired(r, label):
     r.repair_mx()
     r.run(label + " + MX repaired")
@@ -506,6 +518,7 @@ def mx_repaired(r, label):
         r.expect_delivered(k, label + " + MX repaired")
     r.ok(not r.tx.queue(), "%s + MX repaired: queue empty: %r" %
          (label, r.tx.queue()))
+    expect_verified(r, label)
 
 
 def run_dnssec_secure(m, r):
@@ -524,6 +537,10 @@ def run_dnssec_bogus(m, r):
     write_conf(r.tx, m.conf_text(m.dnssec_opts(r.tx.dir)))
     label = "bogus TXT, nothing cached, default dnssec"
     enforced_then_mx_repaired(r, label)
+    hosts = ["mta-sts." + r.dom(k) for k in KINDS]
+    r.ok(all(r.w.https_requests(h) for h in hosts),
+         "%s: every policy was fetched over HTTPS: %r" %
+         (label, dict((h, len(r.w.https_requests(h))) for h in hosts)))
     expect_lookup(m, r, label, "bogus")
     bogus = r.tx.log_lines(r"MTA-STS: .*DNSSEC-bogus")
     r.ok(bogus, "%s: the log says the TXT is DNSSEC-bogus: %r" %
@@ -566,6 +583,7 @@ def run_dnssec_cached(m, r):
     r.send(("enforce",), "third")      # decided with the repaired zone
     r.finish("after the signer's repair")
     expect_lookup(m, r, "after the signer's repair", "secure", pid="3")
+    expect_verified(r, "after the signer's repair")
 
 
 def run_dnssec_insecure(m, r):
