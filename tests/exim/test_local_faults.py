@@ -42,6 +42,25 @@ Rows:
   default_dnssec    the default configuration (no dnssec line, the
                     distribution's trust anchor present) with the world's
                     non-DNSSEC DNS
+  ca_path           ca_path names a missing directory (one letter off);
+                    repaired with a real hashed directory (no ca_file)
+
+DNSSEC rows (D-DNSSEC-3/4): a really signed zone, sec.test (ldns-signzone,
+served by nsd through dnsd's relay), its key's DS as trust_anchor_file.
+Their domains, policy hosts and MX hosts live in the signed zone
+(<kind>.<row>.sec.test) or in its insecure delegation unsigned.sec.test;
+the rogue MX stays outside the anchor:
+  dnssec_secure     chain valid, default dnssec: the policy applies and
+                    `mtasts lookup --json` says "txt_dnssec": "secure"
+  dnssec_bogus      every _mta-sts TXT of the row with a broken RRSIG,
+                    nothing cached, default dnssec: fetched over HTTPS and
+                    enforced ("bogus" reported)
+  dnssec_cached     dnssec = on: policies cached under a valid chain, then
+                    the TXTs turn bogus with a new id while the policy
+                    hosts fail (HTTP 500): the cached policies still apply;
+                    repaired (signatures fixed, another id, hosts fine)
+  dnssec_insecure   an insecure (unsigned) delegation below the signed
+                    zone, default dnssec: normal MTA-STS ("insecure")
 
     test_local_faults.py --so mtasts_exim.so --mtasts BIN [--only ROW]
 """
@@ -49,6 +68,7 @@ Rows:
 import argparse
 import glob
 import grp
+import json
 import os
 import shutil
 import subprocess
@@ -64,8 +84,16 @@ W = E.W
 ROGUE = "rogue.attacker.test"
 KINDS = ("enforce", "notls", "expired", "nomatch")
 ROWS = ("ca_file", "trust_anchor", "cache_dir", "no_netlib", "no_config",
-        "flush", "corrupt", "default_dnssec")
+        "flush", "corrupt", "default_dnssec", "ca_path",
+        "dnssec_secure", "dnssec_bogus", "dnssec_cached", "dnssec_insecure")
 DEFAULT_ANCHOR = "/usr/share/dns/root.key"
+SIGNED = "sec.test"                     # the signed zone (D-DNSSEC-4)
+INSECURE = "unsigned." + SIGNED         # delegated without DS
+# DNSSEC rows: where their domains live.
+DNSSEC_BASE = {"dnssec_secure": "secure." + SIGNED,
+               "dnssec_bogus": "bogus." + SIGNED,
+               "dnssec_cached": "cached." + SIGNED,
+               "dnssec_insecure": INSECURE}
 
 
 class Row:
@@ -81,6 +109,8 @@ class Row:
         self.bad_hosts = set()
 
     def dom(self, kind):
+        if self.name in DNSSEC_BASE:
+            return "%s.%s" % (kind, DNSSEC_BASE[self.name])
         return "%s-%s.test" % (self.name.replace("_", "-"), kind)
 
     def mxname(self, kind):
@@ -172,6 +202,7 @@ class Row:
         self.bad_hosts.clear()
         self.ew.mx(self.dom("nomatch"), (5, ROGUE),
                    (10, self.mxname("nomatch")))
+        self.m.resign()          # the MX change, in the signed zone too
 
     def finish(self, label="after repair"):
         """Local fault repaired: enforce mail flows, held mail stays held
@@ -191,6 +222,15 @@ class Matrix:
     def __init__(self, so, mtasts, keep):
         self.so, self.mtasts = so, mtasts
         self.ew = E.EximWorld(so, mtasts=mtasts, keep=keep)
+        self.sz = None           # the SignedZone, once signed
+        self.tamper = set()      # owners whose TXT RRSIG is broken
+
+    def resign(self):
+        """Sign the zone again from the world's records (a change below
+        sec.test is only served once signed), with self.tamper broken."""
+        if self.sz is not None:
+            self.sz = self.ew.w.sign_zone(SIGNED, insecure=[INSECURE],
+                                          tamper=sorted(self.tamper))
 
     def good_opts(self, tx_dir):
         """The sender's healthy configuration, exactly as eximworld
@@ -203,6 +243,25 @@ class Matrix:
                 if k.strip():
                     o[k.strip()] = v.strip()
         return o
+
+    def dnssec_opts(self, tx_dir, dnssec=None):
+        """The healthy configuration with the signed zone's trust anchor;
+        dnssec None: no dnssec line (the default, auto)."""
+        o = self.good_opts(tx_dir)
+        o.pop("dnssec", None)
+        o["trust_anchor_file"] = self.sz.anchor_file
+        if dnssec is not None:
+            o["dnssec"] = dnssec
+        return o
+
+    def lookup(self, tx, domain, mx=ROGUE):
+        """`mtasts lookup --json` on the sender's own configuration."""
+        p = self.cli(tx, "lookup", "--json", "--mx", mx, domain)
+        try:
+            j = json.loads(p.stdout)
+        except ValueError:
+            j = {}
+        return p, j
 
     @staticmethod
     def conf_text(opts):
@@ -376,6 +435,165 @@ def run_default_dnssec(m, r):
         r.expect_delivered(k, "default config + MX repaired")
 
 
+def run_ca_path(m, r):
+    o = m.good_opts(r.tx.dir)
+    del o["ca_file"]                       # the directory alone decides
+    o["ca_path"] = "/etc/ssl/cert"         # one letter off /etc/ssl/certs
+    write_conf(r.tx, m.conf_text(o))
+    row_config_fault(r, o, "ca_path typo")
+    said = r.tx.log_lines(r"MTA-STS: .*configuration: .*mtasts\.conf:\d+: "
+                          r"ca_path: /etc/ssl/cert: ")
+    r.ok(said, "ca_path typo: the log names file:line, ca_path and the "
+         "directory: %r" % (said[:1] or r.tx.log_lines(r"MTA-STS: ")[-2:]))
+    p = m.cli(r.tx, "lookup", "--json", r.dom("enforce"))
+    r.ok(p.returncode == 2 and "ca_path" in p.stderr and
+         "mtasts.conf:" in p.stderr,
+         "ca_path typo: mtasts lookup exits 2 naming file:line: rc %d %r" %
+         (p.returncode, p.stderr.strip()[-300:]))
+    # Repair: a real hashed directory with the world CA, still no ca_file
+    # (the fetches after the repair verify through ca_path alone).
+    d = os.path.join(r.tx.dir, "capath")
+    os.makedirs(d, exist_ok=True)
+    shutil.copy(r.w.pki.ca_file, os.path.join(d, "world-ca.pem"))
+    subprocess.run(["openssl", "rehash", d], check=True,
+                   capture_output=True)
+    os.chmod(d, 0o755)
+    o["ca_path"] = d
+    write_conf(r.tx, m.conf_text(o))
+    r.finish("after repair (ca_path a hashed directory)")
+
+
+# -------------------------------------------------------- DNSSEC rows
+#
+# The signed zone is made once all rows are declared (main); a change of
+# a record below sec.test (TXT id, MX) is served only after m.resign().
+
+HELD = ("notls", "expired", "nomatch")
+
+
+def expect_lookup(m, r, label, txt_dnssec, source=None, pid=None):
+    """What the CLI says on the sender's configuration: the enforce
+    policy, the rogue MX not allowed, the TXT's DNSSEC state."""
+    for k in KINDS:
+        p, j = m.lookup(r.tx, r.dom(k))
+        pol = j.get("policy") or {}
+        r.ok(p.returncode == 0 and j.get("status") == "policy" and
+             pol.get("mode") == "enforce" and
+             [x.lower() for x in pol.get("mx", [])] == [r.mxname(k)] and
+             j.get("mx_allowed") is False and
+             j.get("txt_dnssec") == txt_dnssec and
+             (source is None or j.get("source") == source) and
+             (pid is None or pol.get("id") == pid),
+             "%s: lookup %s: enforce, rogue not allowed, txt_dnssec %s%s%s:"
+             " %s" % (label, r.dom(k), txt_dnssec,
+                      "" if source is None else ", source " + source,
+                      "" if pid is None else ", id " + pid,
+                      (p.stdout.strip() or p.stderr.strip())[:400]))
+
+
+def enforced_then_mx_repaired(r, label):
+    """Held by the policy, then delivered once the MX hosts are fixed."""
+    r.send(KINDS, "first")
+    r.run(label)
+    r.expect_delivered("enforce", label)
+    r.expect_queued(HELD, label)
+
+
+def expect_verified(r, label):
+    """Every delivery of the row went through the enforce router and
+    transport, with the MX certificate verified (the sender's log)."""
+    lines = [ln for ln in r.tx.log_lines(r" => u@")
+             if any("u@%s " % r.dom(k) in ln for k in KINDS)]
+    bad = [ln for ln in lines if " R=mtasts_enforce T=mtasts_smtp " not in
+           ln or " CV=yes " not in ln]
+    r.ok(len(lines) >= len(KINDS) and not bad,
+         "%s: %d deliveries, all R=mtasts_enforce T=mtasts_smtp CV=yes: %r"
+         % (label, len(lines), bad[:2]))
+
+
+def mx_repaired(r, label):
+    r.repair_mx()
+    r.run(label + " + MX repaired")
+    for k in KINDS:
+        r.expect_delivered(k, label + " + MX repaired")
+    r.ok(not r.tx.queue(), "%s + MX repaired: queue empty: %r" %
+         (label, r.tx.queue()))
+    expect_verified(r, label)
+
+
+def run_dnssec_secure(m, r):
+    write_conf(r.tx, m.conf_text(m.dnssec_opts(r.tx.dir)))
+    label = "valid chain, default dnssec"
+    enforced_then_mx_repaired(r, label)
+    expect_lookup(m, r, label, "secure")
+    r.ok(not r.tx.log_lines(r"MTA-STS: .*DNSSEC"),
+         "%s: no DNSSEC warning: %r" % (label,
+                                        r.tx.log_lines(r"DNSSEC")[:2]))
+    mx_repaired(r, label)
+
+
+def run_dnssec_bogus(m, r):
+    # main() broke the RRSIG of every _mta-sts TXT of this row.
+    write_conf(r.tx, m.conf_text(m.dnssec_opts(r.tx.dir)))
+    label = "bogus TXT, nothing cached, default dnssec"
+    enforced_then_mx_repaired(r, label)
+    hosts = ["mta-sts." + r.dom(k) for k in KINDS]
+    r.ok(all(r.w.https_requests(h) for h in hosts),
+         "%s: every policy was fetched over HTTPS: %r" %
+         (label, dict((h, len(r.w.https_requests(h))) for h in hosts)))
+    expect_lookup(m, r, label, "bogus")
+    bogus = r.tx.log_lines(r"MTA-STS: .*DNSSEC-bogus")
+    r.ok(bogus, "%s: the log says the TXT is DNSSEC-bogus: %r" %
+         (label, bogus[:1] or r.tx.log_lines(r"MTA-STS: ")[-2:]))
+    mx_repaired(r, label)
+
+
+def run_dnssec_cached(m, r):
+    write_conf(r.tx, m.conf_text(m.dnssec_opts(r.tx.dir, "on")))
+    label = "valid chain, dnssec = on"
+    enforced_then_mx_repaired(r, label)
+    expect_lookup(m, r, label, "secure", pid="1")
+    # The TXTs turn bogus with a new id; the policy hosts fail.
+    hosts = ["mta-sts." + r.dom(k) for k in KINDS]
+    n0 = dict((h, len(r.w.https_requests(h))) for h in hosts)
+    for k in KINDS:
+        r.w.set_policy(r.dom(k), W.Policy(status=500, body="oops"))
+        r.w.set_txt(r.dom(k), "v=STSv1; id=2")
+        m.tamper.add("_mta-sts." + r.dom(k))
+    m.resign()
+    label = "bogus TXT with a new id, policy hosts failing, dnssec = on"
+    r.send(("enforce",), "second")
+    r.run(label)
+    r.expect_delivered("enforce", label)
+    r.expect_queued(HELD, label)
+    # D-DNSSEC-3: the bogus record's id was used (a refetch was tried),
+    # the cached policy applied when it failed.
+    r.ok(all(len(r.w.https_requests(h)) > n0[h] for h in hosts),
+         "%s: the new id led to a fetch at every policy host: %r" %
+         (label, dict((h, len(r.w.https_requests(h)) - n0[h])
+                      for h in hosts)))
+    expect_lookup(m, r, label, "bogus", source="cache", pid="1")
+    # Repair at the recipient: signatures fixed, another id, hosts fine.
+    for k in KINDS:
+        r.w.set_policy(r.dom(k), W.Policy(mode="enforce",
+                                          mx=[r.mxname(k)]))
+        r.w.set_txt(r.dom(k), "v=STSv1; id=3")
+        m.tamper.discard("_mta-sts." + r.dom(k))
+    m.resign()
+    r.send(("enforce",), "third")      # decided with the repaired zone
+    r.finish("after the signer's repair")
+    expect_lookup(m, r, "after the signer's repair", "secure", pid="3")
+    expect_verified(r, "after the signer's repair")
+
+
+def run_dnssec_insecure(m, r):
+    write_conf(r.tx, m.conf_text(m.dnssec_opts(r.tx.dir)))
+    label = "insecure delegation, default dnssec"
+    enforced_then_mx_repaired(r, label)
+    expect_lookup(m, r, label, "insecure")
+    mx_repaired(r, label)
+
+
 def write_conf(tx, text):
     with open(tx.mtasts_conf, "w") as f:
         f.write(text)
@@ -385,7 +603,10 @@ def write_conf(tx, text):
 RUN = {"ca_file": run_ca_file, "trust_anchor": run_trust_anchor,
        "cache_dir": run_cache_dir, "no_netlib": run_no_netlib,
        "no_config": run_no_config, "flush": run_flush,
-       "corrupt": run_corrupt, "default_dnssec": run_default_dnssec}
+       "corrupt": run_corrupt, "default_dnssec": run_default_dnssec,
+       "ca_path": run_ca_path, "dnssec_secure": run_dnssec_secure,
+       "dnssec_bogus": run_dnssec_bogus, "dnssec_cached": run_dnssec_cached,
+       "dnssec_insecure": run_dnssec_insecure}
 
 
 def main():
@@ -406,6 +627,14 @@ def main():
         for r in rs:
             r.declare()
         ew.start_receivers()
+        if any(r.name in DNSSEC_BASE for r in rs):
+            if "dnssec_bogus" in rows:
+                m.tamper |= set("_mta-sts.%s.%s" % (k, DNSSEC_BASE[
+                    "dnssec_bogus"]) for k in KINDS)
+            m.sz = True
+            m.resign()
+            print("signed zone %s: anchor %s" % (SIGNED, m.sz.anchor_file),
+                  flush=True)
         for r in rs:
             t0 = time.monotonic()
             print("=== row %s" % r.name, flush=True)
