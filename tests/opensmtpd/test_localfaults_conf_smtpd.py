@@ -12,11 +12,11 @@ config, held by broken policy MXs (cf-rogue.test: a rogue preferred MX
 that accepts anything and a policy MX without STARTTLS; cf-expired.test:
 a policy MX with an expired certificate). Then, per row:
 
+  4. cache_dir made world-writable (not a load error: refused at every
+     access, D-CONF-4 / D-CACHE-6; run first)
   1. ca_file typo (one letter off)
   2. dnssec = on with a trust_anchor_file typo
   3. cache_dir replaced by a file
-  4. cache_dir made world-writable (not a load error: refused at every
-     access, D-CONF-4 / D-CACHE-6)
 
 after the restart with the broken configuration: a first-contact enforce
 domain whose preferred MX is a rogue host gets 4xx at RCPT (over SMTP
@@ -24,8 +24,10 @@ and through the local `sendmail`), nothing is accepted for it; forced
 queue runs deliver none of the held mail anywhere (the rogue MX, the
 no-STARTTLS MX and the expired MX get nothing) and it stays queued; the
 smtpd log names the configuration error (table and filter) or the cache
-refusal. Then the configuration is repaired, smtpd restarted, the
-receivers repaired: the held mail and the first-contact mail (sent again,
+refusal. Then the configuration and the receivers are repaired; without
+a restart nothing changes (first contact still 4xx, held mail still
+queued: the running table and filters do not re-read mtasts.conf); after
+`mtasts check --local` passes and smtpd is restarted, the held mail and the first-contact mail (sent again,
 as the client retries) reach only the policy MXs, over TLS; the rogue MX
 got nothing at all.
 
@@ -200,6 +202,9 @@ def run(a):
             ok(sm.alive(), "%s: smtpd runs with the broken config" % row)
             first_contact(row, first)
             held_stays(row)
+            got = L.all_mail_for(rx, first)
+            ok(got == [], "%s: %s: first-contact mail reached nobody "
+               "(got it at %s)" % (row, first, [h for h, _ in got]))
             new = sm.log()[mark:]
             ok(re.search(r"table-mtasts.*" + pattern, new) is not None,
                "%s: table-mtasts logged it (%s)" % (row, pattern))
@@ -220,10 +225,14 @@ def run(a):
                              r"failure: configuration error", new),
                    "%s: the table says why the held mail is held" % row)
 
+        # 4. cache_dir world-writable (documented config)
+        row_run(ROWS[3][0], ROWS[3][1], ROWS[3][2],
+                fs=lambda: os.chmod(cache, 0o2777), load=False)
         # 1. ca_file typo
         row_run(ROWS[0][0], ROWS[0][1], ROWS[0][2],
                 conf=good.replace(w.pki.ca_file, w.pki.ca_file[:-2] +
-                                  "x" + w.pki.ca_file[-1:]))
+                                  "x" + w.pki.ca_file[-1:]),
+                fs=lambda: os.chmod(cache, 0o2770))
         # 2. dnssec = on, trust anchor typo
         row_run(ROWS[1][0], ROWS[1][1], ROWS[1][2],
                 conf=good + "dnssec = on\n"
@@ -238,22 +247,26 @@ def run(a):
         row_run(ROWS[2][0], ROWS[2][1], ROWS[2][2], conf=good,
                 fs=dir_to_file)
 
-        # 4. cache_dir world-writable
-        def dir_back_world_writable():
-            os.unlink(cache)
-            os.rename(saved, cache)
-            os.chmod(cache, 0o2777)
-        row_run(ROWS[3][0], ROWS[3][1], ROWS[3][2],
-                fs=dir_back_world_writable, load=False)
-
-        # ---- repair: documented config, directory mode, receivers
+        # ---- repair: directory back, documented config, receivers
+        os.unlink(cache)
+        os.rename(saved, cache)
         write_conf(good)
-        os.chmod(cache, 0o2770)
         for dom, pmx, _ in DOMAINS:
             rx.set_kind(pmx, "good")
         r = mtasts("check", "--local", "--user", "opensmtpd")
         ok(r.returncode == 0, "mtasts check --local after the repair: "
            "exit %d\n%s" % (r.returncode, r.stdout + r.stderr))
+        # D-OSMTPD-12: the running table and filters do not re-read
+        # mtasts.conf; until smtpd is restarted nothing changes (the
+        # receivers are already repaired: only the restart is missing).
+        mark = len(sm.log())
+        code = rcpt_code(sm, "user@" + ROWS[2][1])
+        ok(code is not None and 400 <= code < 500, "repaired, not "
+           "restarted: %s still 4xx at RCPT (got %s)" % (ROWS[2][1], code))
+        held_stays("repaired, not restarted")
+        ok(re.search(r"filter-mtasts.*configuration error \(restart smtpd",
+                     sm.log()[mark:]),
+           "repaired, not restarted: the filter says to restart smtpd")
         restart()
         for _, first, _ in ROWS:
             code = rcpt_code(sm, "user@" + first)
