@@ -757,7 +757,10 @@ handle(struct table *t, int ofd, const struct mtasts_timsg_req *q)
 	case MTASTS_TIMSG_CLOSE:
 		return 1;
 	case MTASTS_TIMSG_UPDATE:
-		/* Nothing to reload: the cache is read at every lookup. */
+		/*
+		 * Nothing to reload: the cache is read at every lookup, and
+		 * mtasts.conf only at start, as the filters do (D-OSMTPD-12).
+		 */
 		r = 1;
 		return reply(ofd, MTASTS_TIMSG_OK, &r, NULL);
 	case MTASTS_TIMSG_CHECK:
