@@ -75,8 +75,6 @@ struct filter {
 	size_t jobs_max;		/* -q, at most MTASTS_OSMTPD_JOBS_MAX */
 	int in, out;			/* subsystems announced */
 	struct mtasts_ctx *ctx;		/* main thread */
-	/* D-OSMTPD-12: why ctx is NULL ("" = loaded); set before workers */
-	char conf_err[MTASTS_ERROR_TEXT_MAX];
 	pthread_mutex_t mu;		/* jobs, learnt */
 	pthread_mutex_t omu;		/* stdout */
 	pthread_cond_t work;
@@ -123,7 +121,8 @@ flog(int level, const char *fmt, ...)
 /*
  * A context for one thread. D-OSMTPD-12: mtasts.conf is read once, when
  * smtpd starts the filter; a configuration error is logged once (by the
- * main thread) and every recipient is then deferred (451, D-OSMTPD-11).
+ * main thread; a worker is quiet when the main thread's load failed too)
+ * and every recipient is then deferred (451, D-OSMTPD-11).
  */
 static struct mtasts_ctx *
 ctx_make(int quiet)
@@ -137,9 +136,6 @@ ctx_make(int quiet)
 	}
 	mtasts_ctx_set_log(ctx, log_sink, NULL);
 	if (mtasts_ctx_load_config(ctx, F.config, &err) != MTASTS_OK) {
-		if (F.conf_err[0] == '\0')
-			mtasts_strlcpy(F.conf_err, err.text,
-			    sizeof(F.conf_err));
 		if (!quiet)
 			flog(MTASTS_LOG_ERR, "configuration error: %s; "
 			    "every recipient is deferred (451): fix it, check "

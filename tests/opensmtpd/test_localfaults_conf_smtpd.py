@@ -14,7 +14,7 @@ a policy MX with an expired certificate). Then, per row:
 
   4. cache_dir made world-writable (not a load error: refused at every
      access, D-CONF-4 / D-CACHE-6; run first)
-  1. ca_file typo (one letter off)
+  1. ca_file typo (one letter off), and a ca_path typo
   2. dnssec = on with a trust_anchor_file typo
   3. cache_dir replaced by a file
 
@@ -82,6 +82,7 @@ ROWS = [
     ("cache_dir replaced by a file", "cf-first3.test",
      r"cache_dir.*[Nn]ot a directory"),
     ("cache_dir world-writable", "cf-first4.test", r"world-writable"),
+    ("ca_path typo", "cf-first5.test", r"ca_path"),
 ]
 for _, first, _ in ROWS:
     pmx = "mx." + first
@@ -233,6 +234,9 @@ def run(a):
                 conf=good.replace(w.pki.ca_file, w.pki.ca_file[:-2] +
                                   "x" + w.pki.ca_file[-1:]),
                 fs=lambda: os.chmod(cache, 0o2770))
+        # 1b. ca_path typo (beside the working ca_file)
+        row_run(ROWS[4][0], ROWS[4][1], ROWS[4][2],
+                conf=good + "ca_path = /etc/ssl/certz\n")
         # 2. dnssec = on, trust anchor typo
         row_run(ROWS[1][0], ROWS[1][1], ROWS[1][2],
                 conf=good + "dnssec = on\n"
