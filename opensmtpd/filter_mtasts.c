@@ -118,17 +118,29 @@ flog(int level, const char *fmt, ...)
 	log_sink(NULL, level, msg);
 }
 
+/*
+ * A context for one thread. D-OSMTPD-12: mtasts.conf is read once, when
+ * smtpd starts the filter; a configuration error is logged once (by the
+ * main thread; a worker is quiet when the main thread's load failed too)
+ * and every recipient is then deferred (451, D-OSMTPD-11).
+ */
 static struct mtasts_ctx *
-ctx_make(void)
+ctx_make(int quiet)
 {
 	struct mtasts_error err = { 0, "" };
 	struct mtasts_ctx *ctx;
 
-	if ((ctx = mtasts_ctx_new()) == NULL)
+	if ((ctx = mtasts_ctx_new()) == NULL) {
+		flog(MTASTS_LOG_ERR, "out of memory");
 		return NULL;
+	}
 	mtasts_ctx_set_log(ctx, log_sink, NULL);
 	if (mtasts_ctx_load_config(ctx, F.config, &err) != MTASTS_OK) {
-		flog(MTASTS_LOG_ERR, "configuration: %s", err.text);
+		if (!quiet)
+			flog(MTASTS_LOG_ERR, "configuration error: %s; "
+			    "every recipient is deferred (451): fix it, check "
+			    "with `mtasts check --local`, then restart smtpd",
+			    err.text);
 		mtasts_ctx_free(ctx);
 		return NULL;
 	}
@@ -268,7 +280,7 @@ done:
 static void *
 worker(void *arg)
 {
-	struct mtasts_ctx *ctx = ctx_make();
+	struct mtasts_ctx *ctx = ctx_make(F.ctx == NULL);
 	struct mtasts_result *res;
 	struct mtasts_error err;
 	const struct mtasts_policy *p;
@@ -294,7 +306,8 @@ worker(void *arg)
 				proceed(j.sid, j.token);
 			else
 				defer(j.sid, j.token, j.domain, ctx == NULL
-				    ? "no configuration" : err.text);
+				    ? "configuration error (restart smtpd "
+				    "after fixing it)" : err.text);
 			continue;
 		}
 		if (mtasts_result_status(res) == MTASTS_LOOKUP_TEMPFAIL &&
@@ -643,7 +656,7 @@ main(int argc, char *argv[])
 		flog(MTASTS_LOG_ERR, "out of memory");
 		return 1;
 	}
-	F.ctx = ctx_make();
+	F.ctx = ctx_make(0);
 	for (c = 0; c < F.nworkers; c++) {
 		if (pthread_create(&th, NULL, worker, NULL) != 0) {
 			flog(MTASTS_LOG_ERR, "cannot start worker threads");

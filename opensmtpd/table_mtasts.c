@@ -79,6 +79,9 @@ struct mxent {
 struct table {
 	const char *config;		/* NULL = library default */
 	struct mtasts_ctx *ctx;		/* request loop only */
+	/* D-OSMTPD-12: why ctx is NULL ("" = loaded); set before threads */
+	char conf_err[MTASTS_ERROR_TEXT_MAX];
+	int64_t conf_logged_ms;		/* last per-request reminder */
 	pthread_mutex_t mu;
 	pthread_cond_t work;		/* queue not empty */
 	pthread_cond_t done;		/* a resolution finished */
@@ -121,7 +124,7 @@ static void tlog(int level, const char *fmt, ...) MTASTS_PRINTF(2, 3);
 static void
 tlog(int level, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -131,8 +134,14 @@ tlog(int level, const char *fmt, ...)
 	log_sink(NULL, level, msg);
 }
 
+/*
+ * A context for one thread. D-OSMTPD-12: mtasts.conf is read once, when
+ * smtpd starts the table; a configuration error is logged once (by the
+ * main thread: the threads stay quiet about the same error) and every
+ * request is then answered with a temporary failure.
+ */
 static struct mtasts_ctx *
-ctx_make(const char *config)
+ctx_make(struct table *t, int quiet)
 {
 	struct mtasts_error err = { 0, "" };
 	struct mtasts_ctx *ctx;
@@ -142,14 +151,39 @@ ctx_make(const char *config)
 		return NULL;
 	}
 	mtasts_ctx_set_log(ctx, log_sink, NULL);
-	if (mtasts_ctx_load_config(ctx, config, &err) != MTASTS_OK) {
-		tlog(MTASTS_LOG_ERR, "configuration %s: %s; answering every "
-		    "request with a temporary failure",
-		    config != NULL ? config : "(default)", err.text);
+	if (mtasts_ctx_load_config(ctx, t->config, &err) != MTASTS_OK) {
+		if (t->conf_err[0] == '\0')
+			mtasts_strlcpy(t->conf_err, err.text,
+			    sizeof(t->conf_err));
+		if (!quiet)
+			tlog(MTASTS_LOG_ERR, "configuration error: %s; "
+			    "every request is answered with a temporary "
+			    "failure (new mail is deferred at RCPT, queued "
+			    "enforce mail stays queued): fix it, check with "
+			    "`mtasts check --local`, then restart smtpd",
+			    err.text);
 		mtasts_ctx_free(ctx);
 		return NULL;
 	}
 	return ctx;
+}
+
+/*
+ * No configuration: a reminder with the request's domain, at most once a
+ * minute (the error itself was logged at start). Not locked: the request
+ * loop is the only caller.
+ */
+static void
+conf_remind(struct table *t, const char *what, const char *domain)
+{
+	int64_t now = mtasts_mono_ms();
+
+	if (t->conf_logged_ms != 0 && now - t->conf_logged_ms < 60000)
+		return;
+	t->conf_logged_ms = now;
+	tlog(MTASTS_LOG_ERR, "%s %.253s: temporary failure: configuration "
+	    "error: %s (restart smtpd after fixing it)", what, domain,
+	    t->conf_err[0] != '\0' ? t->conf_err : "not loaded");
 }
 
 /* ------------------------------------------------------------ MX map */
@@ -254,7 +288,7 @@ static void *
 resolver(void *arg)
 {
 	struct table *t = arg;
-	struct mtasts_ctx *ctx = ctx_make(t->config);
+	struct mtasts_ctx *ctx = ctx_make(t, t->ctx == NULL);
 	char domain[MTASTS_DOMAIN_MAX + 1];
 	struct mtasts_error err;
 	struct mtasts_dns_mx *mx;
@@ -345,7 +379,7 @@ static void *
 discoverer(void *arg)
 {
 	struct table *t = arg;
-	struct mtasts_ctx *ctx = ctx_make(t->config);
+	struct mtasts_ctx *ctx = ctx_make(t, t->ctx == NULL);
 	char domain[MTASTS_DOMAIN_MAX + 1];
 	struct mtasts_result *res;
 	struct mtasts_error err;
@@ -422,8 +456,10 @@ cached_policy(struct table *t, const char *domain, struct mtasts_result **res)
 	int rc;
 
 	*res = NULL;
-	if (t->ctx == NULL)
+	if (t->ctx == NULL) {
+		conf_remind(t, "RCPT check for", domain);
 		return -1;
+	}
 	rc = mtasts_lookup(t->ctx, domain, MTASTS_LOOKUP_CACHE_ONLY, res,
 	    &err);
 	if (rc == MTASTS_INVALID)
@@ -513,8 +549,10 @@ enforce_route(struct table *t, const char *domain, struct mtasts_result **res,
 	int rc, st;
 
 	*res = NULL;
-	if (t->ctx == NULL)
+	if (t->ctx == NULL) {
+		conf_remind(t, "enforce mail held for", domain);
 		return ROUTE_ERROR;
+	}
 	rc = mtasts_lookup(t->ctx, domain, MTASTS_LOOKUP_CACHE_ONLY, res,
 	    &err);
 	if (rc != MTASTS_OK) {
@@ -719,7 +757,10 @@ handle(struct table *t, int ofd, const struct mtasts_timsg_req *q)
 	case MTASTS_TIMSG_CLOSE:
 		return 1;
 	case MTASTS_TIMSG_UPDATE:
-		/* Nothing to reload: the cache is read at every lookup. */
+		/*
+		 * Nothing to reload: the cache is read at every lookup, and
+		 * mtasts.conf only at start, as the filters do (D-OSMTPD-12).
+		 */
 		r = 1;
 		return reply(ofd, MTASTS_TIMSG_OK, &r, NULL);
 	case MTASTS_TIMSG_CHECK:
@@ -795,7 +836,7 @@ main(int argc, char *argv[])
 		tlog(MTASTS_LOG_ERR, "out of memory");
 		return 1;
 	}
-	t.ctx = ctx_make(t.config);
+	t.ctx = ctx_make(&t, 0);
 	if (pthread_create(&th, NULL, resolver, &t) != 0) {
 		tlog(MTASTS_LOG_ERR, "cannot start the resolver thread");
 		return 1;
