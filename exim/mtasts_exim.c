@@ -86,7 +86,7 @@ struct session {
 	long long notafter;	/* its expiry, Unix seconds, or -1 */
 	int selfsigned;
 	char san[SAN_MAX];
-	int dane;		/* DANE decided this session (D-RPT-11) */
+	int dane;		/* DANE decided this session (D-DANE-3) */
 	char tlsa[TLSA_TEXT_MAX];	/* its TLSA records, or "" */
 };
 
@@ -283,7 +283,7 @@ sts_ignore_hosts(uschar **yield, int argc, uschar *argv[])
 /*
  * record - one session for TLS-RPT. tlsa non-NULL: the session was
  * decided by Exim's DANE, recorded as policy-type tlsa with these records
- * as the policy-string (D-RPT-9, D-RPT-11), never as sts.
+ * as the policy-string (D-RPT-9, D-DANE-3), never as sts.
  */
 static void
 record(const char *domain, const struct mtasts_result *r, const char *host,
@@ -583,9 +583,9 @@ ev_ehlo(const char *conf)
 	if (strcmp(var("$tls_out_dane"), "yes") == 0) {
 		/*
 		 * DANE validated this host (RFC 8461 §2): recorded as a
-		 * tlsa session (D-RPT-11). The policy's MX pattern was
+		 * tlsa session (D-DANE-3). The policy's MX pattern was
 		 * already applied by the router and at tcp:connect
-		 * (D-EXIM-14).
+		 * (D-DANE-1).
 		 */
 		snprintf(why, sizeof(why), "DANE, %s", cipher);
 		sess.dane = 1;
@@ -672,7 +672,7 @@ session_tlsa(void)
 /*
  * dane:fail (Exim 4.96 smtp.c): DANE failed for this host, which Exim then
  * defers; MTA-STS never overrides it (RFC 8461 §2), whatever the policy
- * mode. Exim's $event_data -> RFC 8460 result type (D-RPT-11):
+ * mode. Exim's $event_data -> RFC 8460 result type (D-DANE-3):
  * "validation-failure" (no TLSA record matched the certificate) ->
  * tlsa-invalid; "dnssec-invalid" (the TLSA lookup failed: bogus or
  * SERVFAIL) -> dnssec-invalid; "dane-required" (hosts_require_dane and no

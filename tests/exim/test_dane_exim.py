@@ -22,7 +22,7 @@ the sender's queue and log; the sender's TLS-RPT spool):
                self-signed certificate (PKIX would fail), a preferred rogue
                MX not in the policy has valid TLSA too: delivered to the
                policy MX under DANE (CV=dane), nothing to the rogue (the
-               STS mx pattern still applies, D-EXIM-14)
+               STS mx pattern still applies, D-DANE-1)
   mismatch     enforce policy, PKIX-valid MX, TLSA present but matching
                nothing: held (STS does not override the failing DANE)
   testing      the same with a testing policy: held
@@ -40,7 +40,7 @@ the sender's queue and log; the sender's TLS-RPT spool):
   daneonlybad  no MTA-STS, TLSA matching nothing: held by Exim's DANE
   tlsrpt       DANE sessions recorded as policy-type tlsa with the TLSA
                records as policy-string; failures as tlsa-invalid /
-               dnssec-invalid (D-RPT-11); non-DANE ones as sts
+               dnssec-invalid (D-DANE-3); non-DANE ones as sts
 
 --break MODE breaks the product on purpose to show the rows can fail:
   sts-overrides-dane  the enforce transport ignores DANE
@@ -246,7 +246,7 @@ def main():
                                 [x.get("subject") for x in m]))
 
         # (1) STS enforce + valid DANE-EE: DANE decides the certificate,
-        # the policy's MX pattern still decides the hosts (D-EXIM-14).
+        # the policy's MX pattern still decides the hosts (D-DANE-1).
         delivered("both", "mtasts_enforce", "dane")
         rogue_nothing("both")
         # (2) failing DANE is never overridden by a matching policy.
