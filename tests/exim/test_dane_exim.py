@@ -38,9 +38,14 @@ the sender's queue and log; the sender's TLS-RPT spool):
   daneonly     no MTA-STS, valid TLSA, self-signed MX: Exim's own DANE,
                delivered by the plain dnslookup router (CV=dane)
   daneonlybad  no MTA-STS, TLSA matching nothing: held by Exim's DANE
+  required     a second sender whose remote_smtp has hosts_require_dane = *,
+               a domain without MTA-STS whose MX is below the insecure
+               delegation: never delivered (Exim fails it permanently:
+               "lookup not DNSSEC"; its own choice), dane-required
   tlsrpt       DANE sessions recorded as policy-type tlsa with the TLSA
                records as policy-string; failures as tlsa-invalid /
-               dnssec-invalid (D-DANE-3); non-DANE ones as sts
+               dnssec-invalid / dane-required (D-DANE-3); non-DANE ones as
+               sts
 
 --break MODE breaks the product on purpose to show the rows can fail:
   sts-overrides-dane  the enforce transport ignores DANE
@@ -166,6 +171,10 @@ def main():
                     w.add_records({"name": tlsa_name(rname), "type": "TLSA",
                                    "data": [3, 1, 1, val[rt]]})
             ew.mx(d.name, *mxs)
+        # The hosts_require_dane sender's domain (not sent by the main one).
+        req = Dom("req." + INSECURE, None, "good", None)
+        rx.add(req.mx, req.mxkind)
+        ew.mx(req.name, (10, req.mx))
         ew.start_receivers()
         sz = w.sign_zone(SIGNED, insecure=[INSECURE],
                          tamper=[tlsa_name(R["bogus"].mx) + "/TLSA"])
@@ -200,11 +209,22 @@ def main():
             p = tx.exim("-be", "${lookup dnsdb{%s}{$value}{(none)}}" % q)
             print("exim -be dnsdb{%s}: %s" % (q, (p.stdout + p.stderr)
                                                .strip()[:200]), flush=True)
+        treq = ew.sender("req", extra_main=extra,
+                         trust_anchor_file=sz.anchor_file, **kw)
+        with open(treq.conf) as f:
+            text = f.read()
+        text = text.replace("remote_smtp:\n  driver = smtp\n",
+                            "remote_smtp:\n  driver = smtp\n"
+                            "  hosts_require_dane = *\n", 1)
+        with open(treq.conf, "w") as f:
+            f.write(text)
         for n, d in R.items():
             tx.send("u@" + d.name, subject="dane %s" % n)
+        treq.send("u@" + req.name, subject="dane required")
         for rnd in ("first", "second"):
-            tx.clear_retry()
-            tx.run_queue()
+            for t in (tx, treq):
+                t.clear_retry()
+                t.run_queue()
             print("queue after %s run: %r" % (rnd, sorted(tx.queue())),
                   flush=True)
         log = tx.log()
@@ -255,6 +275,12 @@ def main():
         ok(any("DANE attempt failed" in ln and R["mismatch"].mx in ln
                for ln in log.splitlines()),
            "mismatch: Exim logged its DANE failure")
+        said = [ln for ln in log.splitlines()
+                if "MTA-STS: mismatch.sec.test mx=%s " % R["mismatch"].mx
+                in ln and "DANE failed: tlsa-invalid" in ln and
+                "does not override DANE" in ln]
+        ok(said, "mismatch: the module logged the DANE failure and that "
+           "MTA-STS does not override it")
         # (3) bogus TLSA: held, not STS-only, not opportunistic.
         held("bogus", "TLSA RRset bogus")
         # (4) no TLSA / insecure: MTA-STS as today.
@@ -296,6 +322,23 @@ def main():
         expect_rec("daneonlybad", "tlsa", "tlsa-invalid", [rw])
         expect_rec("nodane", "sts", None, None)
         expect_rec("insecure", "sts", None, None)
+        # hosts_require_dane: an insecure MX is never used (Exim 4.96
+        # bounces: smtp.c returns FAIL for "lookup not DNSSEC").
+        m = [x for x in rx.mail(req.mx)
+             if x.get("subject", "").startswith("dane ")]
+        bounced = treq.log_lines(r"\*\* u@%s .*DANE error: %s lookup not "
+                                 r"DNSSEC" % (req.name, req.mx))
+        ok(not m and bounced,
+           "required: not delivered (hosts_require_dane, insecure MX; "
+           "Exim fails it): received %r, Exim said %r" %
+           ([x.get("subject") for x in m], bounced[:1]))
+        rr_req = [r for r in spool_records(os.path.join(treq.dir, "tlsrpt"))
+                  if r.get("d") == req.name]
+        ok(rr_req and all(r.get("pt") == "tlsa" and
+                          r.get("r") == "dane-required" and
+                          r.get("rh") == req.mx for r in rr_req),
+           "required: TLS-RPT: every session is pt=tlsa r=dane-required: %r"
+           % rr_req[:3])
         v.stop()
         if FAILED:
             lines = [ln for ln in log.splitlines()
