@@ -680,12 +680,12 @@ session_tlsa(void)
  * lookup failures): then it starts the session of this host itself.
  */
 static void
-ev_dane_fail(const char *conf)
+ev_dane_fail(const char *conf, int report_tp)
 {
 	const char *data = var("$event_data"), *type;
 
 	if (!sess.active || strcmp(var("$host"), sess.host) != 0)
-		session_start(0);
+		session_start(report_tp);
 	if (sess.recorded || sess.domain[0] == '\0')
 		return;
 	if (strcmp(data, "validation-failure") == 0)
@@ -703,7 +703,7 @@ ev_dane_fail(const char *conf)
 	record(sess.domain, NULL, sess.host, sess.ip, type, data, sess.flags,
 	    conf, sess.tlsa);
 	mtasts_plugin_log(MTASTS_LOG_WARN,
-	    "%s mx=%s ip=%s: DANE failed: %s (Exim: %s); host deferred, "
+	    "%s mx=%s ip=%s: DANE failed: %s (Exim: %s); host not used, "
 	    "MTA-STS does not override DANE (RFC 8461 section 2)",
 	    sess.domain, sess.host, sess.ip, type, data);
 	/* The session may still go on to tcp:close; nothing else records. */
@@ -737,7 +737,7 @@ sts_event(uschar **yield, int argc, uschar *argv[])
 	else if (strcmp(ev, "msg:host:defer") == 0)
 		ev_host_defer(conf);
 	else if (strcmp(ev, "dane:fail") == 0)
-		ev_dane_fail(conf);
+		ev_dane_fail(conf, report_tp);
 	else if (strcmp(ev, "tcp:close") == 0)
 		sess.active = 0;
 	return ret(yield, OK, "");
