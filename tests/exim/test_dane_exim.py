@@ -70,6 +70,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import eximworld as E  # noqa: E402
+from tlsrpt_schema import schema_errors  # noqa: E402
 
 W = E.W
 SIGNED = "sec.test"
@@ -137,10 +138,63 @@ def spool_records(d):
     return out
 
 
+def check_reports(mtasts, tx, w, R, rr, rw):
+    """mtasts report build over the sender's spool: the RFC 8460 JSON the
+    recipients would get (policy-type, policy-string, result types)."""
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    out = os.path.join(w.dir, "built")
+    p = subprocess.run([mtasts, "--config", tx.mtasts_conf, "report",
+                        "build", "--date", day, "--out", out],
+                       capture_output=True, text=True, timeout=120)
+    ok(p.returncode == 0, "mtasts report build: rc %d %s" %
+       (p.returncode, (p.stdout + p.stderr).strip()[-300:]))
+    reps = {}
+    for fn in sorted(os.listdir(out)) if os.path.isdir(out) else []:
+        with open(os.path.join(out, fn)) as f:
+            reps[fn.split("!")[1]] = json.load(f)
+    for d, rep in sorted(reps.items()):
+        errs = schema_errors(rep)
+        ok(not errs, "report for %s: RFC 8460 schema valid %r" % (d, errs))
+
+    def pol(n, ptype):
+        rep = reps.get(R[n].name) or {}
+        return [x for x in rep.get("policies", [])
+                if x.get("policy", {}).get("policy-type") == ptype]
+
+    def expect(n, ptype, ps, ok_n, fail_types):
+        ps_all = pol(n, ptype)
+        others = [x.get("policy", {}).get("policy-type") for x in
+                  (reps.get(R[n].name) or {}).get("policies", [])
+                  if x.get("policy", {}).get("policy-type") != ptype]
+        x = ps_all[0] if len(ps_all) == 1 else {}
+        sm = x.get("summary", {})
+        ft = sorted(set(f.get("result-type") for f in
+                        x.get("failure-details", [])))
+        ok(len(ps_all) == 1 and not others and
+           (ps is None or x["policy"].get("policy-string") == ps) and
+           x["policy"].get("policy-domain") == R[n].name and
+           (sm.get("total-successful-session-count", 0) > 0) == ok_n and
+           ft == sorted(fail_types),
+           "%s: report: one %s policy (no other)%s, successes %s, failures "
+           "%r: %s" % (n, ptype, "" if ps is None else " policy-string %r"
+                       % ps, "yes" if ok_n else "none", fail_types,
+                       json.dumps(reps.get(R[n].name, {}).get("policies"))
+                       [:600]))
+
+    expect("both", "tlsa", [rr], True, [])
+    expect("mismatch", "tlsa", [rw], False, ["tlsa-invalid"])
+    expect("testing", "tlsa", [rw], False, ["tlsa-invalid"])
+    expect("bogus", "tlsa", None, False, ["dnssec-invalid"])
+    expect("daneonly", "tlsa", [rr], True, [])
+    expect("daneonlybad", "tlsa", [rw], False, ["tlsa-invalid"])
+    expect("nodane", "sts", None, True, [])
+    expect("insecure", "sts", None, True, [])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--so", required=True)
-    ap.add_argument("--mtasts")           # accepted, unused
+    ap.add_argument("--mtasts")   # the CLI: mtasts report build checks
     ap.add_argument("--break", dest="brk", choices=BREAKS)
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
@@ -171,6 +225,9 @@ def main():
                     w.add_records({"name": tlsa_name(rname), "type": "TLSA",
                                    "data": [3, 1, 1, val[rt]]})
             ew.mx(d.name, *mxs)
+            w.add_records({"name": "_smtp._tls." + d.name, "type": "TXT",
+                           "data": ["v=TLSRPTv1; rua=mailto:tlsrpt@" +
+                                    d.name]})
         # The hosts_require_dane sender's domain (not sent by the main one).
         req = Dom("req." + INSECURE, None, "good", None)
         rx.add(req.mx, req.mxkind)
@@ -191,7 +248,11 @@ def main():
         if a.brk == "no-mtasts":
             kw["mtasts"] = False
         tx = ew.sender("dane", extra_main=extra,
-                       trust_anchor_file=sz.anchor_file, **kw)
+                       trust_anchor_file=sz.anchor_file,
+                       report_dir=os.path.join(w.dir, "reports"),
+                       report_contact="tlsrpt@sender.world.test",
+                       report_org_name="DANE Test",
+                       report_from="noreply@sender.world.test", **kw)
         if a.brk == "sts-overrides-dane":
             with open(tx.conf) as f:
                 text = f.read()
@@ -322,6 +383,8 @@ def main():
         expect_rec("daneonlybad", "tlsa", "tlsa-invalid", [rw])
         expect_rec("nodane", "sts", None, None)
         expect_rec("insecure", "sts", None, None)
+        if a.mtasts:
+            check_reports(a.mtasts, tx, w, R, rr, rw)
         # hosts_require_dane: an insecure MX is never used (Exim 4.96
         # bounces: smtp.c returns FAIL for "lookup not DNSSEC").
         m = [x for x in rx.mail(req.mx)
