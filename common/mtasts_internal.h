@@ -66,6 +66,8 @@
 #define MTASTS_RT_STS_INVALID "sts-policy-invalid"
 #define MTASTS_RT_STS_WEBPKI_INVALID "sts-webpki-invalid"
 #define MTASTS_RT_DNSSEC_INVALID "dnssec-invalid"
+#define MTASTS_RT_TLSA_INVALID "tlsa-invalid"
+#define MTASTS_RT_DANE_REQUIRED "dane-required"
 
 /* ---- context (ctx.c, config.c) ---- */
 

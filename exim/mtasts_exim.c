@@ -62,6 +62,8 @@
 #define NOTAFTER_MAX 253402300799ULL
 
 #define SAN_MAX 2048
+/* The TLSA RRset of a DANE session, "u s m hex" per line (policy-string). */
+#define TLSA_TEXT_MAX 2048
 #define HOSTLIST_MAX (MTASTS_POLICY_MX_MAX * (MTASTS_DOMAIN_MAX + 16) + 16)
 
 int sts_mode(uschar **yield, int argc, uschar *argv[]) EXPORT;
@@ -84,12 +86,15 @@ struct session {
 	long long notafter;	/* its expiry, Unix seconds, or -1 */
 	int selfsigned;
 	char san[SAN_MAX];
+	int dane;		/* DANE decided this session (D-DANE-3) */
+	char tlsa[TLSA_TEXT_MAX];	/* its TLSA records, or "" */
 };
 
 static struct session sess;
 static char hostlist[HOSTLIST_MAX];
 
 static const char *var(const char *expr);
+static void session_tlsa(void);
 
 /* ---------------------------------------------------------------- logging */
 
@@ -275,10 +280,15 @@ sts_ignore_hosts(uschar **yield, int argc, uschar *argv[])
 	return ret(yield, OK, hostlist);
 }
 
+/*
+ * record - one session for TLS-RPT. tlsa non-NULL: the session was
+ * decided by Exim's DANE, recorded as policy-type tlsa with these records
+ * as the policy-string (D-RPT-9, D-DANE-3), never as sts.
+ */
 static void
 record(const char *domain, const struct mtasts_result *r, const char *host,
     const char *ip, const char *type, const char *reason, unsigned flags,
-    const char *conf)
+    const char *conf, const char *tlsa)
 {
 	struct mtasts_tlsrpt_session s;
 	struct mtasts_error err = { 0, "" };
@@ -290,9 +300,14 @@ record(const char *domain, const struct mtasts_result *r, const char *host,
 		return;
 	memset(&s, 0, sizeof(s));
 	s.policy_domain = domain;
-	s.policy_type = p != NULL ? MTASTS_POLICY_TYPE_STS
-				  : MTASTS_POLICY_TYPE_NONE;
-	s.policy = p;
+	if (tlsa != NULL) {
+		s.policy_type = MTASTS_POLICY_TYPE_TLSA;
+		s.tlsa_records = tlsa;
+	} else {
+		s.policy_type = p != NULL ? MTASTS_POLICY_TYPE_STS
+					  : MTASTS_POLICY_TYPE_NONE;
+		s.policy = p;
+	}
 	s.mx_host = host != NULL && host[0] != '\0' ? host : NULL;
 	s.mx_ip = ip != NULL && ip[0] != '\0' ? ip : NULL;
 	s.sending_ip = var("$sending_ip_address");
@@ -353,7 +368,7 @@ sts_guard(uschar **yield, int argc, uschar *argv[])
 		    "%s mode=enforce: deferred: no MX host matches the policy "
 		    "(validation-failure)", domain);
 		record(domain, r, NULL, NULL, MTASTS_RT_VALIDATION_FAILURE,
-		    "mx-mismatch", 0, conf);
+		    "mx-mismatch", 0, conf, NULL);
 		mtasts_plugin_note_held(r);	/* D-EXIM-11 */
 		return ret(yield, OK, msg);
 	}
@@ -464,7 +479,7 @@ outcome(const struct mtasts_result *r, const char *type, const char *why,
 		return;
 	sess.recorded = 1;
 	record(sess.domain, r, sess.host, sess.ip, type, type ? why : NULL,
-	    sess.flags, conf);
+	    sess.flags, conf, sess.dane ? sess.tlsa : NULL);
 	if (sess.flags & MTASTS_TLSRPT_REPORT_MAIL) {
 		/* Delivered whatever the TLS outcome; not in any report. */
 		mtasts_plugin_log(MTASTS_LOG_INFO,
@@ -566,9 +581,24 @@ ev_ehlo(const char *conf)
 		return;
 	}
 	if (strcmp(var("$tls_out_dane"), "yes") == 0) {
-		/* DANE validated this host: RFC 8461 §2, DANE wins. */
+		/*
+		 * DANE validated this host (RFC 8461 §2): recorded as a
+		 * tlsa session (D-DANE-3). The policy's MX pattern was
+		 * already applied by the router and at tcp:connect
+		 * (D-DANE-1).
+		 */
 		snprintf(why, sizeof(why), "DANE, %s", cipher);
+		sess.dane = 1;
+		session_tlsa();
 		outcome(NULL, NULL, why, conf);
+		if (r != NULL && mtasts_result_status(r) ==
+		    MTASTS_LOOKUP_POLICY && mtasts_plugin_result_mode(r) !=
+		    MTASTS_MODE_NONE)
+			mtasts_plugin_log(MTASTS_LOG_INFO,
+			    "%s mode=%s mx=%s ip=%s: policy MX, DANE-verified "
+			    "TLS (%s)", sess.domain, mtasts_mode_name(
+			    mtasts_plugin_result_mode(r)), sess.host, sess.ip,
+			    why);
 		return;
 	}
 	if (strcmp(var("$tls_out_certificate_verified"), "1") == 0) {
@@ -622,6 +652,64 @@ ev_host_defer(const char *conf)
 	/* Other errors (connection refused, ...) are not TLS outcomes. */
 }
 
+/*
+ * The TLSA records of the current host as Exim's resolver returns them
+ * (through the validating resolver it trusts for DANE), one "u s m hex"
+ * per line; "" when the lookup fails (bogus: none can be named).
+ */
+static void
+session_tlsa(void)
+{
+	const char *v;
+
+	v = var("${lookup dnsdb{>\n tlsa=_${if def:host_port{$host_port}"
+	    "{25}}._tcp.$host}{$value}{}}");
+	if (mtasts_strlcpy(sess.tlsa, v, sizeof(sess.tlsa)) >=
+	    sizeof(sess.tlsa))
+		sess.tlsa[0] = '\0';	/* cut records would be wrong ones */
+}
+
+/*
+ * dane:fail (Exim 4.96 smtp.c): DANE failed for this host, which Exim then
+ * defers; MTA-STS never overrides it (RFC 8461 §2), whatever the policy
+ * mode. Exim's $event_data -> RFC 8460 result type (D-DANE-3):
+ * "validation-failure" (no TLSA record matched the certificate) ->
+ * tlsa-invalid; "dnssec-invalid" (the TLSA lookup failed: bogus or
+ * SERVFAIL) -> dnssec-invalid; "dane-required" (hosts_require_dane and no
+ * usable TLSA) -> dane-required. It can come before tcp:connect (TLSA
+ * lookup failures): then it starts the session of this host itself.
+ */
+static void
+ev_dane_fail(const char *conf, int report_tp)
+{
+	const char *data = var("$event_data"), *type;
+
+	if (!sess.active || strcmp(var("$host"), sess.host) != 0)
+		session_start(report_tp);
+	if (sess.recorded || sess.domain[0] == '\0')
+		return;
+	if (strcmp(data, "validation-failure") == 0)
+		type = MTASTS_RT_TLSA_INVALID;
+	else if (strcmp(data, "dnssec-invalid") == 0)
+		type = MTASTS_RT_DNSSEC_INVALID;
+	else if (strcmp(data, "dane-required") == 0)
+		type = MTASTS_RT_DANE_REQUIRED;
+	else
+		type = MTASTS_RT_VALIDATION_FAILURE;
+	sess.dane = 1;
+	if (strcmp(data, "validation-failure") == 0)
+		session_tlsa();	/* records exist; none matched */
+	sess.recorded = 1;
+	record(sess.domain, NULL, sess.host, sess.ip, type, data, sess.flags,
+	    conf, sess.tlsa);
+	mtasts_plugin_log(MTASTS_LOG_WARN,
+	    "%s mx=%s ip=%s: DANE failed: %s (Exim: %s); host not used, "
+	    "MTA-STS does not override DANE (RFC 8461 section 2)",
+	    sess.domain, sess.host, sess.ip, type, data);
+	/* The session may still go on to tcp:close; nothing else records. */
+	sess.active = 1;
+}
+
 int
 sts_event(uschar **yield, int argc, uschar *argv[])
 {
@@ -648,6 +736,8 @@ sts_event(uschar **yield, int argc, uschar *argv[])
 		ev_ehlo(conf);
 	else if (strcmp(ev, "msg:host:defer") == 0)
 		ev_host_defer(conf);
+	else if (strcmp(ev, "dane:fail") == 0)
+		ev_dane_fail(conf, report_tp);
 	else if (strcmp(ev, "tcp:close") == 0)
 		sess.active = 0;
 	return ret(yield, OK, "");

@@ -7,7 +7,7 @@ their own loopback addresses. Assertions are on what each receiver
 actually stored (address, SNI, cipher) and on Exim's queue, not only on
 log lines.
 
-    test_exim.py --so mtasts_exim.so [--mtasts BIN] [--only main|bulk|dane]
+    test_exim.py --so mtasts_exim.so [--mtasts BIN] [--only main|bulk]
                  [--keep]
 Exit 0 on success, 1 on failure, 77 for the explicitly skipped DANE case.
 """
@@ -28,7 +28,6 @@ sys.path.insert(0, HERE)
 import eximworld as E  # noqa: E402
 
 W = E.W
-SKIP = 77
 
 
 class Checker:
@@ -490,26 +489,14 @@ def scenario_bulk(so, mtasts, keep):
     return 0 if not c.failed else 1
 
 
-def scenario_dane(so, mtasts, keep):
-    print("SKIP dane: RFC 8461 §2 (MTA-STS must not override a failing DANE "
-          "validation) needs a DNSSEC-signed zone with TLSA records and a "
-          "validating resolver for Exim; the test world's dnsd serves "
-          "unsigned data only. The adapter records DANE sessions "
-          "($tls_out_dane=yes) as TLSA and never changes Exim's DANE "
-          "(hosts_try_dane/hosts_require_dane stay Exim's).")
-    return SKIP
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--so", required=True)
     ap.add_argument("--mtasts")
-    ap.add_argument("--only", choices=["main", "bulk", "dane"],
+    ap.add_argument("--only", choices=["main", "bulk"],
                     default="main")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
-    if a.only == "dane":
-        return scenario_dane(a.so, a.mtasts, a.keep)
     E.ensure_namespace()
     fn = {"main": scenario_main, "bulk": scenario_bulk}[a.only]
     return fn(os.path.abspath(a.so), a.mtasts, a.keep)

@@ -143,6 +143,10 @@ def rdata_of(rec, rtype):
         return name_wire(data)
     if rtype == TYPES["MX"]:
         return struct.pack("!H", int(data[0])) + name_wire(data[1])
+    if rtype == TYPES["TLSA"]:
+        # [usage, selector, matching type, hex]
+        return struct.pack("!BBB", int(data[0]), int(data[1]),
+                           int(data[2])) + bytes.fromhex(data[3])
     raise ValueError("type %s needs rdata_hex" % type_name(rtype))
 
 

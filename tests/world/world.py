@@ -61,6 +61,7 @@ import certs  # noqa: E402
 PY = "/usr/bin/python3"
 DNS_ADDR = "127.0.0.53"
 SIGNED_ADDR = "127.0.0.54"   # nsd, the signed zone's authoritative server
+VALIDATOR_ADDR = "127.0.0.55"  # unbound, a validating resolver (Validator)
 NS_ENV = "MTASTS_WORLD_NS"
 V6_PREFIX = "fd00::"
 
@@ -290,6 +291,8 @@ class World:
         return p
 
     def stop(self):
+        if getattr(self, "validator", None) is not None:
+            self.validator.stop()
         for sz in self.signed.values():
             sz.stop()
         for p in self.procs:
@@ -600,6 +603,9 @@ def _zone_rdata(rec):
         return rec["data"].rstrip(".") + "."
     if t == "MX":
         return "%d %s." % (int(rec["data"][0]), rec["data"][1].rstrip("."))
+    if t == "TLSA":
+        u, sel, mt, hexdata = rec["data"]
+        return "%d %d %d %s" % (int(u), int(sel), int(mt), hexdata)
     raise WorldError("signed zone: cannot write a %s record" % t)
 
 
@@ -613,7 +619,8 @@ class SignedZone:
     (trust_anchor_file). insecure: child zones delegated without DS and
     served by dnsd (an insecure delegation). tamper: owner names whose TXT
     RRSIG gets one signature byte changed after signing (validation then
-    fails with "signature verification failed": bogus)."""
+    fails with "signature verification failed": bogus); "owner/TYPE" breaks
+    the RRSIG of another type, e.g. "_25._tcp.mx.x.sec.test/TLSA")."""
 
     def __init__(self, world, apex):
         self.world = world
@@ -671,29 +678,34 @@ class SignedZone:
         subprocess.run(["ldns-signzone", "-n", "-f", self.signed_file,
                         self.zone_file, self.key], check=True,
                        capture_output=True, text=True)
-        self._tamper([t.lower().rstrip(".") + "." for t in tamper])
+        self._tamper(tamper)
         self._restart()
 
-    def _tamper(self, owners):
-        if not owners:
+    def _tamper(self, tamper):
+        if not tamper:
             return
+        want = set()
+        for t in tamper:
+            owner, _, rtype = t.partition("/")
+            want.add((owner.lower().rstrip(".") + ".",
+                      (rtype or "TXT").upper()))
         out, hit = [], set()
         with open(self.signed_file) as f:
             for line in f:
                 fl = line.split()
-                if len(fl) > 8 and fl[0].lower() in owners and \
-                        fl[3] == "RRSIG" and fl[4] == "TXT":
+                if len(fl) > 8 and fl[3] == "RRSIG" and \
+                        (fl[0].lower(), fl[4]) in want:
                     sig = fl[-1]
                     k = len(sig) // 2
                     fl[-1] = sig[:k] + ("A" if sig[k] != "A" else "B") + \
                         sig[k + 1:]
                     line = "\t".join(fl) + "\n"
-                    hit.add(fl[0].lower())
+                    hit.add((fl[0].lower(), fl[4]))
                 out.append(line)
-        missing = set(owners) - hit
+        missing = want - hit
         if missing:
-            raise WorldError("tamper: no TXT RRSIG for %s" %
-                             ", ".join(sorted(missing)))
+            raise WorldError("tamper: no RRSIG for %s" %
+                             ", ".join("%s/%s" % m for m in sorted(missing)))
         with open(self.signed_file, "w") as f:
             f.writelines(out)
 
@@ -746,6 +758,106 @@ zone:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+class Validator:
+    """A validating resolver for MTAs that trust the AD bit (Exim's DANE):
+    Debian's unbound daemon, run in the foreground inside the namespace on
+    VALIDATOR_ADDR with its own configuration (never the packaged
+    service), forwarding everything to dnsd (which relays the signed zone
+    to nsd), with the signed zone's DS as its only trust anchor: names
+    below the anchor are validated (secure or bogus), everything else is
+    insecure. Caches are kept at one second so a re-signed zone is seen
+    at once (restart() to be sure)."""
+
+    def __init__(self, world, anchor_files):
+        if shutil.which("unbound") is None:
+            raise WorldError("unbound not found: install unbound "
+                             "(scripts/bootstrap)")
+        self.world = world
+        self.dir = os.path.join(world.dir, "unbound")
+        os.makedirs(self.dir, exist_ok=True)
+        self.conf = os.path.join(self.dir, "unbound.conf")
+        self.anchor_files = list(anchor_files)
+        self.proc = None
+        world.validator = self       # World.stop() stops it
+
+    def start(self):
+        d = self.dir
+        anchors = "".join('  trust-anchor-file: "%s"\n' % a
+                          for a in self.anchor_files)
+        with open(self.conf, "w") as f:
+            f.write("""server:
+  interface: %s
+  port: 53
+  do-daemonize: no
+  use-systemd: no
+  username: ""
+  chroot: ""
+  directory: "%s"
+  pidfile: "%s/unbound.pid"
+  logfile: "%s/unbound.log"
+  use-syslog: no
+  verbosity: 1
+  val-log-level: 2
+  do-ip6: no
+  do-not-query-localhost: no
+  access-control: 127.0.0.0/8 allow
+  module-config: "validator iterator"
+  qname-minimisation: no
+  aggressive-nsec: no
+  cache-max-ttl: 1
+  cache-max-negative-ttl: 1
+  val-bogus-ttl: 1
+  prefetch: no
+  local-zone: "test." nodefault
+%sremote-control:
+  control-enable: no
+forward-zone:
+  name: "."
+  forward-addr: %s
+""" % (VALIDATOR_ADDR, d, d, d, anchors, DNS_ADDR))
+        errf = open(os.path.join(d, "unbound.stderr"), "a")
+        self.proc = subprocess.Popen(["unbound", "-d", "-c", self.conf],
+                                     stdout=errf, stderr=errf)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                rc, _ = dns_query("test", "SOA", server=VALIDATOR_ADDR,
+                                  timeout=0.2)
+                if rc is not None:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise WorldError("unbound did not start (see %s/unbound.log, "
+                         "unbound.stderr)" % d)
+
+    def resolv_conf(self):
+        """A resolv.conf for libc resolvers that trusts this resolver's
+        AD bit (glibc strips it without trust-ad)."""
+        p = os.path.join(self.dir, "resolv.conf")
+        with open(p, "w") as f:
+            f.write("nameserver %s\noptions trust-ad edns0\n" %
+                    VALIDATOR_ADDR)
+        os.chmod(p, 0o644)
+        return p
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self):
+        self.stop()
+        return self.start()
 
 
 class Result:
