@@ -55,7 +55,8 @@ class Session(ctypes.Structure):
                 ("result_type", ctypes.c_char_p),
                 ("failure_reason", ctypes.c_char_p),
                 ("when", ctypes.c_int64),
-                ("flags", ctypes.c_uint)]
+                ("flags", ctypes.c_uint),
+                ("attempt_key", ctypes.c_char_p)]
 
 
 class Err(ctypes.Structure):
