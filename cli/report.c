@@ -10,7 +10,7 @@
  * --spool (repeatable) or --spool-root (every subdirectory one host's
  * spool) aggregate the spools of a fleet into one report per policy
  * domain and day with summed counts, whose report-id names no host
- * (docs/decisions.md D-RPT-10); without them the report is this host's.
+ * (docs/decisions.md D-RPT-11); without them the report is this host's.
  *
  * The date defaults to yesterday (UTC): run both daily, some hours after
  * midnight UTC (docs/tlsrpt.md). `send` keeps one state file per report in

@@ -305,7 +305,7 @@ conf_apply(struct mtasts_config *c, int k, const char *key, const char *v,
 		char d[MTASTS_DOMAIN_MAX + 1];
 		struct mtasts_error e = { 0, "" };
 
-		/* D-RPT-10: a host name, so it is dot-atom in the report-id. */
+		/* D-RPT-11: a host name, so it is dot-atom in the report-id. */
 		if (mtasts_domain_normalize(v, strlen(v), d, &e) != MTASTS_OK)
 			return mtasts_err(err, MTASTS_INVALID,
 			    "report_host_id: %s", e.text);

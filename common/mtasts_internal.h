@@ -104,7 +104,7 @@ struct mtasts_config {
 	char report_contact[256];		/* contact-info, an addr-spec */
 	char report_submitter[MTASTS_DOMAIN_MAX + 1];	/* a domain */
 	char report_from[256];			/* From: of report mail */
-	char report_host_id[MTASTS_DOMAIN_MAX + 1];	/* D-RPT-10 */
+	char report_host_id[MTASTS_DOMAIN_MAX + 1];	/* D-RPT-11 */
 	char sendmail[MTASTS_PATH_MAX];		/* command, split on WSP */
 	int report_reason;			/* 0: on (default), -1: omit */
 	int cache_memo;				/* 0: on (default), -1: off */
@@ -1075,7 +1075,7 @@ int mtasts_report_build(struct mtasts_ctx *ctx, time_t day,
     mtasts_report_rua_fn *fn, void *arg, struct mtasts_report **out,
     size_t *n, struct mtasts_report_stats *st, struct mtasts_error *err);
 /*
- * The same over the given spool directories (one per host, D-RPT-10):
+ * The same over the given spool directories (one per host, D-RPT-11):
  * the counts are summed into one report per policy domain, whose
  * report-id carries no host. spools NULL: this host's tlsrpt_dir.
  */
@@ -1083,7 +1083,7 @@ int mtasts_report_build_spools(struct mtasts_ctx *ctx, time_t day,
     const char *const *spools, size_t nspools, mtasts_report_rua_fn *fn,
     void *arg, struct mtasts_report **out, size_t *n,
     struct mtasts_report_stats *st, struct mtasts_error *err);
-/* This host's report id: report_host_id, else the host name (D-RPT-10). */
+/* This host's report id: report_host_id, else the host name (D-RPT-11). */
 int mtasts_report_host_id(const struct mtasts_ctx *ctx, char *buf,
     size_t size);
 void mtasts_report_free(struct mtasts_report *r, size_t n);

@@ -364,7 +364,7 @@ read_spool(struct mtasts_ctx *ctx, const char *dir, time_t day,
 			    strerror(errno));
 		}
 	}
-	/* D-RPT-11: attempt keys seen in this host's spool. */
+	/* D-RPT-12: attempt keys seen in this host's spool. */
 	if ((seen = json_object()) == NULL) {
 		mtasts_err_set(err, MTASTS_NOMEM, "out of memory");
 		goto done;
@@ -398,7 +398,7 @@ read_spool(struct mtasts_ctx *ctx, const char *dir, time_t day,
 		}
 		{
 			/*
-			 * D-RPT-11: a record with an attempt key "k" is one
+			 * D-RPT-12: a record with an attempt key "k" is one
 			 * delivery attempt however often it was written (Exim
 			 * routes a message twice in a two-stage queue run).
 			 */
@@ -529,7 +529,7 @@ mtasts_report_host_id(const struct mtasts_ctx *ctx, char *buf, size_t size)
 		return mtasts_strlcpy(buf, ctx->cfg.report_host_id, size) <
 		    size ? 0 : -1;
 	/*
-	 * D-RPT-10: the host name, lower case, reduced to LDH labels so it
+	 * D-RPT-11: the host name, lower case, reduced to LDH labels so it
 	 * stays dot-atom-text in the report-id and Message-ID.
 	 */
 	if (gethostname(h, sizeof(h)) != 0)
@@ -587,7 +587,7 @@ mtasts_report_build_spools(struct mtasts_ctx *ctx, time_t day,
 	    err)) != MTASTS_OK)
 		return rc;
 	/*
-	 * D-RPT-10: the report of one host's spool names the host; a report
+	 * D-RPT-11: the report of one host's spool names the host; a report
 	 * aggregated over the spools of a fleet (spools given) is the
 	 * submitter's one report for the domain and day.
 	 */
@@ -657,7 +657,7 @@ mtasts_report_build_spools(struct mtasts_ctx *ctx, time_t day,
 		r->begin = begin;
 		r->end = begin + DAY - 1;
 		/*
-		 * D-RPT-4, D-RPT-10: report-id "<yyyymmdd>.<domain>+<host>@
+		 * D-RPT-4, D-RPT-11: report-id "<yyyymmdd>.<domain>+<host>@
 		 * <submitter>" is unique per (submitter, host, domain, day)
 		 * and stable across rebuilds, so a resend is recognisable as
 		 * the same report; a fleet aggregate has no "+<host>". It is
@@ -824,7 +824,7 @@ mtasts_report_mail(const struct mtasts_ctx *ctx,
 	    "Report-ID: <%s>\r\n", r->domain, r->submitter, r->report_id);
 	buf_printf(&b, "Date: %s\r\n", date);
 	/*
-	 * D-RPT-12: RFC 5322 msg-id, unique per mail: the report-id's left
+	 * D-RPT-13: RFC 5322 msg-id, unique per mail: the report-id's left
 	 * part (dot-atom-text), time, pid and 64 random bits, "@" the
 	 * submitter. The report-id itself contains "@" and is not one.
 	 */
@@ -933,7 +933,7 @@ mtasts_report_sendmail(struct mtasts_ctx *ctx, const char *msg, size_t len,
 	if (argc == 0)
 		return mtasts_err(err, MTASTS_ERROR, "sendmail: empty command");
 	/*
-	 * D-RPT-13: the envelope sender is report_from (else report_contact),
+	 * D-RPT-14: the envelope sender is report_from (else report_contact),
 	 * so bounces of report mail reach the operator, unless the command
 	 * names one itself (-f / -r).
 	 */

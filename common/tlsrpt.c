@@ -16,7 +16,7 @@
  * policy domain, pt policy type, ps policy-string lines, mx mx-host
  * patterns, rh/ri receiving MX name/IP, rhelo its EHLO name, si sending
  * IP, r result type (absent on success), fr failure-reason-code, f flags,
- * k attempt key (D-RPT-11), tr 1 when fields were truncated to fit.
+ * k attempt key (D-RPT-12), tr 1 when fields were truncated to fit.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,7 +33,7 @@
 #include "mtasts_internal.h"
 
 #define SPOOL_VERSION 1
-/* Bytes an attempt key keeps in the spool (D-RPT-11). */
+/* Bytes an attempt key keeps in the spool (D-RPT-12). */
 #define MTASTS_TLSRPT_KEY_MAX 128
 /* Bytes a failure reason keeps in the spool. */
 #define SPOOL_REASON_MAX 256

@@ -331,7 +331,7 @@ struct mtasts_tlsrpt_session {
 	/*
 	 * Optional: the identity of a delivery attempt that made no
 	 * session (a policy refusal before any connection). Records with
-	 * the same key in one spool count once (D-RPT-11).
+	 * the same key in one spool count once (D-RPT-12).
 	 */
 	const char *attempt_key;
 };

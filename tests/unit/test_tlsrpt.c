@@ -311,7 +311,7 @@ test_record_and_build(void)
 
 	CHECK(mtasts_policy_parse(policy_text, sizeof(policy_text) - 1, &pol,
 	    NULL) == MTASTS_OK);
-	/* D-RPT-10: this host's reports name the host. */
+	/* D-RPT-11: this host's reports name the host. */
 	CHECK(mtasts_ctx_set(ctx, "report_host_id", "MX-A.sender.example.",
 	    NULL) == MTASTS_OK);
 	/* example.com: 3 OK, 2 expired on mx1, 1 mismatch, 1 report mail. */
@@ -759,7 +759,7 @@ test_mail(void)
 	    "Submitter: sender.example Report-ID: "
 	    "<20240301.example.com+mx2.sender.example@sender.example>\r\n")
 	    != NULL);
-	/* D-RPT-13: the envelope sender is report_from. */
+	/* D-RPT-14: the envelope sender is report_from. */
 	{
 		char ap[600], *argv_saved;
 		size_t alen;
@@ -769,7 +769,7 @@ test_mail(void)
 		CHECK_STR(argv_saved, "-oi -t -f noreply@sender.example\n");
 		free(argv_saved);
 	}
-	/* D-RPT-12: an RFC 5322 msg-id, "@" once, dot-atom-text left. */
+	/* D-RPT-13: an RFC 5322 msg-id, "@" once, dot-atom-text left. */
 	CHECK(msgid_valid(msg, mid1, sizeof(mid1)));
 	CHECK(strstr(msg, "\r\nTLS-Report-Domain: example.com\r\n") != NULL);
 	CHECK(strstr(msg, "\r\nTLS-Report-Submitter: sender.example\r\n") !=
@@ -846,7 +846,7 @@ done:
 }
 
 /*
- * D-RPT-10, D-RPT-11: three hosts' spools, one report per policy domain
+ * D-RPT-11, D-RPT-12: three hosts' spools, one report per policy domain
  * with the summed counts; a repeated attempt key counts once per host.
  */
 static void

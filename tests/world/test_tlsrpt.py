@@ -33,7 +33,7 @@ from tlsrpt_schema import mail_errors, schema_ok  # noqa: E402
 DAY0 = 1709251200          # 2024-03-01T00:00:00Z
 DATE = "2024-03-01"
 SUBMITTER = "sender.test"
-HOST_ID = "tx1.sender.test"     # report_host_id (D-RPT-10)
+HOST_ID = "tx1.sender.test"     # report_host_id (D-RPT-11)
 UID = "20240301tx1sendertest"   # §5.1 unique-id: day + host id's alnum
 
 FAILS = []
@@ -411,7 +411,7 @@ def run(w, args, colls):
 
 
 def fleet(w, args, sendmail):
-    """Issue 16, D-RPT-10/11: three hosts with the same submitter. Each
+    """Issue 16, D-RPT-11/11: three hosts with the same submitter. Each
     host's own report names the host (a deduplicating receiver keeps all
     three); `report build --spool` x3 and `--spool-root` aggregate the
     three spools into one report per policy domain with exact sums, and
