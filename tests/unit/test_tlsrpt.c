@@ -870,14 +870,14 @@ test_fleet(void)
 		spools[h] = dirs[h];
 		/* host h: h+1 successes, 2h failures on example.com */
 		for (k = 0; k < h + 1; k++)
-			CHECK(record(ctx, "example.com", MTASTS_POLICY_TYPE_NONE,
-			    NULL, "mx1.example.com", "192.0.2.5", NULL, NULL,
-			    DAY0 + 10) == MTASTS_OK);
+			CHECK(record(ctx, "example.com",
+			    MTASTS_POLICY_TYPE_NONE, NULL, "mx1.example.com",
+			    "192.0.2.5", NULL, NULL, DAY0 + 10) == MTASTS_OK);
 		for (k = 0; k < 2 * h; k++)
-			CHECK(record(ctx, "example.com", MTASTS_POLICY_TYPE_NONE,
-			    NULL, "mx1.example.com", "192.0.2.5",
-			    "starttls-not-supported", NULL, DAY0 + 20) ==
-			    MTASTS_OK);
+			CHECK(record(ctx, "example.com",
+			    MTASTS_POLICY_TYPE_NONE, NULL, "mx1.example.com",
+			    "192.0.2.5", "starttls-not-supported", NULL,
+			    DAY0 + 20) == MTASTS_OK);
 		/* One refused delivery attempt written twice, same key. */
 		memset(&s, 0, sizeof(s));
 		s.policy_domain = "other.example";
@@ -903,7 +903,7 @@ test_fleet(void)
 		n = 0;
 		mtasts_ctx_free(ctx);
 	}
-	/* Same host ids: distinct per host, so receivers keep all three. */
+	/* The default host id; a bad report_host_id is refused. */
 	ctx = new_ctx("fleet-agg");
 	CHECK(mtasts_report_host_id(ctx, hid, sizeof(hid)) == 0 &&
 	    hid[0] != '\0' && strchr(hid, '@') == NULL);
