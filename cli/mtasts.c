@@ -43,6 +43,7 @@ usage(void)
 	    "  check [--json] [--no-smtp] [--port N] DOMAIN...\n"
 	    "  check --local [--json] [--user NAME]...\n"
 	    "  report build [--date YYYY-MM-DD] [--out DIR] | report send\n"
+	    "      [--spool DIR ... | --spool-root DIR]  (fleet aggregate)\n"
 	    "  version\n");
 }
 

@@ -3,7 +3,14 @@
  * the TLS-RPT session spool, one per policy domain with a TLSRPT record.
  *
  *   mtasts report build [--date YYYY-MM-DD] [--out DIR] [--now EPOCH]
+ *                       [--spool DIR ... | --spool-root DIR]
  *   mtasts report send [--date YYYY-MM-DD] [--now EPOCH]
+ *                      [--spool DIR ... | --spool-root DIR]
+ *
+ * --spool (repeatable) or --spool-root (every subdirectory one host's
+ * spool) aggregate the spools of a fleet into one report per policy
+ * domain and day with summed counts, whose report-id names no host
+ * (docs/decisions.md D-RPT-11); without them the report is this host's.
  *
  * The date defaults to yesterday (UTC): run both daily, some hours after
  * midnight UTC (docs/tlsrpt.md). `send` keeps one state file per report in
@@ -14,6 +21,7 @@
  * configuration error, 4 some report could not be delivered and was given
  * up after 24 hours.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -35,13 +43,17 @@
 #define RETRY_WINDOW DAY
 #define RETRY_FIRST 300
 #define RETRY_MAX (4 * 3600)
+/* Spool directories one fleet report reads. */
+#define SPOOLS_MAX 1024
 
 static void
 report_usage(void)
 {
 	fprintf(stderr, "usage: mtasts report build [--date YYYY-MM-DD] "
 	    "[--out DIR] [--now EPOCH]\n"
-	    "       mtasts report send [--date YYYY-MM-DD] [--now EPOCH]\n");
+	    "           [--spool DIR ... | --spool-root DIR]\n"
+	    "       mtasts report send [--date YYYY-MM-DD] [--now EPOCH]\n"
+	    "           [--spool DIR ... | --spool-root DIR]\n");
 }
 
 /* "YYYY-MM-DD" to the Unix time of its 00:00 UTC. */
@@ -163,9 +175,10 @@ print_stats(const char *ymd, const struct mtasts_report_stats *st,
     size_t nreports)
 {
 	printf("summary date=%s sessions=%zu torn=%zu excluded=%zu "
-	    "dropped=%zu domains=%zu reports=%zu no_tlsrpt=%zu tempfail=%zu\n",
-	    ymd, st->records, st->torn, st->excluded, st->dropped, st->domains,
-	    nreports, st->no_tlsrpt, st->tempfail);
+	    "dropped=%zu domains=%zu reports=%zu no_tlsrpt=%zu tempfail=%zu "
+	    "duplicates=%zu spools=%zu\n", ymd, st->records, st->torn,
+	    st->excluded, st->dropped, st->domains, nreports, st->no_tlsrpt,
+	    st->tempfail, st->duplicates, st->spools);
 }
 
 /* Send state of one report: report_dir/state/<file>.state (JSON). */
@@ -281,9 +294,54 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 	return rc;
 }
 
+static int
+cmp_str(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Every subdirectory of root, sorted: one host's spool each. */
+static int
+spool_root(const char *root, char **spools, size_t *n)
+{
+	DIR *d;
+	struct dirent *de;
+	size_t start = *n;
+
+	if ((d = opendir(root)) == NULL) {
+		fprintf(stderr, "mtasts: report: %s: %s\n", root,
+		    strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char p[MTASTS_PATH_MAX];
+		struct stat sb;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(p, sizeof(p), "%s/%s", root,
+		    de->d_name) >= sizeof(p) || lstat(p, &sb) != 0 ||
+		    !S_ISDIR(sb.st_mode))
+			continue;
+		if (*n == SPOOLS_MAX || (spools[*n] = strdup(p)) == NULL) {
+			fprintf(stderr, "mtasts: report: %s: more than %d "
+			    "spools or out of memory\n", root, SPOOLS_MAX);
+			closedir(d);
+			return -1;
+		}
+		(*n)++;
+	}
+	closedir(d);
+	qsort(spools + start, *n - start, sizeof(spools[0]), cmp_str);
+	return 0;
+}
+
 int
 cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 {
+	static char *spools[SPOOLS_MAX];
+	size_t nspools = 0;
+	int fleet = 0;
 	const char *out = NULL, *date = NULL;
 	char ymd[16], dir[MTASTS_PATH_MAX * 2];
 	struct mtasts_report *v = NULL;
@@ -303,41 +361,69 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 			date = argv[++k];
 		else if (strcmp(argv[k], "--out") == 0 && k + 1 < argc)
 			out = argv[++k];
+		else if (strcmp(argv[k], "--spool") == 0 && k + 1 < argc) {
+			fleet = 1;
+			if (nspools == SPOOLS_MAX || (spools[nspools] =
+			    strdup(argv[++k])) == NULL) {
+				report_usage();
+				rc = EXIT_USAGE;
+				goto done;
+			}
+			nspools++;
+		} else if (strcmp(argv[k], "--spool-root") == 0 &&
+		    k + 1 < argc) {
+			fleet = 1;
+			if (spool_root(argv[++k], spools, &nspools) != 0) {
+				rc = EXIT_USAGE;
+				goto done;
+			}
+		}
 		else if (strcmp(argv[k], "--now") == 0 && k + 1 < argc) {
 			uint64_t t;
 
 			if (mtasts_parse_u64(argv[k + 1], strlen(argv[k + 1]),
 			    (uint64_t)1 << 40, &t) != 0 || t == 0) {
 				report_usage();
-				return EXIT_USAGE;
+				rc = EXIT_USAGE;
+				goto done;
 			}
 			mtasts_ctx_set_now(ctx, (time_t)t);
 			k++;
 		} else {
 			report_usage();
-			return EXIT_USAGE;
+			rc = EXIT_USAGE;
+			goto done;
 		}
 	}
 	if (send < 0 || (send && out != NULL)) {
 		report_usage();
-		return EXIT_USAGE;
+		rc = EXIT_USAGE;
+		goto done;
 	}
 	now = mtasts_now(ctx);
 	if (date != NULL) {
 		if (parse_date(date, &day) != 0) {
 			fprintf(stderr, "mtasts: report: --date: expected "
 			    "YYYY-MM-DD, got \"%s\"\n", date);
-			return EXIT_USAGE;
+			rc = EXIT_USAGE;
+			goto done;
 		}
 	} else
 		day = now - DAY;	/* yesterday, UTC */
 	mtasts_tlsrpt_day_name(day, ymd, sizeof(ymd));
-	k = mtasts_report_build(ctx, day, mtasts_report_rua_dns, NULL, &v, &n,
-	    &st, &err);
+	if (fleet && nspools == 0) {
+		fprintf(stderr, "mtasts: report: no spool directory given\n");
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	k = mtasts_report_build_spools(ctx, day, fleet ? (const char *const *)
+	    spools : NULL, nspools, mtasts_report_rua_dns, NULL, &v, &n, &st,
+	    &err);
 	if (k != MTASTS_OK) {
 		fprintf(stderr, "mtasts: report: %s\n", err.text);
-		return k == MTASTS_ERROR && strstr(err.text, "report_") !=
+		rc = k == MTASTS_ERROR && strstr(err.text, "report_") !=
 		    NULL ? EXIT_USAGE : EXIT_INTERNAL;
+		goto done;
 	}
 	if (st.torn > 0)
 		fprintf(stderr, "mtasts: report: %s: %zu torn or malformed "
@@ -371,5 +457,7 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 done:
 	fflush(stdout);
 	mtasts_report_free(v, n);
+	for (i = 0; i < nspools; i++)
+		free(spools[i]);
 	return rc;
 }

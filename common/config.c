@@ -29,7 +29,7 @@ static const char *const conf_keys[MTASTS_CK_COUNT] = {
 	"dns_failure", "resolve_special_zone", "tlsrpt_dir", "report_dir",
 	"sendmail", "report_org_name", "report_contact", "report_from",
 	"report_submitter", "report_failure_reason", "cache_memo",
-	"tlsrpt_max_day_size"
+	"tlsrpt_max_day_size", "report_host_id"
 };
 
 const char *
@@ -299,6 +299,18 @@ conf_apply(struct mtasts_config *c, int k, const char *key, const char *v,
 			    "report_submitter: %s", e.text);
 		mtasts_strlcpy(c->report_submitter, d,
 		    sizeof(c->report_submitter));
+		return MTASTS_OK;
+	}
+	case MTASTS_CK_REPORT_HOST_ID: {
+		char d[MTASTS_DOMAIN_MAX + 1];
+		struct mtasts_error e = { 0, "" };
+
+		/* D-RPT-11: a host name, so it is dot-atom in the report-id. */
+		if (mtasts_domain_normalize(v, strlen(v), d, &e) != MTASTS_OK)
+			return mtasts_err(err, MTASTS_INVALID,
+			    "report_host_id: %s", e.text);
+		mtasts_strlcpy(c->report_host_id, d,
+		    sizeof(c->report_host_id));
 		return MTASTS_OK;
 	}
 	case MTASTS_CK_REPORT_FAILURE_REASON:

@@ -106,6 +106,7 @@ struct mtasts_config {
 	char report_contact[256];		/* contact-info, an addr-spec */
 	char report_submitter[MTASTS_DOMAIN_MAX + 1];	/* a domain */
 	char report_from[256];			/* From: of report mail */
+	char report_host_id[MTASTS_DOMAIN_MAX + 1];	/* D-RPT-11 */
 	char sendmail[MTASTS_PATH_MAX];		/* command, split on WSP */
 	int report_reason;			/* 0: on (default), -1: omit */
 	int cache_memo;				/* 0: on (default), -1: off */
@@ -143,6 +144,7 @@ enum mtasts_conf_key {
 	MTASTS_CK_REPORT_FAILURE_REASON,
 	MTASTS_CK_CACHE_MEMO,
 	MTASTS_CK_TLSRPT_MAX_DAY_SIZE,
+	MTASTS_CK_REPORT_HOST_ID,
 	MTASTS_CK_COUNT
 };
 /* conf_line[] values besides a line number (>= 1) of last_config_file. */
@@ -1037,13 +1039,15 @@ struct mtasts_report_stats {
 	size_t domains;		/* policy domains in the spool */
 	size_t no_tlsrpt;	/* of which without a usable TLSRPT record */
 	size_t tempfail;	/* of which the TLSRPT lookup failed for now */
+	size_t duplicates;	/* repeated attempt keys, counted once */
+	size_t spools;		/* spool directories read (fleet build) */
 };
 
 struct mtasts_report {
 	char domain[MTASTS_DOMAIN_MAX + 1];		/* policy domain */
 	char submitter[MTASTS_DOMAIN_MAX + 1];
-	char report_id[2 * MTASTS_DOMAIN_MAX + 16];
-	char file_name[2 * MTASTS_DOMAIN_MAX + 64];	/* ...json */
+	char report_id[3 * MTASTS_DOMAIN_MAX + 16];
+	char file_name[3 * MTASTS_DOMAIN_MAX + 64];	/* ...json */
 	time_t begin, end;
 	char *json;			/* the report (UTF-8), owned */
 	size_t json_len;
@@ -1072,6 +1076,18 @@ int mtasts_report_identity(const struct mtasts_ctx *ctx, char *submitter,
 int mtasts_report_build(struct mtasts_ctx *ctx, time_t day,
     mtasts_report_rua_fn *fn, void *arg, struct mtasts_report **out,
     size_t *n, struct mtasts_report_stats *st, struct mtasts_error *err);
+/*
+ * The same over the given spool directories (one per host, D-RPT-11):
+ * the counts are summed into one report per policy domain, whose
+ * report-id carries no host. spools NULL: this host's tlsrpt_dir.
+ */
+int mtasts_report_build_spools(struct mtasts_ctx *ctx, time_t day,
+    const char *const *spools, size_t nspools, mtasts_report_rua_fn *fn,
+    void *arg, struct mtasts_report **out, size_t *n,
+    struct mtasts_report_stats *st, struct mtasts_error *err);
+/* This host's report id: report_host_id, else the host name (D-RPT-11). */
+int mtasts_report_host_id(const struct mtasts_ctx *ctx, char *buf,
+    size_t size);
 void mtasts_report_free(struct mtasts_report *r, size_t n);
 /* gzip (RFC 1952) of in; *out malloc'd. */
 int mtasts_report_gzip(const char *in, size_t len, char **out,

@@ -23,6 +23,7 @@
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <zlib.h>
 
@@ -327,22 +328,25 @@ done:
 
 /* Read one day's spool file into a. */
 static int
-read_spool(struct mtasts_ctx *ctx, time_t day, struct agg *a,
-    struct mtasts_report_stats *st, struct mtasts_error *err)
+read_spool(struct mtasts_ctx *ctx, const char *dir, time_t day,
+    struct agg *a, struct mtasts_report_stats *st, struct mtasts_error *err)
 {
-	char path[MTASTS_PATH_MAX + 32], dp[MTASTS_PATH_MAX + 48];
+	char path[MTASTS_PATH_MAX + 32], dp[MTASTS_PATH_MAX + 48], ymd[16];
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
 	struct stat sb;
 	FILE *f = NULL;
+	json_t *seen = NULL;
 	int rc = MTASTS_ERROR;
 
-	if (mtasts_tlsrpt_spool_path(ctx, day, path, sizeof(path)) != 0)
+	mtasts_tlsrpt_day_name(day, ymd, sizeof(ymd));
+	if (ymd[0] == '\0' || (size_t)snprintf(path, sizeof(path),
+	    "%s/%s.jsonl", dir, ymd) >= sizeof(path))
 		return mtasts_err(err, MTASTS_ERROR, "spool path too long");
 	snprintf(dp, sizeof(dp), "%s.dropped", path);
 	if (stat(dp, &sb) == 0)
-		st->dropped = (size_t)sb.st_size;
+		st->dropped += (size_t)sb.st_size;
 	/* D-FILE-1: a FIFO or link planted in the spool must not hang us. */
 	{
 		const char *why = NULL;
@@ -359,6 +363,11 @@ read_spool(struct mtasts_ctx *ctx, time_t day, struct agg *a,
 			return mtasts_err(err, MTASTS_NOMEM, "%s: %s", path,
 			    strerror(errno));
 		}
+	}
+	/* D-RPT-12: attempt keys seen in this host's spool. */
+	if ((seen = json_object()) == NULL) {
+		mtasts_err_set(err, MTASTS_NOMEM, "out of memory");
+		goto done;
 	}
 	while ((n = getline(&line, &cap, f)) > 0) {
 		json_t *rec;
@@ -387,6 +396,30 @@ read_spool(struct mtasts_ctx *ctx, time_t day, struct agg *a,
 			json_decref(rec);
 			continue;
 		}
+		{
+			/*
+			 * D-RPT-12: a record with an attempt key "k" is one
+			 * delivery attempt however often it was written (Exim
+			 * routes a message twice in a two-stage queue run).
+			 */
+			json_t *k = json_object_get(rec, "k");
+
+			if (json_is_string(k)) {
+				if (json_object_get(seen,
+				    json_string_value(k)) != NULL) {
+					st->duplicates++;
+					json_decref(rec);
+					continue;
+				}
+				if (json_object_set_new(seen,
+				    json_string_value(k), json_true()) != 0) {
+					json_decref(rec);
+					mtasts_err_set(err, MTASTS_NOMEM,
+					    "out of memory");
+					goto done;
+				}
+			}
+		}
 		r = agg_add(a, rec, ctx->cfg.report_reason >= 0);
 		json_decref(rec);
 		if (r < 0) {
@@ -404,6 +437,7 @@ read_spool(struct mtasts_ctx *ctx, time_t day, struct agg *a,
 	}
 	rc = MTASTS_OK;
 done:
+	json_decref(seen);
 	free(line);
 	fclose(f);
 	return rc;
@@ -483,14 +517,64 @@ rfc3339(time_t t, char *buf, size_t size)
 }
 
 int
+mtasts_report_host_id(const struct mtasts_ctx *ctx, char *buf, size_t size)
+{
+	char h[MTASTS_DOMAIN_MAX + 2];
+	size_t i, j;
+
+	if (size == 0)
+		return -1;
+	buf[0] = '\0';
+	if (ctx->cfg.report_host_id[0] != '\0')
+		return mtasts_strlcpy(buf, ctx->cfg.report_host_id, size) <
+		    size ? 0 : -1;
+	/*
+	 * D-RPT-11: the host name, lower case, reduced to LDH labels so it
+	 * stays dot-atom-text in the report-id and Message-ID.
+	 */
+	if (gethostname(h, sizeof(h)) != 0)
+		h[0] = '\0';
+	h[sizeof(h) - 1] = '\0';
+	for (i = j = 0; h[i] != '\0' && j + 1 < size; i++) {
+		char c = h[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.'))
+			c = '-';
+		if (c == '.' && (j == 0 || buf[j - 1] == '.'))
+			continue;
+		buf[j++] = c;
+	}
+	while (j > 0 && buf[j - 1] == '.')
+		j--;
+	buf[j] = '\0';
+	if (j == 0 && mtasts_strlcpy(buf, "localhost", size) >= size)
+		return -1;
+	return 0;
+}
+
+int
 mtasts_report_build(struct mtasts_ctx *ctx, time_t day,
     mtasts_report_rua_fn *fn, void *arg, struct mtasts_report **out,
     size_t *nout, struct mtasts_report_stats *st, struct mtasts_error *err)
 {
+	return mtasts_report_build_spools(ctx, day, NULL, 0, fn, arg, out,
+	    nout, st, err);
+}
+
+int
+mtasts_report_build_spools(struct mtasts_ctx *ctx, time_t day,
+    const char *const *spools, size_t nspools, mtasts_report_rua_fn *fn,
+    void *arg, struct mtasts_report **out, size_t *nout,
+    struct mtasts_report_stats *st, struct mtasts_error *err)
+{
 	struct agg a;
 	struct mtasts_report *v = NULL;
 	char submitter[MTASTS_DOMAIN_MAX + 1], start[32], end[32];
-	char ymd[16], compact[16];
+	char ymd[16], compact[16], hid[MTASTS_DOMAIN_MAX + 1];
+	char hid_alnum[MTASTS_DOMAIN_MAX + 1];
 	time_t begin = day - (day % DAY);
 	size_t i, j, n = 0;
 	int rc;
@@ -502,10 +586,35 @@ mtasts_report_build(struct mtasts_ctx *ctx, time_t day,
 	if ((rc = mtasts_report_identity(ctx, submitter, sizeof(submitter),
 	    err)) != MTASTS_OK)
 		return rc;
+	/*
+	 * D-RPT-11: the report of one host's spool names the host; a report
+	 * aggregated over the spools of a fleet (spools given) is the
+	 * submitter's one report for the domain and day.
+	 */
+	hid[0] = hid_alnum[0] = '\0';
+	if (spools == NULL) {
+		if (mtasts_report_host_id(ctx, hid, sizeof(hid)) != 0)
+			return mtasts_err(err, MTASTS_ERROR,
+			    "report host id too long");
+		for (i = j = 0; hid[i] != '\0'; i++)
+			if ((hid[i] >= 'a' && hid[i] <= 'z') ||
+			    (hid[i] >= '0' && hid[i] <= '9'))
+				hid_alnum[j++] = hid[i];
+		hid_alnum[j] = '\0';
+	}
 	if ((a.domains = json_object()) == NULL)
 		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
-	if ((rc = read_spool(ctx, begin, &a, st, err)) != MTASTS_OK)
-		goto done;
+	if (spools == NULL) {
+		if ((rc = read_spool(ctx, mtasts_tlsrpt_dir(ctx), begin, &a,
+		    st, err)) != MTASTS_OK)
+			goto done;
+	} else
+		for (i = 0; i < nspools; i++) {
+			if ((rc = read_spool(ctx, spools[i], begin, &a, st,
+			    err)) != MTASTS_OK)
+				goto done;
+			st->spools++;
+		}
 	st->domains = a.n;
 	/* json_object keeps insertion order; sort for stable output. */
 	if (a.n > 1)
@@ -548,17 +657,26 @@ mtasts_report_build(struct mtasts_ctx *ctx, time_t day,
 		r->begin = begin;
 		r->end = begin + DAY - 1;
 		/*
-		 * D-RPT-4: report-id "<yyyymmdd>.<domain>@<submitter>" is
-		 * unique per (submitter, domain, day) and stable across
-		 * rebuilds, so a resend is recognisable as the same report;
-		 * it is also the Report-ID of the subject (§5.3).
+		 * D-RPT-4, D-RPT-11: report-id "<yyyymmdd>.<domain>+<host>@
+		 * <submitter>" is unique per (submitter, host, domain, day)
+		 * and stable across rebuilds, so a resend is recognisable as
+		 * the same report; a fleet aggregate has no "+<host>". It is
+		 * also the Report-ID of the subject (§5.3), dot-atom-text.
 		 */
-		snprintf(r->report_id, sizeof(r->report_id), "%s.%s@%s",
-		    compact, r->domain, submitter);
-		/* §5.1: sender!policy-domain!begin!end!unique-id.json */
+		if (hid[0] != '\0')
+			snprintf(r->report_id, sizeof(r->report_id),
+			    "%s.%s+%s@%s", compact, r->domain, hid, submitter);
+		else
+			snprintf(r->report_id, sizeof(r->report_id), "%s.%s@%s",
+			    compact, r->domain, submitter);
+		/*
+		 * §5.1: sender!policy-domain!begin!end!unique-id.json, the
+		 * unique-id 1*(ALPHA / DIGIT): the day and the host's letters
+		 * and digits.
+		 */
 		snprintf(r->file_name, sizeof(r->file_name),
-		    "%s!%s!%lld!%lld!%s.json", submitter, r->domain,
-		    (long long)r->begin, (long long)r->end, compact);
+		    "%s!%s!%lld!%lld!%s%s.json", submitter, r->domain,
+		    (long long)r->begin, (long long)r->end, compact, hid_alnum);
 		rep = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:O}",
 		    "organization-name", ctx->cfg.report_org_name[0] ?
 		    ctx->cfg.report_org_name : submitter, "date-range",
@@ -705,8 +823,27 @@ mtasts_report_mail(const struct mtasts_ctx *ctx,
 	buf_printf(&b, "Subject: Report Domain: %s Submitter: %s "
 	    "Report-ID: <%s>\r\n", r->domain, r->submitter, r->report_id);
 	buf_printf(&b, "Date: %s\r\n", date);
-	buf_printf(&b, "Message-ID: <%s.%lld.%ld@%s>\r\n", r->report_id,
-	    (long long)now, (long)getpid(), r->submitter);
+	/*
+	 * D-RPT-13: RFC 5322 msg-id, unique per mail: the report-id's left
+	 * part (dot-atom-text), time, pid and 64 random bits, "@" the
+	 * submitter. The report-id itself contains "@" and is not one.
+	 */
+	{
+		unsigned char rnd[8];
+		char hex[17];
+		size_t k, left = strcspn(r->report_id, "@");
+
+		if (RAND_bytes(rnd, (int)sizeof(rnd)) != 1) {
+			free(b64);
+			free(b.p);
+			return mtasts_err(err, MTASTS_ERROR, "no random bytes");
+		}
+		for (k = 0; k < sizeof(rnd); k++)
+			snprintf(hex + 2 * k, 3, "%02x", rnd[k]);
+		buf_printf(&b, "Message-ID: <%.*s.%lld.%ld.%s@%s>\r\n",
+		    (int)left, r->report_id, (long long)now, (long)getpid(),
+		    hex, r->submitter);
+	}
 	buf_printf(&b, "MIME-Version: 1.0\r\n");
 	buf_printf(&b, "TLS-Report-Domain: %s\r\n", r->domain);
 	buf_printf(&b, "TLS-Report-Submitter: %s\r\n", r->submitter);
@@ -772,6 +909,9 @@ mtasts_report_sendmail(struct mtasts_ctx *ctx, const char *msg, size_t len,
     struct mtasts_error *err)
 {
 	char cmd[MTASTS_PATH_MAX], *argv[SENDMAIL_ARGS_MAX + 1], *p;
+	char fromarg[sizeof(ctx->cfg.report_from)], dash_f[] = "-f";
+	const char *from = ctx->cfg.report_from[0] ? ctx->cfg.report_from :
+	    ctx->cfg.report_contact;
 	int sv[2] = { -1, -1 }, status, rc = MTASTS_TEMPFAIL;
 	int64_t deadline = mtasts_mono_ms() + SEND_TIMEOUT_MS;
 	size_t argc = 0, off = 0;
@@ -792,6 +932,29 @@ mtasts_report_sendmail(struct mtasts_ctx *ctx, const char *msg, size_t len,
 	argv[argc] = NULL;
 	if (argc == 0)
 		return mtasts_err(err, MTASTS_ERROR, "sendmail: empty command");
+	/*
+	 * D-RPT-14: the envelope sender is report_from (else report_contact),
+	 * so bounces of report mail reach the operator, unless the command
+	 * names one itself (-f / -r).
+	 */
+	{
+		size_t i;
+		int has_f = 0;
+
+		for (i = 1; i < argc; i++)
+			if (strncmp(argv[i], "-f", 2) == 0 ||
+			    strncmp(argv[i], "-r", 2) == 0)
+				has_f = 1;
+		if (!has_f && from != NULL && from[0] != '\0') {
+			if (argc + 2 > SENDMAIL_ARGS_MAX)
+				return mtasts_err(err, MTASTS_ERROR,
+				    "sendmail: too many arguments");
+			mtasts_strlcpy(fromarg, from, sizeof(fromarg));
+			argv[argc++] = dash_f;
+			argv[argc++] = fromarg;
+			argv[argc] = NULL;
+		}
+	}
 	/* A socketpair, not a pipe: MSG_NOSIGNAL spares us SIGPIPE. */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return mtasts_err(err, MTASTS_TEMPFAIL, "socketpair: %s",

@@ -16,7 +16,7 @@
  * policy domain, pt policy type, ps policy-string lines, mx mx-host
  * patterns, rh/ri receiving MX name/IP, rhelo its EHLO name, si sending
  * IP, r result type (absent on success), fr failure-reason-code, f flags,
- * tr 1 when fields were truncated to fit.
+ * k attempt key (D-RPT-12), tr 1 when fields were truncated to fit.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +33,8 @@
 #include "mtasts_internal.h"
 
 #define SPOOL_VERSION 1
+/* Bytes an attempt key keeps in the spool (D-RPT-12). */
+#define MTASTS_TLSRPT_KEY_MAX 128
 /* Bytes a failure reason keeps in the spool. */
 #define SPOOL_REASON_MAX 256
 
@@ -200,6 +202,9 @@ build_line(const struct mtasts_tlsrpt_session *s, const char *domain,
 			json_object_set_new(o, "fr", safe_string(
 			    s->failure_reason, SPOOL_REASON_MAX));
 	}
+	if (s->attempt_key != NULL && s->attempt_key[0] != '\0')
+		json_object_set_new(o, "k", safe_string(s->attempt_key,
+		    MTASTS_TLSRPT_KEY_MAX));
 	if (s->flags & MTASTS_TLSRPT_REPORT_MAIL)
 		json_object_set_new(o, "f",
 		    json_integer(MTASTS_TLSRPT_REC_REPORT_MAIL));

@@ -39,11 +39,14 @@
 #define DLFUNC_IMPL
 #include <local_scan.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -281,20 +284,66 @@ sts_ignore_hosts(uschar **yield, int argc, uschar *argv[])
 }
 
 /*
+ * The local address this host's routing table would use towards ip: a
+ * UDP socket "connected" there, no packet sent. For sending-mta-ip where
+ * no connection exists yet (tcp:connect) or ever (the guard), D-RPT-15.
+ * "" when unknown.
+ */
+static void
+source_toward(const char *ip, char *out, size_t size)
+{
+	struct sockaddr_storage ss, me;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len, mlen = sizeof(me);
+	int fd;
+
+	out[0] = '\0';
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(25);
+		len = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(25);
+		len = sizeof(*s6);
+	} else
+		return;
+	if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return;
+	if (connect(fd, (struct sockaddr *)&ss, len) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&me, &mlen) == 0) {
+		if (me.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&me)->
+			    sin_addr, out, (socklen_t)size);
+		else if (me.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&me)->
+			    sin6_addr, out, (socklen_t)size);
+	}
+	close(fd);
+}
+
+/*
  * record - one session for TLS-RPT. tlsa non-NULL: the session was
  * decided by Exim's DANE, recorded as policy-type tlsa with these records
  * as the policy-string (D-RPT-9, D-DANE-3), never as sts.
+ * toward: the address that the session went or would go to (for the
+ * sending IP when Exim has none yet); key: the delivery attempt of a
+ * record that is no session (D-RPT-12).
  */
 static void
 record(const char *domain, const struct mtasts_result *r, const char *host,
     const char *ip, const char *type, const char *reason, unsigned flags,
-    const char *conf, const char *tlsa)
+    const char *conf, const char *tlsa, const char *toward,
+    const char *key)
 {
 	struct mtasts_tlsrpt_session s;
 	struct mtasts_error err = { 0, "" };
 	struct mtasts_ctx *ctx;
 	const struct mtasts_policy *p = r != NULL ? mtasts_result_policy(r)
 						  : NULL;
+	char src[64];
 
 	if ((ctx = mtasts_plugin_ctx(conf, &err)) == NULL)
 		return;
@@ -311,14 +360,198 @@ record(const char *domain, const struct mtasts_result *r, const char *host,
 	s.mx_host = host != NULL && host[0] != '\0' ? host : NULL;
 	s.mx_ip = ip != NULL && ip[0] != '\0' ? ip : NULL;
 	s.sending_ip = var("$sending_ip_address");
+	if (s.sending_ip[0] == '\0' && toward != NULL && toward[0] != '\0') {
+		source_toward(toward, src, sizeof(src));
+		s.sending_ip = src;
+	}
 	if (s.sending_ip[0] == '\0')
 		s.sending_ip = NULL;
 	s.result_type = type;
 	s.failure_reason = reason;
 	s.flags = flags;
+	s.attempt_key = key;
 	if (mtasts_tlsrpt_record(ctx, &s, &err) != MTASTS_OK)
 		mtasts_plugin_log(MTASTS_LOG_WARN,
 		    "%s: TLS-RPT record failed: %s", domain, err.text);
+}
+
+/*
+ * The most preferred MX host of domain (Exim's resolver, as routing saw
+ * it) and its first address; "" when there is none.
+ */
+static void
+first_mx(const char *domain, char *host, size_t hsize, char *ip,
+    size_t isize)
+{
+	char q[MTASTS_DOMAIN_MAX + 64];
+	const char *v, *p;
+	uint64_t best = UINT64_MAX;
+
+	host[0] = ip[0] = '\0';
+	/* domain is a normalized host name: nothing to escape. */
+	snprintf(q, sizeof(q), "${lookup dnsdb{>, mx=%s}{$value}}", domain);
+	for (p = v = var(q); *p != '\0';) {
+		size_t n = strcspn(p, ","), sp = strcspn(p, " ");
+		uint64_t pref;
+
+		if (sp < n && mtasts_parse_u64(p, sp, 65535, &pref) == 0 &&
+		    pref < best && n - sp - 1 < hsize && n - sp > 1) {
+			best = pref;
+			memcpy(host, p + sp + 1, n - sp - 1);
+			host[n - sp - 1] = '\0';
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	if (host[0] == '\0' || !mtasts_hostname_valid(host, strlen(host))) {
+		host[0] = '\0';
+		return;
+	}
+	snprintf(q, sizeof(q), "${lookup dnsdb{>, a=%s}{$value}}", host);
+	v = var(q);
+	if (v[0] == '\0') {
+		snprintf(q, sizeof(q), "${lookup dnsdb{>, aaaa=%s}{$value}}",
+		    host);
+		v = var(q);
+	}
+	/* The first address; record() checks its syntax. */
+	snprintf(ip, isize, "%.*s", (int)strcspn(v, ","), v);
+}
+
+/* Bytes of /proc/<pid>/stat and /proc/<pid>/cmdline read. */
+#define PROC_READ_MAX 4096
+
+/* Up to size-1 bytes of /proc/<pid>/<what>; -1 on failure. */
+static ssize_t
+proc_read(pid_t pid, const char *what, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, what);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+/*
+ * The parent pid (stat field 4) and start time (field 22, clock ticks
+ * since boot) of pid; -1 when unknown.
+ */
+static int
+proc_stat(pid_t pid, long *ppid, unsigned long long *start)
+{
+	char buf[PROC_READ_MAX], *p;
+	int field;
+	uint64_t v;
+
+	*ppid = -1;
+	*start = 0;
+	if (proc_read(pid, "stat", buf, sizeof(buf)) <= 0 ||
+	    (p = strrchr(buf, ')')) == NULL)
+		return -1;
+	/* After the last ')' (the command may contain one): " S ppid ..." */
+	for (field = 2; *p != '\0'; p++) {
+		if (*p != ' ')
+			continue;
+		field++;
+		if (field == 4 || field == 22) {
+			size_t n = strspn(p + 1, "0123456789");
+
+			if (mtasts_parse_u64(p + 1, n, (uint64_t)1 << 62, &v) !=
+			    0)
+				return -1;
+			if (field == 4)
+				*ppid = (long)v;
+			else {
+				*start = (unsigned long long)v;
+				return 0;
+			}
+		}
+	}
+	return -1;
+}
+
+/* Is this command line (NUL-separated) an Exim daemon's (-bd...)? */
+static int
+cmdline_daemon(const char *buf, ssize_t n)
+{
+	ssize_t pos;
+
+	for (pos = 0; pos < n; pos += (ssize_t)strlen(buf + pos) + 1)
+		if (strncmp(buf + pos, "-bd", 3) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The process that runs this delivery attempt (D-RPT-12): our parent,
+ * or further up while the parent is a fork of the same Exim command
+ * (Exim 4.96 runs the first stage of "exim -qq" in a forked sub-runner,
+ * the second from the runner itself), never into a daemon or init.
+ * Its pid and start time, unique per queue run or reception.
+ */
+static void
+attempt_owner(long *pid, unsigned long long *start)
+{
+	char a[PROC_READ_MAX], b[PROC_READ_MAX];
+	long cur = (long)getppid(), up;
+	unsigned long long st, ust;
+	ssize_t na, nb;
+	int i;
+
+	*pid = cur;
+	*start = 0;
+	if (proc_stat((pid_t)cur, &up, &st) != 0)
+		return;
+	*start = st;
+	for (i = 0; i < 8 && up > 1; i++) {
+		long up2;
+
+		na = proc_read((pid_t)cur, "cmdline", a, sizeof(a));
+		nb = proc_read((pid_t)up, "cmdline", b, sizeof(b));
+		if (na <= 0 || na != nb || memcmp(a, b, (size_t)na) != 0 ||
+		    cmdline_daemon(b, nb) || proc_stat((pid_t)up, &up2,
+		    &ust) != 0)
+			break;
+		cur = up;
+		up = up2;
+		*pid = cur;
+		*start = ust;
+	}
+}
+
+/*
+ * D-RPT-12, D-RPT-15: an enforce domain whose MX set the policy empties
+ * has no session: one record per delivery attempt of the message. A
+ * two-stage queue run (-qq, -qqff) routes the message twice, so the key
+ * is the message id and the process running the attempt (pid and start
+ * time, attempt_owner): the report counts it once. The record names the
+ * most preferred MX host of the domain (the one the policy refused), no
+ * receiving-ip (no address was tried), and the address this host would
+ * have sent from.
+ */
+static void
+guard_record(const char *domain, const struct mtasts_result *r,
+    const char *conf)
+{
+	char host[MTASTS_DOMAIN_MAX + 1], ip[256], key[128];
+	unsigned long long start;
+	long owner;
+
+	first_mx(domain, host, sizeof(host), ip, sizeof(ip));
+	attempt_owner(&owner, &start);
+	snprintf(key, sizeof(key), "exim:%.40s:%ld:%llu", var("$message_id"),
+	    owner, start);
+	record(domain, r, host, NULL, MTASTS_RT_VALIDATION_FAILURE,
+	    "mx-mismatch", 0, conf, NULL, ip, key);
 }
 
 int
@@ -367,8 +600,7 @@ sts_guard(uschar **yield, int argc, uschar *argv[])
 		mtasts_plugin_log(MTASTS_LOG_WARN,
 		    "%s mode=enforce: deferred: no MX host matches the policy "
 		    "(validation-failure)", domain);
-		record(domain, r, NULL, NULL, MTASTS_RT_VALIDATION_FAILURE,
-		    "mx-mismatch", 0, conf, NULL);
+		guard_record(domain, r, conf);
 		mtasts_plugin_note_held(r);	/* D-EXIM-11 */
 		return ret(yield, OK, msg);
 	}
@@ -479,7 +711,7 @@ outcome(const struct mtasts_result *r, const char *type, const char *why,
 		return;
 	sess.recorded = 1;
 	record(sess.domain, r, sess.host, sess.ip, type, type ? why : NULL,
-	    sess.flags, conf, sess.dane ? sess.tlsa : NULL);
+	    sess.flags, conf, sess.dane ? sess.tlsa : NULL, sess.ip, NULL);
 	if (sess.flags & MTASTS_TLSRPT_REPORT_MAIL) {
 		/* Delivered whatever the TLS outcome; not in any report. */
 		mtasts_plugin_log(MTASTS_LOG_INFO,
@@ -701,7 +933,7 @@ ev_dane_fail(const char *conf, int report_tp)
 		session_tlsa();	/* records exist; none matched */
 	sess.recorded = 1;
 	record(sess.domain, NULL, sess.host, sess.ip, type, data, sess.flags,
-	    conf, sess.tlsa);
+	    conf, sess.tlsa, sess.ip, NULL);
 	mtasts_plugin_log(MTASTS_LOG_WARN,
 	    "%s mx=%s ip=%s: DANE failed: %s (Exim: %s); host not used, "
 	    "MTA-STS does not override DANE (RFC 8461 section 2)",

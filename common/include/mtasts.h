@@ -328,6 +328,12 @@ struct mtasts_tlsrpt_session {
 	const char *failure_reason;	/* failure-reason-code, optional */
 	time_t when;			/* 0 = now */
 	unsigned flags;			/* MTASTS_TLSRPT_* below */
+	/*
+	 * Optional: the identity of a delivery attempt that made no
+	 * session (a policy refusal before any connection). Records with
+	 * the same key in one spool count once (D-RPT-12).
+	 */
+	const char *attempt_key;
 };
 
 /*

@@ -22,6 +22,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -36,6 +37,7 @@ from tlsrpt_schema import (  # noqa: E402
 
 W = E.W
 SUBMITTER = "sender.world.test"
+HOST_ID = "tx-main.sender.world.test"   # report_host_id, D-RPT-11
 RUA_MAIL = "tlsrpt@reports.test"
 
 FAILS = []
@@ -99,6 +101,13 @@ def scenario(ew, mtasts):
     dom("rogue.test", "enforce", [(5, "rogue.attacker.test", "good"),
                                   (10, "mx.rogue.test", "good")],
         coll + "rogue")
+    # Testing mode, a non-policy MX preferred: delivered there, recorded
+    # as validation-failure at tcp:connect, before Exim knows its own
+    # sending address (issue 16: the record must still carry it).
+    rx.add("rogue2.attacker.test", "good")
+    dom("testrogue.test", "testing", [(5, "rogue2.attacker.test", "good"),
+                                      (10, "mx.testrogue.test", "good")],
+        coll + "testrogue")
     # The policy names an MX that is not in DNS: the MX set is emptied.
     dom("nomatch.test", "enforce", [(5, "rogue.attacker.test", "good"),
                                     (10, "mx.nomatch.test", "good")],
@@ -135,6 +144,7 @@ def phases(ew, mtasts, ruas, posts):
     sendmail = "%s -C %s -odq -oi -t" % (E.EXIM,
                                          os.path.join(txdir, "exim.conf"))
     tx = ew.sender("main", tlsrpt_dir=spool, report_dir=reports,
+                   report_host_id=HOST_ID,
                    report_contact="tlsrpt@" + SUBMITTER,
                    report_org_name="Exim Sender Test",
                    report_from="noreply@" + SUBMITTER, sendmail=sendmail)
@@ -155,20 +165,26 @@ def phases(ew, mtasts, ruas, posts):
     # ---- round 0: a two-stage queue run (exim -qq): Exim routes every
     # message first, then delivers the messages for one host over one
     # connection (-MC continued deliveries): RFC 8460 counts ONE session.
-    # Only these messages: the first stage routes, so a router-level
-    # record (the guard's mx-mismatch) would be made twice (README Limits).
+    # The first stage routes every message, so the guard's record for
+    # nomatch.test (no session: the policy empties its MX set) is made
+    # twice with the same attempt key and counted once (D-RPT-12).
     for i in range(3):
         tx.send("u%d@good.test" % i, subject="good %d" % i)
     for i in range(2):
         tx.send("u%d@testing.test" % i, subject="testing %d" % i)
+    tx.send("q0@nomatch.test", subject="nomatch qqff")
     p = tx.exim("-qqff", timeout=600)
     ok(p.returncode == 0, "exim -qqff: %s" % p.stderr)
     rx.settle()
+    # exim -bt/-bv/-be route or expand without delivering: no record.
+    for a in (["-bt", "t@nomatch.test"], ["-bv", "t@nomatch.test"]):
+        tx.exim(*a)
     # ---- round 1: every other kind of outcome
     tx.send("u@notls.test", subject="notls")
     tx.send("u@badname.test", subject="badname")
     tx.send("u@rogue.test", subject="rogue")
     tx.send("u@nomatch.test", subject="nomatch")
+    tx.send("u@testrogue.test", subject="testrogue")
     tx.send("u@nopolicy.test", subject="nopolicy")
     tx.send("u@reports.test", subject="normal to reports.test")
     # RFC 8689 from a local originator: delivered despite the bad cert.
@@ -203,8 +219,8 @@ def phases(ew, mtasts, ruas, posts):
     ok(subj("mx.badname.test") == ["local tls-required-no"],
        "badname.test: only the local TLS-Required: No message arrived: %r"
        % subj("mx.badname.test"))
-    ok(q == ["relayed@reports.test", "u@badname.test", "u@nomatch.test",
-             "u@notls.test", "u@reports.test"],
+    ok(q == ["q0@nomatch.test", "relayed@reports.test", "u@badname.test",
+             "u@nomatch.test", "u@notls.test", "u@reports.test"],
        "deferred and still queued: normal mail to the broken enforce "
        "domains, and the relayed TLS-Required: No message: %r" % q)
     ok(subj("mx.reports.test") == [] and subj("mx.notls.test") == [],
@@ -222,11 +238,27 @@ def phases(ew, mtasts, ruas, posts):
                   "mx.notls.test": 2, "mx.badname.test": 3,
                   "mx.rogue.test": 1, "mx.nopolicy.test": 1,
                   "mx.reports.test": 4, "rogue.attacker.test": 0,
-                  "mx.nomatch.test": 0}
+                  "mx.nomatch.test": 0, "rogue2.attacker.test": 1,
+                  "mx.testrogue.test": 0}
     ok(conns1 == want_conns, "receiver sessions %r, want %r" %
        (conns1, want_conns))
     ses_good = conns1["mx.good.test"]
     ses_testing = conns1["mx.testing.test"]
+    # nomatch.test has no sessions: its delivery attempts, from Exim's own
+    # log, are the distinct (queue run, message) pairs the guard deferred
+    # (the -qqff run routes q0 in both stages: one attempt).
+    attempts, run = set(), None
+    for ln in log.splitlines():
+        m = re.search(r"Start queue run: pid=(\d+)", ln)
+        if m:
+            run = m.group(1)
+        m = re.search(r" (\S+) == \S+@nomatch\.test R=mtasts_guard defer",
+                      ln)
+        if m:
+            attempts.add((run, m.group(1)))
+    att_nomatch = len(attempts)
+    ok(att_nomatch == 5, "nomatch.test: 5 delivery attempts in Exim's log "
+       "(q0: -qqff, 2x -qff; u: 2x -qff): %r" % sorted(attempts))
 
     built1 = os.path.join(w.dir, "built1")
     b = mt("report", "build", "--date", day, "--out", built1)
@@ -247,9 +279,18 @@ def phases(ew, mtasts, ruas, posts):
                               ses_testing)]),
         "rogue.test": ("sts", policy_lines("enforce", "mx.rogue.test"), 1,
                        []),
+        # D-RPT-15: no session, one record per delivery attempt: q0 in
+        # the -qqff run (two routing passes, one attempt) and rounds 1
+        # and 2 (-qff), u in rounds 1 and 2. The refused MX is named,
+        # no receiving-ip (never tried), the sending IP is this host's.
         "nomatch.test": ("sts", policy_lines("enforce", "mx.nomatch.test"),
-                         0, [("validation-failure", None, None, 2)]),
+                         0, [("validation-failure", "rogue.attacker.test",
+                              None, att_nomatch)]),
         "nopolicy.test": ("no-policy-found", None, 1, []),
+        "testrogue.test": ("sts", policy_lines("testing",
+                                               "mx.testrogue.test"), 0,
+                           [("validation-failure", "rogue2.attacker.test",
+                             rx.hosts["rogue2.attacker.test"][0], 1)]),
         "reports.test": ("sts", policy_lines("enforce", "mx.reports.test"),
                          0, [("certificate-host-mismatch", "mx.reports.test",
                               rx.hosts["mx.reports.test"][0], 4)]),
@@ -258,7 +299,7 @@ def phases(ew, mtasts, ruas, posts):
     sessions1 = sum(e[2] + sum(d[3] for d in e[3]) for e in expect.values())
     ok(b.returncode == 0 and
        ("summary date=%s sessions=%d torn=0 excluded=%d dropped=0 "
-        "domains=8 reports=8 no_tlsrpt=0 tempfail=0" %
+        "domains=9 reports=9 no_tlsrpt=0 tempfail=0" %
         (day, sessions1, excluded1)) in b.stdout,
        "report build: %d sessions, %d excluded: %s" %
        (sessions1, excluded1, b.stdout.strip().splitlines()[-1:]))
@@ -296,19 +337,23 @@ def phases(ew, mtasts, ruas, posts):
     queued = tx.queue()
     ok(queued.count(RUA_MAIL) == len(mailto),
        "%d report mails queued by sendmail: %r" % (len(mailto), queued))
-    # A normal queue run (not forced, retry records kept): the broken MX
-    # hosts have host retry records from the enforce failures above.
-    # The report transport keys its own retry data by host name only
-    # (retry_include_ip_address = false), so those records do not hold
-    # back the report mail, and the normal mail is not retried yet.
-    tx.run_queue(force=False)
+    # A normal two-stage queue run (exim -qq: not forced, retry records
+    # kept): the broken MX hosts have host retry records from the
+    # enforce failures above. The report transport keys its own retry
+    # data by host name only (retry_include_ip_address = false), so those
+    # records do not hold back the report mail, and the normal mail is
+    # not retried yet; nomatch.test's routing retry record keeps both
+    # stages from running its guard: no attempt, no record.
+    p = tx.exim("-qq", timeout=600)
+    ok(p.returncode == 0, "exim -qq: %s" % p.stderr)
+    rx.settle()
     conns2 = sessions()
     delta = {k: conns2[k] - conns1.get(k, 0) for k in conns2}
     print("round 3: receiver connections %r" %
           {k: v for k, v in delta.items() if v})
     q = sorted(tx.queue())
-    ok(q == ["relayed@reports.test", "u@badname.test", "u@nomatch.test",
-             "u@notls.test", "u@reports.test"],
+    ok(q == ["q0@nomatch.test", "relayed@reports.test", "u@badname.test",
+             "u@nomatch.test", "u@notls.test", "u@reports.test"],
        "normal mail to the same broken enforce MX still deferred: %r" % q)
     rmail = read_mail(rx, "mx.reports.test")
     rep_mail = [m for m in rmail if m["TLS-Report-Domain"]]
@@ -317,15 +362,25 @@ def phases(ew, mtasts, ruas, posts):
        (len(mailto), [m["Subject"] for m in rmail]))
     for m in rep_mail:
         check_mail(m, reps, day)
+    mids = [str(m["Message-ID"]) for m in rep_mail]
+    ok(len(set(mids)) == len(mids), "report Message-IDs unique: %r" % mids)
+    # D-RPT-14: sendmail got -f report_from (Exim logs the envelope).
+    env = [x for x in tx.log_lines(r"<= \S+ U=\S+ P=local ")
+           if "<= sender@%s " % SUBMITTER not in x]
+    ok(len(env) == len(mailto) and
+       all("<= noreply@%s " % SUBMITTER in x for x in env),
+       "report mail envelope sender is report_from: %r" % env)
     ok(sorted(m["TLS-Report-Domain"] for m in rep_mail) == mailto,
        "one report mail per mailto domain")
 
     # ---- the day again: report mail is not counted
-    # Round 3: one session per report mail, nothing else (the deferred
+    # Round 3: the report mails' one session, nothing else (the deferred
     # normal mail waits for its retry time; nomatch.test's routing retry
     # record keeps the guard from running again).
+    # exim -qq: the second stage delivers all report mails for the one
+    # MX over one connection (-MC), one session.
     want_delta = dict((k, 0) for k in want_conns)
-    want_delta["mx.reports.test"] = len(mailto)
+    want_delta["mx.reports.test"] = 1
     ok(delta == want_delta, "round 3 receiver sessions %r, want %r" %
        (delta, want_delta))
     report_sessions = delta["mx.reports.test"]
@@ -335,7 +390,7 @@ def phases(ew, mtasts, ruas, posts):
     b2 = mt("report", "build", "--date", day, "--out", built2)
     print(b2.stdout + b2.stderr)
     ok(("summary date=%s sessions=%d torn=0 excluded=%d dropped=0 "
-        "domains=8 reports=8" % (day, sessions2, excluded2)) in b2.stdout,
+        "domains=9 reports=9" % (day, sessions2, excluded2)) in b2.stdout,
        "rebuild after the report mail: %d sessions, %d excluded (the %d "
        "report-mail sessions): %s" % (sessions2, excluded2, report_sessions,
                                       b2.stdout.strip().splitlines()[-1:]))
@@ -369,8 +424,8 @@ def check_reports(reps, expect, day):
             continue
         errs = schema_errors(rep)
         ok(not errs, "%s: RFC 8460 schema valid %r" % (d, errs))
-        ok(rep["report-id"] == "%s.%s@%s" % (day.replace("-", ""), d,
-                                             SUBMITTER) and
+        ok(rep["report-id"] == "%s.%s+%s@%s" % (day.replace("-", ""), d,
+                                                HOST_ID, SUBMITTER) and
            rep["date-range"]["start-datetime"] == day + "T00:00:00Z",
            "%s: report-id and date-range" % d)
         pols = by_type(rep)
@@ -387,6 +442,14 @@ def check_reports(reps, expect, day):
                                                   p["summary"]))
         ok(details(p) == sorted(fails), "%s: failure-details %r, want %r"
            % (d, details(p), sorted(fails)))
+        # §4.4: sending-mta-ip and receiving-mx-hostname are required in
+        # every failure detail (fetch failures have no MX and no session).
+        for f in p.get("failure-details", []):
+            if f["result-type"].startswith("sts-policy"):
+                continue
+            ok(f.get("sending-mta-ip") and f.get("receiving-mx-hostname"),
+               "%s: %s detail has sending-mta-ip and receiving-mx-hostname:"
+               " %r" % (d, f["result-type"], f))
 
 
 def read_mail(rx, host):

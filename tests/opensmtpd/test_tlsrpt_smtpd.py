@@ -48,6 +48,7 @@ from tlsrpt_schema import (  # noqa: E402
     read_maildir, report_mail_checks, schema_errors)
 
 SUBMITTER = "sender.world.test"
+HOST_ID = "smtpd1.sender.world.test"    # report_host_id, D-RPT-11
 REPORT_FROM = "tlsrpt-noreply@" + SUBMITTER
 RUA_MAIL = "tlsrpt@reports.test"
 COLL = "https://collector.test/"
@@ -157,8 +158,8 @@ def check_reports(reps, expect, day):
             continue
         errs = schema_errors(rep)
         ok(not errs, "%s: RFC 8460 schema valid %r" % (d, errs))
-        ok(rep["report-id"] == "%s.%s@%s" % (day.replace("-", ""), d,
-                                             SUBMITTER) and
+        ok(rep["report-id"] == "%s.%s+%s@%s" % (day.replace("-", ""), d,
+                                                HOST_ID, SUBMITTER) and
            rep["date-range"]["start-datetime"] == day + "T00:00:00Z",
            "%s: report-id and date-range" % d)
         ok(len(rep["policies"]) == 1, "%s: one policy" % d)
@@ -226,10 +227,13 @@ def run(a):
                     "fetch_timeout = 3\ndns_timeout = 2\n"
                     "report_dir = %s\nreport_org_name = OpenSMTPD Sender "
                     "Test\nreport_contact = tlsrpt@%s\nreport_submitter = "
-                    "%s\nreport_from = %s\nsendmail = %s -f %s -t\n" %
+                    "%s\nreport_from = %s\nreport_host_id = %s\n"
+                    # D-RPT-14: no -f here, mtasts adds -f report_from,
+                    # which the mail-from rule below routes on.
+                    "sendmail = %s -t\n" %
                     (W.DNS_ADDR, w.pki.ca_file, cache, spool,
                      os.path.join(w.dir, "reports"), SUBMITTER, SUBMITTER,
-                     REPORT_FROM, sendmail, REPORT_FROM))
+                     REPORT_FROM, HOST_ID, sendmail))
         os.chmod(mconf, 0o644)
         sm.conf_text_fn = lambda s: SMTPD_CONF.format(
             mconf=mconf, libexec=O.LIBEXEC, report_from=REPORT_FROM)

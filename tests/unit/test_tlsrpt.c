@@ -311,6 +311,9 @@ test_record_and_build(void)
 
 	CHECK(mtasts_policy_parse(policy_text, sizeof(policy_text) - 1, &pol,
 	    NULL) == MTASTS_OK);
+	/* D-RPT-11: this host's reports name the host. */
+	CHECK(mtasts_ctx_set(ctx, "report_host_id", "MX-A.sender.example.",
+	    NULL) == MTASTS_OK);
 	/* example.com: 3 OK, 2 expired on mx1, 1 mismatch, 1 report mail. */
 	for (k = 0; k < 3; k++)
 		CHECK(record(ctx, "Example.COM.", MTASTS_POLICY_TYPE_STS, pol,
@@ -399,9 +402,9 @@ test_record_and_build(void)
 		CHECK_STR(str(v[1].domain), "example.com");
 		CHECK_STR(str(v[2].domain), "xn--bcher-kva.example");
 		CHECK_STR(str(v[1].file_name), "sender.example!example.com!"
-		    "1709251200!1709337599!20240301.json");
+		    "1709251200!1709337599!20240301mxasenderexample.json");
 		CHECK_STR(str(v[1].report_id),
-		    "20240301.example.com@sender.example");
+		    "20240301.example.com+mx-a.sender.example@sender.example");
 		rep = json_loadb(v[1].json, v[1].json_len, 0, NULL);
 		CHECK_STR(json_string_value(json_object_get(json_object_get(
 		    rep, "date-range"), "start-datetime")),
@@ -659,9 +662,54 @@ slurp(const char *path, size_t *len)
 	return buf;
 }
 
+/*
+ * The Message-ID header of msg: "<" id-left "@" id-right ">", both
+ * dot-atom-text (RFC 5322 §3.6.4); copied to out.
+ */
+static int
+msgid_valid(const char *msg, char *out, size_t size)
+{
+	const char *p = strstr(msg, "\r\nMessage-ID: <"), *e, *at, *c;
+	int dot = 1;
+
+	if (p == NULL || strstr(p + 1, "\r\nMessage-ID:") != NULL)
+		return 0;
+	p += strlen("\r\nMessage-ID: <");
+	if ((e = strstr(p, ">\r\n")) == NULL || (size_t)(e - p) >= size)
+		return 0;
+	if ((at = memchr(p, '@', (size_t)(e - p))) == NULL ||
+	    memchr(at + 1, '@', (size_t)(e - at - 1)) != NULL)
+		return 0;
+	for (c = p; c < e; c++) {
+		if (c == at) {
+			if (dot)
+				return 0;
+			dot = 1;
+			continue;
+		}
+		if (*c == '.') {
+			if (dot)
+				return 0;
+			dot = 1;
+			continue;
+		}
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') ||
+		    strchr("!#$%&'*+-/=?^_`{|}~", *c) != NULL))
+			return 0;
+		dot = 0;
+	}
+	if (dot)
+		return 0;
+	memcpy(out, p, (size_t)(e - p));
+	out[e - p] = '\0';
+	return 1;
+}
+
 static void
 test_mail(void)
 {
+	char mid1[256] = "", mid2[256] = "";
 	struct mtasts_ctx *ctx = new_ctx("spool5");
 	struct mtasts_report *v = NULL;
 	struct mtasts_report_stats st;
@@ -677,13 +725,16 @@ test_mail(void)
 	if ((f = fopen(script, "w")) != NULL) {
 		fprintf(f, "#!/bin/sh\n"
 		    "[ \"$1\" = -oi ] && [ \"$2\" = -t ] || exit 64\n"
-		    "cat > '%s'\n", saved);
+		    "echo \"$*\" > '%s.argv'\n"
+		    "cat > '%s'\n", saved, saved);
 		fclose(f);
 	}
 	chmod(script, 0755);
 	snprintf(cmd, sizeof(cmd), "%s -oi -t", script);
 	CHECK(mtasts_ctx_set(ctx, "sendmail", cmd, NULL) == MTASTS_OK);
 	CHECK(mtasts_ctx_set(ctx, "report_from", "noreply@sender.example",
+	    NULL) == MTASTS_OK);
+	CHECK(mtasts_ctx_set(ctx, "report_host_id", "mx2.sender.example",
 	    NULL) == MTASTS_OK);
 	CHECK(record(ctx, "example.com", MTASTS_POLICY_TYPE_NONE, NULL,
 	    "mx1.example.com", "192.0.2.5", "starttls-not-supported", NULL,
@@ -706,7 +757,20 @@ test_mail(void)
 	CHECK(strstr(msg, "To: tls+reports@example.com\r\n") != NULL);
 	CHECK(strstr(msg, "\r\nSubject: Report Domain: example.com "
 	    "Submitter: sender.example Report-ID: "
-	    "<20240301.example.com@sender.example>\r\n") != NULL);
+	    "<20240301.example.com+mx2.sender.example@sender.example>\r\n")
+	    != NULL);
+	/* D-RPT-14: the envelope sender is report_from. */
+	{
+		char ap[600], *argv_saved;
+		size_t alen;
+
+		snprintf(ap, sizeof(ap), "%s.argv", saved);
+		argv_saved = slurp(ap, &alen);
+		CHECK_STR(argv_saved, "-oi -t -f noreply@sender.example\n");
+		free(argv_saved);
+	}
+	/* D-RPT-13: an RFC 5322 msg-id, "@" once, dot-atom-text left. */
+	CHECK(msgid_valid(msg, mid1, sizeof(mid1)));
 	CHECK(strstr(msg, "\r\nTLS-Report-Domain: example.com\r\n") != NULL);
 	CHECK(strstr(msg, "\r\nTLS-Report-Submitter: sender.example\r\n") !=
 	    NULL);
@@ -718,7 +782,7 @@ test_mail(void)
 	    "report-type=\"tlsrpt\"") != NULL);
 	CHECK(strstr(msg, "Content-Type: application/tlsrpt+gzip") != NULL);
 	CHECK(strstr(msg, "filename=\"sender.example!example.com!1709251200!"
-	    "1709337599!20240301.json.gz\"") != NULL);
+	    "1709337599!20240301mx2senderexample.json.gz\"") != NULL);
 	/* Decode the attachment: base64, gunzip, the very report. */
 	p = strstr(msg, "Content-Transfer-Encoding: base64\r\n\r\n");
 	CHECK(p != NULL);
@@ -751,7 +815,127 @@ freemsg:
 	CHECK(mtasts_report_deliver(ctx, &v[0], DAY0, done, sizeof(done),
 	    &err) == MTASTS_TEMPFAIL);
 	CHECK(strstr(err.text, "exit status 1") != NULL);
+	/* The same report mailed again has another Message-ID. */
+	snprintf(cmd, sizeof(cmd), "%s -oi -t", script);
+	CHECK(mtasts_ctx_set(ctx, "sendmail", cmd, NULL) == MTASTS_OK);
+	CHECK(mtasts_report_deliver(ctx, &v[0], DAY0 + 86400 + 3600, done,
+	    sizeof(done), &err) == MTASTS_OK);
+	if ((msg = slurp(saved, &len)) != NULL) {
+		CHECK(msgid_valid(msg, mid2, sizeof(mid2)));
+		CHECKF(strcmp(mid1, mid2) != 0, "Message-ID %s twice", mid1);
+		free(msg);
+	}
+	/* A sendmail command that names the sender keeps it. */
+	snprintf(cmd, sizeof(cmd), "%s -oi -t -fother@sender.example",
+	    script);
+	CHECK(mtasts_ctx_set(ctx, "sendmail", cmd, NULL) == MTASTS_OK);
+	CHECK(mtasts_report_deliver(ctx, &v[0], DAY0 + 86400 + 3600, done,
+	    sizeof(done), &err) == MTASTS_OK);
+	{
+		char ap[600], *argv_saved;
+		size_t alen;
+
+		snprintf(ap, sizeof(ap), "%s.argv", saved);
+		argv_saved = slurp(ap, &alen);
+		CHECK_STR(argv_saved, "-oi -t -fother@sender.example\n");
+		free(argv_saved);
+	}
 done:
+	mtasts_report_free(v, n);
+	mtasts_ctx_free(ctx);
+}
+
+/*
+ * D-RPT-11, D-RPT-12: three hosts' spools, one report per policy domain
+ * with the summed counts; a repeated attempt key counts once per host.
+ */
+static void
+test_fleet(void)
+{
+	static const char *const hosts[] = { "fleet-a", "fleet-b", "fleet-c" };
+	char dirs[3][512], hid[300];
+	const char *spools[3];
+	struct mtasts_report *v = NULL;
+	struct mtasts_report_stats st;
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_ctx *ctx;
+	size_t n = 0, h, k;
+	json_t *rep, *p, *fd;
+
+	for (h = 0; h < 3; h++) {
+		struct mtasts_tlsrpt_session s;
+
+		ctx = new_ctx(hosts[h]);
+		snprintf(dirs[h], sizeof(dirs[h]), "%s/%s", tmpdir, hosts[h]);
+		spools[h] = dirs[h];
+		/* host h: h+1 successes, 2h failures on example.com */
+		for (k = 0; k < h + 1; k++)
+			CHECK(record(ctx, "example.com",
+			    MTASTS_POLICY_TYPE_NONE, NULL, "mx1.example.com",
+			    "192.0.2.5", NULL, NULL, DAY0 + 10) == MTASTS_OK);
+		for (k = 0; k < 2 * h; k++)
+			CHECK(record(ctx, "example.com",
+			    MTASTS_POLICY_TYPE_NONE, NULL, "mx1.example.com",
+			    "192.0.2.5", "starttls-not-supported", NULL,
+			    DAY0 + 20) == MTASTS_OK);
+		/* One refused delivery attempt written twice, same key. */
+		memset(&s, 0, sizeof(s));
+		s.policy_domain = "other.example";
+		s.policy_type = MTASTS_POLICY_TYPE_NONE;
+		s.mx_host = "mx.other.example";
+		s.sending_ip = "192.0.2.1";
+		s.result_type = MTASTS_RT_VALIDATION_FAILURE;
+		s.when = DAY0 + 30;
+		s.attempt_key = "exim:1abcde-000001-AB:4242:99";
+		CHECK(mtasts_tlsrpt_record(ctx, &s, NULL) == MTASTS_OK);
+		CHECK(mtasts_tlsrpt_record(ctx, &s, NULL) == MTASTS_OK);
+		/* This host's own report counts it once, names the host. */
+		CHECK(mtasts_ctx_set(ctx, "report_host_id", hosts[h], NULL) ==
+		    MTASTS_OK);
+		CHECK(mtasts_report_build(ctx, DAY0, fake_rua, NULL, &v, &n,
+		    &st, NULL) == MTASTS_OK);
+		CHECKF(st.records == 3 * h + 2 && st.duplicates == 1,
+		    "host %zu: records %zu duplicates %zu", h, st.records,
+		    st.duplicates);
+		CHECK(n == 2 && strstr(v[0].report_id, hosts[h]) != NULL);
+		mtasts_report_free(v, n);
+		v = NULL;
+		n = 0;
+		mtasts_ctx_free(ctx);
+	}
+	/* The default host id; a bad report_host_id is refused. */
+	ctx = new_ctx("fleet-agg");
+	CHECK(mtasts_report_host_id(ctx, hid, sizeof(hid)) == 0 &&
+	    hid[0] != '\0' && strchr(hid, '@') == NULL);
+	CHECK(mtasts_ctx_set(ctx, "report_host_id", "bad host", NULL) ==
+	    MTASTS_INVALID);
+	CHECK(mtasts_report_build_spools(ctx, DAY0, spools, 3, fake_rua, NULL,
+	    &v, &n, &st, &err) == MTASTS_OK);
+	CHECKF(st.records == 3 * 0 + 2 + 3 * 1 + 2 + 3 * 2 + 2 &&
+	    st.duplicates == 3 && st.spools == 3, "records %zu dups %zu",
+	    st.records, st.duplicates);
+	CHECK(n == 2);
+	if (n == 2) {
+		CHECK_STR(str(v[0].report_id),
+		    "20240301.example.com@sender.example");
+		CHECK_STR(str(v[0].file_name), "sender.example!example.com!"
+		    "1709251200!1709337599!20240301.json");
+		rep = json_loadb(v[0].json, v[0].json_len, 0, NULL);
+		CHECK(rep != NULL && schema_valid(rep));
+		p = find_policy(rep, "no-policy-found");
+		/* 1+2+3 successes, 0+2+4 failures */
+		CHECK(summary(p, "total-successful-session-count") == 6);
+		CHECK(summary(p, "total-failure-session-count") == 6);
+		fd = json_array_get(json_object_get(p, "failure-details"), 0);
+		CHECK(json_integer_value(json_object_get(fd,
+		    "failed-session-count")) == 6);
+		json_decref(rep);
+		rep = json_loadb(v[1].json, v[1].json_len, 0, NULL);
+		p = find_policy(rep, "no-policy-found");
+		/* one attempt per host, never two */
+		CHECK(summary(p, "total-failure-session-count") == 3);
+		json_decref(rep);
+	}
 	mtasts_report_free(v, n);
 	mtasts_ctx_free(ctx);
 }
@@ -1109,6 +1293,7 @@ main(void)
 	test_day_cap_and_truncation();
 	test_fetch_failure();
 	test_mail();
+	test_fleet();
 	test_hostile_spool();
 	test_fetch_failure_warns();
 	test_full_fs();

@@ -28,11 +28,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import world  # noqa: E402
-from tlsrpt_schema import schema_ok  # noqa: E402
+from tlsrpt_schema import mail_errors, schema_ok  # noqa: E402
 
 DAY0 = 1709251200          # 2024-03-01T00:00:00Z
 DATE = "2024-03-01"
 SUBMITTER = "sender.test"
+HOST_ID = "tx1.sender.test"     # report_host_id (D-RPT-11)
+UID = "20240301tx1sendertest"   # §5.1 unique-id: day + host id's alnum
 
 FAILS = []
 
@@ -55,7 +57,8 @@ class Session(ctypes.Structure):
                 ("result_type", ctypes.c_char_p),
                 ("failure_reason", ctypes.c_char_p),
                 ("when", ctypes.c_int64),
-                ("flags", ctypes.c_uint)]
+                ("flags", ctypes.c_uint),
+                ("attempt_key", ctypes.c_char_p)]
 
 
 class Err(ctypes.Structure):
@@ -86,7 +89,7 @@ class Lib:
 
     def record(self, domain, ptype, policy=None, mx=None, ip=None,
                result=None, reason=None, when=DAY0 + 3600, flags=0,
-               helo=None):
+               helo=None, key=None):
         s = Session()
         s.policy_domain = domain.encode()
         s.policy_type = {"none": 0, "sts": 1, "tlsa": 2}[ptype]
@@ -99,6 +102,7 @@ class Lib:
         s.failure_reason = reason.encode() if reason else None
         s.when = when
         s.flags = flags
+        s.attempt_key = key.encode() if key else None
         e = Err()
         rc = self.l.mtasts_tlsrpt_record(self.ctx, ctypes.byref(s),
                                          ctypes.byref(e))
@@ -182,7 +186,8 @@ def run(w, args, colls):
     sendmail = os.path.join(base, "fake-sendmail")
     with open(sendmail, "w") as f:
         f.write("#!/bin/sh\n[ \"$1\" = -oi ] && [ \"$2\" = -t ] || exit 64\n"
-                "cat > \"%s/mail.$$\"\n" % mails)
+                "echo \"$*\" > \"%s/argv.$$\"\n"
+                "cat > \"%s/mail.$$\"\n" % (base, mails))
     os.chmod(sendmail, 0o755)
 
     a_ok, a_down = w.alloc_v4(), w.alloc_v4()
@@ -212,7 +217,8 @@ def run(w, args, colls):
     c = w.client("rpt", tlsrpt_dir=spool, report_dir=reports,
                  report_contact="tlsrpt@" + SUBMITTER,
                  report_org_name="Sender Test Org", sendmail=sendmail +
-                 " -oi -t", report_from="noreply@" + SUBMITTER)
+                 " -oi -t", report_from="noreply@" + SUBMITTER,
+                 report_host_id=HOST_ID)
     lib = Lib(args.lib, c.config)
     pol = lib.policy("version: STSv1\nmode: enforce\nmx: mx.https.test\n"
                      "max_age: 86400\n")
@@ -254,8 +260,8 @@ def run(w, args, colls):
        "domains=7 reports=5 no_tlsrpt=2 tempfail=0" in b.out,
        "build summary: %s" % b.out.strip().splitlines()[-1:])
     files = sorted(os.listdir(out)) if os.path.isdir(out) else []
-    want = sorted("%s!%s!%d!%d!20240301.json" % (SUBMITTER, d, DAY0,
-                                                 DAY0 + 86399)
+    want = sorted("%s!%s!%d!%d!%s.json" % (SUBMITTER, d, DAY0,
+                                           DAY0 + 86399, UID)
                   for d in ("https.test", "mail.test", "both.test",
                             "fetchfail.test", "down.test"))
     ok(files == want, "report files %s" % files)
@@ -265,6 +271,9 @@ def run(w, args, colls):
             rep = json.load(f)
         reps[fn.split("!")[1]] = rep
         ok(schema_ok(rep), "schema valid: " + fn)
+        ok(rep["report-id"] == "20240301.%s+%s@%s" % (
+            fn.split("!")[1], HOST_ID, SUBMITTER),
+           "report-id names the host: %s" % rep["report-id"])
     h = policies_by_type(reps.get("https.test", {"policies": []}))
     sts = h.get("sts", {})
     ok(sts.get("summary") == {"total-successful-session-count": 5,
@@ -324,11 +333,25 @@ def run(w, args, colls):
     ok(len(os.listdir(posts_down)) == 1, "down collector was tried once")
     # mailto: the saved message.
     msgs = []
+    mids = set()
     for fn in sorted(os.listdir(mails)):
         with open(os.path.join(mails, fn), "rb") as f:
-            msgs.append(email.message_from_bytes(f.read(),
-                                                 policy=email.policy.default))
+            raw = f.read()
+        msgs.append(email.message_from_bytes(raw,
+                                             policy=email.policy.default))
+        errs = mail_errors(raw)
+        ok(not errs, "report mail %s RFC 5322/MIME/§5.3 valid: %r" %
+           (msgs[-1]["TLS-Report-Domain"], errs))
+        mids.add(str(msgs[-1]["Message-ID"]))
     ok(len(msgs) == 2, "two report mails (mail.test, both.test)")
+    ok(len(mids) == len(msgs), "Message-IDs unique: %s" % sorted(mids))
+    argvs = set()
+    for fn in os.listdir(base):
+        if fn.startswith("argv."):
+            with open(os.path.join(base, fn)) as f:
+                argvs.add(f.read().strip())
+    ok(argvs == {"-oi -t -f noreply@" + SUBMITTER},
+       "sendmail got the envelope sender -f report_from: %s" % argvs)
     mm = [x for x in msgs if x["TLS-Report-Domain"] == "mail.test"]
     if mm:
         x = mm[0]
@@ -336,15 +359,16 @@ def run(w, args, colls):
         ok(x["TLS-Report-Submitter"] == SUBMITTER, "submitter header")
         ok(x["TLS-Required"] == "No", "TLS-Required: No")
         ok(x["Subject"] == "Report Domain: mail.test Submitter: %s "
-           "Report-ID: <20240301.mail.test@%s>" % (SUBMITTER, SUBMITTER),
+           "Report-ID: <20240301.mail.test+%s@%s>" % (SUBMITTER, HOST_ID,
+                                                       SUBMITTER),
            "subject " + str(x["Subject"]))
         ok(x.get_content_type() == "multipart/report" and
            x.get_param("report-type") == "tlsrpt", "multipart/report")
         att = [pt for pt in x.iter_attachments()]
         ok(len(att) == 1 and att[0].get_content_type() ==
            "application/tlsrpt+gzip" and att[0].get_filename() ==
-           "%s!mail.test!%d!%d!20240301.json.gz" % (SUBMITTER, DAY0,
-                                                     DAY0 + 86399),
+           "%s!mail.test!%d!%d!%s.json.gz" % (SUBMITTER, DAY0,
+                                               DAY0 + 86399, UID),
            "attachment %s" % [a.get_filename() for a in att])
         if att:
             body = json.loads(gzip.decompress(att[0].get_content()))
@@ -372,7 +396,8 @@ def run(w, args, colls):
                os.path.join(base, "built2"))
     ok("sessions=1 torn=0 excluded=1" in b2.out, "report mail excluded: " +
        b2.out)
-    with open(os.path.join(base, "built2", "%s!mail.test!%d!%d!20240302.json"
+    with open(os.path.join(base, "built2",
+                           "%s!mail.test!%d!%d!20240302tx1sendertest.json"
                            % (SUBMITTER, DAY0 + 86400, DAY0 + 2 * 86400 - 1))
               ) as f:
         rep = json.load(f)
@@ -382,6 +407,101 @@ def run(w, args, colls):
     with open(os.path.join(out, [f for f in files if "!https.test!" in f][0])
               ) as f:
         print("sample report:\n" + f.read())
+    fleet(w, args, sendmail)
+
+
+def fleet(w, args, sendmail):
+    """Issue 16, D-RPT-11/11: three hosts with the same submitter. Each
+    host's own report names the host (a deduplicating receiver keeps all
+    three); `report build --spool` x3 and `--spool-root` aggregate the
+    three spools into one report per policy domain with exact sums, and
+    a refused delivery attempt spooled twice (two routing passes, same
+    attempt key) counts once."""
+    base = os.path.join(w.dir, "fleet")
+    root = os.path.join(base, "spools")
+    pol_txt = ("version: STSv1\nmode: enforce\nmx: mx.https.test\n"
+               "max_age: 86400\n")
+    spools, ids = [], set()
+    want_ok, want_fail, want_vf = 0, 0, 0
+    for h in range(3):
+        host = "tx%d.sender.test" % (h + 1)
+        spool = os.path.join(root, host)
+        spools.append(spool)
+        c = w.client("fleet%d" % h, tlsrpt_dir=spool,
+                     report_dir=os.path.join(base, "rep%d" % h),
+                     report_contact="tlsrpt@" + SUBMITTER,
+                     report_host_id=host, sendmail=sendmail + " -oi -t")
+        lib = Lib(args.lib, c.config)
+        pol = lib.policy(pol_txt)
+        for _ in range(2 + h):
+            lib.record("https.test", "sts", pol, "mx.https.test",
+                       "127.0.9.1")
+        for _ in range(3 * h + 1):
+            lib.record("https.test", "sts", pol, "mx.https.test",
+                       "127.0.9.2", "certificate-expired", helo="mx")
+        # one attempt, two routing passes: the same key twice
+        for _ in range(2):
+            lib.record("https.test", "sts", pol, "mx.https.test", None,
+                       "validation-failure", "mx-mismatch",
+                       key="exim:1rAbcD-000%d-00:77:1" % h)
+        want_ok += 2 + h
+        want_fail += 3 * h + 1
+        want_vf += 1
+        lib.record("mail.test", "none", None, "mx.mail.test", "127.0.9.3")
+        o = os.path.join(base, "own%d" % h)
+        b = c.run("report", "build", "--date", DATE, "--out", o)
+        ok(b.rc == 0 and "duplicates=1" in b.out,
+           "host %s builds its own report: %s" % (host, b.out.strip()))
+        for fn in sorted(os.listdir(o)) if os.path.isdir(o) else []:
+            with open(os.path.join(o, fn)) as f:
+                ids.add((fn, json.load(f)["report-id"]))
+    ok(len(ids) == 6 and len({i for _, i in ids}) == 6 and
+       len({f for f, _ in ids}) == 6,
+       "per-host reports: 6 distinct report-ids and file names %s" %
+       sorted(ids))
+    agg = w.client("fleetagg", report_dir=os.path.join(base, "agg"),
+                   report_contact="tlsrpt@" + SUBMITTER,
+                   report_host_id="reporter.sender.test")
+    for how, extra in (("--spool", [x for sp in spools
+                                    for x in ("--spool", sp)]),
+                       ("--spool-root", ["--spool-root", root])):
+        o = os.path.join(base, "agg-" + how.strip("-"))
+        b = agg.run("report", "build", "--date", DATE, "--out", o, *extra)
+        ok(b.rc == 0 and "sessions=%d " % (want_ok + want_fail + want_vf +
+                                           3) in b.out and
+           "duplicates=3 spools=3" in b.out,
+           "%s build: %r %s %s" % (how, b.rc, b.out.strip(), b.err))
+        files = sorted(os.listdir(o)) if os.path.isdir(o) else []
+        ok(files == ["%s!%s!%d!%d!20240301.json" % (SUBMITTER, d, DAY0,
+                                                     DAY0 + 86399)
+                     for d in ("https.test", "mail.test")],
+           "%s: one report per policy domain %s" % (how, files))
+        reps = {}
+        for fn in files:
+            with open(os.path.join(o, fn)) as f:
+                reps[fn.split("!")[1]] = json.load(f)
+        r = reps.get("https.test", {"policies": []})
+        ok(schema_ok(r) and r.get("report-id") ==
+           "20240301.https.test@" + SUBMITTER,
+           "%s: fleet report-id %s" % (how, r.get("report-id")))
+        p = policies_by_type(r).get("sts", {})
+        ok(p.get("summary") == {
+            "total-successful-session-count": want_ok,
+            "total-failure-session-count": want_fail + want_vf},
+           "%s: summed summary %s (want %d ok, %d failed)" % (
+               how, p.get("summary"), want_ok, want_fail + want_vf))
+        det = {d["result-type"]: d["failed-session-count"]
+               for d in p.get("failure-details", [])}
+        ok(det == {"certificate-expired": want_fail,
+                   "validation-failure": want_vf},
+           "%s: summed failure-details %s" % (how, det))
+        m = policies_by_type(reps.get("mail.test", {"policies": []}))
+        ok(m.get("no-policy-found", {}).get("summary", {}).get(
+            "total-successful-session-count") == 3,
+           "%s: mail.test 3 sessions, one per host" % how)
+    b = agg.run("report", "build", "--date", DATE, "--spool-root",
+                os.path.join(base, "nonexistent"))
+    ok(b.rc == 2, "missing --spool-root is a usage error: %r" % b.rc)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ RFC 8460 §4.3/§4.4; `mx-host` may be a string or an array of strings
 
 import email
 import email.policy
+import email.utils
 import glob
 import gzip
 import json
 import os
+import re
 
 TOP = {"organization-name", "date-range", "contact-info", "report-id",
        "policies"}
@@ -103,13 +105,114 @@ def schema_ok(r):
     return not schema_errors(r)
 
 
+# RFC 5322 §3.2.3 dot-atom-text, §3.6.4 msg-id (no obsolete forms).
+ATEXT = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
+DOT_ATOM = r"%s(?:\.%s)*" % (ATEXT, ATEXT)
+MSG_ID = re.compile(r"<%s@%s>\Z" % (DOT_ATOM, DOT_ATOM))
+ADDR_SPEC = re.compile(r"%s@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\Z"
+                       % DOT_ATOM)
+DOMAIN = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+# RFC 8460 §5.3 tlsrpt-subject, Report-ID a msg-id.
+SUBJECT = re.compile(r"Report Domain: (%s) Submitter: (%s) "
+                     r"Report-ID: <(%s@%s)>\Z" % (DOMAIN, DOMAIN, DOT_ATOM,
+                                                  DOT_ATOM))
+# §5.1: sender!policy-domain!begin!end[!unique-id].json, unique-id
+# 1*(ALPHA / DIGIT); §5.3 adds ".gz".
+FILE_NAME = re.compile(r"(%s)!(%s)!([0-9]+)!([0-9]+)(?:![A-Za-z0-9]+)?"
+                       r"\.json\.gz\Z" % (DOMAIN, DOMAIN))
+# RFC 5322 §3.3 date-time as mtasts writes it (no obsolete forms).
+DATE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|"
+                  r"Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
+                  r"[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}\Z")
+
+
+def mail_errors(raw):
+    """RFC 5322 / MIME / RFC 8460 §5.3 problems of one report mail as
+    bytes (empty: valid). Checks the raw header fields (each once, the
+    Message-ID a msg-id), Date and From syntax, line lengths, the subject
+    form, multipart/report; report-type=tlsrpt with a text part and one
+    application/tlsrpt+gzip base64 attachment whose name is the §5.1 file
+    name of the headers' domain and submitter."""
+    e = []
+    if isinstance(raw, str):
+        raw = raw.encode()
+    head, sep, _ = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    if not sep:
+        return ["no header/body separator"]
+    for ln in raw.split(b"\n"):
+        if len(ln.rstrip(b"\r")) > 998:
+            e.append("line longer than 998 octets")
+            break
+    if any(c >= 0x80 for c in head):
+        e.append("8-bit header")
+    fields = {}
+    for ln in head.decode("ascii", "replace").split("\n"):
+        if ln[:1] in (" ", "\t"):
+            continue
+        name = ln.split(":", 1)[0]
+        fields[name.lower()] = fields.get(name.lower(), 0) + 1
+    for h in ("date", "from", "message-id", "subject", "to", "mime-version",
+              "content-type", "tls-report-domain", "tls-report-submitter"):
+        if fields.get(h, 0) != 1:
+            e.append("%s field %d times" % (h, fields.get(h, 0)))
+    m = email.message_from_bytes(raw, policy=email.policy.compat32)
+    mid = (m.get("Message-ID") or "").strip()
+    if not MSG_ID.match(mid):
+        e.append("Message-ID %r is not an RFC 5322 msg-id" % mid)
+    date = (m.get("Date") or "").strip()
+    if not DATE.match(date) or email.utils.parsedate_tz(date) is None:
+        e.append("Date %r" % date)
+    frm = (m.get("From") or "").strip()
+    if not ADDR_SPEC.match(frm):
+        e.append("From %r is not an addr-spec" % frm)
+    if (m.get("MIME-Version") or "").strip() != "1.0":
+        e.append("MIME-Version %r" % m.get("MIME-Version"))
+    dom = (m.get("TLS-Report-Domain") or "").strip()
+    sub = (m.get("TLS-Report-Submitter") or "").strip()
+    sm = SUBJECT.match((m.get("Subject") or "").strip())
+    if not sm:
+        e.append("Subject %r not the §5.3 form" % m.get("Subject"))
+    elif sm.group(1) != dom or sm.group(2) != sub:
+        e.append("Subject %r disagrees with TLS-Report-Domain/-Submitter"
+                 % m.get("Subject"))
+    if m.get_content_type() != "multipart/report" or \
+            m.get_param("report-type") != "tlsrpt" or not m.get_boundary():
+        e.append("Content-Type %r" % m.get("Content-Type"))
+        return e
+    parts = m.get_payload()
+    if not isinstance(parts, list) or len(parts) != 2:
+        return e + ["%r MIME parts, want 2" % (
+            len(parts) if isinstance(parts, list) else parts)]
+    if parts[0].get_content_type() != "text/plain":
+        e.append("first part %s" % parts[0].get_content_type())
+    a = parts[1]
+    if a.get_content_type() != "application/tlsrpt+gzip" or \
+            (a.get("Content-Transfer-Encoding") or "").lower() != "base64":
+        e.append("attachment %s %s" % (a.get_content_type(),
+                                       a.get("Content-Transfer-Encoding")))
+    fn = a.get_filename() or ""
+    fm = FILE_NAME.match(fn)
+    if not fm or fm.group(1) != sub or fm.group(2) != dom:
+        e.append("attachment name %r" % fn)
+    elif a.get_param("name") != fn:
+        e.append("Content-Type name %r != filename %r" %
+                 (a.get_param("name"), fn))
+    try:
+        json.loads(gzip.decompress(a.get_payload(decode=True)))
+    except (OSError, ValueError) as x:
+        e.append("attachment is not gzip'd JSON: %s" % x)
+    return e
+
+
 def read_maildir(new_dir):
     """The messages in a maildir's new/ folder, oldest name first."""
     out = []
     for fn in sorted(glob.glob(os.path.join(new_dir, "*"))):
         with open(fn, "rb") as f:
-            out.append(email.message_from_bytes(
-                f.read(), policy=email.policy.default))
+            raw = f.read()
+        m = email.message_from_bytes(raw, policy=email.policy.default)
+        m.raw_bytes = raw
+        out.append(m)
     return out
 
 
@@ -120,6 +223,11 @@ def report_mail_checks(m, rep, day, submitter, rua, tls_required_no):
     TLS. tls_required_no: the MTA marks report mail TLS-Required: No."""
     d = str(m["TLS-Report-Domain"])
     out = []
+    raw = getattr(m, "raw_bytes", None)
+    if raw is not None:
+        errs = mail_errors(raw)
+        out.append((not errs, "%s mail: RFC 5322/MIME/§5.3 valid %r" %
+                    (d, errs)))
     hdr = m["TLS-Report-Submitter"] == submitter and m["To"] == rua
     if tls_required_no:
         hdr = hdr and m["TLS-Required"] == "No"
@@ -138,7 +246,7 @@ def report_mail_checks(m, rep, day, submitter, rua, tls_required_no):
     out.append((len(att) == 1 and att[0].get_content_type() ==
                 "application/tlsrpt+gzip" and
                 fn.startswith("%s!%s!" % (submitter, d)) and
-                fn.endswith("!%s.json.gz" % ymd),
+                re.search(r"!%s[a-z0-9]*\.json\.gz\Z" % ymd, fn),
                 "%s: attachment %s" % (d, fn)))
     if att:
         body = json.loads(gzip.decompress(att[0].get_content()))
