@@ -107,8 +107,12 @@ enum txt_outcome {
 	TXT_ID,		/* one valid STS record: id filled */
 	TXT_NONE,	/* definite: no usable record (§3.1) */
 	TXT_TEMP,	/* no answer: try later */
-	TXT_LOCAL,	/* the resolver cannot work (configuration): defer */
-	TXT_NOMEM	/* out of memory here: never an answer (D-OOM-1) */
+	/*
+	 * A local fault, never the domain's: the resolver cannot work
+	 * (configuration, D-CONF-5, D-DNSSEC-2) or we ran out of memory
+	 * (D-OOM-1). Deferred, never cached, never reported.
+	 */
+	TXT_LOCAL
 };
 
 /* "_mta-sts." prepended to a domain (D-NAME-1). */
@@ -147,15 +151,13 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 		    rc == MTASTS_ERROR ? "configuration: " : "", qname,
 		    err != NULL && err->text[0] != '\0' ? err->text :
 		    mtasts_strerror(rc));
-		if (rc == MTASTS_NOMEM)
-			return TXT_NOMEM;
 		/*
 		 * MTASTS_ERROR: the resolver cannot be set up or cannot
-		 * validate with dnssec = on (D-DNSSEC-2, D-CONF-5). A local
-		 * condition: defer whatever dns_failure says, never "no
-		 * policy".
+		 * validate with dnssec = on (D-DNSSEC-2, D-CONF-5); NOMEM:
+		 * D-OOM-1. Local: defer whatever dns_failure says.
 		 */
-		return rc == MTASTS_ERROR ? TXT_LOCAL : TXT_TEMP;
+		return rc == MTASTS_ERROR || rc == MTASTS_NOMEM ? TXT_LOCAL :
+		    TXT_TEMP;
 	}
 	*secure = !a->validating ? MTASTS_TXT_DNSSEC_OFF :
 	    a->status == MTASTS_DNS_BOGUS ? MTASTS_TXT_DNSSEC_BOGUS :
@@ -195,7 +197,7 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 	if ((rc = ctx->net->dns_txt_decode(a, &recs, &lens, &n)) != MTASTS_OK) {
 		if (rc == MTASTS_NOMEM) {
 			snprintf(reason, rsize, "TXT %s: out of memory", qname);
-			out = TXT_NOMEM;
+			out = TXT_LOCAL;
 			goto done;
 		}
 		snprintf(reason, rsize, "TXT %s: malformed TXT data%s", qname,
@@ -208,7 +210,7 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 		out = TXT_ID;
 	else if (rc == MTASTS_NOMEM) {
 		snprintf(reason, rsize, "TXT %s: out of memory", qname);
-		out = TXT_NOMEM;
+		out = TXT_LOCAL;
 	} else if (a->status == MTASTS_DNS_BOGUS) {
 		/* Unusable bogus data: not "no record" (D-DNSSEC-3). */
 		snprintf(reason, rsize, "TXT %s: %s (DNSSEC bogus: %s)", qname,
@@ -664,24 +666,12 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 		rc = mtasts_err(err, MTASTS_NOMEM, "out of memory");
 		goto fail;
 	}
-	if (txt == TXT_NOMEM) {
-		/*
-		 * D-OOM-1: local, not the domain's doing: never cached,
-		 * never reported; a valid cached policy still applies.
-		 */
-		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s", reason);
-		mtasts_log(ctx, MTASTS_LOG_WARN, "%s: %s%s", r->domain, reason,
-		    cache_valid(e, now) ? "; cached policy applied" :
-		    "; deferred");
-		if (cache_valid(e, now) &&
-		    !(flags & MTASTS_LOOKUP_FORCE_FETCH))
-			answer_cache(r, e);
-		else
-			r->status = MTASTS_LOOKUP_TEMPFAIL;
-		goto answered;
-	}
 	if (txt == TXT_TEMP || txt == TXT_LOCAL) {
-		/* §3.3: no live policy discovered; a valid cache applies. */
+		/*
+		 * §3.3: no live policy discovered; a valid cache applies.
+		 * A local fault (TXT_LOCAL) is logged as an error, defers
+		 * whatever dns_failure says and is not the domain's to report.
+		 */
 		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s", reason);
 		mtasts_log(ctx, txt == TXT_LOCAL ? MTASTS_LOG_ERR :
 		    MTASTS_LOG_INFO, "%s: %s", r->domain, reason);
