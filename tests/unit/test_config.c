@@ -555,6 +555,12 @@ test_api(void)
 		    "TXT _mta-sts.example.com: resolver: ") != NULL, "%s",
 		    r != NULL && mtasts_result_failure_reason(r) ?
 		    mtasts_result_failure_reason(r) : "(none)");
+		/* The resolver is named once (issue 13). */
+		CHECKF(r != NULL && mtasts_result_failure_reason(r) != NULL &&
+		    strstr(mtasts_result_failure_reason(r), "resolver: "
+		    "resolver:") == NULL, "%s", r != NULL &&
+		    mtasts_result_failure_reason(r) ?
+		    mtasts_result_failure_reason(r) : "(none)");
 		mtasts_result_free(r);
 		r = NULL;
 		snprintf(text, sizeof(text), "%s/example.com.json", cache);
