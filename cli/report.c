@@ -225,9 +225,10 @@ state_store(const char *dir, const char *name, const struct state *s)
 	return rc;
 }
 
+/* *pending: reports neither delivered nor given up after this run. */
 static int
 send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
-    time_t now)
+    time_t now, size_t *pending)
 {
 	char sdir[MTASTS_PATH_MAX + 16], sname[sizeof(v[0].file_name) + 8];
 	char spath[sizeof(sdir) + sizeof(sname) + 2];
@@ -237,7 +238,8 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 	snprintf(sdir, sizeof(sdir), "%s/state", report_dir(ctx));
 	if (mkdirs(sdir) != 0) {
 		cli_log(LOG_ERR, "report send: %s: %s", sdir, strerror(errno));
-		return EXIT_INTERNAL;
+		*pending = n;
+		return EXIT_FAILED;
 	}
 	for (i = 0; i < n; i++) {
 		struct mtasts_report *r = &v[i];
@@ -259,6 +261,7 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 		}
 		if (s.attempts > 0 && now < s.next) {
 			printf("later %s %lld\n", r->file_name, s.next);
+			(*pending)++;
 			continue;
 		}
 		if (s.first == 0)
@@ -284,6 +287,7 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 			if (wait > RETRY_MAX)
 				wait = RETRY_MAX;
 			s.next = now + wait;
+			(*pending)++;
 			printf("retry %s %lld %s\n", r->file_name, s.next,
 			    err.text);
 			cli_log(LOG_WARNING, "report send: %s: not delivered, "
@@ -291,12 +295,52 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 			    err.text);
 		}
 		if (state_store(sdir, sname, &s) != 0) {
+			/* Not recorded: the next run decides again. */
+			(*pending)++;
 			cli_log(LOG_ERR, "report send: cannot write %s: %s",
 			    spath, strerror(errno));
 			rc = EXIT_INTERNAL;
 		}
 	}
 	return rc;
+}
+
+/*
+ * Retention (decisions.md D-RET-1, the rule is the core's): what is older
+ * than report_retention_days goes; one line on stdout, one log line for
+ * what was removed, a warning for old spool days that were never
+ * reported. 0, or -1 when something could not be removed.
+ */
+static int
+prune(struct mtasts_ctx *ctx, time_t now, int own_spool)
+{
+	struct mtasts_prune_stats ps;
+	struct mtasts_error err = { 0, "" };
+	int rc;
+
+	rc = mtasts_retention_prune(ctx, now, own_spool, &ps, &err);
+	printf("retention days=%d spool=%zu reports=%zu report_dirs=%zu "
+	    "state=%zu other=%zu kept_pending=%zu kept_unreported=%zu "
+	    "errors=%zu\n", ps.days, ps.spool_files, ps.report_files,
+	    ps.report_dirs, ps.state_files, ps.other_files, ps.kept_pending,
+	    ps.kept_unreported, ps.errors);
+	if (ps.spool_files + ps.report_files + ps.report_dirs +
+	    ps.state_files + ps.other_files > 0)
+		cli_log(LOG_INFO, "retention: removed %zu spool, %zu report, "
+		    "%zu state file(s) and %zu report dir(s) older than %d "
+		    "days", ps.spool_files, ps.report_files, ps.state_files,
+		    ps.report_dirs, ps.days);
+	if (ps.kept_unreported > 0)
+		cli_log(LOG_WARNING, "retention: %zu spool day(s) older than "
+		    "%d days were never reported and are kept (oldest %s; "
+		    "`mtasts report send --date %s` reports it)",
+		    ps.kept_unreported, ps.days, ps.oldest_unreported,
+		    ps.oldest_unreported);
+	if (rc != MTASTS_OK) {
+		cli_log(LOG_ERR, "%s", err.text);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -355,6 +399,7 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 	time_t now, day;
 	size_t n = 0, i;
 	int send, rc = EXIT_INTERNAL, k;
+	size_t pending = 0;
 
 	send = -1;
 	/* The sub-command may follow --now (as `mtasts lookup` allows). */
@@ -470,7 +515,31 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 			printf("wrote %s/%s\n", dir, v[i].file_name);
 	}
 	print_stats(ymd, &st, n);
-	rc = send ? send_reports(ctx, v, n, now) : 0;
+	if (!send) {
+		rc = EXIT_OK;
+		goto done;
+	}
+	rc = send_reports(ctx, v, n, now, &pending);
+	/*
+	 * D-RET-1: every report of this host's spool day is delivered or
+	 * given up (or there was none): the marker lets a later run prune
+	 * that spool day once it is old. Then the pruning itself.
+	 */
+	if (!fleet && pending == 0) {
+		char mark[MTASTS_PATH_MAX * 2];
+
+		snprintf(mark, sizeof(mark), "%s/%s", report_dir(ctx), ymd);
+		err.text[0] = '\0';
+		if (mkdirs(mark) != 0 ||
+		    mtasts_retention_mark_day(ctx, mark, &err) != MTASTS_OK) {
+			cli_log(LOG_ERR, "report send: %s: %s", mark,
+			    err.text[0] ? err.text : strerror(errno));
+			if (rc == EXIT_OK)
+				rc = EXIT_FAILED;
+		}
+	}
+	if (prune(ctx, now, !fleet) != 0 && rc == EXIT_OK)
+		rc = EXIT_FAILED;
 done:
 	fflush(stdout);
 	mtasts_report_free(v, n);
