@@ -522,10 +522,12 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 	rc = send_reports(ctx, v, n, now, &pending);
 	/*
 	 * D-RET-1: every report of this host's spool day is delivered or
-	 * given up (or there was none): the marker lets a later run prune
-	 * that spool day once it is old. Then the pruning itself.
+	 * given up (or there was none), and no domain's TLSRPT record was
+	 * left unknown (tempfail: its report was not built, a later
+	 * `report send --date` may build it): the marker lets a later run
+	 * prune that spool day once it is old. Then the pruning itself.
 	 */
-	if (!fleet && pending == 0) {
+	if (!fleet && pending == 0 && st.tempfail == 0) {
 		char mark[MTASTS_PATH_MAX * 2];
 
 		snprintf(mark, sizeof(mark), "%s/%s", report_dir(ctx), ymd);
