@@ -145,5 +145,25 @@ grep -q "cache: $t/cache: directory is world-writable" "$t/err" ||
 grep -q 'cache: cache:' "$t/err" && bad "doubled prefix: $(cat "$t/err")"
 chmod 2770 "$t/cache"
 
+# mtasts(8) documents every command and option the usage names, and
+# renders without warnings.
+man8=${2:-}
+if [ -n "$man8" ]; then
+	"$mtasts" --help >"$t/usage"
+	for w in $(grep -o -- '--[a-z-]*' "$t/usage" | sort -u); do
+		grep -qF -- "Fl ${w#-}" "$man8" ||
+			bad "mtasts.8 does not document $w"
+	done
+	for c in lookup refresh "cache list" "cache show" "cache flush" \
+	    "cache purge" check "report build" "report send" version help; do
+		grep -qE "^\.It Cm $c( |\$)" "$man8" ||
+			bad "mtasts.8: no entry for $c"
+	done
+	if command -v man >/dev/null 2>&1; then
+		MANWIDTH=80 man --warnings -l "$man8" >/dev/null 2>"$t/manerr"
+		[ -s "$t/manerr" ] && bad "mtasts.8 warnings: $(cat "$t/manerr")"
+	fi
+fi
+
 [ "$fail" -eq 0 ] && echo "test_cli_usage: ok"
 exit "$fail"
