@@ -232,7 +232,8 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 {
 	char sdir[MTASTS_PATH_MAX + 16], sname[sizeof(v[0].file_name) + 8];
 	char spath[sizeof(sdir) + sizeof(sname) + 2];
-	size_t i;
+	size_t i, nsent = 0, nalready = 0, nlater = 0, nretry = 0,
+	    ngaveup = 0, nfailed = 0;
 	int rc = 0;
 
 	snprintf(sdir, sizeof(sdir), "%s/state", report_dir(ctx));
@@ -253,14 +254,17 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 		state_load(spath, &s);
 		if (s.done[0] != '\0') {
 			printf("already-sent %s %s\n", r->file_name, s.done);
+			nalready++;
 			continue;
 		}
 		if (s.gave_up) {
 			printf("gave-up %s\n", r->file_name);
+			ngaveup++;
 			continue;
 		}
 		if (s.attempts > 0 && now < s.next) {
 			printf("later %s %lld\n", r->file_name, s.next);
+			nlater++;
 			(*pending)++;
 			continue;
 		}
@@ -271,12 +275,14 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 		    &err) == MTASTS_OK) {
 			mtasts_strlcpy(s.done, done, sizeof(s.done));
 			printf("sent %s %s\n", r->file_name, done);
+			nsent++;
 			cli_log(LOG_NOTICE, "report send: %s: sent to %s",
 			    r->file_name, done);
 		} else if (now - s.first >= RETRY_WINDOW) {
 			s.gave_up = 1;
 			rc = EXIT_GAVE_UP;
 			printf("gave-up %s %s\n", r->file_name, err.text);
+			ngaveup++;
 			cli_log(LOG_ERR, "report send: %s: given up after %d "
 			    "hours of retries: %s", r->file_name,
 			    RETRY_WINDOW / 3600, err.text);
@@ -287,6 +293,7 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 			if (wait > RETRY_MAX)
 				wait = RETRY_MAX;
 			s.next = now + wait;
+			nretry++;
 			(*pending)++;
 			printf("retry %s %lld %s\n", r->file_name, s.next,
 			    err.text);
@@ -297,11 +304,16 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 		if (state_store(sdir, sname, &s) != 0) {
 			/* Not recorded: the next run decides again. */
 			(*pending)++;
+			nfailed++;
 			cli_log(LOG_ERR, "report send: cannot write %s: %s",
 			    spath, strerror(errno));
 			rc = EXIT_INTERNAL;
 		}
 	}
+	/* The failures counted, as the other commands' summaries do. */
+	printf("send reports=%zu sent=%zu already_sent=%zu retry=%zu "
+	    "later=%zu gave_up=%zu state_errors=%zu\n", n, nsent, nalready,
+	    nretry, nlater, ngaveup, nfailed);
 	return rc;
 }
 
@@ -373,8 +385,8 @@ spool_root(const char *root, char **spools, size_t *n)
 		    !S_ISDIR(sb.st_mode))
 			continue;
 		if (*n == SPOOLS_MAX || (spools[*n] = strdup(p)) == NULL) {
-			cli_log(LOG_ERR, "report: --spool-root %s: more than %d "
-			    "spools or out of memory", root, SPOOLS_MAX);
+			cli_log(LOG_ERR, "report: --spool-root %s: more than "
+			    "%d spools or out of memory", root, SPOOLS_MAX);
 			closedir(d);
 			return -1;
 		}

@@ -128,6 +128,8 @@ kept "$t/outside/dir/$f5"
 kept "$t/outside/dir/.spool-built"
 kept "$st/sender.test!e.test!$D0301!1!x.json.state"
 grep -q 'outside' "$t/outside/spool.jsonl" || bad "link target changed"
+grep -q '^send reports=0 sent=0 already_sent=0 retry=0 later=0 gave_up=0 state_errors=0$' \
+    "$t/out" || bad "send summary: $(grep '^send' "$t/out")"
 # yesterday (2024-04-14) had nothing to send: marked as reported.
 kept "$r/2024-04-14/.spool-built"
 grep -q '^retention days=30 spool=3 reports=2 report_dirs=3 state=3 other=5 kept_pending=1 kept_unreported=1 errors=0$' \
