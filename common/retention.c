@@ -233,16 +233,15 @@ open_dir(int dfd, const char *name)
 
 /* Pass 1: state/: finished old states go, pending old days are noted. */
 static void
-prune_state(const char *sdir, time_t cutoff, struct pending *pend,
+prune_state(int rfd, const char *sdir, time_t cutoff, struct pending *pend,
     struct mtasts_prune_stats *st, struct mtasts_error *err)
 {
 	DIR *d;
 	struct dirent *de;
 	int dfd;
 
-	if ((dfd = open(sdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) < 0)
-		return;		/* no send state yet */
+	if ((dfd = rfd < 0 ? -1 : open_dir(rfd, "state")) < 0)
+		return;		/* no send state yet (or not a directory) */
 	if ((d = fdopendir(dfd)) == NULL) {
 		close(dfd);
 		return;
@@ -285,7 +284,7 @@ day_built(int rfd, const char *name)
 
 /* Pass 2: this host's spool days, once reported. */
 static void
-prune_spool(const char *spool, int rfd, time_t cutoff,
+prune_spool(const char *spool, int sfd, int rfd, time_t cutoff,
     const struct pending *pend, struct mtasts_prune_stats *st,
     struct mtasts_error *err)
 {
@@ -293,13 +292,13 @@ prune_spool(const char *spool, int rfd, time_t cutoff,
 	struct dirent *de;
 	int dfd;
 
-	if ((dfd = open(spool, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) < 0)
+	if (sfd < 0 || (dfd = fcntl(sfd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return;
 	if ((d = fdopendir(dfd)) == NULL) {
 		close(dfd);
 		return;
 	}
+	rewinddir(d);	/* a duplicate shares the offset */
 	while ((de = readdir(d)) != NULL) {
 		size_t n = strlen(de->d_name);
 		char ymd[11];
@@ -350,6 +349,7 @@ prune_reports(const char *rdir, int rfd, int sfd, time_t cutoff,
 		close(dup);
 		return;
 	}
+	rewinddir(d);	/* a duplicate shares the offset */
 	while ((de = readdir(d)) != NULL) {
 		char spool_name[32], path[MTASTS_PATH_MAX + 16];
 		struct dirent *fe;
@@ -420,11 +420,15 @@ mtasts_retention_prune(struct mtasts_ctx *ctx, time_t now, int own_spool,
 	if ((pend = calloc(1, sizeof(*pend))) == NULL)
 		return mtasts_err(err, MTASTS_NOMEM, "retention: out of "
 		    "memory");
-	rfd = open(rdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	sfd = open(spool, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	prune_state(sdir, cutoff, pend, st, err);
+	/*
+	 * The configured directories are the operator's (they may be links
+	 * to another disk); what is inside them is never followed.
+	 */
+	rfd = open(rdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	sfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	prune_state(rfd, sdir, cutoff, pend, st, err);
 	if (own_spool)
-		prune_spool(spool, rfd, cutoff, pend, st, err);
+		prune_spool(spool, sfd, rfd, cutoff, pend, st, err);
 	if (rfd >= 0)
 		prune_reports(rdir, rfd, sfd, cutoff, pend, st, err);
 	if (rfd >= 0)

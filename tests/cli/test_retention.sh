@@ -165,6 +165,24 @@ gone "$s/2024-03-20.jsonl"
 gone "$st/$f20.state"
 kept "$s/2024-03-03.jsonl"
 
+# The configured directories may be links (another disk): followed, as
+# the operator configured them; what is inside them still is not.
+setup
+mv "$t/spool" "$t/spool.real"
+mv "$t/reports" "$t/reports.real"
+ln -s "$t/spool.real" "$t/spool"
+ln -s "$t/reports.real" "$t/reports"
+conf ""
+"$mtasts" --config "$t/conf" report send --now "$NOW" >"$t/out" 2>"$t/err" ||
+	bad "send through linked directories exited $?: $(cat "$t/err")"
+gone "$t/spool.real/2024-03-01.jsonl"
+gone "$t/reports.real/2024-03-05"
+gone "$t/reports.real/state/$f1.state"
+kept "$t/spool.real/2024-03-02.jsonl"
+kept "$t/outside/dir/$f5"
+rm -f "$t/spool" "$t/reports"
+rm -rf "$t/spool.real" "$t/reports.real"
+
 # The key is range-checked (whole days 0..3650).
 for v in 3651 -1 7d ""; do
 	conf "report_retention_days = $v
