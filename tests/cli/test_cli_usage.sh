@@ -88,6 +88,11 @@ usage_error 2 'version: unexpected argument "x"' version x
 usage_error 3 "check: missing DOMAIN (or --local)" check
 usage_error 3 "check: unknown option --bogus" check --bogus a.test
 usage_error 3 "check --local: unknown option --bogus" check --local --bogus
+usage_error 3 "check --local: more than 8 --user options" check --local \
+    --user a --user b --user c --user d --user e --user f --user g --user h \
+    --user i
+usage_error 3 'check: --port: expected a number 1..65535, got "0"' \
+    check --port 0 a.test
 
 # Exit codes: 3 not cached; 1 the operation failed.
 run 3 --config "$t/conf" cache show nothere.test
