@@ -183,6 +183,25 @@ kept "$t/outside/dir/$f5"
 rm -f "$t/spool" "$t/reports"
 rm -rf "$t/spool.real" "$t/reports.real"
 
+# A day whose TLSRPT record lookup failed (no report built for that
+# domain yet) is not marked reported, so its spool day is never pruned.
+rm -rf "$t/spool" "$t/reports"
+mkdir -p "$t/spool" "$t/reports"
+echo "{\"v\":1,\"t\":$((D0301 + 3600)),\"d\":\"tf.org\",\"pt\":\"no-policy-found\"}" \
+    >"$t/spool/2024-03-01.jsonl"
+conf "resolver = 127.0.0.1@9
+dns_timeout = 1
+dnssec = off
+"
+"$mtasts" --config "$t/conf" report send --now "$((D0301 + DAY + 7200))" \
+    >"$t/out" 2>"$t/err"
+grep -q ' tempfail=1 ' "$t/out" || bad "no tempfail: $(cat "$t/out" "$t/err")"
+gone "$t/reports/2024-03-01/.spool-built"
+"$mtasts" --config "$t/conf" report send --now "$NOW" >"$t/out" 2>"$t/err"
+kept "$t/spool/2024-03-01.jsonl"
+grep -q 'never reported.*oldest 2024-03-01' "$t/err" ||
+	bad "tempfail day: no warning: $(cat "$t/err")"
+
 # The key is range-checked (whole days 0..3650).
 for v in 3651 -1 7d ""; do
 	conf "report_retention_days = $v
