@@ -192,7 +192,7 @@ check_txt(struct mtasts_ctx *ctx, struct dom *d)
 	rc = mtasts_dns_query(ctx, qname, T_TXT, 0, &a, &err);
 	if (rc != MTASTS_OK) {
 		set_st(c, ST_ERROR, "check the resolver setting of mtasts.conf",
-		    "%s: resolver: %s", qname, err.text);
+		    "%s: %s", qname, err.text);
 		goto done;
 	}
 	jset_str(c->data, "dnssec", dnssec_name(a));
@@ -777,7 +777,7 @@ check_tlsrpt(struct mtasts_ctx *ctx, struct dom *d)
 	jset_str(c->data, "name", qname);
 	rc = mtasts_dns_query(ctx, qname, T_TXT, 0, &a, &err);
 	if (rc != MTASTS_OK) {
-		set_st(c, ST_ERROR, NULL, "%s: resolver: %s", qname, err.text);
+		set_st(c, ST_ERROR, NULL, "%s: %s", qname, err.text);
 		goto done;
 	}
 	if (a->status == MTASTS_DNS_NXDOMAIN ||
@@ -1031,12 +1031,19 @@ dom_text(const struct dom *d, int colour)
 	    cnt[ST_FAIL], cnt[ST_ERROR], cnt[ST_SKIP]);
 }
 
-static void
-check_usage(void)
-{
-	fprintf(stderr, "usage: mtasts check [--json] [--no-smtp] [--port N] "
-	    "[--timeout SECONDS] DOMAIN...\n");
-}
+const char cli_check_usage[] =
+    "usage: mtasts check [--json] [--no-smtp] [--port N] [--timeout SECONDS] "
+    "DOMAIN...\n"
+    "       mtasts check --local [--json] [--user NAME]...\n";
+
+/*
+ * A usage error of check: what was wrong and the usage on stderr, exit 3
+ * "could not check" (the monitoring-plugin codes of docs/check.md;
+ * decisions.md D-CLI-EXIT-1).
+ */
+#define CHECK_USAGE_ERROR(...) \
+	(cli_usage_error(cli_check_usage, __VA_ARGS__), EXIT_CHECK_UNKNOWN)
+#define EXIT_CHECK_UNKNOWN 3
 
 static int
 exit_code(int st)
@@ -1073,11 +1080,10 @@ cmd_check(struct mtasts_ctx *ctx, int argc, char **argv)
 			const char *s = argv[i + 1];
 
 			if (mtasts_parse_u64(s, strlen(s), 65535, &v) != 0 ||
-			    v == 0) {
-				fprintf(stderr, "mtasts: check: %s: bad value "
-				    "\"%s\"\n", argv[i], s);
-				return 3;
-			}
+			    v == 0)
+				return CHECK_USAGE_ERROR("check: %s: expected "
+				    "a number 1..65535, got \"%s\"", argv[i],
+				    s);
 			if (argv[i][2] == 'p')
 				o.port = (int)v;
 			else
@@ -1087,14 +1093,12 @@ cmd_check(struct mtasts_ctx *ctx, int argc, char **argv)
 			i++;
 			break;
 		} else {
-			check_usage();
-			return 3;
+			cli_bad_arg("check", cli_check_usage, argc, argv, i);
+			return EXIT_CHECK_UNKNOWN;
 		}
 	}
-	if (i >= argc) {
-		check_usage();
-		return 3;
-	}
+	if (i >= argc)
+		return CHECK_USAGE_ERROR("check: missing DOMAIN (or --local)");
 	first = i;
 	colour = !o.json && isatty(STDOUT_FILENO) && getenv("NO_COLOR") ==
 	    NULL;
@@ -1106,7 +1110,7 @@ cmd_check(struct mtasts_ctx *ctx, int argc, char **argv)
 		int st;
 
 		if ((d = calloc(1, sizeof(*d))) == NULL) {
-			fprintf(stderr, "mtasts: check: out of memory\n");
+			cli_log(LOG_ERR, "check: out of memory");
 			worst = ST_ERROR;
 			break;
 		}
@@ -1556,7 +1560,7 @@ check_local_resolver(struct mtasts_ctx *ctx, struct dom *d)
 	jset_int(c->data, "elapsed_ms", mtasts_mono_ms() - t0);
 	if (rc != MTASTS_OK) {
 		set_st(c, ST_FAIL, "fix the resolver lines of mtasts.conf",
-		    "resolver (%s) cannot be used: %s", list, err.text);
+		    "%s cannot be used: %s", list, err.text);
 		return;
 	}
 	switch (a->status) {
@@ -1627,12 +1631,6 @@ check_local_reports(struct mtasts_ctx *ctx, struct dom *d)
 	set_st(c, ST_OK, NULL, "sendmail %s, report_dir %s", prog, dir);
 }
 
-static void
-local_usage(void)
-{
-	fprintf(stderr, "usage: mtasts check --local [--json] "
-	    "[--user NAME]...\n");
-}
 
 int
 cmd_check_local(struct mtasts_ctx *ctx, const char *config, int argc,
@@ -1654,9 +1652,13 @@ cmd_check_local(struct mtasts_ctx *ctx, const char *config, int argc,
 		else if (strcmp(argv[k], "--user") == 0 && k + 1 < argc &&
 		    nusers < sizeof(users) / sizeof(users[0]))
 			users[nusers++] = argv[++k];
+		else if (strcmp(argv[k], "--user") == 0 && k + 1 < argc)
+			return CHECK_USAGE_ERROR("check --local: more than %zu "
+			    "--user options", sizeof(users) / sizeof(users[0]));
 		else {
-			local_usage();
-			return 3;
+			cli_bad_arg("check --local", cli_check_usage, argc,
+			    argv, k);
+			return EXIT_CHECK_UNKNOWN;
 		}
 	}
 	/* D-CHECK-LOCAL: without --user, every MTA user present here. */
@@ -1670,7 +1672,7 @@ cmd_check_local(struct mtasts_ctx *ctx, const char *config, int argc,
 		users[nusers++] = pw != NULL ? pw->pw_name : "root";
 	}
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
-		fprintf(stderr, "mtasts: check: out of memory\n");
+		cli_log(LOG_ERR, "check: out of memory");
 		return 3;
 	}
 	mtasts_strlcpy(d->name, "local", sizeof(d->name));

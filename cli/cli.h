@@ -5,10 +5,42 @@
 #ifndef MTASTS_CLI_H
 #define MTASTS_CLI_H
 
+#include <syslog.h>
+
 #include "mtasts.h"
 
-#define EXIT_INTERNAL 1
-#define EXIT_USAGE 2
+/*
+ * Exit status, the same for every command (docs/operations.md "Exit
+ * status", mtasts(8), decisions.md D-CLI-EXIT-1). `check` keeps its own
+ * monitoring-plugin meanings of 1..3 (docs/check.md).
+ */
+#define EXIT_OK 0
+#define EXIT_FAILED 1		/* the operation failed (I/O, permission...) */
+#define EXIT_INTERNAL EXIT_FAILED
+#define EXIT_USAGE 2		/* usage or configuration error */
+#define EXIT_NOTFOUND 3		/* `cache show`: the domain is not cached */
+#define EXIT_PARTIAL 4		/* done, but some items failed */
+
+/* log.c: diagnostics to syslog (facility mail) or stderr, D-CLI-LOG-1. */
+enum { CLI_LOG_AUTO, CLI_LOG_STDERR, CLI_LOG_SYSLOG };
+extern int cli_verbose;
+void cli_log_open(int mode);
+int cli_log_is_syslog(void);
+void cli_log(int pri, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void cli_log_lib(void *arg, int level, const char *msg);
+/* "mtasts: <what was wrong>" and usage on stderr; returns EXIT_USAGE. */
+int cli_usage_error(const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int cli_bad_arg(const char *cmd, const char *usage, int argc, char **argv,
+    int i);
+int cli_is_help(const char *arg);
+/* usage on stdout; returns EXIT_OK. */
+int cli_help(const char *usage);
+
+/* Usage texts ("usage: mtasts ...\n"), printed by --help. */
+extern const char cli_check_usage[];
+extern const char cli_report_usage[];
 
 /* check.c: mtasts check [--json] [--no-smtp] [--port N] DOMAIN... */
 int cmd_check(struct mtasts_ctx *ctx, int argc, char **argv);

@@ -2,17 +2,23 @@
  * mtasts.c - the `mtasts` command: policy lookups, cache maintenance and
  * the daily refresh, on the same core code the MTA adapters use.
  *
- *   mtasts [--config FILE] [-v] lookup [--json] [--mx HOST] [--now EPOCH] DOMAIN
- *   mtasts [--config FILE] [-v] refresh [--now EPOCH]
- *   mtasts [--config FILE] cache list | show DOMAIN | flush [DOMAIN]
- *   mtasts [--config FILE] cache purge [--now EPOCH]
- *   mtasts [--config FILE] check [--json] ... DOMAIN... | check --local
+ *   mtasts [--config FILE] [-v] [--syslog | --stderr] COMMAND [--help] ...
  *
- * Exit status: 0 answered, 1 internal error, 2 usage or configuration
- * error ("mtasts: <file>:<line>: <reason>", decisions.md D-CONF-1),
- * 3 `cache show`: not cached, 4 refresh finished but some policies could
- * not be refreshed. `check` has its own (0 ok, 1 warnings, 2 failures,
- * 3 could not check; docs/check.md).
+ * Commands and their options: usage() below and mtasts(8). Every command
+ * and sub-command answers --help (or -h) on stdout with exit 0. A usage
+ * error names what was wrong, then prints that command's usage, on
+ * stderr (exit 2).
+ *
+ * Exit status (the same table for every command, cli.h, mtasts(8),
+ * docs/operations.md, decisions.md D-CLI-EXIT-1): 0 done, 1 the operation
+ * failed, 2 usage or configuration error ("mtasts: <file>:<line>:
+ * <reason>", D-CONF-1), 3 `cache show`: not cached (or unusable), 4 done
+ * but some items failed (refresh: some policies could not be refreshed;
+ * report send: a report was given up). `check` keeps its monitoring-
+ * plugin codes (0 ok, 1 warnings, 2 failures, 3 could not check;
+ * docs/check.md).
+ *
+ * Diagnostics go to syslog (facility mail) or stderr: log.c, D-CLI-LOG-1.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -20,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,53 +34,77 @@
 #include "mtasts.h"
 #include "mtasts_internal.h"
 
-#define EXIT_REFRESH_FAILED 4
+static const char usage_top[] =
+    "usage: mtasts [--config FILE] [-v] [--syslog | --stderr] COMMAND ...\n"
+    "  lookup [--json] [--mx HOST] [--now EPOCH] DOMAIN\n"
+    "  refresh [--json] [--now EPOCH]\n"
+    "  cache list [--json] | cache show DOMAIN | cache flush [DOMAIN]\n"
+    "  cache purge [--now EPOCH]\n"
+    "  check [--json] [--no-smtp] [--port N] [--timeout SECONDS] "
+    "DOMAIN...\n"
+    "  check --local [--json] [--user NAME]...\n"
+    "  report build [--date YYYY-MM-DD] [--out DIR] [--now EPOCH]\n"
+    "  report send [--date YYYY-MM-DD] [--now EPOCH]\n"
+    "      [--spool DIR ... | --spool-root DIR]  (fleet aggregate)\n"
+    "  version\n"
+    "COMMAND --help shows a command's usage; mtasts(8) has the details.\n";
+static const char usage_lookup[] =
+    "usage: mtasts lookup [--json] [--mx HOST] [--now EPOCH] DOMAIN\n";
+static const char usage_refresh[] =
+    "usage: mtasts refresh [--json] [--now EPOCH]\n";
+static const char usage_cache[] =
+    "usage: mtasts cache list [--json]\n"
+    "       mtasts cache show DOMAIN\n"
+    "       mtasts cache flush [DOMAIN]\n"
+    "       mtasts cache purge [--now EPOCH]\n";
+static const char usage_version[] = "usage: mtasts version\n";
 
-static int verbose;
-
-static void
-usage(void)
+/* The usage text --help prints for a command; NULL: not one of these. */
+static const char *
+command_usage(const char *name)
 {
-	fprintf(stderr,
-	    "usage: mtasts [--config FILE] [-v] COMMAND ...\n"
-	    "  lookup [--json] [--mx HOST] [--now EPOCH] DOMAIN\n"
-	    "  refresh [--now EPOCH]\n"
-	    "  cache list | cache show DOMAIN | cache flush [DOMAIN]\n"
-	    "  cache purge [--now EPOCH]\n"
-	    "  check [--json] [--no-smtp] [--port N] DOMAIN...\n"
-	    "  check --local [--json] [--user NAME]...\n"
-	    "  report build [--date YYYY-MM-DD] [--out DIR] | report send\n"
-	    "      [--spool DIR ... | --spool-root DIR]  (fleet aggregate)\n"
-	    "  version\n");
+	static const struct {
+		const char *name, *usage;
+	} cmds[] = {
+		{ "lookup", usage_lookup },
+		{ "refresh", usage_refresh },
+		{ "cache", usage_cache },
+		{ "check", cli_check_usage },
+		{ "report", cli_report_usage },
+		{ "version", usage_version },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			return cmds[i].usage;
+	return NULL;
 }
 
-static void
-log_stderr(void *arg, int level, const char *msg)
-{
-	static const char *const names[] = { "error", "warning", "info",
-		"debug" };
-
-	(void)arg;
-	if (level > MTASTS_LOG_WARN + verbose)
-		return;
-	fprintf(stderr, "mtasts: %s: %s\n",
-	    level >= 0 && level <= 3 ? names[level] : "log", msg);
-}
-
+/* --now EPOCH: 0, or a usage error (printed, with usage) and -1. */
 static int
-parse_now(const char *s, time_t *now)
+parse_now(const char *cmd, const char *s, time_t *now, const char *usage)
 {
 	uint64_t v;
 
 	if (mtasts_parse_u64(s, strlen(s), (uint64_t)1 << 40, &v) != 0 ||
 	    v == 0) {
-		fprintf(stderr, "mtasts: --now: expected Unix seconds, got "
-				"\"%s\"\n",
-		    s);
+		cli_usage_error(usage, "%s: --now: expected Unix seconds, got "
+		    "\"%s\"", cmd, s);
 		return -1;
 	}
 	*now = (time_t)v;
 	return 0;
+}
+
+static void
+print_json(json_t *o, size_t flags)
+{
+	char *s = json_dumps(o, flags | JSON_SORT_KEYS);
+
+	if (s != NULL)
+		puts(s);
+	free(s);
 }
 
 static const char *
@@ -124,29 +155,30 @@ cmd_lookup(struct mtasts_ctx *ctx, int argc, char **argv)
 		else if (strcmp(argv[i], "--mx") == 0 && i + 1 < argc)
 			mx = argv[++i];
 		else if (strcmp(argv[i], "--now") == 0 && i + 1 < argc) {
-			if (parse_now(argv[++i], &now) != 0)
+			if (parse_now("lookup", argv[++i], &now,
+			    usage_lookup) != 0)
 				return EXIT_USAGE;
-		} else {
-			usage();
-			return EXIT_USAGE;
-		}
+		} else if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else
+			return cli_bad_arg("lookup", usage_lookup, argc, argv,
+			    i);
 	}
-	if (i != argc - 1) {
-		usage();
-		return EXIT_USAGE;
-	}
+	if (i >= argc)
+		return cli_usage_error(usage_lookup, "lookup: missing DOMAIN");
+	if (i != argc - 1)
+		return cli_bad_arg("lookup", usage_lookup, argc, argv, i + 1);
 	domain = argv[i];
 	if (now != 0)
 		mtasts_ctx_set_now(ctx, now);
 	rc = mtasts_lookup(ctx, domain, 0, &r, &err);
-	if (rc == MTASTS_INVALID) {
-		fprintf(stderr, "mtasts: %s: %s\n", domain, err.text);
-		return EXIT_USAGE;
-	}
+	if (rc == MTASTS_INVALID)
+		return cli_usage_error(usage_lookup, "lookup: %s", err.text);
 	if (rc != MTASTS_OK) {
-		fprintf(stderr, "mtasts: lookup %s: %s\n", domain,
+		cli_log(LOG_ERR, "lookup: %s: %s", domain,
 		    err.text[0] ? err.text : mtasts_strerror(rc));
-		return EXIT_INTERNAL;
+		return EXIT_FAILED;
 	}
 	p = mtasts_result_policy(r);
 	if (mx != NULL)
@@ -155,7 +187,6 @@ cmd_lookup(struct mtasts_ctx *ctx, int argc, char **argv)
 	ftype = mtasts_result_failure_type(r);
 	if (json) {
 		json_t *o = json_object();
-		char *s;
 
 		json_object_set_new(o, "domain",
 		    json_string(mtasts_result_domain(r)));
@@ -187,10 +218,7 @@ cmd_lookup(struct mtasts_ctx *ctx, int argc, char **argv)
 		if (mtasts_result_txt_dnssec(r) != NULL)
 			json_object_set_new(o, "txt_dnssec",
 			    json_string(mtasts_result_txt_dnssec(r)));
-		s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-		if (s != NULL)
-			puts(s);
-		free(s);
+		print_json(o, JSON_COMPACT);
 		json_decref(o);
 	} else {
 		printf("%s: %s", mtasts_result_domain(r),
@@ -270,8 +298,9 @@ list_domains(struct mtasts_ctx *ctx, struct domain_list *l)
 
 	memset(l, 0, sizeof(*l));
 	if (mtasts_cache_foreach(ctx, collect, l, &err) != MTASTS_OK) {
-		fprintf(stderr, "mtasts: cache: %s\n",
-		    err.text[0] ? err.text : "cannot list the cache");
+		/* The core's cache errors name the cache ("cache: ..."). */
+		cli_log(LOG_ERR, "%s",
+		    err.text[0] ? err.text : "cache: cannot list the cache");
 		domain_list_free(l);
 		return -1;
 	}
@@ -286,21 +315,19 @@ list_domains(struct mtasts_ctx *ctx, struct domain_list *l)
  * (D-PURGE-1): stale temp files, unused lock files. 0, or -1 on error.
  */
 static int
-purge_stale(struct mtasts_ctx *ctx)
+purge_stale(struct mtasts_ctx *ctx, size_t *ntmp, size_t *nlock)
 {
 	struct mtasts_error err = { 0, "" };
-	size_t ntmp = 0, nlock = 0;
 
-	if (mtasts_cache_purge_stale(ctx, &ntmp, &nlock, &err) !=
-	    MTASTS_OK) {
-		fprintf(stderr, "mtasts: cache: cannot remove stale files: "
-		    "%s\n", err.text);
+	*ntmp = *nlock = 0;
+	if (mtasts_cache_purge_stale(ctx, ntmp, nlock, &err) != MTASTS_OK) {
+		cli_log(LOG_ERR, "cannot remove stale files: %s", err.text);
 		return -1;
 	}
-	if (ntmp + nlock > 0)
-		printf("cache: removed %zu stale temp file%s, %zu unused lock "
-		    "file%s\n", ntmp, ntmp == 1 ? "" : "s", nlock,
-		    nlock == 1 ? "" : "s");
+	if (*ntmp + *nlock > 0)
+		cli_log(LOG_INFO, "cache: removed %zu stale temp file%s, %zu "
+		    "unused lock file%s", *ntmp, *ntmp == 1 ? "" : "s", *nlock,
+		    *nlock == 1 ? "" : "s");
 	return 0;
 }
 
@@ -310,7 +337,7 @@ purge_stale(struct mtasts_ctx *ctx)
  */
 static int
 purge_expired(struct mtasts_ctx *ctx, const struct mtasts_cache_entry *e,
-    time_t now)
+    time_t now, const char *who, char *why, size_t whysize)
 {
 	struct mtasts_error err = { 0, "" };
 	time_t last;
@@ -319,68 +346,125 @@ purge_expired(struct mtasts_ctx *ctx, const struct mtasts_cache_entry *e,
 	if (!(now > last && now - last > ctx->cfg.cache_purge_after))
 		return 0;
 	if (mtasts_cache_remove(ctx, e->domain, &err) == MTASTS_OK) {
-		printf("%s: purged (expired or negative since %lld)\n",
-		    e->domain, (long long)last);
+		snprintf(why, whysize, "expired or negative since %lld",
+		    (long long)last);
+		cli_log(LOG_NOTICE, "%s: %s: purged (%s)", who, e->domain,
+		    why);
 		return 2;
 	}
-	fprintf(stderr, "mtasts: %s: cannot purge: %s\n", e->domain,
-	    err.text);
+	snprintf(why, whysize, "cannot purge: %s", err.text);
+	cli_log(LOG_ERR, "%s: %s: %s", who, e->domain, why);
 	return 1;
 }
 
-/*
- * Refresh one domain; returns 0 refreshed (or nothing to do), 1 failed,
- * 2 purged.
- */
-static int
-refresh_one(struct mtasts_ctx *ctx, const char *domain, time_t now)
+/* What refreshing one domain did (decisions.md D-CLI-EXIT-1). */
+enum { R_REFRESHED, R_UNCHANGED, R_FAILED, R_PURGED, R_SKIPPED, R_NOUT };
+static const char *const r_names[R_NOUT] = { "refreshed", "unchanged",
+	"failed", "purged", "skipped" };
+
+struct refresh_out {
+	int what;
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	char id[MTASTS_ID_MAX + 1];
+	char mode[16];
+	unsigned max_age;
+	char reason[1024];
+};
+
+/* Refresh one domain, log what happened, and describe it in o. */
+static void
+refresh_one(struct mtasts_ctx *ctx, const char *domain, time_t now,
+    struct refresh_out *o)
 {
 	struct mtasts_cache_entry *e = NULL;
 	struct mtasts_result *r = NULL;
 	struct mtasts_error err = { 0, "" };
-	int rc, out = 0;
+	const struct mtasts_policy *p;
+	char old_id[MTASTS_ID_MAX + 1] = "", *old_text = NULL;
+	size_t old_len = 0;
+	int rc;
 
+	memset(o, 0, sizeof(*o));
+	mtasts_strlcpy(o->domain, domain, sizeof(o->domain));
 	rc = mtasts_cache_load(ctx, domain, &e, &err);
 	if (rc == MTASTS_CACHE_UNUSABLE) {
 		/*
 		 * D-CACHE-6: an unusable entry is repaired by a fetch (the
 		 * lookup replaces it), never purged on its own.
 		 */
-		fprintf(stderr, "mtasts: %s: %s; fetching\n", domain,
+		cli_log(LOG_WARNING, "refresh: %s: %s; fetching", domain,
 		    err.text);
 		err.code = 0;
 		err.text[0] = '\0';
 		goto fetch;
 	}
-	if (rc != MTASTS_OK)
-		return 0;
+	if (rc != MTASTS_OK) {
+		/* Gone since the listing (another process purged it). */
+		o->what = R_SKIPPED;
+		mtasts_strlcpy(o->reason, "no longer cached",
+		    sizeof(o->reason));
+		return;
+	}
 	/* Drop entries unused and expired for cache_purge_after. */
-	if ((rc = purge_expired(ctx, e, now)) != 0) {
+	if ((rc = purge_expired(ctx, e, now, "refresh", o->reason,
+	    sizeof(o->reason))) != 0) {
+		o->what = rc == 2 ? R_PURGED : R_FAILED;
 		mtasts_cache_entry_free(e);
-		return rc;
+		return;
 	}
 	if (e->policy == NULL) {
 		/* A negative entry: nothing to re-fetch. */
+		o->what = R_SKIPPED;
+		mtasts_strlcpy(o->reason, "no policy cached (negative entry)",
+		    sizeof(o->reason));
 		mtasts_cache_entry_free(e);
-		return 0;
+		return;
+	}
+	{
+		const char *t = mtasts_policy_text(e->policy, &old_len);
+
+		mtasts_strlcpy(old_id, e->id, sizeof(old_id));
+		if ((old_text = malloc(old_len + 1)) != NULL) {
+			memcpy(old_text, t, old_len);
+			old_text[old_len] = '\0';
+		}
 	}
 	mtasts_cache_entry_free(e);
 fetch:
 	rc = mtasts_lookup(ctx, domain, MTASTS_LOOKUP_FORCE_FETCH, &r, &err);
 	if (rc != MTASTS_OK) {
-		fprintf(stderr, "mtasts: %s: refresh failed: %s\n", domain,
-		    err.text);
-		return 1;
+		o->what = R_FAILED;
+		mtasts_strlcpy(o->reason, err.text[0] ? err.text :
+		    mtasts_strerror(rc), sizeof(o->reason));
+		cli_log(LOG_ERR, "refresh: %s: FAILED: %s", domain, o->reason);
+		free(old_text);
+		return;
 	}
-	if (mtasts_result_source(r) == MTASTS_SOURCE_FETCHED) {
-		const struct mtasts_policy *p = mtasts_result_policy(r);
+	p = mtasts_result_policy(r);
+	if (mtasts_result_source(r) == MTASTS_SOURCE_FETCHED && p != NULL) {
+		size_t len;
+		const char *t = mtasts_policy_text(p, &len);
+		const char *id = mtasts_result_id(r) ? mtasts_result_id(r) : "";
 
-		printf("%s: refreshed, id %s, mode %s, max_age %u\n", domain,
-		    mtasts_result_id(r),
-		    mtasts_mode_name(mtasts_policy_mode(p)),
-		    (unsigned)mtasts_policy_max_age(p));
+		mtasts_strlcpy(o->id, id, sizeof(o->id));
+		mtasts_strlcpy(o->mode, mtasts_mode_name(mtasts_policy_mode(p)),
+		    sizeof(o->mode));
+		o->max_age = (unsigned)mtasts_policy_max_age(p);
+		o->what = old_text != NULL && strcmp(old_id, id) == 0 &&
+		    len == old_len && memcmp(t, old_text, len) == 0 ?
+		    R_UNCHANGED : R_REFRESHED;
+		if (o->what == R_UNCHANGED)
+			cli_log(LOG_INFO, "refresh: %s: %s id=%s max_age=%u "
+			    "(fetched, unchanged)", domain, o->mode, o->id,
+			    o->max_age);
+		else
+			cli_log(LOG_NOTICE, "refresh: %s: %s id=%s max_age=%u "
+			    "(fetched, %s%s)", domain, o->mode, o->id,
+			    o->max_age, old_text != NULL ? "was id=" : "new",
+			    old_text != NULL ? old_id : "");
 	} else {
-		printf("%s: refresh FAILED (%s: %s); %s\n", domain,
+		o->what = R_FAILED;
+		snprintf(o->reason, sizeof(o->reason), "%s: %s; %s",
 		    mtasts_result_failure_type(r) ?
 			mtasts_result_failure_type(r) : "unknown",
 		    mtasts_result_failure_reason(r) ?
@@ -388,64 +472,154 @@ fetch:
 		    mtasts_result_status(r) == MTASTS_LOOKUP_POLICY
 			? "cached policy kept"
 			: "no valid cached policy");
-		out = 1;
+		cli_log(LOG_WARNING, "refresh: %s: FAILED: %s", domain,
+		    o->reason);
 	}
+	free(old_text);
 	mtasts_result_free(r);
-	return out;
+}
+
+/* One result line, worker to parent: what TAB domain TAB id ... LF. */
+static int
+refresh_send(int fd, const struct refresh_out *o)
+{
+	char line[sizeof(*o) + 64], reason[sizeof(o->reason)], *p;
+	int n;
+
+	mtasts_strlcpy(reason, o->reason, sizeof(reason));
+	for (p = reason; *p != '\0'; p++)
+		if (*p == '\t' || *p == '\n' || *p == '\r')
+			*p = ' ';
+	n = snprintf(line, sizeof(line), "%d\t%s\t%s\t%s\t%u\t%s\n",
+	    o->what, o->domain, o->id, o->mode, o->max_age, reason);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	/* < PIPE_BUF: one atomic write, never interleaved with others. */
+	return write(fd, line, (size_t)n) == n ? 0 : -1;
+}
+
+static int
+refresh_parse(char *line, struct refresh_out *o)
+{
+	char *f[6], *p = line;
+	uint64_t v;
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 0; i < 6; i++) {
+		f[i] = p;
+		if (i < 5) {
+			if ((p = strchr(p, '\t')) == NULL)
+				return -1;
+			*p++ = '\0';
+		}
+	}
+	if (mtasts_parse_u64(f[0], strlen(f[0]), R_NOUT - 1, &v) != 0)
+		return -1;
+	o->what = (int)v;
+	mtasts_strlcpy(o->domain, f[1], sizeof(o->domain));
+	mtasts_strlcpy(o->id, f[2], sizeof(o->id));
+	mtasts_strlcpy(o->mode, f[3], sizeof(o->mode));
+	if (mtasts_parse_u64(f[4], strlen(f[4]), UINT32_MAX, &v) == 0)
+		o->max_age = (unsigned)v;
+	mtasts_strlcpy(o->reason, f[5], sizeof(o->reason));
+	return 0;
+}
+
+static int
+cmp_out(const void *a, const void *b)
+{
+	return strcmp(((const struct refresh_out *)a)->domain,
+	    ((const struct refresh_out *)b)->domain);
 }
 
 static int
 cmd_refresh(struct mtasts_ctx *ctx, int argc, char **argv)
 {
 	struct domain_list l;
+	struct refresh_out *res = NULL;
+	size_t cnt[R_NOUT] = { 0 }, nres = 0, i, nworkers, ntmp = 0,
+	    nlock = 0, len = 0, cap = 0;
+	char *buf = NULL, *line, *nl;
 	time_t now = 0;
-	size_t i, nworkers;
-	int k, failed = 0, status;
+	int k, json = 0, failed = 0, status, pfd[2];
 	pid_t *pids;
 
 	for (k = 1; k < argc; k++) {
 		if (strcmp(argv[k], "--now") == 0 && k + 1 < argc) {
-			if (parse_now(argv[++k], &now) != 0)
+			if (parse_now("refresh", argv[++k], &now,
+			    usage_refresh) != 0)
 				return EXIT_USAGE;
-		} else {
-			usage();
-			return EXIT_USAGE;
-		}
+		} else if (strcmp(argv[k], "--json") == 0)
+			json = 1;
+		else
+			return cli_bad_arg("refresh", usage_refresh, argc,
+			    argv, k);
 	}
 	if (now != 0)
 		mtasts_ctx_set_now(ctx, now);
 	now = now != 0 ? now : time(NULL);
 	if (list_domains(ctx, &l) != 0)
-		return EXIT_INTERNAL;
+		return EXIT_FAILED;
 	nworkers = (size_t)ctx->cfg.refresh_concurrency;
 	if (nworkers > l.n)
 		nworkers = l.n;
-	if ((pids = calloc(nworkers + 1, sizeof(*pids))) == NULL) {
+	if ((pids = calloc(nworkers + 1, sizeof(*pids))) == NULL ||
+	    (res = calloc(l.n + 1, sizeof(*res))) == NULL ||
+	    pipe(pfd) != 0) {
+		cli_log(LOG_ERR, "refresh: %s", strerror(errno));
+		free(pids);
+		free(res);
 		domain_list_free(&l);
-		return EXIT_INTERNAL;
+		return EXIT_FAILED;
 	}
 	fflush(stdout);
 	/*
-	 * Bounded concurrency: worker w refreshes every nworkers-th domain.
-	 * Each worker makes its own resolver and TLS context on first use.
+	 * Bounded concurrency: worker w refreshes every nworkers-th domain
+	 * and reports each outcome as one line on the pipe. Each worker makes
+	 * its own resolver and TLS context on first use.
 	 */
 	for (i = 0; i < nworkers; i++) {
 		if ((pids[i] = fork()) == -1) {
-			fprintf(stderr, "mtasts: fork: %s\n", strerror(errno));
+			cli_log(LOG_ERR, "refresh: fork: %s", strerror(errno));
 			failed = 1;
 			break;
 		}
 		if (pids[i] == 0) {
+			struct refresh_out o;
 			size_t j;
-			int f = 0;
 
-			for (j = i; j < l.n; j += nworkers)
-				if (refresh_one(ctx, l.v[j], now) == 1)
-					f = 1;
+			close(pfd[0]);
+			for (j = i; j < l.n; j += nworkers) {
+				refresh_one(ctx, l.v[j], now, &o);
+				(void)refresh_send(pfd[1], &o);
+			}
 			fflush(stdout);
-			_exit(f ? EXIT_REFRESH_FAILED : 0);
+			_exit(0);
 		}
 	}
+	close(pfd[1]);
+	for (;;) {
+		ssize_t r;
+
+		if (len + 4096 > cap) {
+			char *nb = realloc(buf, cap + 65536);
+
+			if (nb == NULL) {
+				failed = 1;
+				break;
+			}
+			buf = nb;
+			cap += 65536;
+		}
+		r = read(pfd[0], buf + len, cap - len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(pfd[0]);
 	for (i = 0; i < nworkers; i++) {
 		if (pids[i] <= 0)
 			continue;
@@ -453,14 +627,75 @@ cmd_refresh(struct mtasts_ctx *ctx, int argc, char **argv)
 		    WEXITSTATUS(status) != 0)
 			failed = 1;
 	}
+	if (buf != NULL) {
+		buf[len] = '\0';
+		for (line = buf; nres < l.n && (nl = strchr(line, '\n')) !=
+		    NULL; line = nl + 1) {
+			*nl = '\0';
+			if (refresh_parse(line, &res[nres]) == 0)
+				cnt[res[nres++].what]++;
+		}
+	}
+	/* A worker that died took its remaining domains with it. */
+	if (nres < l.n) {
+		cli_log(LOG_ERR, "refresh: %zu domain(s) not refreshed (a "
+		    "worker failed)", l.n - nres);
+		cnt[R_FAILED] += l.n - nres;
+	}
 	/* Temp files of dead stores, locks of purged domains. */
-	if (purge_stale(ctx) != 0)
+	if (purge_stale(ctx, &ntmp, &nlock) != 0)
 		failed = 1;
-	printf("refresh: %zu cached domains, %s\n", l.n,
-	    failed ? "some refreshes FAILED (see above)" : "all refreshed");
+	if (cnt[R_FAILED] > 0)
+		failed = 1;
+	if (json) {
+		json_t *o = json_object(), *arr = json_array();
+
+		if (nres > 1)
+			qsort(res, nres, sizeof(*res), cmp_out);
+		for (i = 0; i < nres; i++) {
+			json_t *d = json_object();
+
+			json_object_set_new(d, "domain",
+			    json_string(res[i].domain));
+			json_object_set_new(d, "result",
+			    json_string(r_names[res[i].what]));
+			if (res[i].id[0] != '\0') {
+				json_object_set_new(d, "id",
+				    json_string(res[i].id));
+				json_object_set_new(d, "mode",
+				    json_string(res[i].mode));
+				json_object_set_new(d, "max_age",
+				    json_integer(res[i].max_age));
+			}
+			if (res[i].reason[0] != '\0')
+				json_object_set_new(d, "reason",
+				    json_string(res[i].reason));
+			json_array_append_new(arr, d);
+		}
+		json_object_set_new(o, "version", json_integer(1));
+		json_object_set_new(o, "cached", json_integer((json_int_t)l.n));
+		for (i = 0; i < R_NOUT; i++)
+			json_object_set_new(o, r_names[i],
+			    json_integer((json_int_t)cnt[i]));
+		json_object_set_new(o, "stale_temp_files_removed",
+		    json_integer((json_int_t)ntmp));
+		json_object_set_new(o, "unused_lock_files_removed",
+		    json_integer((json_int_t)nlock));
+		json_object_set_new(o, "domains", arr);
+		json_object_set_new(o, "exit",
+		    json_integer(failed ? EXIT_PARTIAL : EXIT_OK));
+		print_json(o, JSON_INDENT(2));
+		json_decref(o);
+	} else
+		printf("refresh: %zu cached domains: %zu refreshed, %zu "
+		    "unchanged, %zu failed, %zu purged, %zu skipped\n", l.n,
+		    cnt[R_REFRESHED], cnt[R_UNCHANGED], cnt[R_FAILED],
+		    cnt[R_PURGED], cnt[R_SKIPPED]);
+	free(buf);
+	free(res);
 	free(pids);
 	domain_list_free(&l);
-	return failed ? EXIT_REFRESH_FAILED : 0;
+	return failed ? EXIT_PARTIAL : EXIT_OK;
 }
 
 static json_t *
@@ -498,138 +733,206 @@ entry_json(const struct mtasts_cache_entry *e)
 	return o;
 }
 
+/* mtasts cache list [--json]: one line (or object) per cached domain. */
+static int
+cache_list(struct mtasts_ctx *ctx, int argc, char **argv)
+{
+	struct domain_list l;
+	json_t *arr = NULL;
+	time_t now = time(NULL);
+	size_t i;
+	int k, json = 0;
+
+	for (k = 2; k < argc; k++)
+		if (strcmp(argv[k], "--json") == 0)
+			json = 1;
+		else
+			return cli_bad_arg("cache list", usage_cache, argc,
+			    argv, k);
+	if (list_domains(ctx, &l) != 0)
+		return EXIT_FAILED;
+	if (json)
+		arr = json_array();
+	for (i = 0; i < l.n; i++) {
+		struct mtasts_cache_entry *e = NULL;
+		struct mtasts_error err = { 0, "" };
+		const char *state;
+		int rc;
+
+		rc = mtasts_cache_load(ctx, l.v[i], &e, &err);
+		if (rc == MTASTS_CACHE_UNUSABLE) {
+			/* D-CACHE-6: lookups defer until repaired. */
+			if (json) {
+				json_t *o = json_object();
+
+				json_object_set_new(o, "domain",
+				    json_string(l.v[i]));
+				json_object_set_new(o, "state",
+				    json_string("unusable"));
+				json_object_set_new(o, "reason",
+				    json_string(err.text));
+				json_array_append_new(arr, o);
+			} else
+				printf("%-40s %-8s\n", l.v[i], "UNUSABLE");
+			continue;
+		}
+		if (e == NULL)
+			continue;
+		state = e->policy == NULL ? "no-policy" :
+		    now < e->expires_at ? "valid" : "expired";
+		if (json) {
+			json_t *o = entry_json(e);
+
+			json_object_del(o, "policy_text");
+			json_object_set_new(o, "state", json_string(state));
+			json_array_append_new(arr, o);
+		} else if (e->policy != NULL)
+			printf("%-40s %-8s id %-32s %s\n", e->domain,
+			    mtasts_mode_name(mtasts_policy_mode(e->policy)),
+			    e->id, now < e->expires_at ? "valid" : "EXPIRED");
+		else
+			printf("%-40s %-8s\n", e->domain, "no-policy");
+		mtasts_cache_entry_free(e);
+	}
+	if (json) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "version", json_integer(1));
+		json_object_set_new(o, "domains", arr);
+		print_json(o, JSON_INDENT(2));
+		json_decref(o);
+	}
+	domain_list_free(&l);
+	return EXIT_OK;
+}
+
+/* refresh's purge without the fetches (D-PURGE-1). */
+static int
+cache_purge(struct mtasts_ctx *ctx, int argc, char **argv)
+{
+	struct domain_list l;
+	char why[512];
+	time_t now = 0;
+	size_t i, npurged = 0, nfailed = 0, ntmp = 0, nlock = 0;
+	int k, rc = EXIT_OK;
+
+	for (k = 2; k < argc; k++) {
+		if (strcmp(argv[k], "--now") == 0 && k + 1 < argc) {
+			if (parse_now("cache purge", argv[++k], &now,
+			    usage_cache) != 0)
+				return EXIT_USAGE;
+		} else
+			return cli_bad_arg("cache purge", usage_cache, argc,
+			    argv, k);
+	}
+	now = now != 0 ? now : time(NULL);
+	if (list_domains(ctx, &l) != 0)
+		return EXIT_FAILED;
+	for (i = 0; i < l.n; i++) {
+		struct mtasts_cache_entry *e = NULL;
+
+		if (mtasts_cache_load(ctx, l.v[i], &e, NULL) != MTASTS_OK)
+			continue;
+		switch (purge_expired(ctx, e, now, "cache purge", why,
+		    sizeof(why))) {
+		case 1:
+			nfailed++;
+			break;
+		case 2:
+			npurged++;
+			break;
+		}
+		mtasts_cache_entry_free(e);
+	}
+	domain_list_free(&l);
+	if (purge_stale(ctx, &ntmp, &nlock) != 0)
+		nfailed++;
+	printf("cache purge: %zu purged, %zu failed, removed %zu stale temp "
+	    "file%s, %zu unused lock file%s\n", npurged, nfailed, ntmp,
+	    ntmp == 1 ? "" : "s", nlock, nlock == 1 ? "" : "s");
+	if (nfailed > 0)
+		rc = EXIT_FAILED;
+	return rc;
+}
+
 static int
 cmd_cache(struct mtasts_ctx *ctx, int argc, char **argv)
 {
 	struct mtasts_error err = { 0, "" };
 	struct domain_list l;
 	char dom[MTASTS_DOMAIN_MAX + 1];
-	size_t i;
-	int rc = 0;
+	const char *sub;
+	size_t i, ntmp, nlock, nfailed = 0;
+	struct mtasts_cache_entry *e = NULL;
+	json_t *o;
+	int rc;
 
-	if (argc == 2 && strcmp(argv[1], "list") == 0) {
-		time_t now = time(NULL);
-
-		if (list_domains(ctx, &l) != 0)
-			return EXIT_INTERNAL;
-		for (i = 0; i < l.n; i++) {
-			struct mtasts_cache_entry *e = NULL;
-
-			rc = mtasts_cache_load(ctx, l.v[i], &e, NULL);
-			if (rc == MTASTS_CACHE_UNUSABLE) {
-				/* D-CACHE-6: lookups defer until repaired. */
-				printf("%-40s %-8s\n", l.v[i], "UNUSABLE");
-				rc = 0;
-				continue;
-			}
-			rc = 0;
-			if (e == NULL)
-				continue;
-			if (e->policy != NULL)
-				printf("%-40s %-8s id %-32s %s\n", e->domain,
-				    mtasts_mode_name(
-					mtasts_policy_mode(e->policy)),
-				    e->id,
-				    now < e->expires_at ? "valid"
-							: "EXPIRED");
-			else
-				printf("%-40s %-8s\n", e->domain,
-				    "no-policy");
-			mtasts_cache_entry_free(e);
+	if (argc < 2)
+		return cli_usage_error(usage_cache, "cache: missing "
+		    "sub-command (list, show, flush or purge)");
+	sub = argv[1];
+	if (strcmp(sub, "list") == 0)
+		return cache_list(ctx, argc, argv);
+	if (strcmp(sub, "purge") == 0)
+		return cache_purge(ctx, argc, argv);
+	if (strcmp(sub, "show") != 0 && strcmp(sub, "flush") != 0)
+		return cli_usage_error(usage_cache, "cache: unknown "
+		    "sub-command \"%s\"", sub);
+	if (argc > 2 && argv[2][0] == '-')
+		return cli_bad_arg(strcmp(sub, "show") == 0 ? "cache show" :
+		    "cache flush", usage_cache, argc, argv, 2);
+	if (argc > 3)
+		return cli_bad_arg(strcmp(sub, "show") == 0 ? "cache show" :
+		    "cache flush", usage_cache, argc, argv, 3);
+	if (argc == 3 && mtasts_domain_normalize(argv[2], strlen(argv[2]),
+	    dom, &err) != MTASTS_OK)
+		return cli_usage_error(usage_cache, "cache %s: %s", sub,
+		    err.text);
+	if (strcmp(sub, "show") == 0) {
+		if (argc != 3)
+			return cli_usage_error(usage_cache, "cache show: "
+			    "missing DOMAIN");
+		rc = mtasts_cache_load(ctx, dom, &e, &err);
+		if (rc == MTASTS_CACHE_UNUSABLE) {
+			cli_log(LOG_WARNING, "%s; lookups of %s defer until "
+			    "`mtasts cache flush %s` or `mtasts refresh` "
+			    "repairs it", err.text, dom, dom);
+			return EXIT_NOTFOUND;
 		}
-		domain_list_free(&l);
-		return 0;
+		if (rc != MTASTS_OK) {
+			/* The answer to the question, not an event. */
+			fprintf(stderr, "mtasts: cache show: %s: not cached\n",
+			    dom);
+			return EXIT_NOTFOUND;
+		}
+		o = entry_json(e);
+		print_json(o, JSON_INDENT(2));
+		json_decref(o);
+		mtasts_cache_entry_free(e);
+		return EXIT_OK;
 	}
-	if (argc >= 2 && strcmp(argv[1], "purge") == 0) {
-		time_t now = 0;
-
-		/* refresh's purge without the fetches (D-PURGE-1). */
-		for (i = 2; i < (size_t)argc; i++) {
-			if (strcmp(argv[i], "--now") == 0 &&
-			    i + 1 < (size_t)argc) {
-				if (parse_now(argv[++i], &now) != 0)
-					return EXIT_USAGE;
-			} else {
-				usage();
-				return EXIT_USAGE;
-			}
+	/* flush */
+	if (argc == 3) {
+		if (mtasts_cache_remove(ctx, dom, &err) != MTASTS_OK) {
+			cli_log(LOG_ERR, "%s", err.text);
+			return EXIT_FAILED;
 		}
-		now = now != 0 ? now : time(NULL);
-		if (list_domains(ctx, &l) != 0)
-			return EXIT_INTERNAL;
-		for (i = 0; i < l.n; i++) {
-			struct mtasts_cache_entry *e = NULL;
-
-			if (mtasts_cache_load(ctx, l.v[i], &e, NULL) !=
-			    MTASTS_OK)
-				continue;
-			if (purge_expired(ctx, e, now) == 1)
-				rc = EXIT_INTERNAL;
-			mtasts_cache_entry_free(e);
-		}
-		domain_list_free(&l);
-		if (purge_stale(ctx) != 0)
-			rc = EXIT_INTERNAL;
-		return rc;
+		cli_log(LOG_NOTICE, "cache flush: %s: removed", dom);
+		return EXIT_OK;
 	}
-	if (argc >= 2 && argc <= 3 &&
-	    (strcmp(argv[1], "show") == 0 || strcmp(argv[1], "flush") == 0)) {
-		if (argc == 3 &&
-		    mtasts_domain_normalize(argv[2], strlen(argv[2]), dom,
-			&err) != MTASTS_OK) {
-			fprintf(stderr, "mtasts: %s: %s\n", argv[2], err.text);
-			return EXIT_USAGE;
+	if (list_domains(ctx, &l) != 0)
+		return EXIT_FAILED;
+	for (i = 0; i < l.n; i++)
+		if (mtasts_cache_remove(ctx, l.v[i], &err) != MTASTS_OK) {
+			cli_log(LOG_ERR, "%s", err.text);
+			nfailed++;
 		}
-		if (strcmp(argv[1], "show") == 0 && argc == 3) {
-			struct mtasts_cache_entry *e = NULL;
-			json_t *o;
-			char *s;
-
-			rc = mtasts_cache_load(ctx, dom, &e, &err);
-			if (rc == MTASTS_CACHE_UNUSABLE) {
-				fprintf(stderr, "mtasts: %s: %s; lookups "
-				    "defer until `mtasts cache flush %s` or "
-				    "`mtasts refresh` repairs it\n", dom,
-				    err.text, dom);
-				return 3;
-			}
-			if (rc != MTASTS_OK) {
-				fprintf(stderr, "mtasts: %s: not cached\n",
-				    dom);
-				return 3;
-			}
-			o = entry_json(e);
-			s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-			if (s != NULL)
-				puts(s);
-			free(s);
-			json_decref(o);
-			mtasts_cache_entry_free(e);
-			return 0;
-		}
-		if (strcmp(argv[1], "flush") == 0) {
-			if (argc == 3)
-				return mtasts_cache_remove(ctx, dom, &err) ==
-					MTASTS_OK
-				    ? 0
-				    : (fprintf(stderr, "mtasts: %s\n",
-					   err.text),
-					  EXIT_INTERNAL);
-			if (list_domains(ctx, &l) != 0)
-				return EXIT_INTERNAL;
-			for (i = 0; i < l.n; i++)
-				if (mtasts_cache_remove(ctx, l.v[i], &err) !=
-				    MTASTS_OK)
-					rc = EXIT_INTERNAL;
-			printf("flushed %zu entries\n", l.n);
-			domain_list_free(&l);
-			if (purge_stale(ctx) != 0)
-				rc = EXIT_INTERNAL;
-			return rc;
-		}
-	}
-	usage();
-	return EXIT_USAGE;
+	rc = purge_stale(ctx, &ntmp, &nlock) != 0 ? EXIT_FAILED : EXIT_OK;
+	printf("flushed %zu entries, %zu failed\n", l.n - nfailed, nfailed);
+	cli_log(LOG_NOTICE, "cache flush: %zu entries removed, %zu failed",
+	    l.n - nfailed, nfailed);
+	domain_list_free(&l);
+	return nfailed > 0 ? EXIT_FAILED : rc;
 }
 
 int
@@ -637,38 +940,52 @@ main(int argc, char **argv)
 {
 	struct mtasts_error err = { 0, "" };
 	struct mtasts_ctx *ctx;
-	const char *config = NULL;
-	int i, rc;
+	const char *config = NULL, *u;
+	int i, k, rc, logmode = CLI_LOG_AUTO;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			config = argv[++i];
 		else if (strcmp(argv[i], "-v") == 0)
-			verbose++;
+			cli_verbose++;
+		else if (strcmp(argv[i], "--syslog") == 0)
+			logmode = CLI_LOG_SYSLOG;
+		else if (strcmp(argv[i], "--stderr") == 0)
+			logmode = CLI_LOG_STDERR;
 		else if (strcmp(argv[i], "--version") == 0) {
 			printf("mtasts %s\n", mtasts_version());
-			return 0;
-		} else {
-			usage();
-			return EXIT_USAGE;
-		}
+			return EXIT_OK;
+		} else if (cli_is_help(argv[i]))
+			return cli_help(usage_top);
+		else
+			return cli_bad_arg("mtasts", usage_top, argc, argv, i);
 	}
-	if (i >= argc) {
-		usage();
-		return EXIT_USAGE;
+	if (i >= argc)
+		return cli_usage_error(usage_top, "missing COMMAND");
+	/* mtasts help [COMMAND], COMMAND [...] --help: usage on stdout. */
+	if (strcmp(argv[i], "help") == 0) {
+		if (i + 1 < argc && (u = command_usage(argv[i + 1])) != NULL)
+			return cli_help(u);
+		return cli_help(usage_top);
 	}
+	if ((u = command_usage(argv[i])) != NULL)
+		for (k = i + 1; k < argc && strcmp(argv[k], "--") != 0; k++)
+			if (cli_is_help(argv[k]))
+				return cli_help(u);
 	if (strcmp(argv[i], "version") == 0) {
+		if (i + 1 < argc)
+			return cli_bad_arg("version", usage_version, argc,
+			    argv, i + 1);
 		printf("mtasts %s\n", mtasts_version());
-		return 0;
+		return EXIT_OK;
 	}
+	cli_log_open(logmode);
 	if ((ctx = mtasts_ctx_new()) == NULL) {
-		fprintf(stderr, "mtasts: out of memory\n");
-		return EXIT_INTERNAL;
+		cli_log(LOG_ERR, "out of memory");
+		return EXIT_FAILED;
 	}
-	mtasts_ctx_set_log(ctx, log_stderr, NULL);
+	mtasts_ctx_set_log(ctx, cli_log_lib, NULL);
 	if (strcmp(argv[i], "check") == 0) {
-		int k;
-
 		/* check --local reports a bad configuration, as a row. */
 		for (k = i + 1; k < argc; k++)
 			if (strcmp(argv[k], "--local") == 0) {
@@ -680,7 +997,7 @@ main(int argc, char **argv)
 	}
 	/* D-CONF-1: a configuration error is exit 2, naming file:line. */
 	if ((rc = mtasts_ctx_load_config(ctx, config, &err)) != MTASTS_OK) {
-		fprintf(stderr, "mtasts: %s\n", err.text);
+		cli_log(LOG_ERR, "%s", err.text);
 		mtasts_ctx_free(ctx);
 		return EXIT_USAGE;
 	}
@@ -694,10 +1011,9 @@ main(int argc, char **argv)
 		rc = cmd_check(ctx, argc - i, argv + i);
 	else if (strcmp(argv[i], "report") == 0)
 		rc = cmd_report(ctx, argc - i, argv + i);
-	else {
-		usage();
-		rc = EXIT_USAGE;
-	}
+	else
+		rc = cli_usage_error(usage_top, "unknown command \"%s\"",
+		    argv[i]);
 	mtasts_ctx_free(ctx);
 	return rc;
 }

@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <syslog.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,15 +47,12 @@
 /* Spool directories one fleet report reads. */
 #define SPOOLS_MAX 1024
 
-static void
-report_usage(void)
-{
-	fprintf(stderr, "usage: mtasts report build [--date YYYY-MM-DD] "
-	    "[--out DIR] [--now EPOCH]\n"
-	    "           [--spool DIR ... | --spool-root DIR]\n"
-	    "       mtasts report send [--date YYYY-MM-DD] [--now EPOCH]\n"
-	    "           [--spool DIR ... | --spool-root DIR]\n");
-}
+const char cli_report_usage[] =
+    "usage: mtasts report build [--date YYYY-MM-DD] [--out DIR] "
+    "[--now EPOCH]\n"
+    "           [--spool DIR ... | --spool-root DIR]\n"
+    "       mtasts report send [--date YYYY-MM-DD] [--now EPOCH]\n"
+    "           [--spool DIR ... | --spool-root DIR]\n";
 
 /* "YYYY-MM-DD" to the Unix time of its 00:00 UTC. */
 static int
@@ -227,20 +225,22 @@ state_store(const char *dir, const char *name, const struct state *s)
 	return rc;
 }
 
+/* *pending: reports neither delivered nor given up after this run. */
 static int
 send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
-    time_t now)
+    time_t now, size_t *pending)
 {
 	char sdir[MTASTS_PATH_MAX + 16], sname[sizeof(v[0].file_name) + 8];
 	char spath[sizeof(sdir) + sizeof(sname) + 2];
-	size_t i;
+	size_t i, nsent = 0, nalready = 0, nlater = 0, nretry = 0,
+	    ngaveup = 0, nfailed = 0;
 	int rc = 0;
 
 	snprintf(sdir, sizeof(sdir), "%s/state", report_dir(ctx));
 	if (mkdirs(sdir) != 0) {
-		fprintf(stderr, "mtasts: report: %s: %s\n", sdir,
-		    strerror(errno));
-		return EXIT_INTERNAL;
+		cli_log(LOG_ERR, "report send: %s: %s", sdir, strerror(errno));
+		*pending = n;
+		return EXIT_FAILED;
 	}
 	for (i = 0; i < n; i++) {
 		struct mtasts_report *r = &v[i];
@@ -254,14 +254,18 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 		state_load(spath, &s);
 		if (s.done[0] != '\0') {
 			printf("already-sent %s %s\n", r->file_name, s.done);
+			nalready++;
 			continue;
 		}
 		if (s.gave_up) {
 			printf("gave-up %s\n", r->file_name);
+			ngaveup++;
 			continue;
 		}
 		if (s.attempts > 0 && now < s.next) {
 			printf("later %s %lld\n", r->file_name, s.next);
+			nlater++;
+			(*pending)++;
 			continue;
 		}
 		if (s.first == 0)
@@ -271,10 +275,17 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 		    &err) == MTASTS_OK) {
 			mtasts_strlcpy(s.done, done, sizeof(s.done));
 			printf("sent %s %s\n", r->file_name, done);
+			nsent++;
+			cli_log(LOG_NOTICE, "report send: %s: sent to %s",
+			    r->file_name, done);
 		} else if (now - s.first >= RETRY_WINDOW) {
 			s.gave_up = 1;
 			rc = EXIT_GAVE_UP;
 			printf("gave-up %s %s\n", r->file_name, err.text);
+			ngaveup++;
+			cli_log(LOG_ERR, "report send: %s: given up after %d "
+			    "hours of retries: %s", r->file_name,
+			    RETRY_WINDOW / 3600, err.text);
 		} else {
 			/* 5 min, 10, 20, ... at most 4 h between tries. */
 			wait = (long long)RETRY_FIRST << (s.attempts > 7 ? 6 :
@@ -282,16 +293,66 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 			if (wait > RETRY_MAX)
 				wait = RETRY_MAX;
 			s.next = now + wait;
+			nretry++;
+			(*pending)++;
 			printf("retry %s %lld %s\n", r->file_name, s.next,
+			    err.text);
+			cli_log(LOG_WARNING, "report send: %s: not delivered, "
+			    "retry at %lld: %s", r->file_name, s.next,
 			    err.text);
 		}
 		if (state_store(sdir, sname, &s) != 0) {
-			fprintf(stderr, "mtasts: report: cannot write %s\n",
-			    spath);
+			/* Not recorded: the next run decides again. */
+			(*pending)++;
+			nfailed++;
+			cli_log(LOG_ERR, "report send: cannot write %s: %s",
+			    spath, strerror(errno));
 			rc = EXIT_INTERNAL;
 		}
 	}
+	/* The failures counted, as the other commands' summaries do. */
+	printf("send reports=%zu sent=%zu already_sent=%zu retry=%zu "
+	    "later=%zu gave_up=%zu state_errors=%zu\n", n, nsent, nalready,
+	    nretry, nlater, ngaveup, nfailed);
 	return rc;
+}
+
+/*
+ * Retention (decisions.md D-RET-1, the rule is the core's): what is older
+ * than report_retention_days goes; one line on stdout, one log line for
+ * what was removed, a warning for old spool days that were never
+ * reported. 0, or -1 when something could not be removed.
+ */
+static int
+prune(struct mtasts_ctx *ctx, time_t now, int own_spool)
+{
+	struct mtasts_prune_stats ps;
+	struct mtasts_error err = { 0, "" };
+	int rc;
+
+	rc = mtasts_retention_prune(ctx, now, own_spool, &ps, &err);
+	printf("retention days=%d spool=%zu reports=%zu report_dirs=%zu "
+	    "state=%zu other=%zu kept_pending=%zu kept_unreported=%zu "
+	    "errors=%zu\n", ps.days, ps.spool_files, ps.report_files,
+	    ps.report_dirs, ps.state_files, ps.other_files, ps.kept_pending,
+	    ps.kept_unreported, ps.errors);
+	if (ps.spool_files + ps.report_files + ps.report_dirs +
+	    ps.state_files + ps.other_files > 0)
+		cli_log(LOG_INFO, "retention: removed %zu spool, %zu report, "
+		    "%zu state file(s) and %zu report dir(s) older than %d "
+		    "days", ps.spool_files, ps.report_files, ps.state_files,
+		    ps.report_dirs, ps.days);
+	if (ps.kept_unreported > 0)
+		cli_log(LOG_WARNING, "retention: %zu spool day(s) older than "
+		    "%d days were never reported and are kept (oldest %s; "
+		    "`mtasts report send --date %s` reports it)",
+		    ps.kept_unreported, ps.days, ps.oldest_unreported,
+		    ps.oldest_unreported);
+	if (rc != MTASTS_OK) {
+		cli_log(LOG_ERR, "%s", err.text);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -309,7 +370,7 @@ spool_root(const char *root, char **spools, size_t *n)
 	size_t start = *n;
 
 	if ((d = opendir(root)) == NULL) {
-		fprintf(stderr, "mtasts: report: %s: %s\n", root,
+		cli_log(LOG_ERR, "report: --spool-root %s: %s", root,
 		    strerror(errno));
 		return -1;
 	}
@@ -324,8 +385,8 @@ spool_root(const char *root, char **spools, size_t *n)
 		    !S_ISDIR(sb.st_mode))
 			continue;
 		if (*n == SPOOLS_MAX || (spools[*n] = strdup(p)) == NULL) {
-			fprintf(stderr, "mtasts: report: %s: more than %d "
-			    "spools or out of memory\n", root, SPOOLS_MAX);
+			cli_log(LOG_ERR, "report: --spool-root %s: more than "
+			    "%d spools or out of memory", root, SPOOLS_MAX);
 			closedir(d);
 			return -1;
 		}
@@ -350,6 +411,7 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 	time_t now, day;
 	size_t n = 0, i;
 	int send, rc = EXIT_INTERNAL, k;
+	size_t pending = 0;
 
 	send = -1;
 	/* The sub-command may follow --now (as `mtasts lookup` allows). */
@@ -363,10 +425,14 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 			out = argv[++k];
 		else if (strcmp(argv[k], "--spool") == 0 && k + 1 < argc) {
 			fleet = 1;
-			if (nspools == SPOOLS_MAX || (spools[nspools] =
-			    strdup(argv[++k])) == NULL) {
-				report_usage();
-				rc = EXIT_USAGE;
+			if (nspools == SPOOLS_MAX) {
+				rc = cli_usage_error(cli_report_usage,
+				    "report: more than %d --spool options",
+				    SPOOLS_MAX);
+				goto done;
+			}
+			if ((spools[nspools] = strdup(argv[++k])) == NULL) {
+				cli_log(LOG_ERR, "report: out of memory");
 				goto done;
 			}
 			nspools++;
@@ -377,83 +443,117 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 				rc = EXIT_USAGE;
 				goto done;
 			}
-		}
-		else if (strcmp(argv[k], "--now") == 0 && k + 1 < argc) {
+		} else if (strcmp(argv[k], "--now") == 0 && k + 1 < argc) {
 			uint64_t t;
 
 			if (mtasts_parse_u64(argv[k + 1], strlen(argv[k + 1]),
 			    (uint64_t)1 << 40, &t) != 0 || t == 0) {
-				report_usage();
-				rc = EXIT_USAGE;
+				rc = cli_usage_error(cli_report_usage,
+				    "report: --now: expected Unix seconds, got "
+				    "\"%s\"", argv[k + 1]);
 				goto done;
 			}
 			mtasts_ctx_set_now(ctx, (time_t)t);
 			k++;
+		} else if (send < 0 && argv[k][0] != '-') {
+			rc = cli_usage_error(cli_report_usage, "report: "
+			    "unknown sub-command \"%s\"", argv[k]);
+			goto done;
 		} else {
-			report_usage();
-			rc = EXIT_USAGE;
+			rc = cli_bad_arg(send < 0 ? "report" : send ?
+			    "report send" : "report build", cli_report_usage,
+			    argc, argv, k);
 			goto done;
 		}
 	}
-	if (send < 0 || (send && out != NULL)) {
-		report_usage();
-		rc = EXIT_USAGE;
+	if (send < 0) {
+		rc = cli_usage_error(cli_report_usage, "report: missing "
+		    "sub-command (build or send)");
+		goto done;
+	}
+	if (send && out != NULL) {
+		rc = cli_usage_error(cli_report_usage, "report send: --out is "
+		    "for report build only");
 		goto done;
 	}
 	now = mtasts_now(ctx);
 	if (date != NULL) {
 		if (parse_date(date, &day) != 0) {
-			fprintf(stderr, "mtasts: report: --date: expected "
-			    "YYYY-MM-DD, got \"%s\"\n", date);
-			rc = EXIT_USAGE;
+			rc = cli_usage_error(cli_report_usage, "report: "
+			    "--date: expected YYYY-MM-DD, got \"%s\"", date);
 			goto done;
 		}
 	} else
 		day = now - DAY;	/* yesterday, UTC */
 	mtasts_tlsrpt_day_name(day, ymd, sizeof(ymd));
 	if (fleet && nspools == 0) {
-		fprintf(stderr, "mtasts: report: no spool directory given\n");
-		rc = EXIT_USAGE;
+		rc = cli_usage_error(cli_report_usage, "report: --spool-root: "
+		    "no spool directory in it");
 		goto done;
 	}
 	k = mtasts_report_build_spools(ctx, day, fleet ? (const char *const *)
 	    spools : NULL, nspools, mtasts_report_rua_dns, NULL, &v, &n, &st,
 	    &err);
 	if (k != MTASTS_OK) {
-		fprintf(stderr, "mtasts: report: %s\n", err.text);
+		cli_log(LOG_ERR, "report: %s", err.text);
 		rc = k == MTASTS_ERROR && strstr(err.text, "report_") !=
 		    NULL ? EXIT_USAGE : EXIT_INTERNAL;
 		goto done;
 	}
 	if (st.torn > 0)
-		fprintf(stderr, "mtasts: report: %s: %zu torn or malformed "
-		    "spool lines skipped\n", ymd, st.torn);
+		cli_log(LOG_WARNING, "report: %s: %zu torn or malformed "
+		    "spool lines skipped", ymd, st.torn);
 	if (st.dropped > 0)
-		fprintf(stderr, "mtasts: report: %s: %zu sessions were "
-		    "dropped when the day's spool was full\n", ymd,
+		cli_log(LOG_WARNING, "report: %s: %zu sessions were "
+		    "dropped when the day's spool was full", ymd,
 		    st.dropped);
 	if (out != NULL)
 		mtasts_strlcpy(dir, out, sizeof(dir));
 	else
 		snprintf(dir, sizeof(dir), "%s/%s", report_dir(ctx), ymd);
 	if (n > 0 && mkdirs(dir) != 0) {
-		fprintf(stderr, "mtasts: report: %s: %s\n", dir,
-		    strerror(errno));
+		cli_log(LOG_ERR, "report: %s: %s", dir, strerror(errno));
 		goto done;
 	}
 	/* Both commands keep the JSON of what they report. */
 	for (i = 0; i < n; i++) {
 		if (write_file(dir, v[i].file_name, v[i].json,
 		    v[i].json_len) != 0) {
-			fprintf(stderr, "mtasts: report: cannot write %s/%s: "
-			    "%s\n", dir, v[i].file_name, strerror(errno));
+			cli_log(LOG_ERR, "report: cannot write %s/%s: %s",
+			    dir, v[i].file_name, strerror(errno));
 			goto done;
 		}
 		if (!send)
 			printf("wrote %s/%s\n", dir, v[i].file_name);
 	}
 	print_stats(ymd, &st, n);
-	rc = send ? send_reports(ctx, v, n, now) : 0;
+	if (!send) {
+		rc = EXIT_OK;
+		goto done;
+	}
+	rc = send_reports(ctx, v, n, now, &pending);
+	/*
+	 * D-RET-1: every report of this host's spool day is delivered or
+	 * given up (or there was none), and no domain's TLSRPT record was
+	 * left unknown (tempfail: its report was not built, a later
+	 * `report send --date` may build it): the marker lets a later run
+	 * prune that spool day once it is old. Then the pruning itself.
+	 */
+	if (!fleet && pending == 0 && st.tempfail == 0) {
+		char mark[MTASTS_PATH_MAX * 2];
+
+		snprintf(mark, sizeof(mark), "%s/%s", report_dir(ctx), ymd);
+		err.text[0] = '\0';
+		if (mkdirs(mark) != 0 ||
+		    mtasts_retention_mark_day(ctx, mark, &err) != MTASTS_OK) {
+			cli_log(LOG_ERR, "report send: %s: %s", mark,
+			    err.text[0] ? err.text : strerror(errno));
+			if (rc == EXIT_OK)
+				rc = EXIT_FAILED;
+		}
+	}
+	if (prune(ctx, now, !fleet) != 0 && rc == EXIT_OK)
+		rc = EXIT_FAILED;
 done:
 	fflush(stdout);
 	mtasts_report_free(v, n);

@@ -29,7 +29,7 @@ static const char *const conf_keys[MTASTS_CK_COUNT] = {
 	"dns_failure", "resolve_special_zone", "tlsrpt_dir", "report_dir",
 	"sendmail", "report_org_name", "report_contact", "report_from",
 	"report_submitter", "report_failure_reason", "cache_memo",
-	"tlsrpt_max_day_size", "report_host_id"
+	"tlsrpt_max_day_size", "report_host_id", "report_retention_days"
 };
 
 const char *
@@ -333,6 +333,10 @@ conf_apply(struct mtasts_config *c, int k, const char *key, const char *v,
 			    "cache_memo: expected on or off, got \"%.40s\"",
 			    v);
 		return MTASTS_OK;
+	case MTASTS_CK_REPORT_RETENTION_DAYS:
+		/* D-RET-1: 0 keeps everything; at most ten years. */
+		return set_int(key, v, 0, MTASTS_RETENTION_DAYS_MAX,
+		    "whole days", &c->report_retention_days, 1, err);
 	case MTASTS_CK_TLSRPT_MAX_DAY_SIZE:
 		if ((rc = set_number(key, v, 65536, 1ULL << 40, "bytes", &n,
 		    err)) != MTASTS_OK)

@@ -30,6 +30,7 @@ mtasts_config_defaults(struct mtasts_config *cfg)
 	cfg->lock_wait_ms = -1;	/* follows fetch_timeout */
 	cfg->refresh_concurrency = 8;
 	cfg->cache_purge_after = 30 * 86400;
+	cfg->report_retention_days = MTASTS_RETENTION_DAYS_DEFAULT;
 	mtasts_strlcpy(cfg->user_agent, "mtasts/" MTASTS_VERSION_STRING,
 	    sizeof(cfg->user_agent));
 }

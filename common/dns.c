@@ -647,7 +647,7 @@ dns_run_fds(struct mtasts_ctx *ctx, struct dns_pending *q, size_t nq,
 	    err)) != MTASTS_OK)
 		return rc;
 	if (d->state == MTASTS_DNSSEC_BROKEN)
-		return mtasts_err(err, MTASTS_ERROR, "%s", d->why);
+		return mtasts_err(err, MTASTS_ERROR, "resolver: %s", d->why);
 	left = deadline_ms - (mtasts_mono_ms() - t0);
 	return dns_wait(ctx, d, q, nq, left > 0 ? (int)left : 1, err);
 }

@@ -88,6 +88,16 @@ entry_new(const char *domain)
 	return e;
 }
 
+/* a->why of a bogus answer without its "DNSSEC bogus: " subject. */
+static const char *
+bogus_reason(const struct mtasts_dns_answer *a)
+{
+	static const char subj[] = "DNSSEC bogus: ";
+
+	return strncmp(a->why, subj, sizeof(subj) - 1) == 0 ?
+	    a->why + sizeof(subj) - 1 : a->why;
+}
+
 static const char *
 dns_status_name(int st)
 {
@@ -147,7 +157,8 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 	rc = ctx->net->dns_query(ctx, qname, T_TXT, ctx->cfg.dns_timeout_ms, &a,
 	    err);
 	if (rc != MTASTS_OK) {
-		snprintf(reason, rsize, "%sTXT %s: resolver: %s",
+		/* The DNS layer's errors name the resolver themselves. */
+		snprintf(reason, rsize, "%sTXT %s: %s",
 		    rc == MTASTS_ERROR ? "configuration: " : "", qname,
 		    err != NULL && err->text[0] != '\0' ? err->text :
 		    mtasts_strerror(rc));
@@ -174,8 +185,9 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 		 * fetch, which PKIX authenticates); anything else is a
 		 * temporary DNS failure (D-DNS-1 dns_failure).
 		 */
+		/* a->why names the subject: "DNSSEC bogus: <reason>". */
 		mtasts_log(ctx, MTASTS_LOG_WARN, "%s: TXT %s is DNSSEC-bogus "
-		    "(%s); %s", domain, qname, a->why,
+		    "(%s); %s", domain, qname, bogus_reason(a),
 		    a->bogus_status == MTASTS_DNS_ANSWER ? "its unauthenticated "
 		    "data is used, the policy itself is authenticated by "
 		    "HTTPS" : "treated as a temporary DNS failure");
@@ -213,7 +225,7 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 		out = TXT_LOCAL;
 	} else if (a->status == MTASTS_DNS_BOGUS) {
 		/* Unusable bogus data: not "no record" (D-DNSSEC-3). */
-		snprintf(reason, rsize, "TXT %s: %s (DNSSEC bogus: %s)", qname,
+		snprintf(reason, rsize, "TXT %s: %s (%s)", qname,
 		    rc == MTASTS_NOTFOUND ? "no STS record" : perr.text,
 		    a->why);
 		out = TXT_TEMP;

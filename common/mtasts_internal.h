@@ -110,6 +110,7 @@ struct mtasts_config {
 	char sendmail[MTASTS_PATH_MAX];		/* command, split on WSP */
 	int report_reason;			/* 0: on (default), -1: omit */
 	int cache_memo;				/* 0: on (default), -1: off */
+	int report_retention_days;		/* D-RET-1; 0: keep all */
 };
 
 struct mtasts_dns;	/* dns.c */
@@ -145,6 +146,7 @@ enum mtasts_conf_key {
 	MTASTS_CK_CACHE_MEMO,
 	MTASTS_CK_TLSRPT_MAX_DAY_SIZE,
 	MTASTS_CK_REPORT_HOST_ID,
+	MTASTS_CK_REPORT_RETENTION_DAYS,
 	MTASTS_CK_COUNT
 };
 /* conf_line[] values besides a line number (>= 1) of last_config_file. */
@@ -943,6 +945,39 @@ struct mtasts_result {
 };
 
 /* ---- tlsrpt.c: the session spool (RFC 8460 reporting data) ---- */
+
+/*
+ * Retention of the spool, built reports and send state (retention.c,
+ * decisions.md D-RET-1): report_retention_days, 0 keeps everything.
+ */
+#define MTASTS_RETENTION_DAYS_DEFAULT 30
+#define MTASTS_RETENTION_DAYS_MAX 3650
+/* report_dir/<day>/ marker: the job built this day from its own spool. */
+#define MTASTS_SPOOL_BUILT_MARK ".spool-built"
+struct mtasts_prune_stats {
+	int days;			/* the retention used; 0: none */
+	size_t spool_files;		/* <day>.jsonl, <day>.jsonl.dropped */
+	size_t report_files;		/* built report JSON */
+	size_t report_dirs;		/* report_dir/<day>/ removed */
+	size_t state_files;		/* state/<report>.state */
+	size_t other_files;		/* markers, temp files of dead stores */
+	size_t kept_pending;		/* old spool days: a send is pending */
+	size_t kept_unreported;		/* old spool days never built */
+	char oldest_unreported[11];	/* YYYY-MM-DD of the oldest of those */
+	size_t errors;			/* files that could not be removed */
+};
+/*
+ * Remove what is older than report_retention_days (own_spool: also this
+ * host's spool days, when reported). MTASTS_ERROR when some file could
+ * not be removed (err: the last one); the counts are in *st either way.
+ */
+int mtasts_retention_prune(struct mtasts_ctx *ctx, time_t now, int own_spool,
+    struct mtasts_prune_stats *st, struct mtasts_error *err);
+/* Mark dir (report_dir/<day>) as built from this host's spool day. */
+int mtasts_retention_mark_day(struct mtasts_ctx *ctx, const char *dir,
+    struct mtasts_error *err);
+/* "YYYY-MM-DD" (len 10) to its 00:00 UTC; -1 unless a real date. */
+int mtasts_day_parse(const char *s, size_t len, time_t *day);
 
 /* Default spool and report directories, sendmail command. */
 #define MTASTS_TLSRPT_DIR_DEFAULT "/var/spool/mtasts/tlsrpt"

@@ -219,6 +219,10 @@ test_ranges(void)
 		    "expected bytes 65536..1099511627776, got \"65535\"" },
 		{ "tlsrpt_max_day_size = 1099511627777", "tlsrpt_max_day_size: "
 		    "expected bytes 65536..1099511627776" },
+		{ "report_retention_days = 3651", "report_retention_days: "
+		    "expected whole days 0..3650, got \"3651\"" },
+		{ "report_retention_days = -1", "report_retention_days: "
+		    "expected whole days" },
 		{ "fetch_timeout = +5", "fetch_timeout: expected" },
 		{ "fetch_timeout = 5 s", "fetch_timeout: expected" },
 		{ "fetch_timeout =", "fetch_timeout: expected" },
@@ -228,6 +232,7 @@ test_ranges(void)
 		"txt_check_interval = 604800", "cache_purge_after = 31622400",
 		"refresh_concurrency = 64", "tlsrpt_max_day_size = 65536",
 		"tlsrpt_max_day_size = 1099511627776",
+		"report_retention_days = 0", "report_retention_days = 3650",
 	};
 	char text[256];
 	size_t i;
@@ -554,6 +559,12 @@ test_api(void)
 		    strstr(mtasts_result_failure_reason(r), "configuration: "
 		    "TXT _mta-sts.example.com: resolver: ") != NULL, "%s",
 		    r != NULL && mtasts_result_failure_reason(r) ?
+		    mtasts_result_failure_reason(r) : "(none)");
+		/* The resolver is named once (issue 13). */
+		CHECKF(r != NULL && mtasts_result_failure_reason(r) != NULL &&
+		    strstr(mtasts_result_failure_reason(r), "resolver: "
+		    "resolver:") == NULL, "%s", r != NULL &&
+		    mtasts_result_failure_reason(r) ?
 		    mtasts_result_failure_reason(r) : "(none)");
 		mtasts_result_free(r);
 		r = NULL;

@@ -946,6 +946,9 @@ class Dnssec(Base):
         self.assertIs(r["mx_allowed"], False, r)
         self.assertOneRequest("bad.sec.test")
         self.assertTrue(any("DNSSEC-bogus" in w for w in warnings_of(r)), r)
+        # Each message names its subject once (issue 13).
+        self.assertFalse(any("(DNSSEC bogus:" in w for w in warnings_of(r)),
+                         r)
         # Cached like any fetched policy; the next lookup keeps it.
         r2 = self.c.lookup("bad.sec.test")
         self.assertPolicy(r2, "enforce", "cache", pid="b1")
@@ -989,6 +992,8 @@ class Dnssec(Base):
         r = self.c.lookup("junk.sec.test")
         self.assertNoPolicy(r, FETCH_ERR)
         self.assertIn("DNSSEC bogus", r["failure"]["reason"], r)
+        self.assertNotIn("DNSSEC bogus: DNSSEC bogus", r["failure"]["reason"],
+                         r)
         self.assertEqual(r["txt_dnssec"], "bogus", r)
         self.assertEqual(self.reqs("junk.sec.test"), [])
         c = W.client(trust_anchor_file=self.SZ.anchor_file,

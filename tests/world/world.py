@@ -53,6 +53,10 @@ import sys
 import tempfile
 import time
 
+# The mtasts command logs to syslog when stderr is not a terminal
+# (decisions.md D-CLI-LOG-1); the worlds read its diagnostics on stderr.
+os.environ.setdefault("MTASTS_LOG", "stderr")
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
