@@ -44,6 +44,8 @@ usage(void)
 	    "  check --local [--json] [--user NAME]...\n"
 	    "  report build [--date YYYY-MM-DD] [--out DIR] | report send\n"
 	    "      [--spool DIR ... | --spool-root DIR]  (fleet aggregate)\n"
+	    "  metrics [--out FILE] [--top N]\n"
+	    "  status [--json]\n"
 	    "  version\n");
 }
 
@@ -694,6 +696,10 @@ main(int argc, char **argv)
 		rc = cmd_check(ctx, argc - i, argv + i);
 	else if (strcmp(argv[i], "report") == 0)
 		rc = cmd_report(ctx, argc - i, argv + i);
+	else if (strcmp(argv[i], "metrics") == 0)
+		rc = cmd_metrics(ctx, argc - i, argv + i);
+	else if (strcmp(argv[i], "status") == 0)
+		rc = cmd_status(ctx, argc - i, argv + i);
 	else {
 		usage();
 		rc = EXIT_USAGE;
