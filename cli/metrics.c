@@ -411,7 +411,8 @@ format_cache(struct out *o, const struct cli_scan *sc)
 	head(o, "mtasts_refresh_failing_domains", "gauge",
 	    "Cached domains whose last policy fetch failed, by result type.");
 	{
-		size_t n = mtasts_tlsrpt_result_type_count(), cnt[32] = { 0 };
+		size_t n = mtasts_tlsrpt_result_type_count();
+		size_t cnt[MTASTS_TLSRPT_RESULT_TYPES + 1] = { 0 };
 
 		for (j = 0; j < sc->nfailing; j++) {
 			const char *t = known_type(sc->failing[j].type);
