@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -42,6 +43,7 @@ DAY0 = 1709251200          # 2024-03-01T00:00:00Z
 DATES = ("2024-03-01", "2024-03-02")
 SUBMITTER = "sender.test"
 PORT = 10514
+RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 FAILS = []
 
 
@@ -95,7 +97,7 @@ template(name="mtasts_line" type="string" string="%msg%\\n")
 ruleset(name="mtasts_recv") {{
   if $app-name == "mtasts-tlsrpt" and
      re_match($msgid, '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$') and
-     re_match($hostname, '^[a-z0-9][a-z0-9.-]*$') then {{
+     re_match($hostname, '^[A-Za-z0-9][A-Za-z0-9.-]*$') then {{
     action(type="omfile" dynaFile="mtasts_path" template="mtasts_line"
            dirCreateMode="0750" fileCreateMode="0640")
   }}
@@ -113,7 +115,7 @@ class Rsyslogd:
         self.pidfile = os.path.join(work, "rsyslogd.pid")
         with open(self.conf, "w") as f:
             f.write(conf_text)
-        chk = subprocess.run(["rsyslogd", "-N1", "-f", self.conf],
+        chk = subprocess.run([RSYSLOGD, "-N1", "-f", self.conf],
                              capture_output=True, text=True)
         if chk.returncode != 0:
             raise RuntimeError("rsyslogd -N1 %s: %s" % (self.conf,
@@ -121,7 +123,7 @@ class Rsyslogd:
         self.p = None
 
     def start(self):
-        self.p = subprocess.Popen(["rsyslogd", "-n", "-f", self.conf,
+        self.p = subprocess.Popen([RSYSLOGD, "-n", "-f", self.conf,
                                    "-i", self.pidfile],
                                   stdout=subprocess.DEVNULL,
                                   stderr=open(os.path.join(
@@ -241,7 +243,18 @@ def run(w, args):
                                 os.path.join(spools[h], fn)):
                         return False
             return True
-        ok(wait_for(arrived), "every spool file arrived in full")
+        ok(wait_for(arrived, 90), "every spool file arrived in full")
+        # Hostile peers: a host name or day that is not a plain name
+        # never becomes a path (the receiver's checks + secpath-replace).
+        with socket.create_connection((addr, PORT), timeout=10) as so:
+            for hn, day in (("../../evil", "2024-03-01"),
+                            ("tx1.sender.test", "../../../evil"),
+                            ("evil/x", "2024-03-01"),
+                            ("tx1.sender.test", "2024-03-01/../../x")):
+                m = ("<134>1 2024-03-01T00:00:00Z %s mtasts-tlsrpt - %s - "
+                     '{"v":1,"evil":1}' % (hn, day)).encode()
+                so.sendall(b"%d " % len(m) + m)
+        time.sleep(1)
         time.sleep(1)   # nothing more (no duplicate) may follow
     finally:
         for s in senders:
@@ -256,7 +269,11 @@ def run(w, args):
                 os.path.join(spools[h], fn), dst, shallow=False),
                "%s/%s arrived byte-identical" % (hosts[h], fn))
     ok(sorted(os.listdir(root)) == hosts,
-       "one directory per host: %s" % sorted(os.listdir(root)))
+       "one directory per host, hostile names dropped: %s" %
+       sorted(os.listdir(root)))
+    strays = [os.path.join(dp, f) for dp, _dn, fs in os.walk(w.dir)
+              for f in fs if "evil" in f or "evil" in dp]
+    ok(strays == [], "no file written for a hostile name: %r" % strays)
     ok(os.path.lexists("/dev/log") == DEVLOG_BEFORE,
        "the host's /dev/log untouched (no imuxsock)")
     logs = "".join(open(os.path.join(r.work, "rsyslogd.log")).read()
@@ -307,7 +324,7 @@ def main():
     ap.add_argument("--mtasts", required=True)
     ap.add_argument("--lib", required=True)
     args = ap.parse_args()
-    if shutil.which("rsyslogd") is None:
+    if not os.access(RSYSLOGD, os.X_OK):
         print("FAIL rsyslogd not installed (scripts/bootstrap installs "
               "rsyslog)")
         return 1
