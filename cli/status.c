@@ -8,13 +8,15 @@
  * Exit status: 0 nothing failing, 1 internal error, 2 usage or
  * configuration error, 4 attention: a session failed today, a policy
  * refresh is failing, a cache entry is unusable, a report was given up,
- * or a source (cache, spool, report state) or the cache directory has a
- * local fault.
+ * or a source (cache, spool, report state), the cache directory or the
+ * spool directory has a local fault.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -64,7 +66,9 @@ cmd_status(struct mtasts_ctx *ctx, int argc, char **argv)
 {
 	struct mtasts_error err = { 0, "" };
 	struct cli_scan sc;
-	char day[16], warn[512];
+	char day[16], warn[512], swarn[512];
+	const char *why = NULL;
+	int dfd;
 	size_t i, k, sessions = 0, failed = 0, enf_failed = 0, nfaildom = 0;
 	int json = 0, attention = 0, exists = 0;
 
@@ -90,6 +94,18 @@ cmd_status(struct mtasts_ctx *ctx, int argc, char **argv)
 	warn[0] = '\0';
 	if (mtasts_cache_dir_check(ctx, 1, 0, &exists, &err) != MTASTS_OK)
 		snprintf(warn, sizeof(warn), "cache directory: %s", err.text);
+	/*
+	 * The spool as the adapters open it (D-SPOOL-1): missing is fine (the
+	 * first record creates it), refused means sessions go unrecorded.
+	 */
+	swarn[0] = '\0';
+	if ((dfd = mtasts_dir_open(mtasts_tlsrpt_dir(ctx), 02770,
+	    MTASTS_DIR_EXISTING, &why)) >= 0)
+		close(dfd);
+	else if (errno != ENOENT)
+		snprintf(swarn, sizeof(swarn), "TLS-RPT spool %s: %s; sessions "
+		    "are not recorded", mtasts_tlsrpt_dir(ctx), why != NULL ?
+		    why : strerror(errno));
 	for (i = 0; i < sc.tally.n; i++) {
 		sessions += sc.tally.v[i].ok + sc.tally.v[i].failed;
 		failed += sc.tally.v[i].failed;
@@ -98,7 +114,7 @@ cmd_status(struct mtasts_ctx *ctx, int argc, char **argv)
 	}
 	attention = failed > 0 || sc.nfailing > 0 || sc.unusable > 0 ||
 	    sc.rstate[2] > 0 || !sc.cache_ok || !sc.spool_ok ||
-	    !sc.state_ok || warn[0] != '\0';
+	    !sc.state_ok || warn[0] != '\0' || swarn[0] != '\0';
 	if (json) {
 		json_t *o = json_object(), *f = json_array(), *r = json_array();
 		json_t *src = json_object();
@@ -156,8 +172,15 @@ cmd_status(struct mtasts_ctx *ctx, int argc, char **argv)
 		json_object_set_new(src, "report_state", sc.state_ok ?
 		    json_null() : json_string(sc.state_err));
 		json_object_set_new(o, "source_errors", src);
-		json_object_set_new(o, "warnings", warn[0] ? json_pack("[s]",
-		    warn) : json_array());
+		{
+			json_t *wa = json_array();
+
+			if (warn[0] != '\0')
+				json_array_append_new(wa, json_string(warn));
+			if (swarn[0] != '\0')
+				json_array_append_new(wa, json_string(swarn));
+			json_object_set_new(o, "warnings", wa);
+		}
 		json_object_set_new(o, "attention", json_boolean(attention));
 		s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (s != NULL)
@@ -240,6 +263,8 @@ cmd_status(struct mtasts_ctx *ctx, int argc, char **argv)
 		printf("reports: CANNOT READ: %s\n", sc.state_err);
 	if (warn[0] != '\0')
 		printf("WARNING: %s\n", warn);
+	if (swarn[0] != '\0')
+		printf("WARNING: %s\n", swarn);
 	printf("status: %s\n", attention ? "ATTENTION (exit 4)" : "ok");
 done:
 	cli_scan_free(&sc);

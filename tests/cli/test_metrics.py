@@ -417,6 +417,17 @@ def test_status(base):
     ok(pw.returncode == 4 and "WARNING: cache directory" in pw.stdout,
        "world-writable cache dir: warning, exit 4: %d\n%s" %
        (pw.returncode, pw.stdout))
+    os.chmod(clean.cache, 0o2770)
+    ok(clean.run("status").returncode == 0, "cache repaired: exit 0")
+    # A world-writable spool: the adapters refuse it (D-SPOOL-1).
+    os.chmod(clean.spool, 0o2777)
+    ps = clean.run("status", "--json")
+    js = json.loads(ps.stdout)
+    ok(ps.returncode == 4 and len(js["warnings"]) == 1 and
+       "TLS-RPT spool" in js["warnings"][0] and
+       "not recorded" in js["warnings"][0],
+       "world-writable spool: warning, exit 4: %d %r" %
+       (ps.returncode, js["warnings"]))
     pu = clean.run("status", "--bogus")
     ok(pu.returncode == 2, "usage error exit 2")
 
