@@ -46,6 +46,8 @@ static const char usage_top[] =
     "  report build [--date YYYY-MM-DD] [--out DIR] [--now EPOCH]\n"
     "  report send [--date YYYY-MM-DD] [--now EPOCH]\n"
     "      [--spool DIR ... | --spool-root DIR]  (fleet aggregate)\n"
+    "  metrics [--out FILE] [--top N] [--now EPOCH]\n"
+    "  status [--json] [--now EPOCH]\n"
     "  version\n"
     "COMMAND --help shows a command's usage; mtasts(8) has the details.\n";
 static const char usage_lookup[] =
@@ -71,6 +73,8 @@ command_usage(const char *name)
 		{ "cache", usage_cache },
 		{ "check", cli_check_usage },
 		{ "report", cli_report_usage },
+		{ "metrics", cli_metrics_usage },
+		{ "status", cli_status_usage },
 		{ "version", usage_version },
 	};
 	size_t i;
@@ -1011,6 +1015,10 @@ main(int argc, char **argv)
 		rc = cmd_check(ctx, argc - i, argv + i);
 	else if (strcmp(argv[i], "report") == 0)
 		rc = cmd_report(ctx, argc - i, argv + i);
+	else if (strcmp(argv[i], "metrics") == 0)
+		rc = cmd_metrics(ctx, argc - i, argv + i);
+	else if (strcmp(argv[i], "status") == 0)
+		rc = cmd_status(ctx, argc - i, argv + i);
 	else
 		rc = cli_usage_error(usage_top, "unknown command \"%s\"",
 		    argv[i]);

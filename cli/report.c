@@ -225,6 +225,55 @@ state_store(const char *dir, const char *name, const struct state *s)
 	return rc;
 }
 
+/*
+ * Count the send state files of reports whose day began at or after
+ * since (D-MET-4): st[0] sent, st[1] retrying (or not yet tried), st[2]
+ * given up. The names of reports retrying or given up go to fn when it is
+ * not NULL. 0, or -1 when the state directory cannot be read (a missing
+ * one is no report yet: 0).
+ */
+int
+report_state_scan(struct mtasts_ctx *ctx, time_t since, size_t st[3],
+    void (*fn)(void *, const char *, int), void *arg)
+{
+	char sdir[MTASTS_PATH_MAX + 16], p[MTASTS_PATH_MAX + 300];
+	struct dirent *de;
+	DIR *d;
+
+	st[0] = st[1] = st[2] = 0;
+	snprintf(sdir, sizeof(sdir), "%s/state", report_dir(ctx));
+	if ((d = opendir(sdir)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d)) != NULL) {
+		const char *b, *e;
+		struct state s;
+		uint64_t begin;
+		size_t n = strlen(de->d_name);
+		int k;
+
+		/* submitter!domain!begin!end!id.json.state (§5.1 + .state) */
+		if (de->d_name[0] == '.' || n < 7 ||
+		    strcmp(de->d_name + n - 6, ".state") != 0)
+			continue;
+		if ((b = strchr(de->d_name, '!')) == NULL ||
+		    (b = strchr(b + 1, '!')) == NULL ||
+		    (e = strchr(b + 1, '!')) == NULL ||
+		    mtasts_parse_u64(b + 1, (size_t)(e - b - 1),
+		    (uint64_t)1 << 40, &begin) != 0 || (time_t)begin < since)
+			continue;
+		if ((size_t)snprintf(p, sizeof(p), "%s/%s", sdir,
+		    de->d_name) >= sizeof(p))
+			continue;
+		state_load(p, &s);
+		k = s.done[0] != '\0' ? 0 : s.gave_up ? 2 : 1;
+		st[k]++;
+		if (k != 0 && fn != NULL)
+			fn(arg, de->d_name, k);
+	}
+	closedir(d);
+	return 0;
+}
+
 /* *pending: reports neither delivered nor given up after this run. */
 static int
 send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,

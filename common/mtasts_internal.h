@@ -1124,6 +1124,34 @@ int mtasts_report_build_spools(struct mtasts_ctx *ctx, time_t day,
 int mtasts_report_host_id(const struct mtasts_ctx *ctx, char *buf,
     size_t size);
 void mtasts_report_free(struct mtasts_report *r, size_t n);
+
+/*
+ * Per policy domain session counts of one UTC day of the spool, read as
+ * the report build reads it (same validation, report mail excluded,
+ * attempt keys counted once): `mtasts metrics` and `mtasts status`
+ * (decisions.md D-MET-1). Result types in the order of
+ * mtasts_tlsrpt_result_type_name().
+ */
+#define MTASTS_TLSRPT_RESULT_TYPES 11
+struct mtasts_tally_domain {
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	size_t ok;				/* successful sessions */
+	size_t failed;				/* failed sessions */
+	size_t fail[MTASTS_TLSRPT_RESULT_TYPES];	/* by result type */
+	size_t enforce_failed;	/* failed under an enforce STS policy */
+};
+struct mtasts_tally {
+	struct mtasts_tally_domain *v;		/* in spool order */
+	size_t n, cap;
+};
+/* spools NULL: this host's tlsrpt_dir; else those directories. */
+int mtasts_spool_tally(struct mtasts_ctx *ctx, time_t day,
+    const char *const *spools, size_t nspools, struct mtasts_tally *t,
+    struct mtasts_report_stats *st, struct mtasts_error *err);
+void mtasts_tally_free(struct mtasts_tally *t);
+size_t mtasts_tlsrpt_result_type_count(void);
+/* The i-th RFC 8460 result type name, NULL past the end. */
+const char *mtasts_tlsrpt_result_type_name(size_t i);
 /* gzip (RFC 1952) of in; *out malloc'd. */
 int mtasts_report_gzip(const char *in, size_t len, char **out,
     size_t *outlen);

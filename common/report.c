@@ -37,7 +37,7 @@
 /* Response head read from an HTTPS collector. */
 #define POST_RESPONSE_MAX 16384
 
-static const char *const result_types[] = {
+static const char *const result_types[MTASTS_TLSRPT_RESULT_TYPES] = {
 	"starttls-not-supported", "certificate-host-mismatch",
 	"certificate-expired", "certificate-not-trusted",
 	"validation-failure", "tlsa-invalid", "dnssec-invalid",
@@ -206,29 +206,61 @@ bump(json_t *o, const char *k)
  * Add one spool record. Returns 0, 1 when the record is malformed (the
  * caller counts it with the torn lines), -1 when out of memory.
  */
+/* The members of one spool record, checked (rec_parse). */
+struct rec_fields {
+	const char *d, *pt, *r, *si, *rh, *ri, *fr, *helo;
+	json_t *ps, *mx;
+};
+
+/* 0 and f filled when rec is a well-formed record, 1 when malformed. */
+static int
+rec_parse(json_t *rec, struct rec_fields *f)
+{
+	memset(f, 0, sizeof(*f));
+	if (!json_is_object(rec))
+		return 1;
+	f->ps = json_object_get(rec, "ps");
+	f->mx = json_object_get(rec, "mx");
+	/* The domain is LDH (hostname_valid): a label can never carry it. */
+	if (json_integer_value(json_object_get(rec, "v")) != 1 ||
+	    opt_str(rec, "d", &f->d) != 0 || f->d == NULL ||
+	    !mtasts_hostname_valid(f->d, strlen(f->d)) ||
+	    opt_str(rec, "pt", &f->pt) != 0 || f->pt == NULL ||
+	    (strcmp(f->pt, "sts") != 0 && strcmp(f->pt, "tlsa") != 0 &&
+	    strcmp(f->pt, "no-policy-found") != 0) ||
+	    opt_str(rec, "r", &f->r) != 0 || (f->r != NULL &&
+	    !known_result_type(f->r)) || opt_str(rec, "si", &f->si) != 0 ||
+	    opt_str(rec, "rh", &f->rh) != 0 || opt_str(rec, "ri", &f->ri) != 0 ||
+	    opt_str(rec, "fr", &f->fr) != 0 ||
+	    opt_str(rec, "rhelo", &f->helo) != 0 ||
+	    !str_array(f->ps) || !str_array(f->mx))
+		return 1;
+	return 0;
+}
+
 static int
 agg_add(struct agg *a, json_t *rec, int with_reason)
 {
+	struct rec_fields f;
 	const char *d, *pt, *r, *si, *rh, *ri, *fr, *helo;
-	json_t *ps = json_object_get(rec, "ps"), *mx = json_object_get(rec,
-	    "mx"), *key = NULL, *ix, *pol, *summ, *dix, *det;
+	json_t *ps, *mx, *key = NULL, *ix, *pol, *summ, *dix, *det;
 	struct agg_domain *ad;
 	char *ks = NULL;
 	size_t pi;
 	int rc = -1;
 
-	if (!json_is_object(rec) || json_integer_value(json_object_get(rec,
-	    "v")) != 1 || opt_str(rec, "d", &d) != 0 || d == NULL ||
-	    !mtasts_hostname_valid(d, strlen(d)) ||
-	    opt_str(rec, "pt", &pt) != 0 || pt == NULL ||
-	    (strcmp(pt, "sts") != 0 && strcmp(pt, "tlsa") != 0 &&
-	    strcmp(pt, "no-policy-found") != 0) ||
-	    opt_str(rec, "r", &r) != 0 || (r != NULL &&
-	    !known_result_type(r)) || opt_str(rec, "si", &si) != 0 ||
-	    opt_str(rec, "rh", &rh) != 0 || opt_str(rec, "ri", &ri) != 0 ||
-	    opt_str(rec, "fr", &fr) != 0 || opt_str(rec, "rhelo", &helo) != 0 ||
-	    !str_array(ps) || !str_array(mx))
+	if (rec_parse(rec, &f) != 0)
 		return 1;
+	d = f.d;
+	pt = f.pt;
+	r = f.r;
+	si = f.si;
+	rh = f.rh;
+	ri = f.ri;
+	fr = f.fr;
+	helo = f.helo;
+	ps = f.ps;
+	mx = f.mx;
 	if ((ad = agg_domain(a, d)) == NULL)
 		return -1;
 	/* One policy object per distinct (type, policy-string, mx-host). */
@@ -326,10 +358,26 @@ done:
 	return rc;
 }
 
-/* Read one day's spool file into a. */
+/*
+ * A consumer of spool records: 0 counted, 1 malformed (counted with the
+ * torn lines), -1 out of memory.
+ */
+typedef int spool_rec_fn(void *arg, json_t *rec, int with_reason);
+
+static int
+agg_add_fn(void *arg, json_t *rec, int with_reason)
+{
+	return agg_add(arg, rec, with_reason);
+}
+
+/*
+ * Read one day's spool file, every record that counts to fn: the same
+ * reading for the reports and the metrics (D-MET-1).
+ */
 static int
 read_spool(struct mtasts_ctx *ctx, const char *dir, time_t day,
-    struct agg *a, struct mtasts_report_stats *st, struct mtasts_error *err)
+    spool_rec_fn *fn, void *arg, struct mtasts_report_stats *st,
+    struct mtasts_error *err)
 {
 	char path[MTASTS_PATH_MAX + 32], dp[MTASTS_PATH_MAX + 48], ymd[16];
 	char *line = NULL;
@@ -420,7 +468,7 @@ read_spool(struct mtasts_ctx *ctx, const char *dir, time_t day,
 				}
 			}
 		}
-		r = agg_add(a, rec, ctx->cfg.report_reason >= 0);
+		r = fn(arg, rec, ctx->cfg.report_reason >= 0);
 		json_decref(rec);
 		if (r < 0) {
 			mtasts_err_set(err, MTASTS_NOMEM, "out of memory");
@@ -605,13 +653,13 @@ mtasts_report_build_spools(struct mtasts_ctx *ctx, time_t day,
 	if ((a.domains = json_object()) == NULL)
 		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
 	if (spools == NULL) {
-		if ((rc = read_spool(ctx, mtasts_tlsrpt_dir(ctx), begin, &a,
-		    st, err)) != MTASTS_OK)
+		if ((rc = read_spool(ctx, mtasts_tlsrpt_dir(ctx), begin,
+		    agg_add_fn, &a, st, err)) != MTASTS_OK)
 			goto done;
 	} else
 		for (i = 0; i < nspools; i++) {
-			if ((rc = read_spool(ctx, spools[i], begin, &a, st,
-			    err)) != MTASTS_OK)
+			if ((rc = read_spool(ctx, spools[i], begin,
+			    agg_add_fn, &a, st, err)) != MTASTS_OK)
 				goto done;
 			st->spools++;
 		}
@@ -701,6 +749,153 @@ mtasts_report_build_spools(struct mtasts_ctx *ctx, time_t day,
 done:
 	mtasts_report_free(v, n);
 	agg_clear(&a);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tally: per-domain session counts for `mtasts metrics|status`.       */
+
+size_t
+mtasts_tlsrpt_result_type_count(void)
+{
+	return sizeof(result_types) / sizeof(result_types[0]);
+}
+
+const char *
+mtasts_tlsrpt_result_type_name(size_t i)
+{
+	return i < mtasts_tlsrpt_result_type_count() ? result_types[i] : NULL;
+}
+
+/* 1 if a policy-string line is "mode: enforce" (RFC 8461 §3.2 syntax). */
+static int
+ps_line_enforce(const char *l)
+{
+	size_t n = strlen(l);
+
+	while (n > 0 && (l[n - 1] == ' ' || l[n - 1] == '\t' ||
+	    l[n - 1] == '\r'))
+		n--;
+	if (n < 5 || strncmp(l, "mode", 4) != 0)
+		return 0;
+	l += 4;
+	n -= 4;
+	while (n > 0 && (*l == ' ' || *l == '\t')) {
+		l++;
+		n--;
+	}
+	if (n == 0 || *l != ':')
+		return 0;
+	l++;
+	n--;
+	while (n > 0 && (*l == ' ' || *l == '\t')) {
+		l++;
+		n--;
+	}
+	return n == 7 && strncmp(l, "enforce", 7) == 0;
+}
+
+struct tally_ctx {
+	struct mtasts_tally *t;
+	json_t *index;		/* domain -> index into t->v */
+};
+
+static int
+tally_add(void *arg, json_t *rec, int with_reason)
+{
+	struct tally_ctx *tc = arg;
+	struct mtasts_tally *t = tc->t;
+	struct mtasts_tally_domain *td;
+	struct rec_fields f;
+	json_t *ix;
+	size_t i;
+
+	(void)with_reason;
+	if (rec_parse(rec, &f) != 0)
+		return 1;
+	if ((ix = json_object_get(tc->index, f.d)) != NULL)
+		td = &t->v[json_integer_value(ix)];
+	else {
+		if (t->n == t->cap) {
+			size_t nc = t->cap == 0 ? 16 : t->cap * 2;
+			struct mtasts_tally_domain *nv = realloc(t->v,
+			    nc * sizeof(*nv));
+
+			if (nv == NULL)
+				return -1;
+			t->v = nv;
+			t->cap = nc;
+		}
+		td = &t->v[t->n];
+		memset(td, 0, sizeof(*td));
+		if (mtasts_strlcpy(td->domain, f.d, sizeof(td->domain)) >=
+		    sizeof(td->domain))
+			return 1;
+		if (json_object_set_new(tc->index, f.d,
+		    json_integer((json_int_t)t->n)) != 0)
+			return -1;
+		t->n++;
+	}
+	if (f.r == NULL) {
+		td->ok++;
+		return 0;
+	}
+	for (i = 0; i < MTASTS_TLSRPT_RESULT_TYPES; i++)
+		if (strcmp(f.r, result_types[i]) == 0)
+			break;
+	if (i == MTASTS_TLSRPT_RESULT_TYPES)
+		return 1;	/* rec_parse let only known types through */
+	td->fail[i]++;
+	td->failed++;
+	/* D-MET-2: a failed session under an enforce policy moved no mail. */
+	if (strcmp(f.pt, "sts") == 0) {
+		size_t k;
+
+		for (k = 0; k < json_array_size(f.ps); k++)
+			if (ps_line_enforce(json_string_value(
+			    json_array_get(f.ps, k)))) {
+				td->enforce_failed++;
+				break;
+			}
+	}
+	return 0;
+}
+
+void
+mtasts_tally_free(struct mtasts_tally *t)
+{
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+int
+mtasts_spool_tally(struct mtasts_ctx *ctx, time_t day,
+    const char *const *spools, size_t nspools, struct mtasts_tally *t,
+    struct mtasts_report_stats *st, struct mtasts_error *err)
+{
+	struct tally_ctx tc;
+	time_t begin = day - (day % DAY);
+	size_t i;
+	int rc = MTASTS_OK;
+
+	memset(t, 0, sizeof(*t));
+	memset(st, 0, sizeof(*st));
+	tc.t = t;
+	if ((tc.index = json_object()) == NULL)
+		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
+	if (spools == NULL)
+		rc = read_spool(ctx, mtasts_tlsrpt_dir(ctx), begin, tally_add,
+		    &tc, st, err);
+	else
+		for (i = 0; i < nspools && rc == MTASTS_OK; i++) {
+			rc = read_spool(ctx, spools[i], begin, tally_add, &tc,
+			    st, err);
+			st->spools++;
+		}
+	json_decref(tc.index);
+	st->domains = t->n;
+	if (rc != MTASTS_OK)
+		mtasts_tally_free(t);
 	return rc;
 }
 

@@ -9,6 +9,7 @@
  * §4 shape and consistent counts; the session counts add up to the
  * records; gzip inflates back to the JSON; the mail is 7-bit CRLF text
  * with lines of at most 998 octets whose attachment decodes to the gzip.
+ * The metrics tally (mtasts_spool_tally) reads the same counts.
  */
 #include <fcntl.h>
 #include <stddef.h>
@@ -213,6 +214,45 @@ check_mail(const char *m, size_t len, const char *gz, size_t gzlen)
 	free(dec);
 }
 
+/*
+ * `mtasts metrics|status` read the same file through mtasts_spool_tally()
+ * (D-MET-1): the same records, torn lines, report mail and duplicates as
+ * the build, sessions adding up, and every domain an LDH name (it becomes
+ * a Prometheus label value, D-MET-5).
+ */
+static void
+check_tally(const struct mtasts_report_stats *bst)
+{
+	struct mtasts_tally t;
+	struct mtasts_report_stats st;
+	struct mtasts_error err = { 0, "" };
+	size_t i, k, sum = 0;
+	int rc;
+
+	rc = mtasts_spool_tally(ctx, DAY0, NULL, 0, &t, &st, &err);
+	if (rc == MTASTS_NOMEM)
+		return;
+	if (rc != MTASTS_OK || st.records != bst->records ||
+	    st.torn != bst->torn || st.excluded != bst->excluded ||
+	    st.duplicates != bst->duplicates || t.n != bst->domains)
+		abort();
+	for (i = 0; i < t.n; i++) {
+		size_t f = 0;
+
+		if (!mtasts_hostname_valid(t.v[i].domain,
+		    strlen(t.v[i].domain)))
+			abort();
+		for (k = 0; k < MTASTS_TLSRPT_RESULT_TYPES; k++)
+			f += t.v[i].fail[k];
+		if (f != t.v[i].failed || t.v[i].enforce_failed > f)
+			abort();
+		sum += t.v[i].ok + t.v[i].failed;
+	}
+	if (sum != st.records)
+		abort();
+	mtasts_tally_free(&t);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -270,5 +310,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    0 && (size_t)sessions != st.records))
 		abort();
 	mtasts_report_free(v, n);
+	check_tally(&st);
 	return 0;
 }

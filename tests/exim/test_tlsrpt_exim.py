@@ -30,8 +30,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "world"))
+sys.path.insert(0, os.path.join(HERE, "..", "cli"))
 
 import eximworld as E  # noqa: E402
+import promtext  # noqa: E402
 from tlsrpt_schema import (  # noqa: E402
     read_maildir, report_mail_checks, schema_errors)
 
@@ -304,6 +306,7 @@ def phases(ew, mtasts, ruas, posts):
        "report build: %d sessions, %d excluded: %s" %
        (sessions1, excluded1, b.stdout.strip().splitlines()[-1:]))
     check_reports(reps, expect, day)
+    check_metrics(mt, expect, excluded1)
 
     # ---- report send: https POSTs, mail through Exim with TLS-Required
     s = mt("report", "send", "--date", day)
@@ -405,6 +408,52 @@ def phases(ew, mtasts, ruas, posts):
     print("sample report (reports.test, built from real Exim traffic):\n" +
           json.dumps(reps2.get("reports.test"), indent=1))
     return 0
+
+
+def check_metrics(mt, expect, excluded):
+    """`mtasts metrics` over the same real spool (D-MET-1): parsed
+    strictly, and the session series per domain and result type are
+    exactly the counts the reports carry (same reading of the spool)."""
+    m = mt("metrics", "--top", "20")
+    try:
+        got = promtext.series(promtext.parse(m.stdout))
+    except promtext.ParseError as e:
+        ok(False, "metrics: strict parse: %s" % e)
+        return
+    want = {}
+    for d, (_pt, lines, succ, dets) in expect.items():
+        if succ:
+            want[(d, "success")] = succ
+        for rtype, _mx, _ip, n in dets:
+            want[(d, rtype)] = want.get((d, rtype), 0) + n
+    ses = {(dict(lb)["domain"], dict(lb)["result"]): v
+           for (n, lb), v in got.items()
+           if n == "mtasts_tlsrpt_sessions_total"}
+    ok(m.returncode == 0 and ses == want,
+       "metrics: sessions by domain and result %r, want %r (rc %d %s)" %
+       (ses, want, m.returncode, m.stderr.strip()))
+    enf = {dict(lb)["domain"]: v for (n, lb), v in got.items()
+           if n == "mtasts_tlsrpt_enforce_failed_sessions_total"}
+    want_enf = {d: sum(x[3] for x in e[3]) for d, e in expect.items()
+                if e[1] is not None and "mode: enforce" in e[1] and e[3]}
+    ok(enf == want_enf, "metrics: enforce-failed sessions %r, want %r" %
+       (enf, want_enf))
+    ok(got.get(("mtasts_tlsrpt_report_mail_sessions_total", ())) ==
+       excluded and got.get(("mtasts_tlsrpt_domains", ())) == len(expect)
+       and got.get(("mtasts_tlsrpt_spool_malformed_lines_total", ())) == 0,
+       "metrics: report mail %r, domains %r" % (
+           got.get(("mtasts_tlsrpt_report_mail_sessions_total", ())),
+           got.get(("mtasts_tlsrpt_domains", ()))))
+    # mtasts status over the same spool (D-MET-6): failures today, exit 4.
+    st = mt("status")
+    nfail = sum(n for e in expect.values() for *_x, n in e[3])
+    nses = nfail + sum(e[2] for e in expect.values())
+    line = "today: %d sessions to %d policy domains, %d failed (%d under " \
+        "enforce: not delivered over them)\n" % (
+            nses, len(expect), nfail, sum(want_enf.values()))
+    ok(st.returncode == 4 and line in st.stdout and
+       "  nomatch.test: 5 validation-failure (0 ok)\n" in st.stdout,
+       "status: %r in\n%s" % (line, st.stdout))
 
 
 def load(d):
