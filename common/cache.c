@@ -1645,3 +1645,74 @@ mtasts_cache_note_due(struct mtasts_ctx *ctx, const char *name,
 	close(fd);
 	return due;
 }
+
+/*
+ * Small per-host facts kept in cache_dir as ".note-<name>" (D-DNSSEC-5):
+ * not entries, never listed, never memoised. Read: at most size - 1 bytes
+ * into buf, NUL-terminated; the length, or -1 (no file, not a regular
+ * file, too long, unreadable: all mean "no note"). *mtime: the file's.
+ */
+ssize_t
+mtasts_cache_note_read(struct mtasts_ctx *ctx, const char *name, char *buf,
+    size_t size, time_t *mtime)
+{
+	char file[64];
+	struct stat st;
+	ssize_t n = -1;
+	int dfd = -1, fd;
+
+	if (size < 2 || (size_t)snprintf(file, sizeof(file), ".note-%s",
+	    name) >= sizeof(file) ||
+	    cache_dir_open(ctx, 0, &dfd, NULL) != MTASTS_OK)
+		return -1;
+	fd = mtasts_open_file(dfd, file, O_RDONLY, 0, NULL);
+	close(dfd);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & S_IWOTH) == 0 && st.st_size > 0 &&
+	    (size_t)st.st_size < size) {
+		n = read(fd, buf, size - 1);
+		if (n != st.st_size)
+			n = -1;
+		else {
+			buf[n] = '\0';
+			*mtime = st.st_mtime;
+		}
+	}
+	close(fd);
+	return n;
+}
+
+/* Replace ".note-<name>" whole (temp file + rename); 0 or -1. */
+int
+mtasts_cache_note_write(struct mtasts_ctx *ctx, const char *name,
+    const char *data, size_t len)
+{
+	char file[64], tmp[96];
+	int dfd = -1, fd, rc = -1;
+
+	if (ctx->cache_readonly ||
+	    (size_t)snprintf(file, sizeof(file), ".note-%s", name) >=
+	    sizeof(file) ||
+	    (size_t)snprintf(tmp, sizeof(tmp), ".note-%s.%ld.tmp", name,
+	    (long)getpid()) >= sizeof(tmp) ||
+	    cache_dir_open(ctx, 0, &dfd, NULL) != MTASTS_OK)
+		return -1;
+	(void)unlinkat(dfd, tmp, 0);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_NOCTTY | O_CLOEXEC, CACHE_FILE_MODE);
+	if (fd != -1) {
+		int ok = fchmod(fd, CACHE_FILE_MODE) == 0 &&
+		    write(fd, data, len) == (ssize_t)len;
+
+		if (close(fd) != 0)
+			ok = 0;
+		if (ok && renameat(dfd, tmp, dfd, file) == 0)
+			rc = 0;
+		else
+			(void)unlinkat(dfd, tmp, 0);
+	}
+	close(dfd);
+	return rc;
+}

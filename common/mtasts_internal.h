@@ -456,6 +456,10 @@ enum mtasts_dnssec_state {
  * interval seconds (or missing), and renews it; 0 otherwise. For warnings
  * every process would repeat (D-DNSSEC-1).
  */
+ssize_t mtasts_cache_note_read(struct mtasts_ctx *ctx, const char *name,
+    char *buf, size_t size, time_t *mtime);
+int mtasts_cache_note_write(struct mtasts_ctx *ctx, const char *name,
+    const char *data, size_t len);
 int mtasts_cache_note_due(struct mtasts_ctx *ctx, const char *name,
     int interval);
 
