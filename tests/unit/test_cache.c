@@ -1178,6 +1178,7 @@ test_memo(void)
 	char dir[600], path[700], name[64], *json;
 	size_t len, i;
 	uint64_t h0;
+	int64_t t0;
 	int status, fd;
 	pid_t pid;
 
@@ -1196,12 +1197,14 @@ test_memo(void)
 	mtasts_strlcpy(e2->id, "second", sizeof(e2->id));
 	e2->expires_at = e2->fetched_at + 86400;
 	neg = entry_negative("neg.example");
+	t0 = mtasts_mono_ms();
 	CHECK(mtasts_cache_store(ctx2, e, &err) == MTASTS_OK);
 	/* A file changed within the last second is never memoised. */
 	CHECK(load_rc(ctx, "memo.example", &a) == MTASTS_OK);
 	mtasts_cache_entry_free(a);
 	a = NULL;
-	CHECK(memo_entries(ctx) == 0);
+	/* (Only meaningful if the load came within that second.) */
+	CHECK(memo_entries(ctx) == 0 || mtasts_mono_ms() - t0 >= 900);
 	CHECK(mtasts_cache_store(ctx2, neg, &err) == MTASTS_OK);
 	for (i = 0; i < 5; i++) {
 		snprintf(name, sizeof(name), "gone%zu.example", i);
@@ -1309,6 +1312,7 @@ test_memo(void)
 	 * window has passed (D-MEMO-4); until then the memo serves the
 	 * entry it validated, never anything else.
 	 */
+	t0 = mtasts_mono_ms();
 	memo_warm(ctx, "gone0.example");
 	memo_warm(ctx, "gone1.example");
 	memo_warm(ctx, "gone2.example");
@@ -1337,6 +1341,16 @@ test_memo(void)
 	for (i = 0; i < 4; i++) {
 		snprintf(name, sizeof(name), "gone%zu.example", i);
 		h0 = memo_hits(ctx);
+		/*
+		 * A host so loaded that the window passed since the warm-up
+		 * cannot show it: say so rather than assert the wrong thing.
+		 */
+		if (mtasts_mono_ms() - t0 >= 900) {
+			fprintf(stderr, "test_memo: window check skipped for "
+			    "%s (%lld ms since the warm-up)\n", name,
+			    (long long)(mtasts_mono_ms() - t0));
+			continue;
+		}
 		CHECK(load_rc(ctx, name, &a) == MTASTS_OK && a != NULL);
 		CHECKF(memo_hits(ctx) == h0 + 1, "%s: within the window, "
 		    "from the memo", name);
