@@ -19,11 +19,17 @@
  * Long-lived processes (the OpenSMTPD table, Exim queue runners) load the
  * same entries over and over, so a context keeps a memo of parsed entries
  * (cache_memo = on). It is only a parse cache, never a second source of
- * truth: every load still checks the directory, stat()s the entry file,
- * and serves the memo only when the file is the very file that was parsed
- * (device, inode, size, mode, mtime, ctime). Stores rename a new inode
- * over the entry and any write in place changes ctime, so whatever another
- * process does to the file is seen on the next load.
+ * truth: it serves an entry only while the file is the very file that was
+ * parsed. Two ways to know (D-MEMO-4): the shared generation counter
+ * (cachegen.c), which every store and remove bumps after its rename or
+ * unlink, so while it still reads what it read when the entry was matched
+ * to its file the hit is a memory compare; and, when the counter changed,
+ * is unusable, or CACHE_MEMO_TRUST_NS passed, the directory check and an
+ * lstat() of the entry (device, inode, size, mode, mtime, ctime). Stores
+ * rename a new inode over the entry and any write in place changes ctime,
+ * so whatever another process does to the file is seen on the next load
+ * (a store through the library), or within CACHE_MEMO_TRUST_NS (anything
+ * else: an editor, a bump that failed).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -71,6 +77,12 @@
  * the recorded one.
  */
 #define CACHE_MEMO_SETTLE_NS 1000000000LL
+/*
+ * Longest a memo entry is served on the generation counter alone, without
+ * looking at its file: bounds what a change that did not bump the counter
+ * (made by hand, or a bump that failed) goes unseen (D-MEMO-4).
+ */
+#define CACHE_MEMO_TRUST_NS 1000000000LL
 
 static const char *const cache_keys[] = {
 	"format", "domain", "id", "policy", "mode", "max_age", "mx",
@@ -583,17 +595,20 @@ done:
 /* ---- the memo of parsed entries ---- */
 
 struct cache_memo_ent {
-	struct mtasts_cache_entry e;	/* policy NULL: text is kept */
+	/* e.policy: the memo's reference, lent to every copy it serves */
+	struct mtasts_cache_entry e;
 	/* the identity of the file e was parsed from */
 	dev_t dev;
 	ino_t ino;
 	off_t size;
 	mode_t mode;
 	struct timespec mtim, ctim;
+	/* when it was last matched to that file: counter, monotonic time */
+	uint64_t gen;
+	int gen_ok;			/* gen was read from a usable counter */
+	int64_t checked_ns;
 	uint32_t hash;
 	int next;			/* bucket chain; -1 ends it */
-	size_t text_len;		/* 0: no policy */
-	char text[];			/* raw policy, NUL-terminated */
 };
 
 /*
@@ -657,6 +672,7 @@ memo_evict(struct mtasts_cache_memo *m, int i)
 	int last;
 
 	*memo_link(m, i) = m->slot[i]->next;
+	mtasts_policy_free(m->slot[i]->e.policy);
 	free(m->slot[i]);
 	last = (int)--m->n;
 	if (i != last) {
@@ -693,18 +709,18 @@ memo_same_file(const struct cache_memo_ent *me, const struct stat *st)
  */
 static void
 memo_record(struct mtasts_ctx *ctx, const struct mtasts_cache_entry *e,
-    size_t dlen, const struct stat *st)
+    size_t dlen, const struct stat *st, int gen_ok, uint64_t gen,
+    int64_t mono)
 {
 	struct mtasts_cache_memo *m = ctx->cache_memo;
 	struct cache_memo_ent *me;
 	struct timespec now;
-	const char *text = NULL;
 	size_t len = 0;
 	uint32_t h;
 	int i;
 
 	if (e->policy != NULL &&
-	    ((text = mtasts_policy_text(e->policy, &len)) == NULL ||
+	    (mtasts_policy_text(e->policy, &len) == NULL ||
 		len == 0 || len > CACHE_MEMO_TEXT_MAX))
 		return;
 	if (clock_gettime(CLOCK_REALTIME, &now) == -1 ||
@@ -720,10 +736,13 @@ memo_record(struct mtasts_ctx *ctx, const struct mtasts_cache_entry *e,
 		m->rnd = 2463534242U;
 		ctx->cache_memo = m;
 	}
-	if ((me = malloc(sizeof(*me) + len + 1)) == NULL)
+	if ((me = malloc(sizeof(*me))) == NULL)
 		return;
 	me->e = *e;
-	me->e.policy = NULL;
+	me->e.policy = mtasts_policy_ref(e->policy);
+	me->gen = gen;
+	me->gen_ok = gen_ok;
+	me->checked_ns = mono;
 	me->dev = st->st_dev;
 	me->ino = st->st_ino;
 	me->size = st->st_size;
@@ -731,10 +750,6 @@ memo_record(struct mtasts_ctx *ctx, const struct mtasts_cache_entry *e,
 	me->mtim = st->st_mtim;
 	me->ctim = st->st_ctim;
 	me->hash = h = memo_hash(e->domain, dlen);
-	me->text_len = len;
-	if (len > 0)
-		memcpy(me->text, text, len);
-	me->text[len] = '\0';
 	if ((i = memo_find(m, e->domain, h)) != -1)
 		memo_evict(m, i);
 	/*
@@ -753,22 +768,63 @@ memo_record(struct mtasts_ctx *ctx, const struct mtasts_cache_entry *e,
 	m->bucket[h & (CACHE_MEMO_BUCKETS - 1)] = i;
 }
 
+/* A copy of memo entry me for the caller; it shares the parsed policy. */
+static int
+memo_copy(struct mtasts_cache_memo *m, const struct cache_memo_ent *me,
+    struct mtasts_cache_entry **out, struct mtasts_error *err)
+{
+	struct mtasts_cache_entry *e;
+
+	if ((e = malloc(sizeof(*e))) == NULL)
+		return mtasts_err(err, MTASTS_NOMEM, "cache: out of memory");
+	*e = me->e;
+	e->policy = mtasts_policy_ref(me->e.policy);
+	m->hits++;
+	*out = e;
+	return MTASTS_OK;
+}
+
+/*
+ * The hit without a system call (D-MEMO-4): the memo entry of domain,
+ * if it was matched to its file while the shared counter read what it
+ * reads now, less than CACHE_MEMO_TRUST_NS ago. MTASTS_OK, MTASTS_NOMEM,
+ * or MTASTS_NOTFOUND: "look at the file" (memo_load, or the full load).
+ */
+static int
+memo_fast(struct mtasts_ctx *ctx, const char *domain, size_t dlen,
+    int64_t mono, uint64_t gen, struct mtasts_cache_entry **out,
+    struct mtasts_error *err)
+{
+	struct mtasts_cache_memo *m = ctx->cache_memo;
+	const struct cache_memo_ent *me;
+	int i;
+
+	if ((i = memo_find(m, domain, memo_hash(domain, dlen))) == -1)
+		return MTASTS_NOTFOUND;
+	me = m->slot[i];
+	if (!me->gen_ok || me->gen != gen ||
+	    mono - me->checked_ns >= CACHE_MEMO_TRUST_NS ||
+	    mono < me->checked_ns)
+		return MTASTS_NOTFOUND;
+	return memo_copy(m, me, out, err);
+}
+
 /*
  * A copy of the memoised entry of domain if path is still the file it was
  * parsed from: MTASTS_OK, or MTASTS_NOMEM; MTASTS_NOTFOUND means "do the
  * full load" (no memo entry, or the file is another one, or any error:
- * the full load reports it properly).
+ * the full load reports it properly). gen_ok, gen, mono: the counter and
+ * the time read before the lstat, recorded with a match.
  */
 static int
 memo_load(struct mtasts_ctx *ctx, const char *domain, size_t dlen,
-    const char *path, struct mtasts_cache_entry **out,
-    struct mtasts_error *err)
+    const char *path, int gen_ok, uint64_t gen, int64_t mono,
+    struct mtasts_cache_entry **out, struct mtasts_error *err)
 {
 	struct mtasts_cache_memo *m = ctx->cache_memo;
-	struct mtasts_cache_entry *e;
 	struct cache_memo_ent *me;
 	struct stat st;
-	int i, rc;
+	int i;
 
 	if ((i = memo_find(m, domain, memo_hash(domain, dlen))) == -1)
 		return MTASTS_NOTFOUND;
@@ -778,22 +834,10 @@ memo_load(struct mtasts_ctx *ctx, const char *domain, size_t dlen,
 		memo_evict(m, i);
 		return MTASTS_NOTFOUND;
 	}
-	if ((e = malloc(sizeof(*e))) == NULL)
-		return mtasts_err(err, MTASTS_NOMEM, "cache: out of memory");
-	*e = me->e;
-	e->policy = NULL;
-	/* Parsed once already: only running out of memory can fail it. */
-	if (me->text_len > 0 && (rc = mtasts_policy_parse(me->text,
-	    me->text_len, &e->policy, NULL)) != MTASTS_OK) {
-		free(e);
-		if (rc == MTASTS_NOMEM)
-			return mtasts_err(err, rc, "cache: out of memory");
-		memo_evict(m, i);
-		return MTASTS_NOTFOUND;
-	}
-	m->hits++;
-	*out = e;
-	return MTASTS_OK;
+	me->gen = gen;
+	me->gen_ok = gen_ok;
+	me->checked_ns = mono;
+	return memo_copy(m, me, out, err);
 }
 
 void
@@ -804,8 +848,10 @@ mtasts_cache_memo_free(struct mtasts_ctx *ctx)
 
 	if (ctx == NULL || (m = ctx->cache_memo) == NULL)
 		return;
-	for (i = 0; i < m->n; i++)
+	for (i = 0; i < m->n; i++) {
+		mtasts_policy_free(m->slot[i]->e.policy);
 		free(m->slot[i]);
+	}
 	free(m);
 	ctx->cache_memo = NULL;
 }
@@ -831,10 +877,27 @@ mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
 	char *buf = NULL;
 	size_t dlen, off = 0;
 	ssize_t n;
-	int fd = -1, rc;
+	uint64_t gen = 0;
+	int64_t mono = 0;
+	int fd = -1, rc, gen_ok = 0;
 
 	*out = NULL;
 	why[0] = '\0';
+	/*
+	 * Read the counter before anything looks at the file: a store that
+	 * renames after this point bumps it past gen (D-MEMO-4).
+	 */
+	if (ctx->cfg.cache_memo >= 0 && domain != NULL) {
+		mono = mtasts_mono_coarse_ns();
+		gen_ok = mtasts_cache_gen_read(ctx, mono, &gen);
+		/* Only names that passed cache_domain_ok() are memoised. */
+		if (gen_ok && ctx->cache_memo != NULL &&
+		    (dlen = strnlen(domain, MTASTS_DOMAIN_MAX + 1)) <=
+		    MTASTS_DOMAIN_MAX &&
+		    (rc = memo_fast(ctx, domain, dlen, mono, gen, out, err)) !=
+		    MTASTS_NOTFOUND)
+			return rc;
+	}
 	if (!cache_domain_ok(domain, &dlen))
 		return mtasts_err(err, MTASTS_INVALID,
 		    "cache: invalid domain name");
@@ -857,8 +920,8 @@ mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
 	    MTASTS_OK)
 		return rc;
 	if (ctx->cfg.cache_memo >= 0 &&
-	    (rc = memo_load(ctx, domain, dlen, path, out, err)) !=
-	    MTASTS_NOTFOUND)
+	    (rc = memo_load(ctx, domain, dlen, path, gen_ok, gen, mono, out,
+	    err)) != MTASTS_NOTFOUND)
 		return rc;
 	/* O_NONBLOCK: a FIFO planted here must not hang the delivery. */
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
@@ -930,7 +993,7 @@ mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
 		mtasts_err_set(err, rc, "cache: out of memory");
 	if (rc == MTASTS_OK) {
 		if (ctx->cfg.cache_memo >= 0)
-			memo_record(ctx, e, dlen, &st);
+			memo_record(ctx, e, dlen, &st, gen_ok, gen, mono);
 		*out = e;
 		e = NULL;
 	}
@@ -955,6 +1018,21 @@ done:
 	free(buf);
 	mtasts_cache_entry_free(e);
 	return rc;
+}
+
+/*
+ * An entry file of the directory dfd was replaced or removed: tell every
+ * process's memo (D-MEMO-4). If the counter cannot be bumped, other
+ * processes see the change within CACHE_MEMO_TRUST_NS instead of at once.
+ */
+static void
+cache_changed(struct mtasts_ctx *ctx, int dfd)
+{
+	if (mtasts_cache_gen_bump(dfd) == 0)
+		return;
+	mtasts_log(ctx, MTASTS_LOG_WARN, "cache: %s/.generation: cannot "
+	    "bump (%s): other processes may serve the replaced entry from "
+	    "memory for up to 1 s", ctx->cfg.cache_dir, strerror(errno));
 }
 
 static int
@@ -1154,6 +1232,7 @@ mtasts_cache_store(struct mtasts_ctx *ctx,
 	if (renameat(dfd, tmp, dfd, name) == -1)
 		goto ioerr;
 	tmp_made = 0;
+	cache_changed(ctx, dfd);
 	if (fsync(dfd) == -1 && errno != EINVAL) {
 		rc = mtasts_err(err, MTASTS_ERROR, "cache: fsync %s: %s",
 		    ctx->cfg.cache_dir, strerror(errno));
@@ -1203,6 +1282,7 @@ mtasts_cache_remove(struct mtasts_ctx *ctx, const char *domain,
 		    ctx->cfg.cache_dir, name, strerror(errno));
 		goto done;
 	}
+	cache_changed(ctx, dfd);
 	(void)fsync(dfd);
 	rc = MTASTS_OK;
 done:
@@ -1564,4 +1644,75 @@ mtasts_cache_note_due(struct mtasts_ctx *ctx, const char *name,
 		due = 1;
 	close(fd);
 	return due;
+}
+
+/*
+ * Small per-host facts kept in cache_dir as ".note-<name>" (D-DNSSEC-5):
+ * not entries, never listed, never memoised. Read: at most size - 1 bytes
+ * into buf, NUL-terminated; the length, or -1 (no file, not a regular
+ * file, too long, unreadable: all mean "no note"). *mtime: the file's.
+ */
+ssize_t
+mtasts_cache_note_read(struct mtasts_ctx *ctx, const char *name, char *buf,
+    size_t size, time_t *mtime)
+{
+	char file[64];
+	struct stat st;
+	ssize_t n = -1;
+	int dfd = -1, fd;
+
+	if (size < 2 || (size_t)snprintf(file, sizeof(file), ".note-%s",
+	    name) >= sizeof(file) ||
+	    cache_dir_open(ctx, 0, &dfd, NULL) != MTASTS_OK)
+		return -1;
+	fd = mtasts_open_file(dfd, file, O_RDONLY, 0, NULL);
+	close(dfd);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & S_IWOTH) == 0 && st.st_size > 0 &&
+	    (size_t)st.st_size < size) {
+		n = read(fd, buf, size - 1);
+		if (n != st.st_size)
+			n = -1;
+		else {
+			buf[n] = '\0';
+			*mtime = st.st_mtime;
+		}
+	}
+	close(fd);
+	return n;
+}
+
+/* Replace ".note-<name>" whole (temp file + rename); 0 or -1. */
+int
+mtasts_cache_note_write(struct mtasts_ctx *ctx, const char *name,
+    const char *data, size_t len)
+{
+	char file[64], tmp[96];
+	int dfd = -1, fd, rc = -1;
+
+	if (ctx->cache_readonly ||
+	    (size_t)snprintf(file, sizeof(file), ".note-%s", name) >=
+	    sizeof(file) ||
+	    (size_t)snprintf(tmp, sizeof(tmp), ".note-%s.%ld.tmp", name,
+	    (long)getpid()) >= sizeof(tmp) ||
+	    cache_dir_open(ctx, 0, &dfd, NULL) != MTASTS_OK)
+		return -1;
+	(void)unlinkat(dfd, tmp, 0);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_NOCTTY | O_CLOEXEC, CACHE_FILE_MODE);
+	if (fd != -1) {
+		int ok = fchmod(fd, CACHE_FILE_MODE) == 0 &&
+		    write(fd, data, len) == (ssize_t)len;
+
+		if (close(fd) != 0)
+			ok = 0;
+		if (ok && renameat(dfd, tmp, dfd, file) == 0)
+			rc = 0;
+		else
+			(void)unlinkat(dfd, tmp, 0);
+	}
+	close(dfd);
+	return rc;
 }

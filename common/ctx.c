@@ -54,6 +54,7 @@ mtasts_ctx_free(struct mtasts_ctx *ctx)
 		return;
 	mtasts_net_release(ctx);
 	mtasts_cache_memo_free(ctx);
+	mtasts_cache_gen_release(ctx);
 	free(ctx);
 }
 

@@ -16,6 +16,8 @@
  * We always forward (configured resolvers, else /etc/resolv.conf), never
  * recurse from the root hints. See docs/decisions.md D-DNS-*.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -45,6 +47,14 @@
 #define DNS_ANCHORS_MAX 4
 /* At most this much of the first query's deadline goes to the check. */
 #define DNS_PROBE_MAX_MS 2000
+/*
+ * D-DNSSEC-5: a chain-of-trust verdict (working, or switched off under
+ * dnssec = auto) is shared by the processes of the host through
+ * <cache_dir>/.note-dnssec-verdict for this long.
+ */
+#define DNS_VERDICT_NOTE "dnssec-verdict"
+#define DNS_VERDICT_TTL_S 300
+#define DNS_VERDICT_MAX 512
 
 struct mtasts_dns {
 	struct ub_ctx *ub;
@@ -378,6 +388,155 @@ dns_make_ub(struct mtasts_ctx *ctx, int dnssec, struct mtasts_error *err)
 	return ub;
 }
 
+static void
+dns_fnv64(uint64_t *h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		*h ^= b[i];
+		*h *= 1099511628211ULL;
+	}
+}
+
+/*
+ * What a verdict depends on (D-DNSSEC-5): the configured resolvers, the
+ * trust anchor file and /etc/resolv.conf (path and identity: device,
+ * inode, size, mtime). Any change makes the shared verdict another key's.
+ */
+static uint64_t
+dns_verdict_key(const struct mtasts_ctx *ctx)
+{
+	const struct mtasts_config *c = &ctx->cfg;
+	const char *files[2];
+	struct stat st;
+	uint64_t h = 14695981039346656037ULL;
+	long long v[5];
+	size_t i;
+
+	files[0] = c->trust_anchor_file;
+	files[1] = "/etc/resolv.conf";
+	for (i = 0; i < c->nresolvers; i++)
+		dns_fnv64(&h, c->resolvers[i], strlen(c->resolvers[i]) + 1);
+	dns_fnv64(&h, "|", 1);
+	for (i = 0; i < 2; i++) {
+		dns_fnv64(&h, files[i], strlen(files[i]) + 1);
+		memset(v, 0, sizeof(v));
+		if (stat(files[i], &st) == 0) {
+			v[0] = (long long)st.st_dev;
+			v[1] = (long long)st.st_ino;
+			v[2] = (long long)st.st_size;
+			v[3] = (long long)st.st_mtim.tv_sec;
+			v[4] = (long long)st.st_mtim.tv_nsec;
+		}
+		dns_fnv64(&h, v, sizeof(v));
+	}
+	return h;
+}
+
+/* A decimal field of a verdict line: digits then sep; advances *pp. */
+static int
+dns_verdict_num(const char **pp, char sep, unsigned long long max,
+    unsigned long long *out)
+{
+	const char *p = *pp;
+	unsigned long long v = 0;
+	size_t n = 0;
+
+	while (*p >= '0' && *p <= '9' && n < 20) {
+		if (v > (max - (unsigned long long)(*p - '0')) / 10)
+			return -1;
+		v = v * 10 + (unsigned long long)(*p - '0');
+		p++;
+		n++;
+	}
+	if (n == 0 || *p != sep)
+		return -1;
+	*out = v;
+	*pp = p + 1;
+	return 0;
+}
+
+/*
+ * A fresh verdict of this host for key: 1 with *state (WORKING or
+ * AUTO_DISABLED) and why, else 0. The note is hostile input like any
+ * file: "1 <working|auto-off> <epoch> <16 hex key> <printable why>\n",
+ * nothing else accepted.
+ */
+static int
+dns_verdict_load(struct mtasts_ctx *ctx, uint64_t key, int *state,
+    char *why, size_t whysize)
+{
+	char buf[DNS_VERDICT_MAX], hex[17];
+	const char *p;
+	unsigned long long at;
+	time_t mtime, now = time(NULL);
+	ssize_t n, i;
+
+	if ((n = mtasts_cache_note_read(ctx, DNS_VERDICT_NOTE, buf,
+	    sizeof(buf), &mtime)) < 2 || buf[n - 1] != '\n')
+		return 0;
+	buf[--n] = '\0';
+	for (i = 0; i < n; i++)
+		if ((unsigned char)buf[i] < 0x20 || (unsigned char)buf[i] > 0x7e)
+			return 0;
+	if (strncmp(buf, "1 working ", 10) == 0) {
+		*state = MTASTS_DNSSEC_WORKING;
+		p = buf + 10;
+	} else if (strncmp(buf, "1 auto-off ", 11) == 0) {
+		*state = MTASTS_DNSSEC_AUTO_DISABLED;
+		p = buf + 11;
+	} else
+		return 0;
+	if (dns_verdict_num(&p, ' ', 253402300799ULL, &at) != 0 ||
+	    (long long)at > (long long)now + 60 ||
+	    (long long)now - (long long)at >= DNS_VERDICT_TTL_S)
+		return 0;
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)key);
+	if (strncmp(p, hex, 16) != 0 || p[16] != ' ' || p[17] == '\0')
+		return 0;
+	mtasts_strlcpy(why, p + 17, whysize);
+	return 1;
+}
+
+/* Share this process's verdict with the host's others (D-DNSSEC-5). */
+static void
+dns_verdict_store(struct mtasts_ctx *ctx, const struct mtasts_dns *d)
+{
+	char buf[DNS_VERDICT_MAX], clean[400];
+	size_t i;
+	int n;
+
+	if (ctx->cfg.dnssec != -1 || ctx->cache_readonly)
+		return;
+	for (i = 0; i + 1 < sizeof(clean) && d->why[i] != '\0'; i++)
+		clean[i] = (unsigned char)d->why[i] < 0x20 ||
+		    (unsigned char)d->why[i] > 0x7e ? '?' : d->why[i];
+	clean[i] = '\0';
+	n = snprintf(buf, sizeof(buf), "1 %s %lld %016llx %s\n",
+	    d->state == MTASTS_DNSSEC_WORKING ? "working" : "auto-off",
+	    (long long)time(NULL), (unsigned long long)dns_verdict_key(ctx),
+	    clean[0] != '\0' ? clean : "-");
+	if (n > 0 && (size_t)n < sizeof(buf))
+		(void)mtasts_cache_note_write(ctx, DNS_VERDICT_NOTE, buf,
+		    (size_t)n);
+}
+
+/* The D-DNSSEC-1 warning: loud once an hour per host, else debug. */
+static void
+dns_note_auto_off(struct mtasts_ctx *ctx, const struct mtasts_dns *d)
+{
+	/*
+	 * Loud once an hour per host, not once per Exim delivery process:
+	 * the condition belongs to the host's resolver path, not to one
+	 * process; `mtasts check --local` shows it at any time.
+	 */
+	mtasts_log(ctx, mtasts_cache_note_due(ctx, "dnssec-auto-off",
+	    DNS_NOTE_INTERVAL_S) ? MTASTS_LOG_WARN : MTASTS_LOG_DEBUG,
+	    "dns: D-DNSSEC-1: %s", d->why);
+}
+
 /* Forget the outcome of q[0..nq) (to submit them again). */
 static void
 dns_reset(struct dns_pending *q, size_t nq)
@@ -463,6 +622,7 @@ dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d, int deadline_ms,
 		    "%.200s validated through the resolver",
 		    ctx->cfg.trust_anchor_file);
 		mtasts_log(ctx, MTASTS_LOG_DEBUG, "dns: %s", d->why);
+		dns_verdict_store(ctx, d);
 		return MTASTS_OK;
 	}
 	if (fail[0] == '\0') {
@@ -495,14 +655,8 @@ dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d, int deadline_ms,
 	    "process: the resolver path cannot validate the trust anchor "
 	    "(set dnssec = off to silence this, or use a resolver that "
 	    "returns DNSSEC records): %s", fail);
-	/*
-	 * Loud once an hour per host, not once per Exim delivery process:
-	 * the condition belongs to the host's resolver path, not to one
-	 * process; `mtasts check --local` shows it at any time.
-	 */
-	mtasts_log(ctx, mtasts_cache_note_due(ctx, "dnssec-auto-off",
-	    DNS_NOTE_INTERVAL_S) ? MTASTS_LOG_WARN : MTASTS_LOG_DEBUG,
-	    "dns: D-DNSSEC-1: %s", d->why);
+	dns_note_auto_off(ctx, d);
+	dns_verdict_store(ctx, d);
 	return MTASTS_OK;
 }
 
@@ -541,9 +695,25 @@ dns_get(struct mtasts_ctx *ctx, struct mtasts_dns **dp,
 		ctx->dns = d = NULL;
 	}
 	if (d == NULL) {
+		char vwhy[sizeof(d->why)];
+		int vstate = MTASTS_DNSSEC_UNKNOWN, shared = 0;
+
 		if ((d = calloc(1, sizeof(*d))) == NULL)
 			return mtasts_err(err, MTASTS_NOMEM, "out of memory");
 		want = dns_want_dnssec(ctx, d->why, sizeof(d->why), err);
+		/*
+		 * D-DNSSEC-5: dnssec = auto takes the host's fresh verdict
+		 * (no chain-of-trust check, no second resolver context);
+		 * dnssec = on always checks for itself.
+		 */
+		if (want == 1 && ctx->cfg.dnssec == -1 &&
+		    !ctx->cache_readonly &&
+		    dns_verdict_load(ctx, dns_verdict_key(ctx), &vstate, vwhy,
+		    sizeof(vwhy))) {
+			shared = 1;
+			if (vstate == MTASTS_DNSSEC_AUTO_DISABLED)
+				want = 0;
+		}
 		if (want < 0 || (d->ub = dns_make_ub(ctx, want, err)) ==
 		    NULL) {
 			free(d);
@@ -551,6 +721,15 @@ dns_get(struct mtasts_ctx *ctx, struct mtasts_dns **dp,
 			    MTASTS_ERROR;
 		}
 		d->state = want ? MTASTS_DNSSEC_UNKNOWN : MTASTS_DNSSEC_OFF;
+		if (shared) {
+			d->state = vstate;
+			mtasts_strlcpy(d->why, vwhy, sizeof(d->why));
+			if (vstate == MTASTS_DNSSEC_AUTO_DISABLED)
+				dns_note_auto_off(ctx, d);
+			else
+				mtasts_log(ctx, MTASTS_LOG_DEBUG, "dns: %s "
+				    "(this host's verdict, D-DNSSEC-5)", d->why);
+		}
 		d->pid = getpid();
 		ctx->dns = d;
 		/* The resolver now embodies the configuration: freeze it. */

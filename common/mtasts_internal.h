@@ -153,6 +153,16 @@ enum mtasts_conf_key {
 #define MTASTS_CONF_DEFAULT 0		/* never set: the built-in default */
 #define MTASTS_CONF_API (-1)		/* set through mtasts_ctx_set() */
 
+/* cachegen.c: the shared generation counter (D-MEMO-4) */
+struct mtasts_cache_gen {
+	void *base;			/* the mapping, for munmap */
+	const uint64_t *map;		/* base: read-only, shared, or NULL */
+	int state;			/* 0 not tried, 1 mapped, -1 unusable */
+	int64_t checked_ns;		/* last identity check / failed try */
+	dev_t dev;
+	ino_t ino;
+};
+
 struct mtasts_ctx {
 	struct mtasts_config cfg;
 	int finalized;			/* set at first lookup */
@@ -164,6 +174,7 @@ struct mtasts_ctx {
 	void *ssl_ctx;			/* SSL_CTX *, lazily created (fetch.c) */
 	char last_config_file[MTASTS_PATH_MAX];
 	struct mtasts_cache_memo *cache_memo;	/* cache.c, lazily made */
+	struct mtasts_cache_gen cache_gen;	/* cachegen.c, lazily mapped */
 	const struct mtasts_netops *net;	/* netops.c/netload.c, lazily */
 	/*
 	 * No TLS-RPT spool writes (succeed without writing): the adapter
@@ -447,6 +458,10 @@ enum mtasts_dnssec_state {
  * interval seconds (or missing), and renews it; 0 otherwise. For warnings
  * every process would repeat (D-DNSSEC-1).
  */
+ssize_t mtasts_cache_note_read(struct mtasts_ctx *ctx, const char *name,
+    char *buf, size_t size, time_t *mtime);
+int mtasts_cache_note_write(struct mtasts_ctx *ctx, const char *name,
+    const char *data, size_t len);
 int mtasts_cache_note_due(struct mtasts_ctx *ctx, const char *name,
     int interval);
 
@@ -874,6 +889,20 @@ void mtasts_cache_entry_free(struct mtasts_cache_entry *e);
  * file is the one that was parsed. Freed by mtasts_ctx_free().
  */
 void mtasts_cache_memo_free(struct mtasts_ctx *ctx);
+/*
+ * cachegen.c (D-MEMO-4). CLOCK_MONOTONIC_COARSE in ns (vDSO, no system
+ * call). mtasts_cache_gen_read(): 1 and *gen = the counter when the shared
+ * mapping is usable, else 0 (the memo then stats every load). now is
+ * mtasts_mono_coarse_ns(). mtasts_cache_gen_bump(): after a rename or
+ * unlink in the cache directory dfd; 0 or -1 with errno.
+ */
+int64_t mtasts_mono_coarse_ns(void);
+int mtasts_cache_gen_read(struct mtasts_ctx *ctx, int64_t now,
+    uint64_t *gen);
+int mtasts_cache_gen_bump(int dfd);
+void mtasts_cache_gen_release(struct mtasts_ctx *ctx);
+/* One more holder of an immutable parsed policy (policy.c). */
+struct mtasts_policy *mtasts_policy_ref(struct mtasts_policy *p);
 /* Entries held and loads served from the memo, for tests and benchmarks. */
 void mtasts_cache_memo_stats(const struct mtasts_ctx *ctx, size_t *entries,
     uint64_t *hits);

@@ -35,6 +35,13 @@ struct mtasts_policy {
 	char *linebuf;		/* copy of the body, terminators -> NUL */
 	const char **lines;	/* point into linebuf */
 	size_t nlines;
+	/*
+	 * Holders - 1: a parsed policy is immutable, so the cache memo
+	 * lends the same object to every entry it serves (D-MEMO-4).
+	 * Atomic: a result may be freed in another thread than the one
+	 * whose context memoised it.
+	 */
+	unsigned int refs;
 };
 
 static const char *const mode_names[] = { "none", "testing", "enforce" };
@@ -390,12 +397,24 @@ err:
 	return rc;
 }
 
+struct mtasts_policy *
+mtasts_policy_ref(struct mtasts_policy *p)
+{
+	if (p != NULL)
+		__atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
+	return p;
+}
+
 void
 mtasts_policy_free(struct mtasts_policy *p)
 {
 	size_t i;
 
 	if (p == NULL)
+		return;
+	if (__atomic_load_n(&p->refs, __ATOMIC_ACQUIRE) != 0 &&
+	    __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) !=
+	    (unsigned int)-1)
 		return;
 	if (p->mx != NULL)
 		for (i = 0; i < p->nmx; i++)

@@ -28,6 +28,7 @@
 static pid_t dnsd_pid = -1;
 static int dnsd_port;
 static char tmpdir[] = "/tmp/test_dns.XXXXXX";
+static char cache_dir[300];
 static char zone_path[256], log_path[256];
 
 static const char zone_json[] =
@@ -220,6 +221,8 @@ mkctx(int special, const char *timeout)
 	snprintf(r, sizeof(r), "127.0.0.1@%d", dnsd_port);
 	CHECK(mtasts_ctx_set(ctx, "resolver", r, &e) == MTASTS_OK);
 	CHECK(mtasts_ctx_set(ctx, "dnssec", "off", &e) == MTASTS_OK);
+	/* Never the host's /var/cache/mtasts (notes, D-DNSSEC-5). */
+	CHECK(mtasts_ctx_set(ctx, "cache_dir", cache_dir, &e) == MTASTS_OK);
 	CHECK(mtasts_ctx_set(ctx, "dns_timeout", timeout, &e) == MTASTS_OK);
 	if (special)
 		CHECK(mtasts_ctx_set(ctx, "resolve_special_zone", "test", &e) ==
@@ -800,6 +803,133 @@ test_dnssec_states(void)
 	}
 }
 
+/* The host's verdict file, "" when there is none. */
+static void
+verdict_text(char *buf, size_t size)
+{
+	char path[400];
+	FILE *fp;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/.note-dnssec-verdict", cache_dir);
+	if ((fp = fopen(path, "r")) != NULL) {
+		n = fread(buf, 1, size - 1, fp);
+		fclose(fp);
+	}
+	buf[n] = '\0';
+}
+
+static void
+verdict_put(const char *text)
+{
+	char path[400];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/.note-dnssec-verdict", cache_dir);
+	if ((fp = fopen(path, "w")) != NULL) {
+		fputs(text, fp);
+		fclose(fp);
+	}
+}
+
+/* One auto context's first query; the DNSKEY queries it caused. */
+static int
+verdict_probe(const char *mode, const char *anchor, int readonly,
+    int *state, char *why, size_t whysize)
+{
+	struct mtasts_error e = { 0, "" };
+	struct mtasts_dns_answer *a = NULL;
+	struct mtasts_ctx *ctx;
+	int n0 = log_count(".", "DNSKEY");
+
+	*state = -1;
+	if ((ctx = dnssec_ctx(mode, anchor)) == NULL)
+		return -1;
+	ctx->cache_readonly = readonly;
+	/* Its outcome depends on the mode (on: refused); the state tells. */
+	(void)mtasts_dns_query(ctx, "_mta-sts.multi.test", T_TXT, 0, &a, &e);
+	mtasts_dns_answer_free(a);
+	e.code = 0;
+	CHECK(mtasts_dns_dnssec_status(ctx, state, why, whysize, &e) ==
+	    MTASTS_OK);
+	mtasts_ctx_free(ctx);
+	return log_count(".", "DNSKEY") - n0;
+}
+
+/*
+ * D-DNSSEC-5: under dnssec = auto the chain-of-trust verdict is shared by
+ * the host's processes for DNS_VERDICT_TTL_S: the first one checks and
+ * writes it, the next ones neither query DNSKEY nor build a second
+ * resolver. dnssec = on, a read-only context (`mtasts check`), another
+ * trust anchor, a stale or malformed note: checked again.
+ */
+static void
+test_dnssec_verdict(void)
+{
+	char why[400], text[600], line[600], path[300], *p;
+	int st, n;
+	FILE *in, *out;
+
+	if (access("/usr/share/dns/root.key", R_OK) != 0)
+		return;		/* test_dnssec_states says so */
+	verdict_put("");
+	n = verdict_probe("auto", "/usr/share/dns/root.key", 0, &st, why,
+	    sizeof(why));
+	CHECKF(n >= 1 && st == MTASTS_DNSSEC_AUTO_DISABLED, "%d %d", n, st);
+	verdict_text(text, sizeof(text));
+	CHECKF(strncmp(text, "1 auto-off ", 11) == 0 &&
+	    strstr(text, "DNSKEY . is bogus") != NULL &&
+	    text[strlen(text) - 1] == '\n', "%s", text);
+	/* The next process: no DNSKEY query, the same state and reason. */
+	n = verdict_probe("auto", "/usr/share/dns/root.key", 0, &st, why,
+	    sizeof(why));
+	CHECKF(n == 0 && st == MTASTS_DNSSEC_AUTO_DISABLED, "%d %d", n, st);
+	CHECKF(strstr(why, "DNSKEY . is bogus") != NULL, "%s", why);
+	/* dnssec = on and `mtasts check` look for themselves. */
+	n = verdict_probe("on", "/usr/share/dns/root.key", 0, &st, why,
+	    sizeof(why));
+	CHECKF(n >= 1 && st == MTASTS_DNSSEC_BROKEN, "%d %d", n, st);
+	n = verdict_probe("auto", "/usr/share/dns/root.key", 1, &st, why,
+	    sizeof(why));
+	CHECKF(n >= 1 && st == MTASTS_DNSSEC_AUTO_DISABLED, "%d %d", n, st);
+	/* Another trust anchor file is another key. */
+	snprintf(path, sizeof(path), "%s/root-copy.key", tmpdir);
+	if ((in = fopen("/usr/share/dns/root.key", "r")) != NULL &&
+	    (out = fopen(path, "w")) != NULL) {
+		while (fgets(line, sizeof(line), in) != NULL)
+			fputs(line, out);
+		fclose(out);
+	}
+	if (in != NULL)
+		fclose(in);
+	n = verdict_probe("auto", path, 0, &st, why, sizeof(why));
+	CHECKF(n >= 1 && st == MTASTS_DNSSEC_AUTO_DISABLED, "%d %d", n, st);
+	/* Hostile or stale notes are not verdicts. */
+	verdict_text(text, sizeof(text));
+	if ((p = strchr(text + 11, ' ')) != NULL) {
+		const char *bad[4];
+		char stale[600], nokey[600];
+		size_t i;
+
+		/* "1 auto-off <at> <key> ...": the same with at = 1. */
+		snprintf(stale, sizeof(stale), "1 auto-off 1%s", p);
+		snprintf(nokey, sizeof(nokey), "1 auto-off %.*s 0000000000000000"
+		    " forged\n", (int)(p - text - 11), text + 11);
+		bad[0] = stale;
+		bad[1] = nokey;
+		bad[2] = "1 working 99999999999999999999999 x y\n";
+		bad[3] = "garbage\n";
+		for (i = 0; i < 4; i++) {
+			verdict_put(bad[i]);
+			n = verdict_probe("auto", path, 0, &st, why,
+			    sizeof(why));
+			CHECKF(n >= 1 && st == MTASTS_DNSSEC_AUTO_DISABLED,
+			    "note %zu: %d %d", i, n, st);
+		}
+	} else
+		CHECKF(0, "verdict note: %s", text);
+}
+
 /* Nothing listens on the forwarder's port. */
 static void
 test_dead_forwarder(void)
@@ -813,6 +943,7 @@ test_dead_forwarder(void)
 		return;
 	snprintf(r, sizeof(r), "127.0.0.1@%d", free_port());
 	CHECK(mtasts_ctx_set(ctx, "resolver", r, &e) == MTASTS_OK);
+	CHECK(mtasts_ctx_set(ctx, "cache_dir", cache_dir, &e) == MTASTS_OK);
 	CHECK(mtasts_ctx_set(ctx, "dnssec", "off", &e) == MTASTS_OK);
 	CHECK(mtasts_ctx_set(ctx, "resolve_special_zone", "test", &e) ==
 	    MTASTS_OK);
@@ -831,6 +962,7 @@ test_dead_forwarder(void)
 	if ((ctx = mtasts_ctx_new()) == NULL)
 		return;
 	CHECK(mtasts_ctx_set(ctx, "resolver", r, &e) == MTASTS_OK);
+	CHECK(mtasts_ctx_set(ctx, "cache_dir", cache_dir, &e) == MTASTS_OK);
 	CHECK(mtasts_ctx_set(ctx, "dnssec", "auto", &e) == MTASTS_OK);
 	CHECK(mtasts_ctx_set(ctx, "trust_anchor_file",
 	    "/usr/share/dns/root.key", &e) == MTASTS_OK);
@@ -868,6 +1000,11 @@ main(void)
 		return 1;
 	}
 	atexit(kill_dnsd);
+	snprintf(cache_dir, sizeof(cache_dir), "%s/cache", tmpdir);
+	if (mkdir(cache_dir, 0700) != 0) {
+		perror("mkdir");
+		return 1;
+	}
 	snprintf(zone_path, sizeof(zone_path), "%s/zone.json", tmpdir);
 	snprintf(log_path, sizeof(log_path), "%s/queries.log", tmpdir);
 	if (write_zone() != 0 || start_dnsd() != 0) {
@@ -891,6 +1028,7 @@ main(void)
 	test_special_blocked();
 	test_setup_errors();
 	test_dnssec_states();
+	test_dnssec_verdict();
 	test_fork(ctx);
 
 	/* The zone file is re-read when it changes (atomic replace). */
