@@ -12,7 +12,7 @@ Extends tests/world/world.py (the namespace, DNS, policy hosts, PKI) with:
     exim/README.md (routers mtasts_enforce, mtasts_guard, dnslookup;
     transports mtasts_smtp, remote_smtp) loading the real mtasts_exim.so.
 
-The Exim run here is never the host's (docs/decisions.md D-TEST-3):
+The Exim run here is never the host's (docs/decisions.md D-TEST-MTA-1):
 scripts/bootstrap only fetches the exim4-daemon-heavy, exim4-base and
 exim4-config .debs into /var/cache/mtasts-test (installing Exim would
 remove the host's OpenSMTPD or Postfix: Conflicts: mail-transport-agent).
@@ -371,7 +371,7 @@ def _private_user(name, gecos, home):
 
 class PrivateExim:
     """Exim from private_prefix() at its compiled-in paths, in this mount
-    namespace only (D-TEST-3). undo() unmounts the overlays."""
+    namespace only (D-TEST-MTA-1). undo() unmounts the overlays."""
 
     def __init__(self, world_dir):
         self.prefix = private_prefix()

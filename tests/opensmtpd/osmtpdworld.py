@@ -1,7 +1,7 @@
 """osmtpdworld - a real OpenSMTPD 6.8 sender inside the hermetic world.
 
 Debian's opensmtpd conflicts with every other MTA (Conflicts:
-mail-transport-agent) and is never installed on the host (D-TEST-3), so
+mail-transport-agent) and is never installed on the host (D-TEST-MTA-1), so
 the .deb fetched by scripts/bootstrap is unpacked with `dpkg -x` into the
 world directory and run from there, as root, with private copies of
 everything it needs (mta-integration.md part D), all inside the test's
