@@ -12,23 +12,51 @@ Extends tests/world/world.py (the namespace, DNS, policy hosts, PKI) with:
     exim/README.md (routers mtasts_enforce, mtasts_guard, dnslookup;
     transports mtasts_smtp, remote_smtp) loading the real mtasts_exim.so.
 
+The Exim run here is never the host's (docs/decisions.md D-TEST-MTA-1):
+scripts/bootstrap only fetches the exim4-daemon-heavy, exim4-base and
+exim4-config .debs into /var/cache/mtasts-test (installing Exim would
+remove the host's OpenSMTPD or Postfix: Conflicts: mail-transport-agent).
+private_prefix() unpacks them once with `dpkg -x` into
+/var/cache/mtasts-test/exim-<sha256 of the .debs> (setuid bits stripped:
+no setuid-root binary outside the package database). Inside the test's
+mount namespace, install_private_exim() makes Exim's compiled-in paths
+resolve to that copy, whatever the host has installed:
+
+  - /usr/sbin: an overlay whose upper layer holds the private exim4
+    (setuid root, as the -MC re-exec of continued deliveries and the
+    delivery processes need: exim_path is compiled in as /usr/sbin/exim4);
+  - /etc: an overlay in which /etc/exim4 is replaced by a directory with
+    only trusted_configs (TRUSTED_CONFIG_LIST is compiled in as
+    /etc/exim4/trusted_configs; the host's /etc/exim4 is hidden), and
+    /etc/passwd, /etc/group get a private Debian-exim user and group
+    (any host entry replaced, so a host with and without exim4 runs the
+    same way).
+
+The host directories are the read-only lower layers; writes land in the
+world directory. Every start checks that /usr/sbin/exim4 is the private
+copy (same bytes, from the upper layer) and that /etc/exim4 holds nothing
+of the host's.
+
 Exim specifics (../shared/notes/mta-integration.md part C): spool and log
 directories are owned by Debian-exim (transports drop to that user);
-continued -MC deliveries need the -C config listed in
-/etc/exim4/trusted_configs (bind-mounted in the namespace); the test CA
-is bind-mounted over the system bundle so `tls_verify_certificates =
-system` is tested as configured in production.
+continued -MC deliveries need the -C config listed in trusted_configs;
+the test CA is bind-mounted over the system bundle so
+`tls_verify_certificates = system` is tested as configured in production.
 """
 
+import functools
 import glob
 import grp
+import hashlib
 import os
 import pwd
 import re
 import shutil
 import socket
 import subprocess
+import stat
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,9 +64,15 @@ sys.path.insert(0, os.path.join(HERE, "..", "world"))
 
 import world as W  # noqa: E402
 
+# Exim's compiled-in paths (exim4 -bV of the Debian 12 build): inside the
+# namespace they resolve to the private copy (install_private_exim).
 EXIM = "/usr/sbin/exim4"
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 TRUSTED_CONFIGS = "/etc/exim4/trusted_configs"
+# The .debs scripts/bootstrap fetches (never installs) and their cache.
+DEB_DIR = "/var/cache/mtasts-test"
+EXIM_DEBS = ("exim4-daemon-heavy", "exim4-base", "exim4-config")
+EXIM_USER = "Debian-exim"
 
 # MX kinds a receiver address can have.
 RX_KINDS = ("good", "notls", "expired", "wrongname", "selfsigned",
@@ -202,6 +236,219 @@ remote_smtp:
 """
 
 
+# ------------------------------------------------------- the private Exim
+
+def _debver_cmp(a, b):
+    """dpkg's version order of two .deb file names (pkg_version_arch)."""
+    va, vb = (os.path.basename(x).split("_")[1] for x in (a, b))
+    if va == vb:
+        return 0
+    lt = subprocess.run(["dpkg", "--compare-versions", va, "lt", vb])
+    return -1 if lt.returncode == 0 else 1
+
+
+def find_debs(deb_dir=None):
+    """The newest .deb of each EXIM_DEBS package in deb_dir (default
+    $MTASTS_EXIM_DEB_DIR or /var/cache/mtasts-test). Raises WorldError
+    naming what is missing."""
+    d = deb_dir or os.environ.get("MTASTS_EXIM_DEB_DIR") or DEB_DIR
+    out = []
+    for pkg in EXIM_DEBS:
+        debs = glob.glob(os.path.join(d, pkg + "_*.deb"))
+        if not debs:
+            raise W.WorldError("no %s .deb in %s (scripts/bootstrap fetches "
+                               "it with apt-get download; Exim is never "
+                               "installed on the host)" % (pkg, d))
+        out.append(max(debs, key=functools.cmp_to_key(_debver_cmp)))
+    return out
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+_PREFIX = None
+
+
+def private_prefix(deb_dir=None):
+    """Exim unpacked from the cached .debs (dpkg -x), cached in
+    DEB_DIR/exim-<key>, key = sha256 over the .debs' sha256 sums: a new
+    .deb makes a new prefix. Setuid/setgid bits are stripped in the cache
+    (only the namespace's copy is setuid). Safe against a concurrent
+    test: unpacked into a temporary directory, then renamed."""
+    global _PREFIX
+    if _PREFIX is not None:
+        return _PREFIX
+    debs = find_debs(deb_dir)
+    key = hashlib.sha256("".join(_sha256(d) + "\n" for d in debs)
+                         .encode()).hexdigest()[:16]
+    cache = os.path.dirname(debs[0])
+    root = os.path.join(cache, "exim-" + key)
+    if not os.path.isfile(os.path.join(root, ".complete")):
+        tmp = tempfile.mkdtemp(prefix=".exim-tmp-", dir=cache)
+        try:
+            for d in debs:
+                W._run("dpkg", "-x", d, tmp)
+            for top, dirs, files in os.walk(tmp):
+                for n in dirs + files:
+                    p = os.path.join(top, n)
+                    st = os.lstat(p)
+                    if stat.S_ISLNK(st.st_mode):
+                        continue
+                    if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                        os.chmod(p, stat.S_IMODE(st.st_mode) &
+                                 ~(stat.S_ISUID | stat.S_ISGID))
+            with open(os.path.join(tmp, ".complete"), "w") as f:
+                f.write("".join("%s  %s\n" % (_sha256(d), os.path.basename(d))
+                                for d in debs))
+            os.chmod(tmp, 0o755)
+            try:
+                os.rename(tmp, root)
+            except OSError:
+                if not os.path.isfile(os.path.join(root, ".complete")):
+                    raise
+        finally:
+            if os.path.isdir(tmp):
+                shutil.rmtree(tmp)
+    _PREFIX = root
+    return root
+
+
+def overlay_dir(world_dir, target, tag=None):
+    """Make the host directory `target` privately writable in this mount
+    namespace: an overlay whose lower layer is the host directory (the
+    kernel never writes to it) and whose upper layer lives in world_dir.
+
+    Never bind-mount a host directory *into* world_dir: World.stop()
+    removes world_dir recursively, and a recursive removal walks into bind
+    mounts and deletes the host's files. Here world_dir only ever holds
+    the upper and work layers, so removing it cannot reach the host.
+    Returns (listing of `target` before the overlay, upper directory), so
+    callers can check afterwards that the host directory is unchanged."""
+    before = sorted(os.listdir(target)) if os.path.isdir(target) else None
+    tag = tag or "ovl-" + target.strip("/").replace("/", "-")
+    up = os.path.join(world_dir, tag, "up")
+    work = os.path.join(world_dir, tag, "work")
+    os.makedirs(up)
+    os.makedirs(work)
+    W._run("mount", "-t", "overlay", "overlay", "-o",
+           "lowerdir=%s,upperdir=%s,workdir=%s" % (target, up, work),
+           target)
+    return before, up
+
+
+def _free_id(used, start=61000):
+    i = start
+    while i in used:
+        i += 1
+    return i
+
+
+def _private_user(name, gecos, home):
+    """Replace any `name` entry of /etc/passwd and /etc/group (the /etc
+    overlay's copies) with one of a free uid/gid."""
+    with open("/etc/passwd") as f:
+        pw = [ln for ln in f.read().splitlines()
+              if ln and ln.split(":", 1)[0] != name]
+    with open("/etc/group") as f:
+        gr = [ln for ln in f.read().splitlines()
+              if ln and ln.split(":", 1)[0] != name]
+    uids = {int(ln.split(":")[2]) for ln in pw if ln.count(":") >= 3}
+    gids = {int(ln.split(":")[2]) for ln in gr if ln.count(":") >= 3}
+    uid = _free_id(uids | gids)
+    pw.append("%s:x:%d:%d:%s:%s:/usr/sbin/nologin" % (name, uid, uid,
+                                                      gecos, home))
+    gr.append("%s:x:%d:" % (name, uid))
+    for path, lines in (("/etc/passwd", pw), ("/etc/group", gr)):
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.chmod(path, 0o644)
+
+
+class PrivateExim:
+    """Exim from private_prefix() at its compiled-in paths, in this mount
+    namespace only (D-TEST-MTA-1). undo() unmounts the overlays."""
+
+    def __init__(self, world_dir):
+        self.prefix = private_prefix()
+        self.dir = os.path.join(world_dir, "exim-install")
+        os.makedirs(self.dir)
+        os.chmod(self.dir, 0o755)
+        self.mounts = []
+        try:
+            self._install()
+        except BaseException:
+            self.undo()
+            raise
+
+    def _install(self):
+        src = os.path.join(self.prefix, "usr/sbin/exim4")
+        _, sbin_up = overlay_dir(self.dir, "/usr/sbin")
+        self.mounts.append("/usr/sbin")
+        # The host's exim4 and tools (if any) are replaced by the
+        # private ones; nothing else of /usr/sbin changes.
+        for n in sorted(os.listdir(os.path.join(self.prefix, "usr/sbin"))):
+            if n != "exim" and not n.startswith("exim"):
+                continue
+            dst = os.path.join("/usr/sbin", n)
+            if os.path.lexists(dst):
+                os.unlink(dst)
+            s = os.path.join(self.prefix, "usr/sbin", n)
+            if os.path.islink(s):
+                os.symlink(os.readlink(s), dst)
+            else:
+                shutil.copy(s, dst)
+        os.chown(EXIM, 0, 0)
+        os.chmod(EXIM, 0o4755)
+        _, etc_up = overlay_dir(self.dir, "/etc")
+        self.mounts.append("/etc")
+        etc_exim = os.path.dirname(TRUSTED_CONFIGS)
+        if os.path.lexists(etc_exim):
+            if os.path.isdir(etc_exim) and not os.path.islink(etc_exim):
+                shutil.rmtree(etc_exim)
+            else:
+                os.unlink(etc_exim)
+        os.mkdir(etc_exim, 0o755)
+        open(TRUSTED_CONFIGS, "w").close()
+        os.chmod(TRUSTED_CONFIGS, 0o644)
+        home = os.path.join(self.dir, "home")
+        os.makedirs(home)
+        _private_user(EXIM_USER, "Exim test", home)
+        # The proof that the host's Exim is out of the game.
+        if _sha256(EXIM) != _sha256(src) or \
+                not os.path.isfile(os.path.join(sbin_up, "exim4")) or \
+                not os.stat(EXIM).st_mode & stat.S_ISUID:
+            raise W.WorldError("%s is not the private Exim of %s" %
+                               (EXIM, self.prefix))
+        if os.listdir(etc_exim) != ["trusted_configs"] or \
+                not os.path.isdir(os.path.join(etc_up, "exim4")):
+            raise W.WorldError("%s still shows the host's files" % etc_exim)
+
+    def undo(self):
+        for m in reversed(self.mounts):
+            subprocess.call(["umount", "-l", m], stderr=subprocess.DEVNULL)
+        self.mounts = []
+
+
+def check_exim_process(pid):
+    """The running process `pid` is the private Exim: its executable is
+    EXIM in this namespace and has the private copy's bytes."""
+    exe = os.readlink("/proc/%d/exe" % pid)
+    if exe != EXIM:
+        raise W.WorldError("exim pid %d runs %s, not %s" % (pid, exe, EXIM))
+    with open("/proc/%d/exe" % pid, "rb") as f:
+        h = hashlib.sha256()
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            h.update(chunk)
+    if h.hexdigest() != _sha256(os.path.join(private_prefix(),
+                                             "usr/sbin/exim4")):
+        raise W.WorldError("exim pid %d is not the private copy" % pid)
+
+
 def _chown_exim(path):
     os.chown(path, pwd.getpwnam("Debian-exim").pw_uid,
              grp.getgrnam("Debian-exim").gr_gid)
@@ -285,6 +532,7 @@ class Receiver:
             try:
                 for a in addrs:
                     socket.create_connection((a, 25), 1).close()
+                check_exim_process(self.proc.pid)
                 return
             except OSError:
                 if self.proc.poll() is not None:
@@ -503,6 +751,9 @@ class EximWorld:
         self._trusted = []
 
     def start(self):
+        # The private Exim first: its /etc overlay must lie below the
+        # world's bind mounts (resolv.conf, the CA bundle).
+        self.exim = PrivateExim(self.w.dir)
         self.w.start()
         # Debian-exim must reach the world's files (mkdtemp made it 0700).
         os.chmod(self.w.dir, 0o755)
@@ -510,15 +761,7 @@ class EximWorld:
         os.chmod(self.w.pki.ca_file, 0o644)
         # tls_verify_certificates = system, trusting only the world CA.
         W._run("mount", "--bind", self.w.pki.ca_file, SYSTEM_BUNDLE)
-        # Debian ships no trusted_configs: bind-mount a copy of
-        # /etc/exim4 that has one (private to this mount namespace).
-        etc = os.path.join(self.w.dir, "etc-exim4")
-        shutil.copytree(os.path.dirname(TRUSTED_CONFIGS), etc,
-                        symlinks=True)
-        self._trusted_path = os.path.join(etc, "trusted_configs")
-        open(self._trusted_path, "w").close()
-        os.chmod(self._trusted_path, 0o644)
-        W._run("mount", "--bind", etc, os.path.dirname(TRUSTED_CONFIGS))
+        self._trusted_path = TRUSTED_CONFIGS
         self.rx = Receiver(self)
         return self
 
@@ -545,6 +788,8 @@ class EximWorld:
     def stop(self):
         if self.rx is not None:
             self.rx.stop()
+        if getattr(self, "exim", None) is not None:
+            self.exim.undo()
         self.w.stop()
 
     def __enter__(self):
@@ -556,8 +801,8 @@ class EximWorld:
 
 def ensure_namespace():
     W.ensure_namespace()
-    if not os.path.exists(EXIM):
-        sys.stderr.write("eximworld: FATAL: %s missing (scripts/bootstrap "
-                         "installs exim4-daemon-heavy)\n" % EXIM)
+    try:
+        private_prefix()
+    except (W.WorldError, OSError) as e:
+        sys.stderr.write("eximworld: FATAL: no private Exim: %s\n" % e)
         sys.exit(1)
-    shutil.which("exim4")

@@ -53,6 +53,7 @@ class Sampler(threading.Thread):
         self.seen = {}           # pid -> (max fds, message id)
         self.top = (0, [])       # the largest table seen: (n, fd:kind)
         self.order = []
+        self.exes = set()        # /proc/<pid>/exe of every -MC process
 
     def run(self):
         while not self.stop_ev.is_set():
@@ -67,6 +68,11 @@ class Sampler(threading.Thread):
                         continue
                     fds = os.listdir("/proc/%s/fd" % pid)
                     n = len(fds)
+                    # D-TEST-MTA-1: the -MC re-exec (exim_path) is the
+                    # private Exim, never the host's.
+                    st = os.stat("/proc/%s/exe" % pid)
+                    self.exes.add((os.readlink("/proc/%s/exe" % pid),
+                                   st.st_dev, st.st_ino))
                     if n > self.top[0]:
                         kinds = []
                         for fd in sorted(fds, key=int):
@@ -135,7 +141,7 @@ def run_chain(ew, name, mtasts, n):
           flush=True)
     print("%s: largest -MC descriptor table: %s" % (name, " ".join(
         s.top[1])), flush=True)
-    return tx, counts, left, conns
+    return tx, counts, left, conns, s.exes
 
 
 def run_script_fds(ew, tx, domain):
@@ -209,8 +215,12 @@ def main():
            "no socket/pipe of the module in the ${run} child: %r" % f)
 
         n = a.messages
-        _, plain, left_p, conn_p = run_chain(ew, "plain", False, n)
-        txm, with_m, left_m, conn_m = run_chain(ew, "mtasts", True, n)
+        _, plain, left_p, conn_p, exe_p = run_chain(ew, "plain", False, n)
+        txm, with_m, left_m, conn_m, exe_m = run_chain(ew, "mtasts", True, n)
+        st = os.stat(E.EXIM)    # the private copy (PrivateExim checks)
+        ok(exe_p | exe_m == {(E.EXIM, st.st_dev, st.st_ino)},
+           "every -MC process runs the private %s (dev, inode %d, %d): %r"
+           % (E.EXIM, st.st_dev, st.st_ino, sorted(exe_p | exe_m)))
         got = len(rx.mail("mx1.enforce.test"))
         ok(got == 2 * n, "receiver stored %d of %d messages" % (got, 2 * n))
         ok(not left_p and not left_m, "queues empty: plain %d, mtasts %d"

@@ -1,6 +1,7 @@
 """osmtpdworld - a real OpenSMTPD 6.8 sender inside the hermetic world.
 
-Debian's opensmtpd conflicts with exim4 (installed for the Exim tests), so
+Debian's opensmtpd conflicts with every other MTA (Conflicts:
+mail-transport-agent) and is never installed on the host (D-TEST-MTA-1), so
 the .deb fetched by scripts/bootstrap is unpacked with `dpkg -x` into the
 world directory and run from there, as root, with private copies of
 everything it needs (mta-integration.md part D), all inside the test's
@@ -15,7 +16,8 @@ mount namespace so the host is never touched:
   - smtpctl: a setgid-opensmtpq copy (smtpctl insists on it).
 
 The receivers are tests/exim/eximworld.py's: one Exim daemon posing as
-every MX host, storing what it got per address.
+every MX host, storing what it got per address; that Exim is the private
+copy eximworld.PrivateExim sets up (also never the host's).
 """
 
 import glob
