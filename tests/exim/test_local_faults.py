@@ -346,6 +346,17 @@ def run_no_config(m, r):
     if os.path.exists("/etc/mtasts.conf"):
         r.ok(False, "/etc/mtasts.conf exists on this host: row not run")
         return
+    # The defaults name host paths (cache_dir /var/cache/mtasts, the spool
+    # /var/spool/mtasts/tlsrpt, report_dir /var/lib/mtasts): give them
+    # private overlays in this namespace, emptied of whatever the host
+    # holds there (removals are whiteouts in the upper layer), so the row
+    # starts from nothing and the host is never written (scripts/test
+    # checks).
+    for top, sub in (("/var/cache", "mtasts"), ("/var/spool", "mtasts"),
+                     ("/var/lib", "mtasts")):
+        E.overlay_dir(r.ew.w.dir, top, tag="ovl-noconf-" + sub +
+                      top.replace("/", "-"))
+        shutil.rmtree(os.path.join(top, sub), ignore_errors=True)
     good = r.tx.conf
     with open(good) as f:
         text = f.read()

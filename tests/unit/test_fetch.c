@@ -461,7 +461,9 @@ ctx_new(const char *timeout)
 	if (ctx == NULL)
 		return NULL;
 	mtasts_ctx_set_log(ctx, logger, NULL);
-	if (mtasts_ctx_set(ctx, "ca_file", ca_path, &err) != MTASTS_OK ||
+	/* Never the host's /var/cache/mtasts (DNSSEC notes, D-DNSSEC-5). */
+	if (mtasts_ctx_set(ctx, "cache_dir", dir, &err) != MTASTS_OK ||
+	    mtasts_ctx_set(ctx, "ca_file", ca_path, &err) != MTASTS_OK ||
 	    mtasts_ctx_set(ctx, "fetch_timeout", timeout, &err) != MTASTS_OK)
 		fprintf(stderr, "ctx_set: %s\n", err.text);
 	return ctx;
