@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * netload.c - the Exim module's network operations: mtasts_net.so,
  * dlopen()ed from the module's own directory on the first cache miss.
