@@ -28,7 +28,7 @@
 #define NET_SYM "mtasts_net_ops"
 
 #ifndef MTASTS_NET_DIR
-#define MTASTS_NET_DIR "/usr/lib/exim4"
+#define MTASTS_NET_DIR "/usr/lib/mtasts"
 #endif
 
 typedef const struct mtasts_netops *net_ops_fn(void);
