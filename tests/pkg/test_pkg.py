@@ -201,7 +201,8 @@ def fresh_root(work):
         if shutil.which("mmdebstrap") is None:
             ok(False, "mmdebstrap missing (scripts/bootstrap installs it)")
             raise SystemExit(1)
-        tmp = tar + ".tmp.%d" % os.getpid()
+        # mmdebstrap picks the output format by the name: keep ".tar".
+        tmp = "%s.%d.tmp.tar" % (tar[:-4], os.getpid())
         run(["mmdebstrap", "--quiet", "--variant=apt",
              "--include=" + ",".join(ROOT_PKGS), SUITE, tmp, MIRROR])
         os.rename(tmp, tar)
@@ -321,8 +322,11 @@ def main():
             root = fresh_root(work)
             in_root(root, clone, debs)
     finally:
-        if a.keep:
-            print("kept %s" % work)
+        mounted = [ln.split()[1] for ln in open("/proc/self/mounts")
+                   if ln.split()[1].startswith(work)]
+        if a.keep or mounted:
+            print("kept %s%s" % (work, " (still mounted: %r)" % mounted
+                                 if mounted else ""))
         else:
             shutil.rmtree(work, ignore_errors=True)
     print("total %.0fs" % (time.monotonic() - t0))
