@@ -19,6 +19,11 @@
    page itself; systemctl is left out, the root runs no init); the Exim
    attack matrix tests/pkg/exim_matrix.py against the installed files and
    the shipped configuration; dpkg --purge; what remains is checked.
+5. The same with Debian's opensmtpd in a second fresh root: mtasts +
+   mtasts-opensmtpd, the directories for the opensmtpd user, smtpd.conf
+   untouched, `smtpd -n` accepts the configuration of table-mtasts(8) and
+   filter-mtasts(8) as pasted, purge. (No mail flows there: the OpenSMTPD
+   attack matrix runs in tests/opensmtpd against the build tree.)
 Exit 0 on success, 1 on failure.
 """
 
@@ -38,6 +43,9 @@ MIRROR = "http://deb.debian.org/debian"
 ROOT_PKGS = sorted("""exim4-daemon-heavy python3 python3-cryptography
  iproute2 mount procps ca-certificates dns-root-data adduser
  libssl3 libunbound8 libjansson4 libidn2-0 zlib1g""".split())
+# The OpenSMTPD root: Debian's opensmtpd instead of Exim (they conflict).
+ROOT_PKGS_OSMTPD = sorted("""opensmtpd ca-certificates dns-root-data
+ adduser libssl3 libunbound8 libjansson4 libidn2-0 zlib1g""".split())
 CACHE = "/var/cache/mtasts-test/roots"
 
 # Files (not directories) of each package, /usr/share/doc aside.
@@ -79,6 +87,10 @@ GONE = ("/usr/sbin/mtasts", "/etc/mtasts.conf", "/usr/lib/mtasts",
         "/var/lib/mtasts", "/usr/lib/tmpfiles.d/mtasts-exim.conf",
         "/lib/systemd/system/mtasts-refresh.service",
         "/lib/systemd/system/mtasts-refresh.service.d")
+GONE_OSMTPD = tuple(p for p in GONE if "exim" not in p) + (
+    "/usr/libexec/opensmtpd/table-mtasts",
+    "/usr/libexec/opensmtpd/filter-mtasts",
+    "/usr/lib/tmpfiles.d/mtasts-opensmtpd.conf")
 
 failed = []
 passed = 0
@@ -191,9 +203,9 @@ def filelist(clone, debs):
        "mtasts-exim depends on exim4-daemon-heavy")
 
 
-def fresh_root(work):
+def fresh_root(work, pkgs=ROOT_PKGS, name="root"):
     key = hashlib.sha256(("%s\n%s\n%s\n" % (SUITE, MIRROR, " ".join(
-        ROOT_PKGS))).encode()).hexdigest()[:16]
+        pkgs))).encode()).hexdigest()[:16]
     os.makedirs(CACHE, exist_ok=True)
     tar = os.path.join(CACHE, "%s-%s.tar" % (SUITE, key))
     t0 = time.monotonic()
@@ -204,11 +216,11 @@ def fresh_root(work):
         # mmdebstrap picks the output format by the name: keep ".tar".
         tmp = "%s.%d.tmp.tar" % (tar[:-4], os.getpid())
         run(["mmdebstrap", "--quiet", "--variant=apt",
-             "--include=" + ",".join(ROOT_PKGS), SUITE, tmp, MIRROR])
+             "--include=" + ",".join(pkgs), SUITE, tmp, MIRROR])
         os.rename(tmp, tar)
         print("root: made %s in %.0fs" % (tar, time.monotonic() - t0))
         t0 = time.monotonic()
-    root = os.path.join(work, "root")
+    root = os.path.join(work, name)
     os.mkdir(root)
     run(["tar", "-C", root, "--numeric-owner", "-xpf", tar])
     print("root: copied from the cache in %.1fs" % (time.monotonic() - t0),
@@ -301,6 +313,81 @@ exit $rc
        "the operator's copies in /etc/exim4 are left alone")
 
 
+def smtpd_conf(clone):
+    """smtpd.conf from the CONFIGURATION blocks of filter-mtasts(8) and
+    table-mtasts(8), as an operator pastes them."""
+    blocks = []
+    for page in ("filter-mtasts.8", "table-mtasts.8"):
+        text = open(os.path.join(clone, "docs", page)).read()
+        sec = re.search(r"^\.Sh CONFIGURATION\n(.*?)^\.Sh ", text,
+                        re.S | re.M).group(1)
+        for b in re.findall(r"^\.Bd -literal[^\n]*\n(.*?)^\.Ed", sec,
+                            re.S | re.M):
+            blocks.append(b.replace("\\e", "\\"))
+    # filter-mtasts(8): filters and listeners, then the report-mail rule;
+    # table-mtasts(8): the table, the actions and the other rules. The
+    # report action and rule go after the table's actions, before its
+    # rules (the report rule must match first).
+    filt, report, table = blocks[0], blocks[1], blocks[2]
+    tl = table.splitlines()
+    acts = [ln for ln in tl if not ln.startswith("match ")]
+    rules = [ln for ln in tl if ln.startswith("match ")]
+    return filt + "\n".join(acts) + "\n" + report + "\n".join(rules) + "\n"
+
+
+def osmtpd_root(root, clone, debs):
+    ddir = os.path.join(root, "tmp", "debs")
+    os.makedirs(ddir)
+    for n in ("mtasts", "mtasts-opensmtpd"):
+        shutil.copy(debs[n], ddir)
+    with open(os.path.join(root, "tmp", "smtpd-mtasts.conf"), "w") as f:
+        f.write(smtpd_conf(clone))
+    script = r"""
+set -eu
+R=%(root)s
+mount --bind "$R" "$R"
+mount -t proc proc "$R/proc"
+mount --rbind /dev "$R/dev"
+c() { chroot "$R" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 "$@"; }
+before=$(c sha256sum /etc/smtpd.conf)
+echo "== dpkg -i mtasts mtasts-opensmtpd"
+c sh -c 'dpkg -i /tmp/debs/*.deb'
+echo "== directories"
+for d in %(dirs)s; do c stat -c "$d %%U:%%G %%a" "$d"; done
+after=$(c sha256sum /etc/smtpd.conf)
+[ "$before" = "$after" ] && echo "smtpd.conf unchanged"
+echo "== smtpd -n with the man pages' configuration"
+c cat /tmp/smtpd-mtasts.conf
+c smtpd -n -f /tmp/smtpd-mtasts.conf 2>&1 && echo "smtpd -n: rc 0" || echo "smtpd -n: failed"
+c mtasts check --local --user opensmtpd >/dev/null 2>&1; echo "check rc=$?"
+echo "== purge"
+c dpkg --purge mtasts-opensmtpd mtasts
+for p in %(gone)s; do
+	if [ -e "$R$p" ] || [ -L "$R$p" ]; then echo "REMAINS $p"; fi
+done
+c sh -c 'dpkg -l "mtasts*" 2>/dev/null | grep "^[a-z][a-z] " || echo "no mtasts package known"'
+c sh -c 'dpkg-query -W -f="\${Status}\n" opensmtpd'
+""" % {"root": root, "dirs": " ".join(EXIM_DIRS),
+       "gone": " ".join(GONE_OSMTPD)}
+    p = run(["unshare", "--mount", "--propagation", "private", "--",
+             "sh", "-c", script], check=False)
+    out = p.stdout + p.stderr
+    print(out[-8000:])
+    ok(p.returncode == 0, "OpenSMTPD root script (rc %d)" % p.returncode)
+    for d in EXIM_DIRS:
+        ok(re.search(r"^%s root:opensmtpd 2770$" % re.escape(d), out,
+                     re.M), "%s root:opensmtpd 2770" % d)
+    ok("smtpd.conf unchanged" in out, "installing left smtpd.conf alone")
+    ok("smtpd -n: rc 0" in out and "configuration OK" in out,
+       "smtpd -n accepts the configuration of table-mtasts(8) and "
+       "filter-mtasts(8)")
+    ok("REMAINS" not in out, "purge leaves nothing of mtasts: %r" %
+       re.findall(r"REMAINS \S+", out))
+    ok("no mtasts package known" in out, "dpkg forgot the packages")
+    ok(re.search(r"^install ok installed$", out, re.M),
+       "opensmtpd still installed")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", required=True)
@@ -324,6 +411,8 @@ def main():
         if not a.build_only:
             root = fresh_root(work)
             in_root(root, clone, debs)
+            root = fresh_root(work, ROOT_PKGS_OSMTPD, "root-opensmtpd")
+            osmtpd_root(root, clone, debs)
     finally:
         mounted = [ln.split()[1] for ln in open("/proc/self/mounts")
                    if ln.split()[1].startswith(work)]
