@@ -359,7 +359,7 @@ after=$(c sha256sum /etc/smtpd.conf)
 echo "== smtpd -n with the man pages' configuration"
 c cat /tmp/smtpd-mtasts.conf
 c smtpd -n -f /tmp/smtpd-mtasts.conf 2>&1 && echo "smtpd -n: rc 0" || echo "smtpd -n: failed"
-c mtasts check --local --user opensmtpd >/dev/null 2>&1; echo "check rc=$?"
+c mtasts check --local --user opensmtpd 2>&1 | grep -E "cache_dir|tlsrpt_dir" || true
 echo "== purge"
 c dpkg --purge mtasts-opensmtpd mtasts
 for p in %(gone)s; do
@@ -381,6 +381,9 @@ c sh -c 'dpkg-query -W -f="\${Status}\n" opensmtpd'
     ok("smtpd -n: rc 0" in out and "configuration OK" in out,
        "smtpd -n accepts the configuration of table-mtasts(8) and "
        "filter-mtasts(8)")
+    for d in ("/var/cache/mtasts", "/var/spool/mtasts/tlsrpt"):
+        ok(re.search(r"ok +\S+ +%s: writable by opensmtpd" % re.escape(d),
+                     out), "mtasts check: %s writable by opensmtpd" % d)
     ok("REMAINS" not in out, "purge leaves nothing of mtasts: %r" %
        re.findall(r"REMAINS \S+", out))
     ok("no mtasts package known" in out, "dpkg forgot the packages")
