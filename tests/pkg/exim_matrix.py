@@ -22,6 +22,9 @@ Verdicts from what the receivers stored:
   nomatch.test   only a rogue MX: held (queued), rogue got nothing
   notls.test     policy MX without STARTTLS: held, nothing received
   expired.test   policy MX with an expired certificate: held
+then the report job as the Debian-exim user (what the units run):
+`mtasts report build` and `report send` for today, the report mail
+through the root's Exim to the rua's MX.
 Exit 0 on success, 1 on failure.
 """
 
@@ -29,6 +32,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "exim"))
@@ -81,6 +85,12 @@ def main():
         dom("enforce.test", "mx1.enforce.test",
             [(5, "rogue.attacker.test", "good"),
              (10, "mx1.enforce.test", "good")])
+        # TLS-RPT for enforce.test: reports by mail to rua.test's MX.
+        w.add_records({"name": "_smtp._tls.enforce.test", "type": "TXT",
+                       "data": ["v=TLSRPTv1; rua=mailto:tlsrpt@rua.test"]})
+        w.add_domain("rua.test")
+        rx.add("mx.rua.test", "good")
+        ew.mx("rua.test", (10, "mx.rua.test"))
         dom("nomatch.test", "mx.nomatch.test",
             [(5, "rogue.attacker.test", "good")])
         rx.add("mx.nomatch.test", "good")       # not in DNS
@@ -141,6 +151,34 @@ def main():
         ok(any(f.endswith(".jsonl") for f in spool),
            "TLS-RPT sessions recorded in /var/spool/mtasts/tlsrpt: %r"
            % spool)
+
+        # The report job as the units run it (User=Debian-exim from the
+        # mtasts-exim drop-in): build and send today's report; the
+        # report mail goes through the root's Exim (sendmail) to rua.test.
+        with open("/etc/mtasts.conf", "a") as f:
+            f.write("report_contact = tlsrpt@sender.example\n")
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        b = run("runuser", "-u", "Debian-exim", "--", "mtasts", "report",
+                "build", "--date", day, check=False)
+        print("report build: rc %d\n%s%s" % (b.returncode, b.stdout,
+                                             b.stderr), flush=True)
+        ok(b.returncode == 0 and "wrote /var/lib/mtasts/reports/" in b.stdout,
+           "report build as Debian-exim writes report_dir")
+        snd = run("runuser", "-u", "Debian-exim", "--", "mtasts", "report",
+                  "send", "--date", day, check=False)
+        print("report send: rc %d\n%s%s" % (snd.returncode, snd.stdout,
+                                            snd.stderr), flush=True)
+        ok(snd.returncode == 0 and re.search(r"^sent ", snd.stdout, re.M),
+           "report send as Debian-exim: sent, exit 0")
+        ok("Permission denied" not in b.stderr + snd.stderr,
+           "no Permission denied in the report job")
+        run("/usr/sbin/exim4", "-qff")
+        rx.settle()
+        rep = rx.mail("mx.rua.test")
+        ok(len(rep) == 1 and "enforce.test" in rep[0].get("subject", "")
+           and rep[0].get("tls-required", "").lower() == "no",
+           "the report mail reached rua.test's MX: %r" % rep)
+        log = open(MAINLOG, errors="replace").read()
         if failed:
             print("--- mainlog\n" + log[-6000:])
             pl = "/var/log/exim4/paniclog"
