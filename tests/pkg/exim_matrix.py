@@ -179,6 +179,10 @@ def main():
            and rep[0].get("tls-required", "").lower() == "no",
            "the report mail reached rua.test's MX: %r" % rep)
         log = open(MAINLOG, errors="replace").read()
+        ok(re.search(r"=> tlsrpt@rua\.test R=mtasts_tls_not_required "
+                     r"T=mtasts_report_smtp", log),
+           "report mail routed by mtasts_tls_not_required / "
+           "mtasts_report_smtp of the shipped snippets")
         if failed:
             print("--- mainlog\n" + log[-6000:])
             pl = "/var/log/exim4/paniclog"
