@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """anchor_refresh - postfix-mta-sts-resolver's proactive fetch over N domains.
 
 Usage (inside the world, run by bench/run):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cache_load_bench.c - nanoseconds per mtasts_cache_load() (the
  * per-message fast path) with 10, 1000 and 100000 cached domains.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cold_bench.c - cold lookup latency against the physical floor, in the
  * hermetic world (bench/run starts it), interleaved in one process.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * first_exim.c - the first MTA-STS decision of a fresh process through
  * mtasts_exim.so itself, as an Exim delivery process makes it: dlopen the

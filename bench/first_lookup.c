@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * first_lookup.c - the first MTA-STS decision of a fresh process, as an
  * Exim delivery process makes it: dlopen the library, create a context,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * lookup_bench.c - cost of mtasts_lookup() on a cache hit (the decision an
  * MTA makes for every message), against the floor of reading the same

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * socketmap_bench.c - a minimal Postfix socketmap client (netstrings over
  * one persistent TCP connection, one query in flight, as Postfix's

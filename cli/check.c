@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * check.c - `mtasts check [--json] [--no-smtp] [--port N] [--timeout S]
  * DOMAIN...`: a deployment checker that says why a domain's MTA-STS or

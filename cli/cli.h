@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cli.h - the sub-commands of the `mtasts` command, one file each.
  * Each returns the process exit status (see mtasts.c).

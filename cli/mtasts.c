@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * mtasts.c - the `mtasts` command: policy lookups, cache maintenance and
  * the daily refresh, on the same core code the MTA adapters use.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * report.c - `mtasts report build|send`: RFC 8460 aggregate reports from
  * the TLS-RPT session spool, one per policy domain with a TLSRPT record.

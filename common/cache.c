@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cache.c - the shared on-disk MTA-STS policy cache: one JSON file per
  * policy domain, <cache_dir>/<domain>.json, written by some delivery

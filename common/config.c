@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config.c - mtasts.conf(5): `key = value` lines, `#` comments.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_check.c - the load-time check of a configuration (decisions.md
  * D-CONF-1..4): every file and directory the deciding path needs exists

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ctx.c - the library context: defaults, logging, clock, lifetime.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dns.c - the per-process libunbound resolver: queries under a hard
  * deadline, TXT decoding, address and MX look-ups.

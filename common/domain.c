@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * domain.c - host name validation and policy domain normalisation
  * (checklist item 4, docs/decisions.md D-DOM-1): lower-case, one trailing

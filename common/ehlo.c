@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ehlo.c - the one EHLO response parser (RFC 5321 §4.1.1.1, ehlo-ok-rsp)
  * shared by every adapter and the checker: does a server offer an

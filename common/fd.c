@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fd.c - no descriptor of the library survives exec (D-FD-1).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fetch.c - HTTPS fetch of the MTA-STS policy (RFC 8461 §3.2, §3.3).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http.c - HTTP/1.1 response parser for the MTA-STS policy fetch
  * (RFC 8461 §3.3 over RFC 9112 message syntax).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * lookup.c - RFC 8461 policy discovery and application control flow
  * (§3.1, §3.3, §5.1, §10.2) over the shared on-disk cache.

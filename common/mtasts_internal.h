@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * mtasts_internal.h - private declarations shared by the files of common/.
  *

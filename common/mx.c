@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * mx.c - MX host name against policy "mx" pattern (RFC 8461 §4.1,
  * docs/decisions.md D-MX-1). A pure function over ASCII names: callers

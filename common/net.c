@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * net.c - deadline-bounded TCP connections and client TLS over them, for
  * the policy fetch (fetch.c), the SMTP STARTTLS probe (probe.c) and the

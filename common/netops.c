@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * netops.c - the network operations table of this build (DNS through
  * libunbound, policy fetch through OpenSSL), bound directly.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * policy.c - strict RFC 8461 §3.2 policy parser and the policy object
  * (docs/decisions.md D-POL-1 .. D-POL-5, D-CAP-1).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * probe.c - SMTP STARTTLS probe of one MX host, for `mtasts check`: what
  * an RFC 8461 §4 compliant sender sees (banner, EHLO, STARTTLS, TLS

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * report.c - RFC 8460 aggregate reports: read one UTC day of the session
  * spool (tlsrpt.c), aggregate it per policy domain into exactly the §4

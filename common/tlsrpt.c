@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tlsrpt.c - the TLS-RPT session spool (RFC 8460): every process that
  * delivers mail appends one JSON line per outbound SMTP session to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tlsrpt_txt.c - the `_smtp._tls` TXT record of RFC 8460 §3: strict
  * parser, the RRset selection rule, and the two rua URI forms we can

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * txt.c - the `_mta-sts` TXT record: strict RFC 8461 §3.1 parser and the
  * RRset selection rule (docs/decisions.md D-TXT-1 .. D-TXT-3).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * util.c - small helpers shared by the core: error filling, range-checked
  * number parsing, bounded copies, monotonic time, and the one safe way to

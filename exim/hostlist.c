@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * hostlist.c - policy mx patterns as an anchored Exim regex host list.
  */

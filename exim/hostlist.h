@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * hostlist.h - translation of policy mx patterns into an Exim host list
  * (no Exim headers needed, so it is unit-tested on its own).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * mtasts_exim.c - Exim ${dlfunc} entry points enforcing MTA-STS
  * (RFC 8461) and observing TLS outcomes for TLS-RPT (RFC 8460).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * netload.c - the Exim module's network operations: mtasts_net.so,
  * dlopen()ed from the module's own directory on the first cache miss.
@@ -27,7 +28,7 @@
 #define NET_SYM "mtasts_net_ops"
 
 #ifndef MTASTS_NET_DIR
-#define MTASTS_NET_DIR "/usr/lib/exim4"
+#define MTASTS_NET_DIR "/usr/lib/mtasts"
 #endif
 
 typedef const struct mtasts_netops *net_ops_fn(void);

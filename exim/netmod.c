@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * netmod.c - mtasts_net.so's one export: the network operations table
  * (common/netops.c) for mtasts_exim.so, which loads this library only on

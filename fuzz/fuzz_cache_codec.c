@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_cache_codec.c - libFuzzer target for the cache file codec
  * (common/cache.c, D-CACHEFILE-1). Input: "<domain>\n<file contents>". The

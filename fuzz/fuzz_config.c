@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_config - libFuzzer target for the mtasts.conf parser
  * (mtasts_config_parse(), D-CONF-6): the input is the file's bytes, copied

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_filter_proto.c - libFuzzer target for filter-mtasts's filter
  * protocol line parser (opensmtpd/filter_proto.c, compiled in here because

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_http - libFuzzer target for the HTTP/1.1 response parser. The
  * input is fed the way the fetch feeds it: growing prefixes at random

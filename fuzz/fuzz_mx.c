@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_mx - libFuzzer target for MX matching and domain normalisation.
  * The input is "<pattern>\n<host>"; each part is copied to a buffer of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_policy - libFuzzer target for the policy parser: parse, then
  * exercise every getter and mtasts_policy_mx_allowed(), checking the

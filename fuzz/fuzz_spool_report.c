@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_spool_report.c - libFuzzer target for spool -> report -> mail
  * (common/report.c, tlsrpt.c): the input is one UTC day's spool file as

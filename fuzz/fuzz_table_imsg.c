@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_table_imsg.c - libFuzzer target for the OpenSMTPD 6.8 proc-table
  * imsg parser (opensmtpd/table_proto_imsg.c, compiled in here because the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_tlsrpt_txt - libFuzzer target for the `_smtp._tls` TXT parser
  * (RFC 8460 §3): the input as one record, then split at '\n' into an

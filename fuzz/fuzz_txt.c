@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_txt - libFuzzer target for the `_mta-sts` TXT parser: the input as
  * one record for mtasts_txt_parse(), then split at '\n' into an RRset for

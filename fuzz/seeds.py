@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """seeds.py - write per-target libFuzzer seed corpora from the shared vectors.
 
 Usage: seeds.py [--vectors DIR] OUTDIR

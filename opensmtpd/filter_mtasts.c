@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * filter_mtasts.c - filter-mtasts, an OpenSMTPD filter (protocol 0.6 as
  * smtpd 6.8 speaks it; 0.7 uses the same lines) for MTA-STS:

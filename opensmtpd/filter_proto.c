@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * filter_proto.c - line layer of the OpenSMTPD filter protocol for
  * filter-mtasts (see filter_proto.h). smtpd 6.8's lka_filter.c writes:

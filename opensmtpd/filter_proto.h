@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * filter_proto.h - the line layer of the OpenSMTPD filter protocol as
  * filter-mtasts speaks it (smtpd 6.8: 0.6; 0.7 uses the same lines), kept

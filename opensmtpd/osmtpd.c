@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * osmtpd.c - translation helpers shared by table-mtasts and filter-mtasts:
  * the relay URL for a delivery attempt, the domain of an address.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * osmtpd.h - the OpenSMTPD adapter's translation between libmtasts
  * answers and what smtpd 6.8 asks (table services, relay URLs), and the

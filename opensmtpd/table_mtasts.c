@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * table_mtasts.c - table-mtasts, an OpenSMTPD 6.8 proc-table backend that
  * answers from the MTA-STS policy cache:

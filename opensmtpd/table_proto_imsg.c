@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * table_proto_imsg.c - OpenSMTPD 6.8 proc-table imsg framing: decode one
  * request frame, encode reply frames (table_proto_imsg.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * table_proto_imsg.h - the OpenSMTPD 6.8 proc-table wire protocol: binary
  * OpenBSD imsg frames on the table's stdin socket (smtpd table_proc.c,

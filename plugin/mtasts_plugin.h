@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * mtasts_plugin.h - shared-object glue for MTA adapters (Exim dlfunc,
  * OpenSMTPD table): one lazily created libmtasts context per process,

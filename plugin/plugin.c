@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * plugin.c - per-process libmtasts state for MTA adapters: the context,
  * its configuration, the log sink and the lookup memo.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * mtasts.h - public API of libmtasts, MTA-STS (RFC 8461) and TLS-RPT
  * (RFC 8460) for the sending side of a mail server.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # test_cache_cli.sh MTASTS - `mtasts cache list`, `refresh` and `cache
 # purge` on an empty cache (issue 12 item 10: qsort(NULL, 0) made the
 # sanitizer build exit 1), and the purge of stale temp files and unused

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """demo - MTA-STS enforced by a real Exim under attack, told in plain words.
 
 Started by scripts/demo. Inside a private network namespace: a DNS server,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """eximworld - real Exim 4.96 senders and receivers inside the test world.
 
 Extends tests/world/world.py (the namespace, DNS, policy hosts, PKI) with:

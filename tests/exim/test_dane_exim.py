@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_dane_exim - DANE and MTA-STS together on real Exim 4.96 (issue 17).
 
 RFC 8461 §2: "senders who implement MTA-STS validation MUST NOT allow

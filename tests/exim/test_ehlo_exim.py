@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_ehlo_exim - STARTTLS detection in real Exim 4.96 EHLO replies
 (issue 11 item 8, docs/decisions.md D-EHLO-1).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_exim - MTA-STS enforced by real Exim 4.96 (Debian) with mtasts_exim.so.
 
 Runs inside the hermetic world (tests/world): a real Exim sender with the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_exim_plugin.c - the adapter glue without Exim: policy mx patterns
  * as an Exim host list, the per-process context (config errors, fork),

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_fds - no descriptor of mtasts survives exec in real Exim 4.96
 (issue 11 item 5, docs/decisions.md D-FD-1).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_local_faults - the Exim rows of the local-faults matrix (issue 11).
 
 Rule: no local condition (configuration, resolver, trust store, cache

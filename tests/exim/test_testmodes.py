@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_testmodes - Exim's testing modes write no TLS-RPT records
 (issue 11 item 6, docs/decisions.md D-EXIM-10).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_tlsrpt_exim - TLS-RPT (RFC 8460) from real Exim 4.96 traffic.
 
 In the hermetic world: a real Exim sender with the exim/README.md routers

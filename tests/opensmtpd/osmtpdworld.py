@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """osmtpdworld - a real OpenSMTPD 6.8 sender inside the hermetic world.
 
 Debian's opensmtpd conflicts with every other MTA (Conflicts:

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_filter - filter-mtasts on the filter protocol as smtpd 6.8 speaks
 it (0.6), without smtpd and without network (the resolver is a dead
 address, so every lookup fails fast):

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_localfaults_smtpd - the OpenSMTPD rows of issue 11's local-faults
 matrix, with Debian's real smtpd 6.8 (osmtpdworld.py) and the smtpd.conf
 of opensmtpd/README.md *as documented* (including `listen on socket

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_opensmtpd - MTA-STS with Debian's OpenSMTPD 6.8 end to end.
 
 A real smtpd 6.8 (osmtpdworld.py) with the smtpd.conf of

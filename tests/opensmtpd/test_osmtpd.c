@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_osmtpd.c - unit tests of the OpenSMTPD adapter's pure parts: the
  * 6.8 proc-table imsg framing (every malformed shape gets a verdict), the

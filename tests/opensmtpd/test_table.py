@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_table - table-mtasts, the OpenSMTPD 6.8 proc table, on its own.
 
 1. Golden: each golden/<case>.in (requests framed as smtpd 6.8 frames

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_tlsrpt_smtpd - TLS-RPT (RFC 8460) from real OpenSMTPD 6.8 traffic.
 
 In the hermetic world: Debian's smtpd 6.8 (osmtpdworld.py) with the

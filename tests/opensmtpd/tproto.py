@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """tproto - the OpenSMTPD 6.8 proc-table imsg framing, as smtpd's
 table_proc.c writes requests and reads replies (native byte order, LP64:
 int 4 bytes, size_t 8 bytes). Used by the table tests."""

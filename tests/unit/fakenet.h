@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fakenet.h - a scripted network layer for lookup tests, installed
  * through the ctx->net seam (struct mtasts_netops, common/netops.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * t.h - minimal test harness: CHECK prints file:line and counts failures;
  * T_DONE() prints "N passed, N failed" and returns the exit status.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_cache.c - the on-disk policy cache: round trips, a corpus of
  * corrupt and hostile files, modes, atomic replacement under concurrent

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_config.c - mtasts.conf parsing: keys, values, errors naming file and
  * line, AFTERFINAL, defaults; the load-time check of the files and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_dns.c - dns.c against tests/world/dnsd.py on 127.0.0.1: record
  * decoding, negative answers, failures and deadlines, special-use zones,

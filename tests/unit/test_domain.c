@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_domain - mtasts_hostname_valid() and mtasts_domain_normalize()
  * (checklist item 4, docs/decisions.md D-DOM-1).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_ehlo - the EHLO response keyword parser shared by the Exim module,
  * the OpenSMTPD filter and the checker (common/ehlo.c, D-EHLO-1).

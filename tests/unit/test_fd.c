@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_fd - close-on-exec for descriptors that appear during a call
  * into a library without CLOEXEC options (common/fd.c, D-FD-1).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_fetch.c - the HTTPS policy fetch (common/fetch.c) against a real
  * OpenSSL server in a forked child on 127.0.0.1, with a CA and leaf

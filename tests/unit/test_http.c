@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_http.c - table-driven tests of the HTTP/1.1 response parser
  * (common/http.c): framings, caps, incremental feeding, malformed heads,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_lookup.c - the discovery/cache state machine (common/lookup.c)
  * through a scripted network layer (fakenet.h):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_lookup_oom.c - out of memory is never an answer (decisions.md
  * D-OOM-1, issue 11 item 7).

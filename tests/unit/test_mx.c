@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_mx - mtasts_mx_match() from a table of permit and reject cases
  * (RFC 8461 §4.1, docs/decisions.md D-MX-*), plus

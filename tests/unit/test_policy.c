@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_policy - mtasts_policy_parse() and the policy getters: edge cases
  * beyond the shared vectors (checklist item 33 a-i, docs/decisions.md

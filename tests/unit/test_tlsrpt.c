@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_tlsrpt - the TLS-RPT spool and reports: recording (validation,
  * modes, caps), torn lines, concurrent appends from many processes, the

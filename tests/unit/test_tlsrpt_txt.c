@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_tlsrpt_txt - the `_smtp._tls` TXT parser (RFC 8460 §3): the shared
  * vectors (MTASTS_VECTORS_DIR/tlsrpt_txt.json, read at run time) and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_txt - mtasts_txt_parse() and mtasts_txt_select() edge cases beyond
  * the shared vectors (docs/decisions.md D-TXT-*).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_vectors - data-driven tests from the shared peer/RFC vectors.
  *

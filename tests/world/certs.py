@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """certs - run-time PKI for the test world.
 
 Generates a trusted test root CA, an unrelated "untrusted" CA and leaf

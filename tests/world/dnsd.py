@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """dnsd.py - small authoritative DNS server for the hermetic tests.
 
 It poses as the recursive resolver libunbound forwards to: every answer

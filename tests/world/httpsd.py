@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """httpsd - many misbehaving HTTPS policy hosts in one process (test world).
 
 Usage: httpsd.py --config CONFIG.json --status STATUSFILE

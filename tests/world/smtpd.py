@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """smtpd - many (mis)configured STARTTLS SMTP receivers in one process.
 
 Usage: smtpd.py --config CONFIG.json --status STATUSFILE

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_check - `mtasts check` against misconfigured domains in the world.
 
 Every check (txt, policy-host, policy, mx, smtp, tls-rpt, cache) is driven

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_lookup - end-to-end discovery/fetch/cache scenarios in the world.
 
 Runs the real `mtasts lookup --json` (and refresh/cache) against dnsd and

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """test_tlsrpt - TLS-RPT end to end in the test world (no MTA).
 
 Sessions are recorded through the real library API (libmtasts via ctypes,

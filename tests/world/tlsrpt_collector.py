@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """tlsrpt_collector - a tiny HTTPS TLS-RPT report collector (test world).
 
 Usage: tlsrpt_collector.py --addr IP [--port 443] --cert PEM --key PEM

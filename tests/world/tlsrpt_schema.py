@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """tlsrpt_schema - the RFC 8460 §4 report schema checker of the tests.
 
 Shared by tests/world/test_tlsrpt.py (spool fed through the library) and

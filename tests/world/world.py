@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """world - a small internet inside a network namespace, for end-to-end tests.
 
 The world is one Python object that owns, inside a private network and

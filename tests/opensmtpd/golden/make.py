@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """make.py - write the golden request files *.in (as smtpd 6.8 frames them)
 and cases.txt. The matching *.out files are the table's replies, reviewed
 and committed; regenerate them with test_table.py --regen only after
