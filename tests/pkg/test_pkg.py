@@ -56,6 +56,8 @@ EXPECTED = {
         "/lib/systemd/system/mtasts-refresh.timer",
         "/lib/systemd/system/mtasts-report.service",
         "/lib/systemd/system/mtasts-report.timer",
+        "/lib/systemd/system/mtasts-metrics.service",
+        "/lib/systemd/system/mtasts-metrics.timer",
         "/usr/share/man/man5/mtasts.conf.5.gz",
     },
     "mtasts-exim": {
