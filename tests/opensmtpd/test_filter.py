@@ -55,10 +55,14 @@ def conf(d):
     return p
 
 
-def conf_variant(d, name, resolver=None, extra=""):
-    """conf(d) with another resolver and extra lines, as a new file."""
+def conf_variant(d, name, resolver=None, extra="", dns_timeout=None):
+    """conf(d) with another resolver, DNS timeout and extra lines, as a
+    new file."""
     with open(conf(d)) as f:
         text = f.read()
+    if dns_timeout is not None:
+        text = text.replace("dns_timeout = 1\n",
+                            "dns_timeout = %d\n" % dns_timeout)
     if resolver is not None:
         text = text.replace("resolver = 127.0.0.1@9\n",
                             "resolver = %s\n" % resolver)
@@ -166,11 +170,14 @@ def test_defer(filt, d, cfg, ts):
     ok("recipient deferred" in err, "deferral logged: %r" % err[-500:])
 
     # (b) the job queue is full: one worker stuck on a resolver that never
-    # answers, 1024 queued; the rest must be deferred at once.
+    # answers (for the whole test: 60 s DNS timeout, so the queue cannot
+    # drain however slowly a loaded host feeds the lines), 1024 queued;
+    # the rest must be deferred at once.
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
     c3 = conf_variant(d, "silent.conf",
-              resolver="127.0.0.1@%d" % silent.getsockname()[1])
+              resolver="127.0.0.1@%d" % silent.getsockname()[1],
+              dns_timeout=60)
     n = 1100
     lines = cfg + ["filter|0.6|%s|smtp-in|rcpt-to|%s|q%d|u@busy%d.example" %
                    (ts, sid, i, i) for i in range(n)]

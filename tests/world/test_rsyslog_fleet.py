@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import world  # noqa: E402
-from test_tlsrpt import Lib, policies_by_type  # noqa: E402
+from test_tlsrpt import Lib, policies_by_type, preload_sanitizer  # noqa: E402,E501
 from tlsrpt_schema import schema_ok  # noqa: E402
 
 DAY0 = 1709251200          # 2024-03-01T00:00:00Z
@@ -331,6 +331,9 @@ def main():
     global DEVLOG_BEFORE
     DEVLOG_BEFORE = os.path.lexists("/dev/log")
     world.ensure_namespace()
+    # After the namespace re-exec (the ASan tier's libmtasts needs its
+    # runtime preloaded, as world.tlsrpt does).
+    preload_sanitizer(args.lib)
     w = world.World(mtasts=args.mtasts)
     w.start()
     try:
