@@ -75,9 +75,10 @@ def conf_variant(d, name, resolver=None, extra="", dns_timeout=None):
 def run(filt, args, lines, wait=2.0, until=None):
     """Feed lines, keep the pipe open for `wait` seconds (rcpt-to lookups
     run in worker threads), then close it as smtpd would.  With `until`
-    (a set of tokens), keep it open instead until every one of them has
-    a filter-result or 60 s passed: on a loaded CI host a fixed sleep
-    cut answers off mid-stream (closing the pipe ends the filter)."""
+    (a function of the answers so far, {token: result}), keep it open
+    instead until it returns true or 60 s passed: on a loaded CI host a
+    fixed sleep cut answers off mid-stream (closing the pipe ends the
+    filter)."""
     p = subprocess.Popen([filt] + args, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     p.stdin.write("".join(ln + "\n" for ln in lines).encode())
@@ -92,12 +93,12 @@ def run(filt, args, lines, wait=2.0, until=None):
     errbuf = []
     t_err = threading.Thread(target=lambda: errbuf.append(p.stderr.read()))
     t_err.start()
-    pending = set(until)
+    answers = {}
     deadline = time.monotonic() + 60
     sel = selectors.DefaultSelector()
     sel.register(p.stdout, selectors.EVENT_READ)
     buf = b""
-    while pending and time.monotonic() < deadline:
+    while not until(answers) and time.monotonic() < deadline:
         if not sel.select(timeout=0.5):
             continue
         chunk = os.read(p.stdout.fileno(), 65536)
@@ -109,7 +110,7 @@ def run(filt, args, lines, wait=2.0, until=None):
             got.append(ln)
             f = ln.decode(errors="replace").split("|")
             if len(f) >= 4 and f[0] == "filter-result":
-                pending.discard(f[2])
+                answers[f[2]] = f[3]
     sel.close()
     p.stdin.close()
     p.stdin = None
@@ -170,30 +171,45 @@ def test_defer(filt, d, cfg, ts):
     ok("recipient deferred" in err, "deferral logged: %r" % err[-500:])
 
     # (b) the job queue is full: one worker stuck on a resolver that never
-    # answers (for the whole test: 60 s DNS timeout, so the queue cannot
-    # drain however slowly a loaded host feeds the lines), 1024 queued;
-    # the rest must be deferred at once.
+    # answers, 1024 queued; the rest must be deferred at once. The worker
+    # holds its first job for the whole check (60 s DNS timeout; the
+    # libunbound under it gives up after ~28 s, and the check is over
+    # long before). When the worker thread takes its first job depends on
+    # the scheduler (on a loaded host, after the reader queued a few dozen
+    # more), so 1024 or 1025 recipients are accepted, the rest deferred,
+    # and of the last 50 at most the one whose slot the worker freed is
+    # not deferred. Nothing is answered `proceed` while the DNS answer is
+    # outstanding.
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
     c3 = conf_variant(d, "silent.conf",
               resolver="127.0.0.1@%d" % silent.getsockname()[1],
               dns_timeout=60)
-    n = 1100
+    n, qmax = 1100, 1024
     lines = cfg + ["filter|0.6|%s|smtp-in|rcpt-to|%s|q%d|u@busy%d.example" %
                    (ts, sid, i, i) for i in range(n)]
-    late = ["q%d" % i for i in range(1050, n)]
-    rc, out, err = run(filt, ["-c", c3, "-w", "1"], lines, until=set(late))
+    late = ["q%d" % i for i in range(n - 50, n)]
+    t_start = time.monotonic()
+    rc, out, err = run(filt, ["-c", c3, "-w", "1"], lines,
+                       until=lambda a: list(a.values()).count("reject") >=
+                       n - qmax - 1)
+    took = time.monotonic() - t_start
     silent.close()
     ans = {}
     for ln in out.splitlines():
         f = ln.split("|")
         if ln.startswith("filter-result|") and len(f) >= 4:
             ans[f[2]] = f[3]
-    ok(all(ans.get(t) == "reject" for t in late),
+    nrej = list(ans.values()).count("reject")
+    ok(n - qmax - 1 <= nrej <= n - qmax,
+       "queue full: %d deferred, want %d or %d" % (nrej, n - qmax - 1,
+                                                   n - qmax))
+    ok(sum(ans.get(t) != "reject" for t in late) <= 1,
        "queue full: late recipients deferred: %r" %
-       [(t, ans.get(t)) for t in late[:5]])
-    ok(not any(ans.get(t) == "proceed" for t in late),
-       "queue full: nothing proceeded without a policy answer")
+       [(t, ans.get(t)) for t in late if ans.get(t) != "reject"][:5])
+    ok(took < 25 and "proceed" not in ans.values(),
+       "queue full: nothing proceeded while the policy state was unknown "
+       "(%.1f s)" % took)
     ok("job queue full" in err, "queue full logged")
 
 
