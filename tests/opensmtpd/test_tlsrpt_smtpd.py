@@ -209,7 +209,8 @@ def run(a):
         ok(cp.stdout.readline().strip() == "ready", "collector started")
         ew.start_receivers()
 
-        sm = O.Smtpd(ew, a.table, a.filter, None)
+        sm = O.Smtpd(ew, a.table, a.filter, None,
+                     version=a.smtpd_version)
         sm.install()
         cache = os.path.join(sm.dir, "cache")
         spool = os.path.join(sm.dir, "tlsrpt")
@@ -240,7 +241,7 @@ def run(a):
         day = time.strftime("%Y-%m-%d", time.gmtime())
         base = rx.connections_settled()
         sm.start()
-        ok(sm.alive(), "smtpd 6.8 started")
+        ok(sm.alive(), "smtpd %s started" % a.smtpd_version)
         for rcpt, subj in SEND:
             sm.send(rcpt, subject=subj)
         return phases(a, w, rx, sm, mconf, posts, base, day, t0)
@@ -428,7 +429,11 @@ def main():
     ap.add_argument("--table", required=True)
     ap.add_argument("--filter", required=True)
     ap.add_argument("--mtasts", required=True)
+    ap.add_argument("--smtpd-version", choices=O.VERSIONS, default="6.8")
     a = ap.parse_args()
+    if a.smtpd_version == "7.8" and O.skip78_requested():
+        print("SKIP: no OpenSMTPD 7.8 source and %s is set" % O.SKIP78_ENV)
+        return O.SKIP_RC
     E.ensure_namespace()
     return run(a)
 
