@@ -322,8 +322,16 @@ worker(void *arg)
 			mtasts_result_free(res);
 			continue;
 		}
-		proceed(j.sid, j.token);
 		p = mtasts_result_policy(res);
+		/*
+		 * D-OSMTPD-15: learn the policy MXs' addresses before
+		 * answering, so that a first-contact session that fails
+		 * before RCPT (no STARTTLS, bad certificate) can be
+		 * attributed to its domain when it ends.
+		 */
+		if (p != NULL && mtasts_policy_mode(p) != MTASTS_MODE_NONE)
+			learn(ctx, mtasts_result_domain(res), p);
+		proceed(j.sid, j.token);
 		flog(MTASTS_LOG_INFO, "rcpt domain %s: %s%s (%s, %lld ms)%s%s",
 		    j.domain,
 		    mtasts_result_status(res) == MTASTS_LOOKUP_POLICY
@@ -336,8 +344,6 @@ worker(void *arg)
 		    mtasts_result_failure_type(res) != NULL ? "; " : "",
 		    mtasts_result_failure_type(res) != NULL
 			? mtasts_result_failure_reason(res) : "");
-		if (p != NULL && mtasts_policy_mode(p) != MTASTS_MODE_NONE)
-			learn(ctx, mtasts_result_domain(res), p);
 		mtasts_result_free(res);
 	}
 	return NULL;
