@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """test_localfaults_conf_smtpd - the configuration rows of issue 11's
-local-faults matrix with Debian's real smtpd 6.8 (osmtpdworld.py) and the
+local-faults matrix with a real smtpd 6.8 or 7.8 (osmtpdworld.py) and the
 smtpd.conf of opensmtpd/README.md as documented (test_localfaults_smtpd
 has the cache rows).
 

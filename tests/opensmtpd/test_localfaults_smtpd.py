@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """test_localfaults_smtpd - the OpenSMTPD rows of issue 11's local-faults
-matrix, with Debian's real smtpd 6.8 (osmtpdworld.py) and the smtpd.conf
+matrix, with a real smtpd 6.8 or 7.8 (osmtpdworld.py, --smtpd-version) and the smtpd.conf
 of opensmtpd/README.md *as documented* (including `listen on socket
 filter "mtasts_in"`). Verdicts come from what the Exim receivers got and
 from what is still queued:

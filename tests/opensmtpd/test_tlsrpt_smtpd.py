@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""test_tlsrpt_smtpd - TLS-RPT (RFC 8460) from real OpenSMTPD 6.8 traffic.
+"""test_tlsrpt_smtpd - TLS-RPT (RFC 8460) from real OpenSMTPD 6.8 or 7.8 traffic
+(--smtpd-version, issue 15).
 
 In the hermetic world: Debian's smtpd 6.8 (osmtpdworld.py) with the
 smtpd.conf of opensmtpd/README.md delivers to Exim receivers for domains
