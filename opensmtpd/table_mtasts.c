@@ -598,11 +598,38 @@ enforce_route(struct table *t, const char *domain, struct mtasts_result **res,
 	return rc;
 }
 
+/*
+ * D-OSMTPD-16: an enforce domain whose MX set the policy empties has no
+ * session the filter could see; the delivery attempt is recorded here,
+ * as the Exim adapter does (D-RPT-12): validation-failure, reason
+ * mx-mismatch, the most preferred MX host (the one refused), no address.
+ * One record per relay lookup, i.e. per envelope and delivery attempt.
+ */
+static void
+record_mismatch(struct table *t, const char *domain,
+    const struct mtasts_policy *p, const char *mx)
+{
+	struct mtasts_tlsrpt_session rec;
+	struct mtasts_error err = { 0, "" };
+
+	memset(&rec, 0, sizeof(rec));
+	rec.policy_domain = domain;
+	rec.policy_type = MTASTS_POLICY_TYPE_STS;
+	rec.policy = p;
+	rec.mx_host = mx[0] != '\0' ? mx : NULL;
+	rec.result_type = MTASTS_RT_VALIDATION_FAILURE;
+	rec.failure_reason = "mx-mismatch";
+	if (mtasts_tlsrpt_record(t->ctx, &rec, &err) != MTASTS_OK)
+		tlog(MTASTS_LOG_WARN, "%s: tlsrpt: %s", domain, err.text);
+}
+
 /* K_RELAYHOST lookup: the relay URL of this delivery attempt. */
 static int
 lookup_relay(struct table *t, const char *key, char *url, size_t size)
 {
 	char domain[MTASTS_DOMAIN_MAX + 1], why[MTASTS_REASON_MAX + 64];
+	char first[MTASTS_DOMAIN_MAX + 1];
+	int mismatch;
 	struct mtasts_result *res = NULL;
 	const struct mtasts_policy *enforce = NULL;
 	struct mtasts_error err = { 0, "" };
@@ -688,7 +715,16 @@ lookup_relay(struct table *t, const char *key, char *url, size_t size)
 	}
 	r = mtasts_osmtpd_relay_url(domain, enforce, e->state, e->mx, e->nmx,
 	    e->rot, url, size, why, sizeof(why));
+	/* The MX set exists but the enforce policy empties it (D-OSMTPD-16). */
+	mismatch = r == 0 && enforce != NULL &&
+	    (e->state == MTASTS_OSMTPD_MX_LIST ||
+	    e->state == MTASTS_OSMTPD_MX_IMPLICIT);
+	if (mismatch)
+		mtasts_strlcpy(first, e->state == MTASTS_OSMTPD_MX_LIST &&
+		    e->nmx > 0 ? e->mx[0].name : domain, sizeof(first));
 	pthread_mutex_unlock(&t->mu);
+	if (mismatch)
+		record_mismatch(t, domain, enforce, first);
 	if (r == 1)
 		tlog(MTASTS_LOG_INFO, "%s: relay %s (%s)", domain, url,
 		    enforce != NULL ? "enforce" : "no policy");

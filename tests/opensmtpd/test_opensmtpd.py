@@ -300,6 +300,17 @@ def run(a):
            "tlsrpt: success for sts-notls.test after the repair")
         ok("starttls-not-supported" in by.get("sts-testing.test", []),
            "tlsrpt: testing-mode failure for sts-testing.test")
+        # D-OSMTPD-16: the policy empties sts-nomatch.test's MX set, no
+        # session happens; the table records each refused attempt.
+        nm = [rec for rec in tlsrpt_records(spool)
+              if rec.get("d") == "sts-nomatch.test"]
+        ok(nm and all(rec.get("r") == "validation-failure" and
+                      rec.get("fr") == "mx-mismatch" and
+                      rec.get("rh") == "rogue.attacker.test" and
+                      "ri" not in rec for rec in nm),
+           "tlsrpt: sts-nomatch.test attempts recorded as "
+           "validation-failure/mx-mismatch: %s" %
+           [(rec.get("r"), rec.get("fr"), rec.get("rh")) for rec in nm])
         ok(by.get("nopolicy.test") is None,
            "tlsrpt: nothing recorded for an unverified no-policy session")
         print("tlsrpt records: %s" % json.dumps(by, sort_keys=True))
