@@ -1,6 +1,8 @@
 /*
- * table_mtasts.c - table-mtasts, an OpenSMTPD 6.8 proc-table backend that
- * answers from the MTA-STS policy cache:
+ * table_mtasts.c - table-mtasts, an OpenSMTPD proc-table backend (6.8 imsg
+ * protocol, table_proto_imsg.c; 7.x text protocol 0.1, table_proto_text.c;
+ * detected from smtpd's first bytes, D-OSMTPD-13) that answers from the
+ * MTA-STS policy cache:
  *
  *	K_DOMAIN check		1 when the domain has a valid enforce policy
  *	K_RELAYHOST lookup	smtp+tls://<policy-valid MX> for an enforce
@@ -17,7 +19,8 @@
  * fetched by filter-mtasts at RCPT time and by `mtasts refresh`; the
  * table's discovery thread fetches only for enforce-route mail whose cache
  * entry was lost (decisions.md D-OSMTPD-9), never on the request path.
- * The process never exits on bad input: see table_proto_imsg.c.
+ * On 6.8 the process never exits on bad input (table_proto_imsg.c); on 7.x
+ * a protocol violation stops it (D-OSMTPD-13).
  *
  * Usage (smtpd.conf): table mtasts mtasts:/etc/mtasts.conf
  * smtpd runs /usr/libexec/opensmtpd/table-mtasts with argv[1] = the text
