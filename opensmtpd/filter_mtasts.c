@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * filter_mtasts.c - filter-mtasts, an OpenSMTPD filter (protocol 0.6 as
- * smtpd 6.8 speaks it; 0.7 uses the same lines) for MTA-STS:
+ * smtpd 6.8 speaks it, 0.7 as smtpd 7.x announces it with config|protocol;
+ * the lines used here are the same in both, D-OSMTPD-13) for MTA-STS:
  *
  *  smtp-in, phase rcpt-to: make sure the recipient domain's policy is in
  *	the shared cache (a full mtasts_lookup(), fetching within the
@@ -75,6 +76,8 @@ struct filter {
 	int nworkers;
 	size_t jobs_max;		/* -q, at most MTASTS_OSMTPD_JOBS_MAX */
 	int in, out;			/* subsystems announced */
+	char proto[8];			/* config|protocol ("" = none, 6.8) */
+	int ready;			/* config|ready seen */
 	struct mtasts_ctx *ctx;		/* main thread */
 	pthread_mutex_t mu;		/* jobs, learnt */
 	pthread_mutex_t omu;		/* stdout */
@@ -320,8 +323,16 @@ worker(void *arg)
 			mtasts_result_free(res);
 			continue;
 		}
-		proceed(j.sid, j.token);
 		p = mtasts_result_policy(res);
+		/*
+		 * D-OSMTPD-15: learn the policy MXs' addresses before
+		 * answering, so that a first-contact session that fails
+		 * before RCPT (no STARTTLS, bad certificate) can be
+		 * attributed to its domain when it ends.
+		 */
+		if (p != NULL && mtasts_policy_mode(p) != MTASTS_MODE_NONE)
+			learn(ctx, mtasts_result_domain(res), p);
+		proceed(j.sid, j.token);
 		flog(MTASTS_LOG_INFO, "rcpt domain %s: %s%s (%s, %lld ms)%s%s",
 		    j.domain,
 		    mtasts_result_status(res) == MTASTS_LOOKUP_POLICY
@@ -334,8 +345,6 @@ worker(void *arg)
 		    mtasts_result_failure_type(res) != NULL ? "; " : "",
 		    mtasts_result_failure_type(res) != NULL
 			? mtasts_result_failure_reason(res) : "");
-		if (p != NULL && mtasts_policy_mode(p) != MTASTS_MODE_NONE)
-			learn(ctx, mtasts_result_domain(res), p);
 		mtasts_result_free(res);
 	}
 	return NULL;
@@ -466,10 +475,13 @@ finish(struct osess *s)
 	    &err) == MTASTS_OK && (p = mtasts_result_policy(res)) != NULL)
 		mode = mtasts_mode_name(mtasts_policy_mode(p));
 	flog(MTASTS_LOG_INFO, "session %s %s domain=%s mx=%s ip=%s mode=%s "
-	    "tls=%s result=%s", s->sid, F.enforce ? "enforce" : "relay",
+	    "tls=%s result=%s%s%s", s->sid, F.enforce ? "enforce" : "relay",
 	    domain[0] ? domain : "?", mx[0] ? mx : "?", s->dst, mode,
 	    s->tls.tls ? s->tlsinfo : "no",
-	    !known ? "unknown" : result == NULL ? "success" : result);
+	    !known ? "unknown" : result == NULL ? "success" : result,
+	    known && result != NULL ? " reason=" : "",
+	    known && result != NULL ? mtasts_osmtpd_reason(&s->tls, result)
+	    : "");
 	if (known && result != NULL && p != NULL &&
 	    mtasts_policy_mode(p) == MTASTS_MODE_TESTING)
 		flog(MTASTS_LOG_WARN, "MTA-STS testing-mode failure: domain %s "
@@ -490,6 +502,7 @@ finish(struct osess *s)
 		rec.mx_ip = s->dst[0] ? s->dst : NULL;
 		rec.sending_ip = s->src[0] ? s->src : NULL;
 		rec.result_type = result;
+		rec.failure_reason = mtasts_osmtpd_reason(&s->tls, result);
 		memset(&err, 0, sizeof(err));
 		if (mtasts_tlsrpt_record(F.ctx, &rec, &err) != MTASTS_OK)
 			flog(MTASTS_LOG_WARN, "tlsrpt: %s", err.text);
@@ -551,12 +564,44 @@ registrations(void)
 	out("register|ready\n");
 }
 
+/*
+ * D-OSMTPD-13: smtpd 7.x announces its filter protocol (config|protocol|
+ * 0.7); 6.8 announces none and speaks 0.6. Every later line must carry
+ * exactly that version: a mixture means a confused peer, and fields
+ * would be misread. Stop (as D-OSMTPD-10): smtpd stops with its filter.
+ */
+static void
+version_stop(const char *what, const char *v)
+{
+	flog(MTASTS_LOG_ERR, "filter protocol: %s \"%.16s\" (smtpd "
+	    "announced %s; this filter speaks 0.6 and 0.7); exiting", what, v,
+	    F.proto[0] != '\0' ? F.proto : "none, i.e. 0.6");
+	_exit(2);
+}
+
 static void
 dispatch(char *line)
 {
 	struct mtasts_fproto_line l;
+	const char *v;
+	int kind;
 
-	switch (mtasts_fproto_parse(line, &l)) {
+	if (strncmp(line, "config|protocol|", 16) == 0) {
+		v = line + 16;
+		if (F.ready || F.proto[0] != '\0' ||
+		    !mtasts_fproto_version_ok(v))
+			version_stop(F.ready || F.proto[0] != '\0'
+			    ? "late or repeated announcement of version"
+			    : "announced version not supported:", v);
+		mtasts_strlcpy(F.proto, v, sizeof(F.proto));
+		return;
+	}
+	kind = mtasts_fproto_parse(line, &l);
+	if ((kind == MTASTS_FPROTO_RCPT || kind == MTASTS_FPROTO_OTHER_PHASE ||
+	    kind == MTASTS_FPROTO_REPORT_OUT) &&
+	    strcmp(l.f[1], mtasts_fproto_expected(F.proto)) != 0)
+		version_stop("line of version", l.f[1]);
+	switch (kind) {
 	case MTASTS_FPROTO_SUBSYS_IN:
 		F.in = 1;
 		break;
@@ -564,6 +609,7 @@ dispatch(char *line)
 		F.out = 1;
 		break;
 	case MTASTS_FPROTO_READY:
+		F.ready = 1;
 		registrations();
 		break;
 	case MTASTS_FPROTO_RCPT:

@@ -27,6 +27,13 @@ mtasts_fproto_version_ok(const char *v)
 }
 
 /* Split at '|' into at most max fields; the last keeps its '|'s. */
+const char *
+mtasts_fproto_expected(const char *announced)
+{
+	return announced != NULL && announced[0] != '\0' ? announced
+	    : MTASTS_FPROTO_DEFAULT;
+}
+
 static size_t
 split(char *line, char **f, size_t max)
 {

@@ -45,6 +45,14 @@ int mtasts_fproto_parse(char *line, struct mtasts_fproto_line *out);
 int mtasts_fproto_version_ok(const char *v);
 
 /*
+ * The version every filter and report line of a session must carry
+ * (D-OSMTPD-13): the one smtpd announced with config|protocol (7.x:
+ * "0.7"), or "0.6" when it announced none (6.8 sends no such line).
+ */
+#define MTASTS_FPROTO_DEFAULT "0.6"
+const char *mtasts_fproto_expected(const char *announced);
+
+/*
  * Range-checked decimal option value: the whole string is one base-10
  * number in [min, max], no sign games, no trailing garbage. 0 or -1.
  */

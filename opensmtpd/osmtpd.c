@@ -102,6 +102,14 @@ mtasts_osmtpd_tls_server(struct mtasts_osmtpd_tls *s, const char *line)
 	size_t kwlen;
 	int greeting;
 
+	/* The reply to STARTTLS: the first line after it, before TLS. */
+	if (s->starttls_sent && !s->tls && s->starttls_reply == 0 &&
+	    line[0] >= '1' && line[0] <= '5' && line[1] >= '0' &&
+	    line[1] <= '9' && line[2] >= '0' && line[2] <= '9') {
+		s->starttls_reply = (line[0] - '0') * 100 +
+		    (line[1] - '0') * 10 + (line[2] - '0');
+		return;
+	}
 	/* The keyword alone, after the greeting line (ehlo.c, D-EHLO-1). */
 	if (mtasts_ehlo_line_keyword(line, strlen(line), &kw, &kwlen) != 0)
 		return;
@@ -141,4 +149,25 @@ mtasts_osmtpd_classify(const struct mtasts_osmtpd_tls *s, int verified,
 		return 1;
 	}
 	return 0;
+}
+
+const char *
+mtasts_osmtpd_reason(const struct mtasts_osmtpd_tls *s, const char *result)
+{
+	if (result == NULL)
+		return NULL;
+	if (s->tls)
+		/* 6.8: link-tls, then smtpd's own check dropped the route. */
+		return MTASTS_OSMTPD_RC_AFTER_HANDSHAKE;
+	if (s->starttls_sent)
+		/*
+		 * 220 and no session: 7.x reports link-tls only after a
+		 * verified handshake, so this is the verification (or the
+		 * handshake itself) failing; which check, the events do not
+		 * say.
+		 */
+		return s->starttls_reply == 220 || s->starttls_reply == 0
+		    ? MTASTS_OSMTPD_RC_HANDSHAKE
+		    : MTASTS_OSMTPD_RC_STARTTLS_REFUSED;
+	return MTASTS_OSMTPD_RC_NO_STARTTLS;
 }

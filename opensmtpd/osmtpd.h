@@ -95,6 +95,7 @@ struct mtasts_osmtpd_tls {
 	int starttls_sent;	/* protocol-client STARTTLS */
 	int tls;		/* link-tls */
 	int tx;			/* tx-mail / tx-rcpt after that */
+	int starttls_reply;	/* reply code to STARTTLS (0 = none seen) */
 };
 
 /* Feed one protocol-client / protocol-server line. */
@@ -112,5 +113,22 @@ void mtasts_osmtpd_tls_server(struct mtasts_osmtpd_tls *s, const char *line);
  */
 int mtasts_osmtpd_classify(const struct mtasts_osmtpd_tls *s, int verified,
     const char **result);
+
+/*
+ * mtasts_osmtpd_reason - the failure-reason-code (RFC 8460 §4.3.2) of a
+ * session mtasts_osmtpd_classify() judged a failure, from what the
+ * event stream shows (D-OSMTPD-14); NULL when result is NULL. The events
+ * carry no certificate verdict or reason on 6.8 or 7.x: a certificate
+ * failure is told apart only from a refused STARTTLS, never expired from
+ * self-signed from wrong name (smtpd's log has those).
+ */
+#define MTASTS_OSMTPD_RC_STARTTLS_REFUSED "starttls-refused"
+#define MTASTS_OSMTPD_RC_NO_STARTTLS "starttls-not-offered-in-ehlo"
+#define MTASTS_OSMTPD_RC_HANDSHAKE \
+	"tls-handshake-or-certificate-verification-failed"
+#define MTASTS_OSMTPD_RC_AFTER_HANDSHAKE \
+	"certificate-check-failed-after-tls-handshake"
+const char *mtasts_osmtpd_reason(const struct mtasts_osmtpd_tls *s,
+    const char *result);
 
 #endif /* MTASTS_OSMTPD_H */

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * table_mtasts.c - table-mtasts, an OpenSMTPD 6.8 proc-table backend that
- * answers from the MTA-STS policy cache:
+ * table_mtasts.c - table-mtasts, an OpenSMTPD proc-table backend (6.8 imsg
+ * protocol, table_proto_imsg.c; 7.x text protocol 0.1, table_proto_text.c;
+ * detected from smtpd's first bytes, D-OSMTPD-13) that answers from the
+ * MTA-STS policy cache:
  *
  *	K_DOMAIN check		1 when the domain has a valid enforce policy
  *	K_RELAYHOST lookup	smtp+tls://<policy-valid MX> for an enforce
@@ -18,7 +20,8 @@
  * fetched by filter-mtasts at RCPT time and by `mtasts refresh`; the
  * table's discovery thread fetches only for enforce-route mail whose cache
  * entry was lost (decisions.md D-OSMTPD-9), never on the request path.
- * The process never exits on bad input: see table_proto_imsg.c.
+ * On 6.8 the process never exits on bad input (table_proto_imsg.c); on 7.x
+ * a protocol violation stops it (D-OSMTPD-13).
  *
  * Usage (smtpd.conf): table mtasts mtasts:/etc/mtasts.conf
  * smtpd runs /usr/libexec/opensmtpd/table-mtasts with argv[1] = the text
@@ -40,6 +43,7 @@
 #include "mtasts_internal.h"
 #include "osmtpd.h"
 #include "table_proto_imsg.h"
+#include "table_proto_text.h"
 
 /*
  * Policy discovery on the enforce route (decisions.md D-OSMTPD-9): mail
@@ -598,11 +602,38 @@ enforce_route(struct table *t, const char *domain, struct mtasts_result **res,
 	return rc;
 }
 
+/*
+ * D-OSMTPD-16: an enforce domain whose MX set the policy empties has no
+ * session the filter could see; the delivery attempt is recorded here,
+ * as the Exim adapter does (D-RPT-12): validation-failure, reason
+ * mx-mismatch, the most preferred MX host (the one refused), no address.
+ * One record per relay lookup, i.e. per envelope and delivery attempt.
+ */
+static void
+record_mismatch(struct table *t, const char *domain,
+    const struct mtasts_policy *p, const char *mx)
+{
+	struct mtasts_tlsrpt_session rec;
+	struct mtasts_error err = { 0, "" };
+
+	memset(&rec, 0, sizeof(rec));
+	rec.policy_domain = domain;
+	rec.policy_type = MTASTS_POLICY_TYPE_STS;
+	rec.policy = p;
+	rec.mx_host = mx[0] != '\0' ? mx : NULL;
+	rec.result_type = MTASTS_RT_VALIDATION_FAILURE;
+	rec.failure_reason = "mx-mismatch";
+	if (mtasts_tlsrpt_record(t->ctx, &rec, &err) != MTASTS_OK)
+		tlog(MTASTS_LOG_WARN, "%s: tlsrpt: %s", domain, err.text);
+}
+
 /* K_RELAYHOST lookup: the relay URL of this delivery attempt. */
 static int
 lookup_relay(struct table *t, const char *key, char *url, size_t size)
 {
 	char domain[MTASTS_DOMAIN_MAX + 1], why[MTASTS_REASON_MAX + 64];
+	char first[MTASTS_DOMAIN_MAX + 1];
+	int mismatch;
 	struct mtasts_result *res = NULL;
 	const struct mtasts_policy *enforce = NULL;
 	struct mtasts_error err = { 0, "" };
@@ -688,7 +719,16 @@ lookup_relay(struct table *t, const char *key, char *url, size_t size)
 	}
 	r = mtasts_osmtpd_relay_url(domain, enforce, e->state, e->mx, e->nmx,
 	    e->rot, url, size, why, sizeof(why));
+	/* The MX set exists but the enforce policy empties it (D-OSMTPD-16). */
+	mismatch = r == 0 && enforce != NULL &&
+	    (e->state == MTASTS_OSMTPD_MX_LIST ||
+	    e->state == MTASTS_OSMTPD_MX_IMPLICIT);
+	if (mismatch)
+		mtasts_strlcpy(first, e->state == MTASTS_OSMTPD_MX_LIST &&
+		    e->nmx > 0 ? e->mx[0].name : domain, sizeof(first));
 	pthread_mutex_unlock(&t->mu);
+	if (mismatch)
+		record_mismatch(t, domain, enforce, first);
 	if (r == 1)
 		tlog(MTASTS_LOG_INFO, "%s: relay %s (%s)", domain, url,
 		    enforce != NULL ? "enforce" : "no policy");
@@ -743,7 +783,46 @@ svc_name(int svc)
 	}
 }
 
-/* Answer one request; returns 1 to stop (CLOSE), -1 on write error. */
+/*
+ * The answer to one request, whatever the protocol: 1 found (url set for
+ * K_RELAYHOST lookups), 0 not found, -1 temporary failure. Both adapters
+ * (imsg 6.8, text 0.1) only translate it (D-OSMTPD-13).
+ */
+static int
+answer(struct table *t, const struct mtasts_timsg_req *q, char *url,
+    size_t size)
+{
+	switch (q->type) {
+	case MTASTS_TIMSG_UPDATE:
+		/*
+		 * Nothing to reload: the cache is read at every lookup, and
+		 * mtasts.conf only at start, as the filters do (D-OSMTPD-12).
+		 */
+		return 1;
+	case MTASTS_TIMSG_CHECK:
+		if (q->service == MTASTS_TSVC_DOMAIN)
+			return check_domain(t, q->str);
+		tlog(MTASTS_LOG_ERR, "check of %s (0x%x) is not supported: "
+		    "use the table with `for domain`", svc_name(q->service),
+		    (unsigned)q->service);
+		return -1;
+	case MTASTS_TIMSG_LOOKUP:
+		if (q->service == MTASTS_TSVC_RELAYHOST)
+			return lookup_relay(t, q->str, url, size);
+		tlog(MTASTS_LOG_ERR, "lookup of %s (0x%x) is not supported: "
+		    "use the table with `relay domain`", svc_name(q->service),
+		    (unsigned)q->service);
+		return -1;
+	case MTASTS_TIMSG_FETCH:
+		tlog(MTASTS_LOG_ERR, "fetch (`relay host <table>`) is not "
+		    "supported: use `relay domain <table>`");
+		return -1;
+	default:
+		return -1;
+	}
+}
+
+/* 6.8: answer one request; returns 1 to stop (CLOSE), -1 on write error. */
 static int
 handle(struct table *t, int ofd, const struct mtasts_timsg_req *q)
 {
@@ -758,40 +837,208 @@ handle(struct table *t, int ofd, const struct mtasts_timsg_req *q)
 	case MTASTS_TIMSG_CLOSE:
 		return 1;
 	case MTASTS_TIMSG_UPDATE:
-		/*
-		 * Nothing to reload: the cache is read at every lookup, and
-		 * mtasts.conf only at start, as the filters do (D-OSMTPD-12).
-		 */
-		r = 1;
-		return reply(ofd, MTASTS_TIMSG_OK, &r, NULL);
 	case MTASTS_TIMSG_CHECK:
-		if (q->service == MTASTS_TSVC_DOMAIN)
-			r = check_domain(t, q->str);
-		else {
-			tlog(MTASTS_LOG_ERR, "check of %s (0x%x) is not "
-			    "supported: use the table with `for domain`",
-			    svc_name(q->service), (unsigned)q->service);
-			r = -1;
-		}
+	case MTASTS_TIMSG_FETCH:
+		r = answer(t, q, url, sizeof(url));
 		return reply(ofd, MTASTS_TIMSG_OK, &r, NULL);
 	case MTASTS_TIMSG_LOOKUP:
-		if (q->service == MTASTS_TSVC_RELAYHOST)
-			r = lookup_relay(t, q->str, url, sizeof(url));
-		else {
-			tlog(MTASTS_LOG_ERR, "lookup of %s (0x%x) is not "
-			    "supported: use the table with `relay domain`",
-			    svc_name(q->service), (unsigned)q->service);
-			r = -1;
-		}
+		r = answer(t, q, url, sizeof(url));
 		return reply(ofd, MTASTS_TIMSG_OK, &r, r == 1 ? url : NULL);
-	case MTASTS_TIMSG_FETCH:
-		tlog(MTASTS_LOG_ERR, "fetch (`relay host <table>`) is not "
-		    "supported: use `relay domain <table>`");
-		r = -1;
-		return reply(ofd, MTASTS_TIMSG_OK, &r, NULL);
 	default:
 		r = -1;
 		return reply(ofd, MTASTS_TIMSG_FAIL, NULL, NULL);
+	}
+}
+
+/* 6.8: the imsg loop over buf[0..have) and what follows. */
+static int
+run_imsg(struct table *t, int ofd, unsigned char *buf, size_t bufsize,
+    size_t have)
+{
+	struct mtasts_timsg_req q;
+	char why[MTASTS_REASON_MAX];
+	size_t used;
+	ssize_t n;
+	int v;
+
+	for (;;) {
+		for (;;) {
+			v = mtasts_timsg_parse(buf, have, &q, &used, why,
+			    sizeof(why));
+			if (v == MTASTS_TIMSG_MORE)
+				break;
+			if (v == MTASTS_TIMSG_BROKEN) {
+				/* Cannot find the next frame: say so, stop. */
+				tlog(MTASTS_LOG_ERR, "protocol error: %s; "
+				    "closing", why);
+				(void)reply(ofd, MTASTS_TIMSG_FAIL, NULL, NULL);
+				return 2;
+			}
+			if (v == MTASTS_TIMSG_BAD) {
+				tlog(MTASTS_LOG_ERR, "protocol error: %s", why);
+				if (reply(ofd, MTASTS_TIMSG_FAIL, NULL,
+				    NULL) != 0)
+					goto werr;
+			} else if ((v = handle(t, ofd, &q)) != 0) {
+				if (v < 0)
+					goto werr;
+				tlog(MTASTS_LOG_INFO, "closed by smtpd");
+				return 0;
+			}
+			memmove(buf, buf + used, have - used);
+			have -= used;
+		}
+		n = read(0, buf + have, bufsize - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				tlog(MTASTS_LOG_ERR, "read: %s",
+				    strerror(errno));
+			return n < 0;
+		}
+		have += (size_t)n;
+	}
+werr:
+	tlog(MTASTS_LOG_ERR, "write: %s", strerror(errno));
+	return 1;
+}
+
+/*
+ * 7.x: one text line (protocol 0.1). Returns 0 to go on, 2 on a protocol
+ * violation (fail-stop: smtpd cannot be answered safely any more), 1 on a
+ * write error.
+ */
+static int
+text_line(struct table *t, struct mtasts_ttext *st, int ofd,
+    const char *line, size_t len)
+{
+	char url[MTASTS_OSMTPD_URL_MAX + 1], key[MTASTS_TTEXT_KEY_MAX + 1];
+	char out[MTASTS_TTEXT_REPLY_MAX], why[MTASTS_REASON_MAX];
+	struct mtasts_timsg_req q;
+	const char *id;
+	size_t idlen, n;
+	int v, r;
+
+	v = mtasts_ttext_line(st, line, len, &q, &id, &idlen, why,
+	    sizeof(why));
+	switch (v) {
+	case MTASTS_TTEXT_CONFIG:
+		return 0;
+	case MTASTS_TTEXT_READY:
+		tlog(MTASTS_LOG_INFO, "table \"%.64s\" open (smtpd %s, table "
+		    "protocol " MTASTS_TTEXT_PROTOCOL "), config %s", st->name,
+		    st->smtpd_version, t->config != NULL ? t->config
+		    : "(default)");
+		n = mtasts_ttext_register(out, sizeof(out));
+		return n == 0 || write_all(ofd, (unsigned char *)out, n) != 0;
+	case MTASTS_TTEXT_REQ:
+		break;
+	default:
+		/* D-OSMTPD-13: never guess what a confused peer meant. */
+		tlog(MTASTS_LOG_ERR, "table protocol %s violation: %s; "
+		    "stopping (smtpd stops with its table)",
+		    MTASTS_TTEXT_PROTOCOL, why);
+		return 2;
+	}
+	/* The key, NUL-terminated for the decision code. */
+	memcpy(key, q.str != NULL ? q.str : "", q.str_len);
+	key[q.str_len] = '\0';
+	q.str = key;
+	url[0] = '\0';
+	r = answer(t, &q, url, sizeof(url));
+	n = mtasts_ttext_reply(out, sizeof(out), q.type, id, idlen, r,
+	    r == 1 ? url : NULL, NULL);
+	if (n == 0) {
+		/* A value we cannot put on the line: a temporary failure. */
+		tlog(MTASTS_LOG_ERR, "answer not representable in protocol "
+		    MTASTS_TTEXT_PROTOCOL "; temporary failure");
+		n = mtasts_ttext_reply(out, sizeof(out), q.type, id, idlen,
+		    -1, NULL, NULL);
+	}
+	if (n == 0)
+		return 2;
+	return write_all(ofd, (unsigned char *)out, n) != 0;
+}
+
+/* 7.x: the line loop over buf[0..have) and what follows. */
+static int
+run_text(struct table *t, int ofd, unsigned char *buf, size_t bufsize,
+    size_t have)
+{
+	struct mtasts_ttext st;
+	unsigned char *nl;
+	size_t len;
+	ssize_t n;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	for (;;) {
+		while ((nl = memchr(buf, '\n', have)) != NULL) {
+			len = (size_t)(nl - buf);
+			if ((rc = text_line(t, &st, ofd, (const char *)buf,
+			    len)) != 0) {
+				if (rc == 1)
+					tlog(MTASTS_LOG_ERR, "write: %s",
+					    strerror(errno));
+				return rc;
+			}
+			memmove(buf, nl + 1, have - len - 1);
+			have -= len + 1;
+		}
+		if (have > MTASTS_TTEXT_LINE_MAX) {
+			tlog(MTASTS_LOG_ERR, "table protocol %s violation: "
+			    "line longer than %d bytes; stopping",
+			    MTASTS_TTEXT_PROTOCOL, MTASTS_TTEXT_LINE_MAX);
+			return 2;
+		}
+		n = read(0, buf + have, bufsize - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				tlog(MTASTS_LOG_ERR, "read: %s",
+				    strerror(errno));
+			else
+				tlog(MTASTS_LOG_INFO, "closed by smtpd");
+			return n < 0;
+		}
+		have += (size_t)n;
+	}
+}
+
+/*
+ * Which protocol smtpd speaks, from what it sends first (D-OSMTPD-13):
+ * 7.x opens with the text line "config|..."; 6.8 with an imsg OPEN frame,
+ * whose first four bytes are a small message type and can never spell
+ * "conf". Reads into buf until the prefix decides; returns 1 for text,
+ * 0 for imsg (any other first bytes: the imsg parser judges them), -1 on
+ * a read error. *have is what was read.
+ */
+#define TEXT_PREFIX "config|"
+
+static int
+detect(unsigned char *buf, size_t bufsize, size_t *have)
+{
+	size_t plen = sizeof(TEXT_PREFIX) - 1;
+	ssize_t n;
+
+	*have = 0;
+	for (;;) {
+		if (*have >= plen)
+			return memcmp(buf, TEXT_PREFIX, plen) == 0;
+		if (*have > 0 && memcmp(buf, TEXT_PREFIX, *have) != 0)
+			return 0;
+		n = read(0, buf + *have, bufsize - *have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			tlog(MTASTS_LOG_ERR, "read: %s", strerror(errno));
+			return -1;
+		}
+		if (n == 0)
+			return 0;	/* EOF: the imsg loop ends it */
+		*have += (size_t)n;
 	}
 }
 
@@ -800,13 +1047,10 @@ main(int argc, char *argv[])
 {
 	static struct table t;
 	static unsigned char buf[2 * MTASTS_TIMSG_MAX];
-	struct mtasts_timsg_req q;
-	char why[MTASTS_REASON_MAX];
-	size_t have = 0, used;
+	size_t have = 0;
 	pthread_t th;
 	struct stat sb;
-	ssize_t n;
-	int ofd, v, rc;
+	int ofd, rc;
 	const char *e = getenv("MTASTS_OPENSMTPD_LOG");
 
 	log_stderr = e != NULL && strcmp(e, "stderr") == 0;
@@ -849,52 +1093,17 @@ main(int argc, char *argv[])
 	}
 	pthread_detach(th);
 
-	rc = 0;
-	for (;;) {
-		n = read(0, buf + have, sizeof(buf) - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n < 0)
-				tlog(MTASTS_LOG_ERR, "read: %s",
-				    strerror(errno));
-			rc = n < 0;
-			break;
-		}
-		have += (size_t)n;
-		for (;;) {
-			v = mtasts_timsg_parse(buf, have, &q, &used, why,
-			    sizeof(why));
-			if (v == MTASTS_TIMSG_MORE)
-				break;
-			if (v == MTASTS_TIMSG_BROKEN) {
-				/* Cannot find the next frame: say so, stop. */
-				tlog(MTASTS_LOG_ERR, "protocol error: %s; "
-				    "closing", why);
-				(void)reply(ofd, MTASTS_TIMSG_FAIL, NULL, NULL);
-				rc = 2;
-				goto out;
-			}
-			if (v == MTASTS_TIMSG_BAD) {
-				tlog(MTASTS_LOG_ERR, "protocol error: %s", why);
-				if (reply(ofd, MTASTS_TIMSG_FAIL, NULL,
-				    NULL) != 0)
-					goto werr;
-			} else if ((v = handle(&t, ofd, &q)) != 0) {
-				if (v < 0)
-					goto werr;
-				tlog(MTASTS_LOG_INFO, "closed by smtpd");
-				goto out;
-			}
-			memmove(buf, buf + used, have - used);
-			have -= used;
-		}
+	switch (detect(buf, sizeof(buf), &have)) {
+	case 1:
+		rc = run_text(&t, ofd, buf, sizeof(buf), have);
+		break;
+	case 0:
+		rc = run_imsg(&t, ofd, buf, sizeof(buf), have);
+		break;
+	default:
+		rc = 1;
+		break;
 	}
-	goto out;
-werr:
-	tlog(MTASTS_LOG_ERR, "write: %s", strerror(errno));
-	rc = 1;
-out:
 	/* The resolver thread may be inside libunbound: just leave. */
 	_exit(rc);
 }

@@ -1,5 +1,10 @@
 # SPDX-License-Identifier: ISC
-"""osmtpdworld - a real OpenSMTPD 6.8 sender inside the hermetic world.
+"""osmtpdworld - a real OpenSMTPD 6.8 or 7.8 sender inside the hermetic world.
+
+version "6.8" (the default) runs Debian's 6.8.0p2 .deb; version "7.8" runs
+smtpd 7.8.0p1 built from ../shared/third_party by scripts/build-opensmtpd78
+(cached under /var/cache/mtasts-test/opensmtpd-7.8.0p1-<sha256>/, Debian's
+layout and users, issue 15). Both run the same way:
 
 Debian's opensmtpd conflicts with every other MTA (Conflicts:
 mail-transport-agent) and is never installed on the host (D-TEST-MTA-1), so
@@ -41,10 +46,57 @@ import world as W  # noqa: E402
 import eximworld as E  # noqa: E402
 
 DEB_DIRS = ("/var/cache/mtasts-test",)
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+BUILD78 = os.path.join(REPO, "scripts", "build-opensmtpd78")
+# As tests/CMakeLists.txt finds the vectors: ../shared next to the repo.
+TARBALL78 = os.path.join(REPO, "..", "shared", "third_party",
+                         "opensmtpd-7.8.0p1.tar.gz")
+VERSIONS = ("6.8", "7.8")
+# Set to skip the 7.8 tests when the tarball is absent (explicit opt-out;
+# without it a missing tarball is a failure, never a silent skip).
+SKIP78_ENV = "MTASTS_SKIP_OPENSMTPD78"
+SKIP_RC = 77
+
+
+def tarball78():
+    return os.environ.get("MTASTS_OPENSMTPD78_TARBALL", TARBALL78)
+
+
+def skip78_requested():
+    """True when the 7.8 tarball is absent and the operator opted out."""
+    return (not os.path.exists(tarball78()) and
+            os.environ.get(SKIP78_ENV, "") not in ("", "0"))
+
+
+def build78():
+    """The cached DESTDIR of smtpd 7.8 (built on first use)."""
+    tb = tarball78()
+    if not os.path.exists(tb):
+        raise W.WorldError(
+            "no OpenSMTPD 7.8 source at %s: the 7.8 tests need "
+            "../shared/third_party (set %s=1 to skip them explicitly)" %
+            (tb, SKIP78_ENV))
+    t0 = time.monotonic()
+    p = subprocess.run([BUILD78, tb], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise W.WorldError("building OpenSMTPD 7.8 failed: %s" %
+                           p.stderr[-2000:])
+    root = p.stdout.strip().splitlines()[-1]
+    print("osmtpdworld: smtpd 7.8 at %s (%.1f s%s)" % (
+        root, time.monotonic() - t0,
+        ", built now" if "built" in p.stderr else ", cached"))
+    return root
 LIBEXEC = "/usr/libexec/opensmtpd"
 # Host directories smtpd writes to or needs entries in; each gets a
 # private overlay (overlay_dir), never a bind mount into the world dir.
-OVERLAYS = ("/usr/libexec", "/var/spool", "/run", "/var/lib")
+# /root: smtpd's sendmail (smtpctl enqueue) saves a refused message in
+# ~/dead.letter of the submitting user, root here; without the overlay a
+# test that submits a message smtpd refuses wrote /root/dead.letter on
+# the host.
+OVERLAYS = ("/usr/libexec", "/var/spool", "/run", "/var/lib", "/root")
+# Host directories other programs change while a test runs (other
+# sessions' tests, shells): overlaid, but not compared in release().
+UNCOMPARED = ("/root",)
 
 
 def find_deb():
@@ -89,9 +141,14 @@ def overlay_dir(world_dir, target):
 
 
 class Smtpd:
-    """smtpd 6.8 from the unpacked .deb, with the adapter installed."""
+    """smtpd 6.8 from the unpacked .deb or 7.8 from the cached build, with
+    the adapter installed."""
 
-    def __init__(self, ew, table, filt, conf_text_fn, name="tx"):
+    def __init__(self, ew, table, filt, conf_text_fn, name="tx",
+                 version="6.8"):
+        if version not in VERSIONS:
+            raise ValueError("smtpd version %r" % (version,))
+        self.version = version
         self.ew = ew
         self.w = ew.w
         self.dir = os.path.join(self.w.dir, "osmtpd-" + name)
@@ -104,15 +161,20 @@ class Smtpd:
     # -- installation (once per namespace)
 
     def install(self):
-        deb = find_deb()
-        if deb is None or not os.path.exists(deb):
-            raise W.WorldError(
-                "no opensmtpd 6.8 .deb in %s (run scripts/bootstrap)" %
-                (DEB_DIRS,))
-        os.makedirs(self.dir)
-        os.chmod(self.dir, 0o755)
-        root = os.path.join(self.dir, "root")
-        W._run("dpkg", "-x", deb, root)
+        if self.version == "7.8":
+            root = build78()    # read-only: only copied from
+            os.makedirs(self.dir)
+            os.chmod(self.dir, 0o755)
+        else:
+            deb = find_deb()
+            if deb is None or not os.path.exists(deb):
+                raise W.WorldError(
+                    "no opensmtpd 6.8 .deb in %s (run scripts/bootstrap)" %
+                    (DEB_DIRS,))
+            os.makedirs(self.dir)
+            os.chmod(self.dir, 0o755)
+            root = os.path.join(self.dir, "root")
+            W._run("dpkg", "-x", deb, root)
         self.smtpd = os.path.join(root, "usr/sbin/smtpd")
         self._users()
         # smtpd resolves MX hosts with getaddrinfo(AI_ADDRCONFIG), which
@@ -227,12 +289,17 @@ class Smtpd:
         for d, before in getattr(self, "overlays", {}).items():
             subprocess.run(["umount", d], capture_output=True)
             after = sorted(os.listdir(d)) if os.path.isdir(d) else None
-            if after != before:
+            if after != before and d not in UNCOMPARED:
                 diffs.append("%s: %s -> %s" % (d, before, after))
         self.overlays = {}
         return diffs
 
     def stop(self):
+        # Debugging aid: keep smtpd's whole log (the world dir is removed).
+        keep = os.environ.get("MTASTS_OSMTPD_KEEP_LOG")
+        if keep:
+            with open(keep, "a") as f:
+                f.write(self.log())
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
             try:

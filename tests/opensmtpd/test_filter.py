@@ -155,6 +155,87 @@ def test_version(filt, c, cfg, ts):
         ok("not supported" in err, "%s...: logged: %r" % (line[:12], err))
 
 
+CFG78 = ["config|smtpd-version|7.8.0-portable", "config|protocol|0.7",
+         "config|smtp-session-timeout|300", "config|subsystem|smtp-in",
+         "config|subsystem|smtp-out", "config|admd|tx.test", "config|ready"]
+
+
+def test_version_session(filt, c, cfg, ts):
+    """D-OSMTPD-13: the version smtpd announced (7.x: config|protocol|0.7)
+    or 0.6 when it announced none (6.8) is the only one accepted."""
+    # mail-from is answered at once (not ours: proceed)
+    rin = "filter|%s|" + ts + "|smtp-in|mail-from|v1|t%d|u@example.com"
+    # 6.8 (no announcement): a 0.7 line stops the filter unanswered.
+    rc, out, err = run(filt, ["-c", c], cfg + [rin % ("0.6", 1),
+                                               rin % ("0.7", 2)], wait=1)
+    ok(rc == 2 and "filter-result|v1|t1|proceed" in out and
+       "|t2|" not in out, "6.8 session: 0.7 line refused (%s, %r)" %
+       (rc, out[-200:]))
+    ok('line of version "0.7"' in err, "6.8 session: logged: %r" % err)
+    # 7.8: 0.7 lines answered, then a 0.6 line stops it.
+    rc, out, err = run(filt, ["-c", c], CFG78 + [rin % ("0.7", 3),
+                                                 rin % ("0.6", 4)], wait=1)
+    ok(rc == 2 and "filter-result|v1|t3|proceed" in out and
+       "|t4|" not in out, "7.8 session: 0.7 answered, 0.6 refused "
+       "(%s, %r)" % (rc, out[-200:]))
+    # Announced versions: unknown, repeated, or after config|ready.
+    for bad in (["config|protocol|0.8"] + CFG78[:1] + CFG78[2:],
+                CFG78[:2] + ["config|protocol|0.7"] + CFG78[2:],
+                CFG78[:1] + CFG78[2:] + ["config|protocol|0.7"]):
+        rc, out, err = run(filt, ["-c", c], bad + [rin % ("0.7", 5)],
+                           wait=0.5)
+        ok(rc == 2 and "filter-result" not in out,
+           "announcement %r refused (%s, %r)" % (bad, rc, out[-100:]))
+
+
+def test_events78(filt, c, ts):
+    """smtpd 7.8's smtp-out events: link-tls only after a verified
+    handshake; a failed verification is protocol-server 220 then
+    link-disconnect (../shared/notes/opensmtpd-7.8.md)."""
+    def ev(sid, name, *rest):
+        return "|".join(["report", "0.7", ts, "smtp-out", name, sid] +
+                        list(rest))
+
+    def session(sid, ip, *middle):
+        return ([ev(sid, "link-connect", "mx.a.test", "pass",
+                    "10.0.0.1:4000", "%s:25" % ip),
+                 ev(sid, "protocol-server", "220 mx.a.test ESMTP"),
+                 ev(sid, "protocol-client", "EHLO tx.test"),
+                 ev(sid, "protocol-server", "250-mx.a.test hi"),
+                 ev(sid, "protocol-server", "250 STARTTLS"),
+                 ev(sid, "protocol-client", "STARTTLS")] + list(middle) +
+                [ev(sid, "link-disconnect")])
+
+    lines = [ln for ln in CFG78 if "smtp-in" not in ln]
+    # failed verification
+    lines += session("f1", "10.0.0.3",
+                     ev("f1", "protocol-server", "220 2.0.0 Ready to start "
+                        "TLS"))
+    # STARTTLS refused
+    lines += session("f2", "10.0.0.4",
+                     ev("f2", "protocol-server", "454 4.7.0 TLS not "
+                        "available"))
+    # verified: link-tls after the post-STARTTLS EHLO
+    lines += session("f3", "10.0.0.5",
+                     ev("f3", "protocol-server", "220 2.0.0 Ready"),
+                     ev("f3", "protocol-client", "EHLO tx.test"),
+                     ev("f3", "protocol-server", "250-mx.a.test hi"),
+                     ev("f3", "protocol-server", "250 8BITMIME"),
+                     ev("f3", "link-tls", "TLSv1.3:TLS_AES_256_GCM_SHA384:256"),
+                     ev("f3", "tx-mail", "0000002a", "ok", "a@b.test"),
+                     ev("f3", "tx-rcpt", "0000002a", "ok", "u@c.test"))
+    rc, out, err = run(filt, ["-c", c, "-a", "enforce"], lines, wait=0.5)
+    ok(rc == 0, "7.8 events: exit %s (%r)" % (rc, err[-300:]))
+    ok("session f1 enforce" in err and "ip=10.0.0.3" in err and
+       "result=validation-failure reason=tls-handshake-or-certificate-"
+       "verification-failed" in err, "7.8 failed verification: %r" % err)
+    ok("session f2 enforce" in err and "result=validation-failure "
+       "reason=starttls-refused" in err, "7.8 STARTTLS refused: %r" % err)
+    ok("session f3 enforce domain=c.test" in err and
+       "tls=TLSv1.3:TLS_AES_256_GCM_SHA384:256 result=success" in err,
+       "7.8 verified session: %r" % err)
+
+
 def test_defer(filt, d, cfg, ts):
     """D-OSMTPD-11: no policy state, no cached answer: 451, not proceed."""
     sid = "d1"
@@ -233,7 +314,7 @@ def main():
         (ts, sid, "43"),
         "filter|0.6|%s|smtp-in|rcpt-to|%s|%s|nodomain" % (ts, sid, "44"),
         "filter|0.6|%s|smtp-in|mail-from|%s|%s|a@b.test" % (ts, sid, "45"),
-        "filter|0.7|%s|smtp-in|rcpt-to|%s|%s|x@a|b.test" % (ts, sid, "46"),
+        "filter|0.6|%s|smtp-in|rcpt-to|%s|%s|x@a|b.test" % (ts, sid, "46"),
         # verified route: EHLO answered without STARTTLS
         "report|0.6|%s|smtp-out|link-connect|s1|mx.a.test|pass|"
         "10.0.0.1:4000|10.0.0.2:25" % ts,
@@ -273,7 +354,8 @@ def main():
     ok("session s1 enforce" in err and
        "result=starttls-not-supported" in err, "s1 classified: " + err)
     ok("session s2 enforce" in err and "ip=::1" in err and
-       "result=validation-failure" in err, "s2 classified")
+       "result=validation-failure reason=certificate-check-failed-after-"
+       "tls-handshake" in err, "s2 classified")
     ok("line over" in err, "oversized line skipped and logged")
 
     # smtp-out only instance registers no filter; relay route unverified.
@@ -295,6 +377,8 @@ def main():
     ok(p.returncode == 2, "usage error")
     test_options(a.filter, c)
     test_version(a.filter, c, cfg, ts)
+    test_version_session(a.filter, c, cfg, ts)
+    test_events78(a.filter, c, ts)
     test_defer(a.filter, d, cfg, ts)
     print("test_filter: %d checks, %d failed, %.1fs" %
           (checks, len(failures), time.monotonic() - t0))

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: ISC
 """test_localfaults_conf_smtpd - the configuration rows of issue 11's
-local-faults matrix with Debian's real smtpd 6.8 (osmtpdworld.py) and the
+local-faults matrix with a real smtpd 6.8 or 7.8 (osmtpdworld.py) and the
 smtpd.conf of opensmtpd/README.md as documented (test_localfaults_smtpd
 has the cache rows).
 
@@ -117,7 +117,8 @@ def run(a):
         ew.start_receivers()
         rx = ew.rx
 
-        sm = O.Smtpd(ew, a.table, a.filter, None, name="cf")
+        sm = O.Smtpd(ew, a.table, a.filter, None, name="cf",
+                     version=a.smtpd_version)
         sm.install()
         cache = os.path.join(sm.dir, "cache")
         spool = os.path.join(sm.dir, "tlsrpt")
@@ -147,7 +148,8 @@ def run(a):
             mconf=mconf, libexec=O.LIBEXEC,
             socket='listen on socket filter "mtasts_in"')
         sm.start()
-        ok(sm.alive(), "smtpd 6.8 started with the documented config")
+        ok(sm.alive(), "smtpd %s started with the documented config" %
+           a.smtpd_version)
 
         # ---- enforce mail held by broken policy MXs, good config
         for dom in HELD:
@@ -323,7 +325,11 @@ def main():
     ap.add_argument("--table", required=True)
     ap.add_argument("--filter", required=True)
     ap.add_argument("--mtasts", required=True)
+    ap.add_argument("--smtpd-version", choices=O.VERSIONS, default="6.8")
     a = ap.parse_args()
+    if a.smtpd_version == "7.8" and O.skip78_requested():
+        print("SKIP: no OpenSMTPD 7.8 source and %s is set" % O.SKIP78_ENV)
+        return O.SKIP_RC
     E.ensure_namespace()
     return run(a)
 

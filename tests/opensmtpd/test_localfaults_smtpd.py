@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: ISC
 """test_localfaults_smtpd - the OpenSMTPD rows of issue 11's local-faults
-matrix, with Debian's real smtpd 6.8 (osmtpdworld.py) and the smtpd.conf
+matrix, with a real smtpd 6.8 or 7.8 (osmtpdworld.py, --smtpd-version) and the smtpd.conf
 of opensmtpd/README.md *as documented* (including `listen on socket
 filter "mtasts_in"`). Verdicts come from what the Exim receivers got and
 from what is still queued:
@@ -149,7 +149,8 @@ def run(a):
         ew.start_receivers()
         rx = ew.rx
 
-        sm = O.Smtpd(ew, a.table, a.filter, None, name="lf")
+        sm = O.Smtpd(ew, a.table, a.filter, None, name="lf",
+                     version=a.smtpd_version)
         sm.install()
         cache = os.path.join(sm.dir, "cache")
         spool = os.path.join(sm.dir, "tlsrpt")
@@ -176,7 +177,8 @@ def run(a):
         sm.conf_text_fn = lambda s: SMTPD_CONF.format(
             mconf=mconf, libexec=O.LIBEXEC, socket=sock)
         sm.start()
-        ok(sm.alive(), "smtpd 6.8 started with the documented smtpd.conf")
+        ok(sm.alive(), "smtpd %s started with the documented smtpd.conf"
+           % a.smtpd_version)
         r = subprocess.run([sm.smtpd, "-n", "-f", sm.conf],
                            capture_output=True, text=True, timeout=30)
         ok(r.returncode == 0, "smtpd -n accepts the documented config: %s"
@@ -285,9 +287,13 @@ def run(a):
                (dom, [h for h, _ in got]))
             ok(got and all(m.get("x-rx-cipher") for _, m in got),
                "%s: received over TLS" % dom)
-        q = sorted(set(sm.queue()))
-        ok(q == ["user@lf-nomatch.test"],
-           "only lf-nomatch.test is left in the queue: %s" % q)
+        # smtpd 7.8 sometimes queues a bounce to the (nonexistent) sender
+        # domain at this point, which fails at once and is dropped ("no
+        # return path"): the final queue is what is asserted.
+        ok(wait_for(lambda: sorted(set(sm.queue())) ==
+                    ["user@lf-nomatch.test"], 15),
+           "only lf-nomatch.test is left in the queue: %s" %
+           sorted(set(sm.queue())))
         ok(rx.mail("rogue.attacker.test") == [],
            "the rogue MX received nothing at all")
         ok(sm.alive(), "smtpd (and its table and filters) still running")
@@ -313,9 +319,13 @@ def main():
     ap.add_argument("--table", required=True)
     ap.add_argument("--filter", required=True)
     ap.add_argument("--mtasts", required=True)
+    ap.add_argument("--smtpd-version", choices=O.VERSIONS, default="6.8")
     ap.add_argument("--no-socket-filter", action="store_true",
                     help="the README's smtpd.conf before issue 11 item 4")
     a = ap.parse_args()
+    if a.smtpd_version == "7.8" and O.skip78_requested():
+        print("SKIP: no OpenSMTPD 7.8 source and %s is set" % O.SKIP78_ENV)
+        return O.SKIP_RC
     E.ensure_namespace()
     return run(a)
 

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: ISC
-"""test_opensmtpd - MTA-STS with Debian's OpenSMTPD 6.8 end to end.
+"""test_opensmtpd - MTA-STS with a real OpenSMTPD end to end: Debian's 6.8
+or 7.8 built from ../shared/third_party (--smtpd-version, issue 15).
 
-A real smtpd 6.8 (osmtpdworld.py) with the smtpd.conf of
+A real smtpd (osmtpdworld.py) with the smtpd.conf of
 opensmtpd/README.md (table-mtasts for `for domain` and `relay domain`,
 filter-mtasts on the listener and on both relay actions) sends to real
 Exim receivers (tests/exim/eximworld.py) in the hermetic world. Every
@@ -18,8 +19,11 @@ assertion is about what the receivers got and what is still queued:
   no policy, wrong-name cert       delivered (opportunistic)
   TLS-RPT spool                    success and failure sessions recorded
   smtpd, table, filter             still running at the end
+  SNI                              6.8: none (a documented limit);
+                                   7.8: the MX name, on every TLS delivery
 
 Usage: test_opensmtpd.py --table BIN --filter BIN --mtasts BIN
+                         [--smtpd-version 6.8|7.8]
 """
 
 import argparse
@@ -144,7 +148,9 @@ def run(a):
             ew.mx(dom, *[(p, h) for p, h, _ in mxs])
         ew.start_receivers()
 
-        sm = O.Smtpd(ew, a.table, a.filter, None)
+        v78 = a.smtpd_version == "7.8"
+        sm = O.Smtpd(ew, a.table, a.filter, None,
+                     version=a.smtpd_version)
         sm.install()
         # The adapter's libmtasts configuration, cache and TLS-RPT spool,
         # owned by the user smtpd runs tables and filters as.
@@ -164,8 +170,15 @@ def run(a):
         sm.conf_text_fn = lambda s: SMTPD_CONF.format(
             mconf=mconf, libexec=O.LIBEXEC)
         sm.start()
-        ok(sm.alive(), "smtpd 6.8 started with table-mtasts and "
-           "filter-mtasts")
+        ok(sm.alive(), "smtpd %s started with table-mtasts and "
+           "filter-mtasts" % a.smtpd_version)
+        # The table speaks the protocol of this smtpd (D-OSMTPD-13).
+        ok(sm.log_lines(r"table-mtasts.*table \"mtasts\" open \(smtpd "
+                        r"7\.8\.0-portable, table protocol 0\.1\)") if v78
+           else sm.log_lines(r"table-mtasts.*table \"mtasts\" open, "
+                             r"config"),
+           "table-mtasts opened with the %s protocol" %
+           ("text 0.1" if v78 else "imsg"))
 
         for dom, _, _, _ in DOMAINS:
             sm.send("user@" + dom, subject="first " + dom)
@@ -179,8 +192,14 @@ def run(a):
         ok(m and m[0].get("x-rx-cipher", "") != "",
            "enforce: received over TLS (%s)" %
            (m[0].get("x-rx-cipher") if m else "-"))
-        ok(m and m[0].get("x-rx-sni", "") == "",
-           "enforce: no SNI (smtpd 6.8 sends none; documented limit)")
+        if v78:
+            # RFC 8461 §7.1 met on 7.x: SNI is the MX name.
+            ok(m and m[0].get("x-rx-sni", "") == "mx1.sts-enforce.test",
+               "enforce: SNI is the MX name (%s)" %
+               (m[0].get("x-rx-sni") if m else "-"))
+        else:
+            ok(m and m[0].get("x-rx-sni", "") == "",
+               "enforce: no SNI (smtpd 6.8 sends none; documented limit)")
         ok(wait_for(lambda: mail_for(rx, "mx.sts-wild.test",
                                      "sts-wild.test"), 20),
            "enforce, wildcard pattern: delivered")
@@ -201,9 +220,24 @@ def run(a):
         q = sm.queue()
         for dom in BROKEN + ["sts-failover.test"]:
             ok(("user@" + dom) in q, "%s: still queued" % dom)
-        ok(sm.log_lines(r"ssl_check_name|SSL certificate check failed|"
-                        r"TLS required but not supported"),
-           "smtpd logged the TLS failures")
+        if v78:
+            ok(sm.log_lines(r"certificate verification failed: "
+                            r"certificate has expired"),
+               "smtpd 7.8 logged the expired certificate")
+            ok(sm.log_lines(r"certificate verification failed: "
+                            r"self.signed certificate"),
+               "smtpd 7.8 logged the self-signed certificate")
+            ok(sm.log_lines(r"name .mx\.sts-badname\.test' not present "
+                            r"in server certificate"),
+               "smtpd 7.8 logged the wrong-name certificate")
+            ok(sm.log_lines(r"TLS required but not supported"),
+               "smtpd 7.8 logged the missing STARTTLS")
+            for ln in sm.log_lines(r"IO Error|rror: "):
+                print("smtpd 7.8 TLS error: %s" % ln)
+        else:
+            ok(sm.log_lines(r"ssl_check_name|SSL certificate check failed|"
+                            r"TLS required but not supported"),
+               "smtpd logged the TLS failures")
         ok(sm.log_lines(r"table-mtasts.*sts-nomatch.test: no MX"),
            "table: no policy-valid MX for sts-nomatch.test")
         ok(sm.log_lines(r"MTA-STS testing-mode failure: domain "
@@ -234,6 +268,10 @@ def run(a):
             ms = [m for h in rx.hosts for m in mail_for(rx, h, dom)]
             ok(ms and all(m.get("x-rx-cipher") for m in ms),
                "%s: received over TLS" % dom)
+            if v78:
+                ok(ms and all(m.get("x-rx-sni") == h for h in rx.hosts
+                              for m in mail_for(rx, h, dom)),
+                   "%s: SNI is the MX name of each delivery" % dom)
         q = sm.queue()
         ok(q == ["user@sts-nomatch.test"],
            "only sts-nomatch.test is left in the queue: %s" % q)
@@ -255,10 +293,25 @@ def run(a):
            "tlsrpt: starttls-not-supported for sts-notls.test")
         ok("validation-failure" in by.get("sts-expired.test", []),
            "tlsrpt: validation-failure for sts-expired.test")
+        reasons = [rec.get("fr") for rec in tlsrpt_records(spool)
+                   if rec.get("d") == "sts-expired.test" and rec.get("r")]
+        ok(reasons and all(reasons), "tlsrpt: the sts-expired.test "
+           "failure carries a failure-reason-code: %s" % reasons)
         ok(None in by.get("sts-notls.test", []),
            "tlsrpt: success for sts-notls.test after the repair")
         ok("starttls-not-supported" in by.get("sts-testing.test", []),
            "tlsrpt: testing-mode failure for sts-testing.test")
+        # D-OSMTPD-16: the policy empties sts-nomatch.test's MX set, no
+        # session happens; the table records each refused attempt.
+        nm = [rec for rec in tlsrpt_records(spool)
+              if rec.get("d") == "sts-nomatch.test"]
+        ok(nm and all(rec.get("r") == "validation-failure" and
+                      rec.get("fr") == "mx-mismatch" and
+                      rec.get("rh") == "rogue.attacker.test" and
+                      "ri" not in rec for rec in nm),
+           "tlsrpt: sts-nomatch.test attempts recorded as "
+           "validation-failure/mx-mismatch: %s" %
+           [(rec.get("r"), rec.get("fr"), rec.get("rh")) for rec in nm])
         ok(by.get("nopolicy.test") is None,
            "tlsrpt: nothing recorded for an unverified no-policy session")
         print("tlsrpt records: %s" % json.dumps(by, sort_keys=True))
@@ -286,7 +339,11 @@ def main():
     ap.add_argument("--table", required=True)
     ap.add_argument("--filter", required=True)
     ap.add_argument("--mtasts", required=True)
+    ap.add_argument("--smtpd-version", choices=O.VERSIONS, default="6.8")
     a = ap.parse_args()
+    if a.smtpd_version == "7.8" and O.skip78_requested():
+        print("SKIP: no OpenSMTPD 7.8 source and %s is set" % O.SKIP78_ENV)
+        return O.SKIP_RC
     E.ensure_namespace()
     return run(a)
 

@@ -14,12 +14,19 @@
    lookups over the socketpair one at a time as smtpd's lka makes them;
    the rate is printed and must stay above a floor.
 
-Usage: test_table.py --table BIN --mtasts BIN --golden DIR [--regen]
+4. The OpenSMTPD 7.x text protocol 0.1 (issue 15, D-OSMTPD-13): golden
+   transcripts in golden/text (written by golden/text/make.py), every
+   answer line well-formed with the request's id and never a key; random
+   and mutated lines never crash the table, and a violation stops it.
+
+Usage: test_table.py --table BIN --mtasts BIN --golden DIR
+                     [--golden-text DIR] [--regen]
 """
 
 import argparse
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -92,6 +99,104 @@ def test_golden(table, golden, regen):
            "golden %s: sanitizer report" % name)
     # Every reply is a well-formed frame of type OK or FAIL.
     print("golden: %d cases" % len(cases))
+
+
+# An answer line of protocol 0.1 (smtpd-tables(7)); table-mtasts writes
+# nothing else on stdout.
+TEXT_ANSWER = re.compile(
+    rb"^(register\|(domain|relayhost|ready)|"
+    rb"update-result\|[0-9A-Za-z]{1,15}\|(ok|error\|[ -{}~]+)|"
+    rb"(check|lookup|fetch)-result\|[0-9A-Za-z]{1,15}\|"
+    rb"(found(\|[!-{}~]+)?|not-found|error\|[ -{}~]+))$")
+TEXT_HS = (b"config|smtpd-version|7.8.0-portable\nconfig|protocol|0.1\n"
+           b"config|tablename|mtasts\nconfig|ready\n")
+
+
+def text_answers_ok(out):
+    return out == b"" or (out.endswith(b"\n") and all(
+        TEXT_ANSWER.match(ln) for ln in out[:-1].split(b"\n")))
+
+
+def test_golden_text(table, golden, regen):
+    """Protocol 0.1 transcripts; plus: every answer is well-formed, echoes
+    the id of a request in the input, and no key reaches stdout."""
+    test_golden(table, golden, regen)
+    with open(os.path.join(golden, "cases.txt")) as f:
+        names = [ln.split()[0] for ln in f if ln.strip()]
+    for name in names:
+        with open(os.path.join(golden, name + ".out"), "rb") as f:
+            out = f.read()
+        ok(text_answers_ok(out), "golden text %s: malformed answer %r" %
+           (name, out[:200]))
+        ok(b"a.test" not in out and b"nopolicy" not in out,
+           "golden text %s: a key reached an answer line" % name)
+    d = tempfile.mkdtemp(prefix="osmtpd-text-")
+    conf = offline_conf(d)
+    # The session case answers in order, each with its request's id.
+    with open(os.path.join(golden, "session.in"), "rb") as f:
+        ids = [ln.split(b"|")[6] if ln.split(b"|")[4] != b"update"
+               else ln.split(b"|")[5]
+               for ln in f.read().splitlines() if ln.startswith(b"table|")]
+    with open(os.path.join(golden, "session.out"), "rb") as f:
+        got = [ln.split(b"|")[1] for ln in f.read().splitlines()
+               if b"-result|" in ln]
+    ok(ids == got and len(ids) == 8, "text session ids %r != %r" %
+       (got, ids))
+    # The 6.8 goldens must not be mistaken for text (and vice versa):
+    # detection is by the prefix "config|" only.
+    p = run_table(table, conf, TEXT_HS + P.update() + b"\n")
+    ok(p.returncode == 2 and p.stdout.startswith(b"register|domain\n"),
+       "an imsg frame after a text handshake stops the table (%d, %r)"
+       % (p.returncode, p.stdout[:80]))
+    p = run_table(table, conf, P.update() + TEXT_HS)
+    ok(p.returncode in (0, 2) and b"register" not in p.stdout,
+       "text after an imsg frame is not a text handshake (%r)" %
+       p.stdout[:80])
+    print("golden text: %d cases" % len(names))
+
+
+def test_garbage_text(table):
+    """Random and mutated lines after (or instead of) a handshake: no
+    crash, only well-formed answers, exit 0 (EOF) or 2 (violation)."""
+    d = tempfile.mkdtemp(prefix="osmtpd-tgarbage-")
+    conf = offline_conf(d)
+    rnd = random.Random(8460)
+    base = [b"table|0.1|1764645000.123456|mtasts|check|domain|1a|a.test",
+            b"table|0.1|1764645000.123456|mtasts|lookup|relayhost|2b|b.test",
+            b"table|0.1|1764645000.123456|mtasts|update|3c",
+            b"table|0.1|1764645000.123456|mtasts|fetch|relayhost|4d"]
+    alphabet = b"|\n\r\0.0123456789abcxyz-|||\xff\x80 "
+    runs = stopped = 0
+    for i in range(200):
+        lines = [rnd.choice(base) for _ in range(rnd.randrange(1, 6))]
+        data = b"\n".join(lines) + b"\n"
+        data = bytearray(TEXT_HS + data if i % 4 else b"config|" + data)
+        for _ in range(rnd.randrange(0, 4)):
+            pos = rnd.randrange(len(data))
+            op = rnd.randrange(3)
+            if op == 0:
+                data[pos] = rnd.choice(alphabet)
+            elif op == 1:
+                del data[pos]
+            else:
+                data[pos:pos] = bytes([rnd.choice(alphabet)])
+        p = run_table(table, conf, bytes(data))
+        runs += 1
+        stopped += p.returncode == 2
+        ok(p.returncode in (0, 2), "text garbage %d: exit status %d" %
+           (i, p.returncode))
+        ok(sanitizer_clean(p.stderr.decode(errors="replace")),
+           "text garbage %d: sanitizer report" % i)
+        if data.startswith(b"config|"):
+            ok(text_answers_ok(p.stdout), "text garbage %d: malformed "
+               "answer %r for %r" % (i, p.stdout[:200], bytes(data)[:200]))
+        else:
+            # Not a text handshake: the 6.8 imsg parser judged it.
+            ok(b"register|" not in p.stdout, "text garbage %d: "
+               "registered without a text handshake" % i)
+        ok(b".test" not in p.stdout, "text garbage %d: key echoed" % i)
+    print("text garbage: %d runs, %d stopped on a violation, no crash" %
+          (runs, stopped))
 
 
 def test_garbage(table):
@@ -447,8 +552,10 @@ def main():
     ap.add_argument("--table", required=True)
     ap.add_argument("--mtasts", required=True)
     ap.add_argument("--golden", required=True)
+    ap.add_argument("--golden-text")
     ap.add_argument("--regen", action="store_true")
-    ap.add_argument("--only", choices=["golden", "garbage", "world"])
+    ap.add_argument("--only", choices=["golden", "garbage", "world",
+                                       "text"])
     a = ap.parse_args()
     t0 = time.monotonic()
     if a.only in (None, "world"):
@@ -458,6 +565,11 @@ def main():
         test_golden(a.table, a.golden, a.regen)
     if a.only in (None, "garbage"):
         test_garbage(a.table)
+    if a.only in (None, "text"):
+        if not a.golden_text:
+            ap.error("--golden-text DIR is required")
+        test_golden_text(a.table, a.golden_text, a.regen)
+        test_garbage_text(a.table)
     if a.only in (None, "world"):
         test_world(a.table, a.mtasts)
     print("test_table: %d checks, %d failed, %.1fs" %

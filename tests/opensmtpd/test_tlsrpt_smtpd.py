@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: ISC
-"""test_tlsrpt_smtpd - TLS-RPT (RFC 8460) from real OpenSMTPD 6.8 traffic.
+"""test_tlsrpt_smtpd - TLS-RPT (RFC 8460) from real OpenSMTPD 6.8 or 7.8 traffic
+(--smtpd-version, issue 15).
 
 In the hermetic world: Debian's smtpd 6.8 (osmtpdworld.py) with the
 smtpd.conf of opensmtpd/README.md delivers to Exim receivers for domains
@@ -210,7 +211,8 @@ def run(a):
         ok(cp.stdout.readline().strip() == "ready", "collector started")
         ew.start_receivers()
 
-        sm = O.Smtpd(ew, a.table, a.filter, None)
+        sm = O.Smtpd(ew, a.table, a.filter, None,
+                     version=a.smtpd_version)
         sm.install()
         cache = os.path.join(sm.dir, "cache")
         spool = os.path.join(sm.dir, "tlsrpt")
@@ -241,7 +243,7 @@ def run(a):
         day = time.strftime("%Y-%m-%d", time.gmtime())
         base = rx.connections_settled()
         sm.start()
-        ok(sm.alive(), "smtpd 6.8 started")
+        ok(sm.alive(), "smtpd %s started" % a.smtpd_version)
         for rcpt, subj in SEND:
             sm.send(rcpt, subject=subj)
         return phases(a, w, rx, sm, mconf, posts, base, day, t0)
@@ -429,7 +431,11 @@ def main():
     ap.add_argument("--table", required=True)
     ap.add_argument("--filter", required=True)
     ap.add_argument("--mtasts", required=True)
+    ap.add_argument("--smtpd-version", choices=O.VERSIONS, default="6.8")
     a = ap.parse_args()
+    if a.smtpd_version == "7.8" and O.skip78_requested():
+        print("SKIP: no OpenSMTPD 7.8 source and %s is set" % O.SKIP78_ENV)
+        return O.SKIP_RC
     E.ensure_namespace()
     return run(a)
 
