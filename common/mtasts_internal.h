@@ -1179,9 +1179,12 @@ int mtasts_spool_tally(struct mtasts_ctx *ctx, time_t day,
     const char *const *spools, size_t nspools, struct mtasts_tally *t,
     struct mtasts_report_stats *st, struct mtasts_error *err);
 void mtasts_tally_free(struct mtasts_tally *t);
+/* tlsrpt.c: the RFC 8460 result types (one list). */
 size_t mtasts_tlsrpt_result_type_count(void);
 /* The i-th RFC 8460 result type name, NULL past the end. */
 const char *mtasts_tlsrpt_result_type_name(size_t i);
+/* Its index, or -1 for a string that is not one. */
+int mtasts_tlsrpt_result_type_index(const char *s);
 /* gzip (RFC 1952) of in; *out malloc'd. */
 int mtasts_report_gzip(const char *in, size_t len, char **out,
     size_t *outlen);

@@ -38,23 +38,11 @@
 /* Response head read from an HTTPS collector. */
 #define POST_RESPONSE_MAX 16384
 
-static const char *const result_types[MTASTS_TLSRPT_RESULT_TYPES] = {
-	"starttls-not-supported", "certificate-host-mismatch",
-	"certificate-expired", "certificate-not-trusted",
-	"validation-failure", "tlsa-invalid", "dnssec-invalid",
-	"dane-required", "sts-policy-fetch-error", "sts-policy-invalid",
-	"sts-webpki-invalid",
-};
-
+/* RFC 8460 result types: the list is tlsrpt.c's. */
 static int
 known_result_type(const char *s)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(result_types) / sizeof(result_types[0]); i++)
-		if (strcmp(s, result_types[i]) == 0)
-			return 1;
-	return 0;
+	return mtasts_tlsrpt_result_type_index(s) != -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -756,18 +744,6 @@ done:
 /* ------------------------------------------------------------------ */
 /* Tally: per-domain session counts for `mtasts metrics|status`.       */
 
-size_t
-mtasts_tlsrpt_result_type_count(void)
-{
-	return sizeof(result_types) / sizeof(result_types[0]);
-}
-
-const char *
-mtasts_tlsrpt_result_type_name(size_t i)
-{
-	return i < mtasts_tlsrpt_result_type_count() ? result_types[i] : NULL;
-}
-
 /* 1 if a policy-string line is "mode: enforce" (RFC 8461 §3.2 syntax). */
 static int
 ps_line_enforce(const char *l)
@@ -809,7 +785,7 @@ tally_add(void *arg, json_t *rec, int with_reason)
 	struct mtasts_tally_domain *td;
 	struct rec_fields f;
 	json_t *ix;
-	size_t i;
+	int rt;
 
 	(void)with_reason;
 	if (rec_parse(rec, &f) != 0)
@@ -841,12 +817,9 @@ tally_add(void *arg, json_t *rec, int with_reason)
 		td->ok++;
 		return 0;
 	}
-	for (i = 0; i < MTASTS_TLSRPT_RESULT_TYPES; i++)
-		if (strcmp(f.r, result_types[i]) == 0)
-			break;
-	if (i == MTASTS_TLSRPT_RESULT_TYPES)
+	if ((rt = mtasts_tlsrpt_result_type_index(f.r)) < 0)
 		return 1;	/* rec_parse let only known types through */
-	td->fail[i]++;
+	td->fail[rt]++;
 	td->failed++;
 	/* D-MET-2: a failed session under an enforce policy moved no mail. */
 	if (strcmp(f.pt, "sts") == 0) {

@@ -39,8 +39,12 @@
 /* Bytes a failure reason keeps in the spool. */
 #define SPOOL_REASON_MAX 256
 
-/* RFC 8460 §4.3 / IANA "STARTTLS Validation Result Types". */
-static const char *const result_types[] = {
+/*
+ * RFC 8460 §4.3 / IANA "STARTTLS Validation Result Types": the one list
+ * (the spool writer here, the report build and the tally in report.c,
+ * `mtasts metrics` through mtasts_tlsrpt_result_type_name()).
+ */
+static const char *const result_types[MTASTS_TLSRPT_RESULT_TYPES] = {
 	"starttls-not-supported", "certificate-host-mismatch",
 	"certificate-expired", "certificate-not-trusted",
 	"validation-failure", "tlsa-invalid", "dnssec-invalid",
@@ -128,15 +132,33 @@ canon_ip(const char *s, char *out, size_t size)
 	return -1;
 }
 
-static int
-known_result_type(const char *s)
+size_t
+mtasts_tlsrpt_result_type_count(void)
+{
+	return sizeof(result_types) / sizeof(result_types[0]);
+}
+
+const char *
+mtasts_tlsrpt_result_type_name(size_t i)
+{
+	return i < mtasts_tlsrpt_result_type_count() ? result_types[i] : NULL;
+}
+
+int
+mtasts_tlsrpt_result_type_index(const char *s)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(result_types) / sizeof(result_types[0]); i++)
 		if (strcmp(s, result_types[i]) == 0)
-			return 1;
-	return 0;
+			return (int)i;
+	return -1;
+}
+
+static int
+known_result_type(const char *s)
+{
+	return mtasts_tlsrpt_result_type_index(s) != -1;
 }
 
 /* Bytes str adds to a compact JSON array (with its comma). */
