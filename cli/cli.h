@@ -41,6 +41,13 @@ int cli_is_help(const char *arg);
 /* usage on stdout; returns EXIT_OK. */
 int cli_help(const char *usage);
 
+/*
+ * file.c: replace path with data[0..len) through tmp (same directory):
+ * O_EXCL temp file of mode, fsync, rename, fsync of the directory. 0 or -1.
+ */
+int cli_write_atomic(const char *path, const char *tmp, const char *data,
+    size_t len, mode_t mode);
+
 /* Usage texts ("usage: mtasts ...\n"), printed by --help. */
 extern const char cli_check_usage[];
 extern const char cli_report_usage[];

@@ -532,58 +532,19 @@ metrics_format(const struct cli_scan *sc, size_t top, struct out *o)
 }
 
 /*
- * Replace path atomically (D-MET-5): a temp file in the same directory,
- * fsync, rename, so the textfile collector never reads half a file.
+ * Replace path atomically (D-MET-5), so the textfile collector never
+ * reads half a file. 0644: node_exporter runs as another user; nothing
+ * secret here.
  */
 static int
 write_atomic(const char *path, const char *data, size_t len)
 {
-	char tmp[MTASTS_PATH_MAX + 64], dir[MTASTS_PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	size_t off = 0;
-	int fd, dfd;
+	char tmp[MTASTS_PATH_MAX + 64];
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path,
 	    (long)getpid()) >= sizeof(tmp))
 		return -1;
-	(void)unlink(tmp);
-	/* 0644: node_exporter runs as another user; nothing secret here. */
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW | O_NONBLOCK, 0644)) < 0)
-		return -1;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	if (off != len || fsync(fd) != 0) {
-		close(fd);
-		unlink(tmp);
-		return -1;
-	}
-	if (close(fd) != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	/* The rename itself durable: fsync the directory (best effort). */
-	if (slash == NULL)
-		mtasts_strlcpy(dir, ".", sizeof(dir));
-	else if ((size_t)(slash - path) < sizeof(dir)) {
-		memcpy(dir, path, (size_t)(slash - path));
-		dir[slash - path] = '\0';
-		if (dir[0] == '\0')
-			mtasts_strlcpy(dir, "/", sizeof(dir));
-	} else
-		return 0;
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
-	return 0;
+	return cli_write_atomic(path, tmp, data, len, 0644);
 }
 
 const char cli_metrics_usage[] =

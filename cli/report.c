@@ -94,50 +94,17 @@ parse_date(const char *s, time_t *out)
 	return 0;
 }
 
-/* Write data to dir/name atomically (temp file + rename), mode 0640. */
+/* Write data to dir/name atomically (cli_write_atomic), mode 0640. */
 static int
 write_file(const char *dir, const char *name, const char *data, size_t len)
 {
 	char path[MTASTS_PATH_MAX * 2], tmp[MTASTS_PATH_MAX * 2 + 32];
-	size_t off = 0;
-	int fd;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path) || (size_t)snprintf(tmp, sizeof(tmp),
 	    "%s/.tmp.%ld.%s", dir, (long)getpid(), name) >= sizeof(tmp))
 		return -1;
-	/*
-	 * A fresh file (O_EXCL after removing a leftover): O_TRUNC on an
-	 * existing name could truncate a hard-linked file elsewhere.
-	 */
-	(void)unlink(tmp);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW | O_NONBLOCK, 0640)) < 0)
-		return -1;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	/* The descriptor is closed exactly once, whatever fails. */
-	if (off != len || fsync(fd) != 0) {
-		close(fd);
-		unlink(tmp);
-		return -1;
-	}
-	if (close(fd) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	if (rename(tmp, path) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
+	return cli_write_atomic(path, tmp, data, len, 0640);
 }
 
 static int

@@ -174,7 +174,7 @@ cache_type_ok(const char *s, size_t size)
 /*
  * Reasons end up in logs and SMTP replies: printable ASCII only, so a
  * tampered file cannot inject lines (house style rule 8), and exactly the
- * bytes cache_sanitize() lets through, so that what load accepts is what
+ * bytes mtasts_sanitize() lets through, so that what load accepts is what
  * store writes (D-CACHEFILE-1).
  */
 static int
@@ -191,23 +191,6 @@ cache_text_ok(const char *s, size_t size)
 	return i < size;
 }
 
-/*
- * Failure reasons quote servers and libraries: keep printable ASCII only,
- * so that what load accepts is exactly what store writes, and no line
- * break reaches a log or an SMTP reply.
- */
-static void
-cache_sanitize(const char *in, char *out, size_t size)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < size && in[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		out[i] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
-	}
-	out[i] = '\0';
-}
 
 static int
 cache_time_ok(time_t t)
@@ -888,12 +871,17 @@ mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
 	 * Read the counter before anything looks at the file: a store that
 	 * renames after this point bumps it past gen (D-MEMO-4).
 	 */
-	if (ctx->cfg.cache_memo >= 0 && domain != NULL) {
+	/*
+	 * Only once the memo holds an entry: a process that loads once (an
+	 * Exim delivery) never maps the counter; its first memo entry is
+	 * recorded without a generation and matched by stat (D-MEMO-1).
+	 */
+	if (ctx->cfg.cache_memo >= 0 && domain != NULL &&
+	    ctx->cache_memo != NULL) {
 		mono = mtasts_mono_coarse_ns();
 		gen_ok = mtasts_cache_gen_read(ctx, mono, &gen);
 		/* Only names that passed cache_domain_ok() are memoised. */
-		if (gen_ok && ctx->cache_memo != NULL &&
-		    (dlen = strnlen(domain, MTASTS_DOMAIN_MAX + 1)) <=
+		if (gen_ok && (dlen = strnlen(domain, MTASTS_DOMAIN_MAX + 1)) <=
 		    MTASTS_DOMAIN_MAX &&
 		    (rc = memo_fast(ctx, domain, dlen, mono, gen, out, err)) !=
 		    MTASTS_NOTFOUND)
@@ -1008,7 +996,7 @@ done:
 		 * The file is never trusted, but it is not "no entry" either:
 		 * D-CACHE-6, the lookup treats the domain as unknown.
 		 */
-		cache_sanitize(why, clean, sizeof(clean));
+		mtasts_sanitize(why, clean, sizeof(clean));
 		mtasts_log(ctx, MTASTS_LOG_WARN,
 		    "cache: %s: corrupt (%s), not used", path, clean);
 		rc = mtasts_err(err, MTASTS_CACHE_UNUSABLE,
@@ -1105,7 +1093,7 @@ mtasts_cache_encode(const struct mtasts_cache_entry *e, char **out,
 		bad |= cache_set(fail, "at", json_integer(e->fail_at));
 		bad |= cache_set(fail, "id", json_string(e->fail_id));
 		bad |= cache_set(fail, "type", json_string(e->fail_type));
-		cache_sanitize(e->fail_reason, reason, sizeof(reason));
+		mtasts_sanitize(e->fail_reason, reason, sizeof(reason));
 		bad |= cache_set(fail, "reason", json_string(reason));
 		bad |= cache_set(root, "fail", fail);
 		fail = NULL;

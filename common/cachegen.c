@@ -54,16 +54,6 @@ static const unsigned long cache_gen_fs_ok[] = {
 	0xF2F52010UL,		/* f2fs */
 };
 
-int64_t
-mtasts_mono_coarse_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == -1)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int
 cache_gen_path(const struct mtasts_ctx *ctx, char *buf, size_t size)
 {

@@ -506,15 +506,11 @@ static void
 dns_verdict_store(struct mtasts_ctx *ctx, const struct mtasts_dns *d)
 {
 	char buf[DNS_VERDICT_MAX], clean[400];
-	size_t i;
 	int n;
 
 	if (ctx->cfg.dnssec != -1 || ctx->cache_readonly)
 		return;
-	for (i = 0; i + 1 < sizeof(clean) && d->why[i] != '\0'; i++)
-		clean[i] = (unsigned char)d->why[i] < 0x20 ||
-		    (unsigned char)d->why[i] > 0x7e ? '?' : d->why[i];
-	clean[i] = '\0';
+	mtasts_sanitize(d->why, clean, sizeof(clean));
 	n = snprintf(buf, sizeof(buf), "1 %s %lld %016llx %s\n",
 	    d->state == MTASTS_DNSSEC_WORKING ? "working" : "auto-off",
 	    (long long)time(NULL), (unsigned long long)dns_verdict_key(ctx),

@@ -288,6 +288,10 @@ int mtasts_ascii_caseeq(const char *a, size_t alen, const char *b,
 
 /* Milliseconds on a monotonic clock, for deadlines. */
 int64_t mtasts_mono_ms(void);
+/* CLOCK_MONOTONIC_COARSE in ns (vDSO). */
+int64_t mtasts_mono_coarse_ns(void);
+/* Printable ASCII copy of in ('?' for the rest), NUL-terminated. */
+void mtasts_sanitize(const char *in, char *out, size_t size);
 
 /*
  * D-FILE-1, the one way to open a file in a shared directory: openat(dfd,
@@ -891,13 +895,11 @@ void mtasts_cache_entry_free(struct mtasts_cache_entry *e);
  */
 void mtasts_cache_memo_free(struct mtasts_ctx *ctx);
 /*
- * cachegen.c (D-MEMO-4). CLOCK_MONOTONIC_COARSE in ns (vDSO, no system
- * call). mtasts_cache_gen_read(): 1 and *gen = the counter when the shared
- * mapping is usable, else 0 (the memo then stats every load). now is
- * mtasts_mono_coarse_ns(). mtasts_cache_gen_bump(): after a rename or
- * unlink in the cache directory dfd; 0 or -1 with errno.
+ * cachegen.c (D-MEMO-4). mtasts_cache_gen_read(): 1 and *gen = the
+ * counter when the shared mapping is usable, else 0 (the memo then stats
+ * every load). now is mtasts_mono_coarse_ns(). mtasts_cache_gen_bump():
+ * after a rename or unlink in the cache directory dfd; 0 or -1 with errno.
  */
-int64_t mtasts_mono_coarse_ns(void);
 int mtasts_cache_gen_read(struct mtasts_ctx *ctx, int64_t now,
     uint64_t *gen);
 int mtasts_cache_gen_bump(int dfd);

@@ -127,6 +127,37 @@ mtasts_ascii_caseeq(const char *a, size_t alen, const char *b, size_t blen)
 	return 1;
 }
 
+/*
+ * Text that quotes servers, libraries or hostile files, for a log line, a
+ * cache file or a note: printable ASCII only ('?' for anything else), so
+ * no line break or control byte passes, NUL-terminated in out[size].
+ */
+void
+mtasts_sanitize(const char *in, char *out, size_t size)
+{
+	size_t i;
+
+	if (size == 0)
+		return;
+	for (i = 0; i + 1 < size && in[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		out[i] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+	}
+	out[i] = '\0';
+}
+
+/* CLOCK_MONOTONIC_COARSE in ns: a vDSO read, never a system call. */
+int64_t
+mtasts_mono_coarse_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == -1)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int64_t
 mtasts_mono_ms(void)
 {
