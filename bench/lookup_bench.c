@@ -41,7 +41,7 @@
 
 #include "mtasts_internal.h"
 
-/* > CACHE_MEMO_SETTLE_NS in common/cache.c */
+/* > CACHE_MEMO_SETTLE_NS in common/cache_memo.c */
 #define MEMO_SETTLE_US 1100000
 
 static const char policy_text[] = "version: STSv1\n"

@@ -8,7 +8,7 @@
  * an flock of the file, with pread + pwrite. So an entry the memo checked
  * against its file while the counter read G is still that file while the
  * counter still reads G, and a memo hit is a memory compare: no system
- * call (cache.c memo_fast).
+ * call (cache_memo.c mtasts_cache_memo_fast).
  *
  * Why not an atomic add through a writable mapping: a store through a
  * mapping that needs a block (copy-on-write filesystems, a full disk)
@@ -23,7 +23,7 @@
  * a read-only context. A process re-checks the file's identity at most
  * every CACHE_GEN_RECHECK_NS, so one removed and re-created by someone
  * else is picked up; a bump that fails (full disk, a file another user
- * owns) is bounded by the memo's own re-check interval (cache.c).
+ * owns) is bounded by the memo's own re-check interval (cache_memo.c).
  */
 #include <errno.h>
 #include <fcntl.h>

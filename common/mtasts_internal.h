@@ -8,6 +8,7 @@
 #ifndef MTASTS_INTERNAL_H
 #define MTASTS_INTERNAL_H
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -174,7 +175,7 @@ struct mtasts_ctx {
 	struct mtasts_dns *dns;		/* lazily created */
 	void *ssl_ctx;			/* SSL_CTX *, lazily created (fetch.c) */
 	char last_config_file[MTASTS_PATH_MAX];
-	struct mtasts_cache_memo *cache_memo;	/* cache.c, lazily made */
+	struct mtasts_cache_memo *cache_memo;	/* cache_memo.c, lazily made */
 	struct mtasts_cache_gen cache_gen;	/* cachegen.c, lazily mapped */
 	const struct mtasts_netops *net;	/* netops.c/netload.c, lazily */
 	/*
@@ -459,7 +460,7 @@ enum mtasts_dnssec_state {
 #define MTASTS_DNSSEC_REPROBE_S 60
 
 /*
- * cache.c: 1 when the host-wide note `name` in cache_dir is older than
+ * cache_store.c: 1 when the host-wide note `name` in cache_dir is older than
  * interval seconds (or missing), and renews it; 0 otherwise. For warnings
  * every process would repeat (D-DNSSEC-1).
  */
@@ -844,7 +845,7 @@ void mtasts_http_clear(struct mtasts_http_resp *resp);
 /* 1 if a Content-Type value is text/plain (parameters allowed). */
 int mtasts_http_media_type_ok(const char *v, size_t len);
 
-/* ---- cache.c ---- */
+/* ---- cache_codec.c, cache_store.c, cache_memo.c, cache_lock.c ---- */
 
 struct mtasts_cache_entry {
 	char domain[MTASTS_DOMAIN_MAX + 1];
@@ -950,6 +951,51 @@ int mtasts_cache_decode(const char *domain, const char *buf, size_t len,
     struct mtasts_cache_entry *e, char *why, size_t wl);
 int mtasts_cache_encode(const struct mtasts_cache_entry *e, char **out,
     size_t *outlen, struct mtasts_error *err);
+
+/*
+ * Shared by the cache files (cache_codec.c, cache_store.c, cache_memo.c,
+ * cache_lock.c); not for callers outside the cache.
+ */
+#define MTASTS_CACHE_FILE_MODE 0660
+/*
+ * cache_codec.c. mtasts_cache_domain_ok(): 1 and *lenp = its length when
+ * d is a normalised policy domain usable as a file name component (lower-
+ * case LDH: no '/', no leading '.', no ".."), else 0.
+ * mtasts_cache_filename(): "<domain>.json" into name; 0 when too long.
+ * mtasts_cache_entry_check(): MTASTS_OK, or MTASTS_INVALID with why.
+ */
+int mtasts_cache_domain_ok(const char *d, size_t *lenp);
+int mtasts_cache_filename(const char *domain, char name[NAME_MAX + 1]);
+int mtasts_cache_entry_check(const struct mtasts_cache_entry *e, char *why,
+    size_t wl);
+/*
+ * cache_store.c: open the cache directory for the writing paths; *dfd is
+ * -1 unless MTASTS_OK. create: make the last component when missing, else
+ * MTASTS_NOTFOUND.
+ */
+int mtasts_cache_dir_open(const struct mtasts_ctx *ctx, int create,
+    int *dfd, struct mtasts_error *err);
+/* cache_lock.c: 1 if name in dfd still names the file open as fd. */
+int mtasts_cache_same_file(int dfd, const char *name, int fd);
+/*
+ * cache_memo.c, called by mtasts_cache_load/store/remove only (D-MEMO-4).
+ * _fast: the hit without a system call; _load: the hit after an lstat of
+ * path; both MTASTS_OK, MTASTS_NOMEM or MTASTS_NOTFOUND ("do the full
+ * load"). _record: remember e parsed from the file st describes (best
+ * effort). _drop: forget domain.
+ */
+struct stat;
+int mtasts_cache_memo_fast(struct mtasts_ctx *ctx, const char *domain,
+    size_t dlen, int64_t mono, uint64_t gen, struct mtasts_cache_entry **out,
+    struct mtasts_error *err);
+int mtasts_cache_memo_load(struct mtasts_ctx *ctx, const char *domain,
+    size_t dlen, const char *path, int gen_ok, uint64_t gen, int64_t mono,
+    struct mtasts_cache_entry **out, struct mtasts_error *err);
+void mtasts_cache_memo_record(struct mtasts_ctx *ctx,
+    const struct mtasts_cache_entry *e, size_t dlen, const struct stat *st,
+    int gen_ok, uint64_t gen, int64_t mono);
+void mtasts_cache_memo_drop(struct mtasts_ctx *ctx, const char *domain,
+    size_t dlen);
 
 /* ---- lookup.c ---- */
 

@@ -1120,8 +1120,8 @@ test_foreach_remove(void)
 /* ---- the memo of parsed entries ---- */
 
 #define MEMO_MANY 1100		/* more than the memo holds (1024) */
-#define MEMO_SETTLE_US 1100000	/* cache.c CACHE_MEMO_SETTLE_NS + margin */
-/* cache.c CACHE_MEMO_TRUST_NS + the coarse clock's tick + margin */
+#define MEMO_SETTLE_US 1100000	/* cache_memo.c CACHE_MEMO_SETTLE_NS + margin */
+/* cache_memo.c CACHE_MEMO_TRUST_NS + the coarse clock's tick + margin */
 #define MEMO_TRUST_US 1150000
 
 static uint64_t
