@@ -100,7 +100,7 @@ struct mtasts_config {
 	int refresh_concurrency;
 	int cache_purge_after;			/* drop entries expired this long */
 	char user_agent[64];
-	/* TLS-RPT (tlsrpt.c, report.c); "" / 0 means the built-in default */
+	/* TLS-RPT (tlsrpt.c, report_*.c); "" / 0 means the built-in default */
 	char tlsrpt_dir[MTASTS_PATH_MAX];	/* the session spool */
 	char report_dir[MTASTS_PATH_MAX];	/* built reports, send state */
 	uint64_t tlsrpt_day_max;		/* spool bytes per UTC day */
@@ -1091,6 +1091,45 @@ void mtasts_tlsrpt_record_fetch_failure(struct mtasts_ctx *ctx,
     const char *domain, const char *result_type, const char *reason,
     time_t when);
 
+/*
+ * ---- spool.c: the spool record codec (one JSON line), shared by the
+ * writer (tlsrpt.c) and the reader (report_aggregate.c) ----
+ */
+struct json_t;
+struct mtasts_tlsrpt_session;
+/*
+ * The record line (JSON + "\n", at most MTASTS_TLSRPT_RECORD_MAX bytes)
+ * of a validated session: domain, mxh (receiving MX name), mxip and sip
+ * (canonical IPs) are already checked, "" when absent. Long fields are
+ * truncated to fit. A malloc'd string with *len its length, or NULL (out
+ * of memory, or it cannot fit).
+ */
+char *mtasts_spool_rec_encode(const struct mtasts_tlsrpt_session *s,
+    const char *domain, const char *mxh, const char *mxip, const char *sip,
+    time_t when, size_t *len);
+/*
+ * One line of a spool file as getline() read it (n bytes, its newline
+ * included): MTASTS_SPOOL_LINE_RECORD with *rec the parsed JSON (owned;
+ * json_decref), _EMPTY for a lone newline, _TORN (torn by a crash or a
+ * full disk, over-long, NUL, not JSON) with *rec NULL.
+ */
+#define MTASTS_SPOOL_LINE_RECORD 0
+#define MTASTS_SPOOL_LINE_EMPTY 1
+#define MTASTS_SPOOL_LINE_TORN 2
+int mtasts_spool_line_decode(const char *line, size_t n,
+    struct json_t **rec);
+/* 1 if the record is of a session that carried a report (§3: excluded). */
+int mtasts_spool_rec_report_mail(const struct json_t *rec);
+/* Its attempt key (D-RPT-12), borrowed from rec, or NULL. */
+const char *mtasts_spool_rec_key(const struct json_t *rec);
+/* The members of one well-formed record, borrowed from its JSON. */
+struct mtasts_spool_rec {
+	const char *d, *pt, *r, *si, *rh, *ri, *fr, *helo;
+	struct json_t *ps, *mx;		/* arrays of strings, or NULL */
+};
+/* 0 and *f filled when rec is a well-formed record, 1 when malformed. */
+int mtasts_spool_rec_parse(struct json_t *rec, struct mtasts_spool_rec *f);
+
 /* ---- txt.c ---- */
 
 /*
@@ -1142,7 +1181,12 @@ int mtasts_tlsrpt_mailto_addr(const char *uri, size_t len, char *out,
 int mtasts_tlsrpt_https_split(const char *uri, size_t len, char *host,
     size_t hostsize, unsigned *port, char *path, size_t pathsize);
 
-/* ---- report.c: RFC 8460 §4 aggregate reports and their delivery ---- */
+/*
+ * ---- report_aggregate.c, report_mail.c, report_send.c: RFC 8460 §4
+ * aggregate reports and their delivery ----
+ */
+/* How long sendmail and an HTTPS POST may take. */
+#define MTASTS_REPORT_SEND_TIMEOUT_MS 60000
 
 struct mtasts_report_stats {
 	size_t records;		/* sessions counted */
@@ -1171,7 +1215,10 @@ struct mtasts_report {
 typedef int mtasts_report_rua_fn(void *arg, struct mtasts_ctx *ctx,
     const char *domain, struct mtasts_tlsrpt_txt *out,
     struct mtasts_error *err);
-/* The real one: `_smtp._tls.<domain>` TXT through the context resolver. */
+/*
+ * report_send.c, the real one: `_smtp._tls.<domain>` TXT through the
+ * context resolver.
+ */
 int mtasts_report_rua_dns(void *arg, struct mtasts_ctx *ctx,
     const char *domain, struct mtasts_tlsrpt_txt *out,
     struct mtasts_error *err);
@@ -1233,7 +1280,7 @@ size_t mtasts_tlsrpt_result_type_count(void);
 const char *mtasts_tlsrpt_result_type_name(size_t i);
 /* Its index, or -1 for a string that is not one. */
 int mtasts_tlsrpt_result_type_index(const char *s);
-/* gzip (RFC 1952) of in; *out malloc'd. */
+/* report_mail.c: gzip (RFC 1952) of in; *out malloc'd. */
 int mtasts_report_gzip(const char *in, size_t len, char **out,
     size_t *outlen);
 /* The §5.3 multipart/report message for one mailto: recipient. */
@@ -1244,7 +1291,10 @@ int mtasts_report_mail(const struct mtasts_ctx *ctx,
 /* Pipe a message to the sendmail command (no shell); exit 0 = accepted. */
 int mtasts_report_sendmail(struct mtasts_ctx *ctx, const char *msg,
     size_t len, struct mtasts_error *err);
-/* POST a gzip'd report to an https: rua; any 2xx = accepted (§5.4). */
+/*
+ * report_send.c: POST a gzip'd report to an https: rua; any 2xx =
+ * accepted (§5.4).
+ */
 int mtasts_report_post(struct mtasts_ctx *ctx, const char *uri,
     const char *body, size_t len, struct mtasts_error *err);
 /*

@@ -82,7 +82,7 @@ all_digits(const char *s, size_t n)
 }
 
 /*
- * A report file name as report.c writes it (RFC 8460 §5.1):
+ * A report file name as report_aggregate.c names it (RFC 8460 §5.1):
  * submitter!domain!begin!end!unique.json; *begin its day.
  */
 static int

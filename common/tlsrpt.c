@@ -2,7 +2,8 @@
 /*
  * tlsrpt.c - the TLS-RPT session spool (RFC 8460): every process that
  * delivers mail appends one JSON line per outbound SMTP session to the
- * file of the current UTC day; `mtasts report` aggregates it (report.c).
+ * file of the current UTC day; `mtasts report` aggregates it
+ * (report_aggregate.c). The record format is spool.c's.
  *
  * Concurrency without locks: each record is one write(2) on an O_APPEND
  * descriptor of at most MTASTS_TLSRPT_RECORD_MAX (= PIPE_BUF) bytes, so
@@ -12,12 +13,6 @@
  * and counts (docs/decisions.md D-RPT-5). The spool directory and its
  * files are opened so that a FIFO, a link or a world-writable directory
  * is refused at once, never waited on (D-FILE-1, D-SPOOL-1).
- *
- * Record keys (short, the line is capped): v format version, t time, d
- * policy domain, pt policy type, ps policy-string lines, mx mx-host
- * patterns, rh/ri receiving MX name/IP, rhelo its EHLO name, si sending
- * IP, r result type (absent on success), fr failure-reason-code, f flags,
- * k attempt key (D-RPT-12), tr 1 when fields were truncated to fit.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,15 +28,10 @@
 
 #include "mtasts_internal.h"
 
-#define SPOOL_VERSION 1
-/* Bytes an attempt key keeps in the spool (D-RPT-12). */
-#define MTASTS_TLSRPT_KEY_MAX 128
-/* Bytes a failure reason keeps in the spool. */
-#define SPOOL_REASON_MAX 256
-
 /*
  * RFC 8460 §4.3 / IANA "STARTTLS Validation Result Types": the one list
- * (the spool writer here, the report build and the tally in report.c,
+ * (the spool writer here, the report build and the tally in
+ * report_aggregate.c via spool.c,
  * `mtasts metrics` through mtasts_tlsrpt_result_type_name()).
  */
 static const char *const result_types[MTASTS_TLSRPT_RESULT_TYPES] = {
@@ -52,8 +42,6 @@ static const char *const result_types[MTASTS_TLSRPT_RESULT_TYPES] = {
 	"sts-webpki-invalid",
 };
 
-static const char *const policy_types[] = { "no-policy-found", "sts",
-	"tlsa" };
 
 const char *
 mtasts_tlsrpt_dir(const struct mtasts_ctx *ctx)
@@ -101,23 +89,6 @@ spool_dir_open(const struct mtasts_ctx *ctx, int create_dir,
 	    MTASTS_DIR_CREATE_PARENTS : MTASTS_DIR_EXISTING, why);
 }
 
-/* Untrusted text (peer EHLO, error strings) as printable ASCII. */
-static json_t *
-safe_string(const char *s, size_t max)
-{
-	char buf[SPOOL_REASON_MAX + 1];
-	size_t i;
-
-	if (max > SPOOL_REASON_MAX)
-		max = SPOOL_REASON_MAX;
-	for (i = 0; i < max && s[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		buf[i] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
-	}
-	buf[i] = '\0';
-	return json_string(buf);
-}
 
 /* An IP address in canonical text (RFC 5952 for IPv6); -1 if invalid. */
 static int
@@ -159,147 +130,6 @@ static int
 known_result_type(const char *s)
 {
 	return mtasts_tlsrpt_result_type_index(s) != -1;
-}
-
-/* Bytes str adds to a compact JSON array (with its comma). */
-static size_t
-json_cost(json_t *str)
-{
-	return json_dumpb(str, NULL, 0, JSON_ENCODE_ANY | JSON_COMPACT) + 1;
-}
-
-/*
- * Append lines to array a while budget allows; *truncated set when some
- * did not fit. Each line is checked as UTF-8 (jansson) and skipped if not.
- */
-static void
-add_capped(json_t *a, json_t *line, size_t *budget, int *truncated)
-{
-	size_t c;
-
-	if (line == NULL) {
-		*truncated = 1;
-		return;
-	}
-	c = json_cost(line);
-	if (c > *budget) {
-		*truncated = 1;
-		json_decref(line);
-		return;
-	}
-	*budget -= c;
-	json_array_append_new(a, line);
-}
-
-/* Build the spool line (JSON + "\n") for a validated session. */
-static char *
-build_line(const struct mtasts_tlsrpt_session *s, const char *domain,
-    const char *mxh, const char *mxip, const char *sip, time_t when,
-    size_t *len)
-{
-	json_t *o, *ps = NULL, *mx = NULL;
-	char *out = NULL;
-	size_t base, budget, i;
-	int truncated = 0;
-
-	*len = 0;
-	if ((o = json_object()) == NULL)
-		return NULL;
-	json_object_set_new(o, "v", json_integer(SPOOL_VERSION));
-	json_object_set_new(o, "t", json_integer((json_int_t)when));
-	json_object_set_new(o, "d", json_string(domain));
-	json_object_set_new(o, "pt", json_string(
-	    policy_types[s->policy_type]));
-	if (mxh[0] != '\0')
-		json_object_set_new(o, "rh", json_string(mxh));
-	if (mxip[0] != '\0')
-		json_object_set_new(o, "ri", json_string(mxip));
-	if (sip[0] != '\0')
-		json_object_set_new(o, "si", json_string(sip));
-	if (s->mx_helo != NULL && s->mx_helo[0] != '\0')
-		json_object_set_new(o, "rhelo", safe_string(s->mx_helo,
-		    MTASTS_TLSRPT_HELO_MAX));
-	if (s->result_type != NULL) {
-		json_object_set_new(o, "r", json_string(s->result_type));
-		if (s->failure_reason != NULL && s->failure_reason[0] != '\0')
-			json_object_set_new(o, "fr", safe_string(
-			    s->failure_reason, SPOOL_REASON_MAX));
-	}
-	if (s->attempt_key != NULL && s->attempt_key[0] != '\0')
-		json_object_set_new(o, "k", safe_string(s->attempt_key,
-		    MTASTS_TLSRPT_KEY_MAX));
-	if (s->flags & MTASTS_TLSRPT_REPORT_MAIL)
-		json_object_set_new(o, "f",
-		    json_integer(MTASTS_TLSRPT_REC_REPORT_MAIL));
-	/* Room left for the arrays: key overhead, "tr", newline. */
-	base = json_dumpb(o, NULL, 0, JSON_COMPACT);
-	if (base == 0 || base + 40 > MTASTS_TLSRPT_RECORD_MAX)
-		goto done;
-	budget = MTASTS_TLSRPT_RECORD_MAX - base - 40;
-	ps = json_array();
-	mx = json_array();
-	if (ps == NULL || mx == NULL)
-		goto done;
-	if (s->policy_type == MTASTS_POLICY_TYPE_STS && s->policy != NULL) {
-		/* §4.4: policy-string is the policy as served, line by line. */
-		for (i = 0; i < mtasts_policy_line_count(s->policy); i++)
-			add_capped(ps, json_string(mtasts_policy_line(
-			    s->policy, i)), &budget, &truncated);
-		for (i = 0; i < mtasts_policy_mx_count(s->policy); i++)
-			add_capped(mx, json_string(mtasts_policy_mx(s->policy,
-			    i)), &budget, &truncated);
-	} else if (s->policy_type == MTASTS_POLICY_TYPE_TLSA) {
-		const char *p = s->tlsa_records != NULL ? s->tlsa_records :
-		    "";
-
-		/* §4.4: each TLSA RR's presentation RDATA, one per line. */
-		while (*p != '\0') {
-			size_t n = strcspn(p, "\n");
-
-			if (n > 0)
-				add_capped(ps, json_stringn(p, n), &budget,
-				    &truncated);
-			p += n;
-			if (*p == '\n')
-				p++;
-		}
-		if (mxh[0] != '\0')
-			add_capped(mx, json_string(mxh), &budget, &truncated);
-	}
-	if (json_array_size(ps) > 0)
-		json_object_set(o, "ps", ps);
-	if (json_array_size(mx) > 0)
-		json_object_set(o, "mx", mx);
-	if (truncated)
-		json_object_set_new(o, "tr", json_integer(1));
-	if ((out = json_dumps(o, JSON_COMPACT)) == NULL)
-		goto done;
-	*len = strlen(out);
-	if (*len + 1 > MTASTS_TLSRPT_RECORD_MAX) {
-		free(out);
-		out = NULL;
-		*len = 0;
-		goto done;
-	}
-	/* json_dumps allocates exactly; make room for the newline. */
-	{
-		char *nl = realloc(out, *len + 2);
-
-		if (nl == NULL) {
-			free(out);
-			out = NULL;
-			*len = 0;
-			goto done;
-		}
-		out = nl;
-		out[(*len)++] = '\n';
-		out[*len] = '\0';
-	}
-done:
-	json_decref(ps);
-	json_decref(mx);
-	json_decref(o);
-	return out;
 }
 
 /* Count a dropped session: one byte in <day>.dropped, lock-free. */
@@ -459,7 +289,7 @@ mtasts_tlsrpt_record(struct mtasts_ctx *ctx,
 		return mtasts_err(err, MTASTS_INVALID,
 		    "tlsrpt: unknown result type \"%.40s\"", s->result_type);
 	when = s->when != 0 ? s->when : mtasts_now(ctx);
-	if ((line = build_line(s, domain, mxh, mxip, sip, when, &len)) ==
+	if ((line = mtasts_spool_rec_encode(s, domain, mxh, mxip, sip, when, &len)) ==
 	    NULL)
 		return mtasts_err(err, MTASTS_NOMEM,
 		    "tlsrpt: cannot encode the record");
@@ -487,7 +317,7 @@ mtasts_tlsrpt_record_fetch_failure(struct mtasts_ctx *ctx,
 	if (domain == NULL || mtasts_domain_normalize(domain, strlen(domain),
 	    d, NULL) != MTASTS_OK)
 		return;
-	if ((line = build_line(&s, d, "", "", "", when != 0 ? when :
+	if ((line = mtasts_spool_rec_encode(&s, d, "", "", "", when != 0 ? when :
 	    mtasts_now(ctx), &len)) == NULL)
 		return;
 	if (spool_write(ctx, line, len, when != 0 ? when : mtasts_now(ctx),
