@@ -107,28 +107,6 @@ write_file(const char *dir, const char *name, const char *data, size_t len)
 	return cli_write_atomic(path, tmp, data, len, 0640);
 }
 
-static int
-mkdirs(const char *path)
-{
-	char buf[MTASTS_PATH_MAX * 2];
-	char *p;
-
-	if (mtasts_strlcpy(buf, path, sizeof(buf)) >= sizeof(buf))
-		return -1;
-	for (p = buf + 1;; p++)
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-				return -1;
-			*p = c;
-			if (c == '\0')
-				break;
-		}
-	return 0;
-}
-
 static const char *
 report_dir(const struct mtasts_ctx *ctx)
 {
@@ -254,7 +232,7 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 	int rc = 0;
 
 	snprintf(sdir, sizeof(sdir), "%s/state", report_dir(ctx));
-	if (mkdirs(sdir) != 0) {
+	if (mtasts_mkdir_p(sdir, 0750, NULL) != 0) {
 		cli_log(LOG_ERR, "report send: %s: %s", sdir, strerror(errno));
 		*pending = n;
 		return EXIT_FAILED;
@@ -528,7 +506,7 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 		mtasts_strlcpy(dir, out, sizeof(dir));
 	else
 		snprintf(dir, sizeof(dir), "%s/%s", report_dir(ctx), ymd);
-	if (n > 0 && mkdirs(dir) != 0) {
+	if (n > 0 && mtasts_mkdir_p(dir, 0750, NULL) != 0) {
 		cli_log(LOG_ERR, "report: %s: %s", dir, strerror(errno));
 		goto done;
 	}
@@ -561,7 +539,7 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 
 		snprintf(mark, sizeof(mark), "%s/%s", report_dir(ctx), ymd);
 		err.text[0] = '\0';
-		if (mkdirs(mark) != 0 ||
+		if (mtasts_mkdir_p(mark, 0750, NULL) != 0 ||
 		    mtasts_retention_mark_day(ctx, mark, &err) != MTASTS_OK) {
 			cli_log(LOG_ERR, "report send: %s: %s", mark,
 			    err.text[0] ? err.text : strerror(errno));

@@ -110,18 +110,6 @@ is_tchar(unsigned char c)
 	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void
 trim_ows(const char **v, size_t *len)
 {
@@ -483,7 +471,7 @@ run(struct mtasts_http_parser *ps, const char *buf, size_t len, int eof,
 		c = (unsigned char)buf[ps->pos];
 		switch (ps->phase) {
 		case PH_CSIZE:
-			if ((h = hexval(c)) >= 0) {
+			if ((h = mtasts_hexval(c)) >= 0) {
 				if (++ps->digits > HTTP_CHUNK_DIGITS_MAX)
 					return fail(resp,
 					    "chunk size too long");

@@ -319,6 +319,11 @@ int mtasts_open_file(int dfd, const char *name, int flags, mode_t mode,
 #define MTASTS_DIR_CREATE_PARENTS 2
 int mtasts_dir_open(const char *path, mode_t mode, int create,
     const char **why);
+/*
+ * mkdir -p: mtasts_dir_open(path, mode, MTASTS_DIR_CREATE_PARENTS, why)
+ * without keeping the descriptor. 0, or -1 with errno and *why.
+ */
+int mtasts_mkdir_p(const char *path, mode_t mode, const char **why);
 
 /* ABNF character classes shared by the record parsers (RFC 5234 WSP). */
 static inline int
@@ -332,6 +337,19 @@ mtasts_is_alnum(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9');
+}
+
+/* The value of a HEXDIG (either case), or -1. */
+static inline int
+mtasts_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 /* ---- fd.c: close-on-exec for descriptors others open for us (D-FD-1) ---- */
@@ -1130,14 +1148,40 @@ struct mtasts_spool_rec {
 /* 0 and *f filled when rec is a well-formed record, 1 when malformed. */
 int mtasts_spool_rec_parse(struct json_t *rec, struct mtasts_spool_rec *f);
 
-/* ---- txt.c ---- */
+/* ---- taglist.c, txt.c ---- */
 
 /*
  * The discard rule shared by `_mta-sts` (RFC 8461 §3.1) and `_smtp._tls`
  * (RFC 8460 §3) TXT records: 1 if rec[0..len) begins with version
  * (case-sensitive), then *WSP and ";" (a field-delim, D-TXT-2).
  */
-int mtasts_txt_versioned(const char *rec, size_t len, const char *version);
+int mtasts_taglist_versioned(const char *rec, size_t len,
+    const char *version);
+/*
+ * taglist.c: the framing of a tag-list TXT record (the bytes, version,
+ * field delimiters and extension fields shared by both grammars). Open
+ * checks the caps, the bytes and the version; each _next then stops at a
+ * field (1, at t->pos), at the end (0), or at a framing error (-1, err
+ * set). The caller parses the field and sets t->pos to its end.
+ */
+struct mtasts_taglist {
+	const char *rec;
+	size_t len;
+	size_t pos;
+};
+int mtasts_taglist_open(struct mtasts_taglist *t, const char *rec,
+    size_t len, const char *version, struct mtasts_error *err);
+int mtasts_taglist_next(struct mtasts_taglist *t, struct mtasts_error *err);
+/* End of the token at pos: WSP, ";" or the end of the record. */
+size_t mtasts_taglist_token_end(const struct mtasts_taglist *t, size_t pos);
+/*
+ * The extension field (ext-name "=" ext-value) at pos: its end, or 0 with
+ * err set (MTASTS_INVALID).
+ */
+size_t mtasts_taglist_extension(const struct mtasts_taglist *t, size_t pos,
+    struct mtasts_error *err);
+/* A length to quote in a reason (%.*s), capped. */
+int mtasts_taglist_qlen(size_t n);
 
 /* ---- tlsrpt_txt.c: the `_smtp._tls` TXT record (RFC 8460 §3) ---- */
 

@@ -2,7 +2,8 @@
 /*
  * tlsrpt_txt.c - the `_smtp._tls` TXT record of RFC 8460 §3: strict
  * parser, the RRset selection rule, and the two rua URI forms we can
- * deliver to (mailto:, https:). Pure (ptr, len) functions, fuzzed.
+ * deliver to (mailto:, https:). Pure (ptr, len) functions, fuzzed. The
+ * framing (bytes, version, delimiters, extensions) is taglist.c's.
  *
  *	tlsrpt-record    = tlsrpt-version 1*(field-delim tlsrpt-field)
  *	                   [field-delim]
@@ -22,38 +23,11 @@
 #include "mtasts_internal.h"
 
 #define RPT_VERSION "v=TLSRPTv1"
-#define RPT_VERSION_LEN (sizeof(RPT_VERSION) - 1)
-#define EXT_NAME_MAX 32
-#define QUOTE_MAX 40
 
 static int
 is_alpha(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static int
-is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static int
-hexval(char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
-qlen(size_t n)
-{
-	return (int)(n > QUOTE_MAX ? QUOTE_MAX : n);
 }
 
 /*
@@ -95,8 +69,8 @@ uri_valid(const char *u, size_t len)
 	for (i = 0; i < len; i++) {
 		if (!is_uri_char(u[i]))
 			return 0;
-		if (u[i] == '%' && (i + 2 >= len || hexval(u[i + 1]) < 0 ||
-		    hexval(u[i + 2]) < 0))
+		if (u[i] == '%' && (i + 2 >= len || mtasts_hexval(u[i + 1]) < 0 ||
+		    mtasts_hexval(u[i + 2]) < 0))
 			return 0;
 	}
 	return 1;
@@ -129,8 +103,8 @@ mtasts_tlsrpt_mailto_addr(const char *uri, size_t len, char *out,
 		if (c == '%') {
 			int hi, lo;
 
-			if (i + 2 >= len || (hi = hexval(uri[i + 1])) < 0 ||
-			    (lo = hexval(uri[i + 2])) < 0)
+			if (i + 2 >= len || (hi = mtasts_hexval(uri[i + 1])) < 0 ||
+			    (lo = mtasts_hexval(uri[i + 2])) < 0)
 				return -1;
 			c = (char)(hi * 16 + lo);
 			i += 2;
@@ -201,7 +175,7 @@ mtasts_tlsrpt_https_split(const char *uri, size_t len, char *host,
 		memcpy(host, uri + hs + 1, he - hs - 1);
 		host[he - hs - 1] = '\0';
 		for (i = 0; host[i] != '\0'; i++)
-			if (!(hexval(host[i]) >= 0 || host[i] == ':' ||
+			if (!(mtasts_hexval(host[i]) >= 0 || host[i] == ':' ||
 			    host[i] == '.'))
 				return -1;
 		he++;
@@ -285,7 +259,7 @@ parse_rua(const char *rec, size_t len, size_t pos, int keep,
 		if (!uri_valid(rec + s, pos - s)) {
 			mtasts_err(err, MTASTS_INVALID,
 			    "invalid rua URI \"%.*s\" at offset %zu",
-			    qlen(pos - s), rec + s, s);
+			    mtasts_taglist_qlen(pos - s), rec + s, s);
 			return 0;
 		}
 		if (keep) {
@@ -308,105 +282,19 @@ parse_rua(const char *rec, size_t len, size_t pos, int keep,
 	}
 }
 
-/* tlsrpt-extension at rec[pos..), ending at WSP, ";" or the end. */
-static size_t
-parse_extension(const char *rec, size_t len, size_t pos,
-    struct mtasts_error *err)
-{
-	size_t i, eq;
-
-	for (eq = pos; eq < len && rec[eq] != '=' && rec[eq] != ';' &&
-	    !mtasts_is_wsp(rec[eq]); eq++)
-		;
-	if (eq == len || rec[eq] != '=') {
-		mtasts_err(err, MTASTS_INVALID,
-		    "field \"%.*s\" at offset %zu has no '='",
-		    qlen(eq - pos), rec + pos, pos);
-		return 0;
-	}
-	if (eq == pos || eq - pos > EXT_NAME_MAX || !mtasts_is_alnum(rec[pos]))
-		goto badname;
-	for (i = pos; i < eq; i++)
-		if (!mtasts_is_alnum(rec[i]) && rec[i] != '_' &&
-		    rec[i] != '-' && rec[i] != '.')
-			goto badname;
-	/* %x21-3A / %x3C / %x3E-7E: no SP, CTL, "=" or ";". */
-	for (i = eq + 1; i < len && !mtasts_is_wsp(rec[i]) && rec[i] != ';';
-	    i++)
-		if (rec[i] == '=') {
-			mtasts_err(err, MTASTS_INVALID,
-			    "'=' in value of \"%.*s\" at offset %zu",
-			    qlen(eq - pos), rec + pos, i);
-			return 0;
-		}
-	if (i == eq + 1) {
-		mtasts_err(err, MTASTS_INVALID,
-		    "empty value for \"%.*s\" at offset %zu",
-		    qlen(eq - pos), rec + pos, pos);
-		return 0;
-	}
-	return i;
-badname:
-	mtasts_err(err, MTASTS_INVALID,
-	    "invalid field name \"%.*s\" at offset %zu",
-	    qlen(eq - pos), rec + pos, pos);
-	return 0;
-}
-
 int
 mtasts_tlsrpt_txt_parse(const char *rec, size_t len,
     struct mtasts_tlsrpt_txt *out, struct mtasts_error *err)
 {
-	size_t pos, end, i;
-	int have_rua = 0;
+	struct mtasts_taglist tl;
+	size_t pos, end;
+	int have_rua = 0, r;
 
 	memset(out, 0, sizeof(*out));
-	if (rec == NULL)
-		return mtasts_err(err, MTASTS_INVALID, "no record");
-	if (len > MTASTS_TXT_MAX)
-		return mtasts_err(err, MTASTS_INVALID,
-		    "record too long (%zu bytes, max %d)", len, MTASTS_TXT_MAX);
-	/* The ABNF admits printable US-ASCII and WSP only. */
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)rec[i];
-
-		if (c == '\0')
-			return mtasts_err(err, MTASTS_INVALID,
-			    "NUL byte at offset %zu", i);
-		if (c >= 0x80 || (c < 0x20 && c != '\t') || c == 0x7f)
-			return mtasts_err(err, MTASTS_INVALID,
-			    "invalid byte 0x%02x at offset %zu", c, i);
-	}
-	if (len < RPT_VERSION_LEN || memcmp(rec, RPT_VERSION,
-	    RPT_VERSION_LEN) != 0)
-		return mtasts_err(err, MTASTS_INVALID,
-		    "record does not begin with \"" RPT_VERSION "\"");
-	pos = RPT_VERSION_LEN;
-	for (;;) {
-		size_t wsp = pos;
-
-		while (pos < len && mtasts_is_wsp(rec[pos]))
-			pos++;
-		if (pos == len) {
-			if (wsp != pos)
-				goto invalid_trailing;
-			break;
-		}
-		if (rec[pos] != ';') {
-			mtasts_err(err, MTASTS_INVALID,
-			    "expected ';' at offset %zu", pos);
-			goto fail;
-		}
-		pos++;
-		while (pos < len && mtasts_is_wsp(rec[pos]))
-			pos++;
-		if (pos == len)
-			break;
-		if (rec[pos] == ';') {
-			mtasts_err(err, MTASTS_INVALID,
-			    "empty field at offset %zu", pos);
-			goto fail;
-		}
+	if (mtasts_taglist_open(&tl, rec, len, RPT_VERSION, err) != MTASTS_OK)
+		return MTASTS_INVALID;
+	while ((r = mtasts_taglist_next(&tl, err)) == 1) {
+		pos = tl.pos;
 		if (len - pos >= 4 && memcmp(rec + pos, "rua=", 4) == 0) {
 			/*
 			 * D-RPT-2: the first rua counts; a repeated one
@@ -416,11 +304,13 @@ mtasts_tlsrpt_txt_parse(const char *rec, size_t len,
 			    err);
 			have_rua = 1;
 		} else
-			end = parse_extension(rec, len, pos, err);
+			end = mtasts_taglist_extension(&tl, pos, err);
 		if (end == 0)
 			goto fail;
-		pos = end;
+		tl.pos = end;
 	}
+	if (r < 0)
+		goto fail;
 	if (!have_rua) {
 		mtasts_err(err, MTASTS_INVALID, "no rua field");
 		goto fail;
@@ -432,9 +322,6 @@ mtasts_tlsrpt_txt_parse(const char *rec, size_t len,
 		goto fail;
 	}
 	return MTASTS_OK;
-invalid_trailing:
-	mtasts_err(err, MTASTS_INVALID,
-	    "trailing whitespace without ';' at offset %zu", pos);
 fail:
 	memset(out, 0, sizeof(*out));
 	return MTASTS_INVALID;
@@ -459,7 +346,7 @@ mtasts_tlsrpt_txt_select(const char *const *recs, const size_t *lens,
 	 * bare "v=TLSRPTv1" are not.
 	 */
 	for (i = 0; i < nrecs; i++)
-		if (mtasts_txt_versioned(recs[i], lens[i], RPT_VERSION)) {
+		if (mtasts_taglist_versioned(recs[i], lens[i], RPT_VERSION)) {
 			n++;
 			which = i;
 		}

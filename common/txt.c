@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * txt.c - the `_mta-sts` TXT record: strict RFC 8461 §3.1 parser and the
- * RRset selection rule (docs/decisions.md D-TXT-1 .. D-TXT-3).
+ * RRset selection rule (docs/decisions.md D-TXT-1 .. D-TXT-3). The
+ * framing (bytes, version, delimiters, extensions) is taglist.c's.
  *
  *	sts-text-record = sts-version 1*(sts-field-delim sts-field)
  *	                  [sts-field-delim]
@@ -16,140 +17,21 @@
 #include "mtasts_internal.h"
 
 #define STS_VERSION "v=STSv1"
-#define STS_VERSION_LEN (sizeof(STS_VERSION) - 1)
-#define EXT_NAME_MAX 32
-/* Longest token quoted in a reason. */
-#define QUOTE_MAX 40
-
-static int
-is_ext_name_char(char c)
-{
-	return mtasts_is_alnum(c) || c == '_' || c == '-' || c == '.';
-}
-
-/* %x21-3A / %x3C / %x3E-7E: no SP, CTL, "=" or ";". */
-static int
-is_ext_value_char(char c)
-{
-	return c >= 0x21 && c <= 0x7e && c != '=' && c != ';';
-}
-
-/* End of a field token: WSP, ";" or the end of the record. */
-static size_t
-token_end(const char *rec, size_t len, size_t pos)
-{
-	while (pos < len && !mtasts_is_wsp(rec[pos]) && rec[pos] != ';')
-		pos++;
-	return pos;
-}
-
-static int
-qlen(size_t n)
-{
-	return (int)(n > QUOTE_MAX ? QUOTE_MAX : n);
-}
-
-/*
- * Parse the extension field at rec[pos..end). The record is known to be
- * printable ASCII plus WSP at this point.
- */
-static int
-parse_extension(const char *rec, size_t pos, size_t end,
-    struct mtasts_error *err)
-{
-	size_t i, eq;
-
-	for (eq = pos; eq < end && rec[eq] != '='; eq++)
-		;
-	if (eq == end)
-		return mtasts_err(err, MTASTS_INVALID,
-		    "field \"%.*s\" at offset %zu has no '='",
-		    qlen(end - pos), rec + pos, pos);
-	if (eq - pos > EXT_NAME_MAX)
-		return mtasts_err(err, MTASTS_INVALID,
-		    "extension name at offset %zu longer than %d",
-		    pos, EXT_NAME_MAX);
-	if (eq == pos || !mtasts_is_alnum(rec[pos]))
-		goto badname;
-	for (i = pos; i < eq; i++)
-		if (!is_ext_name_char(rec[i]))
-			goto badname;
-	if (eq + 1 == end)
-		return mtasts_err(err, MTASTS_INVALID,
-		    "empty value for \"%.*s\" at offset %zu",
-		    qlen(eq - pos), rec + pos, pos);
-	for (i = eq + 1; i < end; i++)
-		if (!is_ext_value_char(rec[i]))
-			return mtasts_err(err, MTASTS_INVALID,
-			    "invalid character '%c' in value of \"%.*s\" at "
-			    "offset %zu", rec[i], qlen(eq - pos), rec + pos, i);
-	return MTASTS_OK;
-badname:
-	return mtasts_err(err, MTASTS_INVALID,
-	    "invalid field name \"%.*s\" at offset %zu",
-	    qlen(eq - pos), rec + pos, pos);
-}
 
 int
 mtasts_txt_parse(const char *rec, size_t len, char id[MTASTS_ID_MAX + 1],
     struct mtasts_error *err)
 {
+	struct mtasts_taglist tl;
 	size_t pos, end, i, nfields = 0, idpos = 0, idlen = 0;
-	int have_id = 0;
+	int have_id = 0, r;
 
 	id[0] = '\0';
-	if (rec == NULL)
-		return mtasts_err(err, MTASTS_INVALID, "no record");
-	if (len > MTASTS_TXT_MAX)
-		return mtasts_err(err, MTASTS_INVALID,
-		    "record too long (%zu bytes, max %d)", len, MTASTS_TXT_MAX);
-	/* §3.1: "MTA-STS TXT records MUST be US-ASCII". */
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)rec[i];
-
-		if (c == '\0')
-			return mtasts_err(err, MTASTS_INVALID,
-			    "NUL byte at offset %zu", i);
-		if (c >= 0x80)
-			return mtasts_err(err, MTASTS_INVALID,
-			    "non-ASCII byte 0x%02x at offset %zu", c, i);
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return mtasts_err(err, MTASTS_INVALID,
-			    "control byte 0x%02x at offset %zu", c, i);
-	}
-	/* §3.1: the record MUST begin with sts-version (case-sensitive). */
-	if (len < STS_VERSION_LEN ||
-	    memcmp(rec, STS_VERSION, STS_VERSION_LEN) != 0)
-		return mtasts_err(err, MTASTS_INVALID,
-		    "record does not begin with \"" STS_VERSION "\"");
-	pos = STS_VERSION_LEN;
-	for (;;) {
-		/* sts-field-delim = *WSP ";" *WSP (erratum 6285: WSP first) */
-		size_t wsp = pos;
-
-		while (pos < len && mtasts_is_wsp(rec[pos]))
-			pos++;
-		if (pos == len) {
-			if (wsp != pos)
-				return mtasts_err(err, MTASTS_INVALID,
-				    "trailing whitespace without ';' at "
-				    "offset %zu", wsp);
-			break;
-		}
-		if (rec[pos] != ';')
-			return mtasts_err(err, MTASTS_INVALID,
-			    "expected ';' at offset %zu, found \"%.*s\"", pos,
-			    qlen(token_end(rec, len, pos) - pos), rec + pos);
-		pos++;
-		while (pos < len && mtasts_is_wsp(rec[pos]))
-			pos++;
-		/* [sts-field-delim] at the end. */
-		if (pos == len)
-			break;
-		if (rec[pos] == ';')
-			return mtasts_err(err, MTASTS_INVALID,
-			    "empty field at offset %zu", pos);
-		end = token_end(rec, len, pos);
+	if (mtasts_taglist_open(&tl, rec, len, STS_VERSION, err) != MTASTS_OK)
+		return MTASTS_INVALID;
+	while ((r = mtasts_taglist_next(&tl, err)) == 1) {
+		pos = tl.pos;
+		end = mtasts_taglist_token_end(&tl, pos);
 		/*
 		 * Only the first "id=" is sts-id (D-TXT-3, first wins as for
 		 * policies in §3.2); a later one must still be a valid
@@ -165,15 +47,18 @@ mtasts_txt_parse(const char *rec, size_t len, char id[MTASTS_ID_MAX + 1],
 			if (n == 0 || n > MTASTS_ID_MAX || i != end)
 				return mtasts_err(err, MTASTS_INVALID,
 				    "invalid id \"%.*s\" at offset %zu",
-				    qlen(n), rec + pos + 3, pos + 3);
+				    mtasts_taglist_qlen(n), rec + pos + 3,
+				    pos + 3);
 			idpos = pos + 3;
 			idlen = n;
 			have_id = 1;
-		} else if (parse_extension(rec, pos, end, err) != MTASTS_OK)
+		} else if (mtasts_taglist_extension(&tl, pos, err) == 0)
 			return MTASTS_INVALID;
 		nfields++;
-		pos = end;
+		tl.pos = end;
 	}
+	if (r < 0)
+		return MTASTS_INVALID;
 	if (!have_id)
 		return mtasts_err(err, MTASTS_INVALID,
 		    nfields == 0 ? "no fields after \"" STS_VERSION "\"" :
@@ -182,18 +67,6 @@ mtasts_txt_parse(const char *rec, size_t len, char id[MTASTS_ID_MAX + 1],
 	memcpy(id, rec + idpos, idlen);
 	id[idlen] = '\0';
 	return MTASTS_OK;
-}
-
-int
-mtasts_txt_versioned(const char *rec, size_t len, const char *version)
-{
-	size_t vlen = strlen(version), pos = vlen;
-
-	if (rec == NULL || len < vlen || memcmp(rec, version, vlen) != 0)
-		return 0;
-	while (pos < len && mtasts_is_wsp(rec[pos]))
-		pos++;
-	return pos < len && rec[pos] == ';';
 }
 
 int
@@ -215,7 +88,7 @@ mtasts_txt_select(const char *const *recs, const size_t *lens,
 	 * and a bare "v=STSv1" are discarded.
 	 */
 	for (i = 0; i < nrecs; i++) {
-		if (mtasts_txt_versioned(recs[i], lens[i], STS_VERSION)) {
+		if (mtasts_taglist_versioned(recs[i], lens[i], STS_VERSION)) {
 			n++;
 			which = i;
 		}

@@ -347,3 +347,15 @@ fail:
 	errno = e;
 	return -1;
 }
+
+int
+mtasts_mkdir_p(const char *path, mode_t mode, const char **why)
+{
+	int fd;
+
+	if ((fd = mtasts_dir_open(path, mode, MTASTS_DIR_CREATE_PARENTS,
+	    why)) == -1)
+		return -1;
+	close(fd);
+	return 0;
+}

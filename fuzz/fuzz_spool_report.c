@@ -2,8 +2,8 @@
 /*
  * fuzz_spool_report.c - libFuzzer target for spool -> report -> mail
  * (common/report_*.c, spool.c, tlsrpt.c): the input is one UTC day's
- * spool file as the report job finds it (torn, hostile or fine lines). The builder runs
- * with a fake TLSRPT lookup (no DNS), and every report goes through gzip
+ * spool file as the report job finds it (torn, hostile or fine lines).
+ * The builder runs with a fake TLSRPT lookup (no DNS), and every report goes through gzip
  * and the RFC 8460 §5.3 mail, never to sendmail. Oracles: the build never
  * fails on spool content; every line is counted exactly once (a record,
  * torn/malformed, or report mail); every report is valid JSON with the

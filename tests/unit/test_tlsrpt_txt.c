@@ -75,7 +75,7 @@ static const struct tcase cases[] = {
 	{ "v=tlsrptv1; rua=mailto:a@example.com", 0, 0, NULL,
 	    "does not begin" },
 	{ "v=TLSRPTv1; rua=mailto:a@example.com\r", 0, 0, NULL,
-	    "invalid byte 0x0d" },
+	    "control byte 0x0d" },
 	{ "v=TLSRPTv1; rua=https://user@r.example/", 0, 0, NULL,
 	    "no mailto:" },
 	{ "v=TLSRPTv1; rua=https://[2001:db8::1]:8443/r?x=1", 1, 1, NULL,
