@@ -53,6 +53,7 @@ extern const char cli_check_usage[];
 extern const char cli_report_usage[];
 extern const char cli_metrics_usage[];
 extern const char cli_status_usage[];
+extern const char cli_config_usage[];
 
 /* check.c: mtasts check [--json] [--no-smtp] [--port N] DOMAIN... */
 int cmd_check(struct mtasts_ctx *ctx, int argc, char **argv);
@@ -69,6 +70,8 @@ int cmd_report(struct mtasts_ctx *ctx, int argc, char **argv);
 int report_state_scan(struct mtasts_ctx *ctx, time_t since, size_t st[3],
     void (*fn)(void *arg, const char *name, int state), void *arg);
 
+/* config.c: mtasts config --defaults (reads no configuration) */
+int cmd_config(int argc, char **argv);
 /* metrics.c: mtasts metrics [--out FILE] [--top N] */
 int cmd_metrics(struct mtasts_ctx *ctx, int argc, char **argv);
 /* status.c: mtasts status [--json] */

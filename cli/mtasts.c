@@ -49,6 +49,7 @@ static const char usage_top[] =
     "      [--spool DIR ... | --spool-root DIR]  (fleet aggregate)\n"
     "  metrics [--out FILE] [--top N] [--now EPOCH]\n"
     "  status [--json] [--now EPOCH]\n"
+    "  config --defaults\n"
     "  version\n"
     "COMMAND --help shows a command's usage; mtasts(8) has the details.\n";
 static const char usage_lookup[] =
@@ -76,6 +77,7 @@ command_usage(const char *name)
 		{ "report", cli_report_usage },
 		{ "metrics", cli_metrics_usage },
 		{ "status", cli_status_usage },
+		{ "config", cli_config_usage },
 		{ "version", usage_version },
 	};
 	size_t i;
@@ -984,6 +986,8 @@ main(int argc, char **argv)
 		printf("mtasts %s\n", mtasts_version());
 		return EXIT_OK;
 	}
+	if (strcmp(argv[i], "config") == 0)
+		return cmd_config(argc - i, argv + i);
 	cli_log_open(logmode);
 	if ((ctx = mtasts_ctx_new()) == NULL) {
 		cli_log(LOG_ERR, "out of memory");

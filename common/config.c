@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,34 +23,222 @@
 /* Zones of resolve_special_zone. */
 #define CONFIG_SPECIAL_ZONES_MAX 8
 
-/* Names of enum mtasts_conf_key, in its order. */
-static const char *const conf_keys[MTASTS_CK_COUNT] = {
-	"resolver", "dnssec", "trust_anchor_file", "ca_file", "ca_path",
-	"cache_dir", "fetch_timeout", "dns_timeout", "lock_wait",
-	"txt_check_interval", "cache_purge_after", "refresh_concurrency",
-	"dns_failure", "resolve_special_zone", "tlsrpt_dir", "report_dir",
-	"sendmail", "report_org_name", "report_contact", "report_from",
-	"report_submitter", "report_failure_reason", "cache_memo",
-	"tlsrpt_max_day_size", "report_host_id", "report_retention_days"
+/*
+ * What a key holds, and so how its value is checked (conf_apply). The
+ * messages of each type are the ones mtasts.conf(5) users have seen.
+ */
+enum conf_type {
+	CT_PATH,		/* an absolute path */
+	CT_INT,			/* whole number min..max, times scale */
+	CT_U64,			/* whole number min..max */
+	CT_ENUM,		/* one of names[] */
+	CT_TEXT,		/* printable ASCII */
+	CT_ADDR,		/* local@domain */
+	CT_DOMAIN,		/* a host name, normalised */
+	CT_COMMAND,		/* an absolute program path, then arguments */
+	CT_RESOLVER,		/* IP or IP@port, repeatable */
+	CT_ZONE			/* a special-use zone, repeatable */
 };
+
+struct conf_enum {
+	const char *name;
+	int value;
+};
+
+static const struct conf_enum enum_dnssec[] = {
+	{ "on", 1 }, { "off", 0 }, { "auto", -1 }, { NULL, 0 }
+};
+static const struct conf_enum enum_dns_failure[] = {
+	{ "none", MTASTS_DNSFAIL_NONE }, { "tempfail", MTASTS_DNSFAIL_TEMPFAIL },
+	{ NULL, 0 }
+};
+/* report_failure_reason, cache_memo: 0 on (the default), -1 off. */
+static const struct conf_enum enum_on_off[] = {
+	{ "on", 0 }, { "off", -1 }, { NULL, 0 }
+};
+
+/*
+ * One key of mtasts.conf(5). The table is in the order of the shipped
+ * file (dist/mtasts.conf, `mtasts config --defaults`); key is its enum
+ * mtasts_conf_key. shown is the value on its commented-out line: the
+ * built-in default when is_default, else an example (the default is
+ * described in doc). doc is the comment above it, "%R" standing for the
+ * range "min..max"; section starts a "## " heading.
+ */
+struct conf_key {
+	const char *name;
+	int key;
+	int type;
+	size_t off;			/* member of struct mtasts_config */
+	size_t size;			/* its size, for strings */
+	uint64_t min, max;
+	int scale;			/* CT_INT: stored as value * scale */
+	const char *unit;		/* CT_INT, CT_U64: for the message */
+	const struct conf_enum *names;	/* CT_ENUM */
+	int repeat;			/* may be set on several lines */
+	const char *shown;
+	int is_default;
+	const char *section;
+	const char *doc;
+};
+
+#define MEMBER(m) .off = offsetof(struct mtasts_config, m), \
+	.size = sizeof(((struct mtasts_config *)0)->m)
+#define SECONDS(lo, hi, sc) .type = CT_INT, .min = lo, .max = hi, \
+	.scale = sc, .unit = "whole seconds"
+
+static const struct conf_key conf_table[] = {
+	{ .name = "resolver", .key = MTASTS_CK_RESOLVER, .type = CT_RESOLVER,
+	  .repeat = 1, .shown = "127.0.0.1", .section = "DNS",
+	  .doc = "DNS servers to forward to, IP or IP@port, repeatable (at "
+	  "most 8).\nDefault: the servers in /etc/resolv.conf." },
+	{ .name = "dnssec", .key = MTASTS_CK_DNSSEC, .type = CT_ENUM,
+	  MEMBER(dnssec), .names = enum_dnssec, .shown = "auto",
+	  .is_default = 1,
+	  .doc = "DNSSEC validation: on, off or auto (validate when "
+	  "trust_anchor_file\nexists and the resolver path can validate it)." },
+	{ .name = "trust_anchor_file", .key = MTASTS_CK_TRUST_ANCHOR_FILE,
+	  .type = CT_PATH, MEMBER(trust_anchor_file),
+	  .shown = "/usr/share/dns/root.key", .is_default = 1 },
+	{ .name = "dns_timeout", .key = MTASTS_CK_DNS_TIMEOUT,
+	  SECONDS(1, 120, 1000), MEMBER(dns_timeout_ms), .shown = "5",
+	  .is_default = 1,
+	  .doc = "Seconds, %R: deadline of one DNS query." },
+	{ .name = "dns_failure", .key = MTASTS_CK_DNS_FAILURE, .type = CT_ENUM,
+	  MEMBER(dns_failure), .names = enum_dns_failure, .shown = "none",
+	  .is_default = 1,
+	  .doc = "A temporary DNS failure for a domain without a valid cached "
+	  "policy:\nnone (deliver as without a policy, RFC 8461 section 3.3) "
+	  "or tempfail." },
+	{ .name = "resolve_special_zone", .key = MTASTS_CK_RESOLVE_SPECIAL_ZONE,
+	  .type = CT_ZONE, .repeat = 1, .shown = "test",
+	  .doc = "A special-use zone (RFC 6761) resolved through the "
+	  "resolvers; for\nprivate test zones only; repeatable. Default: "
+	  "none." },
+
+	{ .name = "ca_file", .key = MTASTS_CK_CA_FILE, .type = CT_PATH,
+	  MEMBER(ca_file), .shown = "/etc/ssl/certs/ca-certificates.crt",
+	  .section = "HTTPS policy fetch",
+	  .doc = "CA store for the policy hosts (PEM bundle or hashed "
+	  "directory).\nDefault: the system store." },
+	{ .name = "ca_path", .key = MTASTS_CK_CA_PATH, .type = CT_PATH,
+	  MEMBER(ca_path), .shown = "/etc/ssl/certs" },
+	{ .name = "fetch_timeout", .key = MTASTS_CK_FETCH_TIMEOUT,
+	  SECONDS(1, 300, 1000), MEMBER(fetch_timeout_ms), .shown = "20",
+	  .is_default = 1,
+	  .doc = "Seconds, %R: one deadline for a whole policy fetch." },
+
+	{ .name = "cache_dir", .key = MTASTS_CK_CACHE_DIR, .type = CT_PATH,
+	  MEMBER(cache_dir), .shown = "/var/cache/mtasts", .is_default = 1,
+	  .section = "Policy cache" },
+	{ .name = "cache_memo", .key = MTASTS_CK_CACHE_MEMO, .type = CT_ENUM,
+	  MEMBER(cache_memo), .names = enum_on_off, .shown = "on",
+	  .is_default = 1 },
+	/* Default -1: follows fetch_timeout. */
+	{ .name = "lock_wait", .key = MTASTS_CK_LOCK_WAIT,
+	  SECONDS(0, 300, 1000), MEMBER(lock_wait_ms), .shown = "20",
+	  .doc = "Seconds, %R, that a process waits for another's fetch of "
+	  "the same\ndomain. Default: fetch_timeout." },
+	{ .name = "txt_check_interval", .key = MTASTS_CK_TXT_CHECK_INTERVAL,
+	  SECONDS(0, 86400 * 7, 1), MEMBER(txt_check_interval),
+	  .shown = "3600", .is_default = 1,
+	  .doc = "Seconds, %R: a policy whose TXT record was checked this "
+	  "recently\nis used without DNS or HTTPS." },
+	{ .name = "cache_purge_after", .key = MTASTS_CK_CACHE_PURGE_AFTER,
+	  SECONDS(0, 86400 * 366, 1), MEMBER(cache_purge_after),
+	  .shown = "2592000", .is_default = 1,
+	  .doc = "Seconds, %R: refresh and cache purge delete entries "
+	  "expired\nthis long ago (30 days)." },
+	{ .name = "refresh_concurrency", .key = MTASTS_CK_REFRESH_CONCURRENCY,
+	  .type = CT_INT, .min = 1, .max = 64, .scale = 1,
+	  .unit = "a count of parallel fetches", MEMBER(refresh_concurrency),
+	  .shown = "8", .is_default = 1,
+	  .doc = "Parallel fetches of `mtasts refresh`, %R." },
+
+	/* tlsrpt_dir, report_dir, sendmail: "" is the built-in default. */
+	{ .name = "tlsrpt_dir", .key = MTASTS_CK_TLSRPT_DIR, .type = CT_PATH,
+	  MEMBER(tlsrpt_dir), .shown = MTASTS_TLSRPT_DIR_DEFAULT,
+	  .section = "TLS-RPT (RFC 8460)" },
+	/* 0 is the built-in default, MTASTS_TLSRPT_DAY_MAX_DEFAULT. */
+	{ .name = "tlsrpt_max_day_size", .key = MTASTS_CK_TLSRPT_MAX_DAY_SIZE,
+	  .type = CT_U64, .min = 65536, .max = 1ULL << 40, .unit = "bytes",
+	  MEMBER(tlsrpt_day_max), .shown = "268435456",
+	  .doc = "Bytes, %R: one day's spool size cap (256 MiB)." },
+	{ .name = "report_dir", .key = MTASTS_CK_REPORT_DIR, .type = CT_PATH,
+	  MEMBER(report_dir), .shown = MTASTS_REPORT_DIR_DEFAULT },
+	/* D-RET-1: 0 keeps everything; at most ten years. */
+	{ .name = "report_retention_days",
+	  .key = MTASTS_CK_REPORT_RETENTION_DAYS, .type = CT_INT, .min = 0,
+	  .max = MTASTS_RETENTION_DAYS_MAX, .scale = 1, .unit = "whole days",
+	  MEMBER(report_retention_days), .shown = "30", .is_default = 1,
+	  .doc = "Days, %R: `mtasts report send` prunes reported spool days, "
+	  "built\nreports and finished send state older than this (0 keeps "
+	  "everything)." },
+	{ .name = "report_contact", .key = MTASTS_CK_REPORT_CONTACT,
+	  .type = CT_ADDR, MEMBER(report_contact),
+	  .shown = "tlsrpt@example.net",
+	  .doc = "contact-info of the reports, required to send reports. "
+	  "Default: none." },
+	{ .name = "report_from", .key = MTASTS_CK_REPORT_FROM, .type = CT_ADDR,
+	  MEMBER(report_from), .shown = "tlsrpt-noreply@example.net",
+	  .doc = "Default: report_contact." },
+	{ .name = "report_submitter", .key = MTASTS_CK_REPORT_SUBMITTER,
+	  .type = CT_DOMAIN, MEMBER(report_submitter),
+	  .shown = "example.net",
+	  .doc = "Default: the domain of report_contact." },
+	{ .name = "report_org_name", .key = MTASTS_CK_REPORT_ORG_NAME,
+	  .type = CT_TEXT, MEMBER(report_org_name), .shown = "Example Org",
+	  .doc = "Default: the submitter domain." },
+	/* D-RPT-11: a host name, so it is dot-atom in the report-id. */
+	{ .name = "report_host_id", .key = MTASTS_CK_REPORT_HOST_ID,
+	  .type = CT_DOMAIN, MEMBER(report_host_id),
+	  .shown = "mx1.example.net",
+	  .doc = "Default: this host's name." },
+	/* A command line split on WSP and run without a shell. */
+	{ .name = "sendmail", .key = MTASTS_CK_SENDMAIL, .type = CT_COMMAND,
+	  MEMBER(sendmail), .shown = MTASTS_SENDMAIL_DEFAULT },
+	{ .name = "report_failure_reason",
+	  .key = MTASTS_CK_REPORT_FAILURE_REASON, .type = CT_ENUM,
+	  MEMBER(report_reason), .names = enum_on_off, .shown = "on",
+	  .is_default = 1 },
+};
+
+#define CONF_TABLE_LEN (sizeof(conf_table) / sizeof(conf_table[0]))
+
+/* The preamble of the shipped file, after its SPDX line. */
+static const char conf_preamble[] =
+    "#\n"
+    "# /etc/mtasts.conf - configuration of mtasts (MTA-STS, TLS-RPT) for "
+    "the\n"
+    "# mtasts command, the Exim module and the OpenSMTPD table and "
+    "filter.\n"
+    "# See mtasts.conf(5). Every key is shown commented out at its "
+    "built-in\n"
+    "# default: this file as shipped means \"all defaults\". Lines are\n"
+    "# `key = value`; a key may be set once (resolver and "
+    "resolve_special_zone\n"
+    "# may be repeated). Run `mtasts check --local` after a change.\n";
+
+static const struct conf_key *
+conf_key_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < CONF_TABLE_LEN; i++)
+		if (strcmp(conf_table[i].name, name) == 0)
+			return &conf_table[i];
+	return NULL;
+}
 
 const char *
 mtasts_conf_key_name(int key)
 {
-	if (key < 0 || key >= MTASTS_CK_COUNT)
-		return "?";
-	return conf_keys[key];
-}
+	size_t i;
 
-static int
-conf_key_index(const char *key)
-{
-	int i;
-
-	for (i = 0; i < MTASTS_CK_COUNT; i++)
-		if (strcmp(conf_keys[i], key) == 0)
-			return i;
-	return -1;
+	for (i = 0; i < CONF_TABLE_LEN; i++)
+		if (conf_table[i].key == key)
+			return conf_table[i].name;
+	return "?";
 }
 
 /*
@@ -70,7 +259,6 @@ set_number(const char *key, const char *v, uint64_t min, uint64_t max,
 	return MTASTS_OK;
 }
 
-/* Every max passed here keeps n * scale within int. */
 static int
 set_int(const char *key, const char *v, uint64_t min, uint64_t max,
     const char *unit, int *out, int scale, struct mtasts_error *err)
@@ -161,192 +349,142 @@ bad:
 	    "%s: expected an address local@domain, got \"%.60s\"", key, v);
 }
 
-/*
- * Set one key of c. Exact duplicates of a repeatable key's value are
- * refused (D-CONF-6): the list would hold it twice, and the copy usually
- * stands where a different value was meant.
- */
+/* "on, off or auto": the names of an enum key, for its message. */
+static void
+enum_expect(const struct conf_enum *names, char *buf, size_t size)
+{
+	size_t i, n, off = 0;
+
+	for (n = 0; names[n].name != NULL; n++)
+		;
+	buf[0] = '\0';
+	for (i = 0; i < n && off < size; i++) {
+		int w = snprintf(buf + off, size - off, "%s%s",
+		    i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i].name);
+
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
+/* The resolver key: appended to the list. */
 static int
-conf_apply(struct mtasts_config *c, int k, const char *key, const char *v,
+set_resolver(struct mtasts_config *c, const char *v,
     struct mtasts_error *err)
 {
+	size_t i;
+
+	if (!resolver_valid(v))
+		return mtasts_err(err, MTASTS_INVALID,
+		    "resolver: expected IP or IP@port, got \"%.60s\"", v);
+	for (i = 0; i < c->nresolvers; i++)
+		if (strcmp(c->resolvers[i], v) == 0)
+			return mtasts_err(err, MTASTS_INVALID,
+			    "resolver: %s listed twice", v);
+	if (c->nresolvers >= MTASTS_RESOLVERS_MAX)
+		return mtasts_err(err, MTASTS_INVALID,
+		    "resolver: at most %d resolvers", MTASTS_RESOLVERS_MAX);
+	mtasts_strlcpy(c->resolvers[c->nresolvers++], v,
+	    sizeof(c->resolvers[0]));
+	return MTASTS_OK;
+}
+
+/* The resolve_special_zone key: appended to the list. */
+static int
+set_zone(struct mtasts_config *c, const char *v, struct mtasts_error *err)
+{
+	char z[64];
+	size_t i, n;
+
+	n = strlen(v);
+	if (n > 0 && v[n - 1] == '.')
+		n--;
+	if (n == 0 || n >= sizeof(z))
+		return mtasts_err(err, MTASTS_INVALID,
+		    "resolve_special_zone: bad zone \"%.40s\"", v);
+	memcpy(z, v, n);
+	z[n] = '\0';
+	if (!mtasts_hostname_valid(z, n))
+		return mtasts_err(err, MTASTS_INVALID,
+		    "resolve_special_zone: bad zone \"%.40s\"", v);
+	for (i = 0; i < c->nspecial_zones; i++)
+		if (mtasts_ascii_caseeq(c->special_zones[i],
+		    strlen(c->special_zones[i]), z, n))
+			return mtasts_err(err, MTASTS_INVALID,
+			    "resolve_special_zone: %s listed twice", z);
+	if (c->nspecial_zones >= CONFIG_SPECIAL_ZONES_MAX)
+		return mtasts_err(err, MTASTS_INVALID,
+		    "resolve_special_zone: at most %d zones",
+		    CONFIG_SPECIAL_ZONES_MAX);
+	mtasts_strlcpy(c->special_zones[c->nspecial_zones++], z,
+	    sizeof(c->special_zones[0]));
+	return MTASTS_OK;
+}
+
+/*
+ * Set key ck of c from v, as its type says. Exact duplicates of a
+ * repeatable key's value are refused (D-CONF-6): the list would hold it
+ * twice, and the copy usually stands where a different value was meant.
+ */
+static int
+conf_apply(struct mtasts_config *c, const struct conf_key *ck,
+    const char *v, struct mtasts_error *err)
+{
+	char *dst = (char *)c + ck->off;
+	char expect[64];
 	uint64_t n = 0;
 	size_t i;
 	int rc;
 
-	switch (k) {
-	case MTASTS_CK_RESOLVER:
-		if (!resolver_valid(v))
-			return mtasts_err(err, MTASTS_INVALID,
-			    "resolver: expected IP or IP@port, got \"%.60s\"",
-			    v);
-		for (i = 0; i < c->nresolvers; i++)
-			if (strcmp(c->resolvers[i], v) == 0)
-				return mtasts_err(err, MTASTS_INVALID,
-				    "resolver: %s listed twice", v);
-		if (c->nresolvers >= MTASTS_RESOLVERS_MAX)
-			return mtasts_err(err, MTASTS_INVALID,
-			    "resolver: at most %d resolvers",
-			    MTASTS_RESOLVERS_MAX);
-		mtasts_strlcpy(c->resolvers[c->nresolvers++], v,
-		    sizeof(c->resolvers[0]));
+	switch (ck->type) {
+	case CT_PATH:
+		return set_path(ck->name, v, dst, ck->size, err);
+	case CT_INT:
+		/* Every max in the table keeps n * scale within int. */
+		return set_int(ck->name, v, ck->min, ck->max, ck->unit,
+		    (int *)(void *)dst, ck->scale, err);
+	case CT_U64:
+		if ((rc = set_number(ck->name, v, ck->min, ck->max, ck->unit,
+		    &n, err)) != MTASTS_OK)
+			return rc;
+		*(uint64_t *)(void *)dst = n;
 		return MTASTS_OK;
-	case MTASTS_CK_DNSSEC:
-		if (strcmp(v, "on") == 0)
-			c->dnssec = 1;
-		else if (strcmp(v, "off") == 0)
-			c->dnssec = 0;
-		else if (strcmp(v, "auto") == 0)
-			c->dnssec = -1;
-		else
-			return mtasts_err(err, MTASTS_INVALID,
-			    "dnssec: expected on, off or auto, got \"%.40s\"",
-			    v);
-		return MTASTS_OK;
-	case MTASTS_CK_TRUST_ANCHOR_FILE:
-		return set_path(key, v, c->trust_anchor_file,
-		    sizeof(c->trust_anchor_file), err);
-	case MTASTS_CK_CA_FILE:
-		return set_path(key, v, c->ca_file, sizeof(c->ca_file), err);
-	case MTASTS_CK_CA_PATH:
-		return set_path(key, v, c->ca_path, sizeof(c->ca_path), err);
-	case MTASTS_CK_CACHE_DIR:
-		return set_path(key, v, c->cache_dir, sizeof(c->cache_dir),
-		    err);
-	case MTASTS_CK_FETCH_TIMEOUT:
-		return set_int(key, v, 1, 300, "whole seconds",
-		    &c->fetch_timeout_ms, 1000, err);
-	case MTASTS_CK_DNS_TIMEOUT:
-		return set_int(key, v, 1, 120, "whole seconds",
-		    &c->dns_timeout_ms, 1000, err);
-	case MTASTS_CK_LOCK_WAIT:
-		return set_int(key, v, 0, 300, "whole seconds",
-		    &c->lock_wait_ms, 1000, err);
-	case MTASTS_CK_TXT_CHECK_INTERVAL:
-		return set_int(key, v, 0, 86400 * 7, "whole seconds",
-		    &c->txt_check_interval, 1, err);
-	case MTASTS_CK_CACHE_PURGE_AFTER:
-		return set_int(key, v, 0, 86400 * 366, "whole seconds",
-		    &c->cache_purge_after, 1, err);
-	case MTASTS_CK_REFRESH_CONCURRENCY:
-		return set_int(key, v, 1, 64, "a count of parallel fetches",
-		    &c->refresh_concurrency, 1, err);
-	case MTASTS_CK_DNS_FAILURE:
-		if (strcmp(v, "none") == 0)
-			c->dns_failure = MTASTS_DNSFAIL_NONE;
-		else if (strcmp(v, "tempfail") == 0)
-			c->dns_failure = MTASTS_DNSFAIL_TEMPFAIL;
-		else
-			return mtasts_err(err, MTASTS_INVALID,
-			    "dns_failure: expected none or tempfail, got "
-			    "\"%.40s\"", v);
-		return MTASTS_OK;
-	case MTASTS_CK_RESOLVE_SPECIAL_ZONE: {
-		char z[64];
+	case CT_ENUM:
+		for (i = 0; ck->names[i].name != NULL; i++)
+			if (strcmp(v, ck->names[i].name) == 0) {
+				*(int *)(void *)dst = ck->names[i].value;
+				return MTASTS_OK;
+			}
+		enum_expect(ck->names, expect, sizeof(expect));
+		return mtasts_err(err, MTASTS_INVALID,
+		    "%s: expected %s, got \"%.40s\"", ck->name, expect, v);
+	case CT_TEXT:
+		return set_text(ck->name, v, dst, ck->size, err);
+	case CT_ADDR:
+		return set_addr(ck->name, v, dst, ck->size, err);
+	case CT_DOMAIN: {
+		char d[MTASTS_DOMAIN_MAX + 1];
+		struct mtasts_error e = { 0, "" };
 
-		n = strlen(v);
-		if (n > 0 && v[n - 1] == '.')
-			n--;
-		if (n == 0 || n >= sizeof(z))
-			return mtasts_err(err, MTASTS_INVALID,
-			    "resolve_special_zone: bad zone \"%.40s\"", v);
-		memcpy(z, v, n);
-		z[n] = '\0';
-		if (!mtasts_hostname_valid(z, n))
-			return mtasts_err(err, MTASTS_INVALID,
-			    "resolve_special_zone: bad zone \"%.40s\"", v);
-		for (i = 0; i < c->nspecial_zones; i++)
-			if (mtasts_ascii_caseeq(c->special_zones[i],
-			    strlen(c->special_zones[i]), z, n))
-				return mtasts_err(err, MTASTS_INVALID,
-				    "resolve_special_zone: %s listed twice",
-				    z);
-		if (c->nspecial_zones >= CONFIG_SPECIAL_ZONES_MAX)
-			return mtasts_err(err, MTASTS_INVALID,
-			    "resolve_special_zone: at most %d zones",
-			    CONFIG_SPECIAL_ZONES_MAX);
-		mtasts_strlcpy(c->special_zones[c->nspecial_zones++], z,
-		    sizeof(c->special_zones[0]));
+		if (mtasts_domain_normalize(v, strlen(v), d, &e) != MTASTS_OK)
+			return mtasts_err(err, MTASTS_INVALID, "%s: %s",
+			    ck->name, e.text);
+		mtasts_strlcpy(dst, d, ck->size);
 		return MTASTS_OK;
 	}
-	case MTASTS_CK_TLSRPT_DIR:
-		return set_path(key, v, c->tlsrpt_dir, sizeof(c->tlsrpt_dir),
-		    err);
-	case MTASTS_CK_REPORT_DIR:
-		return set_path(key, v, c->report_dir, sizeof(c->report_dir),
-		    err);
-	case MTASTS_CK_SENDMAIL:
-		/* A command line split on WSP and run without a shell. */
+	case CT_COMMAND:
 		if (v[0] != '/')
 			return mtasts_err(err, MTASTS_INVALID,
-			    "sendmail: expected an absolute program path");
-		return set_text(key, v, c->sendmail, sizeof(c->sendmail),
-		    err);
-	case MTASTS_CK_REPORT_ORG_NAME:
-		return set_text(key, v, c->report_org_name,
-		    sizeof(c->report_org_name), err);
-	case MTASTS_CK_REPORT_CONTACT:
-		return set_addr(key, v, c->report_contact,
-		    sizeof(c->report_contact), err);
-	case MTASTS_CK_REPORT_FROM:
-		return set_addr(key, v, c->report_from,
-		    sizeof(c->report_from), err);
-	case MTASTS_CK_REPORT_SUBMITTER: {
-		char d[MTASTS_DOMAIN_MAX + 1];
-		struct mtasts_error e = { 0, "" };
-
-		if (mtasts_domain_normalize(v, strlen(v), d, &e) != MTASTS_OK)
-			return mtasts_err(err, MTASTS_INVALID,
-			    "report_submitter: %s", e.text);
-		mtasts_strlcpy(c->report_submitter, d,
-		    sizeof(c->report_submitter));
-		return MTASTS_OK;
-	}
-	case MTASTS_CK_REPORT_HOST_ID: {
-		char d[MTASTS_DOMAIN_MAX + 1];
-		struct mtasts_error e = { 0, "" };
-
-		/* D-RPT-11: a host name, so it is dot-atom in the report-id. */
-		if (mtasts_domain_normalize(v, strlen(v), d, &e) != MTASTS_OK)
-			return mtasts_err(err, MTASTS_INVALID,
-			    "report_host_id: %s", e.text);
-		mtasts_strlcpy(c->report_host_id, d,
-		    sizeof(c->report_host_id));
-		return MTASTS_OK;
-	}
-	case MTASTS_CK_REPORT_FAILURE_REASON:
-		if (strcmp(v, "on") == 0)
-			c->report_reason = 0;
-		else if (strcmp(v, "off") == 0)
-			c->report_reason = -1;
-		else
-			return mtasts_err(err, MTASTS_INVALID,
-			    "report_failure_reason: expected on or off, got "
-			    "\"%.40s\"", v);
-		return MTASTS_OK;
-	case MTASTS_CK_CACHE_MEMO:
-		if (strcmp(v, "on") == 0)
-			c->cache_memo = 0;
-		else if (strcmp(v, "off") == 0)
-			c->cache_memo = -1;
-		else
-			return mtasts_err(err, MTASTS_INVALID,
-			    "cache_memo: expected on or off, got \"%.40s\"",
-			    v);
-		return MTASTS_OK;
-	case MTASTS_CK_REPORT_RETENTION_DAYS:
-		/* D-RET-1: 0 keeps everything; at most ten years. */
-		return set_int(key, v, 0, MTASTS_RETENTION_DAYS_MAX,
-		    "whole days", &c->report_retention_days, 1, err);
-	case MTASTS_CK_TLSRPT_MAX_DAY_SIZE:
-		if ((rc = set_number(key, v, 65536, 1ULL << 40, "bytes", &n,
-		    err)) != MTASTS_OK)
-			return rc;
-		c->tlsrpt_day_max = n;
-		return MTASTS_OK;
+			    "%s: expected an absolute program path", ck->name);
+		return set_text(ck->name, v, dst, ck->size, err);
+	case CT_RESOLVER:
+		return set_resolver(c, v, err);
+	case CT_ZONE:
+		return set_zone(c, v, err);
 	default:
 		return mtasts_err(err, MTASTS_INVALID,
-		    "unknown key \"%.40s\"", key);
+		    "unknown key \"%.40s\"", ck->name);
 	}
 }
 
@@ -355,24 +493,25 @@ static int
 conf_set(struct mtasts_ctx *ctx, const char *key, const char *v, int line,
     struct mtasts_error *err)
 {
+	const struct conf_key *ck;
 	int k, rc;
 
 	if (ctx->finalized)
 		return mtasts_err(err, MTASTS_AFTERFINAL,
 		    "%.40s: configuration change after first use", key);
-	if ((k = conf_key_index(key)) < 0)
+	if ((ck = conf_key_find(key)) == NULL)
 		return mtasts_err(err, MTASTS_INVALID,
 		    "unknown key \"%.40s\"", key);
+	k = ck->key;
 	/*
 	 * D-CONF-6: in a file a key is set once; the last of two lines used
 	 * to win silently. resolver and resolve_special_zone repeat.
 	 */
-	if (line > 0 && ctx->conf_line[k] > 0 &&
-	    k != MTASTS_CK_RESOLVER && k != MTASTS_CK_RESOLVE_SPECIAL_ZONE)
+	if (line > 0 && ctx->conf_line[k] > 0 && !ck->repeat)
 		return mtasts_err(err, MTASTS_INVALID,
 		    "%s: duplicate key (first set on line %d)", key,
 		    ctx->conf_line[k]);
-	if ((rc = conf_apply(&ctx->cfg, k, key, v, err)) != MTASTS_OK)
+	if ((rc = conf_apply(&ctx->cfg, ck, v, err)) != MTASTS_OK)
 		return rc;
 	if (line > 0 ? ctx->conf_line[k] <= 0 : 1)
 		ctx->conf_line[k] = line > 0 ? line : MTASTS_CONF_API;
@@ -579,3 +718,77 @@ mtasts_ctx_load_config(struct mtasts_ctx *ctx, const char *path,
 	/* D-CONF-1: the defaults of a missing default file are checked too. */
 	return mtasts_config_check(ctx, err);
 }
+
+/* A doc line with "%R" expanded to ck's range. */
+static void
+put_doc_line(FILE *f, const struct conf_key *ck, const char *l, size_t n)
+{
+	const char *r;
+
+	fputs("# ", f);
+	while (n > 0 && (r = memchr(l, '%', n)) != NULL && (size_t)(r - l) + 1 <
+	    n && r[1] == 'R') {
+		fwrite(l, 1, (size_t)(r - l), f);
+		fprintf(f, "%llu..%llu", (unsigned long long)ck->min,
+		    (unsigned long long)ck->max);
+		n -= (size_t)(r - l) + 2;
+		l = r + 2;
+	}
+	fwrite(l, 1, n, f);
+	fputc('\n', f);
+}
+
+char *
+mtasts_config_defaults_text(size_t *len)
+{
+	const struct conf_key *ck;
+	char *buf = NULL;
+	size_t i, size = 0;
+	FILE *f;
+
+	*len = 0;
+	if ((f = open_memstream(&buf, &size)) == NULL)
+		return NULL;
+	fputs(conf_preamble, f);
+	for (i = 0; i < CONF_TABLE_LEN; i++) {
+		const char *l, *nl;
+
+		ck = &conf_table[i];
+		if (ck->section != NULL)
+			fprintf(f, "\n## %s\n", ck->section);
+		for (l = ck->doc; l != NULL && *l != '\0'; l = nl + 1) {
+			if ((nl = strchr(l, '\n')) == NULL)
+				nl = l + strlen(l);
+			put_doc_line(f, ck, l, (size_t)(nl - l));
+			if (*nl == '\0')
+				break;
+		}
+		fprintf(f, "#%s = %s\n", ck->name, ck->shown);
+	}
+	if (ferror(f)) {
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	*len = size;
+	return buf;
+}
+
+int
+mtasts_config_shown_default(int key, const char **shown)
+{
+	size_t i;
+
+	*shown = NULL;
+	for (i = 0; i < CONF_TABLE_LEN; i++)
+		if (conf_table[i].key == key) {
+			*shown = conf_table[i].shown;
+			return conf_table[i].is_default;
+		}
+	return -1;
+}
+

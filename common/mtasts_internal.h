@@ -202,6 +202,20 @@ void mtasts_config_defaults(struct mtasts_config *cfg);
 /* The name of a key (enum mtasts_conf_key); a static string. */
 const char *mtasts_conf_key_name(int key);
 /*
+ * The documented defaults in mtasts.conf syntax (`mtasts config
+ * --defaults`; dist/mtasts.conf is that text after its SPDX line and
+ * blank comment line): every key commented out at its built-in default
+ * or an example, with its doc, in the table order of config.c. malloc'd,
+ * *len bytes; NULL when out of memory.
+ */
+char *mtasts_config_defaults_text(size_t *len);
+/*
+ * The value shown for key (enum mtasts_conf_key) in that text: 1 when it
+ * is the built-in default (setting it changes nothing), 0 when it is an
+ * example, -1 for no such key. For tests.
+ */
+int mtasts_config_shown_default(int key, const char **shown);
+/*
  * Parse a configuration file into ctx without checking the files it
  * names (mtasts_ctx_load_config() = this + mtasts_config_check()). path
  * NULL: $MTASTS_CONFIG or /etc/mtasts.conf. *missing is set to 1 when the

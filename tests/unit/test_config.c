@@ -613,6 +613,44 @@ main(void)
 	CHECK(ctx->dns == NULL && ctx->ssl_ctx == NULL);
 	mtasts_ctx_free(ctx);
 
+	/*
+	 * D-CONF-8: a value the documented defaults (`mtasts config
+	 * --defaults`, dist/mtasts.conf) call the built-in default is one:
+	 * setting it leaves the configuration as it was; and every key
+	 * shows a value the parser accepts.
+	 */
+	{
+		struct mtasts_config def;
+		const char *shown;
+		int k, d, ndef = 0;
+
+		mtasts_config_defaults(&def);
+		for (k = 0; k < MTASTS_CK_COUNT; k++) {
+			d = mtasts_config_shown_default(k, &shown);
+			CHECK(d >= 0 && shown != NULL);
+			if (d < 0 || shown == NULL)
+				continue;
+			ctx = mtasts_ctx_new();
+			CHECK(ctx != NULL);
+			memset(&err, 0, sizeof(err));
+			CHECK(mtasts_ctx_set(ctx, mtasts_conf_key_name(k),
+			    shown, &err) == MTASTS_OK);
+			if (d == 1) {
+				ndef++;
+				if (memcmp(&ctx->cfg, &def, sizeof(def)) != 0)
+					fprintf(stderr, "%s = %s is not the "
+					    "default\n", mtasts_conf_key_name(k),
+					    shown);
+				CHECK(memcmp(&ctx->cfg, &def,
+				    sizeof(def)) == 0);
+			}
+			mtasts_ctx_free(ctx);
+		}
+		CHECK(ndef >= 10);
+		CHECK(mtasts_config_shown_default(MTASTS_CK_COUNT, &shown) ==
+		    -1);
+	}
+
 	/* A full, valid file with comments and blank lines. */
 	{
 		char text[1024];
