@@ -576,17 +576,244 @@ lookup_locked_fetch(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
 	return MTASTS_OK;
 }
 
+/*
+ * One lookup, passed through its steps (mtasts_lookup). A step answers
+ * (returns 1, with l->r filled and l->rc the lookup's return code) or
+ * passes the lookup on to the next (0).
+ */
+struct lk {
+	struct mtasts_ctx *ctx;
+	unsigned flags;
+	time_t now;
+	struct mtasts_result *r;
+	struct mtasts_cache_entry *e;	/* the cached entry, or NULL */
+	struct lk_cache lc;
+	char id[MTASTS_ID_MAX + 1];	/* the TXT record's id */
+	char reason[MTASTS_REASON_MAX];	/* why discovery failed */
+	int txt;			/* TXT_* of discovery */
+	int rc;
+	struct mtasts_error *err;	/* the caller's */
+};
+
+#define FORCED(l) (((l)->flags & MTASTS_LOOKUP_FORCE_FETCH) != 0)
+
+/* Read the cache entry; an unreadable cache answers TEMPFAIL. */
+static int
+step_read_cache(struct lk *l)
+{
+	struct mtasts_error lerr = { 0, "" };
+	int rc;
+
+	rc = mtasts_cache_load(l->ctx, l->r->domain, &l->e, &lerr);
+	if (rc == MTASTS_CACHE_UNUSABLE) {
+		/* D-CACHE-6: there, unusable: evidence of a policy. */
+		l->lc.unusable = 1;
+		mtasts_strlcpy(l->lc.why, lerr.text, sizeof(l->lc.why));
+		l->e = NULL;
+	} else if (rc != MTASTS_OK && rc != MTASTS_NOTFOUND) {
+		/*
+		 * Unreadable cache, or out of memory: fail closed, the
+		 * caller defers (D-CACHE-6, D-OOM-1).
+		 */
+		result_fail(l->r, MTASTS_RT_STS_FETCH_ERROR, "cache: %s",
+		    lerr.text);
+		l->r->status = MTASTS_LOOKUP_TEMPFAIL;
+		return 1;
+	}
+	return 0;
+}
+
+/* 1. Fast path: TXT checked recently; no DNS, no TLS. */
+static int
+step_txt_recent(struct lk *l)
+{
+	struct mtasts_cache_entry *e = l->e;
+
+	if (e == NULL || FORCED(l) || e->txt_checked_at > l->now ||
+	    l->now - e->txt_checked_at >= l->ctx->cfg.txt_check_interval)
+		return 0;
+	if (cache_valid(e, l->now)) {
+		answer_cache(l->r, e);
+		return 1;
+	}
+	if (e->policy == NULL && e->txt_id[0] == '\0') {
+		/* Remembered negative answer (no record). */
+		l->r->status = MTASTS_LOOKUP_NONE;
+		return 1;
+	}
+	return 0;
+}
+
+/* MTASTS_LOOKUP_CACHE_ONLY: the cache's answer, whatever it is. */
+static int
+step_cache_only(struct lk *l)
+{
+	if (!(l->flags & MTASTS_LOOKUP_CACHE_ONLY))
+		return 0;
+	if (cache_valid(l->e, l->now))
+		answer_cache(l->r, l->e);
+	else if (l->lc.unusable)
+		answer_unusable(l->ctx, l->r, l->lc.why,
+		    "this lookup may not use the network");
+	else
+		l->r->status = MTASTS_LOOKUP_NONE;
+	return 1;
+}
+
+/*
+ * The network half is needed from here on. Without it (the Exim module's
+ * mtasts_net.so missing or mismatched) nothing can be discovered: a valid
+ * cached policy still applies, anything else is deferred, never "no
+ * policy" (that would silently drop enforce).
+ */
+static int
+step_network(struct lk *l)
+{
+	struct mtasts_error lerr = { 0, "" };
+
+	if (mtasts_netops_get(l->ctx, &lerr) != NULL)
+		return 0;
+	result_fail(l->r, MTASTS_RT_STS_FETCH_ERROR, "%s", lerr.text);
+	mtasts_log(l->ctx, MTASTS_LOG_ERR, "%s: %s", l->r->domain, lerr.text);
+	if (cache_valid(l->e, l->now) && !FORCED(l))
+		answer_cache(l->r, l->e);
+	else
+		l->r->status = MTASTS_LOOKUP_TEMPFAIL;
+	return 1;
+}
+
+/* 2. TXT discovery; from here on there is an entry to update. */
+static int
+step_discover(struct lk *l)
+{
+	struct mtasts_error lerr = { 0, "" };
+	int secure;
+
+	l->txt = txt_discover(l->ctx, l->r->domain, l->id, l->reason,
+	    sizeof(l->reason), &secure, &lerr);
+	l->r->txt_dnssec = secure;
+	if (l->e == NULL && (l->e = entry_new(l->r->domain)) == NULL) {
+		l->rc = mtasts_err(l->err, MTASTS_NOMEM, "out of memory");
+		return 1;
+	}
+	return 0;
+}
+
+/* No TXT answer (TXT_TEMP) or a local fault (TXT_LOCAL). */
+static int
+step_txt_failed(struct lk *l)
+{
+	struct mtasts_result *r = l->r;
+	struct mtasts_cache_entry *e = l->e;
+
+	if (l->txt != TXT_TEMP && l->txt != TXT_LOCAL)
+		return 0;
+	/*
+	 * §3.3: no live policy discovered; a valid cache applies. A local
+	 * fault (TXT_LOCAL) is logged as an error, defers whatever
+	 * dns_failure says and is not the domain's to report.
+	 */
+	result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s", l->reason);
+	mtasts_log(l->ctx, l->txt == TXT_LOCAL ? MTASTS_LOG_ERR :
+	    MTASTS_LOG_INFO, "%s: %s", r->domain, l->reason);
+	if (!cache_valid(e, l->now)) {
+		if (l->lc.unusable) {
+			answer_unusable(l->ctx, r, l->lc.why, l->reason);
+			return 1;
+		}
+		r->status = l->txt == TXT_LOCAL || l->ctx->cfg.dns_failure ==
+			MTASTS_DNSFAIL_TEMPFAIL
+		    ? MTASTS_LOOKUP_TEMPFAIL
+		    : MTASTS_LOOKUP_NONE;
+		return 1;
+	}
+	if (!FORCED(l)) {
+		/*
+		 * RFC 8461 §6: a policy fetch failure of any kind while a
+		 * valid cached policy exists is reportable, unless its mode
+		 * is none. A local fault (TXT_LOCAL) is not the domain's.
+		 */
+		if (l->txt == TXT_TEMP &&
+		    mtasts_policy_mode(e->policy) != MTASTS_MODE_NONE)
+			mtasts_tlsrpt_record_fetch_failure(l->ctx, r->domain,
+			    MTASTS_RT_STS_FETCH_ERROR, l->reason, l->now);
+		answer_cache(r, e);
+		return 1;
+	}
+	/* refresh (§10.2): fetch anyway, under the cached id */
+	mtasts_strlcpy(l->id, e->id, sizeof(l->id));
+	l->rc = lookup_locked_fetch(l->ctx, &l->e, l->id, l->flags, l->now, r,
+	    &l->lc);
+	return 1;
+}
+
+/* A definite "no record" (TXT_NONE). */
+static int
+step_txt_none(struct lk *l)
+{
+	if (l->txt != TXT_NONE)
+		return 0;
+	mtasts_log(l->ctx, MTASTS_LOG_DEBUG, "%s: %s", l->r->domain,
+	    l->reason);
+	/*
+	 * §3.1 note, §10.2: a removed TXT record does not remove an
+	 * unexpired cached policy. Refresh still re-fetches it under the
+	 * cached id.
+	 */
+	if (cache_valid(l->e, l->now) && FORCED(l)) {
+		mtasts_strlcpy(l->id, l->e->id, sizeof(l->id));
+		l->rc = lookup_locked_fetch(l->ctx, &l->e, l->id, l->flags,
+		    l->now, l->r, &l->lc);
+		return 1;
+	}
+	l->rc = txt_checked(l->ctx, &l->e, "", &l->lc, l->now, l->r);
+	return 1;
+}
+
+/* 3. Unchanged id and a valid cached policy (§3, §5.1). */
+static int
+step_id_unchanged(struct lk *l)
+{
+	if (!cache_valid(l->e, l->now) || strcmp(l->e->id, l->id) != 0 ||
+	    FORCED(l))
+		return 0;
+	l->rc = txt_checked(l->ctx, &l->e, l->id, &l->lc, l->now, l->r);
+	return 1;
+}
+
+/* 4. §3.3 back-off: no new fetch for the same id for 5 minutes. */
+static int
+step_backoff(struct lk *l)
+{
+	struct mtasts_cache_entry *e = l->e;
+
+	if (FORCED(l) || e->fail_at == 0 || strcmp(e->fail_id, l->id) != 0 ||
+	    l->now < e->fail_at || l->now - e->fail_at >= MTASTS_FETCH_BACKOFF)
+		return 0;
+	result_fail(l->r, e->fail_type, "back-off after recent fetch error: %s",
+	    e->fail_reason);
+	if (cache_valid(e, l->now))
+		answer_cache(l->r, e);
+	else
+		l->r->status = MTASTS_LOOKUP_NONE;
+	return 1;
+}
+
+/* 5. Fetch the policy (under the domain lock) and answer. */
+static int
+step_fetch(struct lk *l)
+{
+	l->rc = lookup_locked_fetch(l->ctx, &l->e, l->id, l->flags, l->now,
+	    l->r, &l->lc);
+	return 1;
+}
+
 int
 mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
     struct mtasts_result **out, struct mtasts_error *err)
 {
-	struct mtasts_result *r = NULL;
-	struct mtasts_cache_entry *e = NULL;
-	struct mtasts_error lerr = { 0, "" };
-	struct lk_cache lc = { 0, "" };
-	char id[MTASTS_ID_MAX + 1], reason[MTASTS_REASON_MAX];
-	time_t now;
-	int rc, txt, secure;
+	struct lk l;
+	int rc;
 
 	*out = NULL;
 	if (ctx == NULL || domain == NULL)
@@ -598,177 +825,37 @@ mtasts_lookup(struct mtasts_ctx *ctx, const char *domain, unsigned flags,
 	 */
 	if ((rc = mtasts_ctx_finalize(ctx, err)) != MTASTS_OK)
 		return rc;
-	now = mtasts_now(ctx);
-	if ((r = calloc(1, sizeof(*r))) == NULL)
+	/* Not memset: the hit path need not clear the reason buffers. */
+	l.ctx = ctx;
+	l.flags = flags;
+	l.now = mtasts_now(ctx);
+	l.e = NULL;
+	l.lc.unusable = 0;
+	l.lc.why[0] = '\0';
+	l.id[0] = l.reason[0] = '\0';
+	l.txt = TXT_TEMP;
+	l.rc = MTASTS_OK;
+	l.err = err;
+	if ((l.r = calloc(1, sizeof(*l.r))) == NULL)
 		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
-	rc = mtasts_domain_normalize(domain, strlen(domain), r->domain, err);
-	if (rc != MTASTS_OK)
-		goto fail;
-
-	rc = mtasts_cache_load(ctx, r->domain, &e, &lerr);
-	if (rc == MTASTS_CACHE_UNUSABLE) {
-		/* D-CACHE-6: there, unusable: evidence of a policy. */
-		lc.unusable = 1;
-		mtasts_strlcpy(lc.why, lerr.text, sizeof(lc.why));
-		e = NULL;
-	} else if (rc != MTASTS_OK && rc != MTASTS_NOTFOUND) {
-		/*
-		 * Unreadable cache, or out of memory: fail closed, the
-		 * caller defers (D-CACHE-6, D-OOM-1).
-		 */
-		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "cache: %s",
-		    lerr.text);
-		r->status = MTASTS_LOOKUP_TEMPFAIL;
-		rc = MTASTS_OK;
-		goto answered;
+	rc = mtasts_domain_normalize(domain, strlen(domain), l.r->domain,
+	    err);
+	if (rc != MTASTS_OK) {
+		mtasts_result_free(l.r);
+		return rc;
 	}
-	rc = MTASTS_OK;
-
-	/* 1. Fast path: TXT checked recently; no DNS, no TLS. */
-	if (e != NULL && !(flags & MTASTS_LOOKUP_FORCE_FETCH) &&
-	    e->txt_checked_at <= now &&
-	    now - e->txt_checked_at < ctx->cfg.txt_check_interval) {
-		if (cache_valid(e, now)) {
-			answer_cache(r, e);
-			goto answered;
-		}
-		if (e->policy == NULL && e->txt_id[0] == '\0') {
-			/* Remembered negative answer (no record). */
-			r->status = MTASTS_LOOKUP_NONE;
-			goto answered;
-		}
+	/* The steps in order; the first that answers ends the lookup. */
+	(void)(step_read_cache(&l) || step_txt_recent(&l) ||
+	    step_cache_only(&l) || step_network(&l) || step_discover(&l) ||
+	    step_txt_failed(&l) || step_txt_none(&l) ||
+	    step_id_unchanged(&l) || step_backoff(&l) || step_fetch(&l));
+	mtasts_cache_entry_free(l.e);
+	if (l.rc != MTASTS_OK && l.rc != MTASTS_NOTFOUND) {
+		mtasts_result_free(l.r);
+		return l.rc;
 	}
-	if (flags & MTASTS_LOOKUP_CACHE_ONLY) {
-		if (cache_valid(e, now))
-			answer_cache(r, e);
-		else if (lc.unusable)
-			answer_unusable(ctx, r, lc.why,
-			    "this lookup may not use the network");
-		else
-			r->status = MTASTS_LOOKUP_NONE;
-		goto answered;
-	}
-
-	/*
-	 * The network half is needed from here on. Without it (the Exim
-	 * module's mtasts_net.so missing or mismatched) nothing can be
-	 * discovered: a valid cached policy still applies, anything else is
-	 * deferred, never "no policy" (that would silently drop enforce).
-	 */
-	lerr.code = 0;
-	lerr.text[0] = '\0';
-	if (mtasts_netops_get(ctx, &lerr) == NULL) {
-		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s", lerr.text);
-		mtasts_log(ctx, MTASTS_LOG_ERR, "%s: %s", r->domain,
-		    lerr.text);
-		if (cache_valid(e, now) &&
-		    !(flags & MTASTS_LOOKUP_FORCE_FETCH))
-			answer_cache(r, e);
-		else
-			r->status = MTASTS_LOOKUP_TEMPFAIL;
-		goto answered;
-	}
-
-	/* 2. TXT discovery. */
-	lerr.code = 0;
-	lerr.text[0] = '\0';
-	txt = txt_discover(ctx, r->domain, id, reason, sizeof(reason),
-	    &secure, &lerr);
-	r->txt_dnssec = secure;
-	if (e == NULL && (e = entry_new(r->domain)) == NULL) {
-		rc = mtasts_err(err, MTASTS_NOMEM, "out of memory");
-		goto fail;
-	}
-	if (txt == TXT_TEMP || txt == TXT_LOCAL) {
-		/*
-		 * §3.3: no live policy discovered; a valid cache applies.
-		 * A local fault (TXT_LOCAL) is logged as an error, defers
-		 * whatever dns_failure says and is not the domain's to report.
-		 */
-		result_fail(r, MTASTS_RT_STS_FETCH_ERROR, "%s", reason);
-		mtasts_log(ctx, txt == TXT_LOCAL ? MTASTS_LOG_ERR :
-		    MTASTS_LOG_INFO, "%s: %s", r->domain, reason);
-		if (!cache_valid(e, now)) {
-			if (lc.unusable) {
-				answer_unusable(ctx, r, lc.why, reason);
-				goto answered;
-			}
-			r->status = txt == TXT_LOCAL || ctx->cfg.dns_failure ==
-				MTASTS_DNSFAIL_TEMPFAIL
-			    ? MTASTS_LOOKUP_TEMPFAIL
-			    : MTASTS_LOOKUP_NONE;
-			goto answered;
-		}
-		if (!(flags & MTASTS_LOOKUP_FORCE_FETCH)) {
-			/*
-			 * RFC 8461 §6: a policy fetch failure of any kind while
-			 * a valid cached policy exists is reportable, unless
-			 * its mode is none.
-			 */
-			/* A local fault (TXT_LOCAL) is not the domain's. */
-			if (txt == TXT_TEMP &&
-			    mtasts_policy_mode(e->policy) != MTASTS_MODE_NONE)
-				mtasts_tlsrpt_record_fetch_failure(ctx,
-				    r->domain, MTASTS_RT_STS_FETCH_ERROR, reason,
-				    now);
-			answer_cache(r, e);
-			goto answered;
-		}
-		/* refresh (§10.2): fetch anyway, under the cached id */
-		mtasts_strlcpy(id, e->id, sizeof(id));
-		rc = lookup_locked_fetch(ctx, &e, id, flags, now, r, &lc);
-		goto answered;
-	}
-	if (txt == TXT_NONE) {
-		mtasts_log(ctx, MTASTS_LOG_DEBUG, "%s: %s", r->domain, reason);
-		/*
-		 * §3.1 note, §10.2: a removed TXT record does not remove an
-		 * unexpired cached policy. Refresh still re-fetches it under
-		 * the cached id.
-		 */
-		if (cache_valid(e, now) &&
-		    (flags & MTASTS_LOOKUP_FORCE_FETCH)) {
-			mtasts_strlcpy(id, e->id, sizeof(id));
-			rc = lookup_locked_fetch(ctx, &e, id, flags, now, r,
-			    &lc);
-			goto answered;
-		}
-		rc = txt_checked(ctx, &e, "", &lc, now, r);
-		goto answered;
-	}
-
-	/* 3. Unchanged id and a valid cached policy (§3, §5.1). */
-	if (cache_valid(e, now) && strcmp(e->id, id) == 0 &&
-	    !(flags & MTASTS_LOOKUP_FORCE_FETCH)) {
-		rc = txt_checked(ctx, &e, id, &lc, now, r);
-		goto answered;
-	}
-
-	/* 4. §3.3 back-off: no new fetch for the same id for 5 minutes. */
-	if (!(flags & MTASTS_LOOKUP_FORCE_FETCH) && e->fail_at != 0 &&
-	    strcmp(e->fail_id, id) == 0 && now >= e->fail_at &&
-	    now - e->fail_at < MTASTS_FETCH_BACKOFF) {
-		result_fail(r, e->fail_type,
-		    "back-off after recent fetch error: %s", e->fail_reason);
-		if (cache_valid(e, now))
-			answer_cache(r, e);
-		else
-			r->status = MTASTS_LOOKUP_NONE;
-		goto answered;
-	}
-	rc = lookup_locked_fetch(ctx, &e, id, flags, now, r, &lc);
-
-answered:
-	mtasts_cache_entry_free(e);
-	if (rc != MTASTS_OK && rc != MTASTS_NOTFOUND)
-		goto fail_noentry;
-	*out = r;
+	*out = l.r;
 	return MTASTS_OK;
-fail:
-	mtasts_cache_entry_free(e);
-fail_noentry:
-	mtasts_result_free(r);
-	return rc;
 }
 
 void
