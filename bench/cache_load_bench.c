@@ -34,7 +34,9 @@
 
 #include <jansson.h>
 
-#include "mtasts_internal.h"
+#include "internal/cache.h"
+#include "internal/ctx.h"
+#include "internal/util.h"
 
 #define POLICY "version: STSv1\r\nmode: enforce\r\n" \
 	"mx: mail.example.com\r\nmx: *.mx.example.net\r\n" \

@@ -35,7 +35,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "mtasts_internal.h"
+#include "internal/ctx.h"
+#include "internal/util.h"
 
 #define MAXR 256
 

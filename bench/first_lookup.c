@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mtasts_internal.h"
+#include "internal/ctx.h"
 
 typedef struct mtasts_ctx *ctx_new_fn(void);
 typedef int load_fn(struct mtasts_ctx *, const char *, struct mtasts_error *);

@@ -39,7 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mtasts_internal.h"
+#include "internal/cache.h"
+#include "internal/ctx.h"
+#include "internal/util.h"
 
 /* > CACHE_MEMO_SETTLE_NS in common/cache_memo.c */
 #define MEMO_SETTLE_US 1100000

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mtasts_internal.h"
+#include "internal/cache.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

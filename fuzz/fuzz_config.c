@@ -11,7 +11,8 @@
 #include <string.h>
 
 #include "mtasts.h"
-#include "mtasts_internal.h"
+#include "internal/config.h"
+#include "internal/ctx.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

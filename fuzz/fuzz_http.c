@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mtasts_internal.h"
+#include "internal/http.h"
 
 #define SPLITS_MAX 24
 

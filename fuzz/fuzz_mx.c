@@ -11,7 +11,8 @@
 #include <string.h>
 
 #include "mtasts.h"
-#include "mtasts_internal.h"
+#include "internal/domain.h"
+#include "internal/util.h"
 
 static void
 check_normalize(const char *s, size_t len)

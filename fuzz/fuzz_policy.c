@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "mtasts.h"
-#include "mtasts_internal.h"
+#include "internal/domain.h"
 
 static void
 check_policy(const struct mtasts_policy *p, const char *body, size_t size)

@@ -24,7 +24,12 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
-#include "mtasts_internal.h"
+#include "internal/ctx.h"
+#include "internal/domain.h"
+#include "internal/report.h"
+#include "internal/tlsrpt.h"
+#include "internal/tlsrpt_txt.h"
+#include "internal/util.h"
 
 /* 2024-03-01 00:00:00 UTC */
 #define DAY0 1709251200

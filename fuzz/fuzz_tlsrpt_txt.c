@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "mtasts.h"
-#include "mtasts_internal.h"
+#include "internal/tlsrpt_txt.h"
 
 #define FUZZ_RECS 16
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "mtasts.h"
-#include "mtasts_internal.h"
+#include "internal/base.h"
 
 #define FUZZ_RECS 16
 

@@ -18,7 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mtasts_internal.h"
+#include "internal/ctx.h"
+#include "internal/dns.h"
+#include "internal/fetch.h"
+#include "internal/netops.h"
+#include "internal/util.h"
 
 enum fake_txt {
 	FAKE_TXT_RECORD = 0,	/* one TXT RR with fakenet.txt */

@@ -23,7 +23,9 @@
 
 #include <jansson.h>
 
-#include "mtasts_internal.h"
+#include "internal/cache.h"
+#include "internal/ctx.h"
+#include "internal/util.h"
 #include "t.h"
 
 #define BASE_T 1700000000

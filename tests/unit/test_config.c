@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mtasts_internal.h"
+#include "internal/config.h"
+#include "internal/ctx.h"
+#include "internal/util.h"
 #include "t.h"
 
 static char tmpdir[] = "/tmp/mtasts-config-XXXXXX";

@@ -20,7 +20,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mtasts_internal.h"
+#include "internal/ctx.h"
+#include "internal/dns.h"
+#include "internal/util.h"
 #include "t.h"
 
 #define T_TXT 16

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "mtasts.h"
-#include "mtasts_internal.h"
+#include "internal/domain.h"
 #include "t.h"
 
 /* A char array as a pointer, for CHECK_STR (-Waddress). */

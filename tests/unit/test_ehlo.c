@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "mtasts_internal.h"
+#include "internal/ehlo.h"
 #include "t.h"
 
 #define OFFERS(s) mtasts_ehlo_offers((s), sizeof(s) - 1, "STARTTLS")

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "mtasts_internal.h"
+#include "internal/fd.h"
 #include "t.h"
 
 static int

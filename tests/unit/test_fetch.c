@@ -26,7 +26,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "mtasts_internal.h"
+#include "internal/ctx.h"
+#include "internal/fetch.h"
+#include "internal/util.h"
 #include "t.h"
 
 #define DOMAIN "example.test"

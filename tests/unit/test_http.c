@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "mtasts_internal.h"
+#include "internal/http.h"
 #include "t.h"
 
 #define CAP MTASTS_POLICY_BODY_MAX

@@ -19,7 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mtasts_internal.h"
+#include "internal/cache.h"
+#include "internal/ctx.h"
+#include "internal/util.h"
 #include "fakenet.h"
 #include "t.h"
 

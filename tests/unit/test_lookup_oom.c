@@ -38,7 +38,9 @@
 
 #include <jansson.h>
 
-#include "mtasts_internal.h"
+#include "internal/cache.h"
+#include "internal/ctx.h"
+#include "internal/util.h"
 #include "fakenet.h"
 #include "t.h"
 

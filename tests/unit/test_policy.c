@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "mtasts.h"
-#include "mtasts_internal.h"
+#include "internal/base.h"
 #include "t.h"
 
 #define HDR "version: STSv1\nmode: enforce\nmax_age: 60\n"

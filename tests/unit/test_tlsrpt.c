@@ -25,7 +25,11 @@
 #include <zlib.h>
 
 #include "mtasts.h"
-#include "mtasts_internal.h"
+#include "internal/ctx.h"
+#include "internal/report.h"
+#include "internal/tlsrpt.h"
+#include "internal/tlsrpt_txt.h"
+#include "internal/util.h"
 #include "t.h"
 
 /* 2024-03-01 00:00:00 UTC */

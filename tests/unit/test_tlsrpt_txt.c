@@ -15,7 +15,7 @@
 #include <jansson.h>
 
 #include "mtasts.h"
-#include "mtasts_internal.h"
+#include "internal/tlsrpt_txt.h"
 #include "t.h"
 
 struct tcase {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "mtasts.h"
-#include "mtasts_internal.h"
+#include "internal/base.h"
 #include "t.h"
 
 /* A char array as a pointer, for CHECK_STR (-Waddress). */
