@@ -489,6 +489,30 @@ mtasts_cache_entry_free(struct mtasts_cache_entry *e)
 	free(e);
 }
 
+/*
+ * The cache directory opened for a scan: MTASTS_OK with *d and *dfd (its
+ * descriptor, owned by *d), MTASTS_NOTFOUND when it does not exist, or an
+ * error; *d is NULL unless MTASTS_OK.
+ */
+static int
+cache_dir_scan(const struct mtasts_ctx *ctx, DIR **d, int *dfd,
+    struct mtasts_error *err)
+{
+	int rc;
+
+	*d = NULL;
+	if ((rc = mtasts_cache_dir_open(ctx, 0, dfd, err)) != MTASTS_OK)
+		return rc;
+	if ((*d = fdopendir(*dfd)) == NULL) {
+		rc = mtasts_err(err, MTASTS_ERROR, "cache: %s: %s",
+		    ctx->cfg.cache_dir, strerror(errno));
+		close(*dfd);
+		*dfd = -1;
+		return rc;
+	}
+	return MTASTS_OK;
+}
+
 int
 mtasts_cache_foreach(struct mtasts_ctx *ctx,
     int (*fn)(void *arg, const char *domain), void *arg,
@@ -501,14 +525,9 @@ mtasts_cache_foreach(struct mtasts_ctx *ctx,
 	size_t n, dlen;
 	int dfd = -1, rc;
 
-	if ((rc = mtasts_cache_dir_open(ctx, 0, &dfd, err)) != MTASTS_OK)
+	/* No cache directory: nothing cached. */
+	if ((rc = cache_dir_scan(ctx, &d, &dfd, err)) != MTASTS_OK)
 		return rc == MTASTS_NOTFOUND ? MTASTS_OK : rc;
-	if ((d = fdopendir(dfd)) == NULL) {
-		rc = mtasts_err(err, MTASTS_ERROR, "cache: %s: %s",
-		    ctx->cfg.cache_dir, strerror(errno));
-		close(dfd);
-		goto done;
-	}
 	for (;;) {
 		errno = 0;
 		if ((de = readdir(d)) == NULL)
@@ -624,14 +643,9 @@ mtasts_cache_purge_stale(struct mtasts_ctx *ctx, size_t *ntmp,
 		*ntmp = 0;
 	if (nlock != NULL)
 		*nlock = 0;
-	if ((rc = mtasts_cache_dir_open(ctx, 0, &dfd, err)) != MTASTS_OK)
+	/* No cache directory: nothing cached. */
+	if ((rc = cache_dir_scan(ctx, &d, &dfd, err)) != MTASTS_OK)
 		return rc == MTASTS_NOTFOUND ? MTASTS_OK : rc;
-	if ((d = fdopendir(dfd)) == NULL) {
-		rc = mtasts_err(err, MTASTS_ERROR, "cache: %s: %s",
-		    ctx->cfg.cache_dir, strerror(errno));
-		close(dfd);
-		return rc;
-	}
 	for (;;) {
 		errno = 0;
 		if ((de = readdir(d)) == NULL)

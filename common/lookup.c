@@ -699,6 +699,16 @@ step_discover(struct lk *l)
 	return 0;
 }
 
+/* `mtasts refresh` without a usable TXT id: fetch under the cached id. */
+static int
+fetch_cached_id(struct lk *l)
+{
+	mtasts_strlcpy(l->id, l->e->id, sizeof(l->id));
+	l->rc = lookup_locked_fetch(l->ctx, &l->e, l->id, l->flags, l->now,
+	    l->r, &l->lc);
+	return 1;
+}
+
 /* No TXT answer (TXT_TEMP) or a local fault (TXT_LOCAL). */
 static int
 step_txt_failed(struct lk *l)
@@ -741,10 +751,7 @@ step_txt_failed(struct lk *l)
 		return 1;
 	}
 	/* refresh (§10.2): fetch anyway, under the cached id */
-	mtasts_strlcpy(l->id, e->id, sizeof(l->id));
-	l->rc = lookup_locked_fetch(l->ctx, &l->e, l->id, l->flags, l->now, r,
-	    &l->lc);
-	return 1;
+	return fetch_cached_id(l);
 }
 
 /* A definite "no record" (TXT_NONE). */
@@ -760,12 +767,8 @@ step_txt_none(struct lk *l)
 	 * unexpired cached policy. Refresh still re-fetches it under the
 	 * cached id.
 	 */
-	if (cache_valid(l->e, l->now) && FORCED(l)) {
-		mtasts_strlcpy(l->id, l->e->id, sizeof(l->id));
-		l->rc = lookup_locked_fetch(l->ctx, &l->e, l->id, l->flags,
-		    l->now, l->r, &l->lc);
-		return 1;
-	}
+	if (cache_valid(l->e, l->now) && FORCED(l))
+		return fetch_cached_id(l);
 	l->rc = txt_checked(l->ctx, &l->e, "", &l->lc, l->now, l->r);
 	return 1;
 }

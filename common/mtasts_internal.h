@@ -5,7 +5,8 @@
  * (the file or files that define what it declares). Only common/ includes
  * it; white-box tests (tests/unit, fuzz/, bench/) include the module
  * headers they need. Never installed. All size caps are in
- * internal/base.h (house style rule 8).
+ * internal/base.h (house style rule 8). A declaration added here (while
+ * other branches still add to this file) belongs in its module header.
  */
 #ifndef MTASTS_INTERNAL_H
 #define MTASTS_INTERNAL_H

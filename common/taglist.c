@@ -61,6 +61,33 @@ mtasts_taglist_versioned(const char *rec, size_t len, const char *version)
 }
 
 int
+mtasts_taglist_select(const char *const *recs, const size_t *lens,
+    size_t nrecs, const char *version, const char *what, size_t *which,
+    struct mtasts_error *err)
+{
+	size_t i, n = 0;
+
+	*which = 0;
+	if (nrecs > 0 && (recs == NULL || lens == NULL))
+		return mtasts_err(err, MTASTS_ERROR, "no records passed");
+	if (nrecs > MTASTS_TXT_RECORDS_MAX)
+		return mtasts_err(err, MTASTS_INVALID,
+		    "%zu TXT records (max %d)", nrecs, MTASTS_TXT_RECORDS_MAX);
+	for (i = 0; i < nrecs; i++)
+		if (mtasts_taglist_versioned(recs[i], lens[i], version)) {
+			n++;
+			*which = i;
+		}
+	if (n == 0)
+		return mtasts_err(err, MTASTS_NOTFOUND,
+		    "no \"%s;\" TXT record", version);
+	if (n > 1)
+		return mtasts_err(err, MTASTS_INVALID, "%zu %s records", n,
+		    what);
+	return MTASTS_OK;
+}
+
+int
 mtasts_taglist_open(struct mtasts_taglist *t, const char *rec, size_t len,
     const char *version, struct mtasts_error *err)
 {

@@ -331,31 +331,19 @@ int
 mtasts_tlsrpt_txt_select(const char *const *recs, const size_t *lens,
     size_t nrecs, struct mtasts_tlsrpt_txt *out, struct mtasts_error *err)
 {
-	size_t i, n = 0, which = 0;
+	size_t which;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (nrecs > 0 && (recs == NULL || lens == NULL))
-		return mtasts_err(err, MTASTS_ERROR, "no records passed");
-	if (nrecs > MTASTS_TXT_RECORDS_MAX)
-		return mtasts_err(err, MTASTS_INVALID,
-		    "%zu TXT records (max %d)", nrecs, MTASTS_TXT_RECORDS_MAX);
 	/*
 	 * §3: "records that do not begin with 'v=TLSRPTv1;' are discarded".
 	 * As for `_mta-sts` (D-TXT-2) WSP may come before the ';'
 	 * (field-delim), so "v=TLSRPTv1 ;" is kept, "v=TLSRPTv10;" and a
-	 * bare "v=TLSRPTv1" are not.
+	 * bare "v=TLSRPTv1" are not. §3: "If the number of resulting
+	 * records is not one" there is none.
 	 */
-	for (i = 0; i < nrecs; i++)
-		if (mtasts_taglist_versioned(recs[i], lens[i], RPT_VERSION)) {
-			n++;
-			which = i;
-		}
-	if (n == 0)
-		return mtasts_err(err, MTASTS_NOTFOUND,
-		    "no \"" RPT_VERSION ";\" TXT record");
-	/* §3: "If the number of resulting records is not one". */
-	if (n > 1)
-		return mtasts_err(err, MTASTS_INVALID,
-		    "%zu TLSRPT records", n);
+	if ((rc = mtasts_taglist_select(recs, lens, nrecs, RPT_VERSION,
+	    "TLSRPT", &which, err)) != MTASTS_OK)
+		return rc;
 	return mtasts_tlsrpt_txt_parse(recs[which], lens[which], out, err);
 }

@@ -73,31 +73,19 @@ int
 mtasts_txt_select(const char *const *recs, const size_t *lens,
     size_t nrecs, char id[MTASTS_ID_MAX + 1], struct mtasts_error *err)
 {
-	size_t i, n = 0, which = 0;
+	size_t which;
+	int rc;
 
 	id[0] = '\0';
-	if (nrecs > 0 && (recs == NULL || lens == NULL))
-		return mtasts_err(err, MTASTS_ERROR, "no records passed");
-	if (nrecs > MTASTS_TXT_RECORDS_MAX)
-		return mtasts_err(err, MTASTS_INVALID,
-		    "%zu TXT records (max %d)", nrecs, MTASTS_TXT_RECORDS_MAX);
 	/*
 	 * §3.1: "records that do not begin with 'v=STSv1;' are discarded".
 	 * With erratum 6285 WSP may come before the ';' (D-TXT-2), so
 	 * "v=STSv1 ;" counts, while "v=STSv10;", "v=STSv1.1", "v=stsv1;"
-	 * and a bare "v=STSv1" are discarded.
+	 * and a bare "v=STSv1" are discarded. §3.1: "If the number of
+	 * resulting records is not one" there is no policy.
 	 */
-	for (i = 0; i < nrecs; i++) {
-		if (mtasts_taglist_versioned(recs[i], lens[i], STS_VERSION)) {
-			n++;
-			which = i;
-		}
-	}
-	if (n == 0)
-		return mtasts_err(err, MTASTS_NOTFOUND,
-		    "no \"" STS_VERSION ";\" TXT record");
-	/* §3.1: "If the number of resulting records is not one". */
-	if (n > 1)
-		return mtasts_err(err, MTASTS_INVALID, "%zu STS records", n);
+	if ((rc = mtasts_taglist_select(recs, lens, nrecs, STS_VERSION, "STS",
+	    &which, err)) != MTASTS_OK)
+		return rc;
 	return mtasts_txt_parse(recs[which], lens[which], id, err);
 }

@@ -19,6 +19,15 @@
 int mtasts_taglist_versioned(const char *rec, size_t len,
     const char *version);
 /*
+ * The RRset selection rule of both records: of recs[0..nrecs), those that
+ * begin with version and a field-delim count; MTASTS_OK and *which when
+ * exactly one does, MTASTS_NOTFOUND for none, MTASTS_INVALID for several
+ * ("<n> <what> records") or more than MTASTS_TXT_RECORDS_MAX records.
+ */
+int mtasts_taglist_select(const char *const *recs, const size_t *lens,
+    size_t nrecs, const char *version, const char *what, size_t *which,
+    struct mtasts_error *err);
+/*
  * taglist.c: the framing of a tag-list TXT record (the bytes, version,
  * field delimiters and extension fields shared by both grammars). Open
  * checks the caps, the bytes and the version; each _next then stops at a
