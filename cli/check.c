@@ -31,6 +31,8 @@
 
 #include "cli.h"
 #include "mtasts.h"
+#include "mtasts_admin.h"
+/* check_mx/probe_* (h/decide) and check --local still need it. */
 #include "mtasts_internal.h"
 
 #define T_TXT 16
@@ -167,122 +169,118 @@ fmt_time(time_t t, char *out, size_t size)
 		mtasts_strlcpy(out, "-", size);
 }
 
-static const char *
-dnssec_name(const struct mtasts_dns_answer *a)
-{
-	if (a->status == MTASTS_DNS_BOGUS)
-		return "bogus";
-	return a->secure ? "secure" : "insecure";
-}
-
 /* ---- 1. _mta-sts TXT ---- */
 
+/* The core's discovery (mtasts_admin_txt_discover), explained. */
 static void
 check_txt(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "txt", NULL);
-	struct mtasts_dns_answer *a = NULL;
+	struct mtasts_txt_info *t = NULL;
 	struct mtasts_error err = { 0, "" };
-	char qname[MTASTS_DOMAIN_MAX + 16], **recs = NULL;
-	size_t *lens = NULL, n = 0, i;
+	const char *qname, *cname, *why;
+	size_t n, i, len;
 	json_t *arr;
-	int rc;
 
-	snprintf(qname, sizeof(qname), "_mta-sts.%s", d->name);
-	jset_str(c->data, "name", qname);
-	rc = mtasts_dns_query(ctx, qname, T_TXT, 0, &a, &err);
-	if (rc != MTASTS_OK) {
+	if (mtasts_admin_txt_discover(ctx, d->name, &t, &err) != MTASTS_OK) {
 		set_st(c, ST_ERROR, "check the resolver setting of mtasts.conf",
-		    "%s: %s", qname, err.text);
-		goto done;
+		    "_mta-sts.%s: %s", d->name, err.text);
+		return;
 	}
-	jset_str(c->data, "dnssec", dnssec_name(a));
-	if (a->canonname[0] != '\0' &&
-	    !mtasts_ascii_caseeq(a->canonname, strlen(a->canonname), qname,
-	    strlen(qname))) {
+	qname = mtasts_txt_info_qname(t);
+	cname = mtasts_txt_info_cname(t);
+	why = mtasts_txt_info_why(t);
+	n = mtasts_txt_info_count(t);
+	jset_str(c->data, "name", qname);
+	if (mtasts_txt_info_dnssec(t) != NULL)
+		jset_str(c->data, "dnssec", mtasts_txt_info_dnssec(t));
+	if (cname != NULL) {
 		arr = json_array();
 		json_array_append_new(arr, json_string(qname));
-		json_array_append_new(arr, json_string(a->canonname));
+		json_array_append_new(arr, json_string(cname));
 		json_object_set_new(c->data, "cname_chain", arr);
 	}
-	switch (a->status) {
-	case MTASTS_DNS_ANSWER:
+	/* The records, when the RRset could be decoded. */
+	if (mtasts_txt_info_kind(t) == MTASTS_TXT_FOUND ||
+	    mtasts_txt_info_kind(t) >= MTASTS_TXT_NO_STS) {
+		arr = json_array();
+		for (i = 0; i < n; i++) {
+			const char *rec = mtasts_txt_info_record(t, i, &len);
+
+			json_array_append_new(arr, json_stringn(rec, len));
+		}
+		json_object_set_new(c->data, "records", arr);
+	}
+	switch (mtasts_txt_info_kind(t)) {
+	case MTASTS_TXT_RESOLVER:
+		set_st(c, ST_ERROR, "check the resolver setting of mtasts.conf",
+		    "%s: %s", qname, why);
 		break;
-	case MTASTS_DNS_NXDOMAIN:
-	case MTASTS_DNS_NODATA:
+	case MTASTS_TXT_NXDOMAIN:
+	case MTASTS_TXT_NODATA:
 		set_st(c, ST_FAIL, "publish _mta-sts.<domain> TXT "
 		    "\"v=STSv1; id=<YYYYMMDDhhmmss>\"",
 		    "%s: %s: compliant senders do not use MTA-STS for %s",
-		    qname, a->status == MTASTS_DNS_NXDOMAIN ? "NXDOMAIN" :
-		    "no TXT record", d->name);
-		goto done;
-	case MTASTS_DNS_BOGUS:
+		    qname, mtasts_txt_info_kind(t) == MTASTS_TXT_NXDOMAIN ?
+		    "NXDOMAIN" : "no TXT record", d->name);
+		break;
+	case MTASTS_TXT_BOGUS:
 		set_st(c, ST_FAIL, "repair the zone's DNSSEC signatures or DS "
 		    "record", "%s: DNSSEC validation failed (dnssec-invalid): "
-		    "%s", qname, a->why);
-		goto done;
-	default:
+		    "%s", qname, why);
+		break;
+	case MTASTS_TXT_DNS_FAILED:
 		set_st(c, ST_ERROR, "make the domain's name servers answer "
 		    "(senders defer or skip MTA-STS meanwhile)",
-		    "%s: DNS lookup failed: %s", qname, a->why);
-		goto done;
-	}
-	if (mtasts_dns_txt_decode(a, &recs, &lens, &n) != MTASTS_OK) {
+		    "%s: DNS lookup failed: %s", qname, why);
+		break;
+	case MTASTS_TXT_MALFORMED:
 		set_st(c, ST_FAIL, "republish the record as plain TXT "
 		    "strings", "%s: malformed or oversized TXT RRset", qname);
-		goto done;
-	}
-	arr = json_array();
-	for (i = 0; i < n; i++)
-		json_array_append_new(arr, json_stringn(recs[i], lens[i]));
-	json_object_set_new(c->data, "records", arr);
-	rc = mtasts_txt_select((const char *const *)recs, lens, n, d->id,
-	    &err);
-	if (rc == MTASTS_OK) {
+		break;
+	case MTASTS_TXT_FOUND:
+		mtasts_strlcpy(d->id, mtasts_txt_info_id(t), sizeof(d->id));
 		d->have_id = 1;
 		jset_str(c->data, "id", d->id);
 		set_st(c, ST_OK, NULL, "%s: v=STSv1, id=%s (DNSSEC %s%s%s)",
-		    qname, d->id, dnssec_name(a),
-		    json_object_get(c->data, "cname_chain") ? ", via CNAME " :
-		    "", json_object_get(c->data, "cname_chain") ?
-		    a->canonname : "");
-	} else if (rc == MTASTS_NOTFOUND) {
+		    qname, d->id, mtasts_txt_info_dnssec(t),
+		    cname != NULL ? ", via CNAME " : "",
+		    cname != NULL ? cname : "");
+		break;
+	case MTASTS_TXT_NO_STS: {
 		const char *hint = "publish \"v=STSv1; id=...\" (the ';' "
 		    "after v=STSv1 is required)";
+		long k = mtasts_txt_info_lookalike(t);
 
-		for (i = 0; i < n; i++)
-			if (lens[i] >= 5 && mtasts_ascii_caseeq(recs[i], 5,
-			    "v=sts", 5))
-				break;
-		if (i < n)
+		if (k >= 0)
 			set_st(c, ST_FAIL, hint, "%s: \"%.80s\" is not an STS "
 			    "record: it must begin with \"v=STSv1;\"", qname,
-			    recs[i]);
+			    mtasts_txt_info_record(t, (size_t)k, &len));
 		else
 			set_st(c, ST_FAIL, hint, "%s: %zu TXT record(s), none "
 			    "begins with \"v=STSv1;\"", qname, n);
-	} else {
-		int multi = strstr(err.text, "STS records") != NULL;
-
-		set_st(c, ST_FAIL, multi ? "keep exactly one v=STSv1 record" :
-		    "fix the record syntax (RFC 8461 §3.1)", "%s: %s%s",
-		    qname, err.text, multi ? ": senders ignore all of them" :
-		    "");
+		break;
 	}
-done:
-	mtasts_dns_txt_free(recs, lens, n);
-	mtasts_dns_answer_free(a);
+	case MTASTS_TXT_MULTIPLE:
+		set_st(c, ST_FAIL, "keep exactly one v=STSv1 record",
+		    "%s: %s: senders ignore all of them", qname, why);
+		break;
+	default:
+		set_st(c, ST_FAIL, "fix the record syntax (RFC 8461 §3.1)",
+		    "%s: %s", qname, why);
+		break;
+	}
+	mtasts_txt_info_free(t);
 }
 
 /* ---- 2. policy host ---- */
 
 static const char *
-webpki_fix(const char *reason)
+webpki_fix(int kind)
 {
-	if (strstr(reason, "expired") != NULL)
+	if (kind == MTASTS_FETCH_CERT_EXPIRED)
 		return "renew the certificate of the policy host";
-	if (strstr(reason, "HOSTNAME") != NULL ||
-	    strstr(reason, "mismatch") != NULL)
+	if (kind == MTASTS_FETCH_CERT_NAME)
 		return "the certificate must list mta-sts.<domain> as a DNS "
 		    "subjectAltName";
 	return "use a certificate from a publicly trusted CA for "
@@ -300,7 +298,7 @@ check_host(struct mtasts_ctx *ctx, struct dom *d)
 	char na[32];
 	size_t n = 0;
 	long days = 0;
-	int rc;
+	int rc, kind;
 
 	snprintf(host, sizeof(host), "mta-sts.%s", d->name);
 	snprintf(url, sizeof(url), "https://%s/.well-known/mta-sts.txt",
@@ -322,7 +320,7 @@ check_host(struct mtasts_ctx *ctx, struct dom *d)
 	}
 	jset_int(c->data, "addresses", (long long)n);
 	mtasts_fetch_from(ctx, host, addrs, n, mtasts_mono_ms() +
-	    ctx->cfg.fetch_timeout_ms, f);
+	    mtasts_admin_conf_int(ctx, MTASTS_ADMIN_FETCH_TIMEOUT_MS), f);
 	d->fetched = 1;
 	jset_str(c->data, "addr", f->addr[0] ? f->addr : NULL);
 	jset_str(c->data, "tls_version", f->tls_version[0] ?
@@ -362,27 +360,38 @@ check_host(struct mtasts_ctx *ctx, struct dom *d)
 			    days);
 		return;
 	}
-	if (strcmp(f->result_type, MTASTS_RT_STS_WEBPKI_INVALID) == 0)
-		set_st(c, ST_FAIL, webpki_fix(f->reason),
+	/* The kind is the core's (mtasts_fetch_kind), never the wording. */
+	switch (kind = mtasts_fetch_kind(f)) {
+	case MTASTS_FETCH_CERT_EXPIRED:
+	case MTASTS_FETCH_CERT_NAME:
+	case MTASTS_FETCH_CERT_OTHER:
+		set_st(c, ST_FAIL, webpki_fix(kind),
 		    "%s: certificate not valid (sts-webpki-invalid): %s", host,
 		    f->reason);
-	else if (f->http_status >= 300 && f->http_status < 400)
+		break;
+	case MTASTS_FETCH_REDIRECT:
 		set_st(c, ST_FAIL, "serve the policy directly at the "
 		    "well-known URL: senders never follow redirects (RFC 8461 "
 		    "§3.3)", "%s: redirect %d to \"%s\"", url, f->http_status,
 		    f->location[0] ? f->location : "?");
-	else if (f->http_status != 0 && f->http_status != 200)
+		break;
+	case MTASTS_FETCH_HTTP_STATUS:
 		set_st(c, ST_FAIL, "serve the policy with status 200",
 		    "%s: HTTP status %d", url, f->http_status);
-	else if (strstr(f->reason, "larger than") != NULL)
+		break;
+	case MTASTS_FETCH_TOO_LARGE:
 		set_st(c, ST_FAIL, "keep the policy under 64 KiB (RFC 8461 "
 		    "§3.2)", "%s: %s", url, f->reason);
-	else if (strstr(f->reason, "media type") != NULL)
+		break;
+	case MTASTS_FETCH_MEDIA_TYPE:
 		set_st(c, ST_FAIL, "serve the policy as Content-Type: "
 		    "text/plain", "%s: %s", url, f->reason);
-	else
+		break;
+	default:
 		set_st(c, ST_FAIL, "make the policy host answer HTTPS on "
 		    "port 443", "%s: %s: %s", url, f->result_type, f->reason);
+		break;
+	}
 }
 
 /* ---- 3. policy body ---- */
@@ -1070,7 +1079,7 @@ cmd_check(struct mtasts_ctx *ctx, int argc, char **argv)
 	uint64_t v;
 	int i, first, worst = ST_OK, colour, rc;
 
-	ctx->cache_readonly = 1;	/* the checker never writes the cache */
+	mtasts_admin_set_cache_readonly(ctx);	/* never writes the cache */
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			o.json = 1;
@@ -1644,7 +1653,7 @@ cmd_check_local(struct mtasts_ctx *ctx, const char *config, int argc,
 	size_t nusers = 0, i;
 	int json = 0, colour, missing = 0, rc, k, st;
 
-	ctx->cache_readonly = 1;	/* the checker never writes the cache */
+	mtasts_admin_set_cache_readonly(ctx);	/* never writes the cache */
 	for (k = 1; k < argc; k++) {
 		if (strcmp(argv[k], "--local") == 0)
 			continue;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "scan.h"
 
 #define EXIT_SOURCE_FAILED 4
 #define DAY 86400
@@ -227,7 +228,7 @@ cli_scan(struct mtasts_ctx *ctx, struct cli_scan *sc)
 	} else
 		snprintf(sc->spool_err, sizeof(sc->spool_err), "%s",
 		    err.text);
-	if (report_state_scan(ctx, sc->day - STATE_DAYS * DAY, sc->rstate,
+	if (mtasts_admin_report_states(ctx, sc->day - STATE_DAYS * DAY, sc->rstate,
 	    pending_add, &pend) == 0)
 		sc->state_ok = 1;
 	else
@@ -544,7 +545,7 @@ write_atomic(const char *path, const char *data, size_t len)
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path,
 	    (long)getpid()) >= sizeof(tmp))
 		return -1;
-	return cli_write_atomic(path, tmp, data, len, 0644);
+	return mtasts_write_atomic(path, tmp, data, len, 0644);
 }
 
 const char cli_metrics_usage[] =

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "scan.h"
 
 #define EXIT_ATTENTION 4
 /* Names listed before "and N more". */

@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * file.c - replacing a file the CLI writes (built reports, send state,
- * the metrics textfile) atomically: a fresh temp file in the same
- * directory, written whole, fsync'ed, renamed over the name, then the
- * directory fsync'ed (best effort), so a reader sees the old or the new
- * file, never half of one, and a crash keeps one of them.
+ * admin_ctx.c - the configuration values and the clock of a context as
+ * the administration API (mtasts_admin.h) shows them, and the atomic file
+ * replacement the reports, their send state and the metrics use.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,10 +10,55 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "mtasts_internal.h"
+
+const char *
+mtasts_admin_conf_str(const struct mtasts_ctx *ctx, int key)
+{
+	switch (key) {
+	case MTASTS_ADMIN_CACHE_DIR:
+		return ctx->cfg.cache_dir;
+	case MTASTS_ADMIN_TLSRPT_DIR:
+		return mtasts_tlsrpt_dir(ctx);
+	case MTASTS_ADMIN_REPORT_DIR:
+		return ctx->cfg.report_dir[0] != '\0' ? ctx->cfg.report_dir :
+		    MTASTS_REPORT_DIR_DEFAULT;
+	default:
+		return "";
+	}
+}
 
 int
-cli_write_atomic(const char *path, const char *tmp, const char *data,
+mtasts_admin_conf_int(const struct mtasts_ctx *ctx, int key)
+{
+	switch (key) {
+	case MTASTS_ADMIN_REFRESH_CONCURRENCY:
+		return ctx->cfg.refresh_concurrency;
+	case MTASTS_ADMIN_CACHE_PURGE_AFTER:
+		return ctx->cfg.cache_purge_after;
+	case MTASTS_ADMIN_FETCH_TIMEOUT_MS:
+		return ctx->cfg.fetch_timeout_ms;
+	case MTASTS_ADMIN_DNS_TIMEOUT_MS:
+		return ctx->cfg.dns_timeout_ms;
+	default:
+		return 0;
+	}
+}
+
+time_t
+mtasts_admin_now(const struct mtasts_ctx *ctx)
+{
+	return mtasts_now(ctx);
+}
+
+void
+mtasts_admin_set_cache_readonly(struct mtasts_ctx *ctx)
+{
+	ctx->cache_readonly = 1;
+}
+
+int
+mtasts_write_atomic(const char *path, const char *tmp, const char *data,
     size_t len, mode_t mode)
 {
 	char dir[MTASTS_PATH_MAX * 2];

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * admin_check.c - the structured answers `mtasts check` explains
+ * (mtasts_admin.h): `_mta-sts` TXT discovery with its details (RFC 8461
+ * §3.1, the selection rule is txt.c's) and the kind of a policy fetch
+ * failure, so that no caller classifies the core's wording.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/x509_vfy.h>
+
+#include "mtasts_internal.h"
+
+#define T_TXT 16
+#define STS_VERSION "v=STSv1"
+
+struct mtasts_txt_info {
+	int kind;			/* enum mtasts_txt_kind */
+	char qname[MTASTS_DOMAIN_MAX + 16];
+	char id[MTASTS_ID_MAX + 1];
+	char why[MTASTS_REASON_MAX + MTASTS_ERROR_TEXT_MAX];
+	const char *dnssec;		/* static, or NULL */
+	char cname[MTASTS_DOMAIN_MAX + 2];
+	int has_cname;
+	char **recs;
+	size_t *lens, n;
+	size_t nsts;
+	long lookalike;
+};
+
+int
+mtasts_admin_txt_discover(struct mtasts_ctx *ctx, const char *domain,
+    struct mtasts_txt_info **out, struct mtasts_error *err)
+{
+	struct mtasts_txt_info *t;
+	struct mtasts_dns_answer *a = NULL;
+	struct mtasts_error qerr = { 0, "" };
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
+	t->lookalike = -1;
+	snprintf(t->qname, sizeof(t->qname), "_mta-sts.%s", domain);
+	rc = mtasts_dns_query(ctx, t->qname, T_TXT, 0, &a, &qerr);
+	if (rc != MTASTS_OK) {
+		t->kind = MTASTS_TXT_RESOLVER;
+		mtasts_strlcpy(t->why, qerr.text, sizeof(t->why));
+		goto done;
+	}
+	t->dnssec = a->status == MTASTS_DNS_BOGUS ? "bogus" :
+	    a->secure ? "secure" : "insecure";
+	if (a->canonname[0] != '\0' &&
+	    !mtasts_ascii_caseeq(a->canonname, strlen(a->canonname), t->qname,
+	    strlen(t->qname))) {
+		t->has_cname = 1;
+		mtasts_strlcpy(t->cname, a->canonname, sizeof(t->cname));
+	}
+	switch (a->status) {
+	case MTASTS_DNS_ANSWER:
+		break;
+	case MTASTS_DNS_NXDOMAIN:
+		t->kind = MTASTS_TXT_NXDOMAIN;
+		goto done;
+	case MTASTS_DNS_NODATA:
+		t->kind = MTASTS_TXT_NODATA;
+		goto done;
+	case MTASTS_DNS_BOGUS:
+		/*
+		 * The checker's verdict: the signatures need repair, even
+		 * where a lookup would use the unauthenticated id
+		 * (D-DNSSEC-3).
+		 */
+		t->kind = MTASTS_TXT_BOGUS;
+		mtasts_strlcpy(t->why, a->why, sizeof(t->why));
+		goto done;
+	default:
+		t->kind = MTASTS_TXT_DNS_FAILED;
+		mtasts_strlcpy(t->why, a->why, sizeof(t->why));
+		goto done;
+	}
+	if (mtasts_dns_txt_decode(a, &t->recs, &t->lens, &t->n) !=
+	    MTASTS_OK) {
+		t->recs = NULL;
+		t->lens = NULL;
+		t->n = 0;
+		t->kind = MTASTS_TXT_MALFORMED;
+		goto done;
+	}
+	for (i = 0; i < t->n; i++)
+		if (mtasts_txt_versioned(t->recs[i], t->lens[i], STS_VERSION))
+			t->nsts++;
+	qerr.code = 0;
+	qerr.text[0] = '\0';
+	rc = mtasts_txt_select((const char *const *)t->recs, t->lens, t->n,
+	    t->id, &qerr);
+	if (rc == MTASTS_OK)
+		t->kind = MTASTS_TXT_FOUND;
+	else if (rc == MTASTS_NOTFOUND) {
+		t->kind = MTASTS_TXT_NO_STS;
+		for (i = 0; i < t->n; i++)
+			if (t->lens[i] >= 5 && mtasts_ascii_caseeq(t->recs[i],
+			    5, "v=sts", 5)) {
+				t->lookalike = (long)i;
+				break;
+			}
+	} else if (rc == MTASTS_NOMEM) {
+		mtasts_dns_answer_free(a);
+		mtasts_txt_info_free(t);
+		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
+	} else {
+		t->kind = t->n <= MTASTS_TXT_RECORDS_MAX && t->nsts > 1 ?
+		    MTASTS_TXT_MULTIPLE : MTASTS_TXT_SYNTAX;
+		mtasts_strlcpy(t->why, qerr.text, sizeof(t->why));
+	}
+done:
+	mtasts_dns_answer_free(a);
+	*out = t;
+	return MTASTS_OK;
+}
+
+void
+mtasts_txt_info_free(struct mtasts_txt_info *t)
+{
+	if (t == NULL)
+		return;
+	mtasts_dns_txt_free(t->recs, t->lens, t->n);
+	free(t);
+}
+
+int
+mtasts_txt_info_kind(const struct mtasts_txt_info *t)
+{
+	return t->kind;
+}
+
+const char *
+mtasts_txt_info_qname(const struct mtasts_txt_info *t)
+{
+	return t->qname;
+}
+
+const char *
+mtasts_txt_info_id(const struct mtasts_txt_info *t)
+{
+	return t->id;
+}
+
+const char *
+mtasts_txt_info_why(const struct mtasts_txt_info *t)
+{
+	return t->why;
+}
+
+const char *
+mtasts_txt_info_dnssec(const struct mtasts_txt_info *t)
+{
+	return t->dnssec;
+}
+
+const char *
+mtasts_txt_info_cname(const struct mtasts_txt_info *t)
+{
+	return t->has_cname ? t->cname : NULL;
+}
+
+size_t
+mtasts_txt_info_count(const struct mtasts_txt_info *t)
+{
+	return t->n;
+}
+
+const char *
+mtasts_txt_info_record(const struct mtasts_txt_info *t, size_t i,
+    size_t *len)
+{
+	*len = t->lens[i];
+	return t->recs[i];
+}
+
+size_t
+mtasts_txt_info_nsts(const struct mtasts_txt_info *t)
+{
+	return t->nsts;
+}
+
+long
+mtasts_txt_info_lookalike(const struct mtasts_txt_info *t)
+{
+	return t->lookalike;
+}
+
+int
+mtasts_fetch_kind(const struct mtasts_fetch *f)
+{
+	if (f->rc == MTASTS_OK)
+		return MTASTS_FETCH_OK;
+	if (strcmp(f->result_type, MTASTS_RT_STS_WEBPKI_INVALID) == 0) {
+		/* The MX classification of the same failure (§4.3.1). */
+		const char *t = mtasts_tls_verify_type(f->verify_error, 0);
+
+		if (strcmp(t, MTASTS_RT_CERT_EXPIRED) == 0)
+			return MTASTS_FETCH_CERT_EXPIRED;
+		if (strcmp(t, MTASTS_RT_CERT_HOST_MISMATCH) == 0)
+			return MTASTS_FETCH_CERT_NAME;
+		return MTASTS_FETCH_CERT_OTHER;
+	}
+	if (f->http_status >= 300 && f->http_status < 400)
+		return MTASTS_FETCH_REDIRECT;
+	if (f->http_status != 0 && f->http_status != 200)
+		return MTASTS_FETCH_HTTP_STATUS;
+	if (f->fail_kind == MTASTS_FETCH_TOO_LARGE ||
+	    f->fail_kind == MTASTS_FETCH_MEDIA_TYPE)
+		return f->fail_kind;
+	return MTASTS_FETCH_OTHER;
+}
