@@ -28,12 +28,14 @@ struct mtasts_txt_info {
 	size_t *lens, n;
 	size_t nsts;
 	long lookalike;
+	const struct mtasts_netops *net;	/* that decoded recs */
 };
 
 int
 mtasts_admin_txt_discover(struct mtasts_ctx *ctx, const char *domain,
     struct mtasts_txt_info **out, struct mtasts_error *err)
 {
+	const struct mtasts_netops *net = NULL;
 	struct mtasts_txt_info *t;
 	struct mtasts_dns_answer *a = NULL;
 	struct mtasts_error qerr = { 0, "" };
@@ -45,7 +47,11 @@ mtasts_admin_txt_discover(struct mtasts_ctx *ctx, const char *domain,
 		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
 	t->lookalike = -1;
 	snprintf(t->qname, sizeof(t->qname), "_mta-sts.%s", domain);
-	rc = mtasts_dns_query(ctx, t->qname, T_TXT, 0, &a, &qerr);
+	/* The lookup's network seam: the same resolver, the same answers. */
+	if ((net = mtasts_netops_get(ctx, &qerr)) == NULL)
+		rc = MTASTS_ERROR;
+	else
+		rc = net->dns_query(ctx, t->qname, T_TXT, 0, &a, &qerr);
 	if (rc != MTASTS_OK) {
 		t->kind = MTASTS_TXT_RESOLVER;
 		mtasts_strlcpy(t->why, qerr.text, sizeof(t->why));
@@ -82,8 +88,8 @@ mtasts_admin_txt_discover(struct mtasts_ctx *ctx, const char *domain,
 		mtasts_strlcpy(t->why, a->why, sizeof(t->why));
 		goto done;
 	}
-	if (mtasts_dns_txt_decode(a, &t->recs, &t->lens, &t->n) !=
-	    MTASTS_OK) {
+	t->net = net;
+	if (net->dns_txt_decode(a, &t->recs, &t->lens, &t->n) != MTASTS_OK) {
 		t->recs = NULL;
 		t->lens = NULL;
 		t->n = 0;
@@ -108,8 +114,9 @@ mtasts_admin_txt_discover(struct mtasts_ctx *ctx, const char *domain,
 				break;
 			}
 	} else if (rc == MTASTS_NOMEM) {
-		mtasts_dns_answer_free(a);
-		mtasts_txt_info_free(t);
+		net->dns_answer_free(a);
+		net->dns_txt_free(t->recs, t->lens, t->n);
+		free(t);
 		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
 	} else {
 		t->kind = t->n <= MTASTS_TXT_RECORDS_MAX && t->nsts > 1 ?
@@ -117,7 +124,8 @@ mtasts_admin_txt_discover(struct mtasts_ctx *ctx, const char *domain,
 		mtasts_strlcpy(t->why, qerr.text, sizeof(t->why));
 	}
 done:
-	mtasts_dns_answer_free(a);
+	if (net != NULL)
+		net->dns_answer_free(a);
 	*out = t;
 	return MTASTS_OK;
 }
@@ -127,7 +135,8 @@ mtasts_txt_info_free(struct mtasts_txt_info *t)
 {
 	if (t == NULL)
 		return;
-	mtasts_dns_txt_free(t->recs, t->lens, t->n);
+	if (t->net != NULL)
+		t->net->dns_txt_free(t->recs, t->lens, t->n);
 	free(t);
 }
 

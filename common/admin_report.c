@@ -3,7 +3,7 @@
  * admin_report.c - building and sending the TLS-RPT aggregate reports for
  * the administration API (mtasts_admin.h): the built reports behind an
  * opaque handle, the send state of each report (report_dir/state) and the
- * RFC 8460 §5.5 retry rule (D-RPT-RETRY-1), written here once.
+ * RFC 8460 §5.5 retry rule (D-RPT-10), written here once.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -91,7 +91,7 @@ mtasts_reports_json(const struct mtasts_reports *rs, size_t i, size_t *len)
 
 /*
  * §5.5: "the sender SHOULD retry ... with an exponential back-off, for
- * up to 24 hours" (D-RPT-RETRY-1): 5 min, 10, 20, ... at most 4 h
+ * up to 24 hours" (D-RPT-10): 5 min, 10, 20, ... at most 4 h
  * between tries, given up once a failure is 24 h after the first try.
  */
 int

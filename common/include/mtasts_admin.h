@@ -14,7 +14,7 @@
  * The rules the administration applies live behind it, once: which cache
  * entries a purge removes (mtasts_admin_purge_due, D-PURGE-1), when an
  * undelivered report is tried again or given up (RFC 8460 §5.5,
- * mtasts_admin_retry_next, D-RPT-RETRY-1), and what a failed TXT discovery
+ * mtasts_admin_retry_next, D-RPT-10), and what a failed TXT discovery
  * or policy fetch means (enum mtasts_txt_kind, enum mtasts_fetch_kind), so
  * that `mtasts check` never parses the core's wording.
  */
@@ -188,7 +188,7 @@ MTASTS_API const char *mtasts_reports_file_name(const struct mtasts_reports *rs,
 MTASTS_API const char *mtasts_reports_json(const struct mtasts_reports *rs, size_t i, size_t *len);
 
 /*
- * RFC 8460 §5.5 (D-RPT-RETRY-1): a report that could not be delivered is
+ * RFC 8460 §5.5 (D-RPT-10): a report that could not be delivered is
  * tried again on later runs, first after MTASTS_RETRY_FIRST seconds, then
  * twice as long each time up to MTASTS_RETRY_MAX between tries, until
  * MTASTS_RETRY_WINDOW after the first attempt: then it is given up.
