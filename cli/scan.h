@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * scan.h - what `mtasts metrics` and `mtasts status` read (metrics.c).
- * Still on the core's private tally types (not yet behind mtasts_admin.h).
  */
 #ifndef MTASTS_CLI_SCAN_H
 #define MTASTS_CLI_SCAN_H
 
 #include "cli.h"
-#include "mtasts_internal.h"
 
 /*
  * metrics.c: what `metrics` and `status` show, read from the cache, the
@@ -36,8 +34,9 @@ struct cli_scan {
 	struct cli_failing *failing;	/* last fetch attempt failed */
 	size_t nfailing;
 	/* spool of today */
-	struct mtasts_tally tally;	/* sorted: most sessions first */
-	struct mtasts_report_stats st;
+	struct mtasts_tally_row *tally;	/* sorted: most sessions first */
+	size_t ntally;
+	struct mtasts_report_counts st;
 	/* report state, last 7 days: sent, retrying, given up */
 	size_t rstate[3];
 	char **rpending;		/* names retrying or given up */

@@ -220,3 +220,10 @@ mtasts_admin_cache_purge_stale(struct mtasts_ctx *ctx, size_t *ntmp,
 {
 	return mtasts_cache_purge_stale(ctx, ntmp, nlock, err);
 }
+
+int
+mtasts_admin_cache_dir_check(const struct mtasts_ctx *ctx, int strict,
+    int must_exist, int *exists, struct mtasts_error *err)
+{
+	return mtasts_cache_dir_check(ctx, strict, must_exist, exists, err);
+}

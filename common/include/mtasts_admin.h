@@ -267,6 +267,46 @@ MTASTS_API int mtasts_admin_retention(struct mtasts_ctx *ctx, time_t now, int ow
     struct mtasts_retention_counts *st, struct mtasts_error *err);
 
 /* ---------------------------------------------------------------------- */
+/* Today's sessions and the RFC 8460 result types (metrics, status).       */
+
+/** The number of RFC 8460 result types (one list, tlsrpt.c). */
+MTASTS_API size_t mtasts_tlsrpt_result_type_count(void);
+/** The i-th RFC 8460 result type name (a static string), NULL past the end. */
+MTASTS_API const char *mtasts_tlsrpt_result_type_name(size_t i);
+
+#define MTASTS_TALLY_TYPES 11	/* = mtasts_tlsrpt_result_type_count() */
+/* One policy domain's sessions of a day (a result row the core fills). */
+struct mtasts_tally_row {
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	size_t ok;				/* successful sessions */
+	size_t failed;				/* failed sessions */
+	size_t fail[MTASTS_TALLY_TYPES];	/* by result type index */
+	size_t enforce_failed;	/* failed under an enforce STS policy */
+};
+/**
+ * mtasts_admin_spool_tally - per policy domain session counts of this
+ * host's spool of the UTC day containing day, read as the report build
+ * reads it (D-MET-1), most sessions first, then by name (D-MET-3).
+ * *rows (n of them, NULL when none) is released with free().
+ */
+MTASTS_API int mtasts_admin_spool_tally(struct mtasts_ctx *ctx, time_t day,
+    struct mtasts_tally_row **rows, size_t *n, struct mtasts_report_counts *st,
+    struct mtasts_error *err);
+/**
+ * mtasts_admin_cache_dir_check - cache_dir as the load-time check sees it
+ * (D-CONF-4); strict adds the per-access checks. *exists gets 1 when the
+ * directory exists. MTASTS_OK or MTASTS_ERROR (err says why).
+ */
+MTASTS_API int mtasts_admin_cache_dir_check(const struct mtasts_ctx *ctx, int strict,
+    int must_exist, int *exists, struct mtasts_error *err);
+/**
+ * mtasts_admin_spool_dir_check - the spool directory as the adapters open
+ * it (D-SPOOL-1). 0 usable, or -1 with errno (ENOENT: missing, which is
+ * fine) and *why (static, may be NULL) for the core's own refusals.
+ */
+MTASTS_API int mtasts_admin_spool_dir_check(const struct mtasts_ctx *ctx, const char **why);
+
+/* ---------------------------------------------------------------------- */
 /* `mtasts check`: structured answers of TXT discovery and policy fetch.   */
 
 /* What `_mta-sts.<domain>` TXT discovery (RFC 8461 §3.1) found. */
