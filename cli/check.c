@@ -45,6 +45,8 @@
 #define CHECK_CHECKS_MAX (8 + CHECK_MX_MAX)
 #define CHECK_MSG_MAX 512
 #define CHECK_DEFAULT_TIMEOUT 10
+#define CHECK_PATH_MAX 1024	/* mtasts.conf paths */
+#define CHECK_REASON_MAX 160
 
 enum cst {
 	ST_OK = 0,
@@ -1197,7 +1199,7 @@ au_set(struct as_user *r, int st, const char *fix, const char *fmt, ...)
 static int
 try_create(const char *dir)
 {
-	char p[MTASTS_PATH_MAX + 64];
+	char p[CHECK_PATH_MAX + 64];
 	int fd, e;
 
 	snprintf(p, sizeof(p), "%s/.mtasts-check.%ld", dir, (long)getpid());
@@ -1244,16 +1246,17 @@ dir_as_user(struct mtasts_ctx *ctx, int cache, const char *user,
     struct as_user *r)
 {
 	struct mtasts_error err = { 0, "" };
-	const char *dir = cache ? ctx->cfg.cache_dir : mtasts_tlsrpt_dir(ctx);
-	char parent[MTASTS_PATH_MAX], p[MTASTS_PATH_MAX + 300];
+	const char *dir = mtasts_admin_conf_str(ctx, cache ?
+	    MTASTS_ADMIN_CACHE_DIR : MTASTS_ADMIN_TLSRPT_DIR);
+	char parent[CHECK_PATH_MAX], p[CHECK_PATH_MAX + 300];
 	struct stat st;
 	struct dirent *de;
 	DIR *d;
 	int e, fd;
 
 	if (cache) {
-		if (mtasts_cache_dir_check(ctx, 1,
-		    ctx->conf_line[MTASTS_CK_CACHE_DIR] != MTASTS_CONF_DEFAULT,
+		if (mtasts_admin_cache_dir_check(ctx, 1,
+		    !mtasts_admin_conf_is_default(ctx, MTASTS_ADMIN_CACHE_DIR),
 		    &r->exists, &err) != MTASTS_OK) {
 			au_set(r, ST_FAIL, "make cache_dir a directory owned "
 			    "by root, group of the MTA user, mode 02770",
@@ -1348,8 +1351,8 @@ check_dir_user(struct mtasts_ctx *ctx, struct dom *d, int cache,
 
 	memset(&r, 0, sizeof(r));
 	jset_str(c->data, "user", user);
-	jset_str(c->data, "dir", cache ? ctx->cfg.cache_dir :
-	    mtasts_tlsrpt_dir(ctx));
+	jset_str(c->data, "dir", mtasts_admin_conf_str(ctx, cache ?
+	    MTASTS_ADMIN_CACHE_DIR : MTASTS_ADMIN_TLSRPT_DIR));
 	if ((pw = getpwnam(user)) == NULL) {
 		set_st(c, ST_ERROR, "give an existing user with --user",
 		    "no such user \"%s\"", user);
@@ -1420,76 +1423,73 @@ static void
 check_local_ca(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "ca-store", NULL);
-	const struct mtasts_config *cfg = &ctx->cfg;
-	char why[MTASTS_REASON_MAX];
-	struct ssl_ctx_st *sctx;
+	const char *ca_file = mtasts_admin_conf_str(ctx, MTASTS_ADMIN_CA_FILE);
+	const char *ca_path = mtasts_admin_conf_str(ctx, MTASTS_ADMIN_CA_PATH);
+	char why[CHECK_REASON_MAX];
 	size_t ntext = 0, nlinks = 0, nssl;
 
-	jset_str(c->data, "ca_file", cfg->ca_file[0] ? cfg->ca_file : NULL);
-	jset_str(c->data, "ca_path", cfg->ca_path[0] ? cfg->ca_path : NULL);
-	if (cfg->ca_file[0] != '\0' &&
-	    mtasts_check_pem_file(cfg->ca_file, &ntext, why,
-	    sizeof(why)) != 0) {
+	jset_str(c->data, "ca_file", ca_file[0] ? ca_file : NULL);
+	jset_str(c->data, "ca_path", ca_path[0] ? ca_path : NULL);
+	if (ca_file[0] != '\0' &&
+	    mtasts_check_pem_file(ca_file, &ntext, why, sizeof(why)) != 0) {
 		set_st(c, ST_FAIL, "point ca_file at a PEM bundle, e.g. "
 		    "/etc/ssl/certs/ca-certificates.crt", "ca_file %s: %s",
-		    cfg->ca_file, why);
+		    ca_file, why);
 		return;
 	}
-	if (cfg->ca_path[0] != '\0' &&
-	    mtasts_check_ca_dir(cfg->ca_path, &nlinks, why,
-	    sizeof(why)) != 0) {
+	if (ca_path[0] != '\0' &&
+	    mtasts_check_ca_dir(ca_path, &nlinks, why, sizeof(why)) != 0) {
 		set_st(c, ST_FAIL, "point ca_path at a hashed directory, e.g. "
-		    "/etc/ssl/certs", "ca_path %s: %s", cfg->ca_path, why);
+		    "/etc/ssl/certs", "ca_path %s: %s", ca_path, why);
 		return;
 	}
-	if ((sctx = mtasts_tls_client_ctx(cfg, 1, why, sizeof(why))) ==
-	    NULL) {
+	if (mtasts_admin_ca_store_count(ctx, &nssl, why, sizeof(why)) != 0) {
 		set_st(c, ST_FAIL, "fix ca_file/ca_path, or install "
 		    "ca-certificates", "%s", why);
 		return;
 	}
-	nssl = mtasts_tls_ca_count(sctx);
-	SSL_CTX_free((SSL_CTX *)sctx);
 	jset_int(c->data, "certificates", (long long)nssl);
 	if (nlinks > 0)
 		jset_int(c->data, "hash_links", (long long)nlinks);
-	if (cfg->ca_file[0] == '\0' && cfg->ca_path[0] == '\0')
+	if (ca_file[0] == '\0' && ca_path[0] == '\0')
 		set_st(c, ST_OK, NULL, "system store: %zu certificate(s) "
 		    "loaded", nssl);
-	else if (cfg->ca_file[0] != '\0')
+	else if (ca_file[0] != '\0')
 		set_st(c, ST_OK, NULL, "ca_file %s: %zu certificate(s) "
-		    "loaded%s%s", cfg->ca_file, nssl, nlinks ? ", ca_path " :
-		    "", nlinks ? cfg->ca_path : "");
+		    "loaded%s%s", ca_file, nssl, nlinks ? ", ca_path " :
+		    "", nlinks ? ca_path : "");
 	else
 		set_st(c, ST_OK, NULL, "ca_path %s: %zu certificate hash "
-		    "link(s)", cfg->ca_path, nlinks);
+		    "link(s)", ca_path, nlinks);
 }
 
 static void
 check_local_anchor(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "anchor", NULL);
-	const struct mtasts_config *cfg = &ctx->cfg;
-	char why[MTASTS_REASON_MAX];
+	const char *file = mtasts_admin_conf_str(ctx,
+	    MTASTS_ADMIN_TRUST_ANCHOR_FILE);
+	int dnssec = mtasts_admin_conf_int(ctx, MTASTS_ADMIN_DNSSEC);
+	char why[CHECK_REASON_MAX];
 	size_t n;
 	int eno;
 
-	jset_str(c->data, "file", cfg->trust_anchor_file);
-	if (cfg->dnssec == 0) {
+	jset_str(c->data, "file", file);
+	if (dnssec == 0) {
 		set_st(c, ST_SKIP, NULL, "dnssec = off: no trust anchor used");
 		return;
 	}
-	if (mtasts_check_trust_anchor(cfg->trust_anchor_file, &n, &eno, why,
+	if (mtasts_check_trust_anchor(file, &n, &eno, why,
 	    sizeof(why)) == 0) {
 		jset_int(c->data, "anchors", (long long)n);
 		set_st(c, ST_OK, NULL, "%s: %zu DS/DNSKEY record(s)",
-		    cfg->trust_anchor_file, n);
-	} else if (cfg->dnssec == -1 && eno == ENOENT)
+		    file, n);
+	} else if (dnssec == -1 && eno == ENOENT)
 		set_st(c, ST_OK, NULL, "%s does not exist: with dnssec = auto, "
-		    "DNSSEC validation is off", cfg->trust_anchor_file);
+		    "DNSSEC validation is off", file);
 	else
 		set_st(c, ST_FAIL, "install dns-root-data, or fix "
-		    "trust_anchor_file", "%s: %s", cfg->trust_anchor_file, why);
+		    "trust_anchor_file", "%s: %s", file, why);
 }
 
 /*
@@ -1502,10 +1502,10 @@ check_local_dnssec(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "dnssec", NULL);
 	struct mtasts_error err = { 0, "" };
-	const char *mode = ctx->cfg.dnssec == 1 ? "on" : ctx->cfg.dnssec == 0
-	    ? "off" : "auto";
-	char why[MTASTS_REASON_MAX] = "";
-	int state = MTASTS_DNSSEC_UNKNOWN, rc;
+	int dnssec = mtasts_admin_conf_int(ctx, MTASTS_ADMIN_DNSSEC);
+	const char *mode = dnssec == 1 ? "on" : dnssec == 0 ? "off" : "auto";
+	char why[CHECK_REASON_MAX] = "";
+	int state = MTASTS_ADMIN_DNSSEC_UNKNOWN, rc;
 
 	jset_str(c->data, "mode", mode);
 	/* The same chain-of-trust check a delivery runs (D-DNSSEC-1..2). */
@@ -1520,21 +1520,21 @@ check_local_dnssec(struct mtasts_ctx *ctx, struct dom *d)
 	}
 	jset_str(c->data, "state", mtasts_dnssec_state_name(state));
 	switch (state) {
-	case MTASTS_DNSSEC_WORKING:
+	case MTASTS_ADMIN_DNSSEC_WORKING:
 		set_st(c, ST_OK, NULL, "dnssec = %s: validating; the trust "
 		    "anchor validates through the resolver", mode);
 		break;
-	case MTASTS_DNSSEC_OFF:
+	case MTASTS_ADMIN_DNSSEC_OFF:
 		set_st(c, ST_OK, NULL, "dnssec = %s: not validating%s%s", mode,
 		    why[0] ? ": " : "", why);
 		break;
-	case MTASTS_DNSSEC_AUTO_DISABLED:
+	case MTASTS_ADMIN_DNSSEC_AUTO_DISABLED:
 		set_st(c, ST_WARN, "use a resolver that returns DNSSEC records "
 		    "(e.g. a local unbound), or set dnssec = off to silence this",
 		    "dnssec = auto: validation is switched off in every process "
 		    "(%s)", why);
 		break;
-	case MTASTS_DNSSEC_BROKEN:
+	case MTASTS_ADMIN_DNSSEC_BROKEN:
 		set_st(c, ST_FAIL, "use a resolver that returns DNSSEC records, "
 		    "or set dnssec = auto or off", "dnssec = on but the resolver "
 		    "path cannot validate the trust anchor: every lookup that "
@@ -1552,46 +1552,45 @@ static void
 check_local_resolver(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "resolver", NULL);
-	struct mtasts_dns_answer *a = NULL;
 	struct mtasts_error err = { 0, "" };
-	char list[MTASTS_RESOLVERS_MAX * 66] = "";
+	char list[8 * 66] = "", why[CHECK_REASON_MAX];
 	int64_t t0 = mtasts_mono_ms();
-	int ms = ctx->cfg.dns_timeout_ms, rc;
+	int ms = mtasts_admin_conf_int(ctx, MTASTS_ADMIN_DNS_TIMEOUT_MS), rc;
+	int answer;
+	const char *r;
 	size_t i;
 
-	for (i = 0; i < ctx->cfg.nresolvers; i++)
-		append(list, sizeof(list), ctx->cfg.resolvers[i]);
+	for (i = 0; (r = mtasts_admin_conf_resolver(ctx, i)) != NULL; i++)
+		append(list, sizeof(list), r);
 	if (list[0] == '\0')
 		mtasts_strlcpy(list, "/etc/resolv.conf", sizeof(list));
 	jset_str(c->data, "resolvers", list);
 	if (ms > LOCAL_RESOLVER_MS)
 		ms = LOCAL_RESOLVER_MS;
-	rc = mtasts_dns_query(ctx, ".", T_NS, ms, &a, &err);
+	rc = mtasts_admin_resolver_probe(ctx, ms, &answer, why, sizeof(why),
+	    &err);
 	jset_int(c->data, "elapsed_ms", mtasts_mono_ms() - t0);
 	if (rc != MTASTS_OK) {
 		set_st(c, ST_FAIL, "fix the resolver lines of mtasts.conf",
 		    "%s cannot be used: %s", list, err.text);
 		return;
 	}
-	switch (a->status) {
-	case MTASTS_DNS_ANSWER:
-	case MTASTS_DNS_NODATA:
-	case MTASTS_DNS_NXDOMAIN:
+	switch (answer) {
+	case MTASTS_RESOLVER_ANSWERS:
 		set_st(c, ST_OK, NULL, "%s answers (. NS in %lld ms)", list,
 		    (long long)(mtasts_mono_ms() - t0));
 		break;
-	case MTASTS_DNS_BOGUS:
+	case MTASTS_RESOLVER_BOGUS:
 		set_st(c, ST_WARN, "see the dnssec row", "%s answers, but "
-		    "DNSSEC validation of . NS failed: %s", list, a->why);
+		    "DNSSEC validation of . NS failed: %s", list, why);
 		break;
 	default:
 		set_st(c, ST_FAIL, "start the resolver, or fix the resolver "
 		    "lines of mtasts.conf; every uncached domain defers or "
 		    "goes without MTA-STS meanwhile", "%s does not answer "
-		    "within %d ms: %s", list, ms, a->why);
+		    "within %d ms: %s", list, ms, why);
 		break;
 	}
-	mtasts_dns_answer_free(a);
 }
 
 /*
@@ -1603,16 +1602,14 @@ static void
 check_local_reports(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "reports", NULL);
-	const struct mtasts_config *cfg = &ctx->cfg;
-	char prog[MTASTS_PATH_MAX], parent[MTASTS_PATH_MAX];
-	const char *cmd = cfg->sendmail[0] ? cfg->sendmail :
-	    MTASTS_SENDMAIL_DEFAULT;
-	const char *dir = cfg->report_dir[0] ? cfg->report_dir :
-	    MTASTS_REPORT_DIR_DEFAULT;
+	char prog[CHECK_PATH_MAX], parent[CHECK_PATH_MAX];
+	const char *cmd = mtasts_admin_conf_str(ctx, MTASTS_ADMIN_SENDMAIL);
+	const char *dir = mtasts_admin_conf_str(ctx, MTASTS_ADMIN_REPORT_DIR);
 	struct stat st;
 	size_t n = strcspn(cmd, " \t");
 
-	if (cfg->report_contact[0] == '\0') {
+	if (mtasts_admin_conf_str(ctx, MTASTS_ADMIN_REPORT_CONTACT)[0] ==
+	    '\0') {
 		set_st(c, ST_SKIP, NULL, "TLS-RPT reports not configured "
 		    "(no report_contact)");
 		return;
@@ -1711,7 +1708,7 @@ cmd_check_local(struct mtasts_ctx *ctx, const char *config, int argc,
 		check_local_resolver(ctx, d);
 		check_local_reports(ctx, d);
 		/* No resolver thread across the fork()s below. */
-		mtasts_dns_free(ctx);
+		mtasts_admin_release_resolver(ctx);
 		for (i = 0; i < nusers; i++) {
 			check_dir_user(ctx, d, 1, users[i]);
 			check_dir_user(ctx, d, 0, users[i]);

@@ -23,9 +23,70 @@ mtasts_admin_conf_str(const struct mtasts_ctx *ctx, int key)
 	case MTASTS_ADMIN_REPORT_DIR:
 		return ctx->cfg.report_dir[0] != '\0' ? ctx->cfg.report_dir :
 		    MTASTS_REPORT_DIR_DEFAULT;
+	case MTASTS_ADMIN_CA_FILE:
+		return ctx->cfg.ca_file;
+	case MTASTS_ADMIN_CA_PATH:
+		return ctx->cfg.ca_path;
+	case MTASTS_ADMIN_TRUST_ANCHOR_FILE:
+		return ctx->cfg.trust_anchor_file;
+	case MTASTS_ADMIN_SENDMAIL:
+		return ctx->cfg.sendmail[0] != '\0' ? ctx->cfg.sendmail :
+		    MTASTS_SENDMAIL_DEFAULT;
+	case MTASTS_ADMIN_REPORT_CONTACT:
+		return ctx->cfg.report_contact;
 	default:
 		return "";
 	}
+}
+
+/* The mtasts.conf key behind an admin key, or -1. */
+static int
+conf_key(int key)
+{
+	switch (key) {
+	case MTASTS_ADMIN_CACHE_DIR:
+		return MTASTS_CK_CACHE_DIR;
+	case MTASTS_ADMIN_TLSRPT_DIR:
+		return MTASTS_CK_TLSRPT_DIR;
+	case MTASTS_ADMIN_REPORT_DIR:
+		return MTASTS_CK_REPORT_DIR;
+	case MTASTS_ADMIN_REFRESH_CONCURRENCY:
+		return MTASTS_CK_REFRESH_CONCURRENCY;
+	case MTASTS_ADMIN_CACHE_PURGE_AFTER:
+		return MTASTS_CK_CACHE_PURGE_AFTER;
+	case MTASTS_ADMIN_FETCH_TIMEOUT_MS:
+		return MTASTS_CK_FETCH_TIMEOUT;
+	case MTASTS_ADMIN_DNS_TIMEOUT_MS:
+		return MTASTS_CK_DNS_TIMEOUT;
+	case MTASTS_ADMIN_CA_FILE:
+		return MTASTS_CK_CA_FILE;
+	case MTASTS_ADMIN_CA_PATH:
+		return MTASTS_CK_CA_PATH;
+	case MTASTS_ADMIN_TRUST_ANCHOR_FILE:
+		return MTASTS_CK_TRUST_ANCHOR_FILE;
+	case MTASTS_ADMIN_SENDMAIL:
+		return MTASTS_CK_SENDMAIL;
+	case MTASTS_ADMIN_REPORT_CONTACT:
+		return MTASTS_CK_REPORT_CONTACT;
+	case MTASTS_ADMIN_DNSSEC:
+		return MTASTS_CK_DNSSEC;
+	default:
+		return -1;
+	}
+}
+
+int
+mtasts_admin_conf_is_default(const struct mtasts_ctx *ctx, int key)
+{
+	int k = conf_key(key);
+
+	return k < 0 || ctx->conf_line[k] == MTASTS_CONF_DEFAULT;
+}
+
+const char *
+mtasts_admin_conf_resolver(const struct mtasts_ctx *ctx, size_t i)
+{
+	return i < ctx->cfg.nresolvers ? ctx->cfg.resolvers[i] : NULL;
 }
 
 int
@@ -40,6 +101,8 @@ mtasts_admin_conf_int(const struct mtasts_ctx *ctx, int key)
 		return ctx->cfg.fetch_timeout_ms;
 	case MTASTS_ADMIN_DNS_TIMEOUT_MS:
 		return ctx->cfg.dns_timeout_ms;
+	case MTASTS_ADMIN_DNSSEC:
+		return ctx->cfg.dnssec;
 	default:
 		return 0;
 	}

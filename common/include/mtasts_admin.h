@@ -70,7 +70,13 @@ enum mtasts_admin_key {
 	MTASTS_ADMIN_REFRESH_CONCURRENCY,	/* int */
 	MTASTS_ADMIN_CACHE_PURGE_AFTER,	/* int, seconds */
 	MTASTS_ADMIN_FETCH_TIMEOUT_MS,	/* int */
-	MTASTS_ADMIN_DNS_TIMEOUT_MS	/* int */
+	MTASTS_ADMIN_DNS_TIMEOUT_MS,	/* int */
+	MTASTS_ADMIN_CA_FILE,		/* string, "": the system store */
+	MTASTS_ADMIN_CA_PATH,		/* string, "" when unset */
+	MTASTS_ADMIN_TRUST_ANCHOR_FILE,	/* string */
+	MTASTS_ADMIN_SENDMAIL,		/* string: the command */
+	MTASTS_ADMIN_REPORT_CONTACT,	/* string, "" when unset */
+	MTASTS_ADMIN_DNSSEC		/* int: 1 on, 0 off, -1 auto */
 };
 /**
  * mtasts_admin_conf_str - a path-valued key. @return a string owned by
@@ -79,6 +85,10 @@ enum mtasts_admin_key {
 MTASTS_API const char *mtasts_admin_conf_str(const struct mtasts_ctx *ctx, int key);
 /** mtasts_admin_conf_int - an int-valued key; 0 for a string key. */
 MTASTS_API int mtasts_admin_conf_int(const struct mtasts_ctx *ctx, int key);
+/** 1 when key was left at its built-in default (not set in a file or by API). */
+MTASTS_API int mtasts_admin_conf_is_default(const struct mtasts_ctx *ctx, int key);
+/** The i-th configured resolver ("IP" or "IP@port"), NULL past the end. */
+MTASTS_API const char *mtasts_admin_conf_resolver(const struct mtasts_ctx *ctx, size_t i);
 /** The clock of ctx: mtasts_ctx_set_now()'s time, else time(NULL). */
 MTASTS_API time_t mtasts_admin_now(const struct mtasts_ctx *ctx);
 /**
@@ -305,6 +315,72 @@ MTASTS_API int mtasts_admin_cache_dir_check(const struct mtasts_ctx *ctx, int st
  * fine) and *why (static, may be NULL) for the core's own refusals.
  */
 MTASTS_API int mtasts_admin_spool_dir_check(const struct mtasts_ctx *ctx, const char **why);
+
+/* ---------------------------------------------------------------------- */
+/* `mtasts check --local`: the installation's health.                      */
+
+/**
+ * mtasts_config_read - parse a configuration file into ctx without
+ * checking the files it names. path NULL: $MTASTS_CONFIG or
+ * /etc/mtasts.conf; *missing gets 1 when that default does not exist.
+ */
+MTASTS_API int mtasts_config_read(struct mtasts_ctx *ctx, const char *path,
+    int *missing, struct mtasts_error *err);
+/** mtasts_config_check - the load-time check of what it names (D-CONF-1..4). */
+MTASTS_API int mtasts_config_check(struct mtasts_ctx *ctx, struct mtasts_error *err);
+/** A CA bundle's strict PEM check; *ncerts blocks. 0, or -1 with why. */
+MTASTS_API int mtasts_check_pem_file(const char *path, size_t *ncerts, char *why,
+    size_t size);
+/** A hashed CA directory; *nlinks usable names. 0, or -1 with why. */
+MTASTS_API int mtasts_check_ca_dir(const char *path, size_t *nlinks, char *why,
+    size_t size);
+/**
+ * A DNSSEC trust anchor file (DS/DNSKEY only); *nanchors records.
+ * 0, or -1 with why and *errno_out the open(2) errno (else 0).
+ */
+MTASTS_API int mtasts_check_trust_anchor(const char *path, size_t *nanchors,
+    int *errno_out, char *why, size_t size);
+/**
+ * mtasts_admin_ca_store_count - load the CA store the fetch uses
+ * (ca_file / ca_path / the system's): *n certificates loaded eagerly.
+ * 0, or -1 with why.
+ */
+MTASTS_API int mtasts_admin_ca_store_count(struct mtasts_ctx *ctx, size_t *n, char *why,
+    size_t size);
+
+/* The resolver's DNSSEC state (D-DNSSEC-1..2). */
+enum mtasts_admin_dnssec_state {
+	MTASTS_ADMIN_DNSSEC_OFF = 0,		/* not validating */
+	MTASTS_ADMIN_DNSSEC_WORKING = 1,	/* the anchor validated */
+	MTASTS_ADMIN_DNSSEC_AUTO_DISABLED = 2,	/* auto: switched off */
+	MTASTS_ADMIN_DNSSEC_BROKEN = 3,		/* on: lookups defer */
+	MTASTS_ADMIN_DNSSEC_UNKNOWN = 4		/* no answer in time */
+};
+/**
+ * mtasts_dns_dnssec_status - make the resolver if needed and say its
+ * DNSSEC state (*state) with a one-line why. MTASTS_OK, or MTASTS_ERROR /
+ * MTASTS_NOMEM when no resolver can be set up (err).
+ */
+MTASTS_API int mtasts_dns_dnssec_status(struct mtasts_ctx *ctx, int *state, char *why,
+    size_t whysize, struct mtasts_error *err);
+/** "off", "on-working", "auto-disabled", "broken", "unknown" (static). */
+MTASTS_API const char *mtasts_dnssec_state_name(int state);
+
+/* What the resolver said to ". NS". */
+enum mtasts_resolver_answer {
+	MTASTS_RESOLVER_ANSWERS = 0,	/* an answer, NODATA or NXDOMAIN */
+	MTASTS_RESOLVER_BOGUS,		/* answers, validation failed (why) */
+	MTASTS_RESOLVER_SILENT		/* no answer in time, SERVFAIL (why) */
+};
+/**
+ * mtasts_admin_resolver_probe - ask the context's resolver ". NS" within
+ * ms. MTASTS_OK with *answer (enum mtasts_resolver_answer), or the error
+ * of a resolver that cannot be used (err).
+ */
+MTASTS_API int mtasts_admin_resolver_probe(struct mtasts_ctx *ctx, int ms, int *answer,
+    char *why, size_t size, struct mtasts_error *err);
+/** Release the context's resolver (no resolver thread across a fork()). */
+MTASTS_API void mtasts_admin_release_resolver(struct mtasts_ctx *ctx);
 
 /* ---------------------------------------------------------------------- */
 /* `mtasts check`: structured answers of TXT discovery and policy fetch.   */
