@@ -82,7 +82,7 @@ struct dom {
 	size_t n;
 	int have_id;
 	char id[MTASTS_ID_MAX + 1];
-	struct mtasts_fetch f;		/* rc == MTASTS_OK: body present */
+	struct mtasts_fetch_info *f;	/* rc == MTASTS_OK: body present */
 	int fetched;
 	struct mtasts_policy *pol;
 	int mx_state;			/* 0 unknown, 1 list, 2 implicit */
@@ -293,22 +293,23 @@ static void
 check_host(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "policy-host", NULL);
-	struct sockaddr_storage addrs[MTASTS_ADDRS_MAX];
 	struct mtasts_error err = { 0, "" };
-	struct mtasts_fetch *f = &d->f;
+	struct mtasts_fetch_info *f;
 	char host[MTASTS_DOMAIN_MAX + 16], url[MTASTS_DOMAIN_MAX + 64];
+	const char *addr, *tlsv, *ctype, *loc, *rtype, *reason;
 	char na[32];
-	size_t n = 0;
+	size_t blen = 0;
 	long days = 0;
-	int rc, kind;
+	time_t not_after;
+	int rc, kind, http;
 
 	snprintf(host, sizeof(host), "mta-sts.%s", d->name);
 	snprintf(url, sizeof(url), "https://%s/.well-known/mta-sts.txt",
 	    host);
 	jset_str(c->data, "host", host);
 	jset_str(c->data, "url", url);
-	rc = mtasts_dns_addrs(ctx, host, 443, 0, addrs, MTASTS_ADDRS_MAX, &n,
-	    &err);
+	/* The lookup's own fetch, with the details kept (the core's). */
+	rc = mtasts_admin_policy_fetch(ctx, d->name, &d->f, &err);
 	if (rc == MTASTS_NOTFOUND) {
 		set_st(c, ST_FAIL, "publish an A/AAAA record for "
 		    "mta-sts.<domain> (the HTTPS policy server)",
@@ -320,78 +321,85 @@ check_host(struct mtasts_ctx *ctx, struct dom *d)
 		    "%s: address lookup failed: %s", host, err.text);
 		return;
 	}
-	jset_int(c->data, "addresses", (long long)n);
-	mtasts_fetch_from(ctx, host, addrs, n, mtasts_mono_ms() +
-	    mtasts_admin_conf_int(ctx, MTASTS_ADMIN_FETCH_TIMEOUT_MS), f);
+	f = d->f;
+	jset_int(c->data, "addresses",
+	    (long long)mtasts_fetch_info_addresses(f));
 	d->fetched = 1;
-	jset_str(c->data, "addr", f->addr[0] ? f->addr : NULL);
-	jset_str(c->data, "tls_version", f->tls_version[0] ?
-	    f->tls_version : NULL);
-	if (f->cert_not_after != 0) {
+	addr = mtasts_fetch_info_addr(f);
+	tlsv = mtasts_fetch_info_tls_version(f);
+	ctype = mtasts_fetch_info_content_type(f);
+	loc = mtasts_fetch_info_location(f);
+	rtype = mtasts_fetch_info_result_type(f);
+	reason = mtasts_fetch_info_reason(f);
+	http = mtasts_fetch_info_http_status(f);
+	not_after = mtasts_fetch_info_cert_not_after(f);
+	(void)mtasts_fetch_info_body(f, &blen);
+	jset_str(c->data, "addr", addr[0] ? addr : NULL);
+	jset_str(c->data, "tls_version", tlsv[0] ? tlsv : NULL);
+	if (not_after != 0) {
 		json_t *cert = json_object();
 
-		days = (long)((f->cert_not_after - time(NULL)) / DAY);
-		fmt_time(f->cert_not_after, na, sizeof(na));
-		jset_str(cert, "subject", f->cert_subject);
-		jset_str(cert, "san", f->cert_san);
+		days = (long)((not_after - time(NULL)) / DAY);
+		fmt_time(not_after, na, sizeof(na));
+		jset_str(cert, "subject", mtasts_fetch_info_cert_subject(f));
+		jset_str(cert, "san", mtasts_fetch_info_cert_san(f));
 		jset_str(cert, "not_after", na);
 		jset_int(cert, "days_left", days);
 		json_object_set_new(c->data, "certificate", cert);
 	}
-	if (f->http_status != 0)
-		jset_int(c->data, "http_status", f->http_status);
-	if (f->content_type[0] != '\0')
-		jset_str(c->data, "content_type", f->content_type);
-	if (f->location[0] != '\0')
-		jset_str(c->data, "location", f->location);
-	if (f->rc == MTASTS_OK)
-		jset_int(c->data, "body_size", (long long)f->body_len);
+	if (http != 0)
+		jset_int(c->data, "http_status", http);
+	if (ctype[0] != '\0')
+		jset_str(c->data, "content_type", ctype);
+	if (loc[0] != '\0')
+		jset_str(c->data, "location", loc);
+	if (mtasts_fetch_info_rc(f) == MTASTS_OK)
+		jset_int(c->data, "body_size", (long long)blen);
 	else {
-		jset_str(c->data, "result_type", f->result_type);
-		jset_str(c->data, "reason", f->reason);
+		jset_str(c->data, "result_type", rtype);
+		jset_str(c->data, "reason", reason);
 	}
-	if (f->rc == MTASTS_OK) {
+	if (mtasts_fetch_info_rc(f) == MTASTS_OK) {
 		if (days < CHECK_CERT_WARN_DAYS)
 			set_st(c, ST_WARN, "renew the certificate of the "
 			    "policy host now", "%s: certificate expires in %ld "
 			    "day(s) (%s)", host, days, na);
 		else
 			set_st(c, ST_OK, NULL, "%s: HTTP 200, %s, %zu bytes, "
-			    "%s, certificate valid for %ld days", url,
-			    f->content_type, f->body_len, f->tls_version,
-			    days);
+			    "%s, certificate valid for %ld days", url, ctype,
+			    blen, tlsv, days);
 		return;
 	}
 	/* The kind is the core's (mtasts_fetch_kind), never the wording. */
-	switch (kind = mtasts_fetch_kind(f)) {
+	switch (kind = mtasts_fetch_info_kind(f)) {
 	case MTASTS_FETCH_CERT_EXPIRED:
 	case MTASTS_FETCH_CERT_NAME:
 	case MTASTS_FETCH_CERT_OTHER:
 		set_st(c, ST_FAIL, webpki_fix(kind),
 		    "%s: certificate not valid (sts-webpki-invalid): %s", host,
-		    f->reason);
+		    reason);
 		break;
 	case MTASTS_FETCH_REDIRECT:
 		set_st(c, ST_FAIL, "serve the policy directly at the "
 		    "well-known URL: senders never follow redirects (RFC 8461 "
-		    "§3.3)", "%s: redirect %d to \"%s\"", url, f->http_status,
-		    f->location[0] ? f->location : "?");
+		    "§3.3)", "%s: redirect %d to \"%s\"", url, http,
+		    loc[0] ? loc : "?");
 		break;
 	case MTASTS_FETCH_HTTP_STATUS:
 		set_st(c, ST_FAIL, "serve the policy with status 200",
-		    "%s: HTTP status %d", url, f->http_status);
+		    "%s: HTTP status %d", url, http);
 		break;
 	case MTASTS_FETCH_TOO_LARGE:
 		set_st(c, ST_FAIL, "keep the policy under 64 KiB (RFC 8461 "
-		    "§3.2)", "%s: %s", url, f->reason);
+		    "§3.2)", "%s: %s", url, reason);
 		break;
 	case MTASTS_FETCH_MEDIA_TYPE:
 		set_st(c, ST_FAIL, "serve the policy as Content-Type: "
-		    "text/plain", "%s: %s", url, f->reason);
+		    "text/plain", "%s: %s", url, reason);
 		break;
 	default:
 		set_st(c, ST_FAIL, "make the policy host answer HTTPS on "
-		    "port 443", "%s: %s: %s", url, f->result_type, f->reason);
+		    "port 443", "%s: %s: %s", url, rtype, reason);
 		break;
 	}
 }
@@ -403,17 +411,19 @@ check_policy(struct dom *d)
 {
 	struct check *c = add_check(d, "policy", NULL);
 	struct mtasts_error err = { 0, "" };
+	const char *body;
 	json_t *mx;
 	uint32_t age;
-	size_t i;
+	size_t i, blen;
 	int mode;
 
-	if (!d->fetched || d->f.rc != MTASTS_OK) {
+	if (!d->fetched || mtasts_fetch_info_rc(d->f) != MTASTS_OK) {
 		set_st(c, ST_SKIP, NULL, "no policy body to check (see "
 		    "policy-host)");
 		return;
 	}
-	if (mtasts_policy_parse(d->f.body, d->f.body_len, &d->pol, &err) !=
+	body = mtasts_fetch_info_body(d->f, &blen);
+	if (mtasts_policy_parse(body, blen, &d->pol, &err) !=
 	    MTASTS_OK) {
 		set_st(c, ST_FAIL, "fix the policy text (RFC 8461 §3.2: "
 		    "version, mode, mx, max_age lines)",
@@ -776,72 +786,83 @@ static void
 check_tlsrpt(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "tls-rpt", NULL);
-	struct mtasts_dns_answer *a = NULL;
+	struct mtasts_txt_info *t = NULL;
 	struct mtasts_error err = { 0, "" };
-	struct mtasts_tlsrpt_txt rpt;
-	char qname[MTASTS_DOMAIN_MAX + 16], **recs = NULL;
-	size_t *lens = NULL, n = 0, i;
+	const char *qname, *why;
+	size_t n, i, len, nrua, nbad;
 	json_t *arr;
-	int rc;
+	int kind;
 
-	memset(&rpt, 0, sizeof(rpt));
-	snprintf(qname, sizeof(qname), "_smtp._tls.%s", d->name);
-	jset_str(c->data, "name", qname);
-	rc = mtasts_dns_query(ctx, qname, T_TXT, 0, &a, &err);
-	if (rc != MTASTS_OK) {
-		set_st(c, ST_ERROR, NULL, "%s: %s", qname, err.text);
-		goto done;
+	if (mtasts_admin_tlsrpt_discover(ctx, d->name, &t, &err) !=
+	    MTASTS_OK) {
+		set_st(c, ST_ERROR, NULL, "_smtp._tls.%s: %s", d->name,
+		    err.text);
+		return;
 	}
-	if (a->status == MTASTS_DNS_NXDOMAIN ||
-	    a->status == MTASTS_DNS_NODATA) {
+	qname = mtasts_txt_info_qname(t);
+	why = mtasts_txt_info_why(t);
+	kind = mtasts_txt_info_kind(t);
+	n = mtasts_txt_info_count(t);
+	jset_str(c->data, "name", qname);
+	/* The records, when the RRset could be decoded. */
+	if (kind == MTASTS_TXT_FOUND || kind >= MTASTS_TXT_NO_STS) {
+		arr = json_array();
+		for (i = 0; i < n; i++) {
+			const char *rec = mtasts_txt_info_record(t, i, &len);
+
+			json_array_append_new(arr, json_stringn(rec, len));
+		}
+		json_object_set_new(c->data, "records", arr);
+	}
+	switch (kind) {
+	case MTASTS_TXT_RESOLVER:
+		set_st(c, ST_ERROR, NULL, "%s: %s", qname, why);
+		break;
+	case MTASTS_TXT_NXDOMAIN:
+	case MTASTS_TXT_NODATA:
 		set_st(c, ST_WARN, "publish _smtp._tls.<domain> TXT "
 		    "\"v=TLSRPTv1; rua=mailto:tls-reports@<domain>\"",
 		    "%s: no TLS-RPT record: you will not hear about senders' "
 		    "TLS failures", qname);
-		goto done;
-	}
-	if (a->status != MTASTS_DNS_ANSWER) {
-		set_st(c, a->status == MTASTS_DNS_BOGUS ? ST_FAIL : ST_ERROR,
+		break;
+	case MTASTS_TXT_BOGUS:
+	case MTASTS_TXT_DNS_FAILED:
+		set_st(c, kind == MTASTS_TXT_BOGUS ? ST_FAIL : ST_ERROR,
 		    "make the domain's name servers answer",
-		    "%s: DNS lookup failed: %s", qname, a->why);
-		goto done;
-	}
-	if (mtasts_dns_txt_decode(a, &recs, &lens, &n) != MTASTS_OK) {
+		    "%s: DNS lookup failed: %s", qname, why);
+		break;
+	case MTASTS_TXT_MALFORMED:
 		set_st(c, ST_FAIL, NULL, "%s: malformed TXT RRset", qname);
-		goto done;
-	}
-	arr = json_array();
-	for (i = 0; i < n; i++)
-		json_array_append_new(arr, json_stringn(recs[i], lens[i]));
-	json_object_set_new(c->data, "records", arr);
-	rc = mtasts_tlsrpt_txt_select((const char *const *)recs, lens, n,
-	    &rpt, &err);
-	if (rc == MTASTS_NOTFOUND) {
+		break;
+	case MTASTS_TXT_NO_STS:
 		set_st(c, ST_WARN, "publish \"v=TLSRPTv1; rua=...\"",
 		    "%s: no record begins with \"v=TLSRPTv1;\"", qname);
-		goto done;
-	}
-	if (rc != MTASTS_OK) {
+		break;
+	case MTASTS_TXT_FOUND:
+		nrua = mtasts_txt_info_rua_count(t);
+		nbad = mtasts_txt_info_rua_unsupported(t);
+		arr = json_array();
+		for (i = 0; i < nrua; i++)
+			json_array_append_new(arr,
+			    json_string(mtasts_txt_info_rua(t, i)));
+		json_object_set_new(c->data, "rua", arr);
+		jset_int(c->data, "unsupported_rua", (long long)nbad);
+		if (nbad > 0)
+			set_st(c, ST_WARN, "use only mailto: and https: rua "
+			    "URIs", "%s: %zu rua URI(s) use a scheme senders "
+			    "cannot deliver to", qname, nbad);
+		else
+			set_st(c, ST_OK, NULL, "%s: v=TLSRPTv1, rua %s%s",
+			    qname, mtasts_txt_info_rua(t, 0), nrua > 1 ?
+			    " (and more)" : "");
+		break;
+	default:
 		set_st(c, ST_FAIL, "fix the record: \"v=TLSRPTv1; "
 		    "rua=mailto:addr\" or rua=https://... (RFC 8460 §3)",
-		    "%s: invalid TLS-RPT record: %s", qname, err.text);
-		goto done;
+		    "%s: invalid TLS-RPT record: %s", qname, why);
+		break;
 	}
-	arr = json_array();
-	for (i = 0; i < rpt.nrua; i++)
-		json_array_append_new(arr, json_string(rpt.rua[i]));
-	json_object_set_new(c->data, "rua", arr);
-	jset_int(c->data, "unsupported_rua", (long long)rpt.nunsupported);
-	if (rpt.nunsupported > 0)
-		set_st(c, ST_WARN, "use only mailto: and https: rua URIs",
-		    "%s: %zu rua URI(s) use a scheme senders cannot deliver "
-		    "to", qname, rpt.nunsupported);
-	else
-		set_st(c, ST_OK, NULL, "%s: v=TLSRPTv1, rua %s%s", qname,
-		    rpt.rua[0], rpt.nrua > 1 ? " (and more)" : "");
-done:
-	mtasts_dns_txt_free(recs, lens, n);
-	mtasts_dns_answer_free(a);
+	mtasts_txt_info_free(t);
 }
 
 /* ---- 7. consistency with the cached policy ---- */
@@ -874,14 +895,15 @@ static void
 check_cache(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "cache", NULL);
-	struct mtasts_cache_entry *e = NULL;
+	struct mtasts_cache_item *e = NULL;
 	struct mtasts_error err = { 0, "" };
-	const char *text;
+	const struct mtasts_policy *p;
+	const char *text, *id, *body;
 	char fa[32], la[120], lb[120];
-	size_t tlen, line;
+	size_t tlen, line, blen = 0;
 	int rc, same_id, same_body;
 
-	rc = mtasts_cache_load(ctx, d->name, &e, &err);
+	rc = mtasts_admin_cache_get(ctx, d->name, &e, &err);
 	if (rc == MTASTS_NOTFOUND) {
 		set_st(c, ST_SKIP, NULL, "no cached policy for %s", d->name);
 		goto done;
@@ -890,25 +912,27 @@ check_cache(struct mtasts_ctx *ctx, struct dom *d)
 		set_st(c, ST_SKIP, NULL, "cache not readable: %s", err.text);
 		goto done;
 	}
-	if (e->policy == NULL) {
+	if ((p = mtasts_cache_item_policy(e)) == NULL) {
 		set_st(c, ST_SKIP, NULL, "cache holds no policy for %s",
 		    d->name);
 		goto done;
 	}
-	fmt_time(e->fetched_at, fa, sizeof(fa));
-	jset_str(c->data, "cached_id", e->id);
+	id = mtasts_cache_item_id(e);
+	fmt_time(mtasts_cache_item_fetched_at(e), fa, sizeof(fa));
+	jset_str(c->data, "cached_id", id);
 	jset_str(c->data, "fetched_at", fa);
-	fmt_time(e->expires_at, la, sizeof(la));
+	fmt_time(mtasts_cache_item_expires_at(e), la, sizeof(la));
 	jset_str(c->data, "expires_at", la);
-	if (!d->have_id || d->f.rc != MTASTS_OK || d->f.body == NULL) {
+	if (!d->have_id || d->f == NULL ||
+	    (body = mtasts_fetch_info_body(d->f, &blen)) == NULL) {
 		set_st(c, ST_SKIP, NULL, "cached policy id %s; the live "
-		    "policy could not be read to compare", e->id);
+		    "policy could not be read to compare", id);
 		goto done;
 	}
 	jset_str(c->data, "live_id", d->id);
-	text = mtasts_policy_text(e->policy, &tlen);
-	same_id = strcmp(e->id, d->id) == 0;
-	line = first_diff(text, tlen, d->f.body, d->f.body_len, la, lb,
+	text = mtasts_policy_text(p, &tlen);
+	same_id = strcmp(id, d->id) == 0;
+	line = first_diff(text, tlen, body, blen, la, lb,
 	    sizeof(la));
 	same_body = line == 0;
 	json_object_set_new(c->data, "id_changed", json_boolean(!same_id));
@@ -930,16 +954,16 @@ check_cache(struct mtasts_ctx *ctx, struct dom *d)
 	else if (!same_id && same_body)
 		set_st(c, ST_OK, NULL, "id changed (%s -> %s) without a policy "
 		    "change: harmless, senders re-fetch the same policy",
-		    e->id, d->id);
+		    id, d->id);
 	else if (!same_id)
 		set_st(c, ST_OK, NULL, "policy updated since cached (id %s -> "
-		    "%s); senders pick it up at their next TXT check", e->id,
+		    "%s); senders pick it up at their next TXT check", id,
 		    d->id);
 	else
 		set_st(c, ST_OK, NULL, "cached policy (id %s, fetched %s) "
-		    "matches the live one", e->id, fa);
+		    "matches the live one", id, fa);
 done:
-	mtasts_cache_entry_free(e);
+	mtasts_cache_item_free(e);
 }
 
 /* ---- driver and output ---- */
@@ -951,7 +975,7 @@ dom_clear(struct dom *d)
 
 	for (i = 0; i < d->n; i++)
 		json_decref(d->c[i].data);
-	mtasts_fetch_clear(&d->f);
+	mtasts_fetch_info_free(d->f);
 	mtasts_policy_free(d->pol);
 	free(d->mx);
 }

@@ -15,6 +15,7 @@
 
 #define T_TXT 16
 #define STS_VERSION "v=STSv1"
+#define TLSRPT_VERSION "v=TLSRPTv1"
 
 struct mtasts_txt_info {
 	int kind;			/* enum mtasts_txt_kind */
@@ -28,11 +29,17 @@ struct mtasts_txt_info {
 	size_t *lens, n;
 	size_t nsts;
 	long lookalike;
+	struct mtasts_tlsrpt_txt rpt;	/* `_smtp._tls`, FOUND */
 	const struct mtasts_netops *net;	/* that decoded recs */
 };
 
-int
-mtasts_admin_txt_discover(struct mtasts_ctx *ctx, const char *domain,
+/*
+ * One discovery for `_mta-sts` (RFC 8461 §3.1, tlsrpt 0) and `_smtp._tls`
+ * (RFC 8460 §3, tlsrpt 1): the query, the answer's details, the records,
+ * then the selection rule of txt.c or tlsrpt_txt.c.
+ */
+static int
+discover(struct mtasts_ctx *ctx, const char *domain, int tlsrpt,
     struct mtasts_txt_info **out, struct mtasts_error *err)
 {
 	const struct mtasts_netops *net = NULL;
@@ -46,7 +53,8 @@ mtasts_admin_txt_discover(struct mtasts_ctx *ctx, const char *domain,
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
 	t->lookalike = -1;
-	snprintf(t->qname, sizeof(t->qname), "_mta-sts.%s", domain);
+	snprintf(t->qname, sizeof(t->qname), "%s%s", tlsrpt ? "_smtp._tls." :
+	    "_mta-sts.", domain);
 	/* The lookup's network seam: the same resolver, the same answers. */
 	if ((net = mtasts_netops_get(ctx, &qerr)) == NULL)
 		rc = MTASTS_ERROR;
@@ -97,17 +105,22 @@ mtasts_admin_txt_discover(struct mtasts_ctx *ctx, const char *domain,
 		goto done;
 	}
 	for (i = 0; i < t->n; i++)
-		if (mtasts_txt_versioned(t->recs[i], t->lens[i], STS_VERSION))
+		if (mtasts_txt_versioned(t->recs[i], t->lens[i], tlsrpt ?
+		    TLSRPT_VERSION : STS_VERSION))
 			t->nsts++;
 	qerr.code = 0;
 	qerr.text[0] = '\0';
-	rc = mtasts_txt_select((const char *const *)t->recs, t->lens, t->n,
-	    t->id, &qerr);
+	if (tlsrpt)
+		rc = mtasts_tlsrpt_txt_select((const char *const *)t->recs,
+		    t->lens, t->n, &t->rpt, &qerr);
+	else
+		rc = mtasts_txt_select((const char *const *)t->recs, t->lens,
+		    t->n, t->id, &qerr);
 	if (rc == MTASTS_OK)
 		t->kind = MTASTS_TXT_FOUND;
 	else if (rc == MTASTS_NOTFOUND) {
 		t->kind = MTASTS_TXT_NO_STS;
-		for (i = 0; i < t->n; i++)
+		for (i = 0; i < t->n && !tlsrpt; i++)
 			if (t->lens[i] >= 5 && mtasts_ascii_caseeq(t->recs[i],
 			    5, "v=sts", 5)) {
 				t->lookalike = (long)i;
@@ -128,6 +141,38 @@ done:
 		net->dns_answer_free(a);
 	*out = t;
 	return MTASTS_OK;
+}
+
+int
+mtasts_admin_txt_discover(struct mtasts_ctx *ctx, const char *domain,
+    struct mtasts_txt_info **out, struct mtasts_error *err)
+{
+	return discover(ctx, domain, 0, out, err);
+}
+
+int
+mtasts_admin_tlsrpt_discover(struct mtasts_ctx *ctx, const char *domain,
+    struct mtasts_txt_info **out, struct mtasts_error *err)
+{
+	return discover(ctx, domain, 1, out, err);
+}
+
+size_t
+mtasts_txt_info_rua_count(const struct mtasts_txt_info *t)
+{
+	return t->kind == MTASTS_TXT_FOUND ? t->rpt.nrua : 0;
+}
+
+const char *
+mtasts_txt_info_rua(const struct mtasts_txt_info *t, size_t i)
+{
+	return i < mtasts_txt_info_rua_count(t) ? t->rpt.rua[i] : NULL;
+}
+
+size_t
+mtasts_txt_info_rua_unsupported(const struct mtasts_txt_info *t)
+{
+	return t->kind == MTASTS_TXT_FOUND ? t->rpt.nunsupported : 0;
 }
 
 void
@@ -225,4 +270,128 @@ mtasts_fetch_kind(const struct mtasts_fetch *f)
 	    f->fail_kind == MTASTS_FETCH_MEDIA_TYPE)
 		return f->fail_kind;
 	return MTASTS_FETCH_OTHER;
+}
+
+struct mtasts_fetch_info {
+	struct mtasts_fetch f;
+	size_t naddrs;
+};
+
+int
+mtasts_admin_policy_fetch(struct mtasts_ctx *ctx, const char *domain,
+    struct mtasts_fetch_info **out, struct mtasts_error *err)
+{
+	struct sockaddr_storage addrs[MTASTS_ADDRS_MAX];
+	struct mtasts_fetch_info *fi;
+	char host[MTASTS_DOMAIN_MAX + 16];
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	snprintf(host, sizeof(host), "mta-sts.%s", domain);
+	rc = mtasts_dns_addrs(ctx, host, 443, 0, addrs, MTASTS_ADDRS_MAX, &n,
+	    err);
+	if (rc != MTASTS_OK)
+		return rc;
+	if ((fi = calloc(1, sizeof(*fi))) == NULL)
+		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
+	fi->naddrs = n;
+	mtasts_fetch_from(ctx, host, addrs, n, mtasts_mono_ms() +
+	    ctx->cfg.fetch_timeout_ms, &fi->f);
+	*out = fi;
+	return MTASTS_OK;
+}
+
+void
+mtasts_fetch_info_free(struct mtasts_fetch_info *fi)
+{
+	if (fi == NULL)
+		return;
+	mtasts_fetch_clear(&fi->f);
+	free(fi);
+}
+
+int
+mtasts_fetch_info_rc(const struct mtasts_fetch_info *fi)
+{
+	return fi->f.rc;
+}
+
+int
+mtasts_fetch_info_kind(const struct mtasts_fetch_info *fi)
+{
+	return mtasts_fetch_kind(&fi->f);
+}
+
+size_t
+mtasts_fetch_info_addresses(const struct mtasts_fetch_info *fi)
+{
+	return fi->naddrs;
+}
+
+const char *
+mtasts_fetch_info_addr(const struct mtasts_fetch_info *fi)
+{
+	return fi->f.addr;
+}
+
+const char *
+mtasts_fetch_info_tls_version(const struct mtasts_fetch_info *fi)
+{
+	return fi->f.tls_version;
+}
+
+const char *
+mtasts_fetch_info_cert_subject(const struct mtasts_fetch_info *fi)
+{
+	return fi->f.cert_subject;
+}
+
+const char *
+mtasts_fetch_info_cert_san(const struct mtasts_fetch_info *fi)
+{
+	return fi->f.cert_san;
+}
+
+time_t
+mtasts_fetch_info_cert_not_after(const struct mtasts_fetch_info *fi)
+{
+	return fi->f.cert_not_after;
+}
+
+int
+mtasts_fetch_info_http_status(const struct mtasts_fetch_info *fi)
+{
+	return fi->f.http_status;
+}
+
+const char *
+mtasts_fetch_info_content_type(const struct mtasts_fetch_info *fi)
+{
+	return fi->f.content_type;
+}
+
+const char *
+mtasts_fetch_info_location(const struct mtasts_fetch_info *fi)
+{
+	return fi->f.location;
+}
+
+const char *
+mtasts_fetch_info_body(const struct mtasts_fetch_info *fi, size_t *len)
+{
+	*len = fi->f.rc == MTASTS_OK ? fi->f.body_len : 0;
+	return fi->f.rc == MTASTS_OK ? fi->f.body : NULL;
+}
+
+const char *
+mtasts_fetch_info_result_type(const struct mtasts_fetch_info *fi)
+{
+	return fi->f.result_type;
+}
+
+const char *
+mtasts_fetch_info_reason(const struct mtasts_fetch_info *fi)
+{
+	return fi->f.reason;
 }

@@ -428,6 +428,18 @@ MTASTS_API size_t mtasts_txt_info_nsts(const struct mtasts_txt_info *t);
  * (begins "v=sts", any case), or -1.
  */
 MTASTS_API long mtasts_txt_info_lookalike(const struct mtasts_txt_info *t);
+/**
+ * mtasts_admin_tlsrpt_discover - the same for `_smtp._tls.<domain>` (RFC
+ * 8460 §3): NO_STS means no record begins "v=TLSRPTv1;", SYNTAX an
+ * invalid one (why), FOUND a record with a usable rua.
+ */
+MTASTS_API int mtasts_admin_tlsrpt_discover(struct mtasts_ctx *ctx, const char *domain,
+    struct mtasts_txt_info **out, struct mtasts_error *err);
+/** FOUND by mtasts_admin_tlsrpt_discover: the usable rua URIs, in order. */
+MTASTS_API size_t mtasts_txt_info_rua_count(const struct mtasts_txt_info *t);
+MTASTS_API const char *mtasts_txt_info_rua(const struct mtasts_txt_info *t, size_t i);
+/** FOUND: valid rua URIs with a scheme senders cannot deliver to. */
+MTASTS_API size_t mtasts_txt_info_rua_unsupported(const struct mtasts_txt_info *t);
 
 /* Why a policy fetch failed, for a checker's advice. */
 enum mtasts_fetch_kind {
@@ -441,6 +453,40 @@ enum mtasts_fetch_kind {
 	MTASTS_FETCH_MEDIA_TYPE,	/* not text/plain */
 	MTASTS_FETCH_OTHER		/* connection, TLS, protocol... */
 };
+
+
+struct mtasts_fetch_info;	/* one policy fetch, as a sender makes it */
+/**
+ * mtasts_admin_policy_fetch - resolve mta-sts.<domain> and fetch
+ * https://mta-sts.<domain>/.well-known/mta-sts.txt as the lookup does
+ * (every address, PKIX, fetch_timeout), keeping what a checker shows.
+ * @return MTASTS_OK (*out new; mtasts_fetch_info_rc() says how the fetch
+ * went), MTASTS_NOTFOUND (the host has no A/AAAA record), MTASTS_NOMEM,
+ * or the address lookup's failure (err).
+ */
+MTASTS_API int mtasts_admin_policy_fetch(struct mtasts_ctx *ctx, const char *domain,
+    struct mtasts_fetch_info **out, struct mtasts_error *err);
+MTASTS_API void mtasts_fetch_info_free(struct mtasts_fetch_info *f);
+/** MTASTS_OK (a body), MTASTS_TEMPFAIL, MTASTS_INVALID, ... */
+MTASTS_API int mtasts_fetch_info_rc(const struct mtasts_fetch_info *f);
+/** enum mtasts_fetch_kind of a failure (MTASTS_FETCH_OK on success). */
+MTASTS_API int mtasts_fetch_info_kind(const struct mtasts_fetch_info *f);
+/** Addresses the policy host resolved to. */
+MTASTS_API size_t mtasts_fetch_info_addresses(const struct mtasts_fetch_info *f);
+/* Details of the attempt, "" / 0 where it did not get (sanitised text). */
+MTASTS_API const char *mtasts_fetch_info_addr(const struct mtasts_fetch_info *f);
+MTASTS_API const char *mtasts_fetch_info_tls_version(const struct mtasts_fetch_info *f);
+MTASTS_API const char *mtasts_fetch_info_cert_subject(const struct mtasts_fetch_info *f);
+MTASTS_API const char *mtasts_fetch_info_cert_san(const struct mtasts_fetch_info *f);
+MTASTS_API time_t mtasts_fetch_info_cert_not_after(const struct mtasts_fetch_info *f);
+MTASTS_API int mtasts_fetch_info_http_status(const struct mtasts_fetch_info *f);
+MTASTS_API const char *mtasts_fetch_info_content_type(const struct mtasts_fetch_info *f);
+MTASTS_API const char *mtasts_fetch_info_location(const struct mtasts_fetch_info *f);
+/** The body (rc MTASTS_OK; NUL-terminated, *len bytes), else NULL. */
+MTASTS_API const char *mtasts_fetch_info_body(const struct mtasts_fetch_info *f, size_t *len);
+/** The RFC 8460 result type and the reason of a failure, else "". */
+MTASTS_API const char *mtasts_fetch_info_result_type(const struct mtasts_fetch_info *f);
+MTASTS_API const char *mtasts_fetch_info_reason(const struct mtasts_fetch_info *f);
 
 #ifdef __cplusplus
 }
