@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <openssl/ssl.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <grp.h>
@@ -32,10 +31,13 @@
 #include "cli.h"
 #include "mtasts.h"
 #include "mtasts_admin.h"
-/* check_mx/probe_* (h/decide) and check --local still need it. */
+/*
+ * Only for the MX part (explain_miss, check_mx, check_smtp's probes,
+ * probe_fix, probe_report), which moves to the core's MX/verdict API
+ * (h/decide); everything else here uses mtasts.h and mtasts_admin.h.
+ */
 #include "mtasts_internal.h"
 
-#define T_TXT 16
 #define DAY 86400
 /* Warn when a certificate expires sooner than this (days). */
 #define CHECK_CERT_WARN_DAYS 14
@@ -107,7 +109,7 @@ add_check(struct dom *d, const char *name, const char *target)
 }
 
 static void set_st(struct check *c, int st, const char *fix,
-    const char *fmt, ...) MTASTS_PRINTF(4, 5);
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Append "; s" to buf (or set it when empty), truncating at its end. */
 static void
@@ -1185,7 +1187,6 @@ cmd_check(struct mtasts_ctx *ctx, int argc, char **argv)
 
 /* ---- mtasts check --local: the installation itself ---- */
 
-#define T_NS 2
 /* The resolver probe's deadline (ms): "reachable" must be quick. */
 #define LOCAL_RESOLVER_MS 3000
 /* Cache files opened as the MTA user before giving up counting. */
@@ -1204,7 +1205,7 @@ struct as_user {
 
 static void
 au_set(struct as_user *r, int st, const char *fix, const char *fmt, ...)
-    MTASTS_PRINTF(4, 5);
+    __attribute__((format(printf, 4, 5)));
 
 static void
 au_set(struct as_user *r, int st, const char *fix, const char *fmt, ...)
