@@ -16,7 +16,8 @@
  * The date defaults to yesterday (UTC): run both daily, some hours after
  * midnight UTC (docs/tlsrpt.md). `send` keeps one state file per report in
  * report_dir/state and retries failed deliveries with exponential back-off
- * on later runs, for up to 24 hours after the first attempt (§5.5).
+ * on later runs, for up to 24 hours after the first attempt (§5.5): the
+ * rule and the state are the core's (mtasts_admin_report_send, D-RPT-10).
  *
  * Exit status: 0 done (or retries pending), 1 internal error, 2 usage or
  * configuration error, 4 some report could not be delivered and was given
@@ -33,15 +34,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "cli.h"
 #include "mtasts.h"
 #include "mtasts_admin.h"
 
 #define EXIT_GAVE_UP 4
 #define DAY 86400
-#define PATH_MAX_ 1024	/* mtasts.conf paths */
+#define REPORT_PATH_MAX 1024	/* mtasts.conf paths */
 /* Spool directories one fleet report reads. */
 #define SPOOLS_MAX 1024
 
@@ -95,7 +94,7 @@ parse_date(const char *s, time_t *out)
 static int
 write_file(const char *dir, const char *name, const char *data, size_t len)
 {
-	char path[PATH_MAX_ * 2], tmp[PATH_MAX_ * 2 + 32];
+	char path[REPORT_PATH_MAX * 2], tmp[REPORT_PATH_MAX * 2 + 32];
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path) || (size_t)snprintf(tmp, sizeof(tmp),
@@ -107,7 +106,7 @@ write_file(const char *dir, const char *name, const char *data, size_t len)
 static int
 mkdirs(const char *path)
 {
-	char buf[PATH_MAX_ * 2];
+	char buf[REPORT_PATH_MAX * 2];
 	char *p;
 
 	if (mtasts_strlcpy(buf, path, sizeof(buf)) >= sizeof(buf))
@@ -148,7 +147,7 @@ static int
 send_reports(struct mtasts_ctx *ctx, const struct mtasts_reports *rs,
     time_t now, size_t *pending)
 {
-	char sdir[PATH_MAX_ + 16];
+	char sdir[REPORT_PATH_MAX + 16];
 	size_t i, n = mtasts_reports_count(rs), nsent = 0, nalready = 0,
 	    nlater = 0, nretry = 0, ngaveup = 0, nfailed = 0;
 	int rc = 0;
@@ -283,7 +282,7 @@ spool_root(const char *root, char **spools, size_t *n)
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
-		char p[PATH_MAX_];
+		char p[REPORT_PATH_MAX];
 		struct stat sb;
 
 		if (de->d_name[0] == '.')
@@ -312,7 +311,7 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 	size_t nspools = 0;
 	int fleet = 0;
 	const char *out = NULL, *date = NULL;
-	char ymd[16], dir[PATH_MAX_ * 2];
+	char ymd[16], dir[REPORT_PATH_MAX * 2];
 	struct mtasts_reports *v = NULL;
 	struct mtasts_report_counts st;
 	struct mtasts_error err = { 0, "" };
@@ -450,7 +449,7 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 	 * prune that spool day once it is old. Then the pruning itself.
 	 */
 	if (!fleet && pending == 0 && st.tempfail == 0) {
-		char mark[PATH_MAX_ * 2];
+		char mark[REPORT_PATH_MAX * 2];
 
 		snprintf(mark, sizeof(mark), "%s/%s", report_dir(ctx), ymd);
 		err.text[0] = '\0';
