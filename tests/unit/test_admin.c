@@ -5,8 +5,11 @@
  * §5.5 retry schedule (D-RPT-10), the TXT discovery kinds `mtasts
  * check` explains, and the policy fetch failure kinds.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/x509_vfy.h>
 
@@ -215,6 +218,68 @@ test_fetch_kind(void)
 	}
 }
 
+static void
+put(const char *dir, const char *name, const char *text)
+{
+	char p[512];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	if ((f = fopen(p, "w")) != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static void
+count_pending(void *arg, const char *name, int state)
+{
+	size_t *n = arg;
+
+	(void)name;
+	n[state]++;
+}
+
+/* Send state files -> sent / retrying / given up (D-MET-4, D-RPT-10). */
+static void
+test_report_states(void)
+{
+	char tmpl[] = "/tmp/test_admin.XXXXXX", sdir[256], cmd[300];
+	struct mtasts_ctx *ctx = mtasts_ctx_new();
+	struct mtasts_error err = { 0, "" };
+	size_t st[3] = { 9, 9, 9 }, pend[3] = { 0, 0, 0 };
+	char *dir = mkdtemp(tmpl);
+
+	CHECK(dir != NULL && ctx != NULL);
+	if (dir == NULL || ctx == NULL)
+		return;
+	CHECK(mtasts_ctx_set(ctx, "report_dir", dir, &err) == MTASTS_OK);
+	/* No state directory yet: no report, not an error. */
+	CHECK(mtasts_admin_report_states(ctx, 0, st, NULL, NULL) == 0);
+	CHECK(st[0] == 0 && st[1] == 0 && st[2] == 0);
+	CHECK(mtasts_admin_report_state_dir(ctx, sdir, sizeof(sdir)) == 0);
+	CHECK(mkdir(sdir, 0700) == 0);
+	put(sdir, "s!a.example!1700000000!1700086400!x.json.state",
+	    "{\"first\":1,\"next\":0,\"attempts\":1,"
+	    "\"done\":\"mailto:r@a.example\",\"gave_up\":false}");
+	put(sdir, "s!b.example!1700000000!1700086400!x.json.state",
+	    "{\"first\":1,\"next\":9,\"attempts\":2,\"gave_up\":false}");
+	put(sdir, "s!c.example!1700000000!1700086400!x.json.state",
+	    "{\"first\":1,\"next\":0,\"attempts\":9,\"gave_up\":true}");
+	put(sdir, "s!d.example!1600000000!1600086400!x.json.state",
+	    "{\"gave_up\":true}");		/* before since */
+	put(sdir, "junk.state", "{}");		/* not a report's */
+	put(sdir, ".s!e.example!1700000000!1!x.json.state", "{}");
+	CHECK(mtasts_admin_report_states(ctx, 1699990000, st, count_pending,
+	    pend) == 0);
+	CHECKF(st[0] == 1 && st[1] == 1 && st[2] == 1, "%zu %zu %zu", st[0],
+	    st[1], st[2]);
+	CHECK(pend[0] == 0 && pend[1] == 1 && pend[2] == 1);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+	mtasts_ctx_free(ctx);
+}
+
 int
 main(void)
 {
@@ -222,5 +287,6 @@ main(void)
 	test_retry_rule();
 	test_txt_discover();
 	test_fetch_kind();
+	test_report_states();
 	return T_DONE();
 }
