@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <openssl/ssl.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <grp.h>
@@ -31,9 +30,14 @@
 
 #include "cli.h"
 #include "mtasts.h"
+#include "mtasts_admin.h"
+/*
+ * Only for the MX part (explain_miss, check_mx, check_smtp's probes,
+ * probe_fix, probe_report), which moves to the core's MX/verdict API
+ * (h/decide); everything else here uses mtasts.h and mtasts_admin.h.
+ */
 #include "mtasts_internal.h"
 
-#define T_TXT 16
 #define DAY 86400
 /* Warn when a certificate expires sooner than this (days). */
 #define CHECK_CERT_WARN_DAYS 14
@@ -43,6 +47,8 @@
 #define CHECK_CHECKS_MAX (8 + CHECK_MX_MAX)
 #define CHECK_MSG_MAX 512
 #define CHECK_DEFAULT_TIMEOUT 10
+#define CHECK_PATH_MAX 1024	/* mtasts.conf paths */
+#define CHECK_REASON_MAX 160
 
 enum cst {
 	ST_OK = 0,
@@ -78,7 +84,7 @@ struct dom {
 	size_t n;
 	int have_id;
 	char id[MTASTS_ID_MAX + 1];
-	struct mtasts_fetch f;		/* rc == MTASTS_OK: body present */
+	struct mtasts_fetch_info *f;	/* rc == MTASTS_OK: body present */
 	int fetched;
 	struct mtasts_policy *pol;
 	int mx_state;			/* 0 unknown, 1 list, 2 implicit */
@@ -103,7 +109,7 @@ add_check(struct dom *d, const char *name, const char *target)
 }
 
 static void set_st(struct check *c, int st, const char *fix,
-    const char *fmt, ...) MTASTS_PRINTF(4, 5);
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Append "; s" to buf (or set it when empty), truncating at its end. */
 static void
@@ -167,122 +173,118 @@ fmt_time(time_t t, char *out, size_t size)
 		mtasts_strlcpy(out, "-", size);
 }
 
-static const char *
-dnssec_name(const struct mtasts_dns_answer *a)
-{
-	if (a->status == MTASTS_DNS_BOGUS)
-		return "bogus";
-	return a->secure ? "secure" : "insecure";
-}
-
 /* ---- 1. _mta-sts TXT ---- */
 
+/* The core's discovery (mtasts_admin_txt_discover), explained. */
 static void
 check_txt(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "txt", NULL);
-	struct mtasts_dns_answer *a = NULL;
+	struct mtasts_txt_info *t = NULL;
 	struct mtasts_error err = { 0, "" };
-	char qname[MTASTS_DOMAIN_MAX + 16], **recs = NULL;
-	size_t *lens = NULL, n = 0, i;
+	const char *qname, *cname, *why;
+	size_t n, i, len;
 	json_t *arr;
-	int rc;
 
-	snprintf(qname, sizeof(qname), "_mta-sts.%s", d->name);
-	jset_str(c->data, "name", qname);
-	rc = mtasts_dns_query(ctx, qname, T_TXT, 0, &a, &err);
-	if (rc != MTASTS_OK) {
+	if (mtasts_admin_txt_discover(ctx, d->name, &t, &err) != MTASTS_OK) {
 		set_st(c, ST_ERROR, "check the resolver setting of mtasts.conf",
-		    "%s: %s", qname, err.text);
-		goto done;
+		    "_mta-sts.%s: %s", d->name, err.text);
+		return;
 	}
-	jset_str(c->data, "dnssec", dnssec_name(a));
-	if (a->canonname[0] != '\0' &&
-	    !mtasts_ascii_caseeq(a->canonname, strlen(a->canonname), qname,
-	    strlen(qname))) {
+	qname = mtasts_txt_info_qname(t);
+	cname = mtasts_txt_info_cname(t);
+	why = mtasts_txt_info_why(t);
+	n = mtasts_txt_info_count(t);
+	jset_str(c->data, "name", qname);
+	if (mtasts_txt_info_dnssec(t) != NULL)
+		jset_str(c->data, "dnssec", mtasts_txt_info_dnssec(t));
+	if (cname != NULL) {
 		arr = json_array();
 		json_array_append_new(arr, json_string(qname));
-		json_array_append_new(arr, json_string(a->canonname));
+		json_array_append_new(arr, json_string(cname));
 		json_object_set_new(c->data, "cname_chain", arr);
 	}
-	switch (a->status) {
-	case MTASTS_DNS_ANSWER:
+	/* The records, when the RRset could be decoded. */
+	if (mtasts_txt_info_kind(t) == MTASTS_TXT_FOUND ||
+	    mtasts_txt_info_kind(t) >= MTASTS_TXT_NO_STS) {
+		arr = json_array();
+		for (i = 0; i < n; i++) {
+			const char *rec = mtasts_txt_info_record(t, i, &len);
+
+			json_array_append_new(arr, json_stringn(rec, len));
+		}
+		json_object_set_new(c->data, "records", arr);
+	}
+	switch (mtasts_txt_info_kind(t)) {
+	case MTASTS_TXT_RESOLVER:
+		set_st(c, ST_ERROR, "check the resolver setting of mtasts.conf",
+		    "%s: %s", qname, why);
 		break;
-	case MTASTS_DNS_NXDOMAIN:
-	case MTASTS_DNS_NODATA:
+	case MTASTS_TXT_NXDOMAIN:
+	case MTASTS_TXT_NODATA:
 		set_st(c, ST_FAIL, "publish _mta-sts.<domain> TXT "
 		    "\"v=STSv1; id=<YYYYMMDDhhmmss>\"",
 		    "%s: %s: compliant senders do not use MTA-STS for %s",
-		    qname, a->status == MTASTS_DNS_NXDOMAIN ? "NXDOMAIN" :
-		    "no TXT record", d->name);
-		goto done;
-	case MTASTS_DNS_BOGUS:
+		    qname, mtasts_txt_info_kind(t) == MTASTS_TXT_NXDOMAIN ?
+		    "NXDOMAIN" : "no TXT record", d->name);
+		break;
+	case MTASTS_TXT_BOGUS:
 		set_st(c, ST_FAIL, "repair the zone's DNSSEC signatures or DS "
 		    "record", "%s: DNSSEC validation failed (dnssec-invalid): "
-		    "%s", qname, a->why);
-		goto done;
-	default:
+		    "%s", qname, why);
+		break;
+	case MTASTS_TXT_DNS_FAILED:
 		set_st(c, ST_ERROR, "make the domain's name servers answer "
 		    "(senders defer or skip MTA-STS meanwhile)",
-		    "%s: DNS lookup failed: %s", qname, a->why);
-		goto done;
-	}
-	if (mtasts_dns_txt_decode(a, &recs, &lens, &n) != MTASTS_OK) {
+		    "%s: DNS lookup failed: %s", qname, why);
+		break;
+	case MTASTS_TXT_MALFORMED:
 		set_st(c, ST_FAIL, "republish the record as plain TXT "
 		    "strings", "%s: malformed or oversized TXT RRset", qname);
-		goto done;
-	}
-	arr = json_array();
-	for (i = 0; i < n; i++)
-		json_array_append_new(arr, json_stringn(recs[i], lens[i]));
-	json_object_set_new(c->data, "records", arr);
-	rc = mtasts_txt_select((const char *const *)recs, lens, n, d->id,
-	    &err);
-	if (rc == MTASTS_OK) {
+		break;
+	case MTASTS_TXT_FOUND:
+		mtasts_strlcpy(d->id, mtasts_txt_info_id(t), sizeof(d->id));
 		d->have_id = 1;
 		jset_str(c->data, "id", d->id);
 		set_st(c, ST_OK, NULL, "%s: v=STSv1, id=%s (DNSSEC %s%s%s)",
-		    qname, d->id, dnssec_name(a),
-		    json_object_get(c->data, "cname_chain") ? ", via CNAME " :
-		    "", json_object_get(c->data, "cname_chain") ?
-		    a->canonname : "");
-	} else if (rc == MTASTS_NOTFOUND) {
+		    qname, d->id, mtasts_txt_info_dnssec(t),
+		    cname != NULL ? ", via CNAME " : "",
+		    cname != NULL ? cname : "");
+		break;
+	case MTASTS_TXT_NO_STS: {
 		const char *hint = "publish \"v=STSv1; id=...\" (the ';' "
 		    "after v=STSv1 is required)";
+		long k = mtasts_txt_info_lookalike(t);
 
-		for (i = 0; i < n; i++)
-			if (lens[i] >= 5 && mtasts_ascii_caseeq(recs[i], 5,
-			    "v=sts", 5))
-				break;
-		if (i < n)
+		if (k >= 0)
 			set_st(c, ST_FAIL, hint, "%s: \"%.80s\" is not an STS "
 			    "record: it must begin with \"v=STSv1;\"", qname,
-			    recs[i]);
+			    mtasts_txt_info_record(t, (size_t)k, &len));
 		else
 			set_st(c, ST_FAIL, hint, "%s: %zu TXT record(s), none "
 			    "begins with \"v=STSv1;\"", qname, n);
-	} else {
-		int multi = strstr(err.text, "STS records") != NULL;
-
-		set_st(c, ST_FAIL, multi ? "keep exactly one v=STSv1 record" :
-		    "fix the record syntax (RFC 8461 §3.1)", "%s: %s%s",
-		    qname, err.text, multi ? ": senders ignore all of them" :
-		    "");
+		break;
 	}
-done:
-	mtasts_dns_txt_free(recs, lens, n);
-	mtasts_dns_answer_free(a);
+	case MTASTS_TXT_MULTIPLE:
+		set_st(c, ST_FAIL, "keep exactly one v=STSv1 record",
+		    "%s: %s: senders ignore all of them", qname, why);
+		break;
+	default:
+		set_st(c, ST_FAIL, "fix the record syntax (RFC 8461 §3.1)",
+		    "%s: %s", qname, why);
+		break;
+	}
+	mtasts_txt_info_free(t);
 }
 
 /* ---- 2. policy host ---- */
 
 static const char *
-webpki_fix(const char *reason)
+webpki_fix(int kind)
 {
-	if (strstr(reason, "expired") != NULL)
+	if (kind == MTASTS_FETCH_CERT_EXPIRED)
 		return "renew the certificate of the policy host";
-	if (strstr(reason, "HOSTNAME") != NULL ||
-	    strstr(reason, "mismatch") != NULL)
+	if (kind == MTASTS_FETCH_CERT_NAME)
 		return "the certificate must list mta-sts.<domain> as a DNS "
 		    "subjectAltName";
 	return "use a certificate from a publicly trusted CA for "
@@ -293,22 +295,23 @@ static void
 check_host(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "policy-host", NULL);
-	struct sockaddr_storage addrs[MTASTS_ADDRS_MAX];
 	struct mtasts_error err = { 0, "" };
-	struct mtasts_fetch *f = &d->f;
+	struct mtasts_fetch_info *f;
 	char host[MTASTS_DOMAIN_MAX + 16], url[MTASTS_DOMAIN_MAX + 64];
+	const char *addr, *tlsv, *ctype, *loc, *rtype, *reason;
 	char na[32];
-	size_t n = 0;
+	size_t blen = 0;
 	long days = 0;
-	int rc;
+	time_t not_after;
+	int rc, kind, http;
 
 	snprintf(host, sizeof(host), "mta-sts.%s", d->name);
 	snprintf(url, sizeof(url), "https://%s/.well-known/mta-sts.txt",
 	    host);
 	jset_str(c->data, "host", host);
 	jset_str(c->data, "url", url);
-	rc = mtasts_dns_addrs(ctx, host, 443, 0, addrs, MTASTS_ADDRS_MAX, &n,
-	    &err);
+	/* The lookup's own fetch, with the details kept (the core's). */
+	rc = mtasts_admin_policy_fetch(ctx, d->name, &d->f, &err);
 	if (rc == MTASTS_NOTFOUND) {
 		set_st(c, ST_FAIL, "publish an A/AAAA record for "
 		    "mta-sts.<domain> (the HTTPS policy server)",
@@ -320,69 +323,87 @@ check_host(struct mtasts_ctx *ctx, struct dom *d)
 		    "%s: address lookup failed: %s", host, err.text);
 		return;
 	}
-	jset_int(c->data, "addresses", (long long)n);
-	mtasts_fetch_from(ctx, host, addrs, n, mtasts_mono_ms() +
-	    ctx->cfg.fetch_timeout_ms, f);
+	f = d->f;
+	jset_int(c->data, "addresses",
+	    (long long)mtasts_fetch_info_addresses(f));
 	d->fetched = 1;
-	jset_str(c->data, "addr", f->addr[0] ? f->addr : NULL);
-	jset_str(c->data, "tls_version", f->tls_version[0] ?
-	    f->tls_version : NULL);
-	if (f->cert_not_after != 0) {
+	addr = mtasts_fetch_info_addr(f);
+	tlsv = mtasts_fetch_info_tls_version(f);
+	ctype = mtasts_fetch_info_content_type(f);
+	loc = mtasts_fetch_info_location(f);
+	rtype = mtasts_fetch_info_result_type(f);
+	reason = mtasts_fetch_info_reason(f);
+	http = mtasts_fetch_info_http_status(f);
+	not_after = mtasts_fetch_info_cert_not_after(f);
+	(void)mtasts_fetch_info_body(f, &blen);
+	jset_str(c->data, "addr", addr[0] ? addr : NULL);
+	jset_str(c->data, "tls_version", tlsv[0] ? tlsv : NULL);
+	if (not_after != 0) {
 		json_t *cert = json_object();
 
-		days = (long)((f->cert_not_after - time(NULL)) / DAY);
-		fmt_time(f->cert_not_after, na, sizeof(na));
-		jset_str(cert, "subject", f->cert_subject);
-		jset_str(cert, "san", f->cert_san);
+		days = (long)((not_after - time(NULL)) / DAY);
+		fmt_time(not_after, na, sizeof(na));
+		jset_str(cert, "subject", mtasts_fetch_info_cert_subject(f));
+		jset_str(cert, "san", mtasts_fetch_info_cert_san(f));
 		jset_str(cert, "not_after", na);
 		jset_int(cert, "days_left", days);
 		json_object_set_new(c->data, "certificate", cert);
 	}
-	if (f->http_status != 0)
-		jset_int(c->data, "http_status", f->http_status);
-	if (f->content_type[0] != '\0')
-		jset_str(c->data, "content_type", f->content_type);
-	if (f->location[0] != '\0')
-		jset_str(c->data, "location", f->location);
-	if (f->rc == MTASTS_OK)
-		jset_int(c->data, "body_size", (long long)f->body_len);
+	if (http != 0)
+		jset_int(c->data, "http_status", http);
+	if (ctype[0] != '\0')
+		jset_str(c->data, "content_type", ctype);
+	if (loc[0] != '\0')
+		jset_str(c->data, "location", loc);
+	if (mtasts_fetch_info_rc(f) == MTASTS_OK)
+		jset_int(c->data, "body_size", (long long)blen);
 	else {
-		jset_str(c->data, "result_type", f->result_type);
-		jset_str(c->data, "reason", f->reason);
+		jset_str(c->data, "result_type", rtype);
+		jset_str(c->data, "reason", reason);
 	}
-	if (f->rc == MTASTS_OK) {
+	if (mtasts_fetch_info_rc(f) == MTASTS_OK) {
 		if (days < CHECK_CERT_WARN_DAYS)
 			set_st(c, ST_WARN, "renew the certificate of the "
 			    "policy host now", "%s: certificate expires in %ld "
 			    "day(s) (%s)", host, days, na);
 		else
 			set_st(c, ST_OK, NULL, "%s: HTTP 200, %s, %zu bytes, "
-			    "%s, certificate valid for %ld days", url,
-			    f->content_type, f->body_len, f->tls_version,
-			    days);
+			    "%s, certificate valid for %ld days", url, ctype,
+			    blen, tlsv, days);
 		return;
 	}
-	if (strcmp(f->result_type, MTASTS_RT_STS_WEBPKI_INVALID) == 0)
-		set_st(c, ST_FAIL, webpki_fix(f->reason),
+	/* The kind is the core's (mtasts_fetch_kind), never the wording. */
+	switch (kind = mtasts_fetch_info_kind(f)) {
+	case MTASTS_FETCH_CERT_EXPIRED:
+	case MTASTS_FETCH_CERT_NAME:
+	case MTASTS_FETCH_CERT_OTHER:
+		set_st(c, ST_FAIL, webpki_fix(kind),
 		    "%s: certificate not valid (sts-webpki-invalid): %s", host,
-		    f->reason);
-	else if (f->http_status >= 300 && f->http_status < 400)
+		    reason);
+		break;
+	case MTASTS_FETCH_REDIRECT:
 		set_st(c, ST_FAIL, "serve the policy directly at the "
 		    "well-known URL: senders never follow redirects (RFC 8461 "
-		    "§3.3)", "%s: redirect %d to \"%s\"", url, f->http_status,
-		    f->location[0] ? f->location : "?");
-	else if (f->http_status != 0 && f->http_status != 200)
+		    "§3.3)", "%s: redirect %d to \"%s\"", url, http,
+		    loc[0] ? loc : "?");
+		break;
+	case MTASTS_FETCH_HTTP_STATUS:
 		set_st(c, ST_FAIL, "serve the policy with status 200",
-		    "%s: HTTP status %d", url, f->http_status);
-	else if (strstr(f->reason, "larger than") != NULL)
+		    "%s: HTTP status %d", url, http);
+		break;
+	case MTASTS_FETCH_TOO_LARGE:
 		set_st(c, ST_FAIL, "keep the policy under 64 KiB (RFC 8461 "
-		    "§3.2)", "%s: %s", url, f->reason);
-	else if (strstr(f->reason, "media type") != NULL)
+		    "§3.2)", "%s: %s", url, reason);
+		break;
+	case MTASTS_FETCH_MEDIA_TYPE:
 		set_st(c, ST_FAIL, "serve the policy as Content-Type: "
-		    "text/plain", "%s: %s", url, f->reason);
-	else
+		    "text/plain", "%s: %s", url, reason);
+		break;
+	default:
 		set_st(c, ST_FAIL, "make the policy host answer HTTPS on "
-		    "port 443", "%s: %s: %s", url, f->result_type, f->reason);
+		    "port 443", "%s: %s: %s", url, rtype, reason);
+		break;
+	}
 }
 
 /* ---- 3. policy body ---- */
@@ -392,17 +413,19 @@ check_policy(struct dom *d)
 {
 	struct check *c = add_check(d, "policy", NULL);
 	struct mtasts_error err = { 0, "" };
+	const char *body;
 	json_t *mx;
 	uint32_t age;
-	size_t i;
+	size_t i, blen;
 	int mode;
 
-	if (!d->fetched || d->f.rc != MTASTS_OK) {
+	if (!d->fetched || mtasts_fetch_info_rc(d->f) != MTASTS_OK) {
 		set_st(c, ST_SKIP, NULL, "no policy body to check (see "
 		    "policy-host)");
 		return;
 	}
-	if (mtasts_policy_parse(d->f.body, d->f.body_len, &d->pol, &err) !=
+	body = mtasts_fetch_info_body(d->f, &blen);
+	if (mtasts_policy_parse(body, blen, &d->pol, &err) !=
 	    MTASTS_OK) {
 		set_st(c, ST_FAIL, "fix the policy text (RFC 8461 §3.2: "
 		    "version, mode, mx, max_age lines)",
@@ -765,72 +788,83 @@ static void
 check_tlsrpt(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "tls-rpt", NULL);
-	struct mtasts_dns_answer *a = NULL;
+	struct mtasts_txt_info *t = NULL;
 	struct mtasts_error err = { 0, "" };
-	struct mtasts_tlsrpt_txt rpt;
-	char qname[MTASTS_DOMAIN_MAX + 16], **recs = NULL;
-	size_t *lens = NULL, n = 0, i;
+	const char *qname, *why;
+	size_t n, i, len, nrua, nbad;
 	json_t *arr;
-	int rc;
+	int kind;
 
-	memset(&rpt, 0, sizeof(rpt));
-	snprintf(qname, sizeof(qname), "_smtp._tls.%s", d->name);
-	jset_str(c->data, "name", qname);
-	rc = mtasts_dns_query(ctx, qname, T_TXT, 0, &a, &err);
-	if (rc != MTASTS_OK) {
-		set_st(c, ST_ERROR, NULL, "%s: %s", qname, err.text);
-		goto done;
+	if (mtasts_admin_tlsrpt_discover(ctx, d->name, &t, &err) !=
+	    MTASTS_OK) {
+		set_st(c, ST_ERROR, NULL, "_smtp._tls.%s: %s", d->name,
+		    err.text);
+		return;
 	}
-	if (a->status == MTASTS_DNS_NXDOMAIN ||
-	    a->status == MTASTS_DNS_NODATA) {
+	qname = mtasts_txt_info_qname(t);
+	why = mtasts_txt_info_why(t);
+	kind = mtasts_txt_info_kind(t);
+	n = mtasts_txt_info_count(t);
+	jset_str(c->data, "name", qname);
+	/* The records, when the RRset could be decoded. */
+	if (kind == MTASTS_TXT_FOUND || kind >= MTASTS_TXT_NO_STS) {
+		arr = json_array();
+		for (i = 0; i < n; i++) {
+			const char *rec = mtasts_txt_info_record(t, i, &len);
+
+			json_array_append_new(arr, json_stringn(rec, len));
+		}
+		json_object_set_new(c->data, "records", arr);
+	}
+	switch (kind) {
+	case MTASTS_TXT_RESOLVER:
+		set_st(c, ST_ERROR, NULL, "%s: %s", qname, why);
+		break;
+	case MTASTS_TXT_NXDOMAIN:
+	case MTASTS_TXT_NODATA:
 		set_st(c, ST_WARN, "publish _smtp._tls.<domain> TXT "
 		    "\"v=TLSRPTv1; rua=mailto:tls-reports@<domain>\"",
 		    "%s: no TLS-RPT record: you will not hear about senders' "
 		    "TLS failures", qname);
-		goto done;
-	}
-	if (a->status != MTASTS_DNS_ANSWER) {
-		set_st(c, a->status == MTASTS_DNS_BOGUS ? ST_FAIL : ST_ERROR,
+		break;
+	case MTASTS_TXT_BOGUS:
+	case MTASTS_TXT_DNS_FAILED:
+		set_st(c, kind == MTASTS_TXT_BOGUS ? ST_FAIL : ST_ERROR,
 		    "make the domain's name servers answer",
-		    "%s: DNS lookup failed: %s", qname, a->why);
-		goto done;
-	}
-	if (mtasts_dns_txt_decode(a, &recs, &lens, &n) != MTASTS_OK) {
+		    "%s: DNS lookup failed: %s", qname, why);
+		break;
+	case MTASTS_TXT_MALFORMED:
 		set_st(c, ST_FAIL, NULL, "%s: malformed TXT RRset", qname);
-		goto done;
-	}
-	arr = json_array();
-	for (i = 0; i < n; i++)
-		json_array_append_new(arr, json_stringn(recs[i], lens[i]));
-	json_object_set_new(c->data, "records", arr);
-	rc = mtasts_tlsrpt_txt_select((const char *const *)recs, lens, n,
-	    &rpt, &err);
-	if (rc == MTASTS_NOTFOUND) {
+		break;
+	case MTASTS_TXT_NO_STS:
 		set_st(c, ST_WARN, "publish \"v=TLSRPTv1; rua=...\"",
 		    "%s: no record begins with \"v=TLSRPTv1;\"", qname);
-		goto done;
-	}
-	if (rc != MTASTS_OK) {
+		break;
+	case MTASTS_TXT_FOUND:
+		nrua = mtasts_txt_info_rua_count(t);
+		nbad = mtasts_txt_info_rua_unsupported(t);
+		arr = json_array();
+		for (i = 0; i < nrua; i++)
+			json_array_append_new(arr,
+			    json_string(mtasts_txt_info_rua(t, i)));
+		json_object_set_new(c->data, "rua", arr);
+		jset_int(c->data, "unsupported_rua", (long long)nbad);
+		if (nbad > 0)
+			set_st(c, ST_WARN, "use only mailto: and https: rua "
+			    "URIs", "%s: %zu rua URI(s) use a scheme senders "
+			    "cannot deliver to", qname, nbad);
+		else
+			set_st(c, ST_OK, NULL, "%s: v=TLSRPTv1, rua %s%s",
+			    qname, mtasts_txt_info_rua(t, 0), nrua > 1 ?
+			    " (and more)" : "");
+		break;
+	default:
 		set_st(c, ST_FAIL, "fix the record: \"v=TLSRPTv1; "
 		    "rua=mailto:addr\" or rua=https://... (RFC 8460 §3)",
-		    "%s: invalid TLS-RPT record: %s", qname, err.text);
-		goto done;
+		    "%s: invalid TLS-RPT record: %s", qname, why);
+		break;
 	}
-	arr = json_array();
-	for (i = 0; i < rpt.nrua; i++)
-		json_array_append_new(arr, json_string(rpt.rua[i]));
-	json_object_set_new(c->data, "rua", arr);
-	jset_int(c->data, "unsupported_rua", (long long)rpt.nunsupported);
-	if (rpt.nunsupported > 0)
-		set_st(c, ST_WARN, "use only mailto: and https: rua URIs",
-		    "%s: %zu rua URI(s) use a scheme senders cannot deliver "
-		    "to", qname, rpt.nunsupported);
-	else
-		set_st(c, ST_OK, NULL, "%s: v=TLSRPTv1, rua %s%s", qname,
-		    rpt.rua[0], rpt.nrua > 1 ? " (and more)" : "");
-done:
-	mtasts_dns_txt_free(recs, lens, n);
-	mtasts_dns_answer_free(a);
+	mtasts_txt_info_free(t);
 }
 
 /* ---- 7. consistency with the cached policy ---- */
@@ -863,14 +897,15 @@ static void
 check_cache(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "cache", NULL);
-	struct mtasts_cache_entry *e = NULL;
+	struct mtasts_cache_item *e = NULL;
 	struct mtasts_error err = { 0, "" };
-	const char *text;
+	const struct mtasts_policy *p;
+	const char *text, *id, *body;
 	char fa[32], la[120], lb[120];
-	size_t tlen, line;
+	size_t tlen, line, blen = 0;
 	int rc, same_id, same_body;
 
-	rc = mtasts_cache_load(ctx, d->name, &e, &err);
+	rc = mtasts_admin_cache_get(ctx, d->name, &e, &err);
 	if (rc == MTASTS_NOTFOUND) {
 		set_st(c, ST_SKIP, NULL, "no cached policy for %s", d->name);
 		goto done;
@@ -879,25 +914,27 @@ check_cache(struct mtasts_ctx *ctx, struct dom *d)
 		set_st(c, ST_SKIP, NULL, "cache not readable: %s", err.text);
 		goto done;
 	}
-	if (e->policy == NULL) {
+	if ((p = mtasts_cache_item_policy(e)) == NULL) {
 		set_st(c, ST_SKIP, NULL, "cache holds no policy for %s",
 		    d->name);
 		goto done;
 	}
-	fmt_time(e->fetched_at, fa, sizeof(fa));
-	jset_str(c->data, "cached_id", e->id);
+	id = mtasts_cache_item_id(e);
+	fmt_time(mtasts_cache_item_fetched_at(e), fa, sizeof(fa));
+	jset_str(c->data, "cached_id", id);
 	jset_str(c->data, "fetched_at", fa);
-	fmt_time(e->expires_at, la, sizeof(la));
+	fmt_time(mtasts_cache_item_expires_at(e), la, sizeof(la));
 	jset_str(c->data, "expires_at", la);
-	if (!d->have_id || d->f.rc != MTASTS_OK || d->f.body == NULL) {
+	if (!d->have_id || d->f == NULL ||
+	    (body = mtasts_fetch_info_body(d->f, &blen)) == NULL) {
 		set_st(c, ST_SKIP, NULL, "cached policy id %s; the live "
-		    "policy could not be read to compare", e->id);
+		    "policy could not be read to compare", id);
 		goto done;
 	}
 	jset_str(c->data, "live_id", d->id);
-	text = mtasts_policy_text(e->policy, &tlen);
-	same_id = strcmp(e->id, d->id) == 0;
-	line = first_diff(text, tlen, d->f.body, d->f.body_len, la, lb,
+	text = mtasts_policy_text(p, &tlen);
+	same_id = strcmp(id, d->id) == 0;
+	line = first_diff(text, tlen, body, blen, la, lb,
 	    sizeof(la));
 	same_body = line == 0;
 	json_object_set_new(c->data, "id_changed", json_boolean(!same_id));
@@ -919,16 +956,16 @@ check_cache(struct mtasts_ctx *ctx, struct dom *d)
 	else if (!same_id && same_body)
 		set_st(c, ST_OK, NULL, "id changed (%s -> %s) without a policy "
 		    "change: harmless, senders re-fetch the same policy",
-		    e->id, d->id);
+		    id, d->id);
 	else if (!same_id)
 		set_st(c, ST_OK, NULL, "policy updated since cached (id %s -> "
-		    "%s); senders pick it up at their next TXT check", e->id,
+		    "%s); senders pick it up at their next TXT check", id,
 		    d->id);
 	else
 		set_st(c, ST_OK, NULL, "cached policy (id %s, fetched %s) "
-		    "matches the live one", e->id, fa);
+		    "matches the live one", id, fa);
 done:
-	mtasts_cache_entry_free(e);
+	mtasts_cache_item_free(e);
 }
 
 /* ---- driver and output ---- */
@@ -940,7 +977,7 @@ dom_clear(struct dom *d)
 
 	for (i = 0; i < d->n; i++)
 		json_decref(d->c[i].data);
-	mtasts_fetch_clear(&d->f);
+	mtasts_fetch_info_free(d->f);
 	mtasts_policy_free(d->pol);
 	free(d->mx);
 }
@@ -1070,7 +1107,7 @@ cmd_check(struct mtasts_ctx *ctx, int argc, char **argv)
 	uint64_t v;
 	int i, first, worst = ST_OK, colour, rc;
 
-	ctx->cache_readonly = 1;	/* the checker never writes the cache */
+	mtasts_admin_set_cache_readonly(ctx);	/* never writes the cache */
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			o.json = 1;
@@ -1150,7 +1187,6 @@ cmd_check(struct mtasts_ctx *ctx, int argc, char **argv)
 
 /* ---- mtasts check --local: the installation itself ---- */
 
-#define T_NS 2
 /* The resolver probe's deadline (ms): "reachable" must be quick. */
 #define LOCAL_RESOLVER_MS 3000
 /* Cache files opened as the MTA user before giving up counting. */
@@ -1169,7 +1205,7 @@ struct as_user {
 
 static void
 au_set(struct as_user *r, int st, const char *fix, const char *fmt, ...)
-    MTASTS_PRINTF(4, 5);
+    __attribute__((format(printf, 4, 5)));
 
 static void
 au_set(struct as_user *r, int st, const char *fix, const char *fmt, ...)
@@ -1188,7 +1224,7 @@ au_set(struct as_user *r, int st, const char *fix, const char *fmt, ...)
 static int
 try_create(const char *dir)
 {
-	char p[MTASTS_PATH_MAX + 64];
+	char p[CHECK_PATH_MAX + 64];
 	int fd, e;
 
 	snprintf(p, sizeof(p), "%s/.mtasts-check.%ld", dir, (long)getpid());
@@ -1235,16 +1271,17 @@ dir_as_user(struct mtasts_ctx *ctx, int cache, const char *user,
     struct as_user *r)
 {
 	struct mtasts_error err = { 0, "" };
-	const char *dir = cache ? ctx->cfg.cache_dir : mtasts_tlsrpt_dir(ctx);
-	char parent[MTASTS_PATH_MAX], p[MTASTS_PATH_MAX + 300];
+	const char *dir = mtasts_admin_conf_str(ctx, cache ?
+	    MTASTS_ADMIN_CACHE_DIR : MTASTS_ADMIN_TLSRPT_DIR);
+	char parent[CHECK_PATH_MAX], p[CHECK_PATH_MAX + 300];
 	struct stat st;
 	struct dirent *de;
 	DIR *d;
 	int e, fd;
 
 	if (cache) {
-		if (mtasts_cache_dir_check(ctx, 1,
-		    ctx->conf_line[MTASTS_CK_CACHE_DIR] != MTASTS_CONF_DEFAULT,
+		if (mtasts_admin_cache_dir_check(ctx, 1,
+		    !mtasts_admin_conf_is_default(ctx, MTASTS_ADMIN_CACHE_DIR),
 		    &r->exists, &err) != MTASTS_OK) {
 			au_set(r, ST_FAIL, "make cache_dir a directory owned "
 			    "by root, group of the MTA user, mode 02770",
@@ -1339,8 +1376,8 @@ check_dir_user(struct mtasts_ctx *ctx, struct dom *d, int cache,
 
 	memset(&r, 0, sizeof(r));
 	jset_str(c->data, "user", user);
-	jset_str(c->data, "dir", cache ? ctx->cfg.cache_dir :
-	    mtasts_tlsrpt_dir(ctx));
+	jset_str(c->data, "dir", mtasts_admin_conf_str(ctx, cache ?
+	    MTASTS_ADMIN_CACHE_DIR : MTASTS_ADMIN_TLSRPT_DIR));
 	if ((pw = getpwnam(user)) == NULL) {
 		set_st(c, ST_ERROR, "give an existing user with --user",
 		    "no such user \"%s\"", user);
@@ -1411,76 +1448,73 @@ static void
 check_local_ca(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "ca-store", NULL);
-	const struct mtasts_config *cfg = &ctx->cfg;
-	char why[MTASTS_REASON_MAX];
-	struct ssl_ctx_st *sctx;
+	const char *ca_file = mtasts_admin_conf_str(ctx, MTASTS_ADMIN_CA_FILE);
+	const char *ca_path = mtasts_admin_conf_str(ctx, MTASTS_ADMIN_CA_PATH);
+	char why[CHECK_REASON_MAX];
 	size_t ntext = 0, nlinks = 0, nssl;
 
-	jset_str(c->data, "ca_file", cfg->ca_file[0] ? cfg->ca_file : NULL);
-	jset_str(c->data, "ca_path", cfg->ca_path[0] ? cfg->ca_path : NULL);
-	if (cfg->ca_file[0] != '\0' &&
-	    mtasts_check_pem_file(cfg->ca_file, &ntext, why,
-	    sizeof(why)) != 0) {
+	jset_str(c->data, "ca_file", ca_file[0] ? ca_file : NULL);
+	jset_str(c->data, "ca_path", ca_path[0] ? ca_path : NULL);
+	if (ca_file[0] != '\0' &&
+	    mtasts_check_pem_file(ca_file, &ntext, why, sizeof(why)) != 0) {
 		set_st(c, ST_FAIL, "point ca_file at a PEM bundle, e.g. "
 		    "/etc/ssl/certs/ca-certificates.crt", "ca_file %s: %s",
-		    cfg->ca_file, why);
+		    ca_file, why);
 		return;
 	}
-	if (cfg->ca_path[0] != '\0' &&
-	    mtasts_check_ca_dir(cfg->ca_path, &nlinks, why,
-	    sizeof(why)) != 0) {
+	if (ca_path[0] != '\0' &&
+	    mtasts_check_ca_dir(ca_path, &nlinks, why, sizeof(why)) != 0) {
 		set_st(c, ST_FAIL, "point ca_path at a hashed directory, e.g. "
-		    "/etc/ssl/certs", "ca_path %s: %s", cfg->ca_path, why);
+		    "/etc/ssl/certs", "ca_path %s: %s", ca_path, why);
 		return;
 	}
-	if ((sctx = mtasts_tls_client_ctx(cfg, 1, why, sizeof(why))) ==
-	    NULL) {
+	if (mtasts_admin_ca_store_count(ctx, &nssl, why, sizeof(why)) != 0) {
 		set_st(c, ST_FAIL, "fix ca_file/ca_path, or install "
 		    "ca-certificates", "%s", why);
 		return;
 	}
-	nssl = mtasts_tls_ca_count(sctx);
-	SSL_CTX_free((SSL_CTX *)sctx);
 	jset_int(c->data, "certificates", (long long)nssl);
 	if (nlinks > 0)
 		jset_int(c->data, "hash_links", (long long)nlinks);
-	if (cfg->ca_file[0] == '\0' && cfg->ca_path[0] == '\0')
+	if (ca_file[0] == '\0' && ca_path[0] == '\0')
 		set_st(c, ST_OK, NULL, "system store: %zu certificate(s) "
 		    "loaded", nssl);
-	else if (cfg->ca_file[0] != '\0')
+	else if (ca_file[0] != '\0')
 		set_st(c, ST_OK, NULL, "ca_file %s: %zu certificate(s) "
-		    "loaded%s%s", cfg->ca_file, nssl, nlinks ? ", ca_path " :
-		    "", nlinks ? cfg->ca_path : "");
+		    "loaded%s%s", ca_file, nssl, nlinks ? ", ca_path " :
+		    "", nlinks ? ca_path : "");
 	else
 		set_st(c, ST_OK, NULL, "ca_path %s: %zu certificate hash "
-		    "link(s)", cfg->ca_path, nlinks);
+		    "link(s)", ca_path, nlinks);
 }
 
 static void
 check_local_anchor(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "anchor", NULL);
-	const struct mtasts_config *cfg = &ctx->cfg;
-	char why[MTASTS_REASON_MAX];
+	const char *file = mtasts_admin_conf_str(ctx,
+	    MTASTS_ADMIN_TRUST_ANCHOR_FILE);
+	int dnssec = mtasts_admin_conf_int(ctx, MTASTS_ADMIN_DNSSEC);
+	char why[CHECK_REASON_MAX];
 	size_t n;
 	int eno;
 
-	jset_str(c->data, "file", cfg->trust_anchor_file);
-	if (cfg->dnssec == 0) {
+	jset_str(c->data, "file", file);
+	if (dnssec == 0) {
 		set_st(c, ST_SKIP, NULL, "dnssec = off: no trust anchor used");
 		return;
 	}
-	if (mtasts_check_trust_anchor(cfg->trust_anchor_file, &n, &eno, why,
+	if (mtasts_check_trust_anchor(file, &n, &eno, why,
 	    sizeof(why)) == 0) {
 		jset_int(c->data, "anchors", (long long)n);
 		set_st(c, ST_OK, NULL, "%s: %zu DS/DNSKEY record(s)",
-		    cfg->trust_anchor_file, n);
-	} else if (cfg->dnssec == -1 && eno == ENOENT)
+		    file, n);
+	} else if (dnssec == -1 && eno == ENOENT)
 		set_st(c, ST_OK, NULL, "%s does not exist: with dnssec = auto, "
-		    "DNSSEC validation is off", cfg->trust_anchor_file);
+		    "DNSSEC validation is off", file);
 	else
 		set_st(c, ST_FAIL, "install dns-root-data, or fix "
-		    "trust_anchor_file", "%s: %s", cfg->trust_anchor_file, why);
+		    "trust_anchor_file", "%s: %s", file, why);
 }
 
 /*
@@ -1493,10 +1527,10 @@ check_local_dnssec(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "dnssec", NULL);
 	struct mtasts_error err = { 0, "" };
-	const char *mode = ctx->cfg.dnssec == 1 ? "on" : ctx->cfg.dnssec == 0
-	    ? "off" : "auto";
-	char why[MTASTS_REASON_MAX] = "";
-	int state = MTASTS_DNSSEC_UNKNOWN, rc;
+	int dnssec = mtasts_admin_conf_int(ctx, MTASTS_ADMIN_DNSSEC);
+	const char *mode = dnssec == 1 ? "on" : dnssec == 0 ? "off" : "auto";
+	char why[CHECK_REASON_MAX] = "";
+	int state = MTASTS_ADMIN_DNSSEC_UNKNOWN, rc;
 
 	jset_str(c->data, "mode", mode);
 	/* The same chain-of-trust check a delivery runs (D-DNSSEC-1..2). */
@@ -1511,21 +1545,21 @@ check_local_dnssec(struct mtasts_ctx *ctx, struct dom *d)
 	}
 	jset_str(c->data, "state", mtasts_dnssec_state_name(state));
 	switch (state) {
-	case MTASTS_DNSSEC_WORKING:
+	case MTASTS_ADMIN_DNSSEC_WORKING:
 		set_st(c, ST_OK, NULL, "dnssec = %s: validating; the trust "
 		    "anchor validates through the resolver", mode);
 		break;
-	case MTASTS_DNSSEC_OFF:
+	case MTASTS_ADMIN_DNSSEC_OFF:
 		set_st(c, ST_OK, NULL, "dnssec = %s: not validating%s%s", mode,
 		    why[0] ? ": " : "", why);
 		break;
-	case MTASTS_DNSSEC_AUTO_DISABLED:
+	case MTASTS_ADMIN_DNSSEC_AUTO_DISABLED:
 		set_st(c, ST_WARN, "use a resolver that returns DNSSEC records "
 		    "(e.g. a local unbound), or set dnssec = off to silence this",
 		    "dnssec = auto: validation is switched off in every process "
 		    "(%s)", why);
 		break;
-	case MTASTS_DNSSEC_BROKEN:
+	case MTASTS_ADMIN_DNSSEC_BROKEN:
 		set_st(c, ST_FAIL, "use a resolver that returns DNSSEC records, "
 		    "or set dnssec = auto or off", "dnssec = on but the resolver "
 		    "path cannot validate the trust anchor: every lookup that "
@@ -1543,46 +1577,45 @@ static void
 check_local_resolver(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "resolver", NULL);
-	struct mtasts_dns_answer *a = NULL;
 	struct mtasts_error err = { 0, "" };
-	char list[MTASTS_RESOLVERS_MAX * 66] = "";
+	char list[8 * 66] = "", why[CHECK_REASON_MAX];
 	int64_t t0 = mtasts_mono_ms();
-	int ms = ctx->cfg.dns_timeout_ms, rc;
+	int ms = mtasts_admin_conf_int(ctx, MTASTS_ADMIN_DNS_TIMEOUT_MS), rc;
+	int answer;
+	const char *r;
 	size_t i;
 
-	for (i = 0; i < ctx->cfg.nresolvers; i++)
-		append(list, sizeof(list), ctx->cfg.resolvers[i]);
+	for (i = 0; (r = mtasts_admin_conf_resolver(ctx, i)) != NULL; i++)
+		append(list, sizeof(list), r);
 	if (list[0] == '\0')
 		mtasts_strlcpy(list, "/etc/resolv.conf", sizeof(list));
 	jset_str(c->data, "resolvers", list);
 	if (ms > LOCAL_RESOLVER_MS)
 		ms = LOCAL_RESOLVER_MS;
-	rc = mtasts_dns_query(ctx, ".", T_NS, ms, &a, &err);
+	rc = mtasts_admin_resolver_probe(ctx, ms, &answer, why, sizeof(why),
+	    &err);
 	jset_int(c->data, "elapsed_ms", mtasts_mono_ms() - t0);
 	if (rc != MTASTS_OK) {
 		set_st(c, ST_FAIL, "fix the resolver lines of mtasts.conf",
 		    "%s cannot be used: %s", list, err.text);
 		return;
 	}
-	switch (a->status) {
-	case MTASTS_DNS_ANSWER:
-	case MTASTS_DNS_NODATA:
-	case MTASTS_DNS_NXDOMAIN:
+	switch (answer) {
+	case MTASTS_RESOLVER_ANSWERS:
 		set_st(c, ST_OK, NULL, "%s answers (. NS in %lld ms)", list,
 		    (long long)(mtasts_mono_ms() - t0));
 		break;
-	case MTASTS_DNS_BOGUS:
+	case MTASTS_RESOLVER_BOGUS:
 		set_st(c, ST_WARN, "see the dnssec row", "%s answers, but "
-		    "DNSSEC validation of . NS failed: %s", list, a->why);
+		    "DNSSEC validation of . NS failed: %s", list, why);
 		break;
 	default:
 		set_st(c, ST_FAIL, "start the resolver, or fix the resolver "
 		    "lines of mtasts.conf; every uncached domain defers or "
 		    "goes without MTA-STS meanwhile", "%s does not answer "
-		    "within %d ms: %s", list, ms, a->why);
+		    "within %d ms: %s", list, ms, why);
 		break;
 	}
-	mtasts_dns_answer_free(a);
 }
 
 /*
@@ -1594,16 +1627,14 @@ static void
 check_local_reports(struct mtasts_ctx *ctx, struct dom *d)
 {
 	struct check *c = add_check(d, "reports", NULL);
-	const struct mtasts_config *cfg = &ctx->cfg;
-	char prog[MTASTS_PATH_MAX], parent[MTASTS_PATH_MAX];
-	const char *cmd = cfg->sendmail[0] ? cfg->sendmail :
-	    MTASTS_SENDMAIL_DEFAULT;
-	const char *dir = cfg->report_dir[0] ? cfg->report_dir :
-	    MTASTS_REPORT_DIR_DEFAULT;
+	char prog[CHECK_PATH_MAX], parent[CHECK_PATH_MAX];
+	const char *cmd = mtasts_admin_conf_str(ctx, MTASTS_ADMIN_SENDMAIL);
+	const char *dir = mtasts_admin_conf_str(ctx, MTASTS_ADMIN_REPORT_DIR);
 	struct stat st;
 	size_t n = strcspn(cmd, " \t");
 
-	if (cfg->report_contact[0] == '\0') {
+	if (mtasts_admin_conf_str(ctx, MTASTS_ADMIN_REPORT_CONTACT)[0] ==
+	    '\0') {
 		set_st(c, ST_SKIP, NULL, "TLS-RPT reports not configured "
 		    "(no report_contact)");
 		return;
@@ -1644,7 +1675,7 @@ cmd_check_local(struct mtasts_ctx *ctx, const char *config, int argc,
 	size_t nusers = 0, i;
 	int json = 0, colour, missing = 0, rc, k, st;
 
-	ctx->cache_readonly = 1;	/* the checker never writes the cache */
+	mtasts_admin_set_cache_readonly(ctx);	/* never writes the cache */
 	for (k = 1; k < argc; k++) {
 		if (strcmp(argv[k], "--local") == 0)
 			continue;
@@ -1702,7 +1733,7 @@ cmd_check_local(struct mtasts_ctx *ctx, const char *config, int argc,
 		check_local_resolver(ctx, d);
 		check_local_reports(ctx, d);
 		/* No resolver thread across the fork()s below. */
-		mtasts_dns_free(ctx);
+		mtasts_admin_release_resolver(ctx);
 		for (i = 0; i < nusers; i++) {
 			check_dir_user(ctx, d, 1, users[i]);
 			check_dir_user(ctx, d, 0, users[i]);

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "mtasts.h"
-#include "mtasts_internal.h"
+#include "mtasts_admin.h"
 
 /*
  * Exit status, the same for every command (docs/operations.md "Exit
@@ -41,13 +41,6 @@ int cli_is_help(const char *arg);
 /* usage on stdout; returns EXIT_OK. */
 int cli_help(const char *usage);
 
-/*
- * file.c: replace path with data[0..len) through tmp (same directory):
- * O_EXCL temp file of mode, fsync, rename, fsync of the directory. 0 or -1.
- */
-int cli_write_atomic(const char *path, const char *tmp, const char *data,
-    size_t len, mode_t mode);
-
 /* Usage texts ("usage: mtasts ...\n"), printed by --help. */
 extern const char cli_check_usage[];
 extern const char cli_report_usage[];
@@ -66,9 +59,6 @@ int cmd_check_local(struct mtasts_ctx *ctx, const char *config, int argc,
     char **argv);
 /* report.c: mtasts report build|send ... */
 int cmd_report(struct mtasts_ctx *ctx, int argc, char **argv);
-/* report.c: send states of the reports of days >= since (D-MET-4). */
-int report_state_scan(struct mtasts_ctx *ctx, time_t since, size_t st[3],
-    void (*fn)(void *arg, const char *name, int state), void *arg);
 
 /* config.c: mtasts config --defaults (reads no configuration) */
 int cmd_config(int argc, char **argv);
@@ -76,43 +66,5 @@ int cmd_config(int argc, char **argv);
 int cmd_metrics(struct mtasts_ctx *ctx, int argc, char **argv);
 /* status.c: mtasts status [--json] */
 int cmd_status(struct mtasts_ctx *ctx, int argc, char **argv);
-
-/*
- * metrics.c: what `metrics` and `status` show, read from the cache, the
- * spool of today (UTC) and the report send state. A source that cannot be
- * read has its *_ok 0 and *_err saying why; the rest is still filled.
- */
-#define SCAN_AGE_BUCKETS 5
-struct cli_failing {
-	char domain[MTASTS_DOMAIN_MAX + 1];
-	char type[64];
-	char reason[256];
-	long long at;
-};
-struct cli_scan {
-	time_t now, day;
-	int cache_ok, spool_ok, state_ok;
-	char cache_err[256], spool_err[256], state_err[256];
-	/* cache */
-	size_t modes[3];		/* by MTASTS_MODE_* */
-	size_t expired, negative, unusable;
-	size_t age_bucket[SCAN_AGE_BUCKETS];	/* cumulative, le bounds */
-	size_t npolicies;
-	double age_sum;
-	char **enforce, **unusable_names;	/* sorted */
-	size_t nenforce, nunusable_names;
-	struct cli_failing *failing;	/* last fetch attempt failed */
-	size_t nfailing;
-	/* spool of today */
-	struct mtasts_tally tally;	/* sorted: most sessions first */
-	struct mtasts_report_stats st;
-	/* report state, last 7 days: sent, retrying, given up */
-	size_t rstate[3];
-	char **rpending;		/* names retrying or given up */
-	size_t nrpending;
-};
-extern const long long scan_age_le[SCAN_AGE_BUCKETS];
-int cli_scan(struct mtasts_ctx *ctx, struct cli_scan *sc);
-void cli_scan_free(struct cli_scan *sc);
 
 #endif

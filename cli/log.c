@@ -22,7 +22,6 @@
 
 #include "cli.h"
 #include "mtasts.h"
-#include "mtasts_internal.h"
 
 #define CLI_LOG_LINE_MAX 2048
 

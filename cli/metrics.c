@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "scan.h"
 
 #define EXIT_SOURCE_FAILED 4
 #define DAY 86400
@@ -71,34 +72,16 @@ names_free(char **v, size_t n)
 }
 
 static int
-names_collect(void *arg, const char *domain)
-{
-	return names_add(arg, domain);
-}
-
-static int
 cmp_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Most sessions first, then by name: a stable top N (D-MET-3). */
-static int
-cmp_tally(const void *a, const void *b)
-{
-	const struct mtasts_tally_domain *x = a, *y = b;
-	size_t tx = x->ok + x->failed, ty = y->ok + y->failed;
-
-	if (tx != ty)
-		return tx > ty ? -1 : 1;
-	return strcmp(x->domain, y->domain);
 }
 
 static void
 pending_add(void *arg, const char *name, int state)
 {
 	struct names *l = arg;
-	char buf[MTASTS_PATH_MAX];
+	char buf[1024];
 
 	snprintf(buf, sizeof(buf), "%s %s", state == 2 ? "gave-up" :
 	    "retrying", name);
@@ -113,21 +96,21 @@ scan_cache(struct mtasts_ctx *ctx, struct cli_scan *sc)
 	size_t i, nf = 0, capf = 0;
 	int rc = 0;
 
-	if (mtasts_cache_foreach(ctx, names_collect, &all, &err) !=
+	if (mtasts_admin_cache_list(ctx, &all.v, &all.n, &err) !=
 	    MTASTS_OK) {
 		snprintf(sc->cache_err, sizeof(sc->cache_err), "%s",
 		    err.text[0] ? err.text : "cannot list the cache");
-		names_free(all.v, all.n);
 		return -1;
 	}
 	for (i = 0; i < all.n && rc == 0; i++) {
-		struct mtasts_cache_entry *e = NULL;
+		struct mtasts_cache_item *e = NULL;
+		const struct mtasts_policy *p;
 		long long age;
 		size_t b;
 		int lrc;
 
-		lrc = mtasts_cache_load(ctx, all.v[i], &e, &err);
-		if (lrc == MTASTS_CACHE_UNUSABLE) {
+		lrc = mtasts_admin_cache_get(ctx, all.v[i], &e, &err);
+		if (lrc == MTASTS_ADMIN_UNUSABLE) {
 			/* D-CACHE-6: lookups defer until it is repaired. */
 			sc->unusable++;
 			if (names_add(&bad, all.v[i]) != 0)
@@ -142,19 +125,20 @@ scan_cache(struct mtasts_ctx *ctx, struct cli_scan *sc)
 			rc = -1;
 			break;
 		}
-		if (e->policy == NULL)
+		if ((p = mtasts_cache_item_policy(e)) == NULL)
 			sc->negative++;
 		else {
-			int m = mtasts_policy_mode(e->policy);
+			int m = mtasts_policy_mode(p);
 
 			if (m >= 0 && m <= 2)
 				sc->modes[m]++;
 			if (m == MTASTS_MODE_ENFORCE &&
-			    names_add(&enf, e->domain) != 0)
+			    names_add(&enf, mtasts_cache_item_domain(e)) != 0)
 				rc = -1;
-			if (sc->now >= e->expires_at)
+			if (sc->now >= mtasts_cache_item_expires_at(e))
 				sc->expired++;
-			age = (long long)(sc->now - e->fetched_at);
+			age = (long long)(sc->now -
+			    mtasts_cache_item_fetched_at(e));
 			if (age < 0)
 				age = 0;
 			sc->npolicies++;
@@ -167,7 +151,9 @@ scan_cache(struct mtasts_ctx *ctx, struct cli_scan *sc)
 		 * D-MET-1: the last fetch attempt failed when its failure is
 		 * newer than the last good fetch (the §3.3 back-off state).
 		 */
-		if (e->fail_at != 0 && e->fail_at >= e->fetched_at) {
+		if (mtasts_cache_item_fail_at(e) != 0 &&
+		    mtasts_cache_item_fail_at(e) >=
+		    mtasts_cache_item_fetched_at(e)) {
 			if (nf == capf) {
 				size_t nc = capf ? capf * 2 : 16;
 				struct cli_failing *nv = realloc(sc->failing,
@@ -175,22 +161,26 @@ scan_cache(struct mtasts_ctx *ctx, struct cli_scan *sc)
 
 				if (nv == NULL) {
 					rc = -1;
-					mtasts_cache_entry_free(e);
+					mtasts_cache_item_free(e);
 					break;
 				}
 				sc->failing = nv;
 				capf = nc;
 			}
-			mtasts_strlcpy(sc->failing[nf].domain, e->domain,
+			mtasts_strlcpy(sc->failing[nf].domain,
+			    mtasts_cache_item_domain(e),
 			    sizeof(sc->failing[nf].domain));
-			mtasts_strlcpy(sc->failing[nf].type, e->fail_type,
+			mtasts_strlcpy(sc->failing[nf].type,
+			    mtasts_cache_item_fail_type(e),
 			    sizeof(sc->failing[nf].type));
-			mtasts_strlcpy(sc->failing[nf].reason, e->fail_reason,
+			mtasts_strlcpy(sc->failing[nf].reason,
+			    mtasts_cache_item_fail_reason(e),
 			    sizeof(sc->failing[nf].reason));
-			sc->failing[nf].at = (long long)e->fail_at;
+			sc->failing[nf].at =
+			    (long long)mtasts_cache_item_fail_at(e);
 			nf++;
 		}
-		mtasts_cache_entry_free(e);
+		mtasts_cache_item_free(e);
 	}
 	sc->nfailing = nf;
 	if (enf.n > 1)
@@ -215,19 +205,17 @@ cli_scan(struct mtasts_ctx *ctx, struct cli_scan *sc)
 	struct names pend = { 0 };
 
 	memset(sc, 0, sizeof(*sc));
-	sc->now = mtasts_now(ctx);
+	sc->now = mtasts_admin_now(ctx);
 	sc->day = sc->now - sc->now % DAY;
 	sc->cache_ok = scan_cache(ctx, sc) == 0;
-	if (mtasts_spool_tally(ctx, sc->day, NULL, 0, &sc->tally, &sc->st,
-	    &err) == MTASTS_OK) {
+	/* Sorted by the core, most sessions first (D-MET-3). */
+	if (mtasts_admin_spool_tally(ctx, sc->day, &sc->tally, &sc->ntally,
+	    &sc->st, &err) == MTASTS_OK)
 		sc->spool_ok = 1;
-		if (sc->tally.n > 1)
-			qsort(sc->tally.v, sc->tally.n,
-			    sizeof(sc->tally.v[0]), cmp_tally);
-	} else
+	else
 		snprintf(sc->spool_err, sizeof(sc->spool_err), "%s",
 		    err.text);
-	if (report_state_scan(ctx, sc->day - STATE_DAYS * DAY, sc->rstate,
+	if (mtasts_admin_report_states(ctx, sc->day - STATE_DAYS * DAY, sc->rstate,
 	    pending_add, &pend) == 0)
 		sc->state_ok = 1;
 	else
@@ -247,7 +235,7 @@ cli_scan_free(struct cli_scan *sc)
 	names_free(sc->unusable_names, sc->nunusable_names);
 	names_free(sc->rpending, sc->nrpending);
 	free(sc->failing);
-	mtasts_tally_free(&sc->tally);
+	free(sc->tally);
 	memset(sc, 0, sizeof(*sc));
 }
 
@@ -284,7 +272,7 @@ out_add(struct out *o, const char *s, size_t n)
 }
 
 static void out_printf(struct out *o, const char *fmt, ...)
-    MTASTS_PRINTF(2, 3);
+    __attribute__((format(printf, 2, 3)));
 
 static void
 out_printf(struct out *o, const char *fmt, ...)
@@ -412,7 +400,7 @@ format_cache(struct out *o, const struct cli_scan *sc)
 	    "Cached domains whose last policy fetch failed, by result type.");
 	{
 		size_t n = mtasts_tlsrpt_result_type_count();
-		size_t cnt[MTASTS_TLSRPT_RESULT_TYPES + 1] = { 0 };
+		size_t cnt[MTASTS_TALLY_TYPES + 1] = { 0 };
 
 		for (j = 0; j < sc->nfailing; j++) {
 			const char *t = known_type(sc->failing[j].type);
@@ -435,8 +423,8 @@ format_cache(struct out *o, const struct cli_scan *sc)
 static void
 format_spool(struct out *o, const struct cli_scan *sc, size_t top)
 {
-	const struct mtasts_tally *t = &sc->tally;
-	struct mtasts_tally_domain other;
+	const struct mtasts_tally_row *tv = sc->tally;
+	struct mtasts_tally_row other;
 	size_t i, k, nt = mtasts_tlsrpt_result_type_count();
 
 	memset(&other, 0, sizeof(other));
@@ -445,15 +433,15 @@ format_spool(struct out *o, const struct cli_scan *sc, size_t top)
 	    "SMTP sessions spooled for TLS-RPT today (since 00:00 UTC; "
 	    "resets daily), by policy domain (top N, the rest _other) and "
 	    "result.");
-	for (i = top; i < t->n; i++) {
-		other.ok += t->v[i].ok;
-		other.failed += t->v[i].failed;
-		other.enforce_failed += t->v[i].enforce_failed;
+	for (i = top; i < sc->ntally; i++) {
+		other.ok += tv[i].ok;
+		other.failed += tv[i].failed;
+		other.enforce_failed += tv[i].enforce_failed;
 		for (k = 0; k < nt; k++)
-			other.fail[k] += t->v[i].fail[k];
+			other.fail[k] += tv[i].fail[k];
 	}
-	for (i = 0; i < t->n && i <= top; i++) {
-		const struct mtasts_tally_domain *d = i < top ? &t->v[i] :
+	for (i = 0; i < sc->ntally && i <= top; i++) {
+		const struct mtasts_tally_row *d = i < top ? &tv[i] :
 		    &other;
 
 		if (d->ok > 0)
@@ -469,19 +457,19 @@ format_spool(struct out *o, const struct cli_scan *sc, size_t top)
 	head(o, "mtasts_tlsrpt_enforce_failed_sessions_total", "counter",
 	    "Failed sessions under an enforce MTA-STS policy today: no mail "
 	    "was delivered over them (deferred, or another MX tried).");
-	for (i = 0; i < t->n && i < top; i++)
-		if (t->v[i].enforce_failed > 0)
+	for (i = 0; i < sc->ntally && i < top; i++)
+		if (tv[i].enforce_failed > 0)
 			sample2(o,
 			    "mtasts_tlsrpt_enforce_failed_sessions_total",
-			    "domain", t->v[i].domain, NULL, NULL,
-			    (double)t->v[i].enforce_failed);
-	if (t->n > top && other.enforce_failed > 0)
+			    "domain", tv[i].domain, NULL, NULL,
+			    (double)tv[i].enforce_failed);
+	if (sc->ntally > top && other.enforce_failed > 0)
 		sample2(o, "mtasts_tlsrpt_enforce_failed_sessions_total",
 		    "domain", "_other", NULL, NULL,
 		    (double)other.enforce_failed);
 	head(o, "mtasts_tlsrpt_domains", "gauge",
 	    "Distinct policy domains in today's spool (labelled or not).");
-	sample(o, "mtasts_tlsrpt_domains", (double)t->n);
+	sample(o, "mtasts_tlsrpt_domains", (double)sc->ntally);
 	head(o, "mtasts_tlsrpt_spool_malformed_lines_total", "counter",
 	    "Spool lines of today skipped: torn or malformed.");
 	sample(o, "mtasts_tlsrpt_spool_malformed_lines_total",
@@ -539,12 +527,12 @@ metrics_format(const struct cli_scan *sc, size_t top, struct out *o)
 static int
 write_atomic(const char *path, const char *data, size_t len)
 {
-	char tmp[MTASTS_PATH_MAX + 64];
+	char tmp[1024 + 64];
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path,
 	    (long)getpid()) >= sizeof(tmp))
 		return -1;
-	return cli_write_atomic(path, tmp, data, len, 0644);
+	return mtasts_write_atomic(path, tmp, data, len, 0644);
 }
 
 const char cli_metrics_usage[] =

@@ -33,7 +33,7 @@
 
 #include "cli.h"
 #include "mtasts.h"
-#include "mtasts_internal.h"
+#include "mtasts_admin.h"
 
 static const char usage_top[] =
     "usage: mtasts [--config FILE] [-v] [--syslog | --stderr] COMMAND ...\n"
@@ -259,43 +259,13 @@ cmd_lookup(struct mtasts_ctx *ctx, int argc, char **argv)
 
 struct domain_list {
 	char **v;
-	size_t n, cap;
+	size_t n;
 };
-
-static int
-collect(void *arg, const char *domain)
-{
-	struct domain_list *l = arg;
-
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		char **v = realloc(l->v, cap * sizeof(*v));
-
-		if (v == NULL)
-			return -1;
-		l->v = v;
-		l->cap = cap;
-	}
-	if ((l->v[l->n] = strdup(domain)) == NULL)
-		return -1;
-	l->n++;
-	return 0;
-}
 
 static void
 domain_list_free(struct domain_list *l)
 {
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	mtasts_admin_names_free(l->v, l->n);
 }
 
 static int
@@ -304,16 +274,12 @@ list_domains(struct mtasts_ctx *ctx, struct domain_list *l)
 	struct mtasts_error err = { 0, "" };
 
 	memset(l, 0, sizeof(*l));
-	if (mtasts_cache_foreach(ctx, collect, l, &err) != MTASTS_OK) {
+	if (mtasts_admin_cache_list(ctx, &l->v, &l->n, &err) != MTASTS_OK) {
 		/* The core's cache errors name the cache ("cache: ..."). */
 		cli_log(LOG_ERR, "%s",
 		    err.text[0] ? err.text : "cache: cannot list the cache");
-		domain_list_free(l);
 		return -1;
 	}
-	/* An empty cache has no array: qsort(NULL, 0) is undefined. */
-	if (l->n > 1)
-		qsort(l->v, l->n, sizeof(*l->v), cmp_str);
 	return 0;
 }
 
@@ -327,7 +293,8 @@ purge_stale(struct mtasts_ctx *ctx, size_t *ntmp, size_t *nlock)
 	struct mtasts_error err = { 0, "" };
 
 	*ntmp = *nlock = 0;
-	if (mtasts_cache_purge_stale(ctx, ntmp, nlock, &err) != MTASTS_OK) {
+	if (mtasts_admin_cache_purge_stale(ctx, ntmp, nlock, &err) !=
+	    MTASTS_OK) {
 		cli_log(LOG_ERR, "cannot remove stale files: %s", err.text);
 		return -1;
 	}
@@ -339,28 +306,29 @@ purge_stale(struct mtasts_ctx *ctx, size_t *ntmp, size_t *nlock)
 }
 
 /*
- * Drop e's domain when it has been expired (or negative) and unused for
- * cache_purge_after: 2 purged, 1 could not, 0 kept. Frees nothing.
+ * Drop e's domain when the core's purge rule says so (D-PURGE-1,
+ * mtasts_admin_purge_due): 2 purged, 1 could not, 0 kept. Frees nothing.
  */
 static int
-purge_expired(struct mtasts_ctx *ctx, const struct mtasts_cache_entry *e,
+purge_expired(struct mtasts_ctx *ctx, const struct mtasts_cache_item *e,
     time_t now, const char *who, char *why, size_t whysize)
 {
 	struct mtasts_error err = { 0, "" };
-	time_t last;
+	const char *domain = mtasts_cache_item_domain(e);
+	time_t last = 0;
+	int purged = 0;
 
-	last = e->policy != NULL ? e->expires_at : e->txt_checked_at;
-	if (!(now > last && now - last > ctx->cfg.cache_purge_after))
-		return 0;
-	if (mtasts_cache_remove(ctx, e->domain, &err) == MTASTS_OK) {
+	if (mtasts_admin_cache_purge(ctx, e, now, &purged, &last, &err) ==
+	    MTASTS_OK) {
+		if (!purged)
+			return 0;
 		snprintf(why, whysize, "expired or negative since %lld",
 		    (long long)last);
-		cli_log(LOG_NOTICE, "%s: %s: purged (%s)", who, e->domain,
-		    why);
+		cli_log(LOG_NOTICE, "%s: %s: purged (%s)", who, domain, why);
 		return 2;
 	}
 	snprintf(why, whysize, "cannot purge: %s", err.text);
-	cli_log(LOG_ERR, "%s: %s: %s", who, e->domain, why);
+	cli_log(LOG_ERR, "%s: %s: %s", who, domain, why);
 	return 1;
 }
 
@@ -383,7 +351,7 @@ static void
 refresh_one(struct mtasts_ctx *ctx, const char *domain, time_t now,
     struct refresh_out *o)
 {
-	struct mtasts_cache_entry *e = NULL;
+	struct mtasts_cache_item *e = NULL;
 	struct mtasts_result *r = NULL;
 	struct mtasts_error err = { 0, "" };
 	const struct mtasts_policy *p;
@@ -393,8 +361,8 @@ refresh_one(struct mtasts_ctx *ctx, const char *domain, time_t now,
 
 	memset(o, 0, sizeof(*o));
 	mtasts_strlcpy(o->domain, domain, sizeof(o->domain));
-	rc = mtasts_cache_load(ctx, domain, &e, &err);
-	if (rc == MTASTS_CACHE_UNUSABLE) {
+	rc = mtasts_admin_cache_get(ctx, domain, &e, &err);
+	if (rc == MTASTS_ADMIN_UNUSABLE) {
 		/*
 		 * D-CACHE-6: an unusable entry is repaired by a fetch (the
 		 * lookup replaces it), never purged on its own.
@@ -416,27 +384,29 @@ refresh_one(struct mtasts_ctx *ctx, const char *domain, time_t now,
 	if ((rc = purge_expired(ctx, e, now, "refresh", o->reason,
 	    sizeof(o->reason))) != 0) {
 		o->what = rc == 2 ? R_PURGED : R_FAILED;
-		mtasts_cache_entry_free(e);
+		mtasts_cache_item_free(e);
 		return;
 	}
-	if (e->policy == NULL) {
+	if (mtasts_cache_item_policy(e) == NULL) {
 		/* A negative entry: nothing to re-fetch. */
 		o->what = R_SKIPPED;
 		mtasts_strlcpy(o->reason, "no policy cached (negative entry)",
 		    sizeof(o->reason));
-		mtasts_cache_entry_free(e);
+		mtasts_cache_item_free(e);
 		return;
 	}
 	{
-		const char *t = mtasts_policy_text(e->policy, &old_len);
+		const char *t = mtasts_policy_text(mtasts_cache_item_policy(e),
+		    &old_len);
 
-		mtasts_strlcpy(old_id, e->id, sizeof(old_id));
+		mtasts_strlcpy(old_id, mtasts_cache_item_id(e),
+		    sizeof(old_id));
 		if ((old_text = malloc(old_len + 1)) != NULL) {
 			memcpy(old_text, t, old_len);
 			old_text[old_len] = '\0';
 		}
 	}
-	mtasts_cache_entry_free(e);
+	mtasts_cache_item_free(e);
 fetch:
 	rc = mtasts_lookup(ctx, domain, MTASTS_LOOKUP_FORCE_FETCH, &r, &err);
 	if (rc != MTASTS_OK) {
@@ -568,7 +538,8 @@ cmd_refresh(struct mtasts_ctx *ctx, int argc, char **argv)
 	now = now != 0 ? now : time(NULL);
 	if (list_domains(ctx, &l) != 0)
 		return EXIT_FAILED;
-	nworkers = (size_t)ctx->cfg.refresh_concurrency;
+	nworkers = (size_t)mtasts_admin_conf_int(ctx,
+	    MTASTS_ADMIN_REFRESH_CONCURRENCY);
 	if (nworkers > l.n)
 		nworkers = l.n;
 	if ((pids = calloc(nworkers + 1, sizeof(*pids))) == NULL ||
@@ -706,35 +677,41 @@ cmd_refresh(struct mtasts_ctx *ctx, int argc, char **argv)
 }
 
 static json_t *
-entry_json(const struct mtasts_cache_entry *e)
+entry_json(const struct mtasts_cache_item *e)
 {
+	const struct mtasts_policy *p = mtasts_cache_item_policy(e);
 	json_t *o = json_object();
 
-	json_object_set_new(o, "domain", json_string(e->domain));
-	if (e->policy != NULL) {
+	json_object_set_new(o, "domain",
+	    json_string(mtasts_cache_item_domain(e)));
+	if (p != NULL) {
 		size_t len;
-		const char *text = mtasts_policy_text(e->policy, &len);
+		const char *text = mtasts_policy_text(p, &len);
 
-		json_object_set_new(o, "policy", policy_json(e->policy, e->id));
+		json_object_set_new(o, "policy",
+		    policy_json(p, mtasts_cache_item_id(e)));
 		json_object_set_new(o, "policy_text",
 		    json_stringn(text, len));
 	}
 	json_object_set_new(o, "fetched_at",
-	    json_integer((json_int_t)e->fetched_at));
+	    json_integer((json_int_t)mtasts_cache_item_fetched_at(e)));
 	json_object_set_new(o, "expires_at",
-	    json_integer((json_int_t)e->expires_at));
+	    json_integer((json_int_t)mtasts_cache_item_expires_at(e)));
 	json_object_set_new(o, "txt_checked_at",
-	    json_integer((json_int_t)e->txt_checked_at));
-	json_object_set_new(o, "txt_id", json_string(e->txt_id));
-	if (e->fail_at != 0) {
+	    json_integer((json_int_t)mtasts_cache_item_txt_checked_at(e)));
+	json_object_set_new(o, "txt_id",
+	    json_string(mtasts_cache_item_txt_id(e)));
+	if (mtasts_cache_item_fail_at(e) != 0) {
 		json_t *f = json_object();
 
 		json_object_set_new(f, "at",
-		    json_integer((json_int_t)e->fail_at));
-		json_object_set_new(f, "id", json_string(e->fail_id));
+		    json_integer((json_int_t)mtasts_cache_item_fail_at(e)));
+		json_object_set_new(f, "id",
+		    json_string(mtasts_cache_item_fail_id(e)));
 		json_object_set_new(f, "result_type",
-		    json_string(e->fail_type));
-		json_object_set_new(f, "reason", json_string(e->fail_reason));
+		    json_string(mtasts_cache_item_fail_type(e)));
+		json_object_set_new(f, "reason",
+		    json_string(mtasts_cache_item_fail_reason(e)));
 		json_object_set_new(o, "last_failure", f);
 	}
 	return o;
@@ -761,13 +738,15 @@ cache_list(struct mtasts_ctx *ctx, int argc, char **argv)
 	if (json)
 		arr = json_array();
 	for (i = 0; i < l.n; i++) {
-		struct mtasts_cache_entry *e = NULL;
+		struct mtasts_cache_item *e = NULL;
 		struct mtasts_error err = { 0, "" };
+		const struct mtasts_policy *p;
 		const char *state;
+		time_t exp;
 		int rc;
 
-		rc = mtasts_cache_load(ctx, l.v[i], &e, &err);
-		if (rc == MTASTS_CACHE_UNUSABLE) {
+		rc = mtasts_admin_cache_get(ctx, l.v[i], &e, &err);
+		if (rc == MTASTS_ADMIN_UNUSABLE) {
 			/* D-CACHE-6: lookups defer until repaired. */
 			if (json) {
 				json_t *o = json_object();
@@ -785,21 +764,26 @@ cache_list(struct mtasts_ctx *ctx, int argc, char **argv)
 		}
 		if (e == NULL)
 			continue;
-		state = e->policy == NULL ? "no-policy" :
-		    now < e->expires_at ? "valid" : "expired";
+		p = mtasts_cache_item_policy(e);
+		exp = mtasts_cache_item_expires_at(e);
+		state = p == NULL ? "no-policy" : now < exp ? "valid" :
+		    "expired";
 		if (json) {
 			json_t *o = entry_json(e);
 
 			json_object_del(o, "policy_text");
 			json_object_set_new(o, "state", json_string(state));
 			json_array_append_new(arr, o);
-		} else if (e->policy != NULL)
-			printf("%-40s %-8s id %-32s %s\n", e->domain,
-			    mtasts_mode_name(mtasts_policy_mode(e->policy)),
-			    e->id, now < e->expires_at ? "valid" : "EXPIRED");
+		} else if (p != NULL)
+			printf("%-40s %-8s id %-32s %s\n",
+			    mtasts_cache_item_domain(e),
+			    mtasts_mode_name(mtasts_policy_mode(p)),
+			    mtasts_cache_item_id(e), now < exp ? "valid" :
+			    "EXPIRED");
 		else
-			printf("%-40s %-8s\n", e->domain, "no-policy");
-		mtasts_cache_entry_free(e);
+			printf("%-40s %-8s\n", mtasts_cache_item_domain(e),
+			    "no-policy");
+		mtasts_cache_item_free(e);
 	}
 	if (json) {
 		json_t *o = json_object();
@@ -836,9 +820,9 @@ cache_purge(struct mtasts_ctx *ctx, int argc, char **argv)
 	if (list_domains(ctx, &l) != 0)
 		return EXIT_FAILED;
 	for (i = 0; i < l.n; i++) {
-		struct mtasts_cache_entry *e = NULL;
+		struct mtasts_cache_item *e = NULL;
 
-		if (mtasts_cache_load(ctx, l.v[i], &e, NULL) != MTASTS_OK)
+		if (mtasts_admin_cache_get(ctx, l.v[i], &e, NULL) != MTASTS_OK)
 			continue;
 		switch (purge_expired(ctx, e, now, "cache purge", why,
 		    sizeof(why))) {
@@ -849,7 +833,7 @@ cache_purge(struct mtasts_ctx *ctx, int argc, char **argv)
 			npurged++;
 			break;
 		}
-		mtasts_cache_entry_free(e);
+		mtasts_cache_item_free(e);
 	}
 	domain_list_free(&l);
 	if (purge_stale(ctx, &ntmp, &nlock) != 0)
@@ -870,7 +854,7 @@ cmd_cache(struct mtasts_ctx *ctx, int argc, char **argv)
 	char dom[MTASTS_DOMAIN_MAX + 1];
 	const char *sub;
 	size_t i, ntmp, nlock, nfailed = 0;
-	struct mtasts_cache_entry *e = NULL;
+	struct mtasts_cache_item *e = NULL;
 	json_t *o;
 	int rc;
 
@@ -899,8 +883,8 @@ cmd_cache(struct mtasts_ctx *ctx, int argc, char **argv)
 		if (argc != 3)
 			return cli_usage_error(usage_cache, "cache show: "
 			    "missing DOMAIN");
-		rc = mtasts_cache_load(ctx, dom, &e, &err);
-		if (rc == MTASTS_CACHE_UNUSABLE) {
+		rc = mtasts_admin_cache_get(ctx, dom, &e, &err);
+		if (rc == MTASTS_ADMIN_UNUSABLE) {
 			cli_log(LOG_WARNING, "%s; lookups of %s defer until "
 			    "`mtasts cache flush %s` or `mtasts refresh` "
 			    "repairs it", err.text, dom, dom);
@@ -915,12 +899,12 @@ cmd_cache(struct mtasts_ctx *ctx, int argc, char **argv)
 		o = entry_json(e);
 		print_json(o, JSON_INDENT(2));
 		json_decref(o);
-		mtasts_cache_entry_free(e);
+		mtasts_cache_item_free(e);
 		return EXIT_OK;
 	}
 	/* flush */
 	if (argc == 3) {
-		if (mtasts_cache_remove(ctx, dom, &err) != MTASTS_OK) {
+		if (mtasts_admin_cache_remove(ctx, dom, &err) != MTASTS_OK) {
 			cli_log(LOG_ERR, "%s", err.text);
 			return EXIT_FAILED;
 		}
@@ -930,7 +914,7 @@ cmd_cache(struct mtasts_ctx *ctx, int argc, char **argv)
 	if (list_domains(ctx, &l) != 0)
 		return EXIT_FAILED;
 	for (i = 0; i < l.n; i++)
-		if (mtasts_cache_remove(ctx, l.v[i], &err) != MTASTS_OK) {
+		if (mtasts_admin_cache_remove(ctx, l.v[i], &err) != MTASTS_OK) {
 			cli_log(LOG_ERR, "%s", err.text);
 			nfailed++;
 		}

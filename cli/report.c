@@ -16,7 +16,8 @@
  * The date defaults to yesterday (UTC): run both daily, some hours after
  * midnight UTC (docs/tlsrpt.md). `send` keeps one state file per report in
  * report_dir/state and retries failed deliveries with exponential back-off
- * on later runs, for up to 24 hours after the first attempt (§5.5).
+ * on later runs, for up to 24 hours after the first attempt (§5.5): the
+ * rule and the state are the core's (mtasts_admin_report_send, D-RPT-10).
  *
  * Exit status: 0 done (or retries pending), 1 internal error, 2 usage or
  * configuration error, 4 some report could not be delivered and was given
@@ -33,18 +34,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "cli.h"
 #include "mtasts.h"
-#include "mtasts_internal.h"
+#include "mtasts_admin.h"
 
 #define EXIT_GAVE_UP 4
 #define DAY 86400
-/* §5.5: redeliver for up to 24 hours, exponential back-off. */
-#define RETRY_WINDOW DAY
-#define RETRY_FIRST 300
-#define RETRY_MAX (4 * 3600)
+#define REPORT_PATH_MAX 1024	/* mtasts.conf paths */
 /* Spool directories one fleet report reads. */
 #define SPOOLS_MAX 1024
 
@@ -87,35 +83,34 @@ parse_date(const char *s, time_t *out)
 		char back[16];
 
 		/* Rejects 2023-02-29 and the like. */
-		mtasts_tlsrpt_day_name(*out, back, sizeof(back));
+		mtasts_admin_day_name(*out, back, sizeof(back));
 		if (strcmp(back, s) != 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* Write data to dir/name atomically (cli_write_atomic), mode 0640. */
+/* Write data to dir/name atomically (mtasts_write_atomic), mode 0640. */
 static int
 write_file(const char *dir, const char *name, const char *data, size_t len)
 {
-	char path[MTASTS_PATH_MAX * 2], tmp[MTASTS_PATH_MAX * 2 + 32];
+	char path[REPORT_PATH_MAX * 2], tmp[REPORT_PATH_MAX * 2 + 32];
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path) || (size_t)snprintf(tmp, sizeof(tmp),
 	    "%s/.tmp.%ld.%s", dir, (long)getpid(), name) >= sizeof(tmp))
 		return -1;
-	return cli_write_atomic(path, tmp, data, len, 0640);
+	return mtasts_write_atomic(path, tmp, data, len, 0640);
 }
 
 static const char *
 report_dir(const struct mtasts_ctx *ctx)
 {
-	return ctx->cfg.report_dir[0] ? ctx->cfg.report_dir :
-	    MTASTS_REPORT_DIR_DEFAULT;
+	return mtasts_admin_conf_str(ctx, MTASTS_ADMIN_REPORT_DIR);
 }
 
 static void
-print_stats(const char *ymd, const struct mtasts_report_stats *st,
+print_stats(const char *ymd, const struct mtasts_report_counts *st,
     size_t nreports)
 {
 	printf("summary date=%s sessions=%zu torn=%zu excluded=%zu "
@@ -125,183 +120,78 @@ print_stats(const char *ymd, const struct mtasts_report_stats *st,
 	    st->tempfail, st->duplicates, st->spools);
 }
 
-/* Send state of one report: report_dir/state/<file>.state (JSON). */
-struct state {
-	long long first, next, attempts;
-	char done[MTASTS_TLSRPT_URI_MAX + 1];
-	int gave_up;
-};
-
-static void
-state_load(const char *path, struct state *s)
-{
-	json_t *j;
-	const char *d;
-
-	memset(s, 0, sizeof(*s));
-	if ((j = json_load_file(path, 0, NULL)) == NULL)
-		return;
-	s->first = json_integer_value(json_object_get(j, "first"));
-	s->next = json_integer_value(json_object_get(j, "next"));
-	s->attempts = json_integer_value(json_object_get(j, "attempts"));
-	s->gave_up = json_is_true(json_object_get(j, "gave_up"));
-	if ((d = json_string_value(json_object_get(j, "done"))) != NULL)
-		mtasts_strlcpy(s->done, d, sizeof(s->done));
-	json_decref(j);
-}
-
-static int
-state_store(const char *dir, const char *name, const struct state *s)
-{
-	json_t *j;
-	char *txt;
-	int rc;
-
-	j = json_pack("{s:I, s:I, s:I, s:s?, s:b}", "first",
-	    (json_int_t)s->first, "next", (json_int_t)s->next, "attempts",
-	    (json_int_t)s->attempts, "done", s->done[0] ? s->done : NULL,
-	    "gave_up", s->gave_up);
-	if (j == NULL || (txt = json_dumps(j, JSON_COMPACT)) == NULL) {
-		json_decref(j);
-		return -1;
-	}
-	rc = write_file(dir, name, txt, strlen(txt));
-	free(txt);
-	json_decref(j);
-	return rc;
-}
-
-/*
- * Count the send state files of reports whose day began at or after
- * since (D-MET-4): st[0] sent, st[1] retrying (or not yet tried), st[2]
- * given up. The names of reports retrying or given up go to fn when it is
- * not NULL. 0, or -1 when the state directory cannot be read (a missing
- * one is no report yet: 0).
- */
-int
-report_state_scan(struct mtasts_ctx *ctx, time_t since, size_t st[3],
-    void (*fn)(void *, const char *, int), void *arg)
-{
-	char sdir[MTASTS_PATH_MAX + 16], p[MTASTS_PATH_MAX + 300];
-	struct dirent *de;
-	DIR *d;
-
-	st[0] = st[1] = st[2] = 0;
-	snprintf(sdir, sizeof(sdir), "%s/state", report_dir(ctx));
-	if ((d = opendir(sdir)) == NULL)
-		return errno == ENOENT ? 0 : -1;
-	while ((de = readdir(d)) != NULL) {
-		const char *b, *e;
-		struct state s;
-		uint64_t begin;
-		size_t n = strlen(de->d_name);
-		int k;
-
-		/* submitter!domain!begin!end!id.json.state (§5.1 + .state) */
-		if (de->d_name[0] == '.' || n < 7 ||
-		    strcmp(de->d_name + n - 6, ".state") != 0)
-			continue;
-		if ((b = strchr(de->d_name, '!')) == NULL ||
-		    (b = strchr(b + 1, '!')) == NULL ||
-		    (e = strchr(b + 1, '!')) == NULL ||
-		    mtasts_parse_u64(b + 1, (size_t)(e - b - 1),
-		    (uint64_t)1 << 40, &begin) != 0 || (time_t)begin < since)
-			continue;
-		if ((size_t)snprintf(p, sizeof(p), "%s/%s", sdir,
-		    de->d_name) >= sizeof(p))
-			continue;
-		state_load(p, &s);
-		k = s.done[0] != '\0' ? 0 : s.gave_up ? 2 : 1;
-		st[k]++;
-		if (k != 0 && fn != NULL)
-			fn(arg, de->d_name, k);
-	}
-	closedir(d);
-	return 0;
-}
-
 /* *pending: reports neither delivered nor given up after this run. */
 static int
-send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
+send_reports(struct mtasts_ctx *ctx, const struct mtasts_reports *rs,
     time_t now, size_t *pending)
 {
-	char sdir[MTASTS_PATH_MAX + 16], sname[sizeof(v[0].file_name) + 8];
-	char spath[sizeof(sdir) + sizeof(sname) + 2];
-	size_t i, nsent = 0, nalready = 0, nlater = 0, nretry = 0,
-	    ngaveup = 0, nfailed = 0;
+	char sdir[REPORT_PATH_MAX + 16];
+	size_t i, n = mtasts_reports_count(rs), nsent = 0, nalready = 0,
+	    nlater = 0, nretry = 0, ngaveup = 0, nfailed = 0;
 	int rc = 0;
 
-	snprintf(sdir, sizeof(sdir), "%s/state", report_dir(ctx));
-	if (mtasts_mkdir_p(sdir, 0750, NULL) != 0) {
+	if (mtasts_admin_report_state_dir(ctx, sdir, sizeof(sdir)) != 0 ||
+	    mtasts_mkdir_p(sdir, 0750, NULL) != 0) {
 		cli_log(LOG_ERR, "report send: %s: %s", sdir, strerror(errno));
 		*pending = n;
 		return EXIT_FAILED;
 	}
 	for (i = 0; i < n; i++) {
-		struct mtasts_report *r = &v[i];
-		struct mtasts_error err = { 0, "" };
-		struct state s;
-		char done[MTASTS_TLSRPT_URI_MAX + 1];
-		long long wait;
+		const char *name = mtasts_reports_file_name(rs, i);
+		struct mtasts_send_result r;
 
-		snprintf(sname, sizeof(sname), "%s.state", r->file_name);
-		snprintf(spath, sizeof(spath), "%s/%s", sdir, sname);
-		state_load(spath, &s);
-		if (s.done[0] != '\0') {
-			printf("already-sent %s %s\n", r->file_name, s.done);
+		/* The §5.5 rule and the send state are the core's. */
+		if (mtasts_admin_report_send(ctx, rs, i, now, &r) !=
+		    MTASTS_OK) {
+			(*pending)++;
+			nfailed++;
+			cli_log(LOG_ERR, "report send: %s: %s", sdir,
+			    strerror(errno));
+			rc = EXIT_INTERNAL;
+			continue;
+		}
+		switch (r.outcome) {
+		case MTASTS_SEND_ALREADY:
+			printf("already-sent %s %s\n", name, r.done);
 			nalready++;
 			continue;
-		}
-		if (s.gave_up) {
-			printf("gave-up %s\n", r->file_name);
+		case MTASTS_SEND_GAVE_UP_EARLIER:
+			printf("gave-up %s\n", name);
 			ngaveup++;
 			continue;
-		}
-		if (s.attempts > 0 && now < s.next) {
-			printf("later %s %lld\n", r->file_name, s.next);
+		case MTASTS_SEND_LATER:
+			printf("later %s %lld\n", name, r.next);
 			nlater++;
 			(*pending)++;
 			continue;
-		}
-		if (s.first == 0)
-			s.first = now;
-		s.attempts++;
-		if (mtasts_report_deliver(ctx, r, now, done, sizeof(done),
-		    &err) == MTASTS_OK) {
-			mtasts_strlcpy(s.done, done, sizeof(s.done));
-			printf("sent %s %s\n", r->file_name, done);
+		case MTASTS_SEND_SENT:
+			printf("sent %s %s\n", name, r.done);
 			nsent++;
 			cli_log(LOG_NOTICE, "report send: %s: sent to %s",
-			    r->file_name, done);
-		} else if (now - s.first >= RETRY_WINDOW) {
-			s.gave_up = 1;
+			    name, r.done);
+			break;
+		case MTASTS_SEND_GAVE_UP:
 			rc = EXIT_GAVE_UP;
-			printf("gave-up %s %s\n", r->file_name, err.text);
+			printf("gave-up %s %s\n", name, r.why);
 			ngaveup++;
 			cli_log(LOG_ERR, "report send: %s: given up after %d "
-			    "hours of retries: %s", r->file_name,
-			    RETRY_WINDOW / 3600, err.text);
-		} else {
-			/* 5 min, 10, 20, ... at most 4 h between tries. */
-			wait = (long long)RETRY_FIRST << (s.attempts > 7 ? 6 :
-			    s.attempts - 1);
-			if (wait > RETRY_MAX)
-				wait = RETRY_MAX;
-			s.next = now + wait;
+			    "hours of retries: %s", name,
+			    MTASTS_RETRY_WINDOW / 3600, r.why);
+			break;
+		default:
 			nretry++;
 			(*pending)++;
-			printf("retry %s %lld %s\n", r->file_name, s.next,
-			    err.text);
+			printf("retry %s %lld %s\n", name, r.next, r.why);
 			cli_log(LOG_WARNING, "report send: %s: not delivered, "
-			    "retry at %lld: %s", r->file_name, s.next,
-			    err.text);
+			    "retry at %lld: %s", name, r.next, r.why);
+			break;
 		}
-		if (state_store(sdir, sname, &s) != 0) {
+		if (r.state_failed) {
 			/* Not recorded: the next run decides again. */
 			(*pending)++;
 			nfailed++;
 			cli_log(LOG_ERR, "report send: cannot write %s: %s",
-			    spath, strerror(errno));
+			    r.state_path, strerror(r.state_errno));
 			rc = EXIT_INTERNAL;
 		}
 	}
@@ -321,11 +211,11 @@ send_reports(struct mtasts_ctx *ctx, struct mtasts_report *v, size_t n,
 static int
 prune(struct mtasts_ctx *ctx, time_t now, int own_spool)
 {
-	struct mtasts_prune_stats ps;
+	struct mtasts_retention_counts ps;
 	struct mtasts_error err = { 0, "" };
 	int rc;
 
-	rc = mtasts_retention_prune(ctx, now, own_spool, &ps, &err);
+	rc = mtasts_admin_retention(ctx, now, own_spool, &ps, &err);
 	printf("retention days=%d spool=%zu reports=%zu report_dirs=%zu "
 	    "state=%zu other=%zu kept_pending=%zu kept_unreported=%zu "
 	    "errors=%zu\n", ps.days, ps.spool_files, ps.report_files,
@@ -370,7 +260,7 @@ spool_root(const char *root, char **spools, size_t *n)
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
-		char p[MTASTS_PATH_MAX];
+		char p[REPORT_PATH_MAX];
 		struct stat sb;
 
 		if (de->d_name[0] == '.')
@@ -399,9 +289,9 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 	size_t nspools = 0;
 	int fleet = 0;
 	const char *out = NULL, *date = NULL;
-	char ymd[16], dir[MTASTS_PATH_MAX * 2];
-	struct mtasts_report *v = NULL;
-	struct mtasts_report_stats st;
+	char ymd[16], dir[REPORT_PATH_MAX * 2];
+	struct mtasts_reports *v = NULL;
+	struct mtasts_report_counts st;
 	struct mtasts_error err = { 0, "" };
 	time_t now, day;
 	size_t n = 0, i;
@@ -471,7 +361,7 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 		    "for report build only");
 		goto done;
 	}
-	now = mtasts_now(ctx);
+	now = mtasts_admin_now(ctx);
 	if (date != NULL) {
 		if (parse_date(date, &day) != 0) {
 			rc = cli_usage_error(cli_report_usage, "report: "
@@ -480,21 +370,20 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 		}
 	} else
 		day = now - DAY;	/* yesterday, UTC */
-	mtasts_tlsrpt_day_name(day, ymd, sizeof(ymd));
+	mtasts_admin_day_name(day, ymd, sizeof(ymd));
 	if (fleet && nspools == 0) {
 		rc = cli_usage_error(cli_report_usage, "report: --spool-root: "
 		    "no spool directory in it");
 		goto done;
 	}
-	k = mtasts_report_build_spools(ctx, day, fleet ? (const char *const *)
-	    spools : NULL, nspools, mtasts_report_rua_dns, NULL, &v, &n, &st,
-	    &err);
+	k = mtasts_admin_report_build(ctx, day, fleet ? (const char *const *)
+	    spools : NULL, nspools, &v, &st, &err);
 	if (k != MTASTS_OK) {
 		cli_log(LOG_ERR, "report: %s", err.text);
-		rc = k == MTASTS_ERROR && strstr(err.text, "report_") !=
-		    NULL ? EXIT_USAGE : EXIT_INTERNAL;
+		rc = k == MTASTS_ADMIN_CONFIG ? EXIT_USAGE : EXIT_INTERNAL;
 		goto done;
 	}
+	n = mtasts_reports_count(v);
 	if (st.torn > 0)
 		cli_log(LOG_WARNING, "report: %s: %zu torn or malformed "
 		    "spool lines skipped", ymd, st.torn);
@@ -512,21 +401,24 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 	}
 	/* Both commands keep the JSON of what they report. */
 	for (i = 0; i < n; i++) {
-		if (write_file(dir, v[i].file_name, v[i].json,
-		    v[i].json_len) != 0) {
+		const char *name = mtasts_reports_file_name(v, i), *json;
+		size_t jlen;
+
+		json = mtasts_reports_json(v, i, &jlen);
+		if (write_file(dir, name, json, jlen) != 0) {
 			cli_log(LOG_ERR, "report: cannot write %s/%s: %s",
-			    dir, v[i].file_name, strerror(errno));
+			    dir, name, strerror(errno));
 			goto done;
 		}
 		if (!send)
-			printf("wrote %s/%s\n", dir, v[i].file_name);
+			printf("wrote %s/%s\n", dir, name);
 	}
 	print_stats(ymd, &st, n);
 	if (!send) {
 		rc = EXIT_OK;
 		goto done;
 	}
-	rc = send_reports(ctx, v, n, now, &pending);
+	rc = send_reports(ctx, v, now, &pending);
 	/*
 	 * D-RET-1: every report of this host's spool day is delivered or
 	 * given up (or there was none), and no domain's TLSRPT record was
@@ -535,12 +427,12 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 	 * prune that spool day once it is old. Then the pruning itself.
 	 */
 	if (!fleet && pending == 0 && st.tempfail == 0) {
-		char mark[MTASTS_PATH_MAX * 2];
+		char mark[REPORT_PATH_MAX * 2];
 
 		snprintf(mark, sizeof(mark), "%s/%s", report_dir(ctx), ymd);
 		err.text[0] = '\0';
 		if (mtasts_mkdir_p(mark, 0750, NULL) != 0 ||
-		    mtasts_retention_mark_day(ctx, mark, &err) != MTASTS_OK) {
+		    mtasts_admin_report_mark_day(ctx, mark, &err) != MTASTS_OK) {
 			cli_log(LOG_ERR, "report send: %s: %s", mark,
 			    err.text[0] ? err.text : strerror(errno));
 			if (rc == EXIT_OK)
@@ -551,7 +443,7 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 		rc = EXIT_FAILED;
 done:
 	fflush(stdout);
-	mtasts_report_free(v, n);
+	mtasts_reports_free(v);
 	for (i = 0; i < nspools; i++)
 		free(spools[i]);
 	return rc;

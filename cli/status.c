@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "scan.h"
 
 #define EXIT_ATTENTION 4
 /* Names listed before "and N more". */
@@ -49,7 +50,7 @@ str_array(char *const *v, size_t n)
 
 /* "3 certificate-expired, 1 validation-failure" */
 static void
-print_fails(const struct mtasts_tally_domain *d)
+print_fails(const struct mtasts_tally_row *d)
 {
 	size_t k, first = 1;
 
@@ -71,7 +72,6 @@ cmd_status(struct mtasts_ctx *ctx, int argc, char **argv)
 	struct cli_scan sc;
 	char day[16], warn[512], swarn[512];
 	const char *why = NULL;
-	int dfd;
 	size_t i, k, sessions = 0, failed = 0, enf_failed = 0, nfaildom = 0;
 	int json = 0, attention = 0, exists = 0;
 
@@ -96,28 +96,26 @@ cmd_status(struct mtasts_ctx *ctx, int argc, char **argv)
 			    argv, (int)k);
 	}
 	cli_scan(ctx, &sc);
-	mtasts_tlsrpt_day_name(sc.day, day, sizeof(day));
+	mtasts_admin_day_name(sc.day, day, sizeof(day));
 	/* The load-time check of cache_dir, strict (as check --local). */
 	warn[0] = '\0';
-	if (mtasts_cache_dir_check(ctx, 1, 0, &exists, &err) != MTASTS_OK)
+	if (mtasts_admin_cache_dir_check(ctx, 1, 0, &exists, &err) != MTASTS_OK)
 		snprintf(warn, sizeof(warn), "cache directory: %s", err.text);
 	/*
 	 * The spool as the adapters open it (D-SPOOL-1): missing is fine (the
 	 * first record creates it), refused means sessions go unrecorded.
 	 */
 	swarn[0] = '\0';
-	if ((dfd = mtasts_dir_open(mtasts_tlsrpt_dir(ctx), 02770,
-	    MTASTS_DIR_EXISTING, &why)) >= 0)
-		close(dfd);
-	else if (errno != ENOENT)
+	if (mtasts_admin_spool_dir_check(ctx, &why) != 0 && errno != ENOENT)
 		snprintf(swarn, sizeof(swarn), "TLS-RPT spool %s: %s; sessions "
-		    "are not recorded", mtasts_tlsrpt_dir(ctx), why != NULL ?
-		    why : strerror(errno));
-	for (i = 0; i < sc.tally.n; i++) {
-		sessions += sc.tally.v[i].ok + sc.tally.v[i].failed;
-		failed += sc.tally.v[i].failed;
-		enf_failed += sc.tally.v[i].enforce_failed;
-		nfaildom += sc.tally.v[i].failed > 0;
+		    "are not recorded", mtasts_admin_conf_str(ctx,
+		    MTASTS_ADMIN_TLSRPT_DIR), why != NULL ? why :
+		    strerror(errno));
+	for (i = 0; i < sc.ntally; i++) {
+		sessions += sc.tally[i].ok + sc.tally[i].failed;
+		failed += sc.tally[i].failed;
+		enf_failed += sc.tally[i].enforce_failed;
+		nfaildom += sc.tally[i].failed > 0;
 	}
 	attention = failed > 0 || sc.nfailing > 0 || sc.unusable > 0 ||
 	    sc.rstate[2] > 0 || !sc.cache_ok || !sc.spool_ok ||
@@ -140,8 +138,8 @@ cmd_status(struct mtasts_ctx *ctx, int argc, char **argv)
 		    sc.nenforce));
 		json_object_set_new(o, "unusable", str_array(
 		    sc.unusable_names, sc.nunusable_names));
-		for (i = 0; i < sc.tally.n; i++) {
-			const struct mtasts_tally_domain *d = &sc.tally.v[i];
+		for (i = 0; i < sc.ntally; i++) {
+			const struct mtasts_tally_row *d = &sc.tally[i];
 			json_t *t = json_object();
 
 			for (k = 0; k < mtasts_tlsrpt_result_type_count(); k++)
@@ -167,7 +165,7 @@ cmd_status(struct mtasts_ctx *ctx, int argc, char **argv)
 			    "at", (json_int_t)sc.failing[i].at));
 		json_object_set_new(o, "refresh_failing", r);
 		json_object_set_new(o, "reports", json_pack("{s:I,s:I,s:I,"
-		    "s:I,s:o}", "domains_today", (json_int_t)sc.tally.n,
+		    "s:I,s:o}", "domains_today", (json_int_t)sc.ntally,
 		    "sent", (json_int_t)sc.rstate[0], "retrying",
 		    (json_int_t)sc.rstate[1], "gave_up",
 		    (json_int_t)sc.rstate[2], "pending",
@@ -227,14 +225,14 @@ cmd_status(struct mtasts_ctx *ctx, int argc, char **argv)
 		printf("cache: CANNOT READ: %s\n", sc.cache_err);
 	if (sc.spool_ok) {
 		printf("today: %zu session%s to %zu policy domain%s, %zu "
-		    "failed", sessions, sessions == 1 ? "" : "s", sc.tally.n,
-		    sc.tally.n == 1 ? "" : "s", failed);
+		    "failed", sessions, sessions == 1 ? "" : "s", sc.ntally,
+		    sc.ntally == 1 ? "" : "s", failed);
 		if (enf_failed > 0)
 			printf(" (%zu under enforce: not delivered over them)",
 			    enf_failed);
 		printf("\n");
-		for (i = k = 0; i < sc.tally.n; i++) {
-			const struct mtasts_tally_domain *d = &sc.tally.v[i];
+		for (i = k = 0; i < sc.ntally; i++) {
+			const struct mtasts_tally_row *d = &sc.tally[i];
 
 			if (d->failed == 0)
 				continue;
@@ -256,8 +254,8 @@ cmd_status(struct mtasts_ctx *ctx, int argc, char **argv)
 	} else
 		printf("spool: CANNOT READ: %s\n", sc.spool_err);
 	printf("reports: %zu policy domain%s in today's spool (reported "
-	    "tomorrow where they publish TLSRPT)\n", sc.tally.n,
-	    sc.tally.n == 1 ? "" : "s");
+	    "tomorrow where they publish TLSRPT)\n", sc.ntally,
+	    sc.ntally == 1 ? "" : "s");
 	if (sc.state_ok) {
 		printf("reports of the last 7 days: %zu sent, %zu retrying, "
 		    "%zu given up\n", sc.rstate[0], sc.rstate[1],

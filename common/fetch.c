@@ -54,6 +54,8 @@ set_fail(struct mtasts_fetch *res, int rc, const char *type,
 	va_list ap;
 
 	res->rc = rc;
+	res->fail_kind = MTASTS_FETCH_OTHER;
+	res->verify_error = 0;
 	mtasts_strlcpy(res->result_type, type, sizeof(res->result_type));
 	va_start(ap, fmt);
 	if (vsnprintf(res->reason, sizeof(res->reason), fmt, ap) < 0)
@@ -196,6 +198,7 @@ judge(const char *as, int st, size_t len,
 				    MTASTS_RT_STS_INVALID,
 				    "media type is not text/plain: "
 				    "\"%.60s\"", resp->content_type);
+			res->fail_kind = MTASTS_FETCH_MEDIA_TYPE;
 			return 1;
 		}
 	}
@@ -204,6 +207,7 @@ judge(const char *as, int st, size_t len,
 		set_fail(res, MTASTS_INVALID, MTASTS_RT_STS_INVALID,
 		    "policy body larger than %d bytes",
 		    MTASTS_POLICY_BODY_MAX);
+		res->fail_kind = MTASTS_FETCH_TOO_LARGE;
 		return 1;
 	case MTASTS_HTTP_ERROR:
 		set_fail(res, MTASTS_TEMPFAIL, MTASTS_RT_STS_FETCH_ERROR,
@@ -228,6 +232,7 @@ judge(const char *as, int st, size_t len,
 	if (len >= MTASTS_HTTP_RAW_MAX) {
 		set_fail(res, MTASTS_INVALID, MTASTS_RT_STS_INVALID,
 		    "HTTP response larger than %d bytes", MTASTS_HTTP_RAW_MAX);
+		res->fail_kind = MTASTS_FETCH_TOO_LARGE;
 		return 1;
 	}
 	return 0;
@@ -403,6 +408,7 @@ attempt(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
 		    mtasts_tls_verify_type(v, 1), "%s (%s) from %s",
 		    X509_verify_cert_error_string(v),
 		    mtasts_tls_verify_name(v), as);
+		res->verify_error = v;
 		goto done;
 	}
 	if (r != 0) {

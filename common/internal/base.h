@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "mtasts.h"
+#include "mtasts_admin.h"
 
 #if defined(__GNUC__)
 #define MTASTS_PRINTF(f, a) __attribute__((format(printf, f, a)))

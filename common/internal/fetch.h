@@ -36,7 +36,12 @@ struct mtasts_fetch {
 	time_t cert_not_after;		/* leaf notAfter, 0 unknown */
 	char content_type[128];		/* as served, sanitised */
 	char location[256];		/* Location header, sanitised */
+	/* enum mtasts_fetch_kind of a failure, for `mtasts check` */
+	int fail_kind;
+	long verify_error;		/* X509_V_ERR_* of a PKIX failure */
 };
+/* The kind of res's failure (enum mtasts_fetch_kind), never by wording. */
+int mtasts_fetch_kind(const struct mtasts_fetch *res);
 
 /*
  * Fetch https://mta-sts.<domain>/.well-known/mta-sts.txt under one overall
