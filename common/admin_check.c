@@ -105,7 +105,7 @@ discover(struct mtasts_ctx *ctx, const char *domain, int tlsrpt,
 		goto done;
 	}
 	for (i = 0; i < t->n; i++)
-		if (mtasts_txt_versioned(t->recs[i], t->lens[i], tlsrpt ?
+		if (mtasts_taglist_versioned(t->recs[i], t->lens[i], tlsrpt ?
 		    TLSRPT_VERSION : STS_VERSION))
 			t->nsts++;
 	qerr.code = 0;

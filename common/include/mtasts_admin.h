@@ -331,6 +331,14 @@ MTASTS_API int mtasts_admin_spool_dir_check(const struct mtasts_ctx *ctx, const 
  */
 MTASTS_API int mtasts_config_read(struct mtasts_ctx *ctx, const char *path,
     int *missing, struct mtasts_error *err);
+/**
+ * mtasts_config_defaults_text - the documented defaults in mtasts.conf
+ * syntax (`mtasts config --defaults`; dist/mtasts.conf is that text):
+ * every key commented out at its built-in default, with its doc, in the
+ * order of config.c's key table. Owned by the caller (free()), *len
+ * bytes; NULL when out of memory.
+ */
+MTASTS_API char *mtasts_config_defaults_text(size_t *len);
 /** mtasts_config_check - the load-time check of what it names (D-CONF-1..4). */
 MTASTS_API int mtasts_config_check(struct mtasts_ctx *ctx, struct mtasts_error *err);
 /** A CA bundle's strict PEM check; *ncerts blocks. 0, or -1 with why. */
