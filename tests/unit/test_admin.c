@@ -15,7 +15,11 @@
 
 #include "mtasts.h"
 #include "mtasts_admin.h"
-#include "mtasts_internal.h"
+#include "internal/ctx.h"
+#include "internal/cache.h"
+#include "internal/dns.h"
+#include "internal/fetch.h"
+#include "internal/util.h"
 #include "fakenet.h"
 #include "t.h"
 
