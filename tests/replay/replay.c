@@ -528,6 +528,20 @@ split(char *line, char **tok, int max)
 	}
 }
 
+/* A decimal count, 0..LLONG_MAX; -1 when v is not one. */
+static long long
+number(const char *v)
+{
+	long long n;
+	char *end;
+
+	if (!isdigit((unsigned char)v[0]))
+		return -1;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	return errno != 0 || *end != '\0' ? -1 : n;
+}
+
 /* "T0", "T0+N", "T0-N", "now", "now+N", "now-N" or seconds since 1970. */
 static int
 parse_time(struct scen *s, const char *v, time_t *out)
@@ -845,7 +859,9 @@ cmd_fetch(struct scen *s, char **tok, int n)
 		d->body = p->text;
 	} else if (strcmp(tok[2], "http") == 0 && n == 4) {
 		d->fetch = FETCH_HTTP;
-		d->status = atoi(tok[3]);
+		if ((d->status = (int)number(tok[3])) < 100 ||
+		    d->status > 599)
+			fail(s, "fetch http: a status 100..599");
 	} else if (strcmp(tok[2], "tls") == 0 && n <= 4) {
 		d->fetch = FETCH_TLS;
 		d->why = xstrdup(n == 4 ? tok[3] :
@@ -1074,8 +1090,7 @@ expect_spool(struct scen *s, char **tok, int n)
 
 	nl = spool_lines(s, &lines);
 	if (strcmp(tok[1], "spool") == 0 && n == 3) {
-		if ((size_t)atoi(tok[2]) != nl - s->spool_before ||
-		    !isdigit((unsigned char)tok[2][0]))
+		if (number(tok[2]) != (long long)(nl - s->spool_before))
 			fail(s, "expect spool %s: got %zu new line(s)", tok[2],
 			    nl - s->spool_before);
 	} else if (n == 3) {
@@ -1172,7 +1187,7 @@ cmd_expect(struct scen *s, char **tok, int n)
 	if (strcmp(what, "queries") == 0 || strcmp(what, "fetches") == 0) {
 		int have = what[0] == 'q' ? s->queries : s->fetches;
 
-		if (atoi(v) != have || !isdigit((unsigned char)v[0]))
+		if (number(v) != have)
 			fail(s, "expect %s %s: got %d", what, v, have);
 		return;
 	}
@@ -1335,8 +1350,7 @@ run_file(const char *file, int verbose)
 			} else if (parse_time(s, tok[1], &s->now) != 0)
 				fail(s, "clock: bad time");
 		} else if (strcmp(tok[0], "advance") == 0 && n == 2) {
-			adv = atoll(tok[1]);
-			if (adv < 0 || !isdigit((unsigned char)tok[1][0]))
+			if ((adv = number(tok[1])) < 0)
 				fail(s, "advance: seconds");
 			else
 				s->now += (time_t)adv;
