@@ -68,6 +68,7 @@ struct dom {
 	char *rr[RR_MAX];
 	size_t nrr;
 	int secure;
+	int lockfd;			/* held by "another process", or -1 */
 	int fetch;			/* enum fetch_kind */
 	int status;			/* FETCH_HTTP */
 	char *body;			/* FETCH_BODY: borrowed from a policy */
@@ -161,6 +162,7 @@ dom_get(struct scen *s, const char *name, int create)
 	}
 	memset(&s->dom[s->ndom], 0, sizeof(s->dom[0]));
 	mtasts_strlcpy(s->dom[s->ndom].name, name, sizeof(s->dom[0].name));
+	s->dom[s->ndom].lockfd = -1;
 	return &s->dom[s->ndom++];
 }
 
@@ -884,6 +886,47 @@ cmd_fetch(struct scen *s, char **tok, int n)
 		fail(s, "fetch: bad answer %s", tok[2]);
 }
 
+/*
+ * lock <domain> / unlock <domain>: "another process" holds the domain's
+ * cache lock (it is fetching right now) until unlock.
+ */
+static void
+cmd_lock(struct scen *s, char **tok, int n)
+{
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_ctx *ctx;
+	struct dom *d;
+	int i;
+
+	if (n != 2) {
+		fail(s, "%s <domain>", tok[0]);
+		return;
+	}
+	d = dom_get(s, tok[1], 1);
+	if (strcmp(tok[0], "unlock") == 0) {
+		if (d->lockfd == -1)
+			fail(s, "unlock %s: not locked", tok[1]);
+		else
+			mtasts_cache_unlock(d->lockfd);
+		d->lockfd = -1;
+		return;
+	}
+	if (d->lockfd != -1) {
+		fail(s, "lock %s: already locked", tok[1]);
+		return;
+	}
+	i = s->shared;
+	s->shared = 0;
+	ctx = ctx_open(s);
+	s->shared = i;
+	if (mtasts_cache_lock(ctx, tok[1], 0, &d->lockfd, &err) !=
+	    MTASTS_OK) {
+		fail(s, "lock %s: %s", tok[1], err.text);
+		d->lockfd = -1;
+	}
+	mtasts_ctx_free(ctx);
+}
+
 static void
 lookup_clear(struct scen *s)
 {
@@ -1387,6 +1430,9 @@ run_file(const char *file, int verbose)
 			cmd_txt(s, tok, n);
 		else if (strcmp(tok[0], "fetch") == 0)
 			cmd_fetch(s, tok, n);
+		else if (strcmp(tok[0], "lock") == 0 ||
+		    strcmp(tok[0], "unlock") == 0)
+			cmd_lock(s, tok, n);
 		else if (strcmp(tok[0], "lookup") == 0)
 			cmd_lookup(s, tok, n);
 		else if (strcmp(tok[0], "expect") == 0)
@@ -1399,6 +1445,8 @@ run_file(const char *file, int verbose)
 	if (s->ctx != NULL)
 		mtasts_ctx_free(s->ctx);
 	for (i = 0; i < s->ndom; i++) {
+		if (s->dom[i].lockfd != -1)
+			mtasts_cache_unlock(s->dom[i].lockfd);
 		dom_clear_txt(&s->dom[i]);
 		free(s->dom[i].why);
 	}
