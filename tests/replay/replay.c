@@ -56,7 +56,7 @@ enum fetch_kind {
 	FETCH_BODY,		/* 200 with a policy block's text */
 	FETCH_HTTP,		/* an HTTP status other than 200 */
 	FETCH_TLS,		/* certificate rejected */
-	FETCH_INVALID,		/* refused by the fetch (size, media type) */
+	FETCH_INVALID,		/* refused by the fetch (size, type) */
 	FETCH_TIMEOUT,
 	FETCH_LOCAL,		/* local fault (CA store), rc ERROR */
 	FETCH_NOMEM
@@ -68,10 +68,10 @@ struct dom {
 	char *rr[RR_MAX];
 	size_t nrr;
 	int secure;
-	int lockfd;			/* held by "another process", or -1 */
+	int lockfd;		/* held by "another process", or -1 */
 	int fetch;			/* enum fetch_kind */
 	int status;			/* FETCH_HTTP */
-	char *body;			/* FETCH_BODY: borrowed from a policy */
+	char *body;		/* FETCH_BODY: a policy block's */
 	char *why;			/* FETCH_TLS/LOCAL reason */
 };
 

@@ -33,8 +33,8 @@
  *   - the answer is never "no policy": POLICY (enforce), TEMPFAIL, or an
  *     error return;
  *   - the cache entry afterwards is either absent (uncached), still
- *     unusable (unusable-entry), or holds the enforce policy, with no fetch-failure record and no
- *     negative entry;
+ *     unusable (unusable-entry), or holds the enforce policy, with no
+ *     fetch-failure record and no negative entry;
  *   - the TLS-RPT spool holds no record (nothing blames the domain).
  */
 #include <dirent.h>
@@ -142,10 +142,10 @@ enum scen {
 	S_CACHED_SAME,		/* cached e1, TXT e1 (TXT check store) */
 	S_CACHED_NEWID,		/* cached e1, TXT e2, fetch enforce */
 	S_CACHED_TXT_GONE,	/* cached e1, NXDOMAIN (TXT check store) */
-	S_CACHED_FAST,		/* cached e1, TXT checked 30 s ago: no DNS */
+	S_CACHED_FAST,		/* cached e1, TXT checked 30 s ago */
 	S_CACHED_EXPIRED,	/* cached e1 expired, TXT e1: refetched */
 	S_REFRESH,		/* cached e1, force-fetch (mtasts refresh) */
-	S_UNUSABLE,		/* cached e1 truncated, TXT e1, fetch enforce */
+	S_UNUSABLE,		/* cached e1 truncated, TXT e1, fetch */
 	S_N
 };
 
