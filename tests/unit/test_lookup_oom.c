@@ -15,14 +15,26 @@
  * lex_save() lost a byte), which a delivery survives as a deferral, so
  * aborts are counted and shown, not failed; json_dumps() can drop a key's
  * closing quote, which cache.c now catches by reading the encoding back
- * before it is written. The network is the
- * scripted one of fakenet.h; the domain has an enforce
- * policy. For each run:
+ * before it is written. The network is the scripted one of fakenet.h; the
+ * domain has an enforce policy. The lookups (issue 14 part 4 added the
+ * last four):
+ *   uncached           TXT e1, fetch, parse, store;
+ *   cached-same-id     cached e1, TXT e1: the TXT-check store;
+ *   cached-new-id      cached e1, TXT e2: fetch, parse, store;
+ *   cached-txt-gone    cached e1, NXDOMAIN: the TXT-check store;
+ *   cached-fast-path   cached e1, TXT checked 30 s ago: load and parse
+ *                      only, never the network (our allocations);
+ *   cached-expired     cached e1 past max_age, TXT e1: refetched;
+ *   refresh            cached e1, MTASTS_LOOKUP_FORCE_FETCH;
+ *   unusable-entry     cached e1 truncated (D-CACHE-6), TXT e1: fetched.
+ * For each run:
+ *   - the run with no failure injected answers the enforce policy (so
+ *     the loop really walked the whole lookup);
  *   - the answer is never "no policy": POLICY (enforce), TEMPFAIL, or an
  *     error return;
- *   - the cache entry afterwards is either absent (uncached cases) or
- *     holds the enforce policy, with no fetch-failure record and no
- *     negative entry;
+ *   - the cache entry afterwards is either absent (uncached), still
+ *     unusable (unusable-entry), or holds the enforce policy, with no
+ *     fetch-failure record and no negative entry;
  *   - the TLS-RPT spool holds no record (nothing blames the domain).
  */
 #include <dirent.h>
@@ -63,6 +75,7 @@ static long oom_at = -1;	/* -1: off; else the allocation to fail */
 static int oom_sticky;		/* fail every allocation from oom_at on */
 static long oom_count;		/* allocations counted since armed */
 static long oom_failed;		/* failures injected since armed */
+static int oom_jansson;		/* jansson's allocations counted too */
 
 static int
 oom_now(void)
@@ -131,11 +144,21 @@ enum scen {
 	S_CACHED_SAME,		/* cached e1, TXT e1 (TXT check store) */
 	S_CACHED_NEWID,		/* cached e1, TXT e2, fetch enforce */
 	S_CACHED_TXT_GONE,	/* cached e1, NXDOMAIN (TXT check store) */
+	S_CACHED_FAST,		/* cached e1, TXT checked 30 s ago */
+	S_CACHED_EXPIRED,	/* cached e1 expired, TXT e1: refetched */
+	S_REFRESH,		/* cached e1, force-fetch (mtasts refresh) */
+	S_UNUSABLE,		/* cached e1 truncated, TXT e1, fetch */
 	S_N
 };
 
 static const char *const scen_name[S_N] = {
-	"uncached", "cached-same-id", "cached-new-id", "cached-txt-gone"
+	"uncached", "cached-same-id", "cached-new-id", "cached-txt-gone",
+	"cached-fast-path", "cached-expired", "refresh", "unusable-entry"
+};
+
+/* When the lookup runs, after the seed at T0. */
+static const time_t scen_when[S_N] = {
+	600, 600, 600, 600, 30, 86400 + 600, 600, 600
 };
 
 static struct mtasts_ctx *
@@ -189,6 +212,18 @@ rmrf(const char *dir)
 		fprintf(stderr, "cannot remove %s\n", dir);
 }
 
+/* Cut the domain's entry file to half its length (D-CACHE-6). */
+static void
+truncate_entry(const char *dir)
+{
+	char path[1200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s.json", dir, DOM);
+	if (stat(path, &st) != 0 || truncate(path, st.st_size / 2) != 0)
+		abort();
+}
+
 /*
  * One run of scenario s with allocation `at` failing (sticky or not).
  * Returns the number of failures injected (0: the lookup ran clean).
@@ -228,14 +263,20 @@ run(enum scen s, long at, int sticky, int *bad)
 		mtasts_ctx_free(ctx);
 		if (spool_bytes(spool) != 0)
 			abort();
+		if (s == S_UNUSABLE)
+			truncate_entry(dir);
 	}
 	/* A fresh context: its memo is empty, the load really parses. */
-	ctx = new_ctx(dir, spool, T0 + 600);
+	ctx = new_ctx(dir, spool, T0 + scen_when[s]);
 	fakenet_attach(&net, ctx);
 	net.body = ENFORCE;
 	switch (s) {
 	case S_UNCACHED:
 	case S_CACHED_SAME:
+	case S_CACHED_FAST:
+	case S_CACHED_EXPIRED:
+	case S_REFRESH:
+	case S_UNUSABLE:
 		fakenet_txt_id(&net, "e1");
 		break;
 	case S_CACHED_NEWID:
@@ -250,13 +291,33 @@ run(enum scen s, long at, int sticky, int *bad)
 	oom_count = oom_failed = 0;
 	oom_sticky = sticky;
 	oom_at = at;
-	rc = mtasts_lookup(ctx, DOM, 0, &r, &err);
+	rc = mtasts_lookup(ctx, DOM, s == S_REFRESH ?
+	    MTASTS_LOOKUP_FORCE_FETCH : 0, &r, &err);
 	oom_at = -1;
 	injected = oom_failed;
 	if (rc == MTASTS_OK) {
 		st = mtasts_result_status(r);
 		if (mtasts_result_policy(r) != NULL)
 			mode = mtasts_policy_mode(mtasts_result_policy(r));
+	}
+	if (injected == 0 && !(rc == MTASTS_OK &&
+	    st == MTASTS_LOOKUP_POLICY && mode == MTASTS_MODE_ENFORCE)) {
+		/* The run without failure is the baseline: the policy. */
+		(*bad)++;
+		fprintf(stderr, "%s: clean run: rc %d status %d mode %d\n",
+		    scen_name[s], rc, st, mode);
+	}
+	/*
+	 * Our own allocations failing never send the fast path to the
+	 * network. (jansson's may: its lexer can turn a lost byte into a
+	 * syntax error, so the entry reads as unusable (D-CACHE-6) and the
+	 * lookup discovers afresh; still fail-closed, checked below.)
+	 */
+	if (s == S_CACHED_FAST && !oom_jansson &&
+	    net.queries + net.fetches != 0) {
+		(*bad)++;
+		fprintf(stderr, "%s: allocation %ld%s: the fast path used "
+		    "the network\n", scen_name[s], at, sticky ? "+" : "");
 	}
 	if (rc == MTASTS_OK && !(st == MTASTS_LOOKUP_TEMPFAIL ||
 	    (st == MTASTS_LOOKUP_POLICY && mode == MTASTS_MODE_ENFORCE))) {
@@ -279,7 +340,8 @@ run(enum scen s, long at, int sticky, int *bad)
 			    (long long)e->fail_at, e->fail_reason);
 		}
 		mtasts_cache_entry_free(e);
-	} else if (s != S_UNCACHED || lrc != MTASTS_NOTFOUND) {
+	} else if (!(s == S_UNCACHED && lrc == MTASTS_NOTFOUND) &&
+	    !(s == S_UNUSABLE && lrc == MTASTS_CACHE_UNUSABLE)) {
 		(*bad)++;
 		fprintf(stderr, "%s: allocation %ld%s: cache load %d\n",
 		    scen_name[s], at, sticky ? "+" : "", lrc);
@@ -331,6 +393,7 @@ run_forked(enum scen s, long at, int sticky, int *bad, int *aborts)
 		/* An abort in jansson leaves no core file behind. */
 		(void)setrlimit(RLIMIT_CORE, &nocore);
 		json_set_alloc_funcs(jansson_malloc, jansson_free);
+		oom_jansson = 1;
 		injected = run(s, at, sticky, &b);
 		if (write(pfd[1], &injected, sizeof(injected)) !=
 		    (ssize_t)sizeof(injected))
