@@ -27,7 +27,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mtasts_internal.h"
+#include "internal/ctx.h"
+#include "internal/cache.h"
+#include "internal/dns.h"
+#include "internal/fetch.h"
+#include "internal/netops.h"
+#include "internal/spool.h"
+#include "internal/tlsrpt.h"
+#include "internal/util.h"
 
 #define LINE_MAX_ 4096
 #define TOK_MAX 32
