@@ -231,7 +231,7 @@ mtasts_report_sendmail(struct mtasts_ctx *ctx, const char *msg, size_t len,
 	char fromarg[sizeof(ctx->cfg.report_from)], dash_f[] = "-f";
 	const char *from = ctx->cfg.report_from[0] ? ctx->cfg.report_from :
 	    ctx->cfg.report_contact;
-	int sv[2] = { -1, -1 }, status, rc = MTASTS_TEMPFAIL;
+	int sv[2] = { -1, -1 }, status, rc = MTASTS_TEMPFAIL, werr = 0;
 	int64_t deadline = mtasts_mono_ms() + MTASTS_REPORT_SEND_TIMEOUT_MS;
 	size_t argc = 0, off = 0;
 	pid_t pid = -1;
@@ -298,14 +298,19 @@ mtasts_report_sendmail(struct mtasts_ctx *ctx, const char *msg, size_t len,
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			mtasts_err_set(err, MTASTS_TEMPFAIL,
-			    "sendmail: write: %s", strerror(errno));
+			werr = w < 0 ? errno : EPIPE;
 			break;
 		}
 		off += (size_t)w;
 	}
 	close(sv[0]);
 	sv[0] = -1;
+	/*
+	 * The exit status says more than the write error it causes: a
+	 * sendmail that exits at once (bad option, no permission) closes
+	 * its end before or while we write, and which comes first is
+	 * scheduling.
+	 */
 	status = wait_child(pid, deadline);
 	if (status < 0)
 		mtasts_err_set(err, MTASTS_TEMPFAIL, "sendmail: timed out");
@@ -313,6 +318,9 @@ mtasts_report_sendmail(struct mtasts_ctx *ctx, const char *msg, size_t len,
 		mtasts_err_set(err, MTASTS_TEMPFAIL, "sendmail %s: exit "
 		    "status %d", argv[0], WIFEXITED(status) ?
 		    WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	else if (werr != 0)
+		mtasts_err_set(err, MTASTS_TEMPFAIL, "sendmail %s: write: %s",
+		    argv[0], strerror(werr));
 	else if (off == len)
 		rc = MTASTS_OK;
 done:
