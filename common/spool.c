@@ -35,16 +35,10 @@ static json_t *
 safe_string(const char *s, size_t max)
 {
 	char buf[SPOOL_REASON_MAX + 1];
-	size_t i;
 
 	if (max > SPOOL_REASON_MAX)
 		max = SPOOL_REASON_MAX;
-	for (i = 0; i < max && s[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		buf[i] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
-	}
-	buf[i] = '\0';
+	mtasts_sanitize(s, buf, max + 1);
 	return json_string(buf);
 }
 
