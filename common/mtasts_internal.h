@@ -29,8 +29,7 @@
 #define MTASTS_POLICY_BODY_MAX 65536
 /* One policy line, terminator excluded. */
 #define MTASTS_POLICY_LINE_MAX 1024
-/* mx lines in one policy. */
-#define MTASTS_POLICY_MX_MAX 256
+/* mx lines in one policy: MTASTS_POLICY_MX_MAX, in mtasts.h. */
 /* All lines in one policy. */
 #define MTASTS_POLICY_LINES_MAX 4096
 /* RFC 8461 §3.2 prose: max_age at most 31557600 seconds. */
@@ -176,7 +175,8 @@ struct mtasts_ctx {
 	char last_config_file[MTASTS_PATH_MAX];
 	struct mtasts_cache_memo *cache_memo;	/* cache.c, lazily made */
 	struct mtasts_cache_gen cache_gen;	/* cachegen.c, lazily mapped */
-	const struct mtasts_netops *net;	/* netops.c/netload.c, lazily */
+	const struct mtasts_netops *net;	/* netreg.c, lazily */
+	mtasts_net_loader_fn *net_loader;	/* registered by a light host */
 	/*
 	 * No TLS-RPT spool writes (succeed without writing): the adapter
 	 * says no real delivery happens in this call, e.g. `exim -bt`
@@ -277,7 +277,7 @@ int mtasts_err(struct mtasts_error *err, int code, const char *fmt, ...)
  * spaces. Returns 0 and *out on success, -1 on any violation or overflow
  * beyond max.
  */
-int mtasts_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
+/* mtasts_parse_u64() is public (mtasts.h). */
 
 /* Bounded copy, always NUL-terminates when size > 0; returns strlen(src). */
 size_t mtasts_strlcpy(char *dst, const char *src, size_t size);
@@ -361,8 +361,7 @@ unsigned mtasts_fd_cloexec_new(const struct mtasts_fdsnap *s);
  * 0, or -1 for a line that is not a 250 line with a keyword or holds a
  * NUL, CR or LF inside.
  */
-int mtasts_ehlo_line_keyword(const char *line, size_t len, const char **kw,
-    size_t *kwlen);
+/* mtasts_ehlo_line_keyword(): public (mtasts.h). */
 
 /*
  * Does the EHLO response resp[0..len) (lines ending in CRLF or LF, the
@@ -370,7 +369,7 @@ int mtasts_ehlo_line_keyword(const char *line, size_t len, const char **kw,
  * with whole first tokens? Returns 1 yes, 0 no, -1 malformed (a NUL, a
  * non-250 line): callers treat -1 as "not offered".
  */
-int mtasts_ehlo_offers(const char *resp, size_t len, const char *kw);
+/* mtasts_ehlo_offers(): public (mtasts.h). */
 
 /* ---- domain.c ---- */
 
@@ -1164,7 +1163,7 @@ void mtasts_report_free(struct mtasts_report *r, size_t n);
  * (decisions.md D-MET-1). Result types in the order of
  * mtasts_tlsrpt_result_type_name().
  */
-#define MTASTS_TLSRPT_RESULT_TYPES 11
+#define MTASTS_TLSRPT_RESULT_TYPES MTASTS_TLSRPT_TYPES
 struct mtasts_tally_domain {
 	char domain[MTASTS_DOMAIN_MAX + 1];
 	size_t ok;				/* successful sessions */
@@ -1181,7 +1180,10 @@ int mtasts_spool_tally(struct mtasts_ctx *ctx, time_t day,
     const char *const *spools, size_t nspools, struct mtasts_tally *t,
     struct mtasts_report_stats *st, struct mtasts_error *err);
 void mtasts_tally_free(struct mtasts_tally *t);
-/* tlsrpt.c: the RFC 8460 result types (one list). */
+/*
+ * tlsrpt.c: the RFC 8460 result types (one list, indexed by the public
+ * enum mtasts_tlsrpt_type): index-based views for report.c and the CLI.
+ */
 size_t mtasts_tlsrpt_result_type_count(void);
 /* The i-th RFC 8460 result type name, NULL past the end. */
 const char *mtasts_tlsrpt_result_type_name(size_t i);
@@ -1215,8 +1217,10 @@ int mtasts_report_deliver(struct mtasts_ctx *ctx,
  * lookup.c and ctx.c call DNS and HTTPS only through these operations, so
  * that an adapter module (mtasts_exim.so) can be linked without OpenSSL
  * and libunbound and load them only on the first cache miss. The static
- * and shared libraries bind the table directly (netops.c); the Exim module
- * dlopen()s mtasts_net.so instead (exim/netload.c). Both halves are built
+ * and shared libraries bind the table directly (netops.c, built with
+ * MTASTS_NET_BUILTIN); the light half has no table of its own: the Exim
+ * module registers a loader (mtasts_ctx_set_net_loader(), exim/netload.c
+ * dlopen()s mtasts_net.so) and netreg.c checks what it returns. Both halves are built
  * from one source tree: abi and the struct sizes guard against a
  * mismatched pair of files.
  */
@@ -1241,9 +1245,11 @@ struct mtasts_netops {
 /* The table of this build's own network code (netops.c). */
 extern const struct mtasts_netops mtasts_netops_direct;
 /*
- * The network operations for ctx (remembered in ctx->net), or NULL with
- * err set when they cannot be had (the Exim module's mtasts_net.so is
- * missing or mismatched): the caller must then fail closed.
+ * netreg.c: the network operations for ctx (remembered in ctx->net): a
+ * table already set (the unit tests' seam), else the registered loader's
+ * (checked: ABI and struct sizes), else the built-in one; NULL with err
+ * set when none can be had (the Exim module's mtasts_net.so is missing or
+ * mismatched): the caller must then fail closed.
  */
 const struct mtasts_netops *mtasts_netops_get(struct mtasts_ctx *ctx,
     struct mtasts_error *err);
