@@ -9,6 +9,10 @@
  * mtasts_mxset_resolve() asks the library's resolver and so belongs to the
  * network half (not linked into the Exim module).
  */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,4 +210,34 @@ mtasts_mxset_explain(const struct mtasts_mxset *s,
 		snprintf(why, whysize, "no MX of %s matches its MTA-STS policy",
 		    s->domain);
 	return k;
+}
+
+int
+mtasts_mxset_addrs(struct mtasts_ctx *ctx, const char *host, int timeout_ms,
+    char ips[][MTASTS_IP_TEXT_MAX], size_t max, size_t *n,
+    struct mtasts_error *err)
+{
+	struct sockaddr_storage ss[MTASTS_MXSET_ADDRS_MAX];
+	size_t i, got = 0;
+	const void *a;
+	int rc;
+
+	*n = 0;
+	if (ctx == NULL || host == NULL)
+		return mtasts_err(err, MTASTS_ERROR, "MX set: no context");
+	if (max > MTASTS_MXSET_ADDRS_MAX)
+		max = MTASTS_MXSET_ADDRS_MAX;
+	rc = mtasts_dns_addrs(ctx, host, 25, timeout_ms > 0 ? timeout_ms :
+	    ctx->cfg.dns_timeout_ms, ss, max, &got, err);
+	if (rc != MTASTS_OK)
+		return rc;
+	for (i = 0; i < got; i++) {
+		a = ss[i].ss_family == AF_INET6
+		    ? (const void *)&((struct sockaddr_in6 *)&ss[i])->sin6_addr
+		    : (const void *)&((struct sockaddr_in *)&ss[i])->sin_addr;
+		if (inet_ntop(ss[i].ss_family, a, ips[*n],
+		    MTASTS_IP_TEXT_MAX) != NULL)
+			(*n)++;
+	}
+	return MTASTS_OK;
 }

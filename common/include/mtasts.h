@@ -668,6 +668,23 @@ MTASTS_API const char *mtasts_mxset_allowed_host(const struct mtasts_mxset *s,
 MTASTS_API size_t mtasts_mxset_explain(const struct mtasts_mxset *s,
     const struct mtasts_policy *p, char *why, size_t whysize);
 
+/* Longest address text (RFC 5952 IPv6), NUL included. */
+#define MTASTS_IP_TEXT_MAX 46
+/* Addresses mtasts_mxset_addrs() gives for one host at most. */
+#define MTASTS_MXSET_ADDRS_MAX 16
+
+/**
+ * mtasts_mxset_addrs - the addresses of an MX host through the library's
+ * resolver (AAAA first, then A; network half), as text.
+ * @param timeout_ms the DNS deadline; 0 means the configured dns_timeout.
+ * @param ips receives up to max addresses (max <= MTASTS_MXSET_ADDRS_MAX).
+ * @param n receives how many.
+ * @return MTASTS_OK (n >= 1), MTASTS_NOTFOUND, MTASTS_TEMPFAIL, ...
+ */
+MTASTS_API int mtasts_mxset_addrs(struct mtasts_ctx *ctx, const char *host,
+    int timeout_ms, char ips[][MTASTS_IP_TEXT_MAX], size_t max, size_t *n,
+    struct mtasts_error *err);
+
 /* ---------------------------------------------------------------------- */
 /* Host glue: what adapters need besides the above (ctx.c, netreg.c).       */
 
