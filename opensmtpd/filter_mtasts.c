@@ -257,6 +257,7 @@ worker(void *arg)
 	const struct mtasts_policy *p;
 	struct job j;
 	int64_t t0;
+	int m;
 
 	(void)arg;
 	for (;;) {
@@ -297,7 +298,8 @@ worker(void *arg)
 		 * before RCPT (no STARTTLS, bad certificate) can be
 		 * attributed to its domain when it ends.
 		 */
-		if (p != NULL && mtasts_policy_mode(p) != MTASTS_MODE_NONE)
+		m = mtasts_enforce_mode(j.domain, MTASTS_OK, res, NULL);
+		if (m == MTASTS_ENFORCE_TESTING || m == MTASTS_ENFORCE_ENFORCE)
 			learn(ctx, mtasts_result_domain(res), p);
 		proceed(j.sid, j.token);
 		flog(MTASTS_LOG_INFO, "rcpt domain %s: %s%s (%s, %lld ms)%s%s",

@@ -477,14 +477,21 @@ cached_policy(struct table *t, const char *domain, struct mtasts_result **res)
 	}
 }
 
+/* The core's "which mode applies" (mtasts_enforce_mode()). */
 static int
 result_mode(const struct mtasts_result *res)
 {
-	const struct mtasts_policy *p;
-
-	if (res == NULL || (p = mtasts_result_policy(res)) == NULL)
+	if (res == NULL)
 		return MTASTS_MODE_NONE;
-	return mtasts_policy_mode(p);
+	switch (mtasts_enforce_mode(mtasts_result_domain(res), MTASTS_OK, res,
+	    NULL)) {
+	case MTASTS_ENFORCE_ENFORCE:
+		return MTASTS_MODE_ENFORCE;
+	case MTASTS_ENFORCE_TESTING:
+		return MTASTS_MODE_TESTING;
+	default:
+		return MTASTS_MODE_NONE;
+	}
 }
 
 /* K_DOMAIN check: does `for domain <mtasts>` route this to enforcement? */
