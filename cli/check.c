@@ -506,19 +506,27 @@ check_mx(struct mtasts_ctx *ctx, struct dom *d)
 	size_t i, k, nbad = 0, nunused = 0;
 	char why[256], first_bad[MTASTS_DOMAIN_MAX + 1] = "";
 	char fixbuf[CHECK_MSG_MAX];
-	int rc, mode, sev;
+	struct mtasts_mxset *set = NULL;
+	int rc, mode, sev, null_mx = 0;
 
-	rc = mtasts_dns_mx(ctx, d->name, 0, &d->mx, &d->nmx, &err);
-	if (rc == MTASTS_NOTFOUND) {
-		/* RFC 5321 §5.1 implicit MX: the domain itself. */
-		if ((d->mx = calloc(1, sizeof(*d->mx))) != NULL) {
-			mtasts_strlcpy(d->mx[0].name, d->name,
-			    sizeof(d->mx[0].name));
-			d->nmx = 1;
-			d->mx_state = 2;
+	/* The core's MX set: implicit MX (RFC 5321 §5.1), null MX (7505). */
+	rc = mtasts_mxset_resolve(ctx, d->name, 0, &set, &err);
+	if (rc == MTASTS_OK) {
+		null_mx = mtasts_mxset_kind(set) == MTASTS_MXSET_NULL;
+		d->nmx = mtasts_mxset_count(set);
+		if (d->nmx > 0 && (d->mx = calloc(d->nmx,
+		    sizeof(*d->mx))) == NULL)
+			d->nmx = 0;
+		for (i = 0; i < d->nmx; i++) {
+			mtasts_strlcpy(d->mx[i].name, mtasts_mxset_host(set, i),
+			    sizeof(d->mx[i].name));
+			d->mx[i].pref = mtasts_mxset_pref(set, i);
 		}
-	} else if (rc == MTASTS_OK && d->nmx > 0)
-		d->mx_state = 1;
+		if (d->nmx > 0)
+			d->mx_state = mtasts_mxset_kind(set) ==
+			    MTASTS_MXSET_IMPLICIT ? 2 : 1;
+		mtasts_mxset_free(set);
+	}
 	arr = json_array();
 	for (i = 0; i < d->nmx; i++) {
 		json_t *o = json_object();
@@ -529,7 +537,7 @@ check_mx(struct mtasts_ctx *ctx, struct dom *d)
 	}
 	json_object_set_new(c->data, "mx", arr);
 	if (rc == MTASTS_TEMPFAIL || (rc != MTASTS_OK &&
-	    rc != MTASTS_NOTFOUND && rc != MTASTS_INVALID)) {
+	    rc != MTASTS_INVALID)) {
 		set_st(c, ST_ERROR, "make the domain's name servers answer",
 		    "MX lookup failed: %s", err.text);
 		return;
@@ -539,7 +547,7 @@ check_mx(struct mtasts_ctx *ctx, struct dom *d)
 		    "MX records exist but none is a usable host name");
 		return;
 	}
-	if (rc == MTASTS_OK && d->nmx == 0) {
+	if (null_mx) {
 		set_st(c, ST_WARN, "remove the MTA-STS records, or publish "
 		    "real MX records", "null MX (RFC 7505): %s accepts no "
 		    "mail, MTA-STS has nothing to protect", d->name);
@@ -644,21 +652,22 @@ probe_thread(void *arg)
 static const char *
 probe_fix(const struct mtasts_probe *p)
 {
-	const char *t = p->result_type;
-
-	if (strcmp(t, MTASTS_RT_STARTTLS_NOT_SUPPORTED) == 0)
+	switch (mtasts_tlsrpt_type_parse(p->result_type)) {
+	case MTASTS_TLSRPT_STARTTLS_NOT_SUPPORTED:
 		return p->starttls_code != 0 ? "STARTTLS is advertised but "
 		    "refused: make the MTA load its certificate and key" :
 		    "enable STARTTLS on this MX with a valid certificate";
-	if (strcmp(t, MTASTS_RT_CERT_HOST_MISMATCH) == 0)
+	case MTASTS_TLSRPT_CERT_HOST_MISMATCH:
 		return "the certificate must list the MX host name as a DNS "
 		    "subjectAltName (or a *.<parent> wildcard)";
-	if (strcmp(t, MTASTS_RT_CERT_EXPIRED) == 0)
+	case MTASTS_TLSRPT_CERT_EXPIRED:
 		return "renew the MX certificate";
-	if (strcmp(t, MTASTS_RT_CERT_NOT_TRUSTED) == 0)
+	case MTASTS_TLSRPT_CERT_NOT_TRUSTED:
 		return "use a certificate chained to a publicly trusted CA, "
 		    "and send the intermediates";
-	return "check the MX's TLS configuration (TLS 1.2 or later)";
+	default:
+		return "check the MX's TLS configuration (TLS 1.2 or later)";
+	}
 }
 
 static void
@@ -699,8 +708,10 @@ probe_report(struct dom *d, struct probe_job *j, const struct opts *o)
 		jset_int(cert, "days_left", p->days_left);
 		json_object_set_new(c->data, "certificate", cert);
 	}
-	jset_str(c->data, "result_type", p->result_type[0] ? p->result_type :
-	    NULL);
+	/* The core's RFC 8460 name (mtasts_tlsrpt_type_name()). */
+	jset_str(c->data, "result_type", mtasts_tlsrpt_type_name(
+	    mtasts_tlsrpt_type_parse(p->result_type[0] ? p->result_type
+						       : NULL)));
 	jset_int(c->data, "elapsed_ms", p->elapsed_ms);
 	if (p->ok) {
 		if (p->days_left < CHECK_CERT_WARN_DAYS)
@@ -714,7 +725,8 @@ probe_report(struct dom *d, struct probe_job *j, const struct opts *o)
 			    j->host, p->days_left);
 		return;
 	}
-	if (p->result_type[0] != '\0') {
+	if (mtasts_tlsrpt_type_parse(p->result_type[0] ? p->result_type
+						       : NULL) >= 0) {
 		set_st(c, ST_FAIL, probe_fix(p), "%s [%s]: %s: %s%s%s%s",
 		    j->host, p->addr, p->result_type, p->reason,
 		    p->cert_san[0] ? " (certificate SAN: " : "", p->cert_san,

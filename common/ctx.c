@@ -60,6 +60,12 @@ mtasts_ctx_free(struct mtasts_ctx *ctx)
 }
 
 void
+mtasts_ctx_set_no_reports(struct mtasts_ctx *ctx, int on)
+{
+	ctx->tlsrpt_dry = on != 0;
+}
+
+void
 mtasts_ctx_set_log(struct mtasts_ctx *ctx, mtasts_log_fn *fn, void *arg)
 {
 	ctx->log_fn = fn;

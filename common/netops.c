@@ -3,10 +3,10 @@
  * netops.c - the network operations table of this build (DNS through
  * libunbound, policy fetch through OpenSSL), bound directly.
  *
- * The static and shared libraries use it as is; mtasts_net.so exports it
- * for the Exim module, which links only the light half and loads this one
- * on the first cache miss (exim/netload.c defines the module's own
- * mtasts_netops_get() and mtasts_net_release()).
+ * The static and shared libraries use it as is (netreg.c, built with
+ * MTASTS_NET_BUILTIN); mtasts_net.so exports it through
+ * mtasts_netops_builtin() for the Exim module, which links only the light
+ * half and registers a loader for it (exim/netload.c).
  */
 #include "mtasts_internal.h"
 
@@ -32,18 +32,7 @@ const struct mtasts_netops mtasts_netops_direct = {
 };
 
 const struct mtasts_netops *
-mtasts_netops_get(struct mtasts_ctx *ctx, struct mtasts_error *err)
+mtasts_netops_builtin(void)
 {
-	(void)err;
-	/* A table already set is kept: the unit tests' fake network seam. */
-	if (ctx->net == NULL)
-		ctx->net = &mtasts_netops_direct;
-	return ctx->net;
-}
-
-void
-mtasts_net_release(struct mtasts_ctx *ctx)
-{
-	/* The CLI also reaches dns.c and fetch.c directly: always release. */
-	net_release(ctx);
+	return &mtasts_netops_direct;
 }

@@ -29,17 +29,24 @@
 #include "mtasts_internal.h"
 
 /*
- * RFC 8460 §4.3 / IANA "STARTTLS Validation Result Types": the one list
- * (the spool writer here, the report build and the tally in
- * report_aggregate.c via spool.c,
- * `mtasts metrics` through mtasts_tlsrpt_result_type_name()).
+ * RFC 8460 §4.3 / IANA "STARTTLS Validation Result Types": the one list,
+ * indexed by the public enum mtasts_tlsrpt_type (the spool writer here,
+ * the report build and the tally in report_aggregate.c via spool.c,
+ * `mtasts metrics` through
+ * mtasts_tlsrpt_type_name()).
  */
-static const char *const result_types[MTASTS_TLSRPT_RESULT_TYPES] = {
-	"starttls-not-supported", "certificate-host-mismatch",
-	"certificate-expired", "certificate-not-trusted",
-	"validation-failure", "tlsa-invalid", "dnssec-invalid",
-	"dane-required", "sts-policy-fetch-error", "sts-policy-invalid",
-	"sts-webpki-invalid",
+static const char *const result_types[MTASTS_TLSRPT_TYPES] = {
+	[MTASTS_TLSRPT_STARTTLS_NOT_SUPPORTED] = MTASTS_RT_STARTTLS_NOT_SUPPORTED,
+	[MTASTS_TLSRPT_CERT_HOST_MISMATCH] = MTASTS_RT_CERT_HOST_MISMATCH,
+	[MTASTS_TLSRPT_CERT_EXPIRED] = MTASTS_RT_CERT_EXPIRED,
+	[MTASTS_TLSRPT_CERT_NOT_TRUSTED] = MTASTS_RT_CERT_NOT_TRUSTED,
+	[MTASTS_TLSRPT_VALIDATION_FAILURE] = MTASTS_RT_VALIDATION_FAILURE,
+	[MTASTS_TLSRPT_TLSA_INVALID] = MTASTS_RT_TLSA_INVALID,
+	[MTASTS_TLSRPT_DNSSEC_INVALID] = MTASTS_RT_DNSSEC_INVALID,
+	[MTASTS_TLSRPT_DANE_REQUIRED] = MTASTS_RT_DANE_REQUIRED,
+	[MTASTS_TLSRPT_STS_FETCH_ERROR] = MTASTS_RT_STS_FETCH_ERROR,
+	[MTASTS_TLSRPT_STS_INVALID] = MTASTS_RT_STS_INVALID,
+	[MTASTS_TLSRPT_STS_WEBPKI_INVALID] = MTASTS_RT_STS_WEBPKI_INVALID,
 };
 
 
@@ -103,27 +110,43 @@ canon_ip(const char *s, char *out, size_t size)
 	return -1;
 }
 
+const char *
+mtasts_tlsrpt_type_name(int t)
+{
+	return t >= 0 && t < MTASTS_TLSRPT_TYPES ? result_types[t] : NULL;
+}
+
+int
+mtasts_tlsrpt_type_parse(const char *s)
+{
+	int i;
+
+	if (s == NULL)
+		return MTASTS_TLSRPT_NONE;
+	for (i = 0; i < MTASTS_TLSRPT_TYPES; i++)
+		if (strcmp(s, result_types[i]) == 0)
+			return i;
+	return MTASTS_TLSRPT_UNKNOWN;
+}
+
 size_t
 mtasts_tlsrpt_result_type_count(void)
 {
-	return sizeof(result_types) / sizeof(result_types[0]);
+	return MTASTS_TLSRPT_TYPES;
 }
 
 const char *
 mtasts_tlsrpt_result_type_name(size_t i)
 {
-	return i < mtasts_tlsrpt_result_type_count() ? result_types[i] : NULL;
+	return i < MTASTS_TLSRPT_TYPES ? result_types[i] : NULL;
 }
 
 int
 mtasts_tlsrpt_result_type_index(const char *s)
 {
-	size_t i;
+	int t = s != NULL ? mtasts_tlsrpt_type_parse(s) : MTASTS_TLSRPT_UNKNOWN;
 
-	for (i = 0; i < sizeof(result_types) / sizeof(result_types[0]); i++)
-		if (strcmp(s, result_types[i]) == 0)
-			return (int)i;
-	return -1;
+	return t >= 0 ? t : -1;
 }
 
 static int

@@ -52,8 +52,8 @@
 #include <unistd.h>
 
 #include "hostlist.h"
-#include "mtasts_internal.h"
 #include "mtasts_plugin.h"
+#include "netload.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -99,6 +99,15 @@ static char hostlist[HOSTLIST_MAX];
 
 static const char *var(const char *expr);
 static void session_tlsa(void);
+
+/* Bounded copy (always terminated); returns 1 when src was cut. */
+static int
+copy(char *dst, const char *src, size_t size)
+{
+	int n = snprintf(dst, size, "%s", src);
+
+	return n < 0 || (size_t)n >= size;
+}
 
 /* ---------------------------------------------------------------- logging */
 
@@ -181,6 +190,8 @@ static void
 setup(void)
 {
 	mtasts_plugin_set_log(exim_log, NULL);
+	/* The network half is loaded on the first cache miss (netload.c). */
+	mtasts_plugin_set_net_loader(mtasts_exim_net_load);
 	mtasts_plugin_set_no_reports(!real_delivery());
 }
 
@@ -201,7 +212,7 @@ var(const char *expr)
 	char buf[256];
 	uschar *v;
 
-	if (mtasts_strlcpy(buf, expr, sizeof(buf)) >= sizeof(buf))
+	if (copy(buf, expr, sizeof(buf)))
 		return "";
 	v = expand_string(US buf);
 	return v != NULL ? (const char *)v : "";
@@ -229,19 +240,29 @@ result_what(const struct mtasts_result *r)
 /* ---------------------------------------------------------------- routers */
 
 /*
- * RFC 8461 §3.4: a recipient domain that is not a host name (an address
- * literal such as [192.0.2.1]) has no policy. Checked before the lookup,
- * because a lookup error must stay fail-closed (it may be a configuration
- * problem), while this is a property of the address itself.
+ * RFC 8461 §3.4, asked of the core before the lookup: a recipient domain
+ * that is not a host name (an address literal) has no policy, while a
+ * lookup error must stay fail-closed.
  */
 static int
 no_policy_domain(int argc, uschar *argv[])
 {
-	char n[MTASTS_DOMAIN_MAX + 1];
-	const char *d = arg(argc, argv, 0);
+	return mtasts_enforce_policy_domain(arg(argc, argv, 0), NULL) ==
+	    MTASTS_NOTFOUND;
+}
 
-	return d != NULL && d[0] != '\0' &&
-	    mtasts_domain_normalize(d, strlen(d), n, NULL) != MTASTS_OK;
+/* The core's "which mode applies" for the router's domain. */
+static int
+router_mode(int argc, uschar *argv[], const struct mtasts_result **r,
+    struct mtasts_error *err, struct mtasts_verdict *v)
+{
+	int rc = MTASTS_INVALID;
+
+	*r = NULL;
+	if (argc >= 1)
+		rc = mtasts_plugin_lookup(arg(argc, argv, 0), arg(argc, argv, 1),
+		    r, err);
+	return mtasts_enforce_mode(arg(argc, argv, 0), rc, *r, v);
 }
 
 int
@@ -253,13 +274,9 @@ sts_mode(uschar **yield, int argc, uschar *argv[])
 	setup();
 	if (no_policy_domain(argc, argv))
 		return ret(yield, OK, "none");
-	if (argc < 1 || mtasts_plugin_lookup(arg(argc, argv, 0),
-			    arg(argc, argv, 1), &r, &err) != MTASTS_OK)
-		return ret(yield, OK, "error");	/* the guard defers */
-	if (mtasts_result_status(r) == MTASTS_LOOKUP_TEMPFAIL)
-		return ret(yield, OK, "tempfail");
-	return ret(yield, OK,
-	    mtasts_mode_name(mtasts_plugin_result_mode(r)));
+	/* "error": the guard defers. */
+	return ret(yield, OK, mtasts_enforce_mode_name(router_mode(argc, argv,
+	    &r, &err, NULL)));
 }
 
 int
@@ -267,16 +284,16 @@ sts_ignore_hosts(uschar **yield, int argc, uschar *argv[])
 {
 	const struct mtasts_result *r;
 	struct mtasts_error err = { 0, "" };
+	int m;
 
 	setup();
 	if (no_policy_domain(argc, argv))
 		return ret(yield, OK, "");
+	m = router_mode(argc, argv, &r, &err, NULL);
 	/* Any trouble: ignore every host, the guard router then defers. */
-	if (argc < 1 || mtasts_plugin_lookup(arg(argc, argv, 0),
-			    arg(argc, argv, 1), &r, &err) != MTASTS_OK ||
-	    mtasts_result_status(r) == MTASTS_LOOKUP_TEMPFAIL)
+	if (m == MTASTS_ENFORCE_ERROR || m == MTASTS_ENFORCE_TEMPFAIL)
 		return ret(yield, OK, MTASTS_EXIM_IGNORE_ALL);
-	if (mtasts_plugin_result_mode(r) != MTASTS_MODE_ENFORCE)
+	if (m != MTASTS_ENFORCE_ENFORCE)
 		return ret(yield, OK, "");
 	if (mtasts_exim_hostlist(mtasts_result_policy(r), hostlist,
 		sizeof(hostlist)) == 0)
@@ -405,7 +422,8 @@ first_mx(const char *domain, char *host, size_t hsize, char *ip,
 		if (*p == ',')
 			p++;
 	}
-	if (host[0] == '\0' || !mtasts_hostname_valid(host, strlen(host))) {
+	if (host[0] == '\0' ||
+	    mtasts_enforce_policy_domain(host, NULL) != MTASTS_OK) {
 		host[0] = '\0';
 		return;
 	}
@@ -551,7 +569,8 @@ guard_record(const char *domain, const struct mtasts_result *r,
 	attempt_owner(&owner, &start);
 	snprintf(key, sizeof(key), "exim:%.40s:%ld:%llu", var("$message_id"),
 	    owner, start);
-	record(domain, r, host, NULL, MTASTS_RT_VALIDATION_FAILURE,
+	record(domain, r, host, NULL,
+	    mtasts_tlsrpt_type_name(MTASTS_TLSRPT_VALIDATION_FAILURE),
 	    "mx-mismatch", 0, conf, NULL, ip, key);
 }
 
@@ -560,9 +579,10 @@ sts_guard(uschar **yield, int argc, uschar *argv[])
 {
 	const struct mtasts_result *r;
 	struct mtasts_error err = { 0, "" };
+	struct mtasts_verdict v;
 	const char *domain = arg(argc, argv, 0), *conf = arg(argc, argv, 1);
 	char msg[512];
-	int rc;
+	int rc, m;
 
 	setup();
 	if (no_policy_domain(argc, argv))
@@ -571,7 +591,8 @@ sts_guard(uschar **yield, int argc, uschar *argv[])
 	if (rc != MTASTS_OK && err.text[0] == '\0')
 		snprintf(err.text, sizeof(err.text), "lookup failed: %s",
 		    mtasts_strerror(rc));
-	if (rc != MTASTS_OK) {
+	m = mtasts_enforce_mode(domain, rc, r, &v);
+	if (m == MTASTS_ENFORCE_ERROR) {
 		/* Non-forced failure: the redirect router defers. */
 		snprintf(msg, sizeof(msg), "MTA-STS: %s: cannot decide: %s",
 		    domain != NULL ? domain : "(no domain)", err.text);
@@ -579,33 +600,26 @@ sts_guard(uschar **yield, int argc, uschar *argv[])
 		    domain != NULL ? domain : "(no domain)", err.text);
 		return ret(yield, FAIL, msg);
 	}
+	if (m == MTASTS_ENFORCE_NONE || m == MTASTS_ENFORCE_TESTING)
+		return ret(yield, FAIL_FORCED, NULL);
 	domain = mtasts_result_domain(r);
-	if (mtasts_result_status(r) == MTASTS_LOOKUP_TEMPFAIL) {
-		snprintf(msg, sizeof(msg),
-		    ":defer: MTA-STS: policy of %s not available: %s", domain,
-		    result_what(r));
+	if (m == MTASTS_ENFORCE_TEMPFAIL) {
+		snprintf(msg, sizeof(msg), ":defer: MTA-STS: %s", v.reason);
 		mtasts_plugin_log(MTASTS_LOG_WARN,
 		    "%s mode=unknown: deferred: policy not available (%s): %s",
-		    domain,
-		    mtasts_result_failure_type(r) != NULL
-			? mtasts_result_failure_type(r)
-			: MTASTS_RT_STS_FETCH_ERROR,
-		    result_what(r));
+		    domain, mtasts_tlsrpt_type_name(v.type), result_what(r));
 		return ret(yield, OK, msg);
 	}
-	if (mtasts_plugin_result_mode(r) == MTASTS_MODE_ENFORCE) {
-		/* The enforce router declined: no MX host is in the policy. */
-		snprintf(msg, sizeof(msg),
-		    ":defer: MTA-STS: no MX host of %s matches its enforce "
-		    "policy", domain);
-		mtasts_plugin_log(MTASTS_LOG_WARN,
-		    "%s mode=enforce: deferred: no MX host matches the policy "
-		    "(validation-failure)", domain);
-		guard_record(domain, r, conf);
-		mtasts_plugin_note_held(r);	/* D-EXIM-11 */
-		return ret(yield, OK, msg);
-	}
-	return ret(yield, FAIL_FORCED, NULL);
+	/* The enforce router declined: no MX host is in the policy. */
+	snprintf(msg, sizeof(msg),
+	    ":defer: MTA-STS: no MX host of %s matches its enforce policy",
+	    domain);
+	mtasts_plugin_log(MTASTS_LOG_WARN,
+	    "%s mode=enforce: deferred: no MX host matches the policy "
+	    "(validation-failure)", domain);
+	guard_record(domain, r, conf);
+	mtasts_plugin_note_held(r);	/* D-EXIM-11 */
+	return ret(yield, OK, msg);
 }
 
 /* ----------------------------------------------------------------- events */
@@ -617,9 +631,9 @@ session_start(int report_tp)
 	sess.active = 1;
 	sess.notafter = -1;
 	sess.flags = report_tp ? MTASTS_TLSRPT_REPORT_MAIL : 0;
-	mtasts_strlcpy(sess.domain, var("$domain"), sizeof(sess.domain));
-	mtasts_strlcpy(sess.host, var("$host"), sizeof(sess.host));
-	mtasts_strlcpy(sess.ip, var("$host_address"), sizeof(sess.ip));
+	copy(sess.domain, var("$domain"), sizeof(sess.domain));
+	copy(sess.host, var("$host"), sizeof(sess.host));
+	copy(sess.ip, var("$host_address"), sizeof(sess.ip));
 }
 
 /*
@@ -639,7 +653,7 @@ session_lookup(const char *conf, const struct mtasts_result **r)
 	    ? 0 : -1;
 }
 
-/* Keep what classifies a verification failure (RFC 8460 §4.3.2). */
+/* Keep what the core classifies a verification failure by. */
 static void
 session_cert(void)
 {
@@ -649,8 +663,7 @@ session_cert(void)
 	if (strcmp(var("$event_data"), "0") != 0)
 		return;	/* only the leaf (depth 0) */
 	sess.have_cert = 1;
-	mtasts_strlcpy(sess.san,
-	    var("${certextract{subj_altname}{$tls_out_peercert}}"),
+	copy(sess.san, var("${certextract{subj_altname}{$tls_out_peercert}}"),
 	    sizeof(sess.san));
 	na = var("${certextract{notafter,int}{$tls_out_peercert}}");
 	/* Unix seconds, digits only; anything else: expiry unknown. */
@@ -661,56 +674,44 @@ session_cert(void)
 	    var("${certextract{issuer}{$tls_out_peercert}}")) == 0;
 }
 
-/* Does a DNS-ID of the leaf certificate name the MX host? */
-static int
-san_names_host(const char *host)
+/* The facts of the current session, in the core's neutral terms. */
+static void
+facts_init(struct mtasts_session_facts *f, const char *detail)
 {
-	const char *p = sess.san;
-
-	while (*p != '\0') {
-		size_t n = strcspn(p, "\n;,");
-		const char *s = p;
-
-		while (n > 0 && *s == ' ') {
-			s++;
-			n--;
-		}
-		if (n > 4 && strncasecmp(s, "DNS=", 4) == 0 &&
-		    mtasts_mx_match(s + 4, n - 4, host, strlen(host)))
-			return 1;
-		p += strcspn(p, "\n;,");
-		if (*p != '\0')
-			p++;
-	}
-	return 0;
+	memset(f, 0, sizeof(*f));
+	f->mx_host = sess.host;
+	f->mx_ip = sess.ip;
+	f->detail = detail;
 }
 
-static const char *
-classify_cert(void)
+/* Exim says only "not verified": the core classifies from these. */
+static void
+facts_cert(struct mtasts_session_facts *f)
 {
-	if (!sess.have_cert)
-		return MTASTS_RT_VALIDATION_FAILURE;
-	if (sess.notafter >= 0 && sess.notafter < (long long)time(NULL))
-		return MTASTS_RT_CERT_EXPIRED;
-	if (!san_names_host(sess.host))
-		return MTASTS_RT_CERT_HOST_MISMATCH;
-	return MTASTS_RT_CERT_NOT_TRUSTED;
+	f->cert = MTASTS_CERT_FAILED;
+	f->cert_seen = sess.have_cert;
+	f->cert_notafter = sess.notafter >= 0 ? sess.notafter : 0;
+	f->cert_names = sess.san;
 }
 
 /*
- * One session outcome: record it for TLS-RPT and log it when a policy
- * applies. type NULL is success.
+ * One session outcome, as the core judged it (mtasts_verdict_session):
+ * record it for TLS-RPT and log it when a policy applies. Returns the
+ * verdict's action.
  */
-static void
-outcome(const struct mtasts_result *r, const char *type, const char *why,
+static int
+outcome(const struct mtasts_result *r, const struct mtasts_session_facts *f,
     const char *conf)
 {
-	int mode = mtasts_plugin_result_mode(r);
-	const char *mname = mtasts_mode_name(mode);
+	struct mtasts_verdict v;
+	const char *type, *why;
 
-	if (sess.recorded)
-		return;
+	if (sess.recorded ||
+	    !mtasts_verdict_session(r, f, 0, &v))
+		return MTASTS_VERDICT_DELIVER;
 	sess.recorded = 1;
+	type = mtasts_tlsrpt_type_name(v.type);
+	why = v.reason;
 	record(sess.domain, r, sess.host, sess.ip, type, type ? why : NULL,
 	    sess.flags, conf, sess.dane ? sess.tlsa : NULL, sess.ip, NULL);
 	if (sess.flags & MTASTS_TLSRPT_REPORT_MAIL) {
@@ -720,26 +721,28 @@ outcome(const struct mtasts_result *r, const char *type, const char *why,
 		    "not applied, not reported: %s%s%s", sess.domain,
 		    sess.host, sess.ip, type != NULL ? type : "TLS ok",
 		    type != NULL ? ": " : ", ", why);
-		return;
+		return MTASTS_VERDICT_DELIVER;
 	}
-	if (r == NULL || mtasts_result_status(r) != MTASTS_LOOKUP_POLICY ||
-	    mode == MTASTS_MODE_NONE)
-		return;
+	if (v.mode == MTASTS_ENFORCE_NONE)
+		return v.action;
 	if (type == NULL)
 		mtasts_plugin_log(MTASTS_LOG_INFO,
 		    "%s mode=%s mx=%s ip=%s: policy MX, verified TLS (%s)",
-		    sess.domain, mname, sess.host, sess.ip, why);
-	else if (mode == MTASTS_MODE_TESTING)
+		    sess.domain, mtasts_enforce_mode_name(v.mode), sess.host,
+		    sess.ip, why);
+	else if (v.action == MTASTS_VERDICT_DELIVER_REPORT)
 		mtasts_plugin_log(MTASTS_LOG_WARN,
 		    "%s mode=testing mx=%s ip=%s: would have been blocked: %s "
 		    "(%s); delivering anyway", sess.domain, sess.host, sess.ip,
 		    type, why);
 	else {
 		mtasts_plugin_log(MTASTS_LOG_WARN,
-		    "%s mode=enforce mx=%s ip=%s: blocked: %s (%s); deferred",
-		    sess.domain, sess.host, sess.ip, type, why);
+		    "%s mode=enforce mx=%s ip=%s: blocked: %s (%s); deferred "
+		    "(%s)", sess.domain, sess.host, sess.ip, type, why,
+		    v.status);
 		mtasts_plugin_note_held(r);	/* D-EXIM-11 */
 	}
+	return v.action;
 }
 
 static int
@@ -747,9 +750,8 @@ ev_connect(uschar **yield, int enforce_tp, int report_tp, const char *conf)
 {
 	const struct mtasts_result *r;
 	struct mtasts_error err = { 0, "" };
-	const struct mtasts_policy *p;
+	struct mtasts_session_facts f;
 	char msg[400];
-	int mode;
 
 	session_start(report_tp);
 	if (sess.domain[0] == '\0')
@@ -777,14 +779,9 @@ ev_connect(uschar **yield, int enforce_tp, int report_tp, const char *conf)
 		mtasts_plugin_log(MTASTS_LOG_ERR, "%s", msg + 9);
 		return ret(yield, OK, msg);
 	}
-	mode = mtasts_plugin_result_mode(r);
-	p = mtasts_result_policy(r);
-	if (mode == MTASTS_MODE_NONE || p == NULL ||
-	    mtasts_policy_mx_allowed(p, sess.host, strlen(sess.host)))
-		return ret(yield, OK, "");
-	outcome(r, MTASTS_RT_VALIDATION_FAILURE, "mx-mismatch: MX host not "
-	    "in the policy", conf);
-	if (mode != MTASTS_MODE_ENFORCE)
+	/* RFC 8461 §4.1 through the core: an MX not in the policy. */
+	facts_init(&f, NULL);
+	if (outcome(r, &f, conf) != MTASTS_VERDICT_SKIP_HOST)
 		return ret(yield, OK, "");
 	/* Backstop behind ignore_target_hosts: never talk to this host. */
 	snprintf(msg, sizeof(msg), "MTA-STS: %s is not a policy MX of %s",
@@ -796,6 +793,7 @@ static void
 ev_ehlo(const char *conf)
 {
 	const struct mtasts_result *r;
+	struct mtasts_session_facts f;
 	const char *cipher, *data;
 	char why[300];
 
@@ -808,9 +806,11 @@ ev_ehlo(const char *conf)
 		/* EHLO in clear: the response must offer STARTTLS. */
 		/* The keyword alone (ehlo.c, D-EHLO-1). */
 		data = var("$event_data");
-		if (mtasts_ehlo_offers(data, strlen(data), "STARTTLS") != 1)
-			outcome(r, MTASTS_RT_STARTTLS_NOT_SUPPORTED,
-			    "STARTTLS not offered", conf);
+		if (mtasts_ehlo_offers(data, strlen(data), "STARTTLS") != 1) {
+			facts_init(&f, "STARTTLS not offered");
+			f.starttls = MTASTS_STARTTLS_NOT_OFFERED;
+			(void)outcome(r, &f, conf);
+		}
 		return;
 	}
 	if (strcmp(var("$tls_out_dane"), "yes") == 0) {
@@ -823,7 +823,9 @@ ev_ehlo(const char *conf)
 		snprintf(why, sizeof(why), "DANE, %s", cipher);
 		sess.dane = 1;
 		session_tlsa();
-		outcome(NULL, NULL, why, conf);
+		facts_init(&f, why);
+		f.dane = MTASTS_DANE_OK;
+		(void)outcome(NULL, &f, conf);
 		if (r != NULL && mtasts_result_status(r) ==
 		    MTASTS_LOOKUP_POLICY && mtasts_plugin_result_mode(r) !=
 		    MTASTS_MODE_NONE)
@@ -837,11 +839,17 @@ ev_ehlo(const char *conf)
 	if (strcmp(var("$tls_out_certificate_verified"), "1") == 0) {
 		snprintf(why, sizeof(why), "%s, SNI %s", cipher,
 		    var("$tls_out_sni"));
-		outcome(r, NULL, why, conf);
+		facts_init(&f, why);
+		f.tls = MTASTS_TLS_UP;
+		f.cert = MTASTS_CERT_OK;
+		(void)outcome(r, &f, conf);
 		return;
 	}
 	snprintf(why, sizeof(why), "certificate not verified, %s", cipher);
-	outcome(r, classify_cert(), why, conf);
+	facts_init(&f, why);
+	f.tls = MTASTS_TLS_UP;
+	facts_cert(&f);
+	(void)outcome(r, &f, conf);
 }
 
 /*
@@ -866,7 +874,7 @@ static void
 ev_host_defer(const char *conf)
 {
 	const struct mtasts_result *r;
-	const char *data;
+	struct mtasts_session_facts f;
 	long e;
 
 	/* May follow tcp:close: match the session by host instead. */
@@ -877,12 +885,15 @@ ev_host_defer(const char *conf)
 		return;
 	if (parse_errno(var("$event_defer_errno"), &e) != 0)
 		return;	/* not a number Exim writes: no TLS outcome known */
-	data = var("$event_data");
+	facts_init(&f, var("$event_data"));
 	if (e == EXIM_ERRNO_TLSREQUIRED)
-		outcome(r, MTASTS_RT_STARTTLS_NOT_SUPPORTED, data, conf);
-	else if (e == EXIM_ERRNO_TLSFAILURE)
-		outcome(r, classify_cert(), data, conf);
-	/* Other errors (connection refused, ...) are not TLS outcomes. */
+		f.starttls = MTASTS_STARTTLS_NOT_OFFERED;
+	else if (e == EXIM_ERRNO_TLSFAILURE) {
+		f.tls = MTASTS_TLS_FAILED;
+		facts_cert(&f);
+	} else
+		return;	/* connection refused, ...: not TLS outcomes */
+	(void)outcome(r, &f, conf);
 }
 
 /*
@@ -897,8 +908,7 @@ session_tlsa(void)
 
 	v = var("${lookup dnsdb{>\n tlsa=_${if def:host_port{$host_port}"
 	    "{25}}._tcp.$host}{$value}{}}");
-	if (mtasts_strlcpy(sess.tlsa, v, sizeof(sess.tlsa)) >=
-	    sizeof(sess.tlsa))
+	if (copy(sess.tlsa, v, sizeof(sess.tlsa)))
 		sess.tlsa[0] = '\0';	/* cut records would be wrong ones */
 }
 
@@ -915,25 +925,30 @@ session_tlsa(void)
 static void
 ev_dane_fail(const char *conf, int report_tp)
 {
-	const char *data = var("$event_data"), *type;
+	const char *data = var("$event_data"), *type, *why;
+	struct mtasts_session_facts f;
+	int t;
 
 	if (!sess.active || strcmp(var("$host"), sess.host) != 0)
 		session_start(report_tp);
 	if (sess.recorded || sess.domain[0] == '\0')
 		return;
+	facts_init(&f, data);
 	if (strcmp(data, "validation-failure") == 0)
-		type = MTASTS_RT_TLSA_INVALID;
+		f.dane = MTASTS_DANE_NO_MATCH;
 	else if (strcmp(data, "dnssec-invalid") == 0)
-		type = MTASTS_RT_DNSSEC_INVALID;
+		f.dane = MTASTS_DANE_DNSSEC_INVALID;
 	else if (strcmp(data, "dane-required") == 0)
-		type = MTASTS_RT_DANE_REQUIRED;
+		f.dane = MTASTS_DANE_REQUIRED;
 	else
-		type = MTASTS_RT_VALIDATION_FAILURE;
+		f.dane = MTASTS_DANE_OTHER;
+	(void)mtasts_verdict_classify(&f, 0, &t, &why);
+	type = mtasts_tlsrpt_type_name(t);
 	sess.dane = 1;
-	if (strcmp(data, "validation-failure") == 0)
+	if (f.dane == MTASTS_DANE_NO_MATCH)
 		session_tlsa();	/* records exist; none matched */
 	sess.recorded = 1;
-	record(sess.domain, NULL, sess.host, sess.ip, type, data, sess.flags,
+	record(sess.domain, NULL, sess.host, sess.ip, type, why, sess.flags,
 	    conf, sess.tlsa, sess.ip, NULL);
 	mtasts_plugin_log(MTASTS_LOG_WARN,
 	    "%s mx=%s ip=%s: DANE failed: %s (Exim: %s); host not used, "

@@ -13,25 +13,42 @@
  * dlopen() in the same process only takes a reference.
  *
  * The library's path is the directory of mtasts_exim.so itself (dladdr),
- * else the build-time MTASTS_NET_DIR. Failure to load is reported to the
- * caller (lookup.c), which fails closed: a valid cached policy still
- * applies, anything else is deferred with this reason.
+ * else the build-time MTASTS_NET_DIR. The module registers this loader
+ * with the core explicitly (mtasts_plugin_set_net_loader() ->
+ * mtasts_ctx_set_net_loader()); the core calls it on the first cache
+ * miss, checks the table against itself (common/netreg.c) and fails
+ * closed on any failure: a valid cached policy still applies, anything
+ * else is deferred with this reason.
  */
 #define _GNU_SOURCE	/* dladdr(), Dl_info */
 #include <dlfcn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "mtasts_internal.h"
+#include "netload.h"
 
 #define NET_SO "mtasts_net.so"
 #define NET_SYM "mtasts_net_ops"
+
+/* Longest path of mtasts_net.so. */
+#define NET_PATH_MAX 1024
 
 #ifndef MTASTS_NET_DIR
 #define MTASTS_NET_DIR "/usr/lib/mtasts"
 #endif
 
 typedef const struct mtasts_netops *net_ops_fn(void);
+
+/* The first error wins (struct mtasts_error). */
+static void
+seterr(struct mtasts_error *err, const char *fmt, const char *a)
+{
+	if (err == NULL || err->code != 0)
+		return;
+	err->code = MTASTS_ERROR;
+	snprintf(err->text, sizeof(err->text), fmt, a);
+}
 
 /* "<dir of this module>/mtasts_net.so", or the configured directory. */
 static int
@@ -54,54 +71,30 @@ net_path(char *path, size_t size)
 }
 
 const struct mtasts_netops *
-mtasts_netops_get(struct mtasts_ctx *ctx, struct mtasts_error *err)
+mtasts_exim_net_load(struct mtasts_error *err)
 {
-	char path[MTASTS_PATH_MAX];
-	const struct mtasts_netops *ops;
+	char path[NET_PATH_MAX];
 	const char *why;
 	net_ops_fn *fn;
 	void *h, *sym;
 
-	if (ctx->net != NULL)
-		return ctx->net;
 	if (net_path(path, sizeof(path)) != 0) {
-		mtasts_err_set(err, MTASTS_ERROR,
-		    "network library: path too long");
+		seterr(err, "network library: path too long", "");
 		return NULL;
 	}
 	(void)dlerror();
 	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)) ==
 	    NULL) {
 		why = dlerror();
-		mtasts_err_set(err, MTASTS_ERROR,
-		    "network library unavailable (cannot fetch policies): %s",
-		    why != NULL ? why : path);
+		seterr(err, "network library unavailable (cannot fetch "
+		    "policies): %s", why != NULL ? why : path);
 		return NULL;
 	}
 	if ((sym = dlsym(h, NET_SYM)) == NULL) {
-		mtasts_err_set(err, MTASTS_ERROR,
-		    "network library %s: no %s", path, NET_SYM);
+		seterr(err, "network library: no " NET_SYM " in %s", path);
 		return NULL;
 	}
 	/* POSIX: a data pointer from dlsym() may be used as a function. */
 	memcpy(&fn, &sym, sizeof(fn));
-	ops = fn();
-	if (ops == NULL || ops->abi != MTASTS_NETOPS_ABI ||
-	    ops->ctx_size != sizeof(struct mtasts_ctx) ||
-	    ops->fetch_size != sizeof(struct mtasts_fetch) ||
-	    ops->answer_size != sizeof(struct mtasts_dns_answer)) {
-		mtasts_err_set(err, MTASTS_ERROR,
-		    "network library %s does not match this module", path);
-		return NULL;
-	}
-	ctx->net = ops;
-	return ops;
-}
-
-void
-mtasts_net_release(struct mtasts_ctx *ctx)
-{
-	/* Only the loaded library can have made a resolver or SSL_CTX. */
-	if (ctx->net != NULL)
-		ctx->net->release(ctx);
+	return fn();
 }

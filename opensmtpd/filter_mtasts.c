@@ -43,7 +43,6 @@
 #include <unistd.h>
 
 #include "filter_proto.h"
-#include "mtasts_internal.h"
 #include "osmtpd.h"
 
 #define SID_MAX 32
@@ -107,7 +106,7 @@ log_sink(void *arg, int level, const char *msg)
 	fprintf(stderr, "filter-mtasts: %s: %s\n", name[level], msg);
 }
 
-static void flog(int level, const char *fmt, ...) MTASTS_PRINTF(2, 3);
+static void flog(int level, const char *fmt, ...) MTASTS_OSMTPD_PRINTF(2, 3);
 
 static void
 flog(int level, const char *fmt, ...)
@@ -152,7 +151,7 @@ ctx_make(int quiet)
 }
 
 static void
-out(const char *fmt, ...) MTASTS_PRINTF(1, 2);
+out(const char *fmt, ...) MTASTS_OSMTPD_PRINTF(1, 2);
 
 static void
 out(const char *fmt, ...)
@@ -205,32 +204,13 @@ defer(const char *sid, const char *token, const char *domain,
 
 /*
  * Does the cache hold an answer table-mtasts can route this domain by
- * right now: a valid policy (any mode), or a negative entry from a TXT
- * check within txt_check_interval (lookup.c's fast path)?
+ * right now (the core's mtasts_enforce_cached(): a valid policy, or a
+ * fresh "no record")?
  */
 static int
 cache_answers(struct mtasts_ctx *ctx, const char *domain)
 {
-	struct mtasts_cache_entry *e = NULL;
-	struct mtasts_error err = { 0, "" };
-	char norm[MTASTS_DOMAIN_MAX + 1];
-	time_t now;
-	int r = 0;
-
-	if (ctx == NULL || mtasts_domain_normalize(domain, strlen(domain),
-	    norm, &err) != MTASTS_OK)
-		return 0;
-	if (mtasts_cache_load(ctx, norm, &e, &err) != MTASTS_OK)
-		return 0;
-	now = mtasts_now(ctx);
-	if (e->policy != NULL && now < e->expires_at)
-		r = 1;
-	else if (e->policy == NULL && e->txt_id[0] == '\0' &&
-	    e->txt_checked_at != 0 && e->txt_checked_at <= now &&
-	    now - e->txt_checked_at < ctx->cfg.txt_check_interval)
-		r = 1;
-	mtasts_cache_entry_free(e);
-	return r;
+	return mtasts_enforce_cached(ctx, domain, NULL, 0) != 0;
 }
 
 /* Remember the addresses of the policy-valid MXs (TLS-RPT attribution). */
@@ -238,47 +218,34 @@ static void
 learn(struct mtasts_ctx *ctx, const char *domain,
     const struct mtasts_policy *p)
 {
-	struct sockaddr_storage ss[MTASTS_ADDRS_MAX];
-	struct mtasts_dns_mx *mx = NULL;
+	char ips[MTASTS_MXSET_ADDRS_MAX][MTASTS_IP_TEXT_MAX];
+	struct mtasts_mxset *set = NULL;
 	struct mtasts_error err;
 	struct learnt *l;
-	size_t nmx = 0, i, j, n;
-	char ip[INET6_ADDRSTRLEN];
-	const void *a;
+	const char *mx;
+	size_t k, j, n;
 
 	memset(&err, 0, sizeof(err));
-	if (mtasts_dns_mx(ctx, domain, ctx->cfg.dns_timeout_ms, &mx, &nmx,
-	    &err) != MTASTS_OK)
-		goto done;
-	for (i = 0; i < nmx; i++) {
-		if (!mtasts_policy_mx_allowed(p, mx[i].name,
-		    strlen(mx[i].name)))
-			continue;
-		if (mtasts_dns_addrs(ctx, mx[i].name, 25,
-		    ctx->cfg.dns_timeout_ms, ss, MTASTS_ADDRS_MAX, &n, &err) !=
-		    MTASTS_OK)
+	/* The core's MX set and policy filter (RFC 8461 §4.1). */
+	if (mtasts_mxset_resolve(ctx, domain, 0, &set, &err) != MTASTS_OK)
+		return;
+	for (k = 0; (mx = mtasts_mxset_allowed_host(set, p, k)) != NULL; k++) {
+		if (mtasts_mxset_addrs(ctx, mx, 0, ips, MTASTS_MXSET_ADDRS_MAX,
+		    &n, &err) != MTASTS_OK)
 			continue;
 		for (j = 0; j < n; j++) {
-			a = ss[j].ss_family == AF_INET6
-			    ? (const void *)&((struct sockaddr_in6 *)&ss[j])
-				  ->sin6_addr
-			    : (const void *)&((struct sockaddr_in *)&ss[j])
-				  ->sin_addr;
-			if (inet_ntop(ss[j].ss_family, a, ip, sizeof(ip)) ==
-			    NULL)
-				continue;
 			pthread_mutex_lock(&F.mu);
 			l = &F.learnt[F.lnext++ % MTASTS_OSMTPD_ADDRS_MAX];
-			mtasts_strlcpy(l->ip, ip, sizeof(l->ip));
-			mtasts_strlcpy(l->domain, domain, sizeof(l->domain));
-			mtasts_strlcpy(l->mx, mx[i].name, sizeof(l->mx));
+			mtasts_osmtpd_strlcpy(l->ip, ips[j], sizeof(l->ip));
+			mtasts_osmtpd_strlcpy(l->domain, domain,
+			    sizeof(l->domain));
+			mtasts_osmtpd_strlcpy(l->mx, mx, sizeof(l->mx));
 			if (F.nlearnt < MTASTS_OSMTPD_ADDRS_MAX)
 				F.nlearnt++;
 			pthread_mutex_unlock(&F.mu);
 		}
 	}
-done:
-	free(mx);
+	mtasts_mxset_free(set);
 }
 
 static void *
@@ -290,6 +257,7 @@ worker(void *arg)
 	const struct mtasts_policy *p;
 	struct job j;
 	int64_t t0;
+	int m;
 
 	(void)arg;
 	for (;;) {
@@ -303,7 +271,7 @@ worker(void *arg)
 
 		res = NULL;
 		memset(&err, 0, sizeof(err));
-		t0 = mtasts_mono_ms();
+		t0 = mtasts_osmtpd_mono_ms();
 		if (ctx == NULL ||
 		    mtasts_lookup(ctx, j.domain, 0, &res, &err) != MTASTS_OK) {
 			if (cache_answers(ctx, j.domain))
@@ -330,7 +298,8 @@ worker(void *arg)
 		 * before RCPT (no STARTTLS, bad certificate) can be
 		 * attributed to its domain when it ends.
 		 */
-		if (p != NULL && mtasts_policy_mode(p) != MTASTS_MODE_NONE)
+		m = mtasts_enforce_mode(j.domain, MTASTS_OK, res, NULL);
+		if (m == MTASTS_ENFORCE_TESTING || m == MTASTS_ENFORCE_ENFORCE)
 			learn(ctx, mtasts_result_domain(res), p);
 		proceed(j.sid, j.token);
 		flog(MTASTS_LOG_INFO, "rcpt domain %s: %s%s (%s, %lld ms)%s%s",
@@ -341,7 +310,7 @@ worker(void *arg)
 		    p != NULL ? mtasts_mode_name(mtasts_policy_mode(p)) : "",
 		    mtasts_result_source(res) == MTASTS_SOURCE_FETCHED
 			? "fetched" : "cached",
-		    (long long)(mtasts_mono_ms() - t0),
+		    (long long)(mtasts_osmtpd_mono_ms() - t0),
 		    mtasts_result_failure_type(res) != NULL ? "; " : "",
 		    mtasts_result_failure_type(res) != NULL
 			? mtasts_result_failure_reason(res) : "");
@@ -354,7 +323,6 @@ static void
 rcpt_to(const char *sid, const char *token, const char *addr)
 {
 	char domain[MTASTS_DOMAIN_MAX + 1], norm[MTASTS_DOMAIN_MAX + 1];
-	struct mtasts_error err = { 0, "" };
 	struct job *j;
 
 	if (strlen(sid) > SID_MAX || strlen(token) > SID_MAX) {
@@ -362,8 +330,7 @@ rcpt_to(const char *sid, const char *token, const char *addr)
 		return;
 	}
 	if (mtasts_osmtpd_addr_domain(addr, domain, sizeof(domain)) != 0 ||
-	    domain[0] == '[' || mtasts_domain_normalize(domain, strlen(domain),
-	    norm, &err) != MTASTS_OK) {
+	    mtasts_enforce_policy_domain(domain, norm) != MTASTS_OK) {
 		/*
 		 * No domain, an address literal or not a domain name: no
 		 * policy possible (the table answers "no policy" too).
@@ -384,9 +351,9 @@ rcpt_to(const char *sid, const char *token, const char *addr)
 		return;
 	}
 	j = &F.jobs[(F.jhead + F.jlen) % F.jobs_max];
-	mtasts_strlcpy(j->sid, sid, sizeof(j->sid));
-	mtasts_strlcpy(j->token, token, sizeof(j->token));
-	mtasts_strlcpy(j->domain, domain, sizeof(j->domain));
+	mtasts_osmtpd_strlcpy(j->sid, sid, sizeof(j->sid));
+	mtasts_osmtpd_strlcpy(j->token, token, sizeof(j->token));
+	mtasts_osmtpd_strlcpy(j->domain, domain, sizeof(j->domain));
 	F.jlen++;
 	pthread_cond_signal(&F.work);
 	pthread_mutex_unlock(&F.mu);
@@ -417,7 +384,7 @@ sess_get(const char *sid, int create)
 	if (i == MTASTS_OSMTPD_SESSIONS_MAX)
 		s = old;	/* a session whose disconnect we missed */
 	memset(s, 0, sizeof(*s));
-	mtasts_strlcpy(s->sid, sid, sizeof(s->sid));
+	mtasts_osmtpd_strlcpy(s->sid, sid, sizeof(s->sid));
 	s->seq = ++F.seq;
 	return s;
 }
@@ -447,12 +414,14 @@ finish(struct osess *s)
 	struct mtasts_result *res = NULL;
 	struct mtasts_error err = { 0, "" };
 	const struct mtasts_policy *p = NULL;
-	const char *result = NULL, *mode = "none";
+	const char *result = NULL, *reason = NULL, *mode = "none";
+	struct mtasts_session_facts f;
+	struct mtasts_verdict v;
 	size_t i;
-	int known;
+	int known, type;
 
 	mx[0] = '\0';
-	mtasts_strlcpy(domain, s->domain, sizeof(domain));
+	mtasts_osmtpd_strlcpy(domain, s->domain, sizeof(domain));
 	pthread_mutex_lock(&F.mu);
 	for (i = 0; i < F.nlearnt; i++) {
 		const struct learnt *l = &F.learnt[(F.lnext - 1 - i) %
@@ -461,15 +430,18 @@ finish(struct osess *s)
 		if (strcmp(l->ip, s->dst) != 0)
 			continue;
 		if (domain[0] == '\0')
-			mtasts_strlcpy(domain, l->domain, sizeof(domain));
+			mtasts_osmtpd_strlcpy(domain, l->domain, sizeof(domain));
 		if (strcmp(l->domain, domain) == 0) {
-			mtasts_strlcpy(mx, l->mx, sizeof(mx));
+			mtasts_osmtpd_strlcpy(mx, l->mx, sizeof(mx));
 			break;
 		}
 	}
 	pthread_mutex_unlock(&F.mu);
 
-	known = mtasts_osmtpd_classify(&s->tls, F.enforce, &result);
+	/* The event stream as neutral facts; the core classifies. */
+	mtasts_osmtpd_facts(&s->tls, F.enforce, &f);
+	known = mtasts_verdict_classify(&f, 0, &type, &reason);
+	result = mtasts_tlsrpt_type_name(type);
 	if (domain[0] != '\0' && F.ctx != NULL &&
 	    mtasts_lookup(F.ctx, domain, MTASTS_LOOKUP_CACHE_ONLY, &res,
 	    &err) == MTASTS_OK && (p = mtasts_result_policy(res)) != NULL)
@@ -480,10 +452,10 @@ finish(struct osess *s)
 	    s->tls.tls ? s->tlsinfo : "no",
 	    !known ? "unknown" : result == NULL ? "success" : result,
 	    known && result != NULL ? " reason=" : "",
-	    known && result != NULL ? mtasts_osmtpd_reason(&s->tls, result)
-	    : "");
+	    known && result != NULL ? reason : "");
 	if (known && result != NULL && p != NULL &&
-	    mtasts_policy_mode(p) == MTASTS_MODE_TESTING)
+	    mtasts_verdict_session(res, &f, 0, &v) &&
+	    v.action == MTASTS_VERDICT_DELIVER_REPORT)
 		flog(MTASTS_LOG_WARN, "MTA-STS testing-mode failure: domain %s "
 		    "mx %s ip %s: %s (delivery not blocked: policy is in "
 		    "testing mode)", domain, mx[0] ? mx : "?", s->dst, result);
@@ -502,7 +474,7 @@ finish(struct osess *s)
 		rec.mx_ip = s->dst[0] ? s->dst : NULL;
 		rec.sending_ip = s->src[0] ? s->src : NULL;
 		rec.result_type = result;
-		rec.failure_reason = mtasts_osmtpd_reason(&s->tls, result);
+		rec.failure_reason = reason;
 		memset(&err, 0, sizeof(err));
 		if (mtasts_tlsrpt_record(F.ctx, &rec, &err) != MTASTS_OK)
 			flog(MTASTS_LOG_WARN, "tlsrpt: %s", err.text);
@@ -528,7 +500,7 @@ report_out(char **f, size_t nf)
 		host_of(f[9], s->dst, sizeof(s->dst));
 	} else if (strcmp(ev, "link-tls") == 0 && nf >= 7) {
 		s->tls.tls = 1;
-		mtasts_strlcpy(s->tlsinfo, f[6], sizeof(s->tlsinfo));
+		mtasts_osmtpd_strlcpy(s->tlsinfo, f[6], sizeof(s->tlsinfo));
 	} else if (strcmp(ev, "protocol-client") == 0 && nf >= 7) {
 		mtasts_osmtpd_tls_client(&s->tls, f[6]);
 	} else if (strcmp(ev, "protocol-server") == 0 && nf >= 7) {
@@ -593,7 +565,7 @@ dispatch(char *line)
 			version_stop(F.ready || F.proto[0] != '\0'
 			    ? "late or repeated announcement of version"
 			    : "announced version not supported:", v);
-		mtasts_strlcpy(F.proto, v, sizeof(F.proto));
+		mtasts_osmtpd_strlcpy(F.proto, v, sizeof(F.proto));
 		return;
 	}
 	kind = mtasts_fproto_parse(line, &l);

@@ -1,60 +1,67 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * osmtpd.c - translation helpers shared by table-mtasts and filter-mtasts:
- * the relay URL for a delivery attempt, the domain of an address.
+ * the relay URL for a delivery attempt, the domain of an address, the
+ * event stream of a session as the core's neutral facts.
  *
- * RFC 8461 §4.1 is applied by mtasts_policy_mx_allowed(); here we only
- * pick one candidate per attempt because a 6.8 relay URL names exactly one
- * host (mta-integration.md B2: no fallback list inside an attempt).
+ * The MX set and RFC 8461 §4.1 are the core's (mtasts_mxset_*); here we
+ * only pick one candidate per attempt because a 6.8 relay URL names
+ * exactly one host (mta-integration.md B2: no fallback list inside an
+ * attempt).
  */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "osmtpd.h"
 
+size_t
+mtasts_osmtpd_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t n = strlen(src);
+
+	if (size > 0) {
+		size_t k = n < size - 1 ? n : size - 1;
+
+		memcpy(dst, src, k);
+		dst[k] = '\0';
+	}
+	return n;
+}
+
+int64_t
+mtasts_osmtpd_mono_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int
 mtasts_osmtpd_relay_url(const char *domain,
-    const struct mtasts_policy *enforce, int state,
-    const struct mtasts_dns_mx *mx, size_t nmx, unsigned rot, char *out,
-    size_t size, char *why, size_t whysize)
+    const struct mtasts_policy *enforce, const struct mtasts_mxset *set,
+    unsigned rot, char *out, size_t size, char *why, size_t whysize)
 {
-	const char *cand[MTASTS_DNS_RR_MAX + 1];
 	const char *scheme = enforce != NULL ? "smtp+tls://" : "smtp://";
-	size_t i, n = 0;
+	size_t n;
 	int w;
 
 	if (size > 0)
 		out[0] = '\0';
 	if (whysize > 0)
 		why[0] = '\0';
-	switch (state) {
-	case MTASTS_OSMTPD_MX_LIST:
-		for (i = 0; i < nmx && n < MTASTS_DNS_RR_MAX; i++) {
-			if (enforce == NULL || mtasts_policy_mx_allowed(
-			    enforce, mx[i].name, strlen(mx[i].name)))
-				cand[n++] = mx[i].name;
-		}
-		break;
-	case MTASTS_OSMTPD_MX_IMPLICIT:
-		/* RFC 5321 §5.1: the domain is its own MX; §4.1 still applies. */
-		if (enforce == NULL || mtasts_policy_mx_allowed(enforce, domain,
-		    strlen(domain)))
-			cand[n++] = domain;
-		break;
-	case MTASTS_OSMTPD_MX_NULL:
-		snprintf(why, whysize, "%s accepts no mail (null MX)", domain);
-		return 0;
-	default:
+	if (set == NULL) {
 		snprintf(why, whysize, "MX of %s not resolved", domain);
 		return 0;
 	}
-	if (n == 0) {
-		snprintf(why, whysize, "no MX of %s matches its MTA-STS policy",
-		    domain);
+	/* Null MX, or the policy leaves no MX (RFC 8461 §4.1): the core. */
+	if ((n = mtasts_mxset_explain(set, enforce, why, whysize)) == 0)
 		return 0;
-	}
-	w = snprintf(out, size, "%s%s", scheme, cand[rot % n]);
+	w = snprintf(out, size, "%s%s", scheme,
+	    mtasts_mxset_allowed_host(set, enforce, rot % n));
 	if (w < 0 || (size_t)w >= size) {
 		if (size > 0)
 			out[0] = '\0';
@@ -116,58 +123,40 @@ mtasts_osmtpd_tls_server(struct mtasts_osmtpd_tls *s, const char *line)
 	greeting = !s->ehlo_reply;
 	if (s->ehlo_sent && !s->tls)
 		s->ehlo_reply = 1;
-	if (!greeting && mtasts_ascii_caseeq(kw, kwlen, "STARTTLS", 8))
+	if (!greeting && kwlen == 8 && strncasecmp(kw, "STARTTLS", 8) == 0)
 		s->starttls_adv = 1;
 }
 
-int
-mtasts_osmtpd_classify(const struct mtasts_osmtpd_tls *s, int verified,
-    const char **result)
+void
+mtasts_osmtpd_facts(const struct mtasts_osmtpd_tls *s, int verified,
+    struct mtasts_session_facts *f)
 {
-	*result = NULL;
+	memset(f, 0, sizeof(*f));
 	if (s->tls) {
-		if (s->tx)
-			return verified;	/* success only if verified */
-		if (verified) {
-			/*
-			 * smtpd drops a route whose certificate fails the
-			 * check right after the handshake; the report stream
-			 * does not say why (smtpd's log does).
-			 */
-			*result = MTASTS_RT_VALIDATION_FAILURE;
-			return 1;
-		}
-		return 0;
+		f->tls = MTASTS_TLS_UP;
+		/*
+		 * A transaction after TLS on a verified route: smtpd's check
+		 * passed. No transaction: smtpd dropped the route right after
+		 * the handshake, the stream does not say why (6.8).
+		 */
+		if (verified)
+			f->cert = s->tx ? MTASTS_CERT_OK : MTASTS_CERT_OTHER;
+		return;
 	}
 	if (s->starttls_sent) {
-		/* STARTTLS was accepted or refused, no TLS followed. */
-		*result = MTASTS_RT_VALIDATION_FAILURE;
-		return 1;
-	}
-	if (s->ehlo_reply && !s->starttls_adv) {
-		*result = MTASTS_RT_STARTTLS_NOT_SUPPORTED;
-		return 1;
-	}
-	return 0;
-}
-
-const char *
-mtasts_osmtpd_reason(const struct mtasts_osmtpd_tls *s, const char *result)
-{
-	if (result == NULL)
-		return NULL;
-	if (s->tls)
-		/* 6.8: link-tls, then smtpd's own check dropped the route. */
-		return MTASTS_OSMTPD_RC_AFTER_HANDSHAKE;
-	if (s->starttls_sent)
 		/*
 		 * 220 and no session: 7.x reports link-tls only after a
-		 * verified handshake, so this is the verification (or the
-		 * handshake itself) failing; which check, the events do not
-		 * say.
+		 * verified handshake, so the handshake or its verification
+		 * failed; another reply refused STARTTLS.
 		 */
-		return s->starttls_reply == 220 || s->starttls_reply == 0
-		    ? MTASTS_OSMTPD_RC_HANDSHAKE
-		    : MTASTS_OSMTPD_RC_STARTTLS_REFUSED;
-	return MTASTS_OSMTPD_RC_NO_STARTTLS;
+		if (s->starttls_reply == 220 || s->starttls_reply == 0) {
+			f->starttls = MTASTS_STARTTLS_OFFERED;
+			f->tls = MTASTS_TLS_FAILED;
+		} else
+			f->starttls = MTASTS_STARTTLS_REFUSED;
+		return;
+	}
+	if (s->ehlo_reply)
+		f->starttls = s->starttls_adv ? MTASTS_STARTTLS_OFFERED
+					      : MTASTS_STARTTLS_NOT_OFFERED;
 }

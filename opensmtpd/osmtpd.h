@@ -2,8 +2,11 @@
 /*
  * osmtpd.h - the OpenSMTPD adapter's translation between libmtasts
  * answers and what smtpd 6.8 asks (table services, relay URLs), and the
- * adapter's caps and timers. No policy logic lives here: which MX is
- * allowed is mtasts_policy_mx_allowed(); this only picks among them.
+ * adapter's caps and timers. No policy logic lives here: the MX set
+ * (implicit and null MX, which MX a policy allows) is the core's
+ * mtasts_mxset_*(), the TLS-RPT outcome of a session its
+ * mtasts_verdict_classify(); this only picks among the allowed MXs and
+ * translates the event stream into the core's neutral session facts.
  */
 #ifndef MTASTS_OSMTPD_H
 #define MTASTS_OSMTPD_H
@@ -11,11 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mtasts_internal.h"
+#include "mtasts.h"
 
 /*
  * MX sets the table keeps in memory, and how long. The DNS TTL is not
- * exposed by mtasts_dns_mx(), so a fixed freshness is used: a set is
+ * exposed by mtasts_mxset_resolve(), so a fixed freshness is used: a set is
  * refreshed in the background after MX_FRESH, used (while a refresh runs)
  * up to MX_STALE, and a failed resolution is retried after MX_RETRY.
  */
@@ -45,32 +48,37 @@
 /* Longest relay URL: scheme + host name. */
 #define MTASTS_OSMTPD_URL_MAX (16 + MTASTS_DOMAIN_MAX)
 
-/* How an MX set was resolved. */
-enum mtasts_osmtpd_mx_state {
-	MTASTS_OSMTPD_MX_NONE = 0,	/* not resolved yet */
-	MTASTS_OSMTPD_MX_LIST = 1,	/* MX records */
-	MTASTS_OSMTPD_MX_IMPLICIT = 2,	/* no MX RRset: the domain itself */
-	MTASTS_OSMTPD_MX_NULL = 3,	/* RFC 7505 null MX */
-	MTASTS_OSMTPD_MX_FAIL = 4	/* DNS failure or no usable MX */
-};
+#if defined(__GNUC__)
+#define MTASTS_OSMTPD_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define MTASTS_OSMTPD_PRINTF(f, a)
+#endif
+
+/* Bounded copy, always terminated when size > 0; returns strlen(src). */
+size_t mtasts_osmtpd_strlcpy(char *dst, const char *src, size_t size);
+
+/* Monotonic milliseconds (timers of the table and the filter). */
+int64_t mtasts_osmtpd_mono_ms(void);
+
+/* Reason codes are the core's; the longest reason the adapter keeps. */
+#define MTASTS_OSMTPD_REASON_MAX 160
 
 /*
  * mtasts_osmtpd_relay_url - the K_RELAYHOST answer for one delivery
  * attempt of `domain`.
  * @param enforce policy to enforce, or NULL: with a policy only the
- * policy-valid MXs are candidates and the URL is smtp+tls:// (STARTTLS
- * required, certificate and MX name verified by smtpd); without, every MX
- * is a candidate and the URL is smtp:// (opportunistic, as smtpd's own
- * MX delivery).
- * @param state enum mtasts_osmtpd_mx_state of mx[0..nmx) (sorted).
+ * policy-valid MXs are candidates (mtasts_mxset_allowed_host()) and the
+ * URL is smtp+tls:// (STARTTLS required, certificate and MX name verified
+ * by smtpd); without, every MX is a candidate and the URL is smtp://
+ * (opportunistic, as smtpd's own MX delivery).
+ * @param set the MX set (borrowed), NULL when not resolved yet.
  * @param rot rotation counter: candidate rot % count is chosen.
  * @param out receives the URL.
  * @return 1 (out set), 0 (no candidate: the attempt tempfails; why set).
  */
 int mtasts_osmtpd_relay_url(const char *domain,
-    const struct mtasts_policy *enforce, int state,
-    const struct mtasts_dns_mx *mx, size_t nmx, unsigned rot, char *out,
-    size_t size, char *why, size_t whysize);
+    const struct mtasts_policy *enforce, const struct mtasts_mxset *set,
+    unsigned rot, char *out, size_t size, char *why, size_t whysize);
 
 /*
  * The domain part of an SMTP address as smtpd writes it ("user@dom",
@@ -103,32 +111,18 @@ void mtasts_osmtpd_tls_client(struct mtasts_osmtpd_tls *s, const char *cmd);
 void mtasts_osmtpd_tls_server(struct mtasts_osmtpd_tls *s, const char *line);
 
 /*
- * mtasts_osmtpd_classify - the RFC 8460 outcome of a finished session.
+ * mtasts_osmtpd_facts - what the event stream showed of a finished
+ * session, as the core's neutral facts (D-OSMTPD-14): the core's
+ * mtasts_verdict_classify() then gives the RFC 8460 outcome and reason.
+ * The events carry no certificate verdict or reason on 6.8 or 7.x: a
+ * certificate failure is told apart only from a refused STARTTLS, never
+ * expired from self-signed from wrong name (smtpd's log has those).
  * @param verified 1 when smtpd verified the certificate on this route
- * (smtp+tls:// relay URLs of the enforce action), 0 for opportunistic.
- * @param result receives NULL for a successful (verified) TLS session, or
- * an RFC 8460 result type.
- * @return 1 when the stream shows a TLS outcome, 0 when it does not (the
- * connection failed before EHLO, or TLS came up on an unverified route).
+ * (smtp+tls:// relay URLs of the enforce action), 0 for opportunistic:
+ * TLS on such a route is no outcome.
+ * @param f receives the facts (zeroed first).
  */
-int mtasts_osmtpd_classify(const struct mtasts_osmtpd_tls *s, int verified,
-    const char **result);
-
-/*
- * mtasts_osmtpd_reason - the failure-reason-code (RFC 8460 §4.3.2) of a
- * session mtasts_osmtpd_classify() judged a failure, from what the
- * event stream shows (D-OSMTPD-14); NULL when result is NULL. The events
- * carry no certificate verdict or reason on 6.8 or 7.x: a certificate
- * failure is told apart only from a refused STARTTLS, never expired from
- * self-signed from wrong name (smtpd's log has those).
- */
-#define MTASTS_OSMTPD_RC_STARTTLS_REFUSED "starttls-refused"
-#define MTASTS_OSMTPD_RC_NO_STARTTLS "starttls-not-offered-in-ehlo"
-#define MTASTS_OSMTPD_RC_HANDSHAKE \
-	"tls-handshake-or-certificate-verification-failed"
-#define MTASTS_OSMTPD_RC_AFTER_HANDSHAKE \
-	"certificate-check-failed-after-tls-handshake"
-const char *mtasts_osmtpd_reason(const struct mtasts_osmtpd_tls *s,
-    const char *result);
+void mtasts_osmtpd_facts(const struct mtasts_osmtpd_tls *s, int verified,
+    struct mtasts_session_facts *f);
 
 #endif /* MTASTS_OSMTPD_H */

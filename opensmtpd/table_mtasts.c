@@ -40,7 +40,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mtasts_internal.h"
 #include "osmtpd.h"
 #include "table_proto_imsg.h"
 #include "table_proto_text.h"
@@ -67,9 +66,7 @@
 
 struct mxent {
 	char domain[MTASTS_DOMAIN_MAX + 1];	/* "" = free slot */
-	int state;			/* enum mtasts_osmtpd_mx_state */
-	struct mtasts_dns_mx *mx;	/* malloc'd, sorted by preference */
-	size_t nmx;
+	struct mtasts_mxset *set;	/* the core's MX set; NULL: none yet */
 	int64_t at_ms;			/* last successful resolution */
 	int64_t fail_ms;		/* last failed resolution */
 	int queued;
@@ -124,7 +121,7 @@ log_sink(void *arg, int level, const char *msg)
 		syslog(prio[level], "%s", msg);
 }
 
-static void tlog(int level, const char *fmt, ...) MTASTS_PRINTF(2, 3);
+static void tlog(int level, const char *fmt, ...) MTASTS_OSMTPD_PRINTF(2, 3);
 
 static void
 tlog(int level, const char *fmt, ...)
@@ -158,7 +155,7 @@ ctx_make(struct table *t, int quiet)
 	mtasts_ctx_set_log(ctx, log_sink, NULL);
 	if (mtasts_ctx_load_config(ctx, t->config, &err) != MTASTS_OK) {
 		if (t->conf_err[0] == '\0')
-			mtasts_strlcpy(t->conf_err, err.text,
+			mtasts_osmtpd_strlcpy(t->conf_err, err.text,
 			    sizeof(t->conf_err));
 		if (!quiet)
 			tlog(MTASTS_LOG_ERR, "configuration error: %s; "
@@ -181,7 +178,7 @@ ctx_make(struct table *t, int quiet)
 static void
 conf_remind(struct table *t, const char *what, const char *domain)
 {
-	int64_t now = mtasts_mono_ms();
+	int64_t now = mtasts_osmtpd_mono_ms();
 
 	if (t->conf_logged_ms != 0 && now - t->conf_logged_ms < 60000)
 		return;
@@ -209,7 +206,7 @@ map_wipe(struct table *t)
 	size_t i;
 
 	for (i = 0; i < MTASTS_OSMTPD_MX_SLOTS; i++)
-		free(t->map[i].mx);
+		mtasts_mxset_free(t->map[i].set);
 	memset(t->map, 0, MTASTS_OSMTPD_MX_SLOTS * sizeof(*t->map));
 	t->nmap = 0;
 }
@@ -233,7 +230,7 @@ map_get(struct table *t, const char *domain, int create)
 		if (e->domain[0] == '\0') {
 			if (!create)
 				return NULL;
-			mtasts_strlcpy(e->domain, domain, sizeof(e->domain));
+			mtasts_osmtpd_strlcpy(e->domain, domain, sizeof(e->domain));
 			t->nmap++;
 			return e;
 		}
@@ -252,7 +249,7 @@ enqueue(struct table *t, struct mxent *e)
 	if (e->queued || t->qlen >= MTASTS_OSMTPD_QUEUE_MAX)
 		return;
 	slot = (t->qhead + t->qlen) % MTASTS_OSMTPD_QUEUE_MAX;
-	mtasts_strlcpy(t->queue[slot], e->domain, sizeof(t->queue[slot]));
+	mtasts_osmtpd_strlcpy(t->queue[slot], e->domain, sizeof(t->queue[slot]));
 	t->qlen++;
 	e->queued = 1;
 	pthread_cond_signal(&t->work);
@@ -284,7 +281,7 @@ prefetch(struct table *t, const char *domain)
 
 	pthread_mutex_lock(&t->mu);
 	if ((e = map_get(t, domain, 1)) != NULL &&
-	    needs_resolve(e, mtasts_mono_ms()))
+	    needs_resolve(e, mtasts_osmtpd_mono_ms()))
 		enqueue(t, e);
 	pthread_mutex_unlock(&t->mu);
 }
@@ -296,51 +293,41 @@ resolver(void *arg)
 	struct mtasts_ctx *ctx = ctx_make(t, t->ctx == NULL);
 	char domain[MTASTS_DOMAIN_MAX + 1];
 	struct mtasts_error err;
-	struct mtasts_dns_mx *mx;
+	struct mtasts_mxset *set;
 	struct mxent *e;
-	size_t n;
-	int rc, state;
+	int rc;
 
 	for (;;) {
 		pthread_mutex_lock(&t->mu);
 		while (t->qlen == 0)
 			pthread_cond_wait(&t->work, &t->mu);
-		mtasts_strlcpy(domain, t->queue[t->qhead], sizeof(domain));
+		mtasts_osmtpd_strlcpy(domain, t->queue[t->qhead],
+		    sizeof(domain));
 		t->qhead = (t->qhead + 1) % MTASTS_OSMTPD_QUEUE_MAX;
 		t->qlen--;
 		pthread_mutex_unlock(&t->mu);
 
-		mx = NULL;
-		n = 0;
+		/* Implicit and null MX are the core's (mtasts_mxset_*). */
+		set = NULL;
 		memset(&err, 0, sizeof(err));
-		rc = ctx == NULL ? MTASTS_ERROR : mtasts_dns_mx(ctx, domain,
-		    MTASTS_OSMTPD_MX_DNS_MS, &mx, &n, &err);
-		if (rc == MTASTS_OK)
-			state = n > 0 ? MTASTS_OSMTPD_MX_LIST
-				      : MTASTS_OSMTPD_MX_NULL;
-		else if (rc == MTASTS_NOTFOUND)
-			state = MTASTS_OSMTPD_MX_IMPLICIT;
-		else {
-			state = MTASTS_OSMTPD_MX_FAIL;
+		rc = ctx == NULL ? MTASTS_ERROR : mtasts_mxset_resolve(ctx,
+		    domain, MTASTS_OSMTPD_MX_DNS_MS, &set, &err);
+		if (rc != MTASTS_OK)
 			tlog(MTASTS_LOG_WARN, "MX of %s: %s", domain,
 			    err.text[0] ? err.text : mtasts_strerror(rc));
-		}
 
 		pthread_mutex_lock(&t->mu);
 		e = map_get(t, domain, 1);
 		if (e == NULL) {
-			free(mx);
-		} else if (state == MTASTS_OSMTPD_MX_FAIL) {
+			mtasts_mxset_free(set);
+		} else if (set == NULL) {
 			/* Keep a previous good set until it goes stale. */
-			e->fail_ms = mtasts_mono_ms();
+			e->fail_ms = mtasts_osmtpd_mono_ms();
 			e->queued = 0;
-			free(mx);
 		} else {
-			free(e->mx);
-			e->mx = mx;
-			e->nmx = n;
-			e->state = state;
-			e->at_ms = mtasts_mono_ms();
+			mtasts_mxset_free(e->set);
+			e->set = set;
+			e->at_ms = mtasts_osmtpd_mono_ms();
 			e->queued = 0;
 		}
 		pthread_cond_broadcast(&t->done);
@@ -367,7 +354,7 @@ disc_enqueue(struct table *t, struct mxent *e, int64_t now)
 		return;
 	}
 	slot = (t->dhead + t->dlen) % TABLE_DISC_QUEUE_MAX;
-	mtasts_strlcpy(t->dqueue[slot], e->domain, sizeof(t->dqueue[slot]));
+	mtasts_osmtpd_strlcpy(t->dqueue[slot], e->domain, sizeof(t->dqueue[slot]));
 	t->dlen++;
 	e->disc_queued = 1;
 	pthread_cond_signal(&t->dwork);
@@ -396,7 +383,7 @@ discoverer(void *arg)
 		pthread_mutex_lock(&t->mu);
 		while (t->dlen == 0)
 			pthread_cond_wait(&t->dwork, &t->mu);
-		mtasts_strlcpy(domain, t->dqueue[t->dhead], sizeof(domain));
+		mtasts_osmtpd_strlcpy(domain, t->dqueue[t->dhead], sizeof(domain));
 		t->dhead = (t->dhead + 1) % TABLE_DISC_QUEUE_MAX;
 		t->dlen--;
 		pthread_mutex_unlock(&t->mu);
@@ -440,8 +427,8 @@ discoverer(void *arg)
 		pthread_mutex_lock(&t->mu);
 		if ((e = map_get(t, domain, 1)) != NULL) {
 			e->disc_queued = 0;
-			e->disc_none_ms = none ? mtasts_mono_ms() : 0;
-			e->disc_fail_ms = fail ? mtasts_mono_ms() : 0;
+			e->disc_none_ms = none ? mtasts_osmtpd_mono_ms() : 0;
+			e->disc_fail_ms = fail ? mtasts_osmtpd_mono_ms() : 0;
 		}
 		pthread_mutex_unlock(&t->mu);
 	}
@@ -490,14 +477,21 @@ cached_policy(struct table *t, const char *domain, struct mtasts_result **res)
 	}
 }
 
+/* The core's "which mode applies" (mtasts_enforce_mode()). */
 static int
 result_mode(const struct mtasts_result *res)
 {
-	const struct mtasts_policy *p;
-
-	if (res == NULL || (p = mtasts_result_policy(res)) == NULL)
+	if (res == NULL)
 		return MTASTS_MODE_NONE;
-	return mtasts_policy_mode(p);
+	switch (mtasts_enforce_mode(mtasts_result_domain(res), MTASTS_OK, res,
+	    NULL)) {
+	case MTASTS_ENFORCE_ENFORCE:
+		return MTASTS_MODE_ENFORCE;
+	case MTASTS_ENFORCE_TESTING:
+		return MTASTS_MODE_TESTING;
+	default:
+		return MTASTS_MODE_NONE;
+	}
 }
 
 /* K_DOMAIN check: does `for domain <mtasts>` route this to enforcement? */
@@ -548,9 +542,7 @@ static int
 enforce_route(struct table *t, const char *domain, struct mtasts_result **res,
     char *why, size_t size)
 {
-	struct mtasts_cache_entry *ce = NULL;
 	struct mtasts_error err = { 0, "" };
-	time_t now;
 	int rc, st;
 
 	*res = NULL;
@@ -582,24 +574,9 @@ enforce_route(struct table *t, const char *domain, struct mtasts_result **res,
 	}
 	mtasts_result_free(*res);
 	*res = NULL;
-	rc = mtasts_cache_load(t->ctx, domain, &ce, &err);
-	now = mtasts_now(t->ctx);
-	if (rc == MTASTS_OK && ce->policy == NULL && ce->txt_id[0] == '\0' &&
-	    ce->txt_checked_at != 0 && ce->txt_checked_at <= now &&
-	    now - ce->txt_checked_at < t->ctx->cfg.txt_check_interval) {
-		snprintf(why, size, "no MTA-STS record (discovered %lld s ago)",
-		    (long long)(now - ce->txt_checked_at));
-		rc = ROUTE_OPEN;
-	} else {
-		snprintf(why, size, "%s", rc == MTASTS_NOTFOUND
-		    ? "no usable cache entry (missing, corrupt or flushed)"
-		    : rc != MTASTS_OK ? err.text
-		    : ce->policy != NULL ? "the cached policy has expired"
-		    : "the cache entry holds no policy");
-		rc = ROUTE_HOLD;
-	}
-	mtasts_cache_entry_free(ce);
-	return rc;
+	/* The core's "does the cache answer": a fresh "no record" opens. */
+	return mtasts_enforce_cached(t->ctx, domain, why, size) == 2
+	    ? ROUTE_OPEN : ROUTE_HOLD;
 }
 
 /*
@@ -621,7 +598,8 @@ record_mismatch(struct table *t, const char *domain,
 	rec.policy_type = MTASTS_POLICY_TYPE_STS;
 	rec.policy = p;
 	rec.mx_host = mx[0] != '\0' ? mx : NULL;
-	rec.result_type = MTASTS_RT_VALIDATION_FAILURE;
+	rec.result_type =
+	    mtasts_tlsrpt_type_name(MTASTS_TLSRPT_VALIDATION_FAILURE);
 	rec.failure_reason = "mx-mismatch";
 	if (mtasts_tlsrpt_record(t->ctx, &rec, &err) != MTASTS_OK)
 		tlog(MTASTS_LOG_WARN, "%s: tlsrpt: %s", domain, err.text);
@@ -631,7 +609,7 @@ record_mismatch(struct table *t, const char *domain,
 static int
 lookup_relay(struct table *t, const char *key, char *url, size_t size)
 {
-	char domain[MTASTS_DOMAIN_MAX + 1], why[MTASTS_REASON_MAX + 64];
+	char domain[MTASTS_DOMAIN_MAX + 1], why[MTASTS_OSMTPD_REASON_MAX + 64];
 	char first[MTASTS_DOMAIN_MAX + 1];
 	int mismatch;
 	struct mtasts_result *res = NULL;
@@ -656,7 +634,7 @@ lookup_relay(struct table *t, const char *key, char *url, size_t size)
 		enforce = mtasts_result_policy(res);
 
 	pthread_mutex_lock(&t->mu);
-	now = mtasts_mono_ms();
+	now = mtasts_osmtpd_mono_ms();
 	e = map_get(t, domain, 1);
 	if (route == ROUTE_HOLD && e != NULL && e->disc_none_ms != 0 &&
 	    now - e->disc_none_ms < TABLE_DISC_FRESH_MS) {
@@ -695,21 +673,21 @@ lookup_relay(struct table *t, const char *key, char *url, size_t size)
 		if (budget > 0 && e->queued) {
 			deadline_ts(&ts, (int)budget);
 			while ((e = map_get(t, domain, 0)) != NULL &&
-			    !usable(e, mtasts_mono_ms()) && e->queued &&
+			    !usable(e, mtasts_osmtpd_mono_ms()) && e->queued &&
 			    pthread_cond_timedwait(&t->done, &t->mu, &ts) == 0)
 				;
-			t->waited_ms += mtasts_mono_ms() - now;
+			t->waited_ms += mtasts_osmtpd_mono_ms() - now;
 		}
 	} else
 		t->fast++;
-	if (e == NULL || !usable(e, mtasts_mono_ms())) {
+	if (e == NULL || !usable(e, mtasts_osmtpd_mono_ms())) {
 		pthread_mutex_unlock(&t->mu);
 		tlog(MTASTS_LOG_WARN, "%s: MX not resolved yet; temporary "
 		    "failure for this attempt", domain);
 		r = 0;
 		goto done;
 	}
-	now = mtasts_mono_ms();
+	now = mtasts_osmtpd_mono_ms();
 	if (e->rot_ms == 0 || now - e->rot_ms >= MTASTS_OSMTPD_ROTATE_RESET_MS) {
 		e->rot = 0;
 		e->rot_ms = now;
@@ -717,15 +695,15 @@ lookup_relay(struct table *t, const char *key, char *url, size_t size)
 		e->rot++;
 		e->rot_ms = now;
 	}
-	r = mtasts_osmtpd_relay_url(domain, enforce, e->state, e->mx, e->nmx,
-	    e->rot, url, size, why, sizeof(why));
+	r = mtasts_osmtpd_relay_url(domain, enforce, e->set, e->rot, url,
+	    size, why, sizeof(why));
 	/* The MX set exists but the enforce policy empties it (D-OSMTPD-16). */
-	mismatch = r == 0 && enforce != NULL &&
-	    (e->state == MTASTS_OSMTPD_MX_LIST ||
-	    e->state == MTASTS_OSMTPD_MX_IMPLICIT);
+	mismatch = r == 0 && enforce != NULL && e->set != NULL &&
+	    mtasts_mxset_kind(e->set) != MTASTS_MXSET_NULL &&
+	    mtasts_mxset_count(e->set) > 0;
 	if (mismatch)
-		mtasts_strlcpy(first, e->state == MTASTS_OSMTPD_MX_LIST &&
-		    e->nmx > 0 ? e->mx[0].name : domain, sizeof(first));
+		mtasts_osmtpd_strlcpy(first, mtasts_mxset_host(e->set, 0),
+		    sizeof(first));
 	pthread_mutex_unlock(&t->mu);
 	if (mismatch)
 		record_mismatch(t, domain, enforce, first);
@@ -856,7 +834,7 @@ run_imsg(struct table *t, int ofd, unsigned char *buf, size_t bufsize,
     size_t have)
 {
 	struct mtasts_timsg_req q;
-	char why[MTASTS_REASON_MAX];
+	char why[MTASTS_OSMTPD_REASON_MAX];
 	size_t used;
 	ssize_t n;
 	int v;
@@ -914,7 +892,7 @@ text_line(struct table *t, struct mtasts_ttext *st, int ofd,
     const char *line, size_t len)
 {
 	char url[MTASTS_OSMTPD_URL_MAX + 1], key[MTASTS_TTEXT_KEY_MAX + 1];
-	char out[MTASTS_TTEXT_REPLY_MAX], why[MTASTS_REASON_MAX];
+	char out[MTASTS_TTEXT_REPLY_MAX], why[MTASTS_OSMTPD_REASON_MAX];
 	struct mtasts_timsg_req q;
 	const char *id;
 	size_t idlen, n;

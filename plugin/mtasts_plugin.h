@@ -11,6 +11,8 @@
 #ifndef MTASTS_PLUGIN_H
 #define MTASTS_PLUGIN_H
 
+#include <stdint.h>
+
 #include "mtasts.h"
 
 /* Lookups remembered per process (round-robin replacement). */
@@ -32,6 +34,13 @@
  * fork and context re-creation.
  */
 void mtasts_plugin_set_log(mtasts_log_fn *fn, void *arg);
+
+/*
+ * Register the loader of the network half for every context the glue
+ * makes (a host linking only the light half of the library: the Exim
+ * module, exim/netload.c). Survives fork and context re-creation.
+ */
+void mtasts_plugin_set_net_loader(mtasts_net_loader_fn *fn);
 
 /* Log through the host sink (no-op without one). */
 void mtasts_plugin_log(int level, const char *fmt, ...)

@@ -11,10 +11,6 @@
  * and makes its own. The memo survives fork on purpose: a transport
  * process then enforces exactly the policy its parent router applied.
  */
-#include <sys/stat.h>
-
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mtasts_internal.h"
 #include "mtasts_plugin.h"
+
+/* Longest configuration path the glue remembers. */
+#define CONFIG_PATH_MAX 1024
 
 struct memo {
 	char domain[MTASTS_DOMAIN_MAX + 1];
@@ -37,7 +35,8 @@ struct plugin_state {
 	int loaded;			/* a config load was attempted */
 	int config_rc;			/* its result */
 	char config_err[MTASTS_ERROR_TEXT_MAX];
-	char config_path[MTASTS_PATH_MAX];	/* "" = library default */
+	char config_path[CONFIG_PATH_MAX];	/* "" = library default */
+	mtasts_net_loader_fn *net_loader;	/* a light host's network half */
 	mtasts_log_fn *log_fn;
 	void *log_arg;
 	struct memo memo[MTASTS_PLUGIN_MEMO_MAX];
@@ -48,6 +47,45 @@ struct plugin_state {
 };
 
 static struct plugin_state st;
+
+/* Bounded copy (always terminated); returns 1 when src was cut. */
+static int
+copy(char *dst, const char *src, size_t size)
+{
+	int n = snprintf(dst, size, "%s", src);
+
+	return n < 0 || (size_t)n >= size;
+}
+
+/* The first error wins (struct mtasts_error); returns code. */
+static int
+seterr(struct mtasts_error *err, int code, const char *text)
+{
+	if (err != NULL && err->code == 0) {
+		err->code = code;
+		copy(err->text, text, sizeof(err->text));
+	}
+	return code;
+}
+
+/* Monotonic milliseconds (the memo's age). */
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+mtasts_plugin_set_net_loader(mtasts_net_loader_fn *fn)
+{
+	st.net_loader = fn;
+	if (st.ctx != NULL)
+		mtasts_ctx_set_net_loader(st.ctx, fn);
+}
 
 void
 mtasts_plugin_set_log(mtasts_log_fn *fn, void *arg)
@@ -132,17 +170,19 @@ mtasts_plugin_ctx(const char *config, struct mtasts_error *err)
 	}
 	if (!st.loaded) {
 		st.loaded = 1;
-		if (mtasts_strlcpy(st.config_path, want,
-			sizeof(st.config_path)) >= sizeof(st.config_path)) {
+		if (copy(st.config_path, want, sizeof(st.config_path))) {
 			st.config_rc = MTASTS_ERROR;
-			mtasts_strlcpy(st.config_err, "config path too long",
+			copy(st.config_err, "config path too long",
 			    sizeof(st.config_err));
 		} else if ((st.ctx = mtasts_ctx_new()) == NULL) {
 			st.config_rc = MTASTS_NOMEM;
-			mtasts_strlcpy(st.config_err, "out of memory",
+			copy(st.config_err, "out of memory",
 			    sizeof(st.config_err));
 		} else {
 			mtasts_ctx_set_log(st.ctx, st.log_fn, st.log_arg);
+			if (st.net_loader != NULL)
+				mtasts_ctx_set_net_loader(st.ctx,
+				    st.net_loader);
 			st.config_rc = mtasts_ctx_load_config(st.ctx,
 			    config_file(want), &lerr);
 			if (st.config_rc != MTASTS_OK) {
@@ -158,135 +198,27 @@ mtasts_plugin_ctx(const char *config, struct mtasts_error *err)
 		}
 	}
 	if (st.ctx == NULL) {
-		mtasts_err_set(err, st.config_rc != MTASTS_OK ? st.config_rc
-							     : MTASTS_ERROR,
-		    "%s", st.config_err[0] ? st.config_err : "no context");
+		(void)seterr(err, st.config_rc != MTASTS_OK ? st.config_rc
+							   : MTASTS_ERROR,
+		    st.config_err[0] ? st.config_err : "no context");
 		return NULL;
 	}
-	st.ctx->tlsrpt_dry = st.no_reports;
+	mtasts_ctx_set_no_reports(st.ctx, st.no_reports);
 	return st.ctx;
 }
 
 /* ------------------------------------------------ held domains (D-EXIM-11) */
 
-/* "<cache_dir>/.held.<domain>": a dotfile, so the cache's own listing,
- * `mtasts cache list` and `cache flush` never see it. */
-#define HELD_PREFIX ".held."
-#define HELD_FILE_MAX 64
-
-static int
-held_path(const struct mtasts_ctx *ctx, const char *domain, char *buf,
-    size_t size)
-{
-	int n = snprintf(buf, size, "%s/" HELD_PREFIX "%s", ctx->cfg.cache_dir,
-	    domain);
-
-	return n < 0 || (size_t)n >= size ? -1 : 0;
-}
-
-/*
- * 1 and *until when domain has a held marker, 0 when it has none. An
- * unreadable or malformed marker counts as held with no end (fail
- * closed): *until is then -1.
- */
-static int
-held_get(const struct mtasts_ctx *ctx, const char *domain, long long *until)
-{
-	char path[MTASTS_PATH_MAX + MTASTS_DOMAIN_MAX + 16];
-	char buf[HELD_FILE_MAX + 1];
-	struct stat sb;
-	uint64_t v;
-	ssize_t n;
-	size_t len;
-	int fd;
-
-	*until = -1;
-	if (held_path(ctx, domain, path, sizeof(path)) != 0)
-		return 0;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-	    O_CLOEXEC);
-	if (fd == -1)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : 1;
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_size > HELD_FILE_MAX ||
-	    (n = read(fd, buf, HELD_FILE_MAX)) <= 0) {
-		close(fd);
-		return 1;
-	}
-	close(fd);
-	len = (size_t)n;
-	if (buf[len - 1] == '\n')
-		len--;
-	if (mtasts_parse_u64(buf, len, (uint64_t)1 << 40, &v) == 0)
-		*until = (long long)v;
-	return 1;
-}
-
 void
 mtasts_plugin_note_held(const struct mtasts_result *r)
 {
-	char path[MTASTS_PATH_MAX + MTASTS_DOMAIN_MAX + 16];
-	char line[32];
-	const char *why = NULL;
-	long long until;
-	int fd, n;
+	struct mtasts_error err = { 0, "" };
 
-	if (st.ctx == NULL || st.pid != getpid() || r == NULL ||
-	    mtasts_plugin_result_mode(r) != MTASTS_MODE_ENFORCE ||
-	    r->expires <= time(NULL))
+	if (st.ctx == NULL || st.pid != getpid() || r == NULL)
 		return;
-	if (held_get(st.ctx, r->domain, &until) && until >= r->expires)
-		return;		/* already remembered at least as long */
-	if (held_path(st.ctx, r->domain, path, sizeof(path)) != 0)
-		return;
-	/* Regular file, one link, no symlink, never blocks (D-FILE-1). */
-	fd = mtasts_open_file(AT_FDCWD, path, O_WRONLY | O_CREAT, 0660, &why);
-	if (fd == -1) {
-		mtasts_plugin_log(MTASTS_LOG_WARN, "%s: cannot remember the "
-		    "held mail in %s: %s", r->domain, path,
-		    why != NULL ? why : strerror(errno));
-		return;
-	}
-	n = snprintf(line, sizeof(line), "%lld\n", (long long)r->expires);
-	if (n <= 0 || ftruncate(fd, 0) != 0 || write(fd, line, (size_t)n) != n)
-		mtasts_plugin_log(MTASTS_LOG_WARN, "%s: cannot write %s: %s",
-		    r->domain, path, strerror(errno));
-	close(fd);
-}
-
-/*
- * A domain whose mail this host held under an enforce policy valid until
- * T keeps being deferred until T when the policy is unknown now (its
- * cache entry flushed or unusable and the fetch failing): that is the
- * protection the cache entry would have given. A definite answer (no
- * record, or a fetched policy not in enforce mode) forgets the hold.
- */
-static void
-held_apply(struct mtasts_ctx *ctx, struct mtasts_result *r)
-{
-	char path[MTASTS_PATH_MAX + MTASTS_DOMAIN_MAX + 16];
-	char why[MTASTS_REASON_MAX];
-	long long until;
-	int mode = mtasts_plugin_result_mode(r);
-
-	if (r->status == MTASTS_LOOKUP_TEMPFAIL ||
-	    (r->status == MTASTS_LOOKUP_POLICY && mode == MTASTS_MODE_ENFORCE))
-		return;
-	if (!held_get(ctx, r->domain, &until))
-		return;
-	if (r->status == MTASTS_LOOKUP_POLICY || r->failure_type[0] == '\0' ||
-	    (until >= 0 && until <= (long long)time(NULL))) {
-		/* A definite answer, or the hold ran out: forget it. */
-		if (held_path(ctx, r->domain, path, sizeof(path)) == 0)
-			(void)unlink(path);
-		return;
-	}
-	snprintf(why, sizeof(why), "policy unknown (%s); mail for this domain "
-	    "was held under its enforce policy, valid until %lld",
-	    r->failure_reason, until);
-	mtasts_strlcpy(r->failure_reason, why, sizeof(r->failure_reason));
-	r->status = MTASTS_LOOKUP_TEMPFAIL;
-	mtasts_plugin_log(MTASTS_LOG_WARN, "%s: %s: deferred", r->domain, why);
+	if (mtasts_enforce_held_note(st.ctx, r, &err) != MTASTS_OK)
+		mtasts_plugin_log(MTASTS_LOG_WARN, "%s: %s",
+		    mtasts_result_domain(r), err.text);
 }
 
 int
@@ -302,7 +234,7 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 
 	*out = NULL;
 	if (domain == NULL)
-		return mtasts_err(err, MTASTS_INVALID, "no domain");
+		return seterr(err, MTASTS_INVALID, "no domain");
 	if ((ctx = mtasts_plugin_ctx(config, err)) == NULL)
 		return err != NULL && err->code != 0 ? err->code : MTASTS_ERROR;
 	if ((rc = mtasts_domain_normalize(domain, strlen(domain), key, err)) !=
@@ -310,7 +242,7 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 		return rc;
 	st.lookups++;
 	ttl = st.memo_ttl_ms > 0 ? st.memo_ttl_ms : MTASTS_PLUGIN_MEMO_TTL_MS;
-	now = mtasts_mono_ms();
+	now = mono_ms();
 	for (i = 0; i < MTASTS_PLUGIN_MEMO_MAX; i++) {
 		struct memo *m = &st.memo[i];
 
@@ -327,10 +259,10 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 	}
 	if ((rc = mtasts_lookup(ctx, key, 0, &res, err)) != MTASTS_OK)
 		return rc;
-	held_apply(ctx, res);
+	(void)mtasts_enforce_held_apply(ctx, res);	/* D-EXIM-11 */
 	i = st.next++ % MTASTS_PLUGIN_MEMO_MAX;
 	mtasts_result_free(st.memo[i].res);
-	mtasts_strlcpy(st.memo[i].domain, key, sizeof(st.memo[i].domain));
+	copy(st.memo[i].domain, key, sizeof(st.memo[i].domain));
 	st.memo[i].res = res;
 	/*
 	 * Stamped when the answer is known, not when it was asked for: a
@@ -338,7 +270,7 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 	 * must not be stored already expired, or the router and the
 	 * transport of one delivery could see different answers.
 	 */
-	st.memo[i].at_ms = mtasts_mono_ms();
+	st.memo[i].at_ms = mono_ms();
 	*out = res;
 	return MTASTS_OK;
 }
@@ -346,12 +278,15 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 int
 mtasts_plugin_result_mode(const struct mtasts_result *r)
 {
-	const struct mtasts_policy *p;
+	int m;
 
-	if (r == NULL || mtasts_result_status(r) != MTASTS_LOOKUP_POLICY ||
-	    (p = mtasts_result_policy(r)) == NULL)
+	if (r == NULL)
 		return MTASTS_MODE_NONE;
-	return mtasts_policy_mode(p);
+	m = mtasts_enforce_mode(mtasts_result_domain(r), MTASTS_OK, r, NULL);
+	/* The core's answer, as a policy mode (tempfail: no policy mode). */
+	return m == MTASTS_ENFORCE_ENFORCE ? MTASTS_MODE_ENFORCE
+	    : m == MTASTS_ENFORCE_TESTING ? MTASTS_MODE_TESTING
+	    : MTASTS_MODE_NONE;
 }
 
 void
@@ -366,7 +301,7 @@ mtasts_plugin_set_no_reports(int on)
 {
 	st.no_reports = on != 0;
 	if (st.ctx != NULL)
-		st.ctx->tlsrpt_dry = st.no_reports;
+		mtasts_ctx_set_no_reports(st.ctx, st.no_reports);
 }
 
 void
@@ -379,6 +314,7 @@ void
 mtasts_plugin_reset(void)
 {
 	mtasts_log_fn *fn = st.log_fn;
+	mtasts_net_loader_fn *net = st.net_loader;
 	void *arg = st.log_arg;
 
 	memo_clear();
@@ -387,4 +323,5 @@ mtasts_plugin_reset(void)
 	memset(&st, 0, sizeof(st));
 	st.log_fn = fn;
 	st.log_arg = arg;
+	st.net_loader = net;
 }

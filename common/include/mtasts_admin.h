@@ -37,11 +37,7 @@ extern "C" {
 
 /** Bounded copy; always NUL-terminates when size > 0. @return strlen(src). */
 MTASTS_API size_t mtasts_strlcpy(char *dst, const char *src, size_t size);
-/**
- * Range-checked decimal s[0..len): digits only, at most max.
- * @return 0 with *out set, -1 otherwise.
- */
-MTASTS_API int mtasts_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
+/* mtasts_parse_u64(): public, in mtasts.h. */
 /** Milliseconds on a monotonic clock, for deadlines. */
 MTASTS_API int64_t mtasts_mono_ms(void);
 /**

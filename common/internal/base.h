@@ -32,8 +32,7 @@
 #define MTASTS_POLICY_BODY_MAX 65536
 /* One policy line, terminator excluded. */
 #define MTASTS_POLICY_LINE_MAX 1024
-/* mx lines in one policy. */
-#define MTASTS_POLICY_MX_MAX 256
+/* mx lines in one policy: MTASTS_POLICY_MX_MAX, in mtasts.h. */
 /* All lines in one policy. */
 #define MTASTS_POLICY_LINES_MAX 4096
 /* RFC 8461 §3.2 prose: max_age at most 31557600 seconds. */

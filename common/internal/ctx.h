@@ -118,7 +118,8 @@ struct mtasts_ctx {
 	char last_config_file[MTASTS_PATH_MAX];
 	struct mtasts_cache_memo *cache_memo;	/* cache_memo.c, lazily made */
 	struct mtasts_cache_gen cache_gen;	/* cachegen.c, lazily mapped */
-	const struct mtasts_netops *net;	/* netops.c/netload.c, lazily */
+	const struct mtasts_netops *net;	/* netreg.c, lazily */
+	mtasts_net_loader_fn *net_loader;	/* registered by a light host */
 	/*
 	 * No TLS-RPT spool writes (succeed without writing): the adapter
 	 * says no real delivery happens in this call, e.g. `exim -bt`

@@ -17,8 +17,7 @@
  * 0, or -1 for a line that is not a 250 line with a keyword or holds a
  * NUL, CR or LF inside.
  */
-int mtasts_ehlo_line_keyword(const char *line, size_t len, const char **kw,
-    size_t *kwlen);
+/* mtasts_ehlo_line_keyword(): public (mtasts.h). */
 
 /*
  * Does the EHLO response resp[0..len) (lines ending in CRLF or LF, the
@@ -26,6 +25,6 @@ int mtasts_ehlo_line_keyword(const char *line, size_t len, const char **kw,
  * with whole first tokens? Returns 1 yes, 0 no, -1 malformed (a NUL, a
  * non-250 line): callers treat -1 as "not offered".
  */
-int mtasts_ehlo_offers(const char *resp, size_t len, const char *kw);
+/* mtasts_ehlo_offers(): public (mtasts.h). */
 
 #endif /* MTASTS_INTERNAL_EHLO_H */

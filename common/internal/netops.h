@@ -36,9 +36,11 @@ struct mtasts_netops {
 /* The table of this build's own network code (netops.c). */
 extern const struct mtasts_netops mtasts_netops_direct;
 /*
- * The network operations for ctx (remembered in ctx->net), or NULL with
- * err set when they cannot be had (the Exim module's mtasts_net.so is
- * missing or mismatched): the caller must then fail closed.
+ * netreg.c: the network operations for ctx (remembered in ctx->net): a
+ * table already set (the unit tests' seam), else the registered loader's
+ * (checked: ABI and struct sizes), else the built-in one; NULL with err
+ * set when none can be had (the Exim module's mtasts_net.so is missing or
+ * mismatched): the caller must then fail closed.
  */
 const struct mtasts_netops *mtasts_netops_get(struct mtasts_ctx *ctx,
     struct mtasts_error *err);

@@ -84,7 +84,7 @@ void mtasts_report_free(struct mtasts_report *r, size_t n);
  * (decisions.md D-MET-1). Result types in the order of
  * mtasts_tlsrpt_result_type_name().
  */
-#define MTASTS_TLSRPT_RESULT_TYPES 11
+#define MTASTS_TLSRPT_RESULT_TYPES MTASTS_TLSRPT_TYPES
 struct mtasts_tally_domain {
 	char domain[MTASTS_DOMAIN_MAX + 1];
 	size_t ok;				/* successful sessions */
@@ -101,7 +101,10 @@ int mtasts_spool_tally(struct mtasts_ctx *ctx, time_t day,
     const char *const *spools, size_t nspools, struct mtasts_tally *t,
     struct mtasts_report_stats *st, struct mtasts_error *err);
 void mtasts_tally_free(struct mtasts_tally *t);
-/* tlsrpt.c: the RFC 8460 result types (one list). */
+/*
+ * tlsrpt.c: the RFC 8460 result types (one list, indexed by the public
+ * enum mtasts_tlsrpt_type): index-based views for the report and the CLI.
+ */
 size_t mtasts_tlsrpt_result_type_count(void);
 /* The i-th RFC 8460 result type name, NULL past the end. */
 const char *mtasts_tlsrpt_result_type_name(size_t i);

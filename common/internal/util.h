@@ -23,7 +23,7 @@ int mtasts_err(struct mtasts_error *err, int code, const char *fmt, ...)
  * spaces. Returns 0 and *out on success, -1 on any violation or overflow
  * beyond max.
  */
-int mtasts_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
+/* mtasts_parse_u64() is public (mtasts.h). */
 
 /* Bounded copy, always NUL-terminates when size > 0; returns strlen(src). */
 size_t mtasts_strlcpy(char *dst, const char *src, size_t size);

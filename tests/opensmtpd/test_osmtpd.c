@@ -161,46 +161,76 @@ policy(const char *text)
 static void
 test_relay_url(void)
 {
-	struct mtasts_dns_mx mx[3] = { { 5, "rogue.attacker.test" },
-		{ 10, "mx1.a.test" }, { 20, "mx2.a.test" } };
+	static const char *const names[3] = { "rogue.attacker.test",
+		"mx1.a.test", "mx2.a.test" };
+	static const unsigned prefs[3] = { 5, 10, 20 };
+	struct mtasts_mxset *mx = NULL, *imp = NULL, *imp2 = NULL, *nul = NULL;
 	struct mtasts_policy *p = policy("version: STSv1\nmode: enforce\n"
 	    "mx: mx1.a.test\nmx: *.a.test\nmax_age: 86400\n");
 	struct mtasts_policy *q = policy("version: STSv1\nmode: enforce\n"
 	    "mx: other.test\nmax_age: 86400\n");
 	char url[MTASTS_OSMTPD_URL_MAX + 1], why[160];
 
-	CHECK(mtasts_osmtpd_relay_url("a.test", p, MTASTS_OSMTPD_MX_LIST, mx,
-	    3, 0, url, sizeof(url), why, sizeof(why)) == 1);
+	/* The core's MX sets (mtasts_mxset_*), as the resolver makes them. */
+	CHECK(mtasts_mxset_build("a.test", MTASTS_OK, names, prefs, 3, &mx,
+	    NULL) == MTASTS_OK);
+	CHECK(mtasts_mxset_build("mx1.a.test", MTASTS_NOTFOUND, NULL, NULL, 0,
+	    &imp, NULL) == MTASTS_OK);
+	CHECK(mtasts_mxset_build("a.test", MTASTS_NOTFOUND, NULL, NULL, 0,
+	    &imp2, NULL) == MTASTS_OK);
+	CHECK(mtasts_mxset_build("a.test", MTASTS_OK, NULL, NULL, 0, &nul,
+	    NULL) == MTASTS_OK);
+	CHECK(mtasts_osmtpd_relay_url("a.test", p, mx, 0, url, sizeof(url),
+	    why, sizeof(why)) == 1);
 	CHECKF(strcmp(url, "smtp+tls://mx1.a.test") == 0, "%s", url);
-	CHECK(mtasts_osmtpd_relay_url("a.test", p, MTASTS_OSMTPD_MX_LIST, mx,
-	    3, 1, url, sizeof(url), why, sizeof(why)) == 1);
+	CHECK(mtasts_osmtpd_relay_url("a.test", p, mx, 1, url, sizeof(url),
+	    why, sizeof(why)) == 1);
 	CHECKF(strcmp(url, "smtp+tls://mx2.a.test") == 0, "%s", url);
-	CHECK(mtasts_osmtpd_relay_url("a.test", p, MTASTS_OSMTPD_MX_LIST, mx,
-	    3, 2, url, sizeof(url), why, sizeof(why)) == 1);
+	CHECK(mtasts_osmtpd_relay_url("a.test", p, mx, 2, url, sizeof(url),
+	    why, sizeof(why)) == 1);
 	CHECKF(strcmp(url, "smtp+tls://mx1.a.test") == 0, "%s", url);	/* wraps, never rogue */
 	/* No policy any more: every MX, opportunistic. */
-	CHECK(mtasts_osmtpd_relay_url("a.test", NULL, MTASTS_OSMTPD_MX_LIST,
-	    mx, 3, 0, url, sizeof(url), why, sizeof(why)) == 1);
+	CHECK(mtasts_osmtpd_relay_url("a.test", NULL, mx, 0, url, sizeof(url),
+	    why, sizeof(why)) == 1);
 	CHECKF(strcmp(url, "smtp://rogue.attacker.test") == 0, "%s", url);
 	/* Nothing matches: tempfail with a reason. */
-	CHECK(mtasts_osmtpd_relay_url("a.test", q, MTASTS_OSMTPD_MX_LIST, mx,
-	    3, 0, url, sizeof(url), why, sizeof(why)) == 0);
+	CHECK(mtasts_osmtpd_relay_url("a.test", q, mx, 0, url, sizeof(url),
+	    why, sizeof(why)) == 0);
 	CHECK(url[0] == '\0' && strstr(why, "matches") != NULL);
 	/* Implicit MX: the domain itself, only if the policy lists it. */
-	CHECK(mtasts_osmtpd_relay_url("mx1.a.test", p,
-	    MTASTS_OSMTPD_MX_IMPLICIT, NULL, 0, 7, url, sizeof(url), why,
-	    sizeof(why)) == 1);
+	CHECK(mtasts_osmtpd_relay_url("mx1.a.test", p, imp, 7, url,
+	    sizeof(url), why, sizeof(why)) == 1);
 	CHECKF(strcmp(url, "smtp+tls://mx1.a.test") == 0, "%s", url);
-	CHECK(mtasts_osmtpd_relay_url("a.test", p, MTASTS_OSMTPD_MX_IMPLICIT,
-	    NULL, 0, 0, url, sizeof(url), why, sizeof(why)) == 0);
-	CHECK(mtasts_osmtpd_relay_url("a.test", p, MTASTS_OSMTPD_MX_NULL,
-	    NULL, 0, 0, url, sizeof(url), why, sizeof(why)) == 0);
-	CHECK(mtasts_osmtpd_relay_url("a.test", p, MTASTS_OSMTPD_MX_FAIL,
-	    NULL, 0, 0, url, sizeof(url), why, sizeof(why)) == 0);
-	CHECK(mtasts_osmtpd_relay_url("a.test", p, MTASTS_OSMTPD_MX_LIST, mx,
-	    3, 0, url, 12, why, sizeof(why)) == 0);
+	CHECK(mtasts_osmtpd_relay_url("a.test", p, imp2, 0, url, sizeof(url),
+	    why, sizeof(why)) == 0);
+	CHECK(mtasts_osmtpd_relay_url("a.test", p, nul, 0, url, sizeof(url),
+	    why, sizeof(why)) == 0);
+	CHECK(strstr(why, "null MX") != NULL);
+	/* Not resolved (yet, or the resolution failed). */
+	CHECK(mtasts_osmtpd_relay_url("a.test", p, NULL, 0, url, sizeof(url),
+	    why, sizeof(why)) == 0);
+	CHECK(mtasts_osmtpd_relay_url("a.test", p, mx, 0, url, 12, why,
+	    sizeof(why)) == 0);
+	mtasts_mxset_free(mx);
+	mtasts_mxset_free(imp);
+	mtasts_mxset_free(imp2);
+	mtasts_mxset_free(nul);
 	mtasts_policy_free(p);
 	mtasts_policy_free(q);
+}
+
+/* The event stream as facts, classified by the core (D-ENF-2). */
+static int
+classify(const struct mtasts_osmtpd_tls *s, int verified, const char **rt,
+    const char **reason)
+{
+	struct mtasts_session_facts f;
+	int known, t;
+
+	mtasts_osmtpd_facts(s, verified, &f);
+	known = mtasts_verdict_classify(&f, 0, &t, reason);
+	*rt = mtasts_tlsrpt_type_name(t);
+	return known;
 }
 
 static void
@@ -208,7 +238,7 @@ test_addr_and_tls(void)
 {
 	struct mtasts_osmtpd_tls s;
 	char d[MTASTS_DOMAIN_MAX + 1];
-	const char *rt;
+	const char *rt, *why;
 
 	CHECK(mtasts_osmtpd_addr_domain("user@a.test", d, sizeof(d)) == 0);
 	CHECKF(strcmp(d, "a.test") == 0, "%s", d);
@@ -228,23 +258,36 @@ test_addr_and_tls(void)
 	CHECK(s.ehlo_reply && s.starttls_adv && s.starttls_sent);
 	s.tls = 1;
 	s.tx = 1;
-	CHECK(mtasts_osmtpd_classify(&s, 1, &rt) == 1 && rt == NULL);
-	CHECK(mtasts_osmtpd_classify(&s, 0, &rt) == 0);	/* unverified */
+	CHECK(classify(&s, 1, &rt, &why) == 1 && rt == NULL && why == NULL);
+	CHECK(classify(&s, 0, &rt, &why) == 0);	/* unverified */
 	/* Verified route, TLS then hang-up: certificate rejected. */
 	s.tx = 0;
-	CHECK(mtasts_osmtpd_classify(&s, 1, &rt) == 1);
+	CHECK(classify(&s, 1, &rt, &why) == 1);
 	CHECK_STR(rt, MTASTS_RT_VALIDATION_FAILURE);
+	CHECK_STR(why, "certificate-check-failed-after-tls-handshake");
+	/* STARTTLS answered 220, no TLS (7.x): handshake or verification. */
+	s.tls = 0;
+	s.starttls_reply = 220;
+	CHECK(classify(&s, 1, &rt, &why) == 1);
+	CHECK_STR(rt, MTASTS_RT_VALIDATION_FAILURE);
+	CHECK_STR(why, "tls-handshake-or-certificate-verification-failed");
+	/* STARTTLS refused. */
+	s.starttls_reply = 454;
+	CHECK(classify(&s, 0, &rt, &why) == 1);
+	CHECK_STR(rt, MTASTS_RT_VALIDATION_FAILURE);
+	CHECK_STR(why, "starttls-refused");
 	/* No STARTTLS offered. */
 	memset(&s, 0, sizeof(s));
 	mtasts_osmtpd_tls_client(&s, "EHLO me.test");
 	mtasts_osmtpd_tls_server(&s, "250-mx hello");
 	mtasts_osmtpd_tls_server(&s, "250 STARTTLSX");
 	CHECK(!s.starttls_adv);
-	CHECK(mtasts_osmtpd_classify(&s, 0, &rt) == 1);
+	CHECK(classify(&s, 0, &rt, &why) == 1);
 	CHECK_STR(rt, MTASTS_RT_STARTTLS_NOT_SUPPORTED);
+	CHECK_STR(why, "starttls-not-offered-in-ehlo");
 	/* Connection failed before EHLO: no TLS outcome. */
 	memset(&s, 0, sizeof(s));
-	CHECK(mtasts_osmtpd_classify(&s, 1, &rt) == 0 && rt == NULL);
+	CHECK(classify(&s, 1, &rt, &why) == 0 && rt == NULL);
 }
 
 /* The filter protocol line layer (D-OSMTPD-10) and option parsing. */
