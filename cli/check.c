@@ -31,19 +31,12 @@
 #include "cli.h"
 #include "mtasts.h"
 #include "mtasts_admin.h"
-/*
- * Only for the MX part (explain_miss, check_mx, check_smtp's probes,
- * probe_fix, probe_report), which moves to the core's MX/verdict API
- * (h/decide); everything else here uses mtasts.h and mtasts_admin.h.
- */
-#include "mtasts_internal.h"
 
 #define DAY 86400
 /* Warn when a certificate expires sooner than this (days). */
 #define CHECK_CERT_WARN_DAYS 14
 /* MX hosts probed per domain (each in its own thread). */
 #define CHECK_MX_MAX 32
-#define CHECK_ADDRS_MAX 8
 #define CHECK_CHECKS_MAX (8 + CHECK_MX_MAX)
 #define CHECK_MSG_MAX 512
 #define CHECK_DEFAULT_TIMEOUT 10
@@ -88,7 +81,10 @@ struct dom {
 	int fetched;
 	struct mtasts_policy *pol;
 	int mx_state;			/* 0 unknown, 1 list, 2 implicit */
-	struct mtasts_dns_mx *mx;
+	struct {
+		unsigned pref;
+		char name[MTASTS_DOMAIN_MAX + 1];
+	} *mx;
 	size_t nmx;
 };
 
@@ -463,40 +459,6 @@ check_policy(struct dom *d)
 
 /* ---- 4. MX consistency ---- */
 
-/* Why no pattern covers host: a wildcard depth or exact-name mistake. */
-static int
-explain_miss(const struct mtasts_policy *p, const char *host, char *out,
-    size_t size)
-{
-	size_t i, hl = strlen(host);
-
-	for (i = 0; i < mtasts_policy_mx_count(p); i++) {
-		const char *pat = mtasts_policy_mx(p, i);
-		const char *base = pat[0] == '*' ? pat + 2 : pat;
-		size_t bl = strlen(base);
-
-		if (pat[0] == '*' && hl == bl &&
-		    mtasts_ascii_caseeq(host, hl, base, bl)) {
-			snprintf(out, size, "\"%s\" does not match the bare "
-			    "name %s", pat, host);
-			return 1;
-		}
-		if (hl > bl + 1 && host[hl - bl - 1] == '.' &&
-		    mtasts_ascii_caseeq(host + hl - bl, bl, base, bl)) {
-			if (pat[0] == '*')
-				snprintf(out, size, "\"%s\" covers exactly one "
-				    "label, not %s (more than one label "
-				    "deeper)", pat, host);
-			else
-				snprintf(out, size, "\"%s\" is an exact name, "
-				    "it does not cover %s (use \"*.%s\" for "
-				    "one label below it)", pat, host, pat);
-			return 1;
-		}
-	}
-	return 0;
-}
-
 static void
 check_mx(struct mtasts_ctx *ctx, struct dom *d)
 {
@@ -576,7 +538,7 @@ check_mx(struct mtasts_ctx *ctx, struct dom *d)
 		if (by != NULL)
 			continue;
 		why[0] = '\0';
-		if (explain_miss(d->pol, d->mx[i].name, why, sizeof(why)))
+		if (mtasts_mx_explain_miss(d->pol, d->mx[i].name, why, sizeof(why)))
 			jset_str(o, "hint", why);
 		if (nbad++ == 0)
 			mtasts_strlcpy(first_bad, d->mx[i].name,
@@ -612,7 +574,7 @@ check_mx(struct mtasts_ctx *ctx, struct dom *d)
 		/* The summary replaces the per-host failure of equal rank. */
 		c->msg[0] = c->fix[0] = '\0';
 		why[0] = '\0';
-		(void)explain_miss(d->pol, first_bad, why, sizeof(why));
+		(void)mtasts_mx_explain_miss(d->pol, first_bad, why, sizeof(why));
 		set_st(c, ST_FAIL, "list the MX hosts in the policy's mx lines "
 		    "and bump the id", "no MX host matches the policy: "
 		    "compliant senders cannot deliver to %s at all (%s%s%s)",
@@ -629,8 +591,7 @@ check_mx(struct mtasts_ctx *ctx, struct dom *d)
 struct probe_job {
 	struct mtasts_ctx *ctx;
 	const char *host;
-	struct sockaddr_storage addrs[CHECK_ADDRS_MAX];
-	size_t naddrs;
+	struct mtasts_probe_target *target;
 	int64_t deadline;
 	struct mtasts_probe res;
 	pthread_t tid;
@@ -644,8 +605,7 @@ probe_thread(void *arg)
 {
 	struct probe_job *j = arg;
 
-	mtasts_probe_smtp(j->ctx, j->host, j->addrs, j->naddrs, j->deadline,
-	    &j->res);
+	mtasts_admin_probe_run(j->ctx, j->target, j->deadline, &j->res);
 	return NULL;
 }
 
@@ -768,9 +728,8 @@ check_smtp(struct mtasts_ctx *ctx, struct dom *d, const struct opts *o)
 		memset(&err, 0, sizeof(err));
 		jobs[i].ctx = ctx;
 		jobs[i].host = d->mx[i].name;
-		jobs[i].resolve_rc = mtasts_dns_addrs(ctx, d->mx[i].name,
-		    o->port, 0, jobs[i].addrs, CHECK_ADDRS_MAX,
-		    &jobs[i].naddrs, &err);
+		jobs[i].resolve_rc = mtasts_admin_probe_target(ctx,
+		    d->mx[i].name, o->port, &jobs[i].target, &err);
 		mtasts_strlcpy(jobs[i].resolve_why, err.text,
 		    sizeof(jobs[i].resolve_why));
 	}
@@ -789,8 +748,10 @@ check_smtp(struct mtasts_ctx *ctx, struct dom *d, const struct opts *o)
 	for (i = 0; i < n; i++)
 		if (jobs[i].started)
 			pthread_join(jobs[i].tid, NULL);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		probe_report(d, &jobs[i], o);
+		mtasts_admin_probe_target_free(jobs[i].target);
+	}
 	free(jobs);
 }
 

@@ -395,3 +395,52 @@ mtasts_fetch_info_reason(const struct mtasts_fetch_info *fi)
 {
 	return fi->f.reason;
 }
+
+/* ---- the SMTP probe of one MX host (mtasts check; probe.c) ---- */
+
+/* Addresses of one host a probe tries, in order. */
+#define PROBE_ADDRS_MAX 8
+
+struct mtasts_probe_target {
+	char host[MTASTS_DOMAIN_MAX + 1];
+	struct sockaddr_storage addrs[PROBE_ADDRS_MAX];
+	size_t naddrs;
+};
+
+int
+mtasts_admin_probe_target(struct mtasts_ctx *ctx, const char *host,
+    int port, struct mtasts_probe_target **out, struct mtasts_error *err)
+{
+	struct mtasts_probe_target *t;
+	int rc;
+
+	*out = NULL;
+	if (host == NULL || strlen(host) > MTASTS_DOMAIN_MAX)
+		return mtasts_err(err, MTASTS_INVALID, "not a host name");
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
+	mtasts_strlcpy(t->host, host, sizeof(t->host));
+	rc = mtasts_dns_addrs(ctx, host, port, 0, t->addrs, PROBE_ADDRS_MAX,
+	    &t->naddrs, err);
+	if (rc != MTASTS_OK) {
+		free(t);
+		return rc;
+	}
+	*out = t;
+	return MTASTS_OK;
+}
+
+void
+mtasts_admin_probe_target_free(struct mtasts_probe_target *t)
+{
+	free(t);
+}
+
+void
+mtasts_admin_probe_run(struct mtasts_ctx *ctx,
+    const struct mtasts_probe_target *t, int64_t deadline_ms_mono,
+    struct mtasts_probe *out)
+{
+	mtasts_probe_smtp(ctx, t->host, t->addrs, t->naddrs, deadline_ms_mono,
+	    out);
+}

@@ -4,6 +4,7 @@
  * docs/decisions.md D-MX-1). A pure function over ASCII names: callers
  * convert U-labels to A-labels first (mtasts_domain_normalize()).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "mtasts_internal.h"
@@ -67,4 +68,42 @@ mtasts_mx_match(const char *pattern, size_t plen, const char *host,
 		return 0;
 	/* A literal pattern matches exactly; never as a suffix. */
 	return mtasts_ascii_caseeq(pattern, plen, host, hlen);
+}
+
+/*
+ * Why no pattern of p covers host, when the reason is one of the two
+ * mistakes §4.1's rule makes easy: a wildcard used for the bare name or
+ * for more than one label, an exact name meant to cover a subdomain.
+ */
+int
+mtasts_mx_explain_miss(const struct mtasts_policy *p, const char *host,
+    char *out, size_t size)
+{
+	size_t i, hl = strlen(host);
+
+	for (i = 0; i < mtasts_policy_mx_count(p); i++) {
+		const char *pat = mtasts_policy_mx(p, i);
+		const char *base = pat[0] == '*' ? pat + 2 : pat;
+		size_t bl = strlen(base);
+
+		if (pat[0] == '*' && hl == bl &&
+		    mtasts_ascii_caseeq(host, hl, base, bl)) {
+			snprintf(out, size, "\"%s\" does not match the bare "
+			    "name %s", pat, host);
+			return 1;
+		}
+		if (hl > bl + 1 && host[hl - bl - 1] == '.' &&
+		    mtasts_ascii_caseeq(host + hl - bl, bl, base, bl)) {
+			if (pat[0] == '*')
+				snprintf(out, size, "\"%s\" covers exactly one "
+				    "label, not %s (more than one label "
+				    "deeper)", pat, host);
+			else
+				snprintf(out, size, "\"%s\" is an exact name, "
+				    "it does not cover %s (use \"*.%s\" for "
+				    "one label below it)", pat, host, pat);
+			return 1;
+		}
+	}
+	return 0;
 }

@@ -53,6 +53,14 @@ MTASTS_API int mtasts_write_atomic(const char *path, const char *tmp, const char
  */
 MTASTS_API int mtasts_mkdir_p(const char *path, mode_t mode, const char **why);
 
+/**
+ * mtasts_mx_explain_miss - for a host no mx pattern of p matches: why,
+ * when it is a wildcard-depth or exact-name mistake (RFC 8461 §4.1), in
+ * out (one line). @return 1 with out set, 0 when there is no such hint.
+ */
+MTASTS_API int mtasts_mx_explain_miss(const struct mtasts_policy *p,
+    const char *host, char *out, size_t size);
+
 /* A result code of the admin API besides enum mtasts_rc. */
 enum mtasts_admin_rc {
 	/* A cache entry file exists but cannot be used (D-CACHE-6). */
@@ -316,6 +324,75 @@ MTASTS_API int mtasts_admin_cache_dir_check(const struct mtasts_ctx *ctx, int st
  * fine) and *why (static, may be NULL) for the core's own refusals.
  */
 MTASTS_API int mtasts_admin_spool_dir_check(const struct mtasts_ctx *ctx, const char **why);
+
+/* ---------------------------------------------------------------------- */
+/* `mtasts check`: the SMTP STARTTLS probe of one MX host (probe.c).        */
+
+/* Longest RFC 8460 result-type name, NUL included. */
+#define MTASTS_RESULT_TYPE_MAX 40
+/* A one-line reason. */
+#define MTASTS_REASON_MAX 160
+/* Certificate text kept for display (subject, issuer, SAN list). */
+#define MTASTS_CERT_TEXT_MAX 256
+
+/* How far a probe got; a failure happened in the stage after this. */
+enum mtasts_probe_stage {
+	MTASTS_PROBE_NONE = 0,		/* nothing connected */
+	MTASTS_PROBE_CONNECTED = 1,	/* TCP up; banner missing or bad */
+	MTASTS_PROBE_GREETED = 2,	/* 220 banner; EHLO failed */
+	MTASTS_PROBE_EHLO = 3,		/* EHLO answered; STARTTLS not usable */
+	MTASTS_PROBE_STARTTLS = 4,	/* 220 to STARTTLS; handshake failed */
+	MTASTS_PROBE_TLS = 5		/* handshake done; see verify_error */
+};
+
+struct mtasts_probe {
+	int stage;			/* enum mtasts_probe_stage */
+	int ok;				/* TLS up and certificate valid */
+	int timed_out;
+	char addr[64];			/* "ip:port" of the last attempt */
+	char banner[128];		/* sanitised first banner line */
+	int starttls_offered;		/* EHLO listed STARTTLS */
+	int starttls_code;		/* reply code to STARTTLS, 0 unsent */
+	char tls_version[16];		/* "TLSv1.3" */
+	char cipher[64];
+	long verify_error;		/* X509_V_OK (0) when valid */
+	char verify_text[96];		/* OpenSSL's text for verify_error */
+	char cert_subject[MTASTS_CERT_TEXT_MAX];	/* RFC 2253 */
+	char cert_issuer[MTASTS_CERT_TEXT_MAX];
+	char cert_san[MTASTS_CERT_TEXT_MAX];	/* DNS SANs, comma-separated */
+	time_t cert_not_after;		/* 0 when no certificate seen */
+	long days_left;			/* whole days until notAfter */
+	char result_type[MTASTS_RESULT_TYPE_MAX];	/* RFC 8460, or "" */
+	char reason[MTASTS_REASON_MAX];	/* one line, "" when ok */
+	int64_t elapsed_ms;
+};
+
+/* The addresses of one MX host, resolved for a probe (opaque). */
+struct mtasts_probe_target;
+
+/**
+ * mtasts_admin_probe_target - resolve host's AAAA and A records (IPv6
+ * first) for probes on port; uses ctx's resolver, so only from the
+ * thread that owns ctx. *out (free with mtasts_admin_probe_target_free)
+ * on MTASTS_OK; MTASTS_NOTFOUND (no address), MTASTS_TEMPFAIL, with err.
+ */
+MTASTS_API MTASTS_WUR int mtasts_admin_probe_target(struct mtasts_ctx *ctx,
+    const char *host, int port, struct mtasts_probe_target **out,
+    struct mtasts_error *err);
+/** Release a target; NULL is a no-op. */
+MTASTS_API void mtasts_admin_probe_target_free(struct mtasts_probe_target *t);
+/**
+ * mtasts_admin_probe_run - what a compliant RFC 8461 sender sees at the
+ * target: its addresses in order until one answers SMTP, banner, EHLO,
+ * STARTTLS, TLS >= 1.2 with SNI, PKIX with the host name as DNS-ID, all
+ * before deadline_ms_mono (a mtasts_mono_ms() time). Reads only ctx's
+ * configuration and log sink and makes its own TLS state: several
+ * threads may probe with one context at once. *out is filled (printable
+ * ASCII strings).
+ */
+MTASTS_API void mtasts_admin_probe_run(struct mtasts_ctx *ctx,
+    const struct mtasts_probe_target *t, int64_t deadline_ms_mono,
+    struct mtasts_probe *out);
 
 /* ---------------------------------------------------------------------- */
 /* `mtasts check --local`: the installation's health.                      */

@@ -55,9 +55,7 @@
 #define MTASTS_CACHE_FILE_MAX (8 * MTASTS_POLICY_BODY_MAX)
 /* RFC 8461 §3.3: no new fetch for the same id within five minutes. */
 #define MTASTS_FETCH_BACKOFF 300
-/* Longest RFC 8460 result-type name, NUL included. */
-#define MTASTS_RESULT_TYPE_MAX 40
-#define MTASTS_REASON_MAX 160
+/* MTASTS_RESULT_TYPE_MAX, MTASTS_REASON_MAX: mtasts_admin.h. */
 
 /* ---- RFC 8460 result types (checklist item 112) ---- */
 #define MTASTS_RT_STARTTLS_NOT_SUPPORTED "starttls-not-supported"

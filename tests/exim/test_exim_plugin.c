@@ -17,7 +17,11 @@
 #include <unistd.h>
 
 #include "hostlist.h"
-#include "mtasts_internal.h"
+#include "mtasts.h"
+#include "mtasts_admin.h"
+#include "internal/cache.h"
+#include "internal/util.h"
+
 #include "mtasts_plugin.h"
 #include "t.h"
 

@@ -8,7 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mtasts_internal.h"
+#include "mtasts.h"
+#include "mtasts_admin.h"
+#include "internal/cache.h"
+#include "internal/util.h"
+
 #include "osmtpd.h"
 #include "filter_proto.h"
 #include "t.h"

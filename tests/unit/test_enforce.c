@@ -14,7 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mtasts_internal.h"
+#include "mtasts.h"
+#include "internal/base.h"
+#include "internal/lookup.h"
+#include "internal/report.h"
+#include "internal/util.h"
+
 #include "t.h"
 
 #define NOW 1800000000LL
