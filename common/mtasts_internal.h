@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <poll.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -188,6 +189,8 @@ struct mtasts_ctx {
 	/* config.c: where each key was set (MTASTS_CONF_* or a line) */
 	int conf_line[MTASTS_CK_COUNT];
 	int conf_checked;		/* mtasts_config_check() passed */
+	/* refresh.c: the network answers the running lookup replays */
+	struct mtasts_refresh_item *replay;
 };
 
 /* ctx.c */
@@ -504,6 +507,35 @@ void mtasts_dns_txt_free(char **recs, size_t *lens, size_t n);
 int mtasts_dns_addrs(struct mtasts_ctx *ctx, const char *host, int port,
     int deadline_ms, struct sockaddr_storage *addrs, size_t max, size_t *n,
     struct mtasts_error *err);
+/*
+ * The resolver with many queries in flight, for one event loop
+ * (refresh.c): the same context, chain-of-trust check, answers and
+ * timeouts as mtasts_dns_query() and mtasts_dns_addrs(). open makes the
+ * resolver (checking the chain of trust when due) and gives the
+ * descriptor to poll for POLLIN; MTASTS_ERROR when it cannot be set up or
+ * is BROKEN (D-DNSSEC-2). submit never blocks (NULL: out of memory, no
+ * resolver, or libunbound refused it); process runs the callbacks
+ * (ub_process) after POLLIN; a query's answer is made once it is done or
+ * its deadline has passed (then "DNS timeout after <deadline_ms> ms");
+ * free cancels what is still pending. async_addrs turns an AAAA and an A query of host into
+ * addresses as mtasts_dns_addrs() does (the queries are freed by the
+ * caller).
+ */
+struct mtasts_dns_q;
+int mtasts_dns_async_open(struct mtasts_ctx *ctx, int *fd,
+    struct mtasts_error *err);
+struct mtasts_dns_q *mtasts_dns_async_submit(struct mtasts_ctx *ctx,
+    const char *qname, int rrtype);
+int mtasts_dns_async_process(struct mtasts_ctx *ctx);
+int mtasts_dns_async_done(const struct mtasts_dns_q *q);
+int mtasts_dns_async_answer(struct mtasts_ctx *ctx, struct mtasts_dns_q *q,
+    int deadline_ms, struct mtasts_dns_answer **out,
+    struct mtasts_error *err);
+int mtasts_dns_async_addrs(struct mtasts_ctx *ctx, const char *host, int port,
+    struct mtasts_dns_q *q6, struct mtasts_dns_q *q4, int deadline_ms,
+    struct sockaddr_storage *addrs, size_t max, size_t *n,
+    struct mtasts_error *err);
+void mtasts_dns_async_free(struct mtasts_ctx *ctx, struct mtasts_dns_q *q);
 
 struct mtasts_dns_mx {
 	unsigned pref;
@@ -563,6 +595,16 @@ struct mtasts_fetch {
 void mtasts_fetch_policy(struct mtasts_ctx *ctx, const char *domain,
     struct mtasts_fetch *res);
 void mtasts_fetch_clear(struct mtasts_fetch *res);
+/*
+ * The two steps of mtasts_fetch_policy() before mtasts_fetch_from(), for
+ * refresh.c's asynchronous fetches: the policy host of domain (-1: res
+ * failed), and the outcome of its address look-up (rc, n addresses, err
+ * as mtasts_dns_addrs() gives them; 0 go on, -1 res failed).
+ */
+int mtasts_fetch_host(const char *domain, char *host, size_t size,
+    struct mtasts_fetch *res);
+int mtasts_fetch_addrs_judge(const char *host, int rc, size_t n,
+    const struct mtasts_error *err, struct mtasts_fetch *res);
 /*
  * Test seam: everything mtasts_fetch_policy() does after resolving host:
  * try addrs[0..naddrs) in order (ports from the sockaddrs) until
@@ -660,6 +702,8 @@ struct mtasts_conn {
 	int race_last;			/* see mtasts_conn_race() */
 	struct ssl_st *ssl;		/* after mtasts_conn_tls_start() */
 	struct bio_st *net;		/* our half of the BIO pair */
+	int held;			/* mtasts_conn_tls_step(): result
+					 * waiting for its bytes to leave */
 	char why[MTASTS_REASON_MAX];	/* the I/O failure, "" none */
 };
 
@@ -669,6 +713,33 @@ struct mtasts_conn {
 
 /* mtasts_conn_tls_read(): TCP closed without a TLS close_notify. */
 #define MTASTS_CONN_EOF_UNCLEAN (-2)
+/* mtasts_conn_tls_step(): cannot go on until the socket is ready. */
+#define MTASTS_CONN_AGAIN (-3)
+
+/* The operations of mtasts_conn_tls_step(). */
+enum mtasts_tls_op { MTASTS_TLS_HANDSHAKE, MTASTS_TLS_WRITE, MTASTS_TLS_READ };
+
+/*
+ * mtasts_conn_race() as a state machine, for callers that wait on many
+ * things at once (refresh.c). begin, then step until it returns 1; while
+ * it returns 0, poll pfd[0..npend) (their events are set) until *wake,
+ * and step again (revents as poll() left them; a failed poll: set
+ * poll_errno). winner is then the index (c->fd connected) or -1, with
+ * err[], c->why, c->timed_out, c->race_last as mtasts_conn_race() says.
+ */
+struct mtasts_race {
+	const struct sockaddr_storage *addrs;
+	int *err;
+	size_t order[MTASTS_ADDRS_MAX], idx[MTASTS_ADDRS_MAX];
+	struct pollfd pfd[MTASTS_ADDRS_MAX];
+	size_t norder, next, npend;
+	int64_t start_next;
+	int winner, last, poll_errno;
+};
+void mtasts_race_begin(struct mtasts_race *rc, struct mtasts_conn *c,
+    const struct sockaddr_storage *addrs, size_t n, int *err);
+int mtasts_race_step(struct mtasts_race *rc, struct mtasts_conn *c,
+    int64_t *wake);
 
 /* How mtasts_conn_tls_start() checks the server's name. */
 enum mtasts_tls_peer {
@@ -737,6 +808,15 @@ size_t mtasts_tls_ca_count(struct ssl_ctx_st *sctx);
 int mtasts_conn_tls_start(struct mtasts_conn *c, struct ssl_ctx_st *sctx,
     const char *host, int peer);
 int mtasts_conn_tls_handshake(struct mtasts_conn *c);
+/*
+ * One non-blocking step of a TLS operation (enum mtasts_tls_op) on c: the
+ * result the blocking calls below would give, or MTASTS_CONN_AGAIN with
+ * *events (POLLIN/POLLOUT) to wait for on c->fd before the next step (the
+ * same operation, the same arguments). Deadlines are the caller's: the
+ * blocking calls are this step and mtasts_conn_wait().
+ */
+int mtasts_conn_tls_step(struct mtasts_conn *c, int op, void *buf, int n,
+    short *events);
 /* Write all len bytes. */
 int mtasts_conn_tls_write(struct mtasts_conn *c, const void *buf,
     size_t len);
@@ -833,6 +913,49 @@ void mtasts_http_parser_clear(struct mtasts_http_parser *ps);
  */
 int mtasts_http_feed(struct mtasts_http_parser *ps, const char *buf,
     size_t len, int eof, size_t body_cap, struct mtasts_http_resp *resp);
+
+/*
+ * fetch.c: the policy fetch as a state machine (D-NET-6), so that one
+ * process can have many in flight (refresh.c) and the blocking fetch is
+ * the same code with one. start (no I/O), then step until it returns 1
+ * (res filled as mtasts_fetch_from() fills it); while step returns 0,
+ * poll pfd[0..npfd) until wake (a mtasts_mono_ms() time), tell the
+ * machine with mtasts_fetch_sm_polled() (pfd[] revents as poll() left
+ * them; poll_errno 0 or poll()'s errno) and step again. abort frees an
+ * unfinished one (res keeps what the furthest attempt so far left).
+ */
+struct mtasts_fetch_sm {
+	struct mtasts_ctx *ctx;
+	struct ssl_ctx_st *sctx;
+	struct mtasts_fetch *res;	/* the answer: furthest attempt */
+	struct mtasts_fetch cur;	/* this attempt */
+	char host[MTASTS_DOMAIN_MAX + 1];
+	struct sockaddr_storage addrs[MTASTS_ADDRS_MAX];
+	size_t naddrs, left;
+	int err[MTASTS_ADDRS_MAX], before[MTASTS_ADDRS_MAX];
+	int64_t deadline, t0;
+	int phase, prog, best;
+	struct mtasts_conn c;
+	struct mtasts_race race;
+	char as[64];
+	char req[512];
+	int reqlen, reqoff;
+	struct mtasts_http_parser ps;
+	struct mtasts_http_resp resp;
+	char *buf;
+	size_t len, size;
+	int reading;
+	/* What to wait for before the next step. */
+	struct pollfd pfd[MTASTS_ADDRS_MAX];
+	size_t npfd;
+	int64_t wake;
+};
+void mtasts_fetch_sm_start(struct mtasts_fetch_sm *sm, struct mtasts_ctx *ctx,
+    const char *host, const struct sockaddr_storage *addrs, size_t naddrs,
+    int64_t deadline_ms_mono, struct mtasts_fetch *res);
+int mtasts_fetch_sm_step(struct mtasts_fetch_sm *sm);
+void mtasts_fetch_sm_polled(struct mtasts_fetch_sm *sm, int poll_errno);
+void mtasts_fetch_sm_abort(struct mtasts_fetch_sm *sm);
 /*
  * One-shot form of the above on a fresh parser: resp is cleared first.
  * O(len) per call, so a reader must not call it again after every read
