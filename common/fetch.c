@@ -67,6 +67,23 @@ set_fail(struct mtasts_fetch *res, int rc, const char *type,
 	va_end(ap);
 }
 
+static void rq_fail(struct mtasts_fetch_sm *sm, const char *fmt, ...)
+    MTASTS_PRINTF(2, 3);
+
+/* A request of the caller's failed: its text (the first one stands). */
+static void
+rq_fail(struct mtasts_fetch_sm *sm, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (sm->rq->why[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	if (vsnprintf(sm->rq->why, sizeof(sm->rq->why), fmt, ap) < 0)
+		sm->rq->why[0] = '\0';
+	va_end(ap);
+}
+
 /*
  * Leaf certificate details for `mtasts check`. The chain, not
  * SSL_get0_peer_certificate(): after a failed verification only the
@@ -257,9 +274,9 @@ sm_read_done(struct mtasts_fetch_sm *sm)
 {
 	if (!sm->reading)
 		return;
-	if (sm->resp.has_location)
+	if (sm->rq == NULL && sm->resp.has_location)
 		info_location(sm->buf, sm->len, &sm->cur);
-	if (sm->resp.status != 0)
+	if (sm->rq == NULL && sm->resp.status != 0)
 		mtasts_log(sm->ctx, MTASTS_LOG_DEBUG, "fetch: %s: HTTP %d, "
 		    "Content-Type \"%s\", %zu bytes read", sm->as,
 		    sm->resp.status, sm->resp.content_type, sm->len);
@@ -297,6 +314,43 @@ sm_tls(struct mtasts_fetch_sm *sm, int op, void *buf, int n)
 	return MTASTS_CONN_AGAIN;
 }
 
+/*
+ * A request of the caller's: only the status matters (RFC 8460 §5.4),
+ * reading stops once the head is parsed. 1 decided, 0 waiting.
+ */
+static int
+sm_read_rq(struct mtasts_fetch_sm *sm)
+{
+	size_t max = sm->rq->resp_max;
+	int r;
+
+	if (sm->buf == NULL && (sm->buf = malloc(max)) == NULL) {
+		rq_fail(sm, "out of memory");
+		sm->rq->nomem = 1;
+		return 1;
+	}
+	while (sm->len < max) {
+		r = sm_tls(sm, MTASTS_TLS_READ, sm->buf + sm->len,
+		    (int)(max - sm->len));
+		if (r == MTASTS_CONN_AGAIN)
+			return 0;
+		if (r <= 0)
+			break;
+		sm->len += (size_t)r;
+		/* Incremental: each byte is parsed once (D-NET-5). */
+		mtasts_http_feed(&sm->ps, sm->buf, sm->len, 0, max, &sm->resp);
+		if (sm->resp.status != 0)
+			break;
+	}
+	if (sm->resp.status == 0)
+		mtasts_http_feed(&sm->ps, sm->buf, sm->len, 1, max,
+		    &sm->resp);
+	sm->rq->status = sm->resp.status;
+	if (sm->resp.status < 200 || sm->resp.status > 299)
+		rq_fail(sm, "%s answered HTTP %d", sm->host, sm->resp.status);
+	return 1;
+}
+
 /* Read and judge the response: 1 decided, 0 waiting for the socket. */
 static int
 sm_read(struct mtasts_fetch_sm *sm)
@@ -305,6 +359,8 @@ sm_read(struct mtasts_fetch_sm *sm)
 	char *nb;
 	int n, st, eof;
 
+	if (sm->rq != NULL)
+		return sm_read_rq(sm);
 	for (;;) {
 		eof = 0;
 		if (sm->len == sm->size) {
@@ -398,6 +454,17 @@ sm_raced(struct mtasts_fetch_sm *sm)
 		} else if (sm->err[i] == MTASTS_RACE_UNTRIED)
 			sm->left++;
 	}
+	if (w < 0 && sm->rq != NULL) {
+		if (sm->c.race_last >= 0) {
+			mtasts_addr_text(&sm->addrs[sm->c.race_last], as,
+			    sizeof(as));
+			rq_fail(sm, "connect %s (%s): %s", sm->host, as,
+			    mtasts_conn_why(&sm->c));
+		} else
+			rq_fail(sm, "connect %s: %s", sm->host,
+			    mtasts_conn_why(&sm->c));
+		return -1;
+	}
 	if (w < 0) {
 		if (sm->c.race_last >= 0)
 			mtasts_addr_text(&sm->addrs[sm->c.race_last], sm->as,
@@ -418,8 +485,9 @@ sm_raced(struct mtasts_fetch_sm *sm)
 	}
 	mtasts_addr_text(&sm->addrs[w], sm->as, sizeof(sm->as));
 	mtasts_strlcpy(res->addr, sm->as, sizeof(res->addr));
-	mtasts_log(sm->ctx, MTASTS_LOG_DEBUG, "fetch: %s: connected to %s",
-	    sm->host, sm->as);
+	if (sm->rq == NULL)
+		mtasts_log(sm->ctx, MTASTS_LOG_DEBUG, "fetch: %s: connected "
+		    "to %s", sm->host, sm->as);
 	sm->prog = P_TLS;
 	/*
 	 * RFC 8461 §7.1: SNI is the policy host. §3.3: the certificate must
@@ -427,7 +495,9 @@ sm_raced(struct mtasts_fetch_sm *sm)
 	 * and a wildcard only as the whole left-most label.
 	 */
 	if (mtasts_conn_tls_start(&sm->c, sm->sctx, sm->host,
-	    MTASTS_TLS_PEER_DNSID) != 0) {
+	    sm->rq != NULL ? sm->rq->peer : MTASTS_TLS_PEER_DNSID) != 0) {
+		if (sm->rq != NULL)
+			rq_fail(sm, "TLS setup failed");
 		set_fail(res, MTASTS_TEMPFAIL, MTASTS_RT_STS_FETCH_ERROR,
 		    "TLS setup failed: %s", mtasts_tls_reason());
 		return -1;
@@ -454,6 +524,22 @@ sm_handshaken(struct mtasts_fetch_sm *sm, int r)
 	long v;
 
 	sm->c.deadline = sm->deadline;
+	if (sm->rq != NULL) {
+		if (r <= 0) {
+			v = SSL_get_verify_result(sm->c.ssl);
+			rq_fail(sm, "TLS handshake with %s: %s", sm->host,
+			    v != X509_V_OK ? X509_verify_cert_error_string(v) :
+			    sm->c.timed_out ? "timed out" : "failed");
+			return -1;
+		}
+		sm->prog = P_HTTP;
+		sm->wp[0] = sm->rq->head;
+		sm->wl[0] = sm->rq->headlen;
+		sm->wp[1] = sm->rq->body;
+		sm->wl[1] = sm->rq->bodylen;
+		sm->wpart = sm->woff = 0;
+		return 0;
+	}
 	info_cert(sm->c.ssl, res);
 	if ((v = mtasts_conn_tls_verify_result(&sm->c)) != X509_V_OK) {
 		sm->prog = P_CERT;
@@ -482,7 +568,11 @@ sm_handshaken(struct mtasts_fetch_sm *sm, int r)
 		    "request too long");
 		return -1;
 	}
-	sm->reqoff = 0;
+	sm->wp[0] = sm->req;
+	sm->wl[0] = (size_t)sm->reqlen;
+	sm->wp[1] = NULL;
+	sm->wl[1] = 0;
+	sm->wpart = sm->woff = 0;
 	return 0;
 }
 
@@ -496,6 +586,12 @@ sm_attempt_done(struct mtasts_fetch_sm *sm)
 		    sm->host, sm->cur.result_type, sm->cur.reason);
 	mtasts_conn_close(&sm->c);
 	ERR_clear_error();
+	if (sm->rq != NULL) {
+		/* One attempt: the caller runs the rounds. */
+		mtasts_fetch_clear(&sm->cur);
+		sm->phase = SM_DONE;
+		return;
+	}
 	if (sm->prog > sm->best) {
 		mtasts_fetch_clear(sm->res);
 		*sm->res = sm->cur;
@@ -548,6 +644,73 @@ mtasts_fetch_sm_start(struct mtasts_fetch_sm *sm, struct mtasts_ctx *ctx,
 	sm->phase = SM_ROUND;
 }
 
+void
+mtasts_https_sm_start(struct mtasts_fetch_sm *sm, struct mtasts_ctx *ctx,
+    struct ssl_ctx_st *sctx, const char *host,
+    const struct sockaddr_storage *addrs, size_t naddrs, const int *err,
+    int64_t deadline_ms_mono, struct mtasts_https_req *rq)
+{
+	memset(sm, 0, sizeof(*sm));
+	sm->ctx = ctx;
+	sm->sctx = sctx;
+	sm->rq = rq;
+	sm->res = &sm->cur;
+	sm->deadline = deadline_ms_mono;
+	sm->t0 = mtasts_mono_ms();
+	sm->c.fd = -1;
+	rq->status = 0;
+	rq->nomem = 0;
+	rq->why[0] = '\0';
+	mtasts_strlcpy(sm->host, host, sizeof(sm->host));
+	if (naddrs > MTASTS_ADDRS_MAX)
+		naddrs = MTASTS_ADDRS_MAX;
+	memcpy(sm->addrs, addrs, naddrs * sizeof(*addrs));
+	memcpy(sm->err, err, naddrs * sizeof(*err));
+	sm->naddrs = naddrs;
+	sm->best = P_NONE;
+	sm->phase = SM_ROUND;
+}
+
+static void
+sm_run(struct mtasts_fetch_sm *sm)
+{
+	int64_t wait;
+	int r;
+
+	while (mtasts_fetch_sm_step(sm) == 0) {
+		wait = sm->wake - mtasts_mono_ms();
+		if (wait < 0)
+			wait = 0;
+		r = poll(sm->pfd, sm->npfd, wait > INT_MAX ? INT_MAX :
+		    (int)wait);
+		mtasts_fetch_sm_polled(sm, r < 0 && errno != EINTR ? errno :
+		    0);
+	}
+}
+
+int
+mtasts_https_request(struct mtasts_ctx *ctx, struct ssl_ctx_st *sctx,
+    const char *host, const struct sockaddr_storage *addrs, size_t naddrs,
+    int *err, int64_t deadline_ms_mono, struct mtasts_https_req *rq)
+{
+	struct mtasts_fetch_sm *sm;
+
+	if ((sm = malloc(sizeof(*sm))) == NULL) {
+		rq->status = 0;
+		rq->nomem = 1;
+		mtasts_strlcpy(rq->why, "out of memory", sizeof(rq->why));
+		return -1;
+	}
+	mtasts_https_sm_start(sm, ctx, sctx, host, addrs, naddrs, err,
+	    deadline_ms_mono, rq);
+	sm_run(sm);
+	if (naddrs > MTASTS_ADDRS_MAX)
+		naddrs = MTASTS_ADDRS_MAX;
+	memcpy(err, sm->err, naddrs * sizeof(*err));
+	free(sm);
+	return rq->why[0] == '\0' ? 0 : -1;
+}
+
 int
 mtasts_fetch_sm_step(struct mtasts_fetch_sm *sm)
 {
@@ -567,6 +730,9 @@ mtasts_fetch_sm_step(struct mtasts_fetch_sm *sm)
 			 * (D-NET-4).
 			 */
 			if (mtasts_mono_ms() >= sm->deadline) {
+				if (sm->rq != NULL)
+					rq_fail(sm, "connect %s: timed out",
+					    sm->host);
 				if (sm->best == P_NONE)
 					set_fail(sm->res, MTASTS_TEMPFAIL,
 					    MTASTS_RT_STS_FETCH_ERROR,
@@ -579,6 +745,9 @@ mtasts_fetch_sm_step(struct mtasts_fetch_sm *sm)
 				if (sm->err[i] == MTASTS_RACE_UNTRIED)
 					left++;
 			if (left == 0) {
+				if (sm->rq != NULL)
+					rq_fail(sm, "connect %s: no address to "
+					    "try", sm->host);
 				sm->phase = SM_DONE;
 				break;
 			}
@@ -587,8 +756,9 @@ mtasts_fetch_sm_step(struct mtasts_fetch_sm *sm)
 			memcpy(sm->before, sm->err,
 			    sm->naddrs * sizeof(*sm->err));
 			sm->prog = P_CONNECT;
-			mtasts_log(sm->ctx, MTASTS_LOG_DEBUG,
-			    "fetch: %s: connecting", sm->host);
+			if (sm->rq == NULL)
+				mtasts_log(sm->ctx, MTASTS_LOG_DEBUG,
+				    "fetch: %s: connecting", sm->host);
 			mtasts_race_begin(&sm->race, &sm->c, sm->addrs,
 			    sm->naddrs, sm->err);
 			sm->phase = SM_RACE;
@@ -618,17 +788,31 @@ mtasts_fetch_sm_step(struct mtasts_fetch_sm *sm)
 			sm->phase = SM_WRITE;
 			/* FALLTHROUGH */
 		case SM_WRITE:
-			while (sm->reqoff < sm->reqlen) {
+			/* Not partial-write mode: SSL_write() takes all n. */
+			while (sm->wpart < 2) {
+				size_t rest = sm->wl[sm->wpart] - sm->woff;
+
+				if (rest == 0) {
+					sm->wpart++;
+					sm->woff = 0;
+					continue;
+				}
 				r = sm_tls(sm, MTASTS_TLS_WRITE,
-				    sm->req + sm->reqoff,
-				    sm->reqlen - sm->reqoff);
+				    (void *)(uintptr_t)(sm->wp[sm->wpart] +
+				    sm->woff), rest > INT_MAX ? INT_MAX :
+				    (int)rest);
 				if (r == MTASTS_CONN_AGAIN)
 					return 0;
 				if (r <= 0)
 					break;
-				sm->reqoff += r;
+				sm->woff += (size_t)r;
 			}
-			if (sm->reqoff < sm->reqlen) {
+			if (sm->wpart < 2 && sm->rq != NULL) {
+				rq_fail(sm, "sending to %s failed", sm->host);
+				sm_attempt_done(sm);
+				break;
+			}
+			if (sm->wpart < 2) {
 				set_fail(&sm->cur, MTASTS_TEMPFAIL,
 				    MTASTS_RT_STS_FETCH_ERROR,
 				    "sending request to %s: %s", sm->as,
@@ -646,6 +830,8 @@ mtasts_fetch_sm_step(struct mtasts_fetch_sm *sm)
 			break;
 		default:
 			res = sm->res;
+			if (sm->rq != NULL)
+				return 1;
 			if (res->rc == MTASTS_OK)
 				mtasts_log(sm->ctx, MTASTS_LOG_INFO,
 				    "fetch: https://%s" FETCH_PATH ": %zu "
@@ -688,8 +874,6 @@ mtasts_fetch_from(struct mtasts_ctx *ctx, const char *host,
     int64_t deadline_ms_mono, struct mtasts_fetch *res)
 {
 	struct mtasts_fetch_sm *sm;
-	int64_t wait;
-	int r;
 
 	if ((sm = malloc(sizeof(*sm))) == NULL) {
 		memset(res, 0, sizeof(*res));
@@ -699,15 +883,7 @@ mtasts_fetch_from(struct mtasts_ctx *ctx, const char *host,
 	}
 	mtasts_fetch_sm_start(sm, ctx, host, addrs, naddrs,
 	    deadline_ms_mono, res);
-	while (mtasts_fetch_sm_step(sm) == 0) {
-		wait = sm->wake - mtasts_mono_ms();
-		if (wait < 0)
-			wait = 0;
-		r = poll(sm->pfd, sm->npfd, wait > INT_MAX ? INT_MAX :
-		    (int)wait);
-		mtasts_fetch_sm_polled(sm, r < 0 && errno != EINTR ? errno :
-		    0);
-	}
+	sm_run(sm);
 	free(sm);
 }
 

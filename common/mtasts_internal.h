@@ -924,8 +924,29 @@ int mtasts_http_feed(struct mtasts_http_parser *ps, const char *buf,
  * them; poll_errno 0 or poll()'s errno) and step again. abort frees an
  * unfinished one (res keeps what the furthest attempt so far left).
  */
+/*
+ * A request of the caller's through the same machine (the TLS-RPT POST,
+ * report.c): one attempt over the untried addresses, TLS checked as peer
+ * says, head then body written, the response read until its status line
+ * and headers are parsed (at most resp_max bytes). Out: status (0 none),
+ * why ("" when the request got an answer, 2xx or not: then status says
+ * it), nomem.
+ */
+struct mtasts_https_req {
+	int peer;			/* enum mtasts_tls_peer */
+	const char *head;
+	size_t headlen;
+	const char *body;
+	size_t bodylen;
+	size_t resp_max;
+	int status;
+	int nomem;
+	char why[MTASTS_REASON_MAX];
+};
+
 struct mtasts_fetch_sm {
 	struct mtasts_ctx *ctx;
+	struct mtasts_https_req *rq;	/* NULL: the policy GET */
 	struct ssl_ctx_st *sctx;
 	struct mtasts_fetch *res;	/* the answer: furthest attempt */
 	struct mtasts_fetch cur;	/* this attempt */
@@ -939,7 +960,9 @@ struct mtasts_fetch_sm {
 	struct mtasts_race race;
 	char as[64];
 	char req[512];
-	int reqlen, reqoff;
+	int reqlen;
+	const char *wp[2];		/* what to write: request, body */
+	size_t wl[2], wpart, woff;
 	struct mtasts_http_parser ps;
 	struct mtasts_http_resp resp;
 	char *buf;
@@ -956,6 +979,20 @@ void mtasts_fetch_sm_start(struct mtasts_fetch_sm *sm, struct mtasts_ctx *ctx,
 int mtasts_fetch_sm_step(struct mtasts_fetch_sm *sm);
 void mtasts_fetch_sm_polled(struct mtasts_fetch_sm *sm, int poll_errno);
 void mtasts_fetch_sm_abort(struct mtasts_fetch_sm *sm);
+/*
+ * The machine for a request of the caller's (struct mtasts_https_req):
+ * start, and its blocking driver. err[0..naddrs) as for
+ * mtasts_conn_race() (in: what earlier attempts left; out: updated).
+ * mtasts_https_request() returns 0 when the request got an HTTP answer
+ * (rq->status; rq->why set unless 2xx), -1 with rq->why.
+ */
+void mtasts_https_sm_start(struct mtasts_fetch_sm *sm, struct mtasts_ctx *ctx,
+    struct ssl_ctx_st *sctx, const char *host,
+    const struct sockaddr_storage *addrs, size_t naddrs, const int *err,
+    int64_t deadline_ms_mono, struct mtasts_https_req *rq);
+int mtasts_https_request(struct mtasts_ctx *ctx, struct ssl_ctx_st *sctx,
+    const char *host, const struct sockaddr_storage *addrs, size_t naddrs,
+    int *err, int64_t deadline_ms_mono, struct mtasts_https_req *rq);
 /*
  * One-shot form of the above on a fresh parser: resp is cleared first.
  * O(len) per call, so a reader must not call it again after every read

@@ -20,20 +20,28 @@
  * stalled host holds nothing but its own slot until its own deadline. At
  * most refresh_concurrency domains are in flight.
  *
- * Then, in the order of the domains, the lookup runs with a network table
- * that answers the TXT query and the fetch with what was prepared (each
- * once) and passes anything else, e.g. a fetch the prediction did not
- * expect, to the real blocking code. A wrong prediction therefore costs
- * time (a fetch not needed, or one done blocking), never a different
- * result. The done() callbacks, and so the command's output, come in that
- * order from this one thread.
+ * Then the lookup runs with a network table that answers the TXT query
+ * and the fetch with what was prepared (each once) and passes anything
+ * else, e.g. a fetch the prediction did not expect, to the real blocking
+ * code. A wrong prediction therefore costs time (a fetch not needed, or
+ * one done blocking), never a different result. The lookups run on up to
+ * refresh_concurrency commit threads, each with its own copy of the
+ * context (the cache store's fsync()s overlap, as the forked workers'
+ * did); the network loop goes on meanwhile. Every log line of a domain
+ * (its network steps and its lookup) is kept with the domain and given
+ * to the context's log function, with the done() call, in the order of
+ * domains[] from the calling thread: the output is deterministic and no
+ * two domains' lines interleave.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mtasts_internal.h"
 #include "mtasts_refresh.h"
@@ -43,7 +51,9 @@
 #define RF_T_AAAA 28
 #define RF_TXT_PREFIX "_mta-sts."
 
-enum { RF_NEW, RF_TXT, RF_ADDR, RF_FETCH, RF_READY };
+enum { RF_NEW, RF_TXT, RF_ADDR, RF_FETCH, RF_READY, RF_QUEUED, RF_DONE };
+/* At most this much log text is kept per domain; the rest is counted. */
+#define RF_LOG_MAX 65536
 
 struct mtasts_refresh_item {
 	int state;
@@ -61,7 +71,64 @@ struct mtasts_refresh_item {
 	int have_fetch;
 	struct mtasts_fetch fetch;
 	struct mtasts_fetch_sm *sm;
+	/* The lookup's outcome (RF_DONE), for done(). */
+	int rc;
+	struct mtasts_result *r;
+	struct mtasts_error err;
+	/* The domain's log lines: level byte, text, NUL; each in turn. */
+	char *log;
+	size_t loglen, logcap, logdropped;
 };
+
+/* Append a log line to the domain's (log_arg) lines. */
+static void
+rf_log(void *arg, int level, const char *msg)
+{
+	struct mtasts_refresh_item *it = arg;
+	size_t len = strlen(msg) + 2, cap;
+	char *nl;
+
+	if (it->loglen + len > RF_LOG_MAX) {
+		it->logdropped++;
+		return;
+	}
+	if (it->loglen + len > it->logcap) {
+		cap = it->logcap == 0 ? 1024 : it->logcap;
+		while (cap < it->loglen + len)
+			cap *= 2;
+		if ((nl = realloc(it->log, cap)) == NULL) {
+			it->logdropped++;
+			return;
+		}
+		it->log = nl;
+		it->logcap = cap;
+	}
+	it->log[it->loglen] = (char)(level & 0x7f);
+	memcpy(it->log + it->loglen + 1, msg, len - 1);
+	it->loglen += len;
+}
+
+/* The domain's lines to the real log function, in order; then none. */
+static void
+rf_log_flush(const struct mtasts_ctx *ctx, struct mtasts_refresh_item *it)
+{
+	size_t off = 0;
+
+	while (off < it->loglen) {
+		const char *m = it->log + off + 1;
+
+		if (ctx->log_fn != NULL)
+			ctx->log_fn(ctx->log_arg, it->log[off], m);
+		off += strlen(m) + 2;
+	}
+	if (it->logdropped > 0)
+		mtasts_log(ctx, MTASTS_LOG_WARN, "refresh: %zu log line(s) "
+		    "not shown (more than %d bytes for one domain)",
+		    it->logdropped, RF_LOG_MAX);
+	free(it->log);
+	it->log = NULL;
+	it->loglen = it->logcap = it->logdropped = 0;
+}
 
 /* ---- the replaying network table ---- */
 
@@ -359,88 +426,205 @@ item_fds(const struct mtasts_refresh_item *it, struct pollfd *pfd,
 	return n;
 }
 
-/* Run domain i's lookup over what was prepared; report it. */
+/*
+ * Run domain it's lookup over what was prepared, in ctx (the caller's
+ * context, or a commit thread's copy of it); the outcome stays in it.
+ */
 static void
-item_commit(struct mtasts_ctx *ctx, struct mtasts_refresh_item *it,
-    const char *domain, size_t i, unsigned flags, mtasts_refresh_fn *done,
-    void *arg)
+item_lookup(struct mtasts_ctx *ctx, struct mtasts_refresh_item *it,
+    const char *domain, unsigned flags)
 {
 	const struct mtasts_netops *saved = ctx->net;
-	struct mtasts_result *r = NULL;
-	struct mtasts_error err = { 0, "" };
-	int rc;
 
 	if (it->have_txt || it->have_fetch) {
 		ctx->replay = it;
 		ctx->net = &rp_ops;
 	}
-	rc = mtasts_lookup(ctx, domain, flags, &r, &err);
+	it->r = NULL;
+	memset(&it->err, 0, sizeof(it->err));
+	it->rc = mtasts_lookup(ctx, domain, flags, &it->r, &it->err);
 	ctx->net = saved;
 	ctx->replay = NULL;
-	done(arg, i, rc, rc == MTASTS_OK ? r : NULL, &err);
-	mtasts_result_free(r);
-	item_clear(ctx, it);
+	mtasts_dns_answer_free(it->txt_ans);
+	it->txt_ans = NULL;
+	mtasts_fetch_clear(&it->fetch);
+	it->have_txt = it->have_fetch = 0;
 }
 
-int
-mtasts_refresh_run(struct mtasts_ctx *ctx, const char *const *domains,
-    size_t n, unsigned flags, mtasts_refresh_fn *done, void *arg,
-    struct mtasts_error *err)
+/* Domain i is done: its lines, then done(). */
+static void
+item_emit(struct mtasts_ctx *ctx, struct mtasts_refresh_item *it, size_t i,
+    mtasts_refresh_fn *done, void *arg)
 {
-	struct mtasts_refresh_item *items = NULL;
-	struct mtasts_error derr = { 0, "" };
-	struct pollfd *pfd = NULL;
-	size_t *live = NULL, nlive = 0, inflight = 0, start = 0, commit = 0;
-	size_t conc, np, maxfd, j, k;
-	int64_t wake, now;
-	int ubfd = -1, async, rc, r;
+	rf_log_flush(ctx, it);
+	done(arg, i, it->rc, it->rc == MTASTS_OK ? it->r : NULL, &it->err);
+	mtasts_result_free(it->r);
+	it->r = NULL;
+}
 
-	if (ctx == NULL || done == NULL)
-		return mtasts_err(err, MTASTS_ERROR, "refresh: no context");
-	if ((rc = mtasts_ctx_finalize(ctx, err)) != MTASTS_OK)
-		return rc;
-	conc = ctx->cfg.refresh_concurrency > 0 ?
-	    (size_t)ctx->cfg.refresh_concurrency : 1;
-	if (conc > n)
-		conc = n > 0 ? n : 1;
-	maxfd = conc * MTASTS_ADDRS_MAX + 1;
-	if ((items = calloc(n + 1, sizeof(*items))) == NULL ||
-	    (live = calloc(conc, sizeof(*live))) == NULL ||
-	    (pfd = calloc(maxfd, sizeof(*pfd))) == NULL) {
-		free(items);
-		free(live);
-		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
+/* ---- the commit threads ---- */
+
+struct rf_engine {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct mtasts_refresh_item *items;
+	const char *const *domains;
+	unsigned flags;
+	size_t *queue, qhead, qtail;	/* items ready for their lookup */
+	int stop;
+	int wake[2];			/* a lookup ended: wakes the loop */
+};
+
+struct rf_thread {
+	struct rf_engine *e;
+	struct mtasts_ctx *ctx;		/* this thread's copy */
+	pthread_t tid;
+	int started;
+};
+
+static void *
+rf_commit_main(void *arg)
+{
+	struct rf_thread *t = arg;
+	struct rf_engine *e = t->e;
+	struct mtasts_refresh_item *it;
+	size_t i;
+
+	for (;;) {
+		pthread_mutex_lock(&e->mu);
+		while (!e->stop && e->qhead == e->qtail)
+			pthread_cond_wait(&e->cv, &e->mu);
+		if (e->qhead == e->qtail) {
+			pthread_mutex_unlock(&e->mu);
+			return NULL;
+		}
+		i = e->queue[e->qhead++];
+		pthread_mutex_unlock(&e->mu);
+		it = &e->items[i];
+		t->ctx->log_arg = it;
+		item_lookup(t->ctx, it, e->domains[i], e->flags);
+		pthread_mutex_lock(&e->mu);
+		it->state = RF_DONE;
+		pthread_mutex_unlock(&e->mu);
+		(void)!write(e->wake[1], "", 1);
 	}
-	/*
-	 * Only over this build's own network code: another table (the unit
-	 * tests' fake network) is used as is, one lookup after another. A
-	 * resolver that cannot be set up, or is BROKEN, is left to each
-	 * lookup to report (D-DNSSEC-2, D-CONF-5).
-	 */
-	async = mtasts_netops_get(ctx, &derr) == &mtasts_netops_direct &&
-	    mtasts_dns_async_open(ctx, &ubfd, &derr) == MTASTS_OK;
-	if (!async)
-		for (j = 0; j < n; j++)
-			items[j].state = RF_READY;
-	while (commit < n) {
+}
+
+/*
+ * A copy of ctx for a commit thread: the same configuration and clock,
+ * its own cache memo and generation mapping, resolver and TLS context
+ * only if a lookup needs the blocking network, log lines into the
+ * domain's.
+ */
+static struct mtasts_ctx *
+rf_ctx_copy(const struct mtasts_ctx *ctx)
+{
+	struct mtasts_ctx *c;
+
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return NULL;
+	*c = *ctx;
+	c->dns = NULL;
+	c->ssl_ctx = NULL;
+	c->cache_memo = NULL;
+	memset(&c->cache_gen, 0, sizeof(c->cache_gen));
+	c->net = &mtasts_netops_direct;
+	c->replay = NULL;
+	c->pid = getpid();
+	c->log_fn = rf_log;
+	c->log_arg = NULL;
+	return c;
+}
+
+/* Queue item i for a commit thread. */
+static void
+rf_queue(struct rf_engine *e, size_t i)
+{
+	pthread_mutex_lock(&e->mu);
+	e->items[i].state = RF_QUEUED;
+	e->queue[e->qtail++] = i;
+	pthread_cond_signal(&e->cv);
+	pthread_mutex_unlock(&e->mu);
+}
+
+static int
+rf_state(struct rf_engine *e, size_t i)
+{
+	int st;
+
+	pthread_mutex_lock(&e->mu);
+	st = e->items[i].state;
+	pthread_mutex_unlock(&e->mu);
+	return st;
+}
+
+/* One after another in the caller's context: no network of our own. */
+static void
+rf_run_serial(struct mtasts_ctx *ctx, struct mtasts_refresh_item *items,
+    const char *const *domains, size_t from, size_t n, unsigned flags,
+    mtasts_refresh_fn *done, void *arg)
+{
+	size_t i;
+
+	for (i = from; i < n; i++) {
+		item_lookup(ctx, &items[i], domains[i], flags);
+		done(arg, i, items[i].rc, items[i].rc == MTASTS_OK ?
+		    items[i].r : NULL, &items[i].err);
+		mtasts_result_free(items[i].r);
+		items[i].r = NULL;
+	}
+}
+
+/* The network loop; returns how many domains were emitted. */
+static size_t
+rf_loop(struct mtasts_ctx *ctx, struct rf_engine *e, size_t n, size_t conc,
+    int ubfd, mtasts_refresh_fn *done, void *arg)
+{
+	struct mtasts_refresh_item *items = e->items;
+	struct pollfd *pfd;
+	mtasts_log_fn *log_fn = ctx->log_fn;
+	void *log_arg = ctx->log_arg;
+	size_t *live, nlive = 0, inflight = 0, start = 0, emit = 0;
+	size_t np, maxfd = conc * MTASTS_ADDRS_MAX + 2, j, k;
+	int64_t wake, now;
+	int r, tmo;
+	char drain[64];
+
+	if ((live = calloc(conc, sizeof(*live))) == NULL)
+		return 0;
+	if ((pfd = calloc(maxfd, sizeof(*pfd))) == NULL) {
+		free(live);
+		return 0;
+	}
+	while (emit < n) {
 		/* Fill the free slots, in order. */
-		while (async && inflight < conc && start < n) {
-			item_start(ctx, &items[start], domains[start],
+		while (inflight < conc && start < n) {
+			ctx->log_fn = rf_log;
+			ctx->log_arg = &items[start];
+			item_start(ctx, &items[start], e->domains[start],
 			    &inflight);
-			if (items[start].state != RF_READY)
+			ctx->log_fn = log_fn;
+			ctx->log_arg = log_arg;
+			if (items[start].state == RF_READY)
+				rf_queue(e, start);
+			else
 				live[nlive++] = start;
 			start++;
 		}
-		/* The lookups, in the order of domains[]. */
-		while (commit < n && items[commit].state == RF_READY) {
-			item_commit(ctx, &items[commit], domains[commit],
-			    commit, flags, done, arg);
-			commit++;
+		/* What is done, in the order of domains[]. */
+		while (emit < n && rf_state(e, emit) == RF_DONE) {
+			item_emit(ctx, &items[emit], emit, done, arg);
+			emit++;
 		}
-		if (nlive == 0)
+		if (emit >= n)
+			break;
+		if (nlive == 0 && start < n)
 			continue;
 		wake = INT64_MAX;
 		np = 0;
+		pfd[np].fd = e->wake[0];
+		pfd[np].events = POLLIN;
+		pfd[np++].revents = 0;
 		pfd[np].fd = ubfd;
 		pfd[np].events = POLLIN;
 		pfd[np++].revents = 0;
@@ -448,15 +632,18 @@ mtasts_refresh_run(struct mtasts_ctx *ctx, const char *const *domains,
 			np += item_fds(&items[live[j]], pfd + np, maxfd - np,
 			    &wake);
 		now = mtasts_mono_ms();
-		wake = wake == INT64_MAX ? now + 1000 : wake;
-		r = poll(pfd, np, wake > now ? (wake - now > INT_MAX ?
-		    INT_MAX : (int)(wake - now)) : 0);
+		tmo = wake == INT64_MAX ? -1 : wake <= now ? 0 :
+		    wake - now > INT_MAX ? INT_MAX : (int)(wake - now);
+		r = poll(pfd, np, tmo);
 		if (r < 0 && errno != EINTR)
 			break;
 		if (r > 0 && (pfd[0].revents & POLLIN) != 0)
+			while (read(e->wake[0], drain, sizeof(drain)) > 0)
+				;
+		if (r > 0 && (pfd[1].revents & POLLIN) != 0)
 			(void)mtasts_dns_async_process(ctx);
 		/* Each fetch its revents back, then every live item on. */
-		for (j = 0, np = 1; j < nlive; j++) {
+		for (j = 0, np = 2; j < nlive; j++) {
 			struct mtasts_refresh_item *it = &items[live[j]];
 
 			if (it->state == RF_FETCH) {
@@ -466,23 +653,142 @@ mtasts_refresh_run(struct mtasts_ctx *ctx, const char *const *domains,
 				mtasts_fetch_sm_polled(it->sm, 0);
 			}
 		}
-		for (j = 0; j < nlive; j++)
-			item_poll(ctx, &items[live[j]], flags, &inflight);
-		for (j = k = 0; j < nlive; j++)
-			if (items[live[j]].state != RF_READY)
+		for (j = k = 0; j < nlive; j++) {
+			struct mtasts_refresh_item *it = &items[live[j]];
+
+			ctx->log_fn = rf_log;
+			ctx->log_arg = it;
+			item_poll(ctx, it, e->flags, &inflight);
+			ctx->log_fn = log_fn;
+			ctx->log_arg = log_arg;
+			if (it->state == RF_READY)
+				rf_queue(e, live[j]);
+			else
 				live[k++] = live[j];
+		}
 		nlive = k;
 	}
-	if (commit < n) {
-		/* poll() failed: the rest the blocking way, still in order. */
-		for (j = 0; j < nlive; j++)
-			item_clear(ctx, &items[live[j]]);
-		for (; commit < n; commit++)
-			item_commit(ctx, &items[commit], domains[commit],
-			    commit, flags, done, arg);
+	/* poll() failed: what is still on the network, the blocking way. */
+	for (j = 0; j < nlive; j++) {
+		item_clear(ctx, &items[live[j]]);
+		rf_queue(e, live[j]);
 	}
+	for (; start < n; start++)
+		rf_queue(e, start);
 	free(pfd);
 	free(live);
-	free(items);
+	return emit;
+}
+
+/* The wake-up pipe: non-blocking, close-on-exec. */
+static int
+rf_pipe(int *p)
+{
+	int i;
+
+	if (pipe(p) != 0) {
+		p[0] = p[1] = -1;
+		return -1;
+	}
+	for (i = 0; i < 2; i++)
+		if (fcntl(p[i], F_SETFD, FD_CLOEXEC) == -1 ||
+		    fcntl(p[i], F_SETFL, O_NONBLOCK) == -1)
+			return -1;
+	return 0;
+}
+
+int
+mtasts_refresh_run(struct mtasts_ctx *ctx, const char *const *domains,
+    size_t n, unsigned flags, mtasts_refresh_fn *done, void *arg,
+    struct mtasts_error *err)
+{
+	struct rf_engine e;
+	struct rf_thread *th = NULL;
+	struct mtasts_error derr = { 0, "" };
+	size_t conc, nth = 0, emit = 0, j;
+	int ubfd = -1, rc;
+
+	if (ctx == NULL || done == NULL)
+		return mtasts_err(err, MTASTS_ERROR, "refresh: no context");
+	if ((rc = mtasts_ctx_finalize(ctx, err)) != MTASTS_OK)
+		return rc;
+	if (n == 0)
+		return MTASTS_OK;
+	conc = ctx->cfg.refresh_concurrency > 0 ?
+	    (size_t)ctx->cfg.refresh_concurrency : 1;
+	if (conc > n)
+		conc = n;
+	memset(&e, 0, sizeof(e));
+	e.domains = domains;
+	e.flags = flags;
+	e.wake[0] = e.wake[1] = -1;
+	if ((e.items = calloc(n, sizeof(*e.items))) == NULL ||
+	    (e.queue = calloc(n, sizeof(*e.queue))) == NULL ||
+	    (th = calloc(conc, sizeof(*th))) == NULL) {
+		free(e.items);
+		free(e.queue);
+		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
+	}
+	/*
+	 * Only over this build's own network code: another table (the unit
+	 * tests' fake network) is used as is, one lookup after another. A
+	 * resolver that cannot be set up, or is BROKEN, is left to each
+	 * lookup to report (D-DNSSEC-2, D-CONF-5).
+	 */
+	if (mtasts_netops_get(ctx, &derr) != &mtasts_netops_direct ||
+	    mtasts_dns_async_open(ctx, &ubfd, &derr) != MTASTS_OK ||
+	    rf_pipe(e.wake) != 0) {
+		rf_run_serial(ctx, e.items, domains, 0, n, flags, done, arg);
+		goto out;
+	}
+	pthread_mutex_init(&e.mu, NULL);
+	pthread_cond_init(&e.cv, NULL);
+	for (nth = 0; nth < conc; nth++) {
+		th[nth].e = &e;
+		if ((th[nth].ctx = rf_ctx_copy(ctx)) == NULL ||
+		    pthread_create(&th[nth].tid, NULL, rf_commit_main,
+		    &th[nth]) != 0) {
+			free(th[nth].ctx);
+			th[nth].ctx = NULL;
+			break;
+		}
+		th[nth].started = 1;
+	}
+	if (nth == 0) {
+		pthread_cond_destroy(&e.cv);
+		pthread_mutex_destroy(&e.mu);
+		rf_run_serial(ctx, e.items, domains, 0, n, flags, done, arg);
+		goto out;
+	}
+	emit = rf_loop(ctx, &e, n, conc, ubfd, done, arg);
+	pthread_mutex_lock(&e.mu);
+	e.stop = 1;
+	pthread_cond_broadcast(&e.cv);
+	pthread_mutex_unlock(&e.mu);
+	for (j = 0; j < nth; j++)
+		(void)pthread_join(th[j].tid, NULL);
+	/* After a failed poll(): the rest, still in order. */
+	for (; emit < n; emit++) {
+		if (e.items[emit].state != RF_DONE) {
+			rf_log_flush(ctx, &e.items[emit]);
+			item_lookup(ctx, &e.items[emit], domains[emit], flags);
+			e.items[emit].state = RF_DONE;
+		}
+		item_emit(ctx, &e.items[emit], emit, done, arg);
+	}
+	for (j = 0; j < nth; j++)
+		mtasts_ctx_free(th[j].ctx);
+	pthread_cond_destroy(&e.cv);
+	pthread_mutex_destroy(&e.mu);
+out:
+	if (e.wake[0] >= 0)
+		close(e.wake[0]);
+	if (e.wake[1] >= 0)
+		close(e.wake[1]);
+	for (j = 0; j < n; j++)
+		item_clear(ctx, &e.items[j]);
+	free(th);
+	free(e.queue);
+	free(e.items);
 	return MTASTS_OK;
 }
