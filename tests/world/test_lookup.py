@@ -984,6 +984,14 @@ class Refresh(Base):
             r"^mtasts(?:\[\d+\])?: (?:[a-z]+: )?refresh: ([^:]+): ", ln)
             for ln in lines) if m]
         self.assertEqual(rl, sorted(doms), r.err[-3000:])
+        # Every line that names a domain (its DNS, fetch, lookup and
+        # refresh lines) comes in that domain's block, blocks in order.
+        seq = []
+        for ln in lines:
+            m = re.search(r"(rfm\d+-[a-z]+\d+\.test)", ln)
+            if m and (not seq or seq[-1] != m.group(1)):
+                seq.append(m.group(1))
+        self.assertEqual(seq, sorted(doms), r.err[-3000:])
 
     def test_refresh_mix_many_in_flight(self):
         c, doms, r = self._refresh_mix(8)
