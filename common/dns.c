@@ -1317,7 +1317,6 @@ mtasts_dns_async_submit(struct mtasts_ctx *ctx, const char *qname,
     int rrtype)
 {
 	struct mtasts_dns_q *q;
-	struct mtasts_fdsnap fds;
 	int r;
 
 	if (ctx->dns == NULL || ctx->dns->pid != getpid() ||
@@ -1328,9 +1327,7 @@ mtasts_dns_async_submit(struct mtasts_ctx *ctx, const char *qname,
 	q->p.rrtype = rrtype;
 	mtasts_log(ctx, MTASTS_LOG_DEBUG, "dns: query %s %s", q->qname,
 	    dns_type_name(rrtype));
-	mtasts_fd_snapshot(&fds);
 	r = dns_submit(ctx->dns, &q->p);
-	(void)mtasts_fd_cloexec_new(&fds);
 	if (r != 0) {
 		/* Refused: left to the blocking query, which says why. */
 		free(q);
@@ -1343,14 +1340,11 @@ mtasts_dns_async_submit(struct mtasts_ctx *ctx, const char *qname,
 int
 mtasts_dns_async_process(struct mtasts_ctx *ctx)
 {
-	struct mtasts_fdsnap fds;
 	int r;
 
 	if (ctx->dns == NULL)
 		return MTASTS_ERROR;
-	mtasts_fd_snapshot(&fds);
 	r = ub_process(ctx->dns->ub);
-	(void)mtasts_fd_cloexec_new(&fds);
 	return r == 0 ? MTASTS_OK : MTASTS_ERROR;
 }
 

@@ -517,7 +517,9 @@ int mtasts_dns_addrs(struct mtasts_ctx *ctx, const char *host, int port,
  * resolver, or libunbound refused it); process runs the callbacks
  * (ub_process) after POLLIN; a query's answer is made once it is done or
  * its deadline has passed (then "DNS timeout after <deadline_ms> ms");
- * free cancels what is still pending. async_addrs turns an AAAA and an A query of host into
+ * free cancels what is still pending. D-FD-1 is the caller's: submit and
+ * process make no descriptor snapshot (refresh.c takes one around the
+ * whole run; a snapshot costs a /proc/self/fd walk). async_addrs turns an AAAA and an A query of host into
  * addresses as mtasts_dns_addrs() does (the queries are freed by the
  * caller).
  */

@@ -703,6 +703,7 @@ mtasts_refresh_run(struct mtasts_ctx *ctx, const char *const *domains,
     struct mtasts_error *err)
 {
 	struct rf_engine e;
+	struct mtasts_fdsnap fds;
 	struct rf_thread *th = NULL;
 	struct mtasts_error derr = { 0, "" };
 	size_t conc, nth = 0, emit = 0, j;
@@ -735,6 +736,11 @@ mtasts_refresh_run(struct mtasts_ctx *ctx, const char *const *domains,
 	 * resolver that cannot be set up, or is BROKEN, is left to each
 	 * lookup to report (D-DNSSEC-2, D-CONF-5).
 	 */
+	/*
+	 * D-FD-1: the resolver's descriptors have no CLOEXEC option; they
+	 * get it once, after the run (nothing is exec'd during it).
+	 */
+	mtasts_fd_snapshot(&fds);
 	if (mtasts_netops_get(ctx, &derr) != &mtasts_netops_direct ||
 	    mtasts_dns_async_open(ctx, &ubfd, &derr) != MTASTS_OK ||
 	    rf_pipe(e.wake) != 0) {
@@ -781,6 +787,7 @@ mtasts_refresh_run(struct mtasts_ctx *ctx, const char *const *domains,
 	pthread_cond_destroy(&e.cv);
 	pthread_mutex_destroy(&e.mu);
 out:
+	(void)mtasts_fd_cloexec_new(&fds);
 	if (e.wake[0] >= 0)
 		close(e.wake[0]);
 	if (e.wake[1] >= 0)
