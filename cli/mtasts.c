@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +33,7 @@
 #include "cli.h"
 #include "mtasts.h"
 #include "mtasts_admin.h"
+#include "mtasts_refresh.h"
 
 static const char usage_top[] =
     "usage: mtasts [--config FILE] [-v] [--syslog | --stderr] COMMAND ...\n"
@@ -344,19 +344,23 @@ struct refresh_out {
 	char mode[16];
 	unsigned max_age;
 	char reason[1024];
+	/* The cached policy before the lookup (refresh_prepare). */
+	char old_id[MTASTS_ID_MAX + 1];
+	char *old_text;
+	size_t old_len;
 };
 
-/* Refresh one domain, log what happened, and describe it in o. */
-static void
-refresh_one(struct mtasts_ctx *ctx, const char *domain, time_t now,
+/*
+ * The first half of refreshing one domain: what the cache holds. Returns 1
+ * when the domain is to be looked up (o->old_* keep the cached policy to
+ * compare with), 0 when o already says what happened.
+ */
+static int
+refresh_prepare(struct mtasts_ctx *ctx, const char *domain, time_t now,
     struct refresh_out *o)
 {
 	struct mtasts_cache_item *e = NULL;
-	struct mtasts_result *r = NULL;
 	struct mtasts_error err = { 0, "" };
-	const struct mtasts_policy *p;
-	char old_id[MTASTS_ID_MAX + 1] = "", *old_text = NULL;
-	size_t old_len = 0;
 	int rc;
 
 	memset(o, 0, sizeof(*o));
@@ -369,23 +373,21 @@ refresh_one(struct mtasts_ctx *ctx, const char *domain, time_t now,
 		 */
 		cli_log(LOG_WARNING, "refresh: %s: %s; fetching", domain,
 		    err.text);
-		err.code = 0;
-		err.text[0] = '\0';
-		goto fetch;
+		return 1;
 	}
 	if (rc != MTASTS_OK) {
 		/* Gone since the listing (another process purged it). */
 		o->what = R_SKIPPED;
 		mtasts_strlcpy(o->reason, "no longer cached",
 		    sizeof(o->reason));
-		return;
+		return 0;
 	}
 	/* Drop entries unused and expired for cache_purge_after. */
 	if ((rc = purge_expired(ctx, e, now, "refresh", o->reason,
 	    sizeof(o->reason))) != 0) {
 		o->what = rc == 2 ? R_PURGED : R_FAILED;
 		mtasts_cache_item_free(e);
-		return;
+		return 0;
 	}
 	if (mtasts_cache_item_policy(e) == NULL) {
 		/* A negative entry: nothing to re-fetch. */
@@ -393,29 +395,38 @@ refresh_one(struct mtasts_ctx *ctx, const char *domain, time_t now,
 		mtasts_strlcpy(o->reason, "no policy cached (negative entry)",
 		    sizeof(o->reason));
 		mtasts_cache_item_free(e);
-		return;
+		return 0;
 	}
 	{
 		const char *t = mtasts_policy_text(mtasts_cache_item_policy(e),
-		    &old_len);
+		    &o->old_len);
 
-		mtasts_strlcpy(old_id, mtasts_cache_item_id(e),
-		    sizeof(old_id));
-		if ((old_text = malloc(old_len + 1)) != NULL) {
-			memcpy(old_text, t, old_len);
-			old_text[old_len] = '\0';
+		mtasts_strlcpy(o->old_id, mtasts_cache_item_id(e),
+		    sizeof(o->old_id));
+		if ((o->old_text = malloc(o->old_len + 1)) != NULL) {
+			memcpy(o->old_text, t, o->old_len);
+			o->old_text[o->old_len] = '\0';
 		}
 	}
 	mtasts_cache_item_free(e);
-fetch:
-	rc = mtasts_lookup(ctx, domain, MTASTS_LOOKUP_FORCE_FETCH, &r, &err);
+	return 1;
+}
+
+/* The second half: what the lookup did; log it, describe it in o. */
+static void
+refresh_finish(const char *domain, int rc, const struct mtasts_result *r,
+    const struct mtasts_error *err, struct refresh_out *o)
+{
+	const struct mtasts_policy *p;
+	const char *old_text = o->old_text, *old_id = o->old_id;
+	size_t old_len = o->old_len;
+
 	if (rc != MTASTS_OK) {
 		o->what = R_FAILED;
-		mtasts_strlcpy(o->reason, err.text[0] ? err.text :
+		mtasts_strlcpy(o->reason, err->text[0] ? err->text :
 		    mtasts_strerror(rc), sizeof(o->reason));
 		cli_log(LOG_ERR, "refresh: %s: FAILED: %s", domain, o->reason);
-		free(old_text);
-		return;
+		goto done;
 	}
 	p = mtasts_result_policy(r);
 	if (mtasts_result_source(r) == MTASTS_SOURCE_FETCHED && p != NULL) {
@@ -452,62 +463,26 @@ fetch:
 		cli_log(LOG_WARNING, "refresh: %s: FAILED: %s", domain,
 		    o->reason);
 	}
-	free(old_text);
-	mtasts_result_free(r);
+done:
+	free(o->old_text);
+	o->old_text = NULL;
 }
 
-/* One result line, worker to parent: what TAB domain TAB id ... LF. */
-static int
-refresh_send(int fd, const struct refresh_out *o)
+/* The domains being looked up, and where their outcome goes. */
+struct refresh_run {
+	struct refresh_out *res;
+	size_t *idx;			/* lookup j is res[idx[j]] */
+	const char **names;
+};
+
+static void
+refresh_done(void *arg, size_t j, int rc, const struct mtasts_result *r,
+    const struct mtasts_error *err)
 {
-	char line[sizeof(*o) + 64], reason[sizeof(o->reason)], *p;
-	int n;
+	struct refresh_run *run = arg;
+	struct refresh_out *o = &run->res[run->idx[j]];
 
-	mtasts_strlcpy(reason, o->reason, sizeof(reason));
-	for (p = reason; *p != '\0'; p++)
-		if (*p == '\t' || *p == '\n' || *p == '\r')
-			*p = ' ';
-	n = snprintf(line, sizeof(line), "%d\t%s\t%s\t%s\t%u\t%s\n",
-	    o->what, o->domain, o->id, o->mode, o->max_age, reason);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return -1;
-	/* < PIPE_BUF: one atomic write, never interleaved with others. */
-	return write(fd, line, (size_t)n) == n ? 0 : -1;
-}
-
-static int
-refresh_parse(char *line, struct refresh_out *o)
-{
-	char *f[6], *p = line;
-	uint64_t v;
-	int i;
-
-	memset(o, 0, sizeof(*o));
-	for (i = 0; i < 6; i++) {
-		f[i] = p;
-		if (i < 5) {
-			if ((p = strchr(p, '\t')) == NULL)
-				return -1;
-			*p++ = '\0';
-		}
-	}
-	if (mtasts_parse_u64(f[0], strlen(f[0]), R_NOUT - 1, &v) != 0)
-		return -1;
-	o->what = (int)v;
-	mtasts_strlcpy(o->domain, f[1], sizeof(o->domain));
-	mtasts_strlcpy(o->id, f[2], sizeof(o->id));
-	mtasts_strlcpy(o->mode, f[3], sizeof(o->mode));
-	if (mtasts_parse_u64(f[4], strlen(f[4]), UINT32_MAX, &v) == 0)
-		o->max_age = (unsigned)v;
-	mtasts_strlcpy(o->reason, f[5], sizeof(o->reason));
-	return 0;
-}
-
-static int
-cmp_out(const void *a, const void *b)
-{
-	return strcmp(((const struct refresh_out *)a)->domain,
-	    ((const struct refresh_out *)b)->domain);
+	refresh_finish(o->domain, rc, r, err, o);
 }
 
 static int
@@ -515,12 +490,11 @@ cmd_refresh(struct mtasts_ctx *ctx, int argc, char **argv)
 {
 	struct domain_list l;
 	struct refresh_out *res = NULL;
-	size_t cnt[R_NOUT] = { 0 }, nres = 0, i, nworkers, ntmp = 0,
-	    nlock = 0, len = 0, cap = 0;
-	char *buf = NULL, *line, *nl;
+	struct refresh_run run = { NULL, NULL, NULL };
+	struct mtasts_error err = { 0, "" };
+	size_t cnt[R_NOUT] = { 0 }, i, ntmp = 0, nlock = 0, nlook = 0;
 	time_t now = 0;
-	int k, json = 0, failed = 0, status, pfd[2];
-	pid_t *pids;
+	int k, json = 0, failed = 0;
 
 	for (k = 1; k < argc; k++) {
 		if (strcmp(argv[k], "--now") == 0 && k + 1 < argc) {
@@ -538,88 +512,41 @@ cmd_refresh(struct mtasts_ctx *ctx, int argc, char **argv)
 	now = now != 0 ? now : time(NULL);
 	if (list_domains(ctx, &l) != 0)
 		return EXIT_FAILED;
-	nworkers = (size_t)mtasts_admin_conf_int(ctx,
-	    MTASTS_ADMIN_REFRESH_CONCURRENCY);
-	if (nworkers > l.n)
-		nworkers = l.n;
-	if ((pids = calloc(nworkers + 1, sizeof(*pids))) == NULL ||
-	    (res = calloc(l.n + 1, sizeof(*res))) == NULL ||
-	    pipe(pfd) != 0) {
+	if ((res = calloc(l.n + 1, sizeof(*res))) == NULL ||
+	    (run.idx = calloc(l.n + 1, sizeof(*run.idx))) == NULL ||
+	    (run.names = calloc(l.n + 1, sizeof(*run.names))) == NULL) {
 		cli_log(LOG_ERR, "refresh: %s", strerror(errno));
-		free(pids);
 		free(res);
+		free(run.idx);
 		domain_list_free(&l);
 		return EXIT_FAILED;
 	}
-	fflush(stdout);
+	run.res = res;
 	/*
-	 * Bounded concurrency: worker w refreshes every nworkers-th domain
-	 * and reports each outcome as one line on the pipe. Each worker makes
-	 * its own resolver and TLS context on first use.
+	 * What the cache holds first (purges, negative entries), then the
+	 * lookups: one process, many in flight (D-REFRESH-1), the outcomes
+	 * in the order of the sorted domains, so no two lines interleave.
 	 */
-	for (i = 0; i < nworkers; i++) {
-		if ((pids[i] = fork()) == -1) {
-			cli_log(LOG_ERR, "refresh: fork: %s", strerror(errno));
-			failed = 1;
-			break;
+	for (i = 0; i < l.n; i++)
+		if (refresh_prepare(ctx, l.v[i], now, &res[i])) {
+			run.idx[nlook] = i;
+			run.names[nlook++] = res[i].domain;
 		}
-		if (pids[i] == 0) {
-			struct refresh_out o;
-			size_t j;
+	if (nlook > 0 && mtasts_refresh_run(ctx, run.names, nlook,
+	    MTASTS_LOOKUP_FORCE_FETCH, refresh_done, &run, &err) !=
+	    MTASTS_OK) {
+		cli_log(LOG_ERR, "refresh: %s", err.text);
+		for (i = 0; i < nlook; i++) {
+			struct refresh_out *o = &res[run.idx[i]];
 
-			close(pfd[0]);
-			for (j = i; j < l.n; j += nworkers) {
-				refresh_one(ctx, l.v[j], now, &o);
-				(void)refresh_send(pfd[1], &o);
-			}
-			fflush(stdout);
-			_exit(0);
+			free(o->old_text);
+			o->old_text = NULL;
+			o->what = R_FAILED;
+			mtasts_strlcpy(o->reason, err.text, sizeof(o->reason));
 		}
 	}
-	close(pfd[1]);
-	for (;;) {
-		ssize_t r;
-
-		if (len + 4096 > cap) {
-			char *nb = realloc(buf, cap + 65536);
-
-			if (nb == NULL) {
-				failed = 1;
-				break;
-			}
-			buf = nb;
-			cap += 65536;
-		}
-		r = read(pfd[0], buf + len, cap - len - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
-	close(pfd[0]);
-	for (i = 0; i < nworkers; i++) {
-		if (pids[i] <= 0)
-			continue;
-		if (waitpid(pids[i], &status, 0) == -1 || !WIFEXITED(status) ||
-		    WEXITSTATUS(status) != 0)
-			failed = 1;
-	}
-	if (buf != NULL) {
-		buf[len] = '\0';
-		for (line = buf; nres < l.n && (nl = strchr(line, '\n')) !=
-		    NULL; line = nl + 1) {
-			*nl = '\0';
-			if (refresh_parse(line, &res[nres]) == 0)
-				cnt[res[nres++].what]++;
-		}
-	}
-	/* A worker that died took its remaining domains with it. */
-	if (nres < l.n) {
-		cli_log(LOG_ERR, "refresh: %zu domain(s) not refreshed (a "
-		    "worker failed)", l.n - nres);
-		cnt[R_FAILED] += l.n - nres;
-	}
+	for (i = 0; i < l.n; i++)
+		cnt[res[i].what]++;
 	/* Temp files of dead stores, locks of purged domains. */
 	if (purge_stale(ctx, &ntmp, &nlock) != 0)
 		failed = 1;
@@ -628,9 +555,7 @@ cmd_refresh(struct mtasts_ctx *ctx, int argc, char **argv)
 	if (json) {
 		json_t *o = json_object(), *arr = json_array();
 
-		if (nres > 1)
-			qsort(res, nres, sizeof(*res), cmp_out);
-		for (i = 0; i < nres; i++) {
+		for (i = 0; i < l.n; i++) {
 			json_t *d = json_object();
 
 			json_object_set_new(d, "domain",
@@ -669,9 +594,9 @@ cmd_refresh(struct mtasts_ctx *ctx, int argc, char **argv)
 		    "unchanged, %zu failed, %zu purged, %zu skipped\n", l.n,
 		    cnt[R_REFRESHED], cnt[R_UNCHANGED], cnt[R_FAILED],
 		    cnt[R_PURGED], cnt[R_SKIPPED]);
-	free(buf);
+	free(run.names);
+	free(run.idx);
 	free(res);
-	free(pids);
 	domain_list_free(&l);
 	return failed ? EXIT_PARTIAL : EXIT_OK;
 }

@@ -1069,33 +1069,25 @@ dns_add_addr(struct sockaddr_storage *ss, int family, const void *ip,
 	}
 }
 
-int
-mtasts_dns_addrs(struct mtasts_ctx *ctx, const char *host, int port,
-    int deadline_ms, struct sockaddr_storage *addrs, size_t max, size_t *n,
+/*
+ * The addresses of host from its answered AAAA (q[0]) and A (q[1])
+ * queries: what mtasts_dns_addrs() returns. a[] gets the answers (the
+ * caller frees them).
+ */
+static int
+dns_addrs_fill(struct mtasts_ctx *ctx, const char *host, int port,
+    struct dns_pending *q, int deadline_ms, struct mtasts_dns_answer **a,
+    struct sockaddr_storage *addrs, size_t max, size_t *n,
     struct mtasts_error *err)
 {
-	/* Both families at once, under the one deadline. */
-	struct dns_pending q[2];
-	struct mtasts_dns_answer *a[2] = { NULL, NULL };
 	size_t i, k;
 	int rc, definite = 0;
 
-	*n = 0;
-	memset(q, 0, sizeof(q));
-	q[0].qname = q[1].qname = host;
-	q[0].rrtype = DNS_TYPE_AAAA;
-	q[1].rrtype = DNS_TYPE_A;
-	deadline_ms = dns_deadline(ctx, deadline_ms);
-	if ((rc = dns_run(ctx, q, 2, deadline_ms, err)) != MTASTS_OK) {
-		/* Cannot resolve at all: for the caller, try later. */
-		rc = rc == MTASTS_NOMEM ? rc : MTASTS_TEMPFAIL;
-		goto done;
-	}
 	for (i = 0; i < 2; i++)
 		if ((rc = dns_fill(ctx, &q[i], deadline_ms, &a[i])) !=
 		    MTASTS_OK) {
 			mtasts_err_set(err, rc, "out of memory");
-			goto done;
+			return rc;
 		}
 	for (i = 0; i < 2; i++) {
 		size_t want = i == 0 ? 16 : 4;
@@ -1136,6 +1128,33 @@ mtasts_dns_addrs(struct mtasts_ctx *ctx, const char *host, int port,
 		rc = mtasts_err(err, MTASTS_TEMPFAIL, "%s: %s", host,
 		    bad->why[0] != '\0' ? bad->why : "no usable address");
 	}
+	return rc;
+}
+
+int
+mtasts_dns_addrs(struct mtasts_ctx *ctx, const char *host, int port,
+    int deadline_ms, struct sockaddr_storage *addrs, size_t max, size_t *n,
+    struct mtasts_error *err)
+{
+	/* Both families at once, under the one deadline. */
+	struct dns_pending q[2];
+	struct mtasts_dns_answer *a[2] = { NULL, NULL };
+	size_t i;
+	int rc;
+
+	*n = 0;
+	memset(q, 0, sizeof(q));
+	q[0].qname = q[1].qname = host;
+	q[0].rrtype = DNS_TYPE_AAAA;
+	q[1].rrtype = DNS_TYPE_A;
+	deadline_ms = dns_deadline(ctx, deadline_ms);
+	if ((rc = dns_run(ctx, q, 2, deadline_ms, err)) != MTASTS_OK) {
+		/* Cannot resolve at all: for the caller, try later. */
+		rc = rc == MTASTS_NOMEM ? rc : MTASTS_TEMPFAIL;
+		goto done;
+	}
+	rc = dns_addrs_fill(ctx, host, port, q, deadline_ms, a, addrs, max, n,
+	    err);
 done:
 	for (i = 0; i < 2; i++) {
 		ub_resolve_free(q[i].res);
@@ -1260,5 +1279,126 @@ mtasts_dns_mx(struct mtasts_ctx *ctx, const char *domain, int deadline_ms,
 done:
 	free(mx);
 	mtasts_dns_answer_free(a);
+	return rc;
+}
+
+/* ---- many queries in flight, for one event loop (refresh.c) ---- */
+
+struct mtasts_dns_q {
+	struct dns_pending p;
+	char qname[MTASTS_DOMAIN_MAX + 2];
+};
+
+int
+mtasts_dns_async_open(struct mtasts_ctx *ctx, int *fd,
+    struct mtasts_error *err)
+{
+	struct mtasts_fdsnap fds;
+	struct mtasts_dns *d;
+	int rc;
+
+	*fd = -1;
+	mtasts_fd_snapshot(&fds);	/* D-FD-1 */
+	if ((rc = dns_get(ctx, &d, err)) == MTASTS_OK &&
+	    dns_probe_due(d) && (rc = dns_probe(ctx, d,
+	    ctx->cfg.dns_timeout_ms < DNS_PROBE_MAX_MS ?
+	    ctx->cfg.dns_timeout_ms : DNS_PROBE_MAX_MS, err)) != MTASTS_OK)
+		d = NULL;
+	if (rc == MTASTS_OK && d->state == MTASTS_DNSSEC_BROKEN)
+		rc = mtasts_err(err, MTASTS_ERROR, "resolver: %s", d->why);
+	if (rc == MTASTS_OK)
+		*fd = ub_fd(d->ub);
+	(void)mtasts_fd_cloexec_new(&fds);
+	return rc;
+}
+
+struct mtasts_dns_q *
+mtasts_dns_async_submit(struct mtasts_ctx *ctx, const char *qname,
+    int rrtype)
+{
+	struct mtasts_dns_q *q;
+	int r;
+
+	if (ctx->dns == NULL || ctx->dns->pid != getpid() ||
+	    (q = calloc(1, sizeof(*q))) == NULL)
+		return NULL;
+	mtasts_strlcpy(q->qname, qname, sizeof(q->qname));
+	q->p.qname = q->qname;
+	q->p.rrtype = rrtype;
+	mtasts_log(ctx, MTASTS_LOG_DEBUG, "dns: query %s %s", q->qname,
+	    dns_type_name(rrtype));
+	r = dns_submit(ctx->dns, &q->p);
+	if (r != 0) {
+		/* Refused: left to the blocking query, which says why. */
+		free(q);
+		return NULL;
+	}
+	q->p.submitted = 1;
+	return q;
+}
+
+int
+mtasts_dns_async_process(struct mtasts_ctx *ctx)
+{
+	int r;
+
+	if (ctx->dns == NULL)
+		return MTASTS_ERROR;
+	r = ub_process(ctx->dns->ub);
+	return r == 0 ? MTASTS_OK : MTASTS_ERROR;
+}
+
+int
+mtasts_dns_async_done(const struct mtasts_dns_q *q)
+{
+	return q->p.done;
+}
+
+void
+mtasts_dns_async_free(struct mtasts_ctx *ctx, struct mtasts_dns_q *q)
+{
+	if (q == NULL)
+		return;
+	/* After ub_cancel libunbound frees the result, never calls back. */
+	if (q->p.submitted && !q->p.done && ctx->dns != NULL)
+		(void)ub_cancel(ctx->dns->ub, q->p.async_id);
+	ub_resolve_free(q->p.res);
+	free(q);
+}
+
+int
+mtasts_dns_async_answer(struct mtasts_ctx *ctx, struct mtasts_dns_q *q,
+    int deadline_ms, struct mtasts_dns_answer **out,
+    struct mtasts_error *err)
+{
+	int rc;
+
+	/* As mtasts_dns_query() answers: a timeout is an answer too. */
+	if ((rc = dns_fill(ctx, &q->p, dns_deadline(ctx, deadline_ms),
+	    out)) == MTASTS_NOMEM)
+		mtasts_err_set(err, rc, "out of memory");
+	return rc;
+}
+
+int
+mtasts_dns_async_addrs(struct mtasts_ctx *ctx, const char *host, int port,
+    struct mtasts_dns_q *q6, struct mtasts_dns_q *q4, int deadline_ms,
+    struct sockaddr_storage *addrs, size_t max, size_t *n,
+    struct mtasts_error *err)
+{
+	struct dns_pending q[2];
+	struct mtasts_dns_answer *a[2] = { NULL, NULL };
+	int rc;
+
+	*n = 0;
+	q[0] = q6->p;
+	q[1] = q4->p;
+	q6->p.res = q4->p.res = NULL;	/* dns_fill() frees them */
+	rc = dns_addrs_fill(ctx, host, port, q, dns_deadline(ctx,
+	    deadline_ms), a, addrs, max, n, err);
+	ub_resolve_free(q[0].res);
+	ub_resolve_free(q[1].res);
+	mtasts_dns_answer_free(a[0]);
+	mtasts_dns_answer_free(a[1]);
 	return rc;
 }

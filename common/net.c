@@ -45,8 +45,6 @@
 /* Bytes moved between the socket and the BIO pair per call. */
 #define NET_IO_CHUNK 16384
 
-enum tls_op { OP_HANDSHAKE, OP_WRITE, OP_READ };
-
 /* X509_V_ERR_* names for the reasons we report. */
 static const struct {
 	long code;
@@ -249,120 +247,167 @@ race_order(const struct sockaddr_storage *addrs, size_t n, const int *err,
 	return k;
 }
 
-int
-mtasts_conn_race(struct mtasts_conn *c, const struct sockaddr_storage *addrs,
-    size_t n, int *err)
+void
+mtasts_race_begin(struct mtasts_race *rc, struct mtasts_conn *c,
+    const struct sockaddr_storage *addrs, size_t n, int *err)
 {
-	struct pollfd pfd[MTASTS_ADDRS_MAX];
-	size_t order[MTASTS_ADDRS_MAX], idx[MTASTS_ADDRS_MAX];
-	size_t norder, next = 0, npend = 0, i;
-	int64_t now, start_next = 0, wait;
-	int fd, e, r, winner = -1, last = -1;
-	socklen_t slen;
-
+	memset(rc, 0, sizeof(*rc));
 	if (n > MTASTS_ADDRS_MAX)
 		n = MTASTS_ADDRS_MAX;
-	norder = race_order(addrs, n, err, order);
+	rc->addrs = addrs;
+	rc->err = err;
+	rc->norder = race_order(addrs, n, err, rc->order);
+	rc->winner = rc->last = -1;
 	c->why[0] = '\0';
 	c->timed_out = 0;
-	while (winner < 0 && (next < norder || npend > 0)) {
-		now = mtasts_mono_ms();
-		if (now >= c->deadline) {
-			c->timed_out = 1;
-			mtasts_strlcpy(c->why, "timed out", sizeof(c->why));
-			/* Name the first attempt still pending. */
-			for (i = 0; i < next; i++)
-				if (err[order[i]] == MTASTS_RACE_UNTRIED) {
-					last = (int)order[i];
-					break;
-				}
-			for (i = 0; i < npend; i++)
-				err[idx[i]] = ETIMEDOUT;
-			break;
-		}
-		/* §5: the next attempt when the delay is up or none pend. */
-		if (next < norder && (npend == 0 || now >= start_next)) {
-			i = order[next++];
-			fd = connect_start(&addrs[i], &e);
-			if (e == 0) {
-				c->fd = fd;
-				winner = (int)i;
-				break;
-			}
-			if (fd < 0) {
-				err[i] = e;
-				last = (int)i;
-				continue;
-			}
-			pfd[npend].fd = fd;
-			pfd[npend].events = POLLOUT;
-			pfd[npend].revents = 0;
-			idx[npend++] = i;
-			start_next = now + MTASTS_RACE_DELAY_MS;
-			continue;
-		}
-		wait = c->deadline - now;
-		if (next < norder && start_next - now < wait)
-			wait = start_next - now;
-		r = poll(pfd, npend, wait > INT_MAX ? INT_MAX : (int)wait);
-		if (r < 0 && errno != EINTR) {
-			snprintf(c->why, sizeof(c->why), "poll: %s",
-			    strerror(errno));
-			for (i = 0; i < npend; i++)
-				err[idx[i]] = errno;
-			break;
-		}
-		for (i = 0; r > 0 && i < npend; ) {
-			if (pfd[i].revents == 0) {
-				i++;
-				continue;
-			}
-			e = 0;
-			slen = sizeof(e);
-			if (getsockopt(pfd[i].fd, SOL_SOCKET, SO_ERROR, &e,
-			    &slen) != 0)
-				e = errno;
-			else if (e == 0 && (pfd[i].revents & POLLOUT) == 0)
-				e = ECONNRESET;	/* POLLHUP, no error */
-			if (e == 0) {
-				/* First to complete wins (§5). */
-				c->fd = pfd[i].fd;
-				winner = (int)idx[i];
-				pfd[i] = pfd[--npend];
-				idx[i] = idx[npend];
-				break;
-			}
-			err[idx[i]] = e;
-			last = (int)idx[i];
-			close(pfd[i].fd);
-			pfd[i] = pfd[--npend];
-			idx[i] = idx[npend];
-			/* A failure starts the next attempt at once. */
-			start_next = 0;
-		}
+}
+
+/* The race is over: close the losers, say why when nobody won. */
+static int
+race_finish(struct mtasts_race *rc, struct mtasts_conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < rc->npend; i++) {
+		close(rc->pfd[i].fd);
+		if (rc->winner >= 0)
+			rc->err[rc->idx[i]] = MTASTS_RACE_UNTRIED;
 	}
-	/* The losers: closed, and free for a later race. */
-	for (i = 0; i < npend; i++) {
-		close(pfd[i].fd);
-		if (winner >= 0)
-			err[idx[i]] = MTASTS_RACE_UNTRIED;
-	}
-	if (winner >= 0) {
-		err[winner] = 0;
+	rc->npend = 0;
+	if (rc->winner >= 0) {
+		rc->err[rc->winner] = 0;
 		c->why[0] = '\0';
 		c->timed_out = 0;
-		return winner;
+		return 1;
 	}
 	if (c->why[0] == '\0') {
-		if (last >= 0)
-			mtasts_strlcpy(c->why, strerror(err[last]),
+		if (rc->last >= 0)
+			mtasts_strlcpy(c->why, strerror(rc->err[rc->last]),
 			    sizeof(c->why));
 		else
 			mtasts_strlcpy(c->why, "no address to try",
 			    sizeof(c->why));
 	}
-	c->race_last = last;
-	return -1;
+	c->race_last = rc->last;
+	return 1;
+}
+
+int
+mtasts_race_step(struct mtasts_race *rc, struct mtasts_conn *c,
+    int64_t *wake)
+{
+	int64_t now;
+	size_t i;
+	int fd, e;
+	socklen_t slen;
+
+	if (rc->poll_errno != 0) {
+		snprintf(c->why, sizeof(c->why), "poll: %s",
+		    strerror(rc->poll_errno));
+		for (i = 0; i < rc->npend; i++)
+			rc->err[rc->idx[i]] = rc->poll_errno;
+		for (i = 0; i < rc->npend; i++)
+			close(rc->pfd[i].fd);
+		rc->npend = 0;
+		return race_finish(rc, c);
+	}
+	/* What the last poll() saw. */
+	for (i = 0; i < rc->npend; ) {
+		if (rc->pfd[i].revents == 0) {
+			i++;
+			continue;
+		}
+		e = 0;
+		slen = sizeof(e);
+		if (getsockopt(rc->pfd[i].fd, SOL_SOCKET, SO_ERROR, &e,
+		    &slen) != 0)
+			e = errno;
+		else if (e == 0 && (rc->pfd[i].revents & POLLOUT) == 0)
+			e = ECONNRESET;	/* POLLHUP, no error */
+		if (e == 0) {
+			/* First to complete wins (§5). */
+			c->fd = rc->pfd[i].fd;
+			rc->winner = (int)rc->idx[i];
+			rc->pfd[i] = rc->pfd[--rc->npend];
+			rc->idx[i] = rc->idx[rc->npend];
+			return race_finish(rc, c);
+		}
+		rc->err[rc->idx[i]] = e;
+		rc->last = (int)rc->idx[i];
+		close(rc->pfd[i].fd);
+		rc->pfd[i] = rc->pfd[--rc->npend];
+		rc->idx[i] = rc->idx[rc->npend];
+		/* A failure starts the next attempt at once. */
+		rc->start_next = 0;
+	}
+	for (;;) {
+		if (rc->next >= rc->norder && rc->npend == 0)
+			return race_finish(rc, c);
+		now = mtasts_mono_ms();
+		if (now >= c->deadline) {
+			c->timed_out = 1;
+			mtasts_strlcpy(c->why, "timed out", sizeof(c->why));
+			/* Name the first attempt still pending. */
+			for (i = 0; i < rc->next; i++)
+				if (rc->err[rc->order[i]] ==
+				    MTASTS_RACE_UNTRIED) {
+					rc->last = (int)rc->order[i];
+					break;
+				}
+			for (i = 0; i < rc->npend; i++)
+				rc->err[rc->idx[i]] = ETIMEDOUT;
+			return race_finish(rc, c);
+		}
+		/* §5: the next attempt when the delay is up or none pend. */
+		if (rc->next < rc->norder &&
+		    (rc->npend == 0 || now >= rc->start_next)) {
+			i = rc->order[rc->next++];
+			fd = connect_start(&rc->addrs[i], &e);
+			if (e == 0) {
+				c->fd = fd;
+				rc->winner = (int)i;
+				return race_finish(rc, c);
+			}
+			if (fd < 0) {
+				rc->err[i] = e;
+				rc->last = (int)i;
+				continue;
+			}
+			rc->pfd[rc->npend].fd = fd;
+			rc->pfd[rc->npend].events = POLLOUT;
+			rc->pfd[rc->npend].revents = 0;
+			rc->idx[rc->npend++] = i;
+			rc->start_next = now + MTASTS_RACE_DELAY_MS;
+			continue;
+		}
+		*wake = c->deadline;
+		if (rc->next < rc->norder && rc->start_next < *wake)
+			*wake = rc->start_next;
+		for (i = 0; i < rc->npend; i++)
+			rc->pfd[i].revents = 0;
+		return 0;
+	}
+}
+
+int
+mtasts_conn_race(struct mtasts_conn *c, const struct sockaddr_storage *addrs,
+    size_t n, int *err)
+{
+	struct mtasts_race rc;
+	int64_t wake = 0, wait;
+	int r;
+
+	mtasts_race_begin(&rc, c, addrs, n, err);
+	while (mtasts_race_step(&rc, c, &wake) == 0) {
+		wait = wake - mtasts_mono_ms();
+		if (wait < 0)
+			wait = 0;
+		r = poll(rc.pfd, rc.npend, wait > INT_MAX ? INT_MAX :
+		    (int)wait);
+		if (r < 0 && errno != EINTR)
+			rc.poll_errno = errno;
+	}
+	return rc.winner;
 }
 
 int
@@ -599,23 +644,37 @@ done:
 	return rc;
 }
 
-/* Send everything OpenSSL has queued for the network. */
+/*
+ * Send what OpenSSL has queued for the network, without waiting: 0 all
+ * sent, 1 the socket is full (the rest stays in the pair), -1 error.
+ */
 static int
 flush_out(struct mtasts_conn *c)
 {
-	char tmp[NET_IO_CHUNK];
+	char *p;
 	int n;
+	ssize_t w;
 
-	while (BIO_ctrl_pending(c->net) > 0) {
-		if ((n = BIO_read(c->net, tmp, sizeof(tmp))) <= 0)
-			break;
-		if (mtasts_conn_send(c, tmp, (size_t)n) != 0)
-			return -1;
+	while ((n = BIO_nread0(c->net, &p)) > 0) {
+		w = send(c->fd, p, (size_t)n, MSG_NOSIGNAL);
+		if (w > 0) {
+			(void)BIO_nread(c->net, &p, (int)w);
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 1;
+		snprintf(c->why, sizeof(c->why), "send: %s", strerror(errno));
+		return -1;
 	}
 	return 0;
 }
 
-/* Move what the socket has (waiting for it) into OpenSSL's half. */
+/*
+ * Move what the socket has into OpenSSL's half, without waiting: 0 moved
+ * (or EOF seen), 1 nothing there yet, -1 error.
+ */
 static int
 fill_in(struct mtasts_conn *c)
 {
@@ -633,10 +692,20 @@ fill_in(struct mtasts_conn *c)
 		room = sizeof(tmp);
 	if (room == 0)
 		return 0;
-	if ((n = mtasts_conn_recv(c, tmp, room)) < 0)
+	for (;;) {
+		n = recv(c->fd, tmp, room, 0);
+		if (n >= 0 || errno != EINTR)
+			break;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 1;
+	if (n < 0) {
+		snprintf(c->why, sizeof(c->why), "recv: %s", strerror(errno));
 		return -1;
+	}
 	if (n == 0) {
 		/* The SSL side now sees EOF on its next read. */
+		c->eof = 1;
 		(void)BIO_shutdown_wr(c->net);
 		return 0;
 	}
@@ -648,23 +717,32 @@ fill_in(struct mtasts_conn *c)
 	return 0;
 }
 
-/*
- * Drive one TLS operation to completion or failure within the deadline.
- * Returns > 0 (handshake done, bytes written or read), 0 on a clean
- * close_notify (read), MTASTS_CONN_EOF_UNCLEAN (read), -1 on error.
- */
-static int
-tls_io(struct mtasts_conn *c, enum tls_op op, void *buf, int n)
+int
+mtasts_conn_tls_step(struct mtasts_conn *c, int op, void *buf, int n,
+    short *events)
 {
-	int r, e;
+	int r, e, f;
 
+	*events = 0;
+	/* A result held back until its bytes left (see below). */
+	if (c->held > 0) {
+		if ((f = flush_out(c)) != 0) {
+			if (f < 0)
+				return -1;
+			*events = POLLOUT;
+			return MTASTS_CONN_AGAIN;
+		}
+		r = c->held;
+		c->held = 0;
+		return r;
+	}
 	for (;;) {
 		ERR_clear_error();
 		switch (op) {
-		case OP_HANDSHAKE:
+		case MTASTS_TLS_HANDSHAKE:
 			r = SSL_do_handshake(c->ssl);
 			break;
-		case OP_WRITE:
+		case MTASTS_TLS_WRITE:
 			r = SSL_write(c->ssl, buf, n);
 			break;
 		default:
@@ -673,29 +751,50 @@ tls_io(struct mtasts_conn *c, enum tls_op op, void *buf, int n)
 		}
 		e = SSL_get_error(c->ssl, r);
 		/* Also sends a fatal alert, so the server logs why. */
-		if (flush_out(c) != 0 && r > 0)
+		f = flush_out(c);
+		if (f < 0 && r > 0)
 			return -1;
-		if (r > 0)
-			return r;
+		if (r > 0) {
+			if (f == 0)
+				return r;
+			/* Done for OpenSSL, not yet on the wire. */
+			c->held = r;
+			*events = POLLOUT;
+			return MTASTS_CONN_AGAIN;
+		}
 		switch (e) {
 		case SSL_ERROR_WANT_READ:
-			if (c->why[0] != '\0' || fill_in(c) != 0)
+			if (c->why[0] != '\0')
 				return -1;
+			if (f == 1) {
+				*events = POLLOUT;
+				return MTASTS_CONN_AGAIN;
+			}
+			if ((f = fill_in(c)) < 0)
+				return -1;
+			if (f == 1) {
+				*events = POLLIN;
+				return MTASTS_CONN_AGAIN;
+			}
 			continue;
 		case SSL_ERROR_WANT_WRITE:
 			if (c->why[0] != '\0')
 				return -1;
+			if (f == 1) {
+				*events = POLLOUT;
+				return MTASTS_CONN_AGAIN;
+			}
 			continue;
 		case SSL_ERROR_ZERO_RETURN:
 			return 0;
 		case SSL_ERROR_SSL:
-			if (op == OP_READ && c->eof &&
+			if (op == MTASTS_TLS_READ && c->eof &&
 			    ERR_GET_REASON(ERR_peek_error()) ==
 			    SSL_R_UNEXPECTED_EOF_WHILE_READING)
 				return MTASTS_CONN_EOF_UNCLEAN;
 			return -1;
 		case SSL_ERROR_SYSCALL:
-			if (op == OP_READ && c->eof)
+			if (op == MTASTS_TLS_READ && c->eof)
 				return MTASTS_CONN_EOF_UNCLEAN;
 			if (c->why[0] == '\0')
 				mtasts_strlcpy(c->why, c->eof ?
@@ -708,10 +807,31 @@ tls_io(struct mtasts_conn *c, enum tls_op op, void *buf, int n)
 	}
 }
 
+/*
+ * Drive one TLS operation to completion or failure within the deadline:
+ * the non-blocking step, and poll() while it cannot go on. Returns > 0
+ * (handshake done, bytes written or read), 0 on a clean close_notify
+ * (read), MTASTS_CONN_EOF_UNCLEAN (read), -1 on error.
+ */
+static int
+tls_io(struct mtasts_conn *c, int op, void *buf, int n)
+{
+	short ev;
+	int r;
+
+	for (;;) {
+		r = mtasts_conn_tls_step(c, op, buf, n, &ev);
+		if (r != MTASTS_CONN_AGAIN)
+			return r;
+		if (mtasts_conn_wait(c, ev) != 0)
+			return -1;
+	}
+}
+
 int
 mtasts_conn_tls_handshake(struct mtasts_conn *c)
 {
-	return tls_io(c, OP_HANDSHAKE, NULL, 0) > 0 ? 0 : -1;
+	return tls_io(c, MTASTS_TLS_HANDSHAKE, NULL, 0) > 0 ? 0 : -1;
 }
 
 int
@@ -724,7 +844,7 @@ mtasts_conn_tls_write(struct mtasts_conn *c, const void *buf, size_t len)
 	while (off < len) {
 		n = len - off > INT_MAX ? INT_MAX : (int)(len - off);
 		/* Not partial-write mode: SSL_write() takes all n or fails. */
-		if ((r = tls_io(c, OP_WRITE, (void *)(uintptr_t)(s + off),
+		if ((r = tls_io(c, MTASTS_TLS_WRITE, (void *)(uintptr_t)(s + off),
 		    n)) <= 0)
 			return -1;
 		off += (size_t)r;
@@ -735,7 +855,7 @@ mtasts_conn_tls_write(struct mtasts_conn *c, const void *buf, size_t len)
 int
 mtasts_conn_tls_read(struct mtasts_conn *c, void *buf, size_t size)
 {
-	return tls_io(c, OP_READ, buf, size > INT_MAX ? INT_MAX : (int)size);
+	return tls_io(c, MTASTS_TLS_READ, buf, size > INT_MAX ? INT_MAX : (int)size);
 }
 
 long

@@ -68,9 +68,10 @@ done:
 
 /*
  * Race a connection to the untried addresses (D-NET-3), then TLS, POST,
- * status line on the winner. 2xx is MTASTS_OK. Over net.c's connection,
- * so a collector that closes early (say a 413 before the whole body is
- * read) cannot kill us with SIGPIPE.
+ * status line on the winner. 2xx is MTASTS_OK. fetch.c's HTTPS state
+ * machine with a request of ours (one client, D-NET-6), over net.c's
+ * connection, so a collector that closes early (say a 413 before the
+ * whole body is read) cannot kill us with SIGPIPE.
  */
 static int
 post_one(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
@@ -78,87 +79,27 @@ post_one(struct mtasts_ctx *ctx, SSL_CTX *sctx, const char *host,
     const char *req, size_t reqlen, const char *body, size_t bodylen,
     int64_t deadline, int *status, struct mtasts_error *err)
 {
-	struct mtasts_http_parser ps;
-	struct mtasts_http_resp resp;
-	struct mtasts_conn c;
-	char *in = NULL, as[64];
-	size_t inlen = 0, i;
-	int rc = MTASTS_TEMPFAIL, r, left = 0;
-	int64_t now;
+	struct mtasts_https_req rq;
+	int rc = MTASTS_TEMPFAIL;
 
-	memset(&resp, 0, sizeof(resp));
-	mtasts_http_parser_init(&ps);
-	*status = 0;
-	mtasts_conn_init(&c, deadline);
-	if (mtasts_conn_race(&c, addrs, naddrs, aerr) < 0) {
-		if (c.race_last >= 0) {
-			mtasts_addr_text(&addrs[c.race_last], as, sizeof(as));
-			mtasts_err_set(err, rc, "connect %s (%s): %s", host,
-			    as, mtasts_conn_why(&c));
-		} else
-			mtasts_err_set(err, rc, "connect %s: %s", host,
-			    mtasts_conn_why(&c));
-		goto done;
-	}
-	for (i = 0; i < naddrs; i++)
-		if (aerr[i] == MTASTS_RACE_UNTRIED)
-			left++;
-	/* D-NET-4: a stalled handshake leaves time for the others. */
-	now = mtasts_mono_ms();
-	if (left > 0 && deadline > now)
-		c.deadline = now + (deadline - now) / 2;
-	/* PKIX + the URI's host (DNS-ID or IP address). */
-	if (mtasts_conn_tls_start(&c, sctx, host, MTASTS_TLS_PEER_URI_HOST) !=
-	    0) {
-		mtasts_err_set(err, rc, "TLS setup failed");
-		goto done;
-	}
-	if (mtasts_conn_tls_handshake(&c) != 0) {
-		long v = SSL_get_verify_result(c.ssl);
-
-		mtasts_err_set(err, rc, "TLS handshake with %s: %s", host,
-		    v != X509_V_OK ? X509_verify_cert_error_string(v) :
-		    c.timed_out ? "timed out" : "failed");
-		goto done;
-	}
-	c.deadline = deadline;
-	if (mtasts_conn_tls_write(&c, req, reqlen) != 0 ||
-	    mtasts_conn_tls_write(&c, body, bodylen) != 0) {
-		mtasts_err_set(err, rc, "sending to %s failed", host);
-		goto done;
-	}
-	if ((in = malloc(POST_RESPONSE_MAX)) == NULL) {
-		mtasts_err_set(err, MTASTS_NOMEM, "out of memory");
-		goto done;
-	}
-	/* Only the status matters (§5.4): stop once the head is parsed. */
-	while (inlen < POST_RESPONSE_MAX) {
-		r = mtasts_conn_tls_read(&c, in + inlen,
-		    POST_RESPONSE_MAX - inlen);
-		if (r <= 0)
-			break;
-		inlen += (size_t)r;
-		/* Incremental: each byte is parsed once (D-NET-5). */
-		mtasts_http_feed(&ps, in, inlen, 0, POST_RESPONSE_MAX, &resp);
-		if (resp.status != 0)
-			break;
-	}
-	if (resp.status == 0)
-		mtasts_http_feed(&ps, in, inlen, 1, POST_RESPONSE_MAX, &resp);
-	*status = resp.status;
-	if (resp.status >= 200 && resp.status <= 299)
+	memset(&rq, 0, sizeof(rq));
+	rq.peer = MTASTS_TLS_PEER_URI_HOST;	/* PKIX + the URI's host */
+	rq.head = req;
+	rq.headlen = reqlen;
+	rq.body = body;
+	rq.bodylen = bodylen;
+	rq.resp_max = POST_RESPONSE_MAX;
+	(void)mtasts_https_request(ctx, sctx, host, addrs, naddrs, aerr,
+	    deadline, &rq);
+	*status = rq.status;
+	if (rq.nomem)
+		rc = MTASTS_NOMEM;
+	else if (rq.why[0] == '\0')
 		rc = MTASTS_OK;
-	else
-		mtasts_err_set(err, rc, "%s answered HTTP %d", host,
-		    resp.status);
-done:
+	if (rc != MTASTS_OK)
+		mtasts_err_set(err, rc, "%s", rq.why);
 	mtasts_log(ctx, MTASTS_LOG_DEBUG, "report: POST to %s: status %d",
 	    host, *status);
-	mtasts_http_clear(&resp);
-	mtasts_http_parser_clear(&ps);
-	free(in);
-	mtasts_conn_close(&c);
-	ERR_clear_error();
 	return rc;
 }
 

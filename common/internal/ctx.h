@@ -131,6 +131,8 @@ struct mtasts_ctx {
 	/* config.c: where each key was set (MTASTS_CONF_* or a line) */
 	int conf_line[MTASTS_CK_COUNT];
 	int conf_checked;		/* mtasts_config_check() passed */
+	/* refresh.c: the network answers the running lookup replays */
+	struct mtasts_refresh_item *replay;
 };
 
 /* ctx.c */

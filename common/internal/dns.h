@@ -126,6 +126,37 @@ void mtasts_dns_txt_free(char **recs, size_t *lens, size_t n);
 int mtasts_dns_addrs(struct mtasts_ctx *ctx, const char *host, int port,
     int deadline_ms, struct sockaddr_storage *addrs, size_t max, size_t *n,
     struct mtasts_error *err);
+/*
+ * The resolver with many queries in flight, for one event loop
+ * (refresh.c): the same context, chain-of-trust check, answers and
+ * timeouts as mtasts_dns_query() and mtasts_dns_addrs(). open makes the
+ * resolver (checking the chain of trust when due) and gives the
+ * descriptor to poll for POLLIN; MTASTS_ERROR when it cannot be set up or
+ * is BROKEN (D-DNSSEC-2). submit never blocks (NULL: out of memory, no
+ * resolver, or libunbound refused it); process runs the callbacks
+ * (ub_process) after POLLIN; a query's answer is made once it is done or
+ * its deadline has passed (then "DNS timeout after <deadline_ms> ms");
+ * free cancels what is still pending. D-FD-1 is the caller's: submit and
+ * process make no descriptor snapshot (refresh.c takes one around the
+ * whole run; a snapshot costs a /proc/self/fd walk). async_addrs turns an AAAA and an A query of host into
+ * addresses as mtasts_dns_addrs() does (the queries are freed by the
+ * caller).
+ */
+struct mtasts_dns_q;
+int mtasts_dns_async_open(struct mtasts_ctx *ctx, int *fd,
+    struct mtasts_error *err);
+struct mtasts_dns_q *mtasts_dns_async_submit(struct mtasts_ctx *ctx,
+    const char *qname, int rrtype);
+int mtasts_dns_async_process(struct mtasts_ctx *ctx);
+int mtasts_dns_async_done(const struct mtasts_dns_q *q);
+int mtasts_dns_async_answer(struct mtasts_ctx *ctx, struct mtasts_dns_q *q,
+    int deadline_ms, struct mtasts_dns_answer **out,
+    struct mtasts_error *err);
+int mtasts_dns_async_addrs(struct mtasts_ctx *ctx, const char *host, int port,
+    struct mtasts_dns_q *q6, struct mtasts_dns_q *q4, int deadline_ms,
+    struct sockaddr_storage *addrs, size_t max, size_t *n,
+    struct mtasts_error *err);
+void mtasts_dns_async_free(struct mtasts_ctx *ctx, struct mtasts_dns_q *q);
 
 struct mtasts_dns_mx {
 	unsigned pref;

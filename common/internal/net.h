@@ -9,6 +9,8 @@
 #ifndef MTASTS_INTERNAL_NET_H
 #define MTASTS_INTERNAL_NET_H
 
+#include <poll.h>
+
 #include "internal/base.h"
 
 struct mtasts_config;
@@ -34,6 +36,8 @@ struct mtasts_conn {
 	int race_last;			/* see mtasts_conn_race() */
 	struct ssl_st *ssl;		/* after mtasts_conn_tls_start() */
 	struct bio_st *net;		/* our half of the BIO pair */
+	int held;			/* mtasts_conn_tls_step(): result
+					 * waiting for its bytes to leave */
 	char why[MTASTS_REASON_MAX];	/* the I/O failure, "" none */
 };
 
@@ -43,6 +47,33 @@ struct mtasts_conn {
 
 /* mtasts_conn_tls_read(): TCP closed without a TLS close_notify. */
 #define MTASTS_CONN_EOF_UNCLEAN (-2)
+/* mtasts_conn_tls_step(): cannot go on until the socket is ready. */
+#define MTASTS_CONN_AGAIN (-3)
+
+/* The operations of mtasts_conn_tls_step(). */
+enum mtasts_tls_op { MTASTS_TLS_HANDSHAKE, MTASTS_TLS_WRITE, MTASTS_TLS_READ };
+
+/*
+ * mtasts_conn_race() as a state machine, for callers that wait on many
+ * things at once (refresh.c). begin, then step until it returns 1; while
+ * it returns 0, poll pfd[0..npend) (their events are set) until *wake,
+ * and step again (revents as poll() left them; a failed poll: set
+ * poll_errno). winner is then the index (c->fd connected) or -1, with
+ * err[], c->why, c->timed_out, c->race_last as mtasts_conn_race() says.
+ */
+struct mtasts_race {
+	const struct sockaddr_storage *addrs;
+	int *err;
+	size_t order[MTASTS_ADDRS_MAX], idx[MTASTS_ADDRS_MAX];
+	struct pollfd pfd[MTASTS_ADDRS_MAX];
+	size_t norder, next, npend;
+	int64_t start_next;
+	int winner, last, poll_errno;
+};
+void mtasts_race_begin(struct mtasts_race *rc, struct mtasts_conn *c,
+    const struct sockaddr_storage *addrs, size_t n, int *err);
+int mtasts_race_step(struct mtasts_race *rc, struct mtasts_conn *c,
+    int64_t *wake);
 
 /* How mtasts_conn_tls_start() checks the server's name. */
 enum mtasts_tls_peer {
@@ -111,6 +142,15 @@ size_t mtasts_tls_ca_count(struct ssl_ctx_st *sctx);
 int mtasts_conn_tls_start(struct mtasts_conn *c, struct ssl_ctx_st *sctx,
     const char *host, int peer);
 int mtasts_conn_tls_handshake(struct mtasts_conn *c);
+/*
+ * One non-blocking step of a TLS operation (enum mtasts_tls_op) on c: the
+ * result the blocking calls below would give, or MTASTS_CONN_AGAIN with
+ * *events (POLLIN/POLLOUT) to wait for on c->fd before the next step (the
+ * same operation, the same arguments). Deadlines are the caller's: the
+ * blocking calls are this step and mtasts_conn_wait().
+ */
+int mtasts_conn_tls_step(struct mtasts_conn *c, int op, void *buf, int n,
+    short *events);
 /* Write all len bytes. */
 int mtasts_conn_tls_write(struct mtasts_conn *c, const void *buf,
     size_t len);

@@ -9,7 +9,9 @@
  *   - an unusable cache entry is "unknown", not "not cached" (D-CACHE-6);
  *   - an impossible _mta-sts name is a definite "none" without a query
  *     (D-NAME-1);
- *   - a lock error while a valid cached policy applies is logged.
+ *   - a lock error while a valid cached policy applies is logged;
+ *   - mtasts_refresh_run() over a network table not its own runs each
+ *     lookup once, in order, as mtasts_lookup() would (D-REFRESH-1).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 #include "internal/cache.h"
 #include "internal/ctx.h"
 #include "internal/util.h"
+#include "mtasts_refresh.h"
 #include "fakenet.h"
 #include "t.h"
 
@@ -546,6 +549,87 @@ test_unusable_entry(void)
 	pair_close(&p);
 }
 
+struct refresh_seen {
+	size_t n, order[8];
+	struct ans a[8];
+};
+
+static void
+refresh_cb(void *arg, size_t i, int rc, const struct mtasts_result *r,
+    const struct mtasts_error *err)
+{
+	struct refresh_seen *s = arg;
+	struct ans *a;
+
+	(void)err;
+	if (s->n >= 8)
+		return;
+	s->order[s->n] = i;
+	a = &s->a[s->n++];
+	memset(a, 0, sizeof(*a));
+	a->rc = rc;
+	a->mode = -1;
+	if (r == NULL)
+		return;
+	a->status = mtasts_result_status(r);
+	a->source = mtasts_result_source(r);
+	if (mtasts_result_policy(r) != NULL)
+		a->mode = mtasts_policy_mode(mtasts_result_policy(r));
+	if (mtasts_result_id(r) != NULL)
+		mtasts_strlcpy(a->id, mtasts_result_id(r), sizeof(a->id));
+}
+
+/*
+ * D-REFRESH-1: over a network table not its own (here the fake), the
+ * engine is mtasts_lookup() for each domain, one after another, in order.
+ */
+static void
+test_refresh_run_fake_network(void)
+{
+	static const char *const doms[] = { "r1.example", "r2.example",
+		"r3.example" };
+	struct refresh_seen seen;
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_ctx *ctx;
+	struct fakenet f;
+	char dir[600], id[MTASTS_ID_MAX + 1];
+	size_t i;
+
+	fresh_dir(dir, sizeof(dir), "refresh");
+	ctx = new_ctx(dir, T0);
+	fakenet_attach(&f, ctx);
+	mtasts_strlcpy(f.txt, "v=STSv1; id=v1", sizeof(f.txt));
+	f.body = ENFORCE;
+	memset(&seen, 0, sizeof(seen));
+	CHECK(mtasts_refresh_run(ctx, doms, 3, MTASTS_LOOKUP_FORCE_FETCH,
+	    refresh_cb, &seen, &err) == MTASTS_OK);
+	CHECK(seen.n == 3);
+	for (i = 0; i < seen.n; i++) {
+		CHECK(seen.order[i] == i);
+		CHECK_POLICY(seen.a[i], MTASTS_MODE_ENFORCE, "v1");
+		CHECK(seen.a[i].source == MTASTS_SOURCE_FETCHED);
+		CHECK(cached(ctx, doms[i], id, sizeof(id), NULL) ==
+		    MTASTS_MODE_ENFORCE && strcmp(id, "v1") == 0);
+	}
+	CHECK(f.queries == 3 && f.fetches == 3);
+	/* A failed fetch keeps each cached policy. */
+	f.body = NULL;
+	memset(&seen, 0, sizeof(seen));
+	CHECK(mtasts_refresh_run(ctx, doms, 3, MTASTS_LOOKUP_FORCE_FETCH,
+	    refresh_cb, &seen, &err) == MTASTS_OK);
+	CHECK(seen.n == 3 && f.fetches == 6);
+	for (i = 0; i < seen.n; i++) {
+		CHECK_POLICY(seen.a[i], MTASTS_MODE_ENFORCE, "v1");
+		CHECK(seen.a[i].source == MTASTS_SOURCE_CACHE);
+	}
+	/* Nothing to do: no call. */
+	memset(&seen, 0, sizeof(seen));
+	CHECK(mtasts_refresh_run(ctx, doms, 0, MTASTS_LOOKUP_FORCE_FETCH,
+	    refresh_cb, &seen, &err) == MTASTS_OK && seen.n == 0);
+	fakenet_detach(&f);
+	mtasts_ctx_free(ctx);
+}
+
 int
 main(void)
 {
@@ -564,6 +648,7 @@ main(void)
 	test_lock_error_logged();
 	test_impossible_name();
 	test_unusable_entry();
+	test_refresh_run_fake_network();
 	{
 		char cmd[600];
 

@@ -889,6 +889,124 @@ class Cache(Base):
         self.assertEqual(s.rc, 0, s)
 
 
+# ============================ bulk refresh (decisions.md D-REFRESH-1)
+
+class Refresh(Base):
+    """`mtasts refresh` of many cached domains, many in flight in one
+    process: per-domain results as one lookup each would give them, the
+    cached policy kept on every failure, one line per domain in domain
+    order, and a stalled host holding only its own slot."""
+
+    def _refresh_mix(self, conc, n_ok=12):
+        c = W.client(refresh_concurrency=conc)
+        tag = "rfm%d" % conc
+        doms = {}
+
+        def add(kind, i=0):
+            d = "%s-%s%d.test" % (tag, kind, i)
+            self.seed(d, client=c)
+            doms[d] = kind
+            return d
+        for i in range(n_ok):
+            add("same", i)
+        for i in range(3):
+            d = add("newid", i)
+            W.set_txt(d, "v=STSv1; id=v2")
+            W.set_policy(d, Policy(mode="testing", mx=["mx2." + d]))
+        d = add("servfail")
+        W.set_dns_failure("_mta-sts." + d, "servfail")
+        d = add("stall")
+        W.set_policy(d, Policy(silent=True))
+        d = add("slow")
+        W.set_policy(d, Policy(delay_ms=int(FETCH_TIMEOUT * 3000)))
+        d = add("tls")
+        W.set_policy(d, Policy(cert="expired"))
+        d = add("notfound")
+        W.set_policy(d, Policy(status=404))
+        r = c.run("--stderr", "-v", "refresh", "--json")
+        return c, doms, r
+
+    def _check_mix(self, c, doms, r):
+        self.assertEqual(r.rc, 4, r)
+        self.assertEqual(r["cached"], len(doms), r)
+        got = {x["domain"]: x for x in r["domains"]}
+        self.assertEqual(sorted(got), sorted(doms), r)
+        self.assertEqual([x["domain"] for x in r["domains"]], sorted(doms))
+        want = {"same": "unchanged", "newid": "refreshed",
+                "servfail": "unchanged", "stall": "failed",
+                "slow": "failed", "tls": "failed", "notfound": "failed"}
+        for d, kind in doms.items():
+            x = got[d]
+            self.assertEqual(x["result"], want[kind], (d, x))
+            if kind == "newid":
+                self.assertEqual((x["id"], x["mode"]), ("v2", "testing"), x)
+            elif want[kind] == "unchanged":
+                self.assertEqual(x["id"], "v1", x)
+            else:
+                self.assertTrue(x["reason"].endswith("cached policy kept"),
+                                x)
+        self.assertIn("timed out", got[[d for d in doms
+                                        if doms[d] == "stall"][0]]["reason"])
+        self.assertIn(WEBPKI, got[[d for d in doms
+                                   if doms[d] == "tls"][0]]["reason"])
+        self.assertIn("HTTP status 404", got[[d for d in doms
+                                              if doms[d] == "notfound"][0]]
+                      ["reason"])
+        for k, v in (("unchanged", sum(1 for k in doms.values()
+                                       if k in ("same", "servfail"))),
+                     ("refreshed", 3), ("failed", 4)):
+            self.assertEqual(r[k], v, r)
+        # Each fetch once: the seed and the refresh, never a second try.
+        for d, kind in doms.items():
+            if kind in ("same", "newid", "servfail", "slow", "notfound"):
+                self.assertEqual(len(self.reqs(d)), 2, (d, self.reqs(d)))
+        # The cache afterwards: the new policy, or the old one kept.
+        for d, kind in doms.items():
+            s = c.run("cache", "show", d)
+            self.assertEqual(s.rc, 0, s)
+            self.assertEqual(s["policy"]["id"],
+                             "v2" if kind == "newid" else "v1", (d, s))
+            lk = c.lookup(d, now=int(time.time()))
+            self.assertPolicy(lk, "testing" if kind == "newid" else
+                              "enforce", "cache" if kind != "servfail"
+                              else None)
+        # refresh is not a delivery: no TLS-RPT record (as before).
+        spool = c.opts["tlsrpt_dir"]
+        recs = [f for f in os.listdir(spool)] if os.path.isdir(spool) \
+            else []
+        self.assertEqual([f for f in recs if f.endswith(".jsonl")], [],
+                         recs)
+        # Whole lines only, each domain's refresh line once, in order.
+        lines = r.err.splitlines()
+        for ln in lines:
+            self.assertRegex(ln, r"^mtasts(\[\d+\])?: ", ln)
+        rl = [m.group(1) for m in (re.match(
+            r"^mtasts(?:\[\d+\])?: (?:[a-z]+: )?refresh: ([^:]+): ", ln)
+            for ln in lines) if m]
+        self.assertEqual(rl, sorted(doms), r.err[-3000:])
+        # Every line that names a domain (its DNS, fetch, lookup and
+        # refresh lines) comes in that domain's block, blocks in order.
+        seq = []
+        for ln in lines:
+            m = re.search(r"(rfm\d+-[a-z]+\d+\.test)", ln)
+            if m and (not seq or seq[-1] != m.group(1)):
+                seq.append(m.group(1))
+        self.assertEqual(seq, sorted(doms), r.err[-3000:])
+
+    def test_refresh_mix_many_in_flight(self):
+        c, doms, r = self._refresh_mix(8)
+        self._check_mix(c, doms, r)
+        # The three hosts past their deadline ran side by side.
+        self.assertLess(r.elapsed, 2 * FETCH_TIMEOUT + SLACK, r)
+
+    def test_refresh_stalled_host_holds_only_its_slot(self):
+        # Two slots: while one waits out the stalled and the slow hosts,
+        # the other does every other domain.
+        c, doms, r = self._refresh_mix(2, n_ok=20)
+        self._check_mix(c, doms, r)
+        self.assertLess(r.elapsed, 2 * FETCH_TIMEOUT + SLACK, r)
+
+
 # ============================== DNSSEC (decisions.md D-DNSSEC-1..4)
 #
 # A really signed zone: sec.test, keys from ldns-keygen, signed by
@@ -1392,7 +1510,7 @@ def main():
         if a.k:
             loader.testNamePatterns = ["*%s*" % k for k in a.k]
         suite = unittest.TestSuite()
-        for cls in (Discovery, Fetch, Cache, Dnssec,
+        for cls in (Discovery, Fetch, Cache, Refresh, Dnssec,
                     globals()["FetchVectors"],
                     globals()["CacheVectors"]):
             suite.addTests(loader.loadTestsFromTestCase(cls))
