@@ -538,7 +538,8 @@ check_mx(struct mtasts_ctx *ctx, struct dom *d)
 		if (by != NULL)
 			continue;
 		why[0] = '\0';
-		if (mtasts_mx_explain_miss(d->pol, d->mx[i].name, why, sizeof(why)))
+		if (mtasts_mx_explain_miss(d->pol, d->mx[i].name, why,
+			sizeof(why)))
 			jset_str(o, "hint", why);
 		if (nbad++ == 0)
 			mtasts_strlcpy(first_bad, d->mx[i].name,
@@ -574,7 +575,8 @@ check_mx(struct mtasts_ctx *ctx, struct dom *d)
 		/* The summary replaces the per-host failure of equal rank. */
 		c->msg[0] = c->fix[0] = '\0';
 		why[0] = '\0';
-		(void)mtasts_mx_explain_miss(d->pol, first_bad, why, sizeof(why));
+		(void)mtasts_mx_explain_miss(d->pol, first_bad, why,
+		    sizeof(why));
 		set_st(c, ST_FAIL, "list the MX hosts in the policy's mx lines "
 		    "and bump the id", "no MX host matches the policy: "
 		    "compliant senders cannot deliver to %s at all (%s%s%s)",
@@ -1530,13 +1532,15 @@ check_local_dnssec(struct mtasts_ctx *ctx, struct dom *d)
 		set_st(c, ST_WARN, "use a resolver that returns DNSSEC records "
 		    "(e.g. a local unbound), or set dnssec = off to silence this",
 		    "dnssec = auto: validation is switched off in every process "
-		    "(%s)", why);
+		    "(%s)",
+		    why);
 		break;
 	case MTASTS_ADMIN_DNSSEC_BROKEN:
 		set_st(c, ST_FAIL, "use a resolver that returns DNSSEC records, "
 		    "or set dnssec = auto or off", "dnssec = on but the resolver "
 		    "path cannot validate the trust anchor: every lookup that "
-		    "needs DNS is deferred (%s)", why);
+		    "needs DNS is deferred (%s)",
+		    why);
 		break;
 	default:
 		set_st(c, ST_WARN, "check that the resolver answers", "dnssec = "

@@ -215,8 +215,8 @@ cli_scan(struct mtasts_ctx *ctx, struct cli_scan *sc)
 	else
 		snprintf(sc->spool_err, sizeof(sc->spool_err), "%s",
 		    err.text);
-	if (mtasts_admin_report_states(ctx, sc->day - STATE_DAYS * DAY, sc->rstate,
-	    pending_add, &pend) == 0)
+	if (mtasts_admin_report_states(ctx, sc->day - STATE_DAYS * DAY,
+		sc->rstate, pending_add, &pend) == 0)
 		sc->state_ok = 1;
 	else
 		snprintf(sc->state_err, sizeof(sc->state_err),

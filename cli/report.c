@@ -432,7 +432,8 @@ cmd_report(struct mtasts_ctx *ctx, int argc, char **argv)
 		snprintf(mark, sizeof(mark), "%s/%s", report_dir(ctx), ymd);
 		err.text[0] = '\0';
 		if (mtasts_mkdir_p(mark, 0750, NULL) != 0 ||
-		    mtasts_admin_report_mark_day(ctx, mark, &err) != MTASTS_OK) {
+		    mtasts_admin_report_mark_day(ctx, mark, &err) !=
+			MTASTS_OK) {
 			cli_log(LOG_ERR, "report send: %s: %s", mark,
 			    err.text[0] ? err.text : strerror(errno));
 			if (rc == EXIT_OK)

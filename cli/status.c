@@ -80,9 +80,11 @@ cmd_status(struct mtasts_ctx *ctx, int argc, char **argv)
 
 		if (strcmp(argv[k], "--json") == 0)
 			json = 1;
-		else if (strcmp(argv[k], "--now") == 0 && k + 1 < (size_t)argc &&
+		else if (strcmp(argv[k], "--now") == 0 &&
+		    k + 1 < (size_t)argc &&
 		    mtasts_parse_u64(argv[k + 1], strlen(argv[k + 1]),
-		    (uint64_t)1 << 40, &v) == 0 && v != 0) {
+			(uint64_t)1 << 40, &v) == 0 &&
+		    v != 0) {
 			mtasts_ctx_set_now(ctx, (time_t)v);
 			k++;
 		} else if (cli_is_help(argv[k]))

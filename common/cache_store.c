@@ -622,7 +622,8 @@ cache_purge_lock(int dfd, const char *name, size_t len)
 		return 0;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    flock(fd, LOCK_EX | LOCK_NB) == 0 &&
-	    mtasts_cache_same_file(dfd, name, fd) && unlinkat(dfd, name, 0) == 0)
+	    mtasts_cache_same_file(dfd, name, fd) &&
+	    unlinkat(dfd, name, 0) == 0)
 		rc = 1;
 	close(fd);
 	return rc;
@@ -705,7 +706,8 @@ mtasts_cache_note_due(struct mtasts_ctx *ctx, const char *name,
 
 	if (ctx->cache_readonly ||
 	    (size_t)snprintf(file, sizeof(file), ".note-%s", name) >=
-	    sizeof(file) || mtasts_cache_dir_open(ctx, 1, &dfd, NULL) != MTASTS_OK)
+		sizeof(file) ||
+	    mtasts_cache_dir_open(ctx, 1, &dfd, NULL) != MTASTS_OK)
 		return 1;
 	fd = mtasts_open_file(dfd, file, O_WRONLY | O_CREAT, 0660, NULL);
 	close(dfd);

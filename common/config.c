@@ -49,8 +49,8 @@ static const struct conf_enum enum_dnssec[] = {
 	{ "on", 1 }, { "off", 0 }, { "auto", -1 }, { NULL, 0 }
 };
 static const struct conf_enum enum_dns_failure[] = {
-	{ "none", MTASTS_DNSFAIL_NONE }, { "tempfail", MTASTS_DNSFAIL_TEMPFAIL },
-	{ NULL, 0 }
+	{ "none", MTASTS_DNSFAIL_NONE },
+	{ "tempfail", MTASTS_DNSFAIL_TEMPFAIL }, { NULL, 0 }
 };
 /* report_failure_reason, cache_memo: 0 on (the default), -1 off. */
 static const struct conf_enum enum_on_off[] = {
@@ -89,118 +89,119 @@ struct conf_key {
 
 static const struct conf_key conf_table[] = {
 	{ .name = "resolver", .key = MTASTS_CK_RESOLVER, .type = CT_RESOLVER,
-	  .repeat = 1, .shown = "127.0.0.1", .section = "DNS",
-	  .doc = "DNS servers to forward to, IP or IP@port, repeatable (at "
-	  "most 8).\nDefault: the servers in /etc/resolv.conf." },
+	    .repeat = 1, .shown = "127.0.0.1", .section = "DNS",
+	    .doc = "DNS servers to forward to, IP or IP@port, repeatable (at "
+	    "most 8).\nDefault: the servers in /etc/resolv.conf." },
 	{ .name = "dnssec", .key = MTASTS_CK_DNSSEC, .type = CT_ENUM,
-	  MEMBER(dnssec), .names = enum_dnssec, .shown = "auto",
-	  .is_default = 1,
-	  .doc = "DNSSEC validation: on, off or auto (validate when "
-	  "trust_anchor_file\nexists and the resolver path can validate it)." },
+	    MEMBER(dnssec), .names = enum_dnssec, .shown = "auto",
+	    .is_default = 1,
+	    .doc = "DNSSEC validation: on, off or auto (validate when "
+	    "trust_anchor_file\nexists and the resolver path can validate "
+	    "it)." },
 	{ .name = "trust_anchor_file", .key = MTASTS_CK_TRUST_ANCHOR_FILE,
-	  .type = CT_PATH, MEMBER(trust_anchor_file),
-	  .shown = "/usr/share/dns/root.key", .is_default = 1 },
+	    .type = CT_PATH, MEMBER(trust_anchor_file),
+	    .shown = "/usr/share/dns/root.key", .is_default = 1 },
 	{ .name = "dns_timeout", .key = MTASTS_CK_DNS_TIMEOUT,
-	  SECONDS(1, 120, 1000), MEMBER(dns_timeout_ms), .shown = "5",
-	  .is_default = 1,
-	  .doc = "Seconds, %R: deadline of one DNS query." },
+	    SECONDS(1, 120, 1000), MEMBER(dns_timeout_ms), .shown = "5",
+	    .is_default = 1,
+	    .doc = "Seconds, %R: deadline of one DNS query." },
 	{ .name = "dns_failure", .key = MTASTS_CK_DNS_FAILURE, .type = CT_ENUM,
-	  MEMBER(dns_failure), .names = enum_dns_failure, .shown = "none",
-	  .is_default = 1,
-	  .doc = "A temporary DNS failure for a domain without a valid cached "
-	  "policy:\nnone (deliver as without a policy, RFC 8461 section 3.3) "
-	  "or tempfail." },
+	    MEMBER(dns_failure), .names = enum_dns_failure, .shown = "none",
+	    .is_default = 1,
+	    .doc = "A temporary DNS failure for a domain without a valid "
+	    "cached policy:\nnone (deliver as without a policy, RFC 8461 "
+	    "section 3.3) or tempfail." },
 	{ .name = "resolve_special_zone", .key = MTASTS_CK_RESOLVE_SPECIAL_ZONE,
-	  .type = CT_ZONE, .repeat = 1, .shown = "test",
-	  .doc = "A special-use zone (RFC 6761) resolved through the "
-	  "resolvers; for\nprivate test zones only; repeatable. Default: "
-	  "none." },
+	    .type = CT_ZONE, .repeat = 1, .shown = "test",
+	    .doc = "A special-use zone (RFC 6761) resolved through the "
+	    "resolvers; for\nprivate test zones only; repeatable. Default: "
+	    "none." },
 
 	{ .name = "ca_file", .key = MTASTS_CK_CA_FILE, .type = CT_PATH,
-	  MEMBER(ca_file), .shown = "/etc/ssl/certs/ca-certificates.crt",
-	  .section = "HTTPS policy fetch",
-	  .doc = "CA store for the policy hosts (PEM bundle or hashed "
-	  "directory).\nDefault: the system store." },
+	    MEMBER(ca_file), .shown = "/etc/ssl/certs/ca-certificates.crt",
+	    .section = "HTTPS policy fetch",
+	    .doc = "CA store for the policy hosts (PEM bundle or hashed "
+	    "directory).\nDefault: the system store." },
 	{ .name = "ca_path", .key = MTASTS_CK_CA_PATH, .type = CT_PATH,
-	  MEMBER(ca_path), .shown = "/etc/ssl/certs" },
+	    MEMBER(ca_path), .shown = "/etc/ssl/certs" },
 	{ .name = "fetch_timeout", .key = MTASTS_CK_FETCH_TIMEOUT,
-	  SECONDS(1, 300, 1000), MEMBER(fetch_timeout_ms), .shown = "20",
-	  .is_default = 1,
-	  .doc = "Seconds, %R: one deadline for a whole policy fetch." },
+	    SECONDS(1, 300, 1000), MEMBER(fetch_timeout_ms), .shown = "20",
+	    .is_default = 1,
+	    .doc = "Seconds, %R: one deadline for a whole policy fetch." },
 
 	{ .name = "cache_dir", .key = MTASTS_CK_CACHE_DIR, .type = CT_PATH,
-	  MEMBER(cache_dir), .shown = "/var/cache/mtasts", .is_default = 1,
-	  .section = "Policy cache" },
+	    MEMBER(cache_dir), .shown = "/var/cache/mtasts", .is_default = 1,
+	    .section = "Policy cache" },
 	{ .name = "cache_memo", .key = MTASTS_CK_CACHE_MEMO, .type = CT_ENUM,
-	  MEMBER(cache_memo), .names = enum_on_off, .shown = "on",
-	  .is_default = 1 },
+	    MEMBER(cache_memo), .names = enum_on_off, .shown = "on",
+	    .is_default = 1 },
 	/* Default -1: follows fetch_timeout. */
 	{ .name = "lock_wait", .key = MTASTS_CK_LOCK_WAIT,
-	  SECONDS(0, 300, 1000), MEMBER(lock_wait_ms), .shown = "20",
-	  .doc = "Seconds, %R, that a process waits for another's fetch of "
-	  "the same\ndomain. Default: fetch_timeout." },
+	    SECONDS(0, 300, 1000), MEMBER(lock_wait_ms), .shown = "20",
+	    .doc = "Seconds, %R, that a process waits for another's fetch of "
+	    "the same\ndomain. Default: fetch_timeout." },
 	{ .name = "txt_check_interval", .key = MTASTS_CK_TXT_CHECK_INTERVAL,
-	  SECONDS(0, 86400 * 7, 1), MEMBER(txt_check_interval),
-	  .shown = "3600", .is_default = 1,
-	  .doc = "Seconds, %R: a policy whose TXT record was checked this "
-	  "recently\nis used without DNS or HTTPS." },
+	    SECONDS(0, 86400 * 7, 1), MEMBER(txt_check_interval),
+	    .shown = "3600", .is_default = 1,
+	    .doc = "Seconds, %R: a policy whose TXT record was checked this "
+	    "recently\nis used without DNS or HTTPS." },
 	{ .name = "cache_purge_after", .key = MTASTS_CK_CACHE_PURGE_AFTER,
-	  SECONDS(0, 86400 * 366, 1), MEMBER(cache_purge_after),
-	  .shown = "2592000", .is_default = 1,
-	  .doc = "Seconds, %R: refresh and cache purge delete entries "
-	  "expired\nthis long ago (30 days)." },
+	    SECONDS(0, 86400 * 366, 1), MEMBER(cache_purge_after),
+	    .shown = "2592000", .is_default = 1,
+	    .doc = "Seconds, %R: refresh and cache purge delete entries "
+	    "expired\nthis long ago (30 days)." },
 	{ .name = "refresh_concurrency", .key = MTASTS_CK_REFRESH_CONCURRENCY,
-	  .type = CT_INT, .min = 1, .max = 64, .scale = 1,
-	  .unit = "a count of parallel fetches", MEMBER(refresh_concurrency),
-	  .shown = "8", .is_default = 1,
-	  .doc = "Parallel fetches of `mtasts refresh`, %R." },
+	    .type = CT_INT, .min = 1, .max = 64, .scale = 1,
+	    .unit = "a count of parallel fetches", MEMBER(refresh_concurrency),
+	    .shown = "8", .is_default = 1,
+	    .doc = "Parallel fetches of `mtasts refresh`, %R." },
 
 	/* tlsrpt_dir, report_dir, sendmail: "" is the built-in default. */
 	{ .name = "tlsrpt_dir", .key = MTASTS_CK_TLSRPT_DIR, .type = CT_PATH,
-	  MEMBER(tlsrpt_dir), .shown = MTASTS_TLSRPT_DIR_DEFAULT,
-	  .section = "TLS-RPT (RFC 8460)" },
+	    MEMBER(tlsrpt_dir), .shown = MTASTS_TLSRPT_DIR_DEFAULT,
+	    .section = "TLS-RPT (RFC 8460)" },
 	/* 0 is the built-in default, MTASTS_TLSRPT_DAY_MAX_DEFAULT. */
 	{ .name = "tlsrpt_max_day_size", .key = MTASTS_CK_TLSRPT_MAX_DAY_SIZE,
-	  .type = CT_U64, .min = 65536, .max = 1ULL << 40, .unit = "bytes",
-	  MEMBER(tlsrpt_day_max), .shown = "268435456",
-	  .doc = "Bytes, %R: one day's spool size cap (256 MiB)." },
+	    .type = CT_U64, .min = 65536, .max = 1ULL << 40, .unit = "bytes",
+	    MEMBER(tlsrpt_day_max), .shown = "268435456",
+	    .doc = "Bytes, %R: one day's spool size cap (256 MiB)." },
 	{ .name = "report_dir", .key = MTASTS_CK_REPORT_DIR, .type = CT_PATH,
-	  MEMBER(report_dir), .shown = MTASTS_REPORT_DIR_DEFAULT },
+	    MEMBER(report_dir), .shown = MTASTS_REPORT_DIR_DEFAULT },
 	/* D-RET-1: 0 keeps everything; at most ten years. */
 	{ .name = "report_retention_days",
-	  .key = MTASTS_CK_REPORT_RETENTION_DAYS, .type = CT_INT, .min = 0,
-	  .max = MTASTS_RETENTION_DAYS_MAX, .scale = 1, .unit = "whole days",
-	  MEMBER(report_retention_days), .shown = "30", .is_default = 1,
-	  .doc = "Days, %R: `mtasts report send` prunes reported spool days, "
-	  "built\nreports and finished send state older than this (0 keeps "
-	  "everything)." },
+	    .key = MTASTS_CK_REPORT_RETENTION_DAYS, .type = CT_INT, .min = 0,
+	    .max = MTASTS_RETENTION_DAYS_MAX, .scale = 1, .unit = "whole days",
+	    MEMBER(report_retention_days), .shown = "30", .is_default = 1,
+	    .doc = "Days, %R: `mtasts report send` prunes reported spool days, "
+	    "built\nreports and finished send state older than this (0 keeps "
+	    "everything)." },
 	{ .name = "report_contact", .key = MTASTS_CK_REPORT_CONTACT,
-	  .type = CT_ADDR, MEMBER(report_contact),
-	  .shown = "tlsrpt@example.net",
-	  .doc = "contact-info of the reports, required to send reports. "
-	  "Default: none." },
+	    .type = CT_ADDR, MEMBER(report_contact),
+	    .shown = "tlsrpt@example.net",
+	    .doc = "contact-info of the reports, required to send reports. "
+	    "Default: none." },
 	{ .name = "report_from", .key = MTASTS_CK_REPORT_FROM, .type = CT_ADDR,
-	  MEMBER(report_from), .shown = "tlsrpt-noreply@example.net",
-	  .doc = "Default: report_contact." },
+	    MEMBER(report_from), .shown = "tlsrpt-noreply@example.net",
+	    .doc = "Default: report_contact." },
 	{ .name = "report_submitter", .key = MTASTS_CK_REPORT_SUBMITTER,
-	  .type = CT_DOMAIN, MEMBER(report_submitter),
-	  .shown = "example.net",
-	  .doc = "Default: the domain of report_contact." },
+	    .type = CT_DOMAIN, MEMBER(report_submitter),
+	    .shown = "example.net",
+	    .doc = "Default: the domain of report_contact." },
 	{ .name = "report_org_name", .key = MTASTS_CK_REPORT_ORG_NAME,
-	  .type = CT_TEXT, MEMBER(report_org_name), .shown = "Example Org",
-	  .doc = "Default: the submitter domain." },
+	    .type = CT_TEXT, MEMBER(report_org_name), .shown = "Example Org",
+	    .doc = "Default: the submitter domain." },
 	/* D-RPT-11: a host name, so it is dot-atom in the report-id. */
 	{ .name = "report_host_id", .key = MTASTS_CK_REPORT_HOST_ID,
-	  .type = CT_DOMAIN, MEMBER(report_host_id),
-	  .shown = "mx1.example.net",
-	  .doc = "Default: this host's name." },
+	    .type = CT_DOMAIN, MEMBER(report_host_id),
+	    .shown = "mx1.example.net",
+	    .doc = "Default: this host's name." },
 	/* A command line split on WSP and run without a shell. */
 	{ .name = "sendmail", .key = MTASTS_CK_SENDMAIL, .type = CT_COMMAND,
-	  MEMBER(sendmail), .shown = MTASTS_SENDMAIL_DEFAULT },
+	    MEMBER(sendmail), .shown = MTASTS_SENDMAIL_DEFAULT },
 	{ .name = "report_failure_reason",
-	  .key = MTASTS_CK_REPORT_FAILURE_REASON, .type = CT_ENUM,
-	  MEMBER(report_reason), .names = enum_on_off, .shown = "on",
-	  .is_default = 1 },
+	    .key = MTASTS_CK_REPORT_FAILURE_REASON, .type = CT_ENUM,
+	    MEMBER(report_reason), .names = enum_on_off, .shown = "on",
+	    .is_default = 1 },
 };
 
 #define CONF_TABLE_LEN (sizeof(conf_table) / sizeof(conf_table[0]))

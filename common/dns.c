@@ -480,7 +480,8 @@ dns_verdict_load(struct mtasts_ctx *ctx, uint64_t key, int *state,
 		return 0;
 	buf[--n] = '\0';
 	for (i = 0; i < n; i++)
-		if ((unsigned char)buf[i] < 0x20 || (unsigned char)buf[i] > 0x7e)
+		if ((unsigned char)buf[i] < 0x20 ||
+		    (unsigned char)buf[i] > 0x7e)
 			return 0;
 	if (strncmp(buf, "1 working ", 10) == 0) {
 		*state = MTASTS_DNSSEC_WORKING;
@@ -634,7 +635,8 @@ dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d, int deadline_ms,
 		d->state = MTASTS_DNSSEC_BROKEN;
 		snprintf(d->why, sizeof(d->why), "dnssec = on but the resolver "
 		    "path cannot validate the trust anchor (use a resolver that "
-		    "returns DNSSEC records, or dnssec = auto): %s", fail);
+		    "returns DNSSEC records, or dnssec = auto): %s",
+		    fail);
 		if (prev != MTASTS_DNSSEC_BROKEN)
 			mtasts_log(ctx, MTASTS_LOG_ERR, "dns: every lookup that "
 			    "needs DNS is deferred (decisions.md D-DNSSEC-2): %s",

@@ -483,7 +483,8 @@ mtasts_verdict_session(const struct mtasts_result *r,
 	if (f->dane != MTASTS_DANE_NONE) {
 		/* A DANE failure: the host is not used, whatever the mode. */
 		v->action = MTASTS_VERDICT_SKIP_HOST;
-		mtasts_strlcpy(v->status, STATUS_AUTH_FAILED, sizeof(v->status));
+		mtasts_strlcpy(v->status, STATUS_AUTH_FAILED,
+		    sizeof(v->status));
 	} else if (m == MTASTS_MODE_ENFORCE) {
 		v->action = MTASTS_VERDICT_SKIP_HOST;
 		mtasts_strlcpy(v->status, failure_status(v->type),

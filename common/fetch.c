@@ -847,7 +847,8 @@ mtasts_fetch_sm_step(struct mtasts_fetch_sm *sm)
 			else
 				mtasts_log(sm->ctx, MTASTS_LOG_INFO,
 				    "fetch: https://%s" FETCH_PATH ": %s: %s "
-				    "(%lld ms)", sm->host, res->result_type, res->reason,
+				    "(%lld ms)",
+				    sm->host, res->result_type, res->reason,
 				    (long long)(mtasts_mono_ms() - sm->t0));
 			return 1;
 		}

@@ -844,8 +844,8 @@ mtasts_conn_tls_write(struct mtasts_conn *c, const void *buf, size_t len)
 	while (off < len) {
 		n = len - off > INT_MAX ? INT_MAX : (int)(len - off);
 		/* Not partial-write mode: SSL_write() takes all n or fails. */
-		if ((r = tls_io(c, MTASTS_TLS_WRITE, (void *)(uintptr_t)(s + off),
-		    n)) <= 0)
+		if ((r = tls_io(c, MTASTS_TLS_WRITE,
+			 (void *)(uintptr_t)(s + off), n)) <= 0)
 			return -1;
 		off += (size_t)r;
 	}
@@ -855,7 +855,8 @@ mtasts_conn_tls_write(struct mtasts_conn *c, const void *buf, size_t len)
 int
 mtasts_conn_tls_read(struct mtasts_conn *c, void *buf, size_t size)
 {
-	return tls_io(c, MTASTS_TLS_READ, buf, size > INT_MAX ? INT_MAX : (int)size);
+	return tls_io(c, MTASTS_TLS_READ, buf,
+	    size > INT_MAX ? INT_MAX : (int)size);
 }
 
 long

@@ -346,11 +346,12 @@ item_start(struct mtasts_ctx *ctx, struct mtasts_refresh_item *it,
 
 	(*inflight)++;
 	/* What the lookup will ask for: the normalised name (D-NAME-1). */
-	if (mtasts_domain_normalize(domain, strlen(domain), it->name,
-	    &nerr) != MTASTS_OK ||
-	    strlen(it->name) > MTASTS_DOMAIN_MAX - (sizeof(RF_TXT_PREFIX) - 1) ||
+	if (mtasts_domain_normalize(domain, strlen(domain), it->name, &nerr) !=
+		MTASTS_OK ||
+	    strlen(it->name) >
+		MTASTS_DOMAIN_MAX - (sizeof(RF_TXT_PREFIX) - 1) ||
 	    (size_t)snprintf(it->qname, sizeof(it->qname), RF_TXT_PREFIX "%s",
-	    it->name) >= sizeof(it->qname)) {
+		it->name) >= sizeof(it->qname)) {
 		it->name[0] = '\0';
 		item_ready(it, inflight);
 		return;

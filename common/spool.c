@@ -276,14 +276,14 @@ mtasts_spool_rec_parse(json_t *rec, struct mtasts_spool_rec *f)
 	    opt_str(rec, "d", &f->d) != 0 || f->d == NULL ||
 	    !mtasts_hostname_valid(f->d, strlen(f->d)) ||
 	    opt_str(rec, "pt", &f->pt) != 0 || f->pt == NULL ||
-	    !known_policy_type(f->pt) ||
-	    opt_str(rec, "r", &f->r) != 0 || (f->r != NULL &&
-	    mtasts_tlsrpt_result_type_index(f->r) == -1) ||
+	    !known_policy_type(f->pt) || opt_str(rec, "r", &f->r) != 0 ||
+	    (f->r != NULL && mtasts_tlsrpt_result_type_index(f->r) == -1) ||
 	    opt_str(rec, "si", &f->si) != 0 ||
-	    opt_str(rec, "rh", &f->rh) != 0 || opt_str(rec, "ri", &f->ri) != 0 ||
+	    opt_str(rec, "rh", &f->rh) != 0 ||
+	    opt_str(rec, "ri", &f->ri) != 0 ||
 	    opt_str(rec, "fr", &f->fr) != 0 ||
-	    opt_str(rec, "rhelo", &f->helo) != 0 ||
-	    !str_array(f->ps) || !str_array(f->mx))
+	    opt_str(rec, "rhelo", &f->helo) != 0 || !str_array(f->ps) ||
+	    !str_array(f->mx))
 		return 1;
 	return 0;
 }

@@ -36,7 +36,8 @@
  * mtasts_tlsrpt_type_name()).
  */
 static const char *const result_types[MTASTS_TLSRPT_TYPES] = {
-	[MTASTS_TLSRPT_STARTTLS_NOT_SUPPORTED] = MTASTS_RT_STARTTLS_NOT_SUPPORTED,
+	[MTASTS_TLSRPT_STARTTLS_NOT_SUPPORTED] =
+	    MTASTS_RT_STARTTLS_NOT_SUPPORTED,
 	[MTASTS_TLSRPT_CERT_HOST_MISMATCH] = MTASTS_RT_CERT_HOST_MISMATCH,
 	[MTASTS_TLSRPT_CERT_EXPIRED] = MTASTS_RT_CERT_EXPIRED,
 	[MTASTS_TLSRPT_CERT_NOT_TRUSTED] = MTASTS_RT_CERT_NOT_TRUSTED,
@@ -48,7 +49,6 @@ static const char *const result_types[MTASTS_TLSRPT_TYPES] = {
 	[MTASTS_TLSRPT_STS_INVALID] = MTASTS_RT_STS_INVALID,
 	[MTASTS_TLSRPT_STS_WEBPKI_INVALID] = MTASTS_RT_STS_WEBPKI_INVALID,
 };
-
 
 const char *
 mtasts_tlsrpt_dir(const struct mtasts_ctx *ctx)
@@ -312,8 +312,8 @@ mtasts_tlsrpt_record(struct mtasts_ctx *ctx,
 		return mtasts_err(err, MTASTS_INVALID,
 		    "tlsrpt: unknown result type \"%.40s\"", s->result_type);
 	when = s->when != 0 ? s->when : mtasts_now(ctx);
-	if ((line = mtasts_spool_rec_encode(s, domain, mxh, mxip, sip, when, &len)) ==
-	    NULL)
+	if ((line = mtasts_spool_rec_encode(s, domain, mxh, mxip, sip, when,
+		 &len)) == NULL)
 		return mtasts_err(err, MTASTS_NOMEM,
 		    "tlsrpt: cannot encode the record");
 	rc = spool_write(ctx, line, len, when, 1, err);
@@ -340,8 +340,8 @@ mtasts_tlsrpt_record_fetch_failure(struct mtasts_ctx *ctx,
 	if (domain == NULL || mtasts_domain_normalize(domain, strlen(domain),
 	    d, NULL) != MTASTS_OK)
 		return;
-	if ((line = mtasts_spool_rec_encode(&s, d, "", "", "", when != 0 ? when :
-	    mtasts_now(ctx), &len)) == NULL)
+	if ((line = mtasts_spool_rec_encode(&s, d, "", "", "",
+		 when != 0 ? when : mtasts_now(ctx), &len)) == NULL)
 		return;
 	if (spool_write(ctx, line, len, when != 0 ? when : mtasts_now(ctx),
 	    0, &e) == MTASTS_ERROR)

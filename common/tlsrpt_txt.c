@@ -69,8 +69,9 @@ uri_valid(const char *u, size_t len)
 	for (i = 0; i < len; i++) {
 		if (!is_uri_char(u[i]))
 			return 0;
-		if (u[i] == '%' && (i + 2 >= len || mtasts_hexval(u[i + 1]) < 0 ||
-		    mtasts_hexval(u[i + 2]) < 0))
+		if (u[i] == '%' &&
+		    (i + 2 >= len || mtasts_hexval(u[i + 1]) < 0 ||
+			mtasts_hexval(u[i + 2]) < 0))
 			return 0;
 	}
 	return 1;
@@ -103,7 +104,8 @@ mtasts_tlsrpt_mailto_addr(const char *uri, size_t len, char *out,
 		if (c == '%') {
 			int hi, lo;
 
-			if (i + 2 >= len || (hi = mtasts_hexval(uri[i + 1])) < 0 ||
+			if (i + 2 >= len ||
+			    (hi = mtasts_hexval(uri[i + 1])) < 0 ||
 			    (lo = mtasts_hexval(uri[i + 2])) < 0)
 				return -1;
 			c = (char)(hi * 16 + lo);

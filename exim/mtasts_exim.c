@@ -260,8 +260,8 @@ router_mode(int argc, uschar *argv[], const struct mtasts_result **r,
 
 	*r = NULL;
 	if (argc >= 1)
-		rc = mtasts_plugin_lookup(arg(argc, argv, 0), arg(argc, argv, 1),
-		    r, err);
+		rc = mtasts_plugin_lookup(arg(argc, argv, 0),
+		    arg(argc, argv, 1), r, err);
 	return mtasts_enforce_mode(arg(argc, argv, 0), rc, *r, v);
 }
 

@@ -430,7 +430,8 @@ finish(struct osess *s)
 		if (strcmp(l->ip, s->dst) != 0)
 			continue;
 		if (domain[0] == '\0')
-			mtasts_osmtpd_strlcpy(domain, l->domain, sizeof(domain));
+			mtasts_osmtpd_strlcpy(domain, l->domain,
+			    sizeof(domain));
 		if (strcmp(l->domain, domain) == 0) {
 			mtasts_osmtpd_strlcpy(mx, l->mx, sizeof(mx));
 			break;

@@ -66,7 +66,8 @@ mtasts_fproto_parse(char *line, struct mtasts_fproto_line *out)
 	}
 	if (strncmp(line, "filter|", 7) == 0) {
 		out->nf = split(line, out->f, 8);
-		if (out->f[1][0] != '\0' && !mtasts_fproto_version_ok(out->f[1]))
+		if (out->f[1][0] != '\0' &&
+		    !mtasts_fproto_version_ok(out->f[1]))
 			return out->kind = MTASTS_FPROTO_VERSION;
 		if (out->nf < 7 || out->f[1][0] == '\0' ||
 		    strcmp(out->f[3], "smtp-in") != 0 ||
@@ -83,7 +84,8 @@ mtasts_fproto_parse(char *line, struct mtasts_fproto_line *out)
 	}
 	if (strncmp(line, "report|", 7) == 0) {
 		out->nf = split(line, out->f, 10);
-		if (out->f[1][0] != '\0' && !mtasts_fproto_version_ok(out->f[1]))
+		if (out->f[1][0] != '\0' &&
+		    !mtasts_fproto_version_ok(out->f[1]))
 			return out->kind = MTASTS_FPROTO_VERSION;
 		if (out->nf < 6 || out->f[1][0] == '\0')
 			return out->kind = MTASTS_FPROTO_MALFORMED;

@@ -230,7 +230,8 @@ map_get(struct table *t, const char *domain, int create)
 		if (e->domain[0] == '\0') {
 			if (!create)
 				return NULL;
-			mtasts_osmtpd_strlcpy(e->domain, domain, sizeof(e->domain));
+			mtasts_osmtpd_strlcpy(e->domain, domain,
+			    sizeof(e->domain));
 			t->nmap++;
 			return e;
 		}
@@ -249,7 +250,8 @@ enqueue(struct table *t, struct mxent *e)
 	if (e->queued || t->qlen >= MTASTS_OSMTPD_QUEUE_MAX)
 		return;
 	slot = (t->qhead + t->qlen) % MTASTS_OSMTPD_QUEUE_MAX;
-	mtasts_osmtpd_strlcpy(t->queue[slot], e->domain, sizeof(t->queue[slot]));
+	mtasts_osmtpd_strlcpy(t->queue[slot], e->domain,
+	    sizeof(t->queue[slot]));
 	t->qlen++;
 	e->queued = 1;
 	pthread_cond_signal(&t->work);
@@ -354,7 +356,8 @@ disc_enqueue(struct table *t, struct mxent *e, int64_t now)
 		return;
 	}
 	slot = (t->dhead + t->dlen) % TABLE_DISC_QUEUE_MAX;
-	mtasts_osmtpd_strlcpy(t->dqueue[slot], e->domain, sizeof(t->dqueue[slot]));
+	mtasts_osmtpd_strlcpy(t->dqueue[slot], e->domain,
+	    sizeof(t->dqueue[slot]));
 	t->dlen++;
 	e->disc_queued = 1;
 	pthread_cond_signal(&t->dwork);
@@ -383,7 +386,8 @@ discoverer(void *arg)
 		pthread_mutex_lock(&t->mu);
 		while (t->dlen == 0)
 			pthread_cond_wait(&t->dwork, &t->mu);
-		mtasts_osmtpd_strlcpy(domain, t->dqueue[t->dhead], sizeof(domain));
+		mtasts_osmtpd_strlcpy(domain, t->dqueue[t->dhead],
+		    sizeof(domain));
 		t->dhead = (t->dhead + 1) % TABLE_DISC_QUEUE_MAX;
 		t->dlen--;
 		pthread_mutex_unlock(&t->mu);
@@ -414,7 +418,8 @@ discoverer(void *arg)
 			fail = 0;
 			tlog(MTASTS_LOG_WARN, "%s: policy discovery: no MTA-STS "
 			    "record; held enforce mail is delivered "
-			    "opportunistically", domain);
+			    "opportunistically",
+			    domain);
 		} else
 			tlog(MTASTS_LOG_WARN, "%s: policy discovery could not "
 			    "establish the policy (%s); enforce mail stays "
@@ -688,7 +693,8 @@ lookup_relay(struct table *t, const char *key, char *url, size_t size)
 		goto done;
 	}
 	now = mtasts_osmtpd_mono_ms();
-	if (e->rot_ms == 0 || now - e->rot_ms >= MTASTS_OSMTPD_ROTATE_RESET_MS) {
+	if (e->rot_ms == 0 ||
+	    now - e->rot_ms >= MTASTS_OSMTPD_ROTATE_RESET_MS) {
 		e->rot = 0;
 		e->rot_ms = now;
 	} else if (now - e->rot_ms >= MTASTS_OSMTPD_ROTATE_HOLD_MS) {

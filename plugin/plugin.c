@@ -198,8 +198,8 @@ mtasts_plugin_ctx(const char *config, struct mtasts_error *err)
 		}
 	}
 	if (st.ctx == NULL) {
-		(void)seterr(err, st.config_rc != MTASTS_OK ? st.config_rc
-							   : MTASTS_ERROR,
+		(void)seterr(err,
+		    st.config_rc != MTASTS_OK ? st.config_rc : MTASTS_ERROR,
 		    st.config_err[0] ? st.config_err : "no context");
 		return NULL;
 	}

@@ -94,8 +94,8 @@ MTASTS_API const char *mtasts_version(void);
  * @param err optional reason on failure.
  * @return MTASTS_OK, or MTASTS_INVALID (syntax error; the reason names it).
  */
-MTASTS_API int mtasts_txt_parse(const char *rec, size_t len, char id[MTASTS_ID_MAX + 1],
-    struct mtasts_error *err);
+MTASTS_API int mtasts_txt_parse(const char *rec, size_t len,
+    char id[MTASTS_ID_MAX + 1], struct mtasts_error *err);
 
 /**
  * mtasts_txt_select - apply the RFC 8461 §3.1 selection rule to the TXT
@@ -145,7 +145,8 @@ MTASTS_API uint32_t mtasts_policy_max_age(const struct mtasts_policy *p);
 MTASTS_API size_t mtasts_policy_mx_count(const struct mtasts_policy *p);
 
 /** mx pattern i, lower-cased; borrowed, valid while p lives. */
-MTASTS_API const char *mtasts_policy_mx(const struct mtasts_policy *p, size_t i);
+MTASTS_API const char *mtasts_policy_mx(const struct mtasts_policy *p,
+    size_t i);
 
 /**
  * Number of raw policy lines (terminators removed), as served. TLS-RPT
@@ -154,10 +155,12 @@ MTASTS_API const char *mtasts_policy_mx(const struct mtasts_policy *p, size_t i)
 MTASTS_API size_t mtasts_policy_line_count(const struct mtasts_policy *p);
 
 /** Raw line i; borrowed, valid while p lives. */
-MTASTS_API const char *mtasts_policy_line(const struct mtasts_policy *p, size_t i);
+MTASTS_API const char *mtasts_policy_line(const struct mtasts_policy *p,
+    size_t i);
 
 /** The raw body as served; borrowed, valid while p lives. */
-MTASTS_API const char *mtasts_policy_text(const struct mtasts_policy *p, size_t *len);
+MTASTS_API const char *mtasts_policy_text(const struct mtasts_policy *p,
+    size_t *len);
 
 /**
  * mtasts_mx_match - does MX host name `host` match policy pattern
@@ -165,12 +168,12 @@ MTASTS_API const char *mtasts_policy_text(const struct mtasts_policy *p, size_t 
  * ignored, "*" matches exactly one whole left-most label.
  * @return 1 on match, 0 otherwise (also for malformed input).
  */
-MTASTS_API int mtasts_mx_match(const char *pattern, size_t plen, const char *host,
-    size_t hlen);
+MTASTS_API int mtasts_mx_match(const char *pattern, size_t plen,
+    const char *host, size_t hlen);
 
 /** 1 if any mx pattern of p matches host, else 0. */
-MTASTS_API int mtasts_policy_mx_allowed(const struct mtasts_policy *p, const char *host,
-    size_t hlen);
+MTASTS_API int mtasts_policy_mx_allowed(const struct mtasts_policy *p,
+    const char *host, size_t hlen);
 
 /**
  * mtasts_domain_normalize - policy domain normalisation (checklist item 4):
@@ -238,7 +241,8 @@ MTASTS_API int mtasts_ctx_load_config(struct mtasts_ctx *ctx, const char *path,
     struct mtasts_error *err);
 
 /** Install the log sink; NULL silences the library. */
-MTASTS_API void mtasts_ctx_set_log(struct mtasts_ctx *ctx, mtasts_log_fn *fn, void *arg);
+MTASTS_API void mtasts_ctx_set_log(struct mtasts_ctx *ctx, mtasts_log_fn *fn,
+    void *arg);
 
 /**
  * mtasts_ctx_set_now - evaluate expiry and back-off as of `now` (Unix
@@ -276,8 +280,9 @@ struct mtasts_result;
  * (among others a configuration that fails its check at the first use:
  * err "configuration: <key>: ..."; the caller must defer).
  */
-MTASTS_API MTASTS_WUR int mtasts_lookup(struct mtasts_ctx *ctx, const char *domain,
-    unsigned flags, struct mtasts_result **out, struct mtasts_error *err);
+MTASTS_API MTASTS_WUR int mtasts_lookup(struct mtasts_ctx *ctx,
+    const char *domain, unsigned flags, struct mtasts_result **out,
+    struct mtasts_error *err);
 
 MTASTS_API void mtasts_result_free(struct mtasts_result *r);
 /** enum mtasts_lookup_status */
@@ -287,7 +292,8 @@ MTASTS_API int mtasts_result_source(const struct mtasts_result *r);
 /** The normalised policy domain; borrowed, valid while r lives. */
 MTASTS_API const char *mtasts_result_domain(const struct mtasts_result *r);
 /** The applied policy, or NULL; borrowed, valid while r lives. */
-MTASTS_API const struct mtasts_policy *mtasts_result_policy(const struct mtasts_result *r);
+MTASTS_API const struct mtasts_policy *mtasts_result_policy(
+    const struct mtasts_result *r);
 /** The policy id, or NULL; borrowed, valid while r lives. */
 MTASTS_API const char *mtasts_result_id(const struct mtasts_result *r);
 /** When the applied policy expires (Unix seconds), 0 without policy. */
@@ -297,10 +303,11 @@ MTASTS_API time_t mtasts_result_expires(const struct mtasts_result *r);
  * ("sts-policy-fetch-error", ...), or NULL when nothing did. Set also when a
  * cached policy was applied because the refresh failed.
  */
-MTASTS_API const char *mtasts_result_failure_type(const struct mtasts_result *r);
+MTASTS_API const char *mtasts_result_failure_type(
+    const struct mtasts_result *r);
 /** Human reason for the failure, or NULL. Borrowed, valid while r lives. */
-MTASTS_API const char *mtasts_result_failure_reason(const struct mtasts_result *r);
-
+MTASTS_API const char *mtasts_result_failure_reason(
+    const struct mtasts_result *r);
 
 /* ---------------------------------------------------------------------- */
 /* TLS-RPT (RFC 8460): recording the outcome of outbound SMTP sessions.     */

@@ -45,8 +45,8 @@ MTASTS_API int64_t mtasts_mono_ms(void);
  * temp file of mode, fsync, rename, fsync of the directory (best effort).
  * @return 0, or -1 with errno.
  */
-MTASTS_API int mtasts_write_atomic(const char *path, const char *tmp, const char *data,
-    size_t len, mode_t mode);
+MTASTS_API int mtasts_write_atomic(const char *path, const char *tmp,
+    const char *data, size_t len, mode_t mode);
 /**
  * mkdir -p path (missing parts created with mode; never follows a link
  * into place). @return 0, or -1 with errno and *why (may be NULL).
@@ -91,13 +91,16 @@ enum mtasts_admin_key {
  * mtasts_admin_conf_str - a path-valued key. @return a string owned by
  * ctx, valid until the next change of its configuration; "" for an int key.
  */
-MTASTS_API const char *mtasts_admin_conf_str(const struct mtasts_ctx *ctx, int key);
+MTASTS_API const char *mtasts_admin_conf_str(const struct mtasts_ctx *ctx,
+    int key);
 /** mtasts_admin_conf_int - an int-valued key; 0 for a string key. */
 MTASTS_API int mtasts_admin_conf_int(const struct mtasts_ctx *ctx, int key);
 /** 1 when key was left at its built-in default (not set in a file or by API). */
-MTASTS_API int mtasts_admin_conf_is_default(const struct mtasts_ctx *ctx, int key);
+MTASTS_API int mtasts_admin_conf_is_default(const struct mtasts_ctx *ctx,
+    int key);
 /** The i-th configured resolver ("IP" or "IP@port"), NULL past the end. */
-MTASTS_API const char *mtasts_admin_conf_resolver(const struct mtasts_ctx *ctx, size_t i);
+MTASTS_API const char *mtasts_admin_conf_resolver(const struct mtasts_ctx *ctx,
+    size_t i);
 /** The clock of ctx: mtasts_ctx_set_now()'s time, else time(NULL). */
 MTASTS_API time_t mtasts_admin_now(const struct mtasts_ctx *ctx);
 /**
@@ -117,8 +120,8 @@ struct mtasts_cache_item;	/* one cache entry, as read */
  * mtasts_admin_cache_list - the cached domain names, sorted (strcmp).
  * *names (n of them) is released with mtasts_admin_names_free().
  */
-MTASTS_API int mtasts_admin_cache_list(struct mtasts_ctx *ctx, char ***names, size_t *n,
-    struct mtasts_error *err);
+MTASTS_API int mtasts_admin_cache_list(struct mtasts_ctx *ctx, char ***names,
+    size_t *n, struct mtasts_error *err);
 MTASTS_API void mtasts_admin_names_free(char **names, size_t n);
 /**
  * mtasts_admin_cache_get - read the entry of a normalised domain.
@@ -126,29 +129,39 @@ MTASTS_API void mtasts_admin_names_free(char **names, size_t n);
  * (the file exists but cannot be used; err says why), MTASTS_ERROR,
  * MTASTS_NOMEM.
  */
-MTASTS_API int mtasts_admin_cache_get(struct mtasts_ctx *ctx, const char *domain,
-    struct mtasts_cache_item **out, struct mtasts_error *err);
+MTASTS_API int mtasts_admin_cache_get(struct mtasts_ctx *ctx,
+    const char *domain, struct mtasts_cache_item **out,
+    struct mtasts_error *err);
 MTASTS_API void mtasts_cache_item_free(struct mtasts_cache_item *e);
 /* Getters; strings are "" when unset, never NULL (policy may be NULL). */
-MTASTS_API const char *mtasts_cache_item_domain(const struct mtasts_cache_item *e);
+MTASTS_API const char *mtasts_cache_item_domain(
+    const struct mtasts_cache_item *e);
 /** The cached policy, NULL for a negative entry; valid until freed. */
-MTASTS_API const struct mtasts_policy *mtasts_cache_item_policy(const struct mtasts_cache_item *e);
+MTASTS_API const struct mtasts_policy *mtasts_cache_item_policy(
+    const struct mtasts_cache_item *e);
 MTASTS_API const char *mtasts_cache_item_id(const struct mtasts_cache_item *e);
-MTASTS_API time_t mtasts_cache_item_fetched_at(const struct mtasts_cache_item *e);
-MTASTS_API time_t mtasts_cache_item_expires_at(const struct mtasts_cache_item *e);
-MTASTS_API time_t mtasts_cache_item_txt_checked_at(const struct mtasts_cache_item *e);
-MTASTS_API const char *mtasts_cache_item_txt_id(const struct mtasts_cache_item *e);
+MTASTS_API time_t mtasts_cache_item_fetched_at(
+    const struct mtasts_cache_item *e);
+MTASTS_API time_t mtasts_cache_item_expires_at(
+    const struct mtasts_cache_item *e);
+MTASTS_API time_t mtasts_cache_item_txt_checked_at(
+    const struct mtasts_cache_item *e);
+MTASTS_API const char *mtasts_cache_item_txt_id(
+    const struct mtasts_cache_item *e);
 /** The last fetch failure (§3.3 back-off state); 0 when none. */
 MTASTS_API time_t mtasts_cache_item_fail_at(const struct mtasts_cache_item *e);
-MTASTS_API const char *mtasts_cache_item_fail_id(const struct mtasts_cache_item *e);
-MTASTS_API const char *mtasts_cache_item_fail_type(const struct mtasts_cache_item *e);
-MTASTS_API const char *mtasts_cache_item_fail_reason(const struct mtasts_cache_item *e);
+MTASTS_API const char *mtasts_cache_item_fail_id(
+    const struct mtasts_cache_item *e);
+MTASTS_API const char *mtasts_cache_item_fail_type(
+    const struct mtasts_cache_item *e);
+MTASTS_API const char *mtasts_cache_item_fail_reason(
+    const struct mtasts_cache_item *e);
 
 /**
  * mtasts_admin_cache_remove - remove a domain's entry (and its lock).
  */
-MTASTS_API int mtasts_admin_cache_remove(struct mtasts_ctx *ctx, const char *domain,
-    struct mtasts_error *err);
+MTASTS_API int mtasts_admin_cache_remove(struct mtasts_ctx *ctx,
+    const char *domain, struct mtasts_error *err);
 
 /**
  * mtasts_admin_purge_due - the purge rule (D-PURGE-1): an entry goes when
@@ -156,21 +169,22 @@ MTASTS_API int mtasts_admin_cache_remove(struct mtasts_ctx *ctx, const char *dom
  * purge_after seconds before now. *since gets that time.
  * @return 1 remove, 0 keep.
  */
-MTASTS_API int mtasts_admin_purge_due(int has_policy, time_t expires_at, time_t txt_checked_at,
-    time_t now, int purge_after, time_t *since);
+MTASTS_API int mtasts_admin_purge_due(int has_policy, time_t expires_at,
+    time_t txt_checked_at, time_t now, int purge_after, time_t *since);
 /**
  * mtasts_admin_cache_purge - apply the rule (cache_purge_after) to e and
  * remove its domain when due. *purged gets 1 when removed, 0 when kept.
  * @return MTASTS_OK, or the error of the removal (err says why).
  */
-MTASTS_API int mtasts_admin_cache_purge(struct mtasts_ctx *ctx, const struct mtasts_cache_item *e,
-    time_t now, int *purged, time_t *since, struct mtasts_error *err);
+MTASTS_API int mtasts_admin_cache_purge(struct mtasts_ctx *ctx,
+    const struct mtasts_cache_item *e, time_t now, int *purged, time_t *since,
+    struct mtasts_error *err);
 /**
  * mtasts_admin_cache_purge_stale - remove what dead or finished processes
  * left in the cache directory: stale temp files, unused lock files.
  */
-MTASTS_API int mtasts_admin_cache_purge_stale(struct mtasts_ctx *ctx, size_t *ntmp,
-    size_t *nlock, struct mtasts_error *err);
+MTASTS_API int mtasts_admin_cache_purge_stale(struct mtasts_ctx *ctx,
+    size_t *ntmp, size_t *nlock, struct mtasts_error *err);
 
 /* ---------------------------------------------------------------------- */
 /* TLS-RPT aggregate reports: build, send (RFC 8460 §4, §5), retention.    */
@@ -202,9 +216,11 @@ MTASTS_API int mtasts_admin_report_build(struct mtasts_ctx *ctx, time_t day,
 MTASTS_API void mtasts_reports_free(struct mtasts_reports *rs);
 MTASTS_API size_t mtasts_reports_count(const struct mtasts_reports *rs);
 /** The report's file name (RFC 8460 §5.1, ...json); valid until freed. */
-MTASTS_API const char *mtasts_reports_file_name(const struct mtasts_reports *rs, size_t i);
+MTASTS_API const char *mtasts_reports_file_name(
+    const struct mtasts_reports *rs, size_t i);
 /** The report JSON (UTF-8, *len bytes, not NUL-terminated); valid until freed. */
-MTASTS_API const char *mtasts_reports_json(const struct mtasts_reports *rs, size_t i, size_t *len);
+MTASTS_API const char *mtasts_reports_json(const struct mtasts_reports *rs,
+    size_t i, size_t *len);
 
 /*
  * RFC 8460 §5.5 (D-RPT-10): a report that could not be delivered is
@@ -220,8 +236,8 @@ MTASTS_API const char *mtasts_reports_json(const struct mtasts_reports *rs, size
  * at now, the first at first. @return 1 give up, else 0 with *next the
  * earliest time of the next attempt.
  */
-MTASTS_API int mtasts_admin_retry_next(long long first, long long attempts, long long now,
-    long long *next);
+MTASTS_API int mtasts_admin_retry_next(long long first, long long attempts,
+    long long now, long long *next);
 
 /* What mtasts_admin_report_send() did with one report. */
 enum mtasts_send_outcome {
@@ -249,21 +265,24 @@ struct mtasts_send_result {
  * due; record the attempt. MTASTS_ERROR when the state directory cannot
  * be made (errno set), else MTASTS_OK with *res saying what happened.
  */
-MTASTS_API int mtasts_admin_report_send(struct mtasts_ctx *ctx, const struct mtasts_reports *rs,
-    size_t i, time_t now, struct mtasts_send_result *res);
+MTASTS_API int mtasts_admin_report_send(struct mtasts_ctx *ctx,
+    const struct mtasts_reports *rs, size_t i, time_t now,
+    struct mtasts_send_result *res);
 /** The send state directory, report_dir/state, into buf. */
-MTASTS_API int mtasts_admin_report_state_dir(const struct mtasts_ctx *ctx, char *buf, size_t size);
+MTASTS_API int mtasts_admin_report_state_dir(const struct mtasts_ctx *ctx,
+    char *buf, size_t size);
 /**
  * mtasts_admin_report_states - the send states of reports of days >=
  * since (D-MET-4): st[0] sent, st[1] retrying or not yet tried, st[2]
  * given up; fn (if not NULL) gets the file name of each of the last two
  * and its state (1 or 2). 0, or -1 with errno (a missing directory: 0).
  */
-MTASTS_API int mtasts_admin_report_states(struct mtasts_ctx *ctx, time_t since, size_t st[3],
-    void (*fn)(void *arg, const char *name, int state), void *arg);
+MTASTS_API int mtasts_admin_report_states(struct mtasts_ctx *ctx, time_t since,
+    size_t st[3], void (*fn)(void *arg, const char *name, int state),
+    void *arg);
 /** Mark dir (report_dir/<day>) as built from this host's spool day. */
-MTASTS_API int mtasts_admin_report_mark_day(struct mtasts_ctx *ctx, const char *dir,
-    struct mtasts_error *err);
+MTASTS_API int mtasts_admin_report_mark_day(struct mtasts_ctx *ctx,
+    const char *dir, struct mtasts_error *err);
 /** "YYYY-MM-DD" of the UTC day of t into buf (>= 11 bytes). */
 MTASTS_API void mtasts_admin_day_name(time_t t, char *buf, size_t size);
 
@@ -282,8 +301,9 @@ struct mtasts_retention_counts {
  * report_retention_days (own_spool: this host's spool days too, once
  * reported). The counts are filled either way.
  */
-MTASTS_API int mtasts_admin_retention(struct mtasts_ctx *ctx, time_t now, int own_spool,
-    struct mtasts_retention_counts *st, struct mtasts_error *err);
+MTASTS_API int mtasts_admin_retention(struct mtasts_ctx *ctx, time_t now,
+    int own_spool, struct mtasts_retention_counts *st,
+    struct mtasts_error *err);
 
 /* ---------------------------------------------------------------------- */
 /* Today's sessions and the RFC 8460 result types (metrics, status).       */
@@ -316,14 +336,15 @@ MTASTS_API int mtasts_admin_spool_tally(struct mtasts_ctx *ctx, time_t day,
  * (D-CONF-4); strict adds the per-access checks. *exists gets 1 when the
  * directory exists. MTASTS_OK or MTASTS_ERROR (err says why).
  */
-MTASTS_API int mtasts_admin_cache_dir_check(const struct mtasts_ctx *ctx, int strict,
-    int must_exist, int *exists, struct mtasts_error *err);
+MTASTS_API int mtasts_admin_cache_dir_check(const struct mtasts_ctx *ctx,
+    int strict, int must_exist, int *exists, struct mtasts_error *err);
 /**
  * mtasts_admin_spool_dir_check - the spool directory as the adapters open
  * it (D-SPOOL-1). 0 usable, or -1 with errno (ENOENT: missing, which is
  * fine) and *why (static, may be NULL) for the core's own refusals.
  */
-MTASTS_API int mtasts_admin_spool_dir_check(const struct mtasts_ctx *ctx, const char **why);
+MTASTS_API int mtasts_admin_spool_dir_check(const struct mtasts_ctx *ctx,
+    const char **why);
 
 /* ---------------------------------------------------------------------- */
 /* `mtasts check`: the SMTP STARTTLS probe of one MX host (probe.c).        */
@@ -413,10 +434,11 @@ MTASTS_API int mtasts_config_read(struct mtasts_ctx *ctx, const char *path,
  */
 MTASTS_API char *mtasts_config_defaults_text(size_t *len);
 /** mtasts_config_check - the load-time check of what it names (D-CONF-1..4). */
-MTASTS_API int mtasts_config_check(struct mtasts_ctx *ctx, struct mtasts_error *err);
+MTASTS_API int mtasts_config_check(struct mtasts_ctx *ctx,
+    struct mtasts_error *err);
 /** A CA bundle's strict PEM check; *ncerts blocks. 0, or -1 with why. */
-MTASTS_API int mtasts_check_pem_file(const char *path, size_t *ncerts, char *why,
-    size_t size);
+MTASTS_API int mtasts_check_pem_file(const char *path, size_t *ncerts,
+    char *why, size_t size);
 /** A hashed CA directory; *nlinks usable names. 0, or -1 with why. */
 MTASTS_API int mtasts_check_ca_dir(const char *path, size_t *nlinks, char *why,
     size_t size);
@@ -431,8 +453,8 @@ MTASTS_API int mtasts_check_trust_anchor(const char *path, size_t *nanchors,
  * (ca_file / ca_path / the system's): *n certificates loaded eagerly.
  * 0, or -1 with why.
  */
-MTASTS_API int mtasts_admin_ca_store_count(struct mtasts_ctx *ctx, size_t *n, char *why,
-    size_t size);
+MTASTS_API int mtasts_admin_ca_store_count(struct mtasts_ctx *ctx, size_t *n,
+    char *why, size_t size);
 
 /* The resolver's DNSSEC state (D-DNSSEC-1..2). */
 enum mtasts_admin_dnssec_state {
@@ -447,8 +469,8 @@ enum mtasts_admin_dnssec_state {
  * DNSSEC state (*state) with a one-line why. MTASTS_OK, or MTASTS_ERROR /
  * MTASTS_NOMEM when no resolver can be set up (err).
  */
-MTASTS_API int mtasts_dns_dnssec_status(struct mtasts_ctx *ctx, int *state, char *why,
-    size_t whysize, struct mtasts_error *err);
+MTASTS_API int mtasts_dns_dnssec_status(struct mtasts_ctx *ctx, int *state,
+    char *why, size_t whysize, struct mtasts_error *err);
 /** "off", "on-working", "auto-disabled", "broken", "unknown" (static). */
 MTASTS_API const char *mtasts_dnssec_state_name(int state);
 
@@ -463,8 +485,8 @@ enum mtasts_resolver_answer {
  * ms. MTASTS_OK with *answer (enum mtasts_resolver_answer), or the error
  * of a resolver that cannot be used (err).
  */
-MTASTS_API int mtasts_admin_resolver_probe(struct mtasts_ctx *ctx, int ms, int *answer,
-    char *why, size_t size, struct mtasts_error *err);
+MTASTS_API int mtasts_admin_resolver_probe(struct mtasts_ctx *ctx, int ms,
+    int *answer, char *why, size_t size, struct mtasts_error *err);
 /** Release the context's resolver (no resolver thread across a fork()). */
 MTASTS_API void mtasts_admin_release_resolver(struct mtasts_ctx *ctx);
 
@@ -490,8 +512,9 @@ struct mtasts_txt_info;
  * as the lookup does it, with the details a checker shows. @return
  * MTASTS_OK (*out new, whatever the kind) or MTASTS_NOMEM.
  */
-MTASTS_API int mtasts_admin_txt_discover(struct mtasts_ctx *ctx, const char *domain,
-    struct mtasts_txt_info **out, struct mtasts_error *err);
+MTASTS_API int mtasts_admin_txt_discover(struct mtasts_ctx *ctx,
+    const char *domain, struct mtasts_txt_info **out,
+    struct mtasts_error *err);
 MTASTS_API void mtasts_txt_info_free(struct mtasts_txt_info *t);
 MTASTS_API int mtasts_txt_info_kind(const struct mtasts_txt_info *t);
 /** "_mta-sts.<domain>". */
@@ -506,7 +529,8 @@ MTASTS_API const char *mtasts_txt_info_dnssec(const struct mtasts_txt_info *t);
 MTASTS_API const char *mtasts_txt_info_cname(const struct mtasts_txt_info *t);
 /** The TXT records of the answer (decoded), in DNS order. */
 MTASTS_API size_t mtasts_txt_info_count(const struct mtasts_txt_info *t);
-MTASTS_API const char *mtasts_txt_info_record(const struct mtasts_txt_info *t, size_t i, size_t *len);
+MTASTS_API const char *mtasts_txt_info_record(const struct mtasts_txt_info *t,
+    size_t i, size_t *len);
 /** MULTIPLE: how many STS records. */
 MTASTS_API size_t mtasts_txt_info_nsts(const struct mtasts_txt_info *t);
 /**
@@ -519,13 +543,16 @@ MTASTS_API long mtasts_txt_info_lookalike(const struct mtasts_txt_info *t);
  * 8460 §3): NO_STS means no record begins "v=TLSRPTv1;", SYNTAX an
  * invalid one (why), FOUND a record with a usable rua.
  */
-MTASTS_API int mtasts_admin_tlsrpt_discover(struct mtasts_ctx *ctx, const char *domain,
-    struct mtasts_txt_info **out, struct mtasts_error *err);
+MTASTS_API int mtasts_admin_tlsrpt_discover(struct mtasts_ctx *ctx,
+    const char *domain, struct mtasts_txt_info **out,
+    struct mtasts_error *err);
 /** FOUND by mtasts_admin_tlsrpt_discover: the usable rua URIs, in order. */
 MTASTS_API size_t mtasts_txt_info_rua_count(const struct mtasts_txt_info *t);
-MTASTS_API const char *mtasts_txt_info_rua(const struct mtasts_txt_info *t, size_t i);
+MTASTS_API const char *mtasts_txt_info_rua(const struct mtasts_txt_info *t,
+    size_t i);
 /** FOUND: valid rua URIs with a scheme senders cannot deliver to. */
-MTASTS_API size_t mtasts_txt_info_rua_unsupported(const struct mtasts_txt_info *t);
+MTASTS_API size_t mtasts_txt_info_rua_unsupported(
+    const struct mtasts_txt_info *t);
 
 /* Why a policy fetch failed, for a checker's advice. */
 enum mtasts_fetch_kind {
@@ -550,29 +577,41 @@ struct mtasts_fetch_info;	/* one policy fetch, as a sender makes it */
  * went), MTASTS_NOTFOUND (the host has no A/AAAA record), MTASTS_NOMEM,
  * or the address lookup's failure (err).
  */
-MTASTS_API int mtasts_admin_policy_fetch(struct mtasts_ctx *ctx, const char *domain,
-    struct mtasts_fetch_info **out, struct mtasts_error *err);
+MTASTS_API int mtasts_admin_policy_fetch(struct mtasts_ctx *ctx,
+    const char *domain, struct mtasts_fetch_info **out,
+    struct mtasts_error *err);
 MTASTS_API void mtasts_fetch_info_free(struct mtasts_fetch_info *f);
 /** MTASTS_OK (a body), MTASTS_TEMPFAIL, MTASTS_INVALID, ... */
 MTASTS_API int mtasts_fetch_info_rc(const struct mtasts_fetch_info *f);
 /** enum mtasts_fetch_kind of a failure (MTASTS_FETCH_OK on success). */
 MTASTS_API int mtasts_fetch_info_kind(const struct mtasts_fetch_info *f);
 /** Addresses the policy host resolved to. */
-MTASTS_API size_t mtasts_fetch_info_addresses(const struct mtasts_fetch_info *f);
+MTASTS_API size_t mtasts_fetch_info_addresses(
+    const struct mtasts_fetch_info *f);
 /* Details of the attempt, "" / 0 where it did not get (sanitised text). */
-MTASTS_API const char *mtasts_fetch_info_addr(const struct mtasts_fetch_info *f);
-MTASTS_API const char *mtasts_fetch_info_tls_version(const struct mtasts_fetch_info *f);
-MTASTS_API const char *mtasts_fetch_info_cert_subject(const struct mtasts_fetch_info *f);
-MTASTS_API const char *mtasts_fetch_info_cert_san(const struct mtasts_fetch_info *f);
-MTASTS_API time_t mtasts_fetch_info_cert_not_after(const struct mtasts_fetch_info *f);
+MTASTS_API const char *mtasts_fetch_info_addr(
+    const struct mtasts_fetch_info *f);
+MTASTS_API const char *mtasts_fetch_info_tls_version(
+    const struct mtasts_fetch_info *f);
+MTASTS_API const char *mtasts_fetch_info_cert_subject(
+    const struct mtasts_fetch_info *f);
+MTASTS_API const char *mtasts_fetch_info_cert_san(
+    const struct mtasts_fetch_info *f);
+MTASTS_API time_t mtasts_fetch_info_cert_not_after(
+    const struct mtasts_fetch_info *f);
 MTASTS_API int mtasts_fetch_info_http_status(const struct mtasts_fetch_info *f);
-MTASTS_API const char *mtasts_fetch_info_content_type(const struct mtasts_fetch_info *f);
-MTASTS_API const char *mtasts_fetch_info_location(const struct mtasts_fetch_info *f);
+MTASTS_API const char *mtasts_fetch_info_content_type(
+    const struct mtasts_fetch_info *f);
+MTASTS_API const char *mtasts_fetch_info_location(
+    const struct mtasts_fetch_info *f);
 /** The body (rc MTASTS_OK; NUL-terminated, *len bytes), else NULL. */
-MTASTS_API const char *mtasts_fetch_info_body(const struct mtasts_fetch_info *f, size_t *len);
+MTASTS_API const char *mtasts_fetch_info_body(
+    const struct mtasts_fetch_info *f, size_t *len);
 /** The RFC 8460 result type and the reason of a failure, else "". */
-MTASTS_API const char *mtasts_fetch_info_result_type(const struct mtasts_fetch_info *f);
-MTASTS_API const char *mtasts_fetch_info_reason(const struct mtasts_fetch_info *f);
+MTASTS_API const char *mtasts_fetch_info_result_type(
+    const struct mtasts_fetch_info *f);
+MTASTS_API const char *mtasts_fetch_info_reason(
+    const struct mtasts_fetch_info *f);
 
 #ifdef __cplusplus
 }

@@ -727,7 +727,8 @@ main(void)
 		CHECK(mtasts_parse_u64("18446744073709551616", 20, UINT64_MAX,
 			  &v) == -1);
 		CHECK(mtasts_parse_u64("18446744073709551615", 20, UINT64_MAX,
-			  &v) == 0 && v == UINT64_MAX);
+			  &v) == 0 &&
+		    v == UINT64_MAX);
 	}
 
 	{
