@@ -614,11 +614,13 @@ probe_thread(void *arg)
 static const char *
 probe_fix(const struct mtasts_probe *p)
 {
+	/* STARTTLS offered, then refused (validation-failure, D-ENF-2). */
+	if (p->starttls_code != 0 && p->starttls_code != 220)
+		return "STARTTLS is advertised but refused: make the MTA "
+		    "load its certificate and key";
 	switch (mtasts_tlsrpt_type_parse(p->result_type)) {
 	case MTASTS_TLSRPT_STARTTLS_NOT_SUPPORTED:
-		return p->starttls_code != 0 ? "STARTTLS is advertised but "
-		    "refused: make the MTA load its certificate and key" :
-		    "enable STARTTLS on this MX with a valid certificate";
+		return "enable STARTTLS on this MX with a valid certificate";
 	case MTASTS_TLSRPT_CERT_HOST_MISMATCH:
 		return "the certificate must list the MX host name as a DNS "
 		    "subjectAltName (or a *.<parent> wildcard)";

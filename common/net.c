@@ -884,18 +884,16 @@ mtasts_tls_verify_name(long v)
 	return "X509_V_ERR";
 }
 
-const char *
-mtasts_tls_verify_type(long v, int policy_host)
+int
+mtasts_tls_verify_cert(long v)
 {
-	/* RFC 8460 §4.3.2: the policy host's PKIX failure, whatever it is. */
-	if (policy_host)
-		return MTASTS_RT_STS_WEBPKI_INVALID;
-	/* §4.3.1 for an MX; anything unlisted is validation-failure. */
 	switch (v) {
+	case X509_V_OK:
+		return MTASTS_CERT_OK;
 	case X509_V_ERR_HOSTNAME_MISMATCH:
-		return MTASTS_RT_CERT_HOST_MISMATCH;
+		return MTASTS_CERT_NAME_MISMATCH;
 	case X509_V_ERR_CERT_HAS_EXPIRED:
-		return MTASTS_RT_CERT_EXPIRED;
+		return MTASTS_CERT_EXPIRED;
 	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
 	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
@@ -904,10 +902,32 @@ mtasts_tls_verify_type(long v, int policy_host)
 	case X509_V_ERR_CERT_UNTRUSTED:
 	case X509_V_ERR_CERT_REJECTED:
 	case X509_V_ERR_INVALID_CA:
-		return MTASTS_RT_CERT_NOT_TRUSTED;
+		return MTASTS_CERT_UNTRUSTED;
 	default:
-		return MTASTS_RT_VALIDATION_FAILURE;
+		return MTASTS_CERT_OTHER;
 	}
+}
+
+const char *
+mtasts_tls_verify_type(long v, int policy_host)
+{
+	struct mtasts_session_facts f;
+	const char *reason;
+	int type;
+
+	/* RFC 8460 §4.3.2: the policy host's PKIX failure, whatever it is. */
+	if (policy_host)
+		return MTASTS_RT_STS_WEBPKI_INVALID;
+	/* An MX: the core's one classification (D-ENF-2). */
+	memset(&f, 0, sizeof(f));
+	f.starttls = MTASTS_STARTTLS_OFFERED;
+	f.tls = MTASTS_TLS_UP;
+	f.cert = mtasts_tls_verify_cert(v);
+	f.cert_seen = 1;
+	if (!mtasts_verdict_classify(&f, 0, &type, &reason) ||
+	    type == MTASTS_TLSRPT_NONE)
+		return MTASTS_RT_VALIDATION_FAILURE;
+	return mtasts_tlsrpt_type_name(type);
 }
 
 void

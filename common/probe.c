@@ -49,6 +49,27 @@ probe_fail(struct mtasts_probe *p, const char *type, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * A STARTTLS or TLS outcome, classified by the core as an MTA's session
+ * would be (D-ENF-2): starttls and tls are enum mtasts_starttls and
+ * enum mtasts_tls_state.
+ */
+static const char *
+probe_type(int starttls, int tls)
+{
+	struct mtasts_session_facts f;
+	const char *reason;
+	int type;
+
+	memset(&f, 0, sizeof(f));
+	f.starttls = starttls;
+	f.tls = tls;
+	if (!mtasts_verdict_classify(&f, 0, &type, &reason) ||
+	    type == MTASTS_TLSRPT_NONE)
+		return MTASTS_RT_VALIDATION_FAILURE;
+	return mtasts_tlsrpt_type_name(type);
+}
+
 /* End of the first complete line in the buffer (index after LF), or 0. */
 static size_t
 line_end(const struct pconn *c)
@@ -183,8 +204,9 @@ probe_tls(struct mtasts_ctx *ctx, struct pconn *c, const char *host,
 		goto done;
 	}
 	if (mtasts_conn_tls_handshake(conn) != 0) {
-		probe_fail(p, MTASTS_RT_VALIDATION_FAILURE,
-		    "TLS handshake: %s", mtasts_conn_why(conn));
+		probe_fail(p, probe_type(MTASTS_STARTTLS_OFFERED,
+		    MTASTS_TLS_FAILED), "TLS handshake: %s",
+		    mtasts_conn_why(conn));
 		goto done;
 	}
 	p->stage = MTASTS_PROBE_TLS;
@@ -303,8 +325,9 @@ probe_race(struct mtasts_ctx *ctx, const char *host,
 	p->starttls_offered = mtasts_ehlo_offers(reply, strlen(reply),
 	    "STARTTLS") == 1;
 	if (!p->starttls_offered) {
-		probe_fail(p, MTASTS_RT_STARTTLS_NOT_SUPPORTED,
-		    "STARTTLS not offered in the EHLO reply");
+		probe_fail(p, probe_type(MTASTS_STARTTLS_NOT_OFFERED,
+		    MTASTS_TLS_UNKNOWN), "STARTTLS not offered in the EHLO "
+		    "reply");
 		goto done;
 	}
 	if (mtasts_conn_send(&c->conn, "STARTTLS\r\n", 10) != 0 ||
@@ -319,8 +342,8 @@ probe_race(struct mtasts_ctx *ctx, const char *host,
 
 		mtasts_printable(line, sizeof(line), reply,
 		    strcspn(reply, "\r\n"));
-		probe_fail(p, MTASTS_RT_STARTTLS_NOT_SUPPORTED,
-		    "STARTTLS refused: \"%s\"", line);
+		probe_fail(p, probe_type(MTASTS_STARTTLS_REFUSED,
+		    MTASTS_TLS_UNKNOWN), "STARTTLS refused: \"%s\"", line);
 		goto done;
 	}
 	/* RFC 3207 §5 / CVE-2011-0411: nothing may precede the handshake. */

@@ -174,6 +174,8 @@ long mtasts_conn_tls_verify_result(const struct mtasts_conn *c);
  * root), else validation-failure. A static string.
  */
 const char *mtasts_tls_verify_type(long v, int policy_host);
+/* OpenSSL's verify result v as the neutral enum mtasts_cert_check. */
+int mtasts_tls_verify_cert(long v);
 /* The X509_V_ERR_* symbol of v, or "X509_V_ERR"; a static string. */
 const char *mtasts_tls_verify_name(long v);
 /* Subject or issuer name, RFC 2253, printable ASCII ("" on failure). */

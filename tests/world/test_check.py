@@ -644,6 +644,9 @@ class Smtp(Base):
                          "valid certificate")
         m3 = c["smtp:mx3.nostarttls.test"]
         self.assertEqual(m3["data"]["starttls_reply"], 454)
+        # Offered, then refused: the core's classification (D-ENF-2),
+        # as the MTAs' sessions report it.
+        self.assertEqual(m3["data"]["result_type"], "validation-failure")
         self.assertIn('STARTTLS refused: "454 4.7.0 TLS not available"',
                       m3["message"])
         self.assertIn("advertised but refused", m3["fix"])
