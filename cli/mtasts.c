@@ -33,7 +33,6 @@
 #include "cli.h"
 #include "mtasts.h"
 #include "mtasts_admin.h"
-#include "mtasts_refresh.h"
 
 static const char usage_top[] =
     "usage: mtasts [--config FILE] [-v] [--syslog | --stderr] COMMAND ...\n"

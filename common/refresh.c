@@ -44,7 +44,6 @@
 #include <unistd.h>
 
 #include "mtasts_internal.h"
-#include "mtasts_refresh.h"
 
 #define RF_T_TXT 16
 #define RF_T_A 1

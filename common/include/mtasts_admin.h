@@ -613,6 +613,32 @@ MTASTS_API const char *mtasts_fetch_info_result_type(
 MTASTS_API const char *mtasts_fetch_info_reason(
     const struct mtasts_fetch_info *f);
 
+/* ---------------------------------------------------------------------- */
+/* `mtasts refresh`: many policy lookups in one process (refresh.c).       */
+
+/*
+ * What became of domain i: rc and r as mtasts_lookup() returns them (r
+ * NULL unless rc is MTASTS_OK; borrowed, freed after the call), err its
+ * error text.
+ */
+typedef void mtasts_refresh_fn(void *arg, size_t i, int rc,
+    const struct mtasts_result *r, const struct mtasts_error *err);
+
+/*
+ * mtasts_lookup(ctx, domains[i], flags) for every i, with the network
+ * work of up to refresh_concurrency domains in flight at once in this one
+ * process (libunbound's asynchronous queries, non-blocking sockets, the
+ * context's one TLS context), each under its own deadlines (dns_timeout,
+ * fetch_timeout). Every lookup's decisions, cache stores and TLS-RPT
+ * records are mtasts_lookup()'s own. done() is called once per domain,
+ * in the order of domains[], from this thread. Returns MTASTS_OK, or
+ * MTASTS_NOMEM / MTASTS_ERROR (err set) when it could not run at all
+ * (done() was then called for no domain).
+ */
+MTASTS_API int mtasts_refresh_run(struct mtasts_ctx *ctx,
+    const char *const *domains, size_t n, unsigned flags,
+    mtasts_refresh_fn *done, void *arg, struct mtasts_error *err);
+
 #ifdef __cplusplus
 }
 #endif

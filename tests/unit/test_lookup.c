@@ -21,10 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mtasts_admin.h"
 #include "internal/cache.h"
 #include "internal/ctx.h"
 #include "internal/util.h"
-#include "mtasts_refresh.h"
 #include "fakenet.h"
 #include "t.h"
 
