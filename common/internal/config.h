@@ -21,7 +21,7 @@ const char *mtasts_conf_key_name(int key);
  * or an example, with its doc, in the table order of config.c. malloc'd,
  * *len bytes; NULL when out of memory.
  */
-char *mtasts_config_defaults_text(size_t *len);
+/* mtasts_config_defaults_text(): public, in mtasts_admin.h. */
 /*
  * The value shown for key (enum mtasts_conf_key) in that text: 1 when it
  * is the built-in default (setting it changes nothing), 0 when it is an
@@ -34,8 +34,7 @@ int mtasts_config_shown_default(int key, const char **shown);
  * NULL: $MTASTS_CONFIG or /etc/mtasts.conf. *missing is set to 1 when the
  * default file does not exist (not an error), else 0.
  */
-int mtasts_config_read(struct mtasts_ctx *ctx, const char *path,
-    int *missing, struct mtasts_error *err);
+/* mtasts_config_read(): public, in mtasts_admin.h. */
 /*
  * The parser of mtasts_config_read(): the file's bytes buf[0..len), need
  * not be NUL-terminated; errors say "<name>:<line>: ...". No file is
@@ -50,7 +49,7 @@ int mtasts_config_parse(struct mtasts_ctx *ctx, const char *name,
  * for keys set through the API or left at their default). Sets
  * ctx->conf_checked on success.
  */
-int mtasts_config_check(struct mtasts_ctx *ctx, struct mtasts_error *err);
+/* mtasts_config_check(): public, in mtasts_admin.h. */
 /*
  * First use of a context (mtasts_lookup): run mtasts_config_check() unless
  * it already passed since the last change, then freeze the configuration.
@@ -72,15 +71,13 @@ void mtasts_conf_where(const struct mtasts_ctx *ctx, int key, char *buf,
  * and only base64 between; at least one block. *ncerts gets the count.
  * 0, or -1 with why set.
  */
-int mtasts_check_pem_file(const char *path, size_t *ncerts, char *why,
-    size_t size);
+/* mtasts_check_pem_file(): public, in mtasts_admin.h. */
 /*
  * A CA directory as OpenSSL's by-hash lookup uses it: at least one entry
  * named <8 hex digits>.<n> that is a readable PEM certificate file.
  * *nlinks gets the number of such names. 0, or -1 with why set.
  */
-int mtasts_check_ca_dir(const char *path, size_t *nlinks, char *why,
-    size_t size);
+/* mtasts_check_ca_dir(): public, in mtasts_admin.h. */
 /*
  * A DNSSEC trust anchor file in zone-file syntax (what libunbound's
  * ub_ctx_add_ta_file reads): only DS and DNSKEY records, comments and
@@ -88,7 +85,6 @@ int mtasts_check_ca_dir(const char *path, size_t *nlinks, char *why,
  * why set; errno_out gets the open(2) errno when the file could not be
  * opened (ENOENT: missing), else 0.
  */
-int mtasts_check_trust_anchor(const char *path, size_t *nanchors,
-    int *errno_out, char *why, size_t size);
+/* mtasts_check_trust_anchor(): public, in mtasts_admin.h. */
 
 #endif /* MTASTS_INTERNAL_CONFIG_H */

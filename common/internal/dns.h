@@ -101,9 +101,8 @@ int mtasts_cache_note_due(struct mtasts_ctx *ctx, const char *name,
  * a state, not a failure of this call), or MTASTS_ERROR / MTASTS_NOMEM
  * when the resolver cannot be set up at all (err says why).
  */
-int mtasts_dns_dnssec_status(struct mtasts_ctx *ctx, int *state, char *why,
-    size_t whysize, struct mtasts_error *err);
-const char *mtasts_dnssec_state_name(int state);
+/* mtasts_dns_dnssec_status(): public, in mtasts_admin.h. */
+/* mtasts_dnssec_state_name(): public, in mtasts_admin.h. */
 
 /* Release the resolver (fork-aware: never frees a parent's worker). */
 void mtasts_dns_free(struct mtasts_ctx *ctx);

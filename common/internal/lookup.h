@@ -20,7 +20,7 @@ enum mtasts_txt_dnssec {
 	MTASTS_TXT_DNSSEC_BOGUS		/* validation failed: unauthenticated */
 };
 /* "secure", "insecure", "bogus", "off", or NULL (none) for the CLI JSON. */
-const char *mtasts_result_txt_dnssec(const struct mtasts_result *r);
+/* mtasts_result_txt_dnssec(): public, in mtasts_admin.h. */
 
 struct mtasts_result {
 	int status;

@@ -105,9 +105,9 @@ void mtasts_tally_free(struct mtasts_tally *t);
  * tlsrpt.c: the RFC 8460 result types (one list, indexed by the public
  * enum mtasts_tlsrpt_type): index-based views for the report and the CLI.
  */
-size_t mtasts_tlsrpt_result_type_count(void);
+/* mtasts_tlsrpt_result_type_count(): public, in mtasts_admin.h. */
 /* The i-th RFC 8460 result type name, NULL past the end. */
-const char *mtasts_tlsrpt_result_type_name(size_t i);
+/* mtasts_tlsrpt_result_type_name(): public, in mtasts_admin.h. */
 /* Its index, or -1 for a string that is not one. */
 int mtasts_tlsrpt_result_type_index(const char *s);
 /* report_mail.c: gzip (RFC 1952) of in; *out malloc'd. */

@@ -26,14 +26,14 @@ int mtasts_err(struct mtasts_error *err, int code, const char *fmt, ...)
 /* mtasts_parse_u64() is public (mtasts.h). */
 
 /* Bounded copy, always NUL-terminates when size > 0; returns strlen(src). */
-size_t mtasts_strlcpy(char *dst, const char *src, size_t size);
+/* mtasts_strlcpy(): public, in mtasts_admin.h. */
 
 /* Case-insensitive ASCII compare of two (ptr, len) strings: 1 if equal. */
 int mtasts_ascii_caseeq(const char *a, size_t alen, const char *b,
     size_t blen);
 
 /* Milliseconds on a monotonic clock, for deadlines. */
-int64_t mtasts_mono_ms(void);
+/* mtasts_mono_ms(): public, in mtasts_admin.h. */
 /* CLOCK_MONOTONIC_COARSE in ns (vDSO). */
 int64_t mtasts_mono_coarse_ns(void);
 /* Printable ASCII copy of in ('?' for the rest), NUL-terminated. */
@@ -68,7 +68,7 @@ int mtasts_dir_open(const char *path, mode_t mode, int create,
  * mkdir -p: mtasts_dir_open(path, mode, MTASTS_DIR_CREATE_PARENTS, why)
  * without keeping the descriptor. 0, or -1 with errno and *why.
  */
-int mtasts_mkdir_p(const char *path, mode_t mode, const char **why);
+/* mtasts_mkdir_p(): public, in mtasts_admin.h. */
 
 /* ABNF character classes shared by the record parsers (RFC 5234 WSP). */
 static inline int
