@@ -29,7 +29,6 @@ mtasts_admin_report_build(struct mtasts_ctx *ctx, time_t day,
     const char *const *spools, size_t nspools, struct mtasts_reports **out,
     struct mtasts_report_counts *st, struct mtasts_error *err)
 {
-	struct mtasts_report_stats s;
 	struct mtasts_reports *rs;
 	char submitter[MTASTS_DOMAIN_MAX + 1];
 	int rc;
@@ -43,16 +42,7 @@ mtasts_admin_report_build(struct mtasts_ctx *ctx, time_t day,
 	if ((rs = calloc(1, sizeof(*rs))) == NULL)
 		return mtasts_err(err, MTASTS_NOMEM, "out of memory");
 	rc = mtasts_report_build_spools(ctx, day, spools, nspools,
-	    mtasts_report_rua_dns, NULL, &rs->v, &rs->n, &s, err);
-	st->records = s.records;
-	st->torn = s.torn;
-	st->excluded = s.excluded;
-	st->dropped = s.dropped;
-	st->domains = s.domains;
-	st->no_tlsrpt = s.no_tlsrpt;
-	st->tempfail = s.tempfail;
-	st->duplicates = s.duplicates;
-	st->spools = s.spools;
+	    mtasts_report_rua_dns, NULL, &rs->v, &rs->n, st, err);
 	if (rc != MTASTS_OK) {
 		mtasts_reports_free(rs);
 		return rc;

@@ -32,7 +32,6 @@ mtasts_admin_spool_tally(struct mtasts_ctx *ctx, time_t day,
     struct mtasts_report_counts *st, struct mtasts_error *err)
 {
 	struct mtasts_tally t;
-	struct mtasts_report_stats s;
 	struct mtasts_tally_row *v = NULL;
 	size_t i;
 	int rc;
@@ -41,17 +40,7 @@ mtasts_admin_spool_tally(struct mtasts_ctx *ctx, time_t day,
 	*n = 0;
 	memset(st, 0, sizeof(*st));
 	memset(&t, 0, sizeof(t));
-	memset(&s, 0, sizeof(s));
-	rc = mtasts_spool_tally(ctx, day, NULL, 0, &t, &s, err);
-	st->records = s.records;
-	st->torn = s.torn;
-	st->excluded = s.excluded;
-	st->dropped = s.dropped;
-	st->domains = s.domains;
-	st->no_tlsrpt = s.no_tlsrpt;
-	st->tempfail = s.tempfail;
-	st->duplicates = s.duplicates;
-	st->spools = s.spools;
+	rc = mtasts_spool_tally(ctx, day, NULL, 0, &t, st, err);
 	if (rc != MTASTS_OK)
 		goto done;
 	if (t.n > 0 && (v = calloc(t.n, sizeof(*v))) == NULL) {

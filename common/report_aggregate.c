@@ -282,7 +282,7 @@ agg_add_fn(void *arg, json_t *rec, int with_reason)
  */
 static int
 read_spool(struct mtasts_ctx *ctx, const char *dir, time_t day,
-    spool_rec_fn *fn, void *arg, struct mtasts_report_stats *st,
+    spool_rec_fn *fn, void *arg, struct mtasts_report_counts *st,
     struct mtasts_error *err)
 {
 	char path[MTASTS_PATH_MAX + 32], dp[MTASTS_PATH_MAX + 48], ymd[16];
@@ -458,7 +458,7 @@ mtasts_report_host_id(const struct mtasts_ctx *ctx, char *buf, size_t size)
 int
 mtasts_report_build(struct mtasts_ctx *ctx, time_t day,
     mtasts_report_rua_fn *fn, void *arg, struct mtasts_report **out,
-    size_t *nout, struct mtasts_report_stats *st, struct mtasts_error *err)
+    size_t *nout, struct mtasts_report_counts *st, struct mtasts_error *err)
 {
 	return mtasts_report_build_spools(ctx, day, NULL, 0, fn, arg, out,
 	    nout, st, err);
@@ -468,7 +468,7 @@ int
 mtasts_report_build_spools(struct mtasts_ctx *ctx, time_t day,
     const char *const *spools, size_t nspools, mtasts_report_rua_fn *fn,
     void *arg, struct mtasts_report **out, size_t *nout,
-    struct mtasts_report_stats *st, struct mtasts_error *err)
+    struct mtasts_report_counts *st, struct mtasts_error *err)
 {
 	struct agg a;
 	struct mtasts_report *v = NULL;
@@ -708,7 +708,7 @@ mtasts_tally_free(struct mtasts_tally *t)
 int
 mtasts_spool_tally(struct mtasts_ctx *ctx, time_t day,
     const char *const *spools, size_t nspools, struct mtasts_tally *t,
-    struct mtasts_report_stats *st, struct mtasts_error *err)
+    struct mtasts_report_counts *st, struct mtasts_error *err)
 {
 	struct tally_ctx tc;
 	time_t begin = day - (day % DAY);

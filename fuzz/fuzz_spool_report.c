@@ -227,10 +227,10 @@ check_mail(const char *m, size_t len, const char *gz, size_t gzlen)
  * a Prometheus label value, D-MET-5).
  */
 static void
-check_tally(const struct mtasts_report_stats *bst)
+check_tally(const struct mtasts_report_counts *bst)
 {
 	struct mtasts_tally t;
-	struct mtasts_report_stats st;
+	struct mtasts_report_counts st;
 	struct mtasts_error err = { 0, "" };
 	size_t i, k, sum = 0;
 	int rc;
@@ -263,7 +263,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mtasts_report *v = NULL;
-	struct mtasts_report_stats st;
+	struct mtasts_report_counts st;
 	struct mtasts_error err = { 0, "" };
 	json_int_t sessions = 0;
 	size_t n = 0, i, lines;

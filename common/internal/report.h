@@ -15,17 +15,7 @@
 /* How long sendmail and an HTTPS POST may take. */
 #define MTASTS_REPORT_SEND_TIMEOUT_MS 60000
 
-struct mtasts_report_stats {
-	size_t records;		/* sessions counted */
-	size_t torn;		/* spool lines skipped: torn or malformed */
-	size_t excluded;	/* report-mail sessions, never counted */
-	size_t dropped;		/* sessions dropped when spooling (day cap) */
-	size_t domains;		/* policy domains in the spool */
-	size_t no_tlsrpt;	/* of which without a usable TLSRPT record */
-	size_t tempfail;	/* of which the TLSRPT lookup failed for now */
-	size_t duplicates;	/* repeated attempt keys, counted once */
-	size_t spools;		/* spool directories read (fleet build) */
-};
+/* struct mtasts_report_counts (build and tally counts): mtasts_admin.h. */
 
 struct mtasts_report {
 	char domain[MTASTS_DOMAIN_MAX + 1];		/* policy domain */
@@ -62,7 +52,7 @@ int mtasts_report_identity(const struct mtasts_ctx *ctx, char *submitter,
  */
 int mtasts_report_build(struct mtasts_ctx *ctx, time_t day,
     mtasts_report_rua_fn *fn, void *arg, struct mtasts_report **out,
-    size_t *n, struct mtasts_report_stats *st, struct mtasts_error *err);
+    size_t *n, struct mtasts_report_counts *st, struct mtasts_error *err);
 /*
  * The same over the given spool directories (one per host, D-RPT-11):
  * the counts are summed into one report per policy domain, whose
@@ -71,7 +61,7 @@ int mtasts_report_build(struct mtasts_ctx *ctx, time_t day,
 int mtasts_report_build_spools(struct mtasts_ctx *ctx, time_t day,
     const char *const *spools, size_t nspools, mtasts_report_rua_fn *fn,
     void *arg, struct mtasts_report **out, size_t *n,
-    struct mtasts_report_stats *st, struct mtasts_error *err);
+    struct mtasts_report_counts *st, struct mtasts_error *err);
 /* This host's report id: report_host_id, else the host name (D-RPT-11). */
 int mtasts_report_host_id(const struct mtasts_ctx *ctx, char *buf,
     size_t size);
@@ -99,7 +89,7 @@ struct mtasts_tally {
 /* spools NULL: this host's tlsrpt_dir; else those directories. */
 int mtasts_spool_tally(struct mtasts_ctx *ctx, time_t day,
     const char *const *spools, size_t nspools, struct mtasts_tally *t,
-    struct mtasts_report_stats *st, struct mtasts_error *err);
+    struct mtasts_report_counts *st, struct mtasts_error *err);
 void mtasts_tally_free(struct mtasts_tally *t);
 /*
  * tlsrpt.c: the RFC 8460 result types (one list, indexed by the public

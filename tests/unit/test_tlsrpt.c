@@ -305,7 +305,7 @@ test_record_and_build(void)
 	struct mtasts_ctx *ctx = new_ctx("spool1");
 	struct mtasts_policy *pol = NULL;
 	struct mtasts_report *v = NULL;
-	struct mtasts_report_stats st;
+	struct mtasts_report_counts st;
 	struct mtasts_error err = { 0, "" };
 	struct mtasts_tlsrpt_session s;
 	char path[512];
@@ -486,7 +486,7 @@ test_concurrent(void)
 {
 	struct mtasts_ctx *ctx = new_ctx("spool2");
 	struct mtasts_report *v = NULL;
-	struct mtasts_report_stats st;
+	struct mtasts_report_counts st;
 	char path[512];
 	pid_t pids[NPROC];
 	size_t n = 0;
@@ -537,7 +537,7 @@ test_day_cap_and_truncation(void)
 	struct mtasts_ctx *ctx = new_ctx("spool3");
 	struct mtasts_policy *pol = NULL;
 	struct mtasts_report *v = NULL;
-	struct mtasts_report_stats st;
+	struct mtasts_report_counts st;
 	char *big, path[512], line[8192];
 	size_t n = 0, off = 0;
 	int i, ok = 0, fails = 0;
@@ -586,7 +586,7 @@ test_fetch_failure(void)
 {
 	struct mtasts_ctx *ctx = new_ctx("spool4");
 	struct mtasts_report *v = NULL;
-	struct mtasts_report_stats st;
+	struct mtasts_report_counts st;
 	char path[512];
 	struct stat sb;
 	size_t n = 0;
@@ -717,7 +717,7 @@ test_mail(void)
 	char mid1[256] = "", mid2[256] = "";
 	struct mtasts_ctx *ctx = new_ctx("spool5");
 	struct mtasts_report *v = NULL;
-	struct mtasts_report_stats st;
+	struct mtasts_report_counts st;
 	struct mtasts_error err = { 0, "" };
 	char script[512], saved[512], cmd[1200], done[600];
 	char *msg, *p, *q, *b64, *json;
@@ -861,7 +861,7 @@ test_fleet(void)
 	char dirs[3][512], hid[300];
 	const char *spools[3];
 	struct mtasts_report *v = NULL;
-	struct mtasts_report_stats st;
+	struct mtasts_report_counts st;
 	struct mtasts_error err = { 0, "" };
 	struct mtasts_ctx *ctx;
 	size_t n = 0, h, k;
@@ -1100,7 +1100,7 @@ test_hostile_spool(void)
 		if ((pid = fork()) == 0) {
 			struct mtasts_report *rv = NULL;
 			size_t rn = 0;
-			struct mtasts_report_stats rst;
+			struct mtasts_report_counts rst;
 
 			_exit(mtasts_report_build(ctx, DAY0, fake_rua, NULL,
 			    &rv, &rn, &rst, NULL) == MTASTS_ERROR ? 0 : 1);
@@ -1195,7 +1195,7 @@ full_fs_child(void)
 	struct mtasts_ctx *ctx;
 	struct mtasts_policy *pol = NULL;
 	struct mtasts_report *v = NULL;
-	struct mtasts_report_stats st;
+	struct mtasts_report_counts st;
 	char mnt[512], path[600], filler[600], text[8192], c;
 	size_t off, n = 0;
 	off_t sz;
