@@ -7,11 +7,12 @@
  *	first_lookup LIBSO CONFIG DOMAIN lookup|noop
  *
  * Prints the nanoseconds from before dlopen() to after the lookup and
- * those of dlopen() alone (or 0 0 for noop, the process floor). Not linked to libmtasts: the library and
- * its dependencies (OpenSSL, libunbound, jansson) are loaded by dlopen()
- * inside the measurement. Fails unless the answer is a cache hit and no
- * resolver, TLS context or socket was created: the cache-hit path must
- * not initialise DNS or TLS. Run by lookup_bench.
+ * those of dlopen() alone (or 0 0 for noop, the process floor). Not linked
+ * to libmtasts: the library and its dependencies (OpenSSL, libunbound,
+ * jansson) are loaded by dlopen() inside the measurement. Fails unless the
+ * answer is a cache hit and no resolver, TLS context or socket was
+ * created: the cache-hit path must not initialise DNS or TLS. Run by
+ * lookup_bench.
  */
 #include <dirent.h>
 #include <dlfcn.h>

@@ -47,11 +47,11 @@
 #define MEMO_SETTLE_US 1100000
 
 static const char policy_text[] = "version: STSv1\n"
-				  "mode: enforce\n"
-				  "mx: mx1.example.net\n"
-				  "mx: *.mx.example.net\n"
-				  "mx: backup.example.org\n"
-				  "max_age: 604800\n";
+    "mode: enforce\n"
+    "mx: mx1.example.net\n"
+    "mx: *.mx.example.net\n"
+    "mx: backup.example.org\n"
+    "max_age: 604800\n";
 
 static int64_t
 now_ns(void)
@@ -246,7 +246,7 @@ main(int argc, char **argv)
 
 	if (argc != 5 && argc != 7)
 		die("usage", "lookup_bench PARENT_DIR NDOMAINS LOOKUPS ROUNDS "
-			     "[FIRST_LOOKUP LIBSO]");
+		    "[FIRST_LOOKUP LIBSO]");
 	parent = argv[1];
 	n = (unsigned)strtoul(argv[2], NULL, 10);
 	lookups = (unsigned)strtoul(argv[3], NULL, 10);
@@ -344,7 +344,7 @@ main(int argc, char **argv)
 			    &first[r], &dl[r]);
 		}
 		printf("first_ns %lld\nfirst_exec_ns %lld\nexec_floor_ns "
-		       "%lld\n",
+		    "%lld\n",
 		    (long long)median(first, rounds),
 		    (long long)median(fexec, rounds),
 		    (long long)median(fnoop, rounds));

@@ -144,7 +144,7 @@ main(int argc, char **argv)
 	}
 	if (argc != 7 || strcmp(argv[3], "warm") != 0)
 		die("usage", "HOST PORT warm FILE QUERIES ROUNDS | "
-			     "HOST PORT cold DOMAIN");
+		    "HOST PORT cold DOMAIN");
 	if ((f = fopen(argv[4], "r")) == NULL)
 		die("open", argv[4]);
 	while (nd < MAXDOM && fgets(line, sizeof(line), f) != NULL) {

@@ -674,8 +674,8 @@ probe_report(struct dom *d, struct probe_job *j, const struct opts *o)
 	}
 	/* The core's RFC 8460 name (mtasts_tlsrpt_type_name()). */
 	jset_str(c->data, "result_type", mtasts_tlsrpt_type_name(
-	    mtasts_tlsrpt_type_parse(p->result_type[0] ? p->result_type
-						       : NULL)));
+	    mtasts_tlsrpt_type_parse(p->result_type[0] ? p->result_type :
+	    NULL)));
 	jset_int(c->data, "elapsed_ms", p->elapsed_ms);
 	if (p->ok) {
 		if (p->days_left < CHECK_CERT_WARN_DAYS)
@@ -689,8 +689,8 @@ probe_report(struct dom *d, struct probe_job *j, const struct opts *o)
 			    j->host, p->days_left);
 		return;
 	}
-	if (mtasts_tlsrpt_type_parse(p->result_type[0] ? p->result_type
-						       : NULL) >= 0) {
+	if (mtasts_tlsrpt_type_parse(p->result_type[0] ? p->result_type :
+	    NULL) >= 0) {
 		set_st(c, ST_FAIL, probe_fix(p), "%s [%s]: %s: %s%s%s%s",
 		    j->host, p->addr, p->result_type, p->reason,
 		    p->cert_san[0] ? " (certificate SAN: " : "", p->cert_san,
@@ -1516,8 +1516,8 @@ check_local_dnssec(struct mtasts_ctx *ctx, struct dom *d)
 	    rc == MTASTS_OK ? json_true() : json_false());
 	if (rc != MTASTS_OK) {
 		set_st(c, ST_FAIL, "fix the resolver and dnssec lines of "
-		    "mtasts.conf", "dnssec = %s: the resolver cannot be set up: "
-		    "%s", mode, err.text);
+		    "mtasts.conf", "dnssec = %s: the resolver cannot be set "
+		    "up: %s", mode, err.text);
 		return;
 	}
 	jset_str(c->data, "state", mtasts_dnssec_state_name(state));
@@ -1532,22 +1532,20 @@ check_local_dnssec(struct mtasts_ctx *ctx, struct dom *d)
 		break;
 	case MTASTS_ADMIN_DNSSEC_AUTO_DISABLED:
 		set_st(c, ST_WARN, "use a resolver that returns DNSSEC records "
-		    "(e.g. a local unbound), or set dnssec = off to silence this",
-		    "dnssec = auto: validation is switched off in every process "
-		    "(%s)",
-		    why);
+		    "(e.g. a local unbound), or set dnssec = off to silence "
+		    "this", "dnssec = auto: validation is switched off in "
+		    "every process (%s)", why);
 		break;
 	case MTASTS_ADMIN_DNSSEC_BROKEN:
-		set_st(c, ST_FAIL, "use a resolver that returns DNSSEC records, "
-		    "or set dnssec = auto or off", "dnssec = on but the resolver "
-		    "path cannot validate the trust anchor: every lookup that "
-		    "needs DNS is deferred (%s)",
-		    why);
+		set_st(c, ST_FAIL, "use a resolver that returns DNSSEC "
+		    "records, or set dnssec = auto or off", "dnssec = on but "
+		    "the resolver path cannot validate the trust anchor: "
+		    "every lookup that needs DNS is deferred (%s)", why);
 		break;
 	default:
-		set_st(c, ST_WARN, "check that the resolver answers", "dnssec = "
-		    "%s: the chain-of-trust check had no answer in time (%s)",
-		    mode, why);
+		set_st(c, ST_WARN, "check that the resolver answers",
+		    "dnssec = %s: the chain-of-trust check had no answer in "
+		    "time (%s)", mode, why);
 		break;
 	}
 }

@@ -196,7 +196,7 @@ mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
 	    ctx->cache_memo != NULL) {
 		mono = mtasts_mono_coarse_ns();
 		gen_ok = mtasts_cache_gen_read(ctx, mono, &gen);
-		/* Only names that passed mtasts_cache_domain_ok() are memoised. */
+		/* Only names mtasts_cache_domain_ok() passed are memoised. */
 		if (gen_ok && (dlen = strnlen(domain, MTASTS_DOMAIN_MAX + 1)) <=
 		    MTASTS_DOMAIN_MAX &&
 		    (rc = mtasts_cache_memo_fast(ctx, domain, dlen, mono, gen,

@@ -600,8 +600,9 @@ dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d, int deadline_ms,
 			continue;
 		}
 		if (res->bogus)
-			snprintf(fail, sizeof(fail), "DNSKEY %s is bogus: %.120s",
-			    names[i], res->why_bogus != NULL ? res->why_bogus :
+			snprintf(fail, sizeof(fail),
+			    "DNSKEY %s is bogus: %.120s", names[i],
+			    res->why_bogus != NULL ? res->why_bogus :
 			    "no reason");
 		else if (res->rcode != DNS_RCODE_NOERROR)
 			snprintf(fail, sizeof(fail), "DNSKEY %s: DNS rcode %d",
@@ -634,13 +635,13 @@ dns_probe(struct mtasts_ctx *ctx, struct mtasts_dns *d, int deadline_ms,
 	if (ctx->cfg.dnssec == 1) {
 		d->state = MTASTS_DNSSEC_BROKEN;
 		snprintf(d->why, sizeof(d->why), "dnssec = on but the resolver "
-		    "path cannot validate the trust anchor (use a resolver that "
-		    "returns DNSSEC records, or dnssec = auto): %s",
+		    "path cannot validate the trust anchor (use a resolver "
+		    "that returns DNSSEC records, or dnssec = auto): %s",
 		    fail);
 		if (prev != MTASTS_DNSSEC_BROKEN)
-			mtasts_log(ctx, MTASTS_LOG_ERR, "dns: every lookup that "
-			    "needs DNS is deferred (decisions.md D-DNSSEC-2): %s",
-			    d->why);
+			mtasts_log(ctx, MTASTS_LOG_ERR, "dns: every lookup "
+			    "that needs DNS is deferred (decisions.md "
+			    "D-DNSSEC-2): %s", d->why);
 		return MTASTS_OK;
 	}
 	/* auto: the same resolver, without the validator. */
@@ -727,7 +728,8 @@ dns_get(struct mtasts_ctx *ctx, struct mtasts_dns **dp,
 				dns_note_auto_off(ctx, d);
 			else
 				mtasts_log(ctx, MTASTS_LOG_DEBUG, "dns: %s "
-				    "(this host's verdict, D-DNSSEC-5)", d->why);
+				    "(this host's verdict, D-DNSSEC-5)",
+				    d->why);
 		}
 		d->pid = getpid();
 		ctx->dns = d;

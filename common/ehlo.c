@@ -67,7 +67,7 @@ mtasts_ehlo_offers(const char *resp, size_t len, const char *kw)
 		if (mtasts_ehlo_line_keyword(l, n, &k, &kn) != 0)
 			return -1;	/* not a 250 line, or a stray CR */
 		if (first) {
-			first = 0;	/* the greeting: Domain, not a keyword */
+			first = 0;	/* the greeting: Domain, no keyword */
 			continue;
 		}
 		if (mtasts_ascii_caseeq(k, kn, kw, klen))

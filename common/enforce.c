@@ -122,13 +122,13 @@ mtasts_enforce_mode(const char *domain, int lookup_rc,
 		return v->mode;
 	}
 	if (lookup_rc != MTASTS_OK || r == NULL) {
-		/* Local trouble or no answer: never "no policy" (fail closed). */
+		/* Local trouble, no answer: never "no policy" (fail closed). */
 		verdict_init(v, MTASTS_ENFORCE_ERROR);
 		verdict_set(v, MTASTS_VERDICT_DEFER, STATUS_POLICY_UNKNOWN,
 		    "%s: cannot decide: lookup failed: %s",
 		    domain != NULL ? domain : "(no domain)",
-		    mtasts_strerror(lookup_rc != MTASTS_OK ? lookup_rc
-							   : MTASTS_ERROR));
+		    mtasts_strerror(lookup_rc != MTASTS_OK ? lookup_rc :
+		    MTASTS_ERROR));
 		return v->mode;
 	}
 	if (mtasts_result_status(r) == MTASTS_LOOKUP_TEMPFAIL) {
@@ -220,7 +220,7 @@ mtasts_enforce_held_note(struct mtasts_ctx *ctx,
 	    result_mode(r) != MTASTS_MODE_ENFORCE || r->expires <= time(NULL))
 		return MTASTS_OK;
 	if (held_get(ctx, r->domain, &until) && until >= r->expires)
-		return MTASTS_OK;	/* already remembered at least as long */
+		return MTASTS_OK;	/* already held at least as long */
 	if (held_path(ctx, r->domain, path, sizeof(path)) != 0)
 		return MTASTS_OK;
 	/* Regular file, one link, no symlink, never blocks (D-FILE-1). */
@@ -299,7 +299,8 @@ mtasts_enforce_cached(struct mtasts_ctx *ctx, const char *domain, char *why,
 		r = 2;
 		if (whysize > 0)
 			snprintf(why, whysize, "no MTA-STS record (discovered "
-			    "%lld s ago)", (long long)(now - e->txt_checked_at));
+			    "%lld s ago)",
+			    (long long)(now - e->txt_checked_at));
 	} else if (whysize > 0)
 		snprintf(why, whysize, "%s", rc == MTASTS_NOTFOUND
 		    ? "no usable cache entry (missing, corrupt or flushed)"
@@ -328,7 +329,7 @@ names_host(const char *names, const char *host)
 			s++;
 			n--;
 		}
-		/* "DNS=name", or an untagged name; other tags are not DNS-IDs. */
+		/* "DNS=name" or untagged name; other tags are not DNS-IDs. */
 		if (n > 4 && strncasecmp(s, "DNS=", 4) == 0) {
 			s += 4;
 			n -= 4;
@@ -401,7 +402,7 @@ mtasts_verdict_classify(const struct mtasts_session_facts *f, time_t now,
 		if (f->cert == MTASTS_CERT_OK)
 			goto done;
 		if (f->cert == MTASTS_CERT_UNKNOWN) {
-			/* TLS without a verification verdict: not an outcome. */
+			/* TLS with no verification verdict: not an outcome. */
 			known = 0;
 			goto done;
 		}
@@ -441,8 +442,8 @@ done:
 static const char *
 failure_status(int t)
 {
-	return t == MTASTS_TLSRPT_STARTTLS_NOT_SUPPORTED ? STATUS_NO_STARTTLS
-							 : STATUS_AUTH_FAILED;
+	return t == MTASTS_TLSRPT_STARTTLS_NOT_SUPPORTED ? STATUS_NO_STARTTLS :
+	    STATUS_AUTH_FAILED;
 }
 
 int

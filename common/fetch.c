@@ -43,7 +43,7 @@ enum {
 	P_TLS,			/* TLS failed, not because of the certificate */
 	P_CERT,			/* certificate verification failed */
 	P_HTTP,			/* verified TLS, but no usable HTTP response */
-	P_RESPONSE,		/* an HTTP response: final, try no other address */
+	P_RESPONSE,		/* an HTTP response: final, no other address */
 	P_OK
 };
 

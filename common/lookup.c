@@ -189,9 +189,10 @@ txt_discover(struct mtasts_ctx *ctx, const char *domain, char *id,
 		/* a->why names the subject: "DNSSEC bogus: <reason>". */
 		mtasts_log(ctx, MTASTS_LOG_WARN, "%s: TXT %s is DNSSEC-bogus "
 		    "(%s); %s", domain, qname, bogus_reason(a),
-		    a->bogus_status == MTASTS_DNS_ANSWER ? "its unauthenticated "
-		    "data is used, the policy itself is authenticated by "
-		    "HTTPS" : "treated as a temporary DNS failure");
+		    a->bogus_status == MTASTS_DNS_ANSWER ?
+		    "its unauthenticated data is used, the policy itself is "
+		    "authenticated by HTTPS" :
+		    "treated as a temporary DNS failure");
 		if (a->bogus_status == MTASTS_DNS_ANSWER)
 			break;
 		snprintf(reason, rsize, "TXT %s: %s", qname, a->why);
@@ -402,8 +403,8 @@ fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
 		else {
 			mtasts_strlcpy(f.result_type, MTASTS_RT_STS_INVALID,
 			    sizeof(f.result_type));
-			snprintf(f.reason, sizeof(f.reason), "policy invalid: %s",
-			    perr.text);
+			snprintf(f.reason, sizeof(f.reason),
+			    "policy invalid: %s", perr.text);
 		}
 	}
 	if (ok) {
@@ -462,8 +463,8 @@ lookup_locked_fetch(struct mtasts_ctx *ctx, struct mtasts_cache_entry **ep,
 	struct mtasts_error err = { 0, "" };
 	int lockfd = -1, wait, rc, ok;
 
-	wait = ctx->cfg.lock_wait_ms >= 0 ? ctx->cfg.lock_wait_ms
-					  : ctx->cfg.fetch_timeout_ms;
+	wait = ctx->cfg.lock_wait_ms >= 0 ? ctx->cfg.lock_wait_ms :
+	    ctx->cfg.fetch_timeout_ms;
 	rc = mtasts_cache_lock(ctx, e->domain, wait, &lockfd, &err);
 	if (rc != MTASTS_OK) {
 		/*

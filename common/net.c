@@ -845,7 +845,7 @@ mtasts_conn_tls_write(struct mtasts_conn *c, const void *buf, size_t len)
 		n = len - off > INT_MAX ? INT_MAX : (int)(len - off);
 		/* Not partial-write mode: SSL_write() takes all n or fails. */
 		if ((r = tls_io(c, MTASTS_TLS_WRITE,
-			 (void *)(uintptr_t)(s + off), n)) <= 0)
+		    (void *)(uintptr_t)(s + off), n)) <= 0)
 			return -1;
 		off += (size_t)r;
 	}

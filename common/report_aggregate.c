@@ -69,7 +69,7 @@ mtasts_report_identity(const struct mtasts_ctx *ctx, char *submitter,
 
 struct agg_domain {
 	char domain[MTASTS_DOMAIN_MAX + 1];
-	json_t *policies;	/* array of {policy, summary, failure-details} */
+	json_t *policies;	/* array: {policy, summary, failure-details} */
 	json_t *pindex;		/* policy key -> index */
 	json_t *dindex;		/* array (per policy) of detail key -> index */
 };
@@ -307,8 +307,8 @@ read_spool(struct mtasts_ctx *ctx, const char *dir, time_t day,
 		int fd = mtasts_open_file(AT_FDCWD, path, O_RDONLY, 0, &why);
 
 		if (fd == -1) {
-			if (errno == ENOENT)
-				return MTASTS_OK;	/* no sessions that day */
+			if (errno == ENOENT)	/* no sessions that day */
+				return MTASTS_OK;
 			return mtasts_err(err, MTASTS_ERROR, "%s: %s", path,
 			    why != NULL ? why : strerror(errno));
 		}
@@ -680,8 +680,9 @@ tally_add(void *arg, json_t *rec, int with_reason)
 		td->ok++;
 		return 0;
 	}
+	/* mtasts_spool_rec_parse let only known types through */
 	if ((rt = mtasts_tlsrpt_result_type_index(f.r)) < 0)
-		return 1;	/* mtasts_spool_rec_parse let only known types through */
+		return 1;
 	td->fail[rt]++;
 	td->failed++;
 	/* D-MET-2: a failed session under an enforce policy moved no mail. */

@@ -200,7 +200,8 @@ spool_write(struct mtasts_ctx *ctx, const char *line, size_t len,
 	if (mtasts_tlsrpt_spool_path(ctx, when, path, sizeof(path)) != 0 ||
 	    (size_t)snprintf(name, sizeof(name), "%s.jsonl", buf) >=
 	    sizeof(name)) {
-		mtasts_err_set(err, MTASTS_ERROR, "tlsrpt: spool path too long");
+		mtasts_err_set(err, MTASTS_ERROR,
+		    "tlsrpt: spool path too long");
 		goto done;
 	}
 	if ((dfd = spool_dir_open(ctx, create_dir, &why)) < 0) {
@@ -313,7 +314,7 @@ mtasts_tlsrpt_record(struct mtasts_ctx *ctx,
 		    "tlsrpt: unknown result type \"%.40s\"", s->result_type);
 	when = s->when != 0 ? s->when : mtasts_now(ctx);
 	if ((line = mtasts_spool_rec_encode(s, domain, mxh, mxip, sip, when,
-		 &len)) == NULL)
+	    &len)) == NULL)
 		return mtasts_err(err, MTASTS_NOMEM,
 		    "tlsrpt: cannot encode the record");
 	rc = spool_write(ctx, line, len, when, 1, err);
@@ -341,7 +342,7 @@ mtasts_tlsrpt_record_fetch_failure(struct mtasts_ctx *ctx,
 	    d, NULL) != MTASTS_OK)
 		return;
 	if ((line = mtasts_spool_rec_encode(&s, d, "", "", "",
-		 when != 0 ? when : mtasts_now(ctx), &len)) == NULL)
+	    when != 0 ? when : mtasts_now(ctx), &len)) == NULL)
 		return;
 	if (spool_write(ctx, line, len, when != 0 ? when : mtasts_now(ctx),
 	    0, &e) == MTASTS_ERROR)

@@ -359,8 +359,8 @@ record(const char *domain, const struct mtasts_result *r, const char *host,
 	struct mtasts_tlsrpt_session s;
 	struct mtasts_error err = { 0, "" };
 	struct mtasts_ctx *ctx;
-	const struct mtasts_policy *p = r != NULL ? mtasts_result_policy(r)
-						  : NULL;
+	const struct mtasts_policy *p = r != NULL ? mtasts_result_policy(r) :
+	    NULL;
 	char src[64];
 
 	if ((ctx = mtasts_plugin_ctx(conf, &err)) == NULL)
@@ -371,8 +371,8 @@ record(const char *domain, const struct mtasts_result *r, const char *host,
 		s.policy_type = MTASTS_POLICY_TYPE_TLSA;
 		s.tlsa_records = tlsa;
 	} else {
-		s.policy_type = p != NULL ? MTASTS_POLICY_TYPE_STS
-					  : MTASTS_POLICY_TYPE_NONE;
+		s.policy_type = p != NULL ? MTASTS_POLICY_TYPE_STS :
+		    MTASTS_POLICY_TYPE_NONE;
 		s.policy = p;
 	}
 	s.mx_host = host != NULL && host[0] != '\0' ? host : NULL;

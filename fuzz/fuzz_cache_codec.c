@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * fuzz_cache_codec.c - libFuzzer target for the cache file codec
- * (common/cache_codec.c, D-CACHEFILE-1). Input: "<domain>\n<file contents>". The
- * oracle is the round trip: whatever decode accepts, encode must write,
- * the written file must decode to an equal entry, and encoding that again
- * must give the same bytes. Every refusal must come with a reason.
+ * (common/cache_codec.c, D-CACHEFILE-1). Input:
+ * "<domain>\n<file contents>". The oracle is the round trip: whatever
+ * decode accepts, encode must write, the written file must decode to an
+ * equal entry, and encoding that again must give the same bytes. Every
+ * refusal must come with a reason.
  */
 #include <stddef.h>
 #include <stdint.h>

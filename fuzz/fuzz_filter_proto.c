@@ -42,7 +42,8 @@ one_line(char *line, size_t len)
 	empty = 1;
 	if (filter || report) {
 		bar = strchr(line + 7, '|');
-		vlen = bar != NULL ? (size_t)(bar - (line + 7)) : strlen(line + 7);
+		vlen = bar != NULL ? (size_t)(bar - (line + 7)) :
+		    strlen(line + 7);
 		empty = vlen == 0;
 		if (vlen < sizeof(ver)) {
 			memcpy(ver, line + 7, vlen);

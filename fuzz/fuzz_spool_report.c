@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * fuzz_spool_report.c - libFuzzer target for spool -> report -> mail
- * (common/report_*.c, spool.c, tlsrpt.c): the input is one UTC day's
- * spool file as the report job finds it (torn, hostile or fine lines).
- * The builder runs with a fake TLSRPT lookup (no DNS), and every report goes through gzip
- * and the RFC 8460 §5.3 mail, never to sendmail. Oracles: the build never
- * fails on spool content; every line is counted exactly once (a record,
- * torn/malformed, or report mail); every report is valid JSON with the
- * §4 shape and consistent counts; the session counts add up to the
- * records; gzip inflates back to the JSON; the mail is 7-bit CRLF text
+ * (common/report_*.c, spool.c, tlsrpt.c): the input is one UTC day's spool
+ * file as the report job finds it (torn, hostile or fine lines). The
+ * builder runs with a fake TLSRPT lookup (no DNS), and every report goes
+ * through gzip and the RFC 8460 §5.3 mail, never to sendmail. Oracles: the
+ * build never fails on spool content; every line is counted exactly once
+ * (a record, torn/malformed, or report mail); every report is valid JSON
+ * with the §4 shape and consistent counts; the session counts add up to
+ * the records; gzip inflates back to the JSON; the mail is 7-bit CRLF text
  * with lines of at most 998 octets whose attachment decodes to the gzip.
  * The metrics tally (mtasts_spool_tally) reads the same counts.
  */

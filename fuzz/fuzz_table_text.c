@@ -34,8 +34,10 @@ check_answer(const struct mtasts_timsg_req *q, const char *id, size_t idlen,
 		abort();
 	/* want = "<op>-result|" "|<result>\n", the id goes between. */
 	snprintf(want, sizeof(want), "%s-result||%s%s\n", ops[q->type],
-	    r < 0 ? "error|temporary failure" : q->type == MTASTS_TIMSG_UPDATE
-	    ? (r > 0 ? "ok" : "error|not reloaded") : r == 0 ? "not-found" : q->type == MTASTS_TIMSG_CHECK ?
+	    r < 0 ? "error|temporary failure" :
+	    q->type == MTASTS_TIMSG_UPDATE ?
+	    (r > 0 ? "ok" : "error|not reloaded") :
+	    r == 0 ? "not-found" : q->type == MTASTS_TIMSG_CHECK ?
 	    "found" : "found|", r > 0 && q->type != MTASTS_TIMSG_UPDATE &&
 	    q->type != MTASTS_TIMSG_CHECK ? value : "");
 	n = mtasts_ttext_reply(out, sizeof(out), q->type, id, idlen, r, value,

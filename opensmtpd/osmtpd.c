@@ -157,6 +157,6 @@ mtasts_osmtpd_facts(const struct mtasts_osmtpd_tls *s, int verified,
 		return;
 	}
 	if (s->ehlo_reply)
-		f->starttls = s->starttls_adv ? MTASTS_STARTTLS_OFFERED
-					      : MTASTS_STARTTLS_NOT_OFFERED;
+		f->starttls = s->starttls_adv ? MTASTS_STARTTLS_OFFERED :
+		    MTASTS_STARTTLS_NOT_OFFERED;
 }

@@ -74,7 +74,7 @@ struct mxent {
 	int64_t rot_ms;			/* start of the current round */
 	/* policy discovery for the enforce route (D-OSMTPD-9) */
 	int disc_queued;
-	int64_t disc_none_ms;		/* a discovery established "no policy" */
+	int64_t disc_none_ms;		/* discovery established "no policy" */
 	int64_t disc_fail_ms;		/* a discovery established nothing */
 };
 
@@ -399,8 +399,8 @@ discoverer(void *arg)
 		none = 0;
 		fail = 1;
 		if (rc != MTASTS_OK)
-			tlog(MTASTS_LOG_WARN, "%s: policy discovery failed: %s; "
-			    "enforce mail stays queued", domain,
+			tlog(MTASTS_LOG_WARN, "%s: policy discovery failed: "
+			    "%s; enforce mail stays queued", domain,
 			    ctx == NULL ? "no configuration" : err.text);
 		else if (mtasts_result_status(res) == MTASTS_LOOKUP_POLICY) {
 			p = mtasts_result_policy(res);
@@ -416,10 +416,9 @@ discoverer(void *arg)
 		    mtasts_result_failure_type(res) == NULL) {
 			none = 1;
 			fail = 0;
-			tlog(MTASTS_LOG_WARN, "%s: policy discovery: no MTA-STS "
-			    "record; held enforce mail is delivered "
-			    "opportunistically",
-			    domain);
+			tlog(MTASTS_LOG_WARN, "%s: policy discovery: no "
+			    "MTA-STS record; held enforce mail is delivered "
+			    "opportunistically", domain);
 		} else
 			tlog(MTASTS_LOG_WARN, "%s: policy discovery could not "
 			    "establish the policy (%s); enforce mail stays "

@@ -68,8 +68,8 @@ struct mtasts_timsg_req {
 enum mtasts_timsg_verdict {
 	MTASTS_TIMSG_MORE = 0,	/* incomplete frame: read more */
 	MTASTS_TIMSG_REQ = 1,	/* *req decoded; *used bytes consumed */
-	MTASTS_TIMSG_BAD = 2,	/* well-framed but malformed request;
-				   *used bytes skipped, answer FAIL */
+	/* well-framed but malformed: *used bytes skipped, answer FAIL */
+	MTASTS_TIMSG_BAD = 2,
 	MTASTS_TIMSG_BROKEN = 3	/* header unusable: framing is lost */
 };
 

@@ -36,7 +36,7 @@ struct plugin_state {
 	int config_rc;			/* its result */
 	char config_err[MTASTS_ERROR_TEXT_MAX];
 	char config_path[CONFIG_PATH_MAX];	/* "" = library default */
-	mtasts_net_loader_fn *net_loader;	/* a light host's network half */
+	mtasts_net_loader_fn *net_loader;	/* light host's network half */
 	mtasts_log_fn *log_fn;
 	void *log_arg;
 	struct memo memo[MTASTS_PLUGIN_MEMO_MAX];
@@ -148,8 +148,8 @@ config_file(const char *want)
 	if (want[0] != '\0')
 		return want;
 	env = getenv("MTASTS_CONFIG");
-	return env != NULL && env[0] != '\0' ? env
-					      : MTASTS_PLUGIN_DEFAULT_CONFIG;
+	return env != NULL && env[0] != '\0' ? env :
+	    MTASTS_PLUGIN_DEFAULT_CONFIG;
 }
 
 struct mtasts_ctx *

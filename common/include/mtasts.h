@@ -332,7 +332,7 @@ struct mtasts_tlsrpt_session {
 	const char *mx_ip;		/* receiving-ip */
 	const char *mx_helo;		/* receiving-mx-helo, optional */
 	const char *sending_ip;		/* sending-mta-ip */
-	const char *result_type;	/* NULL on success, else RFC 8460 name */
+	const char *result_type;	/* NULL on success, or RFC 8460 name */
 	const char *failure_reason;	/* failure-reason-code, optional */
 	time_t when;			/* 0 = now */
 	unsigned flags;			/* MTASTS_TLSRPT_* below */
@@ -418,7 +418,7 @@ enum mtasts_starttls {
 	MTASTS_STARTTLS_UNKNOWN = 0,	/* no EHLO answer seen (yet) */
 	MTASTS_STARTTLS_OFFERED = 1,	/* the EHLO answer lists STARTTLS */
 	MTASTS_STARTTLS_NOT_OFFERED = 2,	/* an EHLO answer without it */
-	MTASTS_STARTTLS_REFUSED = 3	/* offered, the STARTTLS reply not 220 */
+	MTASTS_STARTTLS_REFUSED = 3	/* offered, STARTTLS reply not 220 */
 };
 
 enum mtasts_tls_state {
@@ -433,7 +433,7 @@ enum mtasts_cert_check {
 	MTASTS_CERT_OK = 1,		/* chain and MX name verified */
 	MTASTS_CERT_FAILED = 2,		/* failed; classify from cert_* facts */
 	MTASTS_CERT_EXPIRED = 3,
-	MTASTS_CERT_UNTRUSTED = 4,	/* no trusted chain (self-signed, ...) */
+	MTASTS_CERT_UNTRUSTED = 4,	/* no trusted chain: self-signed, ... */
 	MTASTS_CERT_NAME_MISMATCH = 5,	/* no DNS-ID names the MX host */
 	MTASTS_CERT_OTHER = 6		/* failed, reason unknown to the MTA */
 };
@@ -472,7 +472,7 @@ struct mtasts_session_facts {
 /* What the MTA does. */
 enum mtasts_verdict_action {
 	MTASTS_VERDICT_DELIVER = 0,	/* go ahead */
-	MTASTS_VERDICT_DELIVER_REPORT = 1,	/* go ahead; a failure to report */
+	MTASTS_VERDICT_DELIVER_REPORT = 1,	/* go ahead; report a failure */
 	MTASTS_VERDICT_DEFER = 2,	/* do not deliver now (the domain) */
 	MTASTS_VERDICT_SKIP_HOST = 3	/* not this MX host (next, or defer) */
 };
@@ -487,7 +487,7 @@ enum mtasts_verdict_action {
  */
 struct mtasts_verdict {
 	int action;			/* enum mtasts_verdict_action */
-	int mode;			/* enum mtasts_enforce_mode that applied */
+	int mode;			/* enum mtasts_enforce_mode applied */
 	int known;			/* 1: a TLS-RPT outcome to record */
 	int type;			/* enum mtasts_tlsrpt_type */
 	char status[MTASTS_VERDICT_STATUS_MAX];
@@ -500,7 +500,7 @@ enum mtasts_enforce_mode {
 	MTASTS_ENFORCE_TESTING = 1,	/* report failures, deliver anyway */
 	MTASTS_ENFORCE_ENFORCE = 2,	/* policy MX hosts, verified TLS only */
 	MTASTS_ENFORCE_TEMPFAIL = 3,	/* policy unknown now: defer */
-	MTASTS_ENFORCE_ERROR = 4	/* cannot decide (local trouble): defer */
+	MTASTS_ENFORCE_ERROR = 4	/* no decision (local trouble): defer */
 };
 
 /**

@@ -95,7 +95,7 @@ MTASTS_API const char *mtasts_admin_conf_str(const struct mtasts_ctx *ctx,
     int key);
 /** mtasts_admin_conf_int - an int-valued key; 0 for a string key. */
 MTASTS_API int mtasts_admin_conf_int(const struct mtasts_ctx *ctx, int key);
-/** 1 when key was left at its built-in default (not set in a file or by API). */
+/** 1 when key is left at its built-in default (not set in a file or by API). */
 MTASTS_API int mtasts_admin_conf_is_default(const struct mtasts_ctx *ctx,
     int key);
 /** The i-th configured resolver ("IP" or "IP@port"), NULL past the end. */
@@ -218,7 +218,7 @@ MTASTS_API size_t mtasts_reports_count(const struct mtasts_reports *rs);
 /** The report's file name (RFC 8460 §5.1, ...json); valid until freed. */
 MTASTS_API const char *mtasts_reports_file_name(
     const struct mtasts_reports *rs, size_t i);
-/** The report JSON (UTF-8, *len bytes, not NUL-terminated); valid until freed. */
+/** The report JSON (UTF-8, *len bytes, no final NUL); valid until freed. */
 MTASTS_API const char *mtasts_reports_json(const struct mtasts_reports *rs,
     size_t i, size_t *len);
 
@@ -504,7 +504,7 @@ enum mtasts_txt_kind {
 	MTASTS_TXT_MALFORMED,		/* rdata malformed or oversized */
 	MTASTS_TXT_NO_STS,		/* no record begins "v=STSv1;" */
 	MTASTS_TXT_MULTIPLE,		/* more than one STS record */
-	MTASTS_TXT_SYNTAX		/* the one STS record is invalid (why) */
+	MTASTS_TXT_SYNTAX		/* the one STS record invalid (why) */
 };
 struct mtasts_txt_info;
 /**

@@ -33,13 +33,15 @@ struct mtasts_config {
 	int fetch_timeout_ms;			/* whole fetch deadline */
 	int dns_timeout_ms;			/* one DNS query */
 	int txt_check_interval;			/* seconds */
-	int dns_failure;			/* enum mtasts_dns_failure_policy */
+	/* enum mtasts_dns_failure_policy */
+	int dns_failure;
 	int lock_wait_ms;			/* wait for another fetcher */
 	/* special-use zones to resolve normally (decisions.md D-DNS-2) */
 	char special_zones[8][64];
 	size_t nspecial_zones;
 	int refresh_concurrency;
-	int cache_purge_after;			/* drop entries expired this long */
+	/* drop entries expired this long */
+	int cache_purge_after;
 	char user_agent[64];
 	/* TLS-RPT (tlsrpt.c, report_*.c); "" / 0 means the built-in default */
 	char tlsrpt_dir[MTASTS_PATH_MAX];	/* the session spool */
@@ -114,7 +116,7 @@ struct mtasts_ctx {
 	mtasts_log_fn *log_fn;
 	void *log_arg;
 	struct mtasts_dns *dns;		/* lazily created */
-	void *ssl_ctx;			/* SSL_CTX *, lazily created (fetch.c) */
+	void *ssl_ctx;			/* SSL_CTX *, lazily made (fetch.c) */
 	char last_config_file[MTASTS_PATH_MAX];
 	struct mtasts_cache_memo *cache_memo;	/* cache_memo.c, lazily made */
 	struct mtasts_cache_gen cache_gen;	/* cachegen.c, lazily mapped */

@@ -68,7 +68,7 @@ void mtasts_dns_answer_free(struct mtasts_dns_answer *a);
  * validating resolver must come back secure.
  */
 enum mtasts_dnssec_state {
-	MTASTS_DNSSEC_OFF = 0,		/* dnssec = off, or auto without anchor */
+	MTASTS_DNSSEC_OFF = 0,		/* dnssec = off, or auto, no anchor */
 	MTASTS_DNSSEC_WORKING = 1,	/* validating; the anchor validated */
 	/* auto: the resolver path cannot validate; validation off (warned) */
 	MTASTS_DNSSEC_AUTO_DISABLED = 2,
@@ -137,9 +137,9 @@ int mtasts_dns_addrs(struct mtasts_ctx *ctx, const char *host, int port,
  * its deadline has passed (then "DNS timeout after <deadline_ms> ms");
  * free cancels what is still pending. D-FD-1 is the caller's: submit and
  * process make no descriptor snapshot (refresh.c takes one around the
- * whole run; a snapshot costs a /proc/self/fd walk). async_addrs turns an AAAA and an A query of host into
- * addresses as mtasts_dns_addrs() does (the queries are freed by the
- * caller).
+ * whole run; a snapshot costs a /proc/self/fd walk). async_addrs turns
+ * an AAAA and an A query of host into addresses as mtasts_dns_addrs()
+ * does (the queries are freed by the caller).
  */
 struct mtasts_dns_q;
 int mtasts_dns_async_open(struct mtasts_ctx *ctx, int *fd,

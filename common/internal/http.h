@@ -23,7 +23,7 @@ struct mtasts_http_resp {
 	int content_type_ok;	/* media type is text/plain */
 	char content_type[128];
 	int has_location;
-	const char *body;	/* points into the parsed buffer (or dechunked) */
+	const char *body;	/* points into the parsed or dechunked buffer */
 	size_t body_len;
 	char *owned_body;	/* dechunked copy, freed by mtasts_http_clear */
 	char why[MTASTS_REASON_MAX];

@@ -13,7 +13,7 @@
 
 /* What DNSSEC said of this lookup's _mta-sts TXT answer (D-DNSSEC-3). */
 enum mtasts_txt_dnssec {
-	MTASTS_TXT_DNSSEC_NONE = 0,	/* no TXT query made (cache fast path) */
+	MTASTS_TXT_DNSSEC_NONE = 0,	/* no TXT query (cache fast path) */
 	MTASTS_TXT_DNSSEC_OFF,		/* the resolver does not validate */
 	MTASTS_TXT_DNSSEC_INSECURE,	/* validated: no chain of trust */
 	MTASTS_TXT_DNSSEC_SECURE,	/* validated: secure */

@@ -173,8 +173,8 @@ test_memo_stamp(void)
 	mtasts_strlcpy(e.domain, "slow.example.net", sizeof(e.domain));
 	mtasts_strlcpy(e.id, "1", sizeof(e.id));
 	mtasts_strlcpy(e.txt_id, "1", sizeof(e.txt_id));
-	e.policy = policy("version: STSv1\nmode: enforce\nmx: mx.slow.example.net"
-	    "\nmax_age: 86400\n");
+	e.policy = policy("version: STSv1\nmode: enforce\n"
+	    "mx: mx.slow.example.net\nmax_age: 86400\n");
 	e.fetched_at = e.txt_checked_at = time(NULL) - 60;
 	e.expires_at = e.fetched_at + 86400;
 	CHECKF(mtasts_cache_store(ctx, &e, &err) == MTASTS_OK, "%s",

@@ -192,7 +192,8 @@ test_relay_url(void)
 	CHECKF(strcmp(url, "smtp+tls://mx2.a.test") == 0, "%s", url);
 	CHECK(mtasts_osmtpd_relay_url("a.test", p, mx, 2, url, sizeof(url),
 	    why, sizeof(why)) == 1);
-	CHECKF(strcmp(url, "smtp+tls://mx1.a.test") == 0, "%s", url);	/* wraps, never rogue */
+	/* wraps, never rogue */
+	CHECKF(strcmp(url, "smtp+tls://mx1.a.test") == 0, "%s", url);
 	/* No policy any more: every MX, opportunistic. */
 	CHECK(mtasts_osmtpd_relay_url("a.test", NULL, mx, 0, url, sizeof(url),
 	    why, sizeof(why)) == 1);

@@ -917,7 +917,7 @@ test_concurrency(void)
 					    MTASTS_OK)
 						bad++;
 				} else if (mtasts_cache_load(ctx, DOM, &g,
-					       NULL) != MTASTS_OK ||
+				    NULL) != MTASTS_OK ||
 				    !entry_consistent(g))
 					bad++;
 				mtasts_cache_entry_free(g);

@@ -379,9 +379,9 @@ test_paths(void)
 		    sizeof(ctx->cfg.cache_dir));
 		CHECK(mtasts_ctx_load_config(ctx, conf, &err) == MTASTS_ERROR);
 		CHECKF(strstr(err.text, "cache_dir: /nonexistent/mtasts/cache: "
-		    "does not exist and cannot be created (/nonexistent/mtasts: "
-		    "No such file or directory) (default)") != NULL, "%s",
-		    err.text);
+		    "does not exist and cannot be created "
+		    "(/nonexistent/mtasts: No such file or directory) "
+		    "(default)") != NULL, "%s", err.text);
 		CHECK(strstr(err.text, "m.conf") == NULL);
 		mtasts_ctx_free(ctx);
 	}
@@ -442,8 +442,8 @@ test_trust_anchor(void)
 	p = putstr("short.key", ". IN DS 20326 8 2 E06D44\n");
 	expect_check("dnssec = on\ntrust_anchor_file = %s\n", p,
 	    "too short");
-	p = putstr("nothex.key", ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65"
-	    "D08458E88040ZZ\n");
+	p = putstr("nothex.key", ". IN DS 20326 8 2 "
+	    "E06D44B80B8F1D39A95C0B0D7C65D08458E88040ZZ\n");
 	expect_check("dnssec = on\ntrust_anchor_file = %s\n", p, "not hex");
 	p = putstr("paren.key", ". IN DNSKEY ( 257 3 8 "
 	    "AwEAAaz/tAm8yTn4Mfeh\n");
@@ -477,8 +477,8 @@ test_trust_anchor(void)
 		    sizeof(ctx->cfg.trust_anchor_file));
 		CHECK(mtasts_ctx_load_config(ctx, conf, &err) == MTASTS_ERROR);
 		CHECKF(strstr(err.text, "m.conf:2: dnssec = on: "
-		    "trust_anchor_file /nonexistent/r.key (default): No such") !=
-		    NULL, "%s", err.text);
+		    "trust_anchor_file /nonexistent/r.key (default): "
+		    "No such") != NULL, "%s", err.text);
 		mtasts_ctx_free(ctx);
 	}
 }
@@ -641,8 +641,8 @@ main(void)
 				ndef++;
 				if (memcmp(&ctx->cfg, &def, sizeof(def)) != 0)
 					fprintf(stderr, "%s = %s is not the "
-					    "default\n", mtasts_conf_key_name(k),
-					    shown);
+					    "default\n",
+					    mtasts_conf_key_name(k), shown);
 				CHECK(memcmp(&ctx->cfg, &def,
 				    sizeof(def)) == 0);
 			}
@@ -725,9 +725,9 @@ main(void)
 		CHECK(mtasts_parse_u64("31557601", 8, 31557600, &v) == -1);
 		CHECK(mtasts_parse_u64("", 0, 10, &v) == -1);
 		CHECK(mtasts_parse_u64("18446744073709551616", 20, UINT64_MAX,
-			  &v) == -1);
+		    &v) == -1);
 		CHECK(mtasts_parse_u64("18446744073709551615", 20, UINT64_MAX,
-			  &v) == 0 &&
+		    &v) == 0 &&
 		    v == UINT64_MAX);
 	}
 

@@ -739,8 +739,8 @@ test_dnssec_states(void)
 		CHECK(mtasts_dns_query(ctx, "_mta-sts.multi.test", T_TXT, 0,
 		    &a, &e) == MTASTS_ERROR && a == NULL);
 		CHECKF(strstr(e.text, "dnssec = on") != NULL &&
-		    strstr(e.text, "cannot validate the trust anchor") != NULL &&
-		    strstr(e.text, "DNSKEY .") != NULL, "%s", e.text);
+		    strstr(e.text, "cannot validate the trust anchor") !=
+		    NULL && strstr(e.text, "DNSKEY .") != NULL, "%s", e.text);
 		e.code = 0;
 		e.text[0] = '\0';
 		CHECK(mtasts_dns_query(ctx, "_mta-sts.two.test", T_TXT, 0,
@@ -916,7 +916,8 @@ test_dnssec_verdict(void)
 
 		/* "1 auto-off <at> <key> ...": the same with at = 1. */
 		snprintf(stale, sizeof(stale), "1 auto-off 1%s", p);
-		snprintf(nokey, sizeof(nokey), "1 auto-off %.*s 0000000000000000"
+		snprintf(nokey, sizeof(nokey),
+		    "1 auto-off %.*s 0000000000000000"
 		    " forged\n", (int)(p - text - 11), text + 11);
 		bad[0] = stale;
 		bad[1] = nokey;

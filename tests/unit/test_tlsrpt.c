@@ -962,8 +962,8 @@ test_config(void)
 	    MTASTS_INVALID);
 	CHECK(mtasts_ctx_set(ctx, "report_org_name", "Bad\tName", NULL) ==
 	    MTASTS_INVALID);
-	CHECK(mtasts_ctx_set(ctx, "report_submitter", "B\xc3\xbc" "cher.example",
-	    NULL) == MTASTS_OK);
+	CHECK(mtasts_ctx_set(ctx, "report_submitter",
+	    "B\xc3\xbc" "cher.example", NULL) == MTASTS_OK);
 	CHECK_STR(str(ctx->cfg.report_submitter), "xn--bcher-kva.example");
 	CHECK(mtasts_ctx_set(ctx, "tlsrpt_max_day_size", "100", NULL) ==
 	    MTASTS_INVALID);

@@ -106,8 +106,9 @@ table(void)
 
 		memset(&err, 0, sizeof(err));
 		rc = mtasts_tlsrpt_txt_parse(c->rec, strlen(c->rec), &t, &err);
-		CHECKF((rc == MTASTS_OK) == c->valid, "case %zu \"%s\": %s (%s)",
-		    i, c->rec, mtasts_strerror(rc), err.text);
+		CHECKF((rc == MTASTS_OK) == c->valid,
+		    "case %zu \"%s\": %s (%s)", i, c->rec,
+		    mtasts_strerror(rc), err.text);
 		if (rc == MTASTS_OK && c->valid) {
 			CHECKF(t.nrua == c->nrua, "case %zu: %zu rua", i,
 			    t.nrua);
