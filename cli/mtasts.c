@@ -140,8 +140,8 @@ policy_json(const struct mtasts_policy *p, const char *id)
 	json_object_set_new(o, "mx", mx);
 	json_object_set_new(o, "max_age",
 	    json_integer((json_int_t)mtasts_policy_max_age(p)));
-	json_object_set_new(o, "id", id != NULL ? json_string(id)
-						: json_null());
+	json_object_set_new(o, "id", id != NULL ? json_string(id) :
+	    json_null());
 	return o;
 }
 
@@ -201,9 +201,7 @@ cmd_lookup(struct mtasts_ctx *ctx, int argc, char **argv)
 		if (p != NULL) {
 			json_object_set_new(o, "source",
 			    json_string(mtasts_result_source(r) ==
-				    MTASTS_SOURCE_FETCHED
-				? "fetched"
-				: "cache"));
+			    MTASTS_SOURCE_FETCHED ? "fetched" : "cache"));
 			json_object_set_new(o, "policy",
 			    policy_json(p, mtasts_result_id(r)));
 			json_object_set_new(o, "expires",
@@ -233,9 +231,8 @@ cmd_lookup(struct mtasts_ctx *ctx, int argc, char **argv)
 			size_t k;
 
 			printf(" (%s, id %s, mode %s, max_age %u, mx",
-			    mtasts_result_source(r) == MTASTS_SOURCE_FETCHED
-				? "fetched"
-				: "cached",
+			    mtasts_result_source(r) == MTASTS_SOURCE_FETCHED ?
+			    "fetched" : "cached",
 			    mtasts_result_id(r) ? mtasts_result_id(r) : "-",
 			    mtasts_mode_name(mtasts_policy_mode(p)),
 			    (unsigned)mtasts_policy_max_age(p));
@@ -249,8 +246,8 @@ cmd_lookup(struct mtasts_ctx *ctx, int argc, char **argv)
 			    mtasts_result_failure_reason(r));
 		if (mx != NULL)
 			printf("  mx %s: %s\n", mx,
-			    allowed ? "allowed by the policy"
-				    : "NOT allowed by the policy");
+			    allowed ? "allowed by the policy" :
+			    "NOT allowed by the policy");
 	}
 	mtasts_result_free(r);
 	return 0;
@@ -453,12 +450,11 @@ refresh_finish(const char *domain, int rc, const struct mtasts_result *r,
 		o->what = R_FAILED;
 		snprintf(o->reason, sizeof(o->reason), "%s: %s; %s",
 		    mtasts_result_failure_type(r) ?
-			mtasts_result_failure_type(r) : "unknown",
+		    mtasts_result_failure_type(r) : "unknown",
 		    mtasts_result_failure_reason(r) ?
-			mtasts_result_failure_reason(r) : "",
-		    mtasts_result_status(r) == MTASTS_LOOKUP_POLICY
-			? "cached policy kept"
-			: "no valid cached policy");
+		    mtasts_result_failure_reason(r) : "",
+		    mtasts_result_status(r) == MTASTS_LOOKUP_POLICY ?
+		    "cached policy kept" : "no valid cached policy");
 		cli_log(LOG_WARNING, "refresh: %s: FAILED: %s", domain,
 		    o->reason);
 	}

@@ -562,8 +562,9 @@ mtasts_config_check(struct mtasts_ctx *ctx, struct mtasts_error *err)
 	 * was named must exist: a typo would silently start an empty cache
 	 * and drop every cached policy. The default is made on first use.
 	 */
-	if (mtasts_cache_dir_check(ctx, 0, ctx->conf_line[MTASTS_CK_CACHE_DIR]
-	    != MTASTS_CONF_DEFAULT, &exists, &e) != MTASTS_OK) {
+	if (mtasts_cache_dir_check(ctx, 0,
+	    ctx->conf_line[MTASTS_CK_CACHE_DIR] != MTASTS_CONF_DEFAULT,
+	    &exists, &e) != MTASTS_OK) {
 		char w[MTASTS_PATH_MAX + 16];
 
 		mtasts_conf_where(ctx, MTASTS_CK_CACHE_DIR, w, sizeof(w));

@@ -302,11 +302,11 @@ mtasts_enforce_cached(struct mtasts_ctx *ctx, const char *domain, char *why,
 			    "%lld s ago)",
 			    (long long)(now - e->txt_checked_at));
 	} else if (whysize > 0)
-		snprintf(why, whysize, "%s", rc == MTASTS_NOTFOUND
-		    ? "no usable cache entry (missing, corrupt or flushed)"
-		    : rc != MTASTS_OK ? err.text
-		    : e->policy != NULL ? "the cached policy has expired"
-		    : "the cache entry holds no policy");
+		snprintf(why, whysize, "%s", rc == MTASTS_NOTFOUND ?
+		    "no usable cache entry (missing, corrupt or flushed)" :
+		    rc != MTASTS_OK ? err.text :
+		    e->policy != NULL ? "the cached policy has expired" :
+		    "the cache entry holds no policy");
 	if (rc == MTASTS_OK)
 		mtasts_cache_entry_free(e);
 	return r;
@@ -433,8 +433,8 @@ done:
 	else if (f->detail != NULL)
 		*reason = f->detail;
 	else
-		*reason = t == MTASTS_TLSRPT_NONE ? NULL
-		    : code != NULL ? code : mtasts_tlsrpt_type_name(t);
+		*reason = t == MTASTS_TLSRPT_NONE ? NULL :
+		    code != NULL ? code : mtasts_tlsrpt_type_name(t);
 	return known;
 }
 

@@ -428,8 +428,8 @@ fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
 		    id, cache_valid(e, now) ? "; cached policy still applied" :
 		    "; deferred");
 	} else {
-		const char *type = f.result_type[0] ? f.result_type
-						    : MTASTS_RT_STS_FETCH_ERROR;
+		const char *type = f.result_type[0] ? f.result_type :
+		    MTASTS_RT_STS_FETCH_ERROR;
 
 		e->fail_at = now;
 		mtasts_strlcpy(e->fail_id, id, sizeof(e->fail_id));
@@ -443,9 +443,8 @@ fetch_into(struct mtasts_ctx *ctx, struct mtasts_cache_entry *e,
 		 */
 		mtasts_log(ctx,
 		    e->policy != NULL &&
-			    mtasts_policy_mode(e->policy) != MTASTS_MODE_NONE
-			? MTASTS_LOG_WARN
-			: MTASTS_LOG_INFO,
+		    mtasts_policy_mode(e->policy) != MTASTS_MODE_NONE ?
+		    MTASTS_LOG_WARN : MTASTS_LOG_INFO,
 		    "%s: policy fetch for id %s failed (%s): %s%s", e->domain,
 		    id, type, e->fail_reason,
 		    cache_valid(e, now) ? "; cached policy still applied" : "");
@@ -733,9 +732,8 @@ step_txt_failed(struct lk *l)
 			return 1;
 		}
 		r->status = l->txt == TXT_LOCAL || l->ctx->cfg.dns_failure ==
-			MTASTS_DNSFAIL_TEMPFAIL
-		    ? MTASTS_LOOKUP_TEMPFAIL
-		    : MTASTS_LOOKUP_NONE;
+		    MTASTS_DNSFAIL_TEMPFAIL ? MTASTS_LOOKUP_TEMPFAIL :
+		    MTASTS_LOOKUP_NONE;
 		return 1;
 	}
 	if (!FORCED(l)) {

@@ -232,9 +232,9 @@ mtasts_mxset_addrs(struct mtasts_ctx *ctx, const char *host, int timeout_ms,
 	if (rc != MTASTS_OK)
 		return rc;
 	for (i = 0; i < got; i++) {
-		a = ss[i].ss_family == AF_INET6
-		    ? (const void *)&((struct sockaddr_in6 *)&ss[i])->sin6_addr
-		    : (const void *)&((struct sockaddr_in *)&ss[i])->sin_addr;
+		a = ss[i].ss_family == AF_INET6 ?
+		    (const void *)&((struct sockaddr_in6 *)&ss[i])->sin6_addr :
+		    (const void *)&((struct sockaddr_in *)&ss[i])->sin_addr;
 		if (inet_ntop(ss[i].ss_family, a, ips[*n],
 		    MTASTS_IP_TEXT_MAX) != NULL)
 			(*n)++;

@@ -649,8 +649,8 @@ session_lookup(const char *conf, const struct mtasts_result **r)
 	*r = NULL;
 	if (sess.flags & MTASTS_TLSRPT_REPORT_MAIL)
 		return 0;
-	return mtasts_plugin_lookup(sess.domain, conf, r, &err) == MTASTS_OK
-	    ? 0 : -1;
+	return mtasts_plugin_lookup(sess.domain, conf, r, &err) == MTASTS_OK ?
+	    0 : -1;
 }
 
 /* Keep what the core classifies a verification failure by. */

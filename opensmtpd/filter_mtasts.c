@@ -277,17 +277,17 @@ worker(void *arg)
 			if (cache_answers(ctx, j.domain))
 				proceed(j.sid, j.token);
 			else
-				defer(j.sid, j.token, j.domain, ctx == NULL
-				    ? "configuration error (restart smtpd "
+				defer(j.sid, j.token, j.domain, ctx == NULL ?
+				    "configuration error (restart smtpd "
 				    "after fixing it)" : err.text);
 			continue;
 		}
 		if (mtasts_result_status(res) == MTASTS_LOOKUP_TEMPFAIL &&
 		    !cache_answers(ctx, j.domain)) {
 			defer(j.sid, j.token, j.domain,
-			    mtasts_result_failure_reason(res) != NULL
-				? mtasts_result_failure_reason(res)
-				: "lookup tempfail");
+			    mtasts_result_failure_reason(res) != NULL ?
+			    mtasts_result_failure_reason(res) :
+			    "lookup tempfail");
 			mtasts_result_free(res);
 			continue;
 		}
@@ -304,16 +304,16 @@ worker(void *arg)
 		proceed(j.sid, j.token);
 		flog(MTASTS_LOG_INFO, "rcpt domain %s: %s%s (%s, %lld ms)%s%s",
 		    j.domain,
-		    mtasts_result_status(res) == MTASTS_LOOKUP_POLICY
-			? "policy mode " : mtasts_result_status(res) ==
-			MTASTS_LOOKUP_NONE ? "no policy" : "lookup tempfail",
+		    mtasts_result_status(res) == MTASTS_LOOKUP_POLICY ?
+		    "policy mode " : mtasts_result_status(res) ==
+		    MTASTS_LOOKUP_NONE ? "no policy" : "lookup tempfail",
 		    p != NULL ? mtasts_mode_name(mtasts_policy_mode(p)) : "",
-		    mtasts_result_source(res) == MTASTS_SOURCE_FETCHED
-			? "fetched" : "cached",
+		    mtasts_result_source(res) == MTASTS_SOURCE_FETCHED ?
+		    "fetched" : "cached",
 		    (long long)(mtasts_osmtpd_mono_ms() - t0),
 		    mtasts_result_failure_type(res) != NULL ? "; " : "",
-		    mtasts_result_failure_type(res) != NULL
-			? mtasts_result_failure_reason(res) : "");
+		    mtasts_result_failure_type(res) != NULL ?
+		    mtasts_result_failure_reason(res) : "");
 		mtasts_result_free(res);
 	}
 	return NULL;
@@ -468,8 +468,8 @@ finish(struct osess *s)
 	    (p != NULL || F.enforce)) {
 		memset(&rec, 0, sizeof(rec));
 		rec.policy_domain = domain;
-		rec.policy_type = p != NULL ? MTASTS_POLICY_TYPE_STS
-					    : MTASTS_POLICY_TYPE_NONE;
+		rec.policy_type = p != NULL ? MTASTS_POLICY_TYPE_STS :
+		    MTASTS_POLICY_TYPE_NONE;
 		rec.policy = p;
 		rec.mx_host = mx[0] ? mx : NULL;
 		rec.mx_ip = s->dst[0] ? s->dst : NULL;
@@ -563,9 +563,9 @@ dispatch(char *line)
 		v = line + 16;
 		if (F.ready || F.proto[0] != '\0' ||
 		    !mtasts_fproto_version_ok(v))
-			version_stop(F.ready || F.proto[0] != '\0'
-			    ? "late or repeated announcement of version"
-			    : "announced version not supported:", v);
+			version_stop(F.ready || F.proto[0] != '\0' ?
+			    "late or repeated announcement of version" :
+			    "announced version not supported:", v);
 		mtasts_osmtpd_strlcpy(F.proto, v, sizeof(F.proto));
 		return;
 	}

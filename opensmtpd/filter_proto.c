@@ -30,8 +30,8 @@ mtasts_fproto_version_ok(const char *v)
 const char *
 mtasts_fproto_expected(const char *announced)
 {
-	return announced != NULL && announced[0] != '\0' ? announced
-	    : MTASTS_FPROTO_DEFAULT;
+	return announced != NULL && announced[0] != '\0' ? announced :
+	    MTASTS_FPROTO_DEFAULT;
 }
 
 static size_t

@@ -408,10 +408,10 @@ discoverer(void *arg)
 			tlog(MTASTS_LOG_INFO, "%s: policy discovery: mode %s "
 			    "id %s (%s)", domain,
 			    mtasts_mode_name(mtasts_policy_mode(p)),
-			    mtasts_result_id(res) != NULL
-				? mtasts_result_id(res) : "?",
-			    mtasts_result_source(res) == MTASTS_SOURCE_FETCHED
-				? "fetched" : "cached");
+			    mtasts_result_id(res) != NULL ?
+			    mtasts_result_id(res) : "?",
+			    mtasts_result_source(res) == MTASTS_SOURCE_FETCHED ?
+			    "fetched" : "cached");
 		} else if (mtasts_result_status(res) == MTASTS_LOOKUP_NONE &&
 		    mtasts_result_failure_type(res) == NULL) {
 			none = 1;
@@ -423,9 +423,9 @@ discoverer(void *arg)
 			tlog(MTASTS_LOG_WARN, "%s: policy discovery could not "
 			    "establish the policy (%s); enforce mail stays "
 			    "queued", domain,
-			    mtasts_result_failure_reason(res) != NULL
-				? mtasts_result_failure_reason(res)
-				: "temporary failure");
+			    mtasts_result_failure_reason(res) != NULL ?
+			    mtasts_result_failure_reason(res) :
+			    "temporary failure");
 		mtasts_result_free(res);
 
 		pthread_mutex_lock(&t->mu);
@@ -473,8 +473,8 @@ cached_policy(struct table *t, const char *domain, struct mtasts_result **res)
 		return 0;
 	default:
 		tlog(MTASTS_LOG_ERR, "cache for %s: %s", domain,
-		    mtasts_result_failure_reason(*res) != NULL
-			? mtasts_result_failure_reason(*res) : "unreadable");
+		    mtasts_result_failure_reason(*res) != NULL ?
+		    mtasts_result_failure_reason(*res) : "unreadable");
 		mtasts_result_free(*res);
 		*res = NULL;
 		return -1;
@@ -570,8 +570,8 @@ enforce_route(struct table *t, const char *domain, struct mtasts_result **res,
 	}
 	if (st != MTASTS_LOOKUP_NONE) {
 		snprintf(why, size, "cache entry unusable (%s)",
-		    mtasts_result_failure_reason(*res) != NULL
-			? mtasts_result_failure_reason(*res) : "unreadable");
+		    mtasts_result_failure_reason(*res) != NULL ?
+		    mtasts_result_failure_reason(*res) : "unreadable");
 		mtasts_result_free(*res);
 		*res = NULL;
 		return ROUTE_HOLD;
@@ -579,8 +579,8 @@ enforce_route(struct table *t, const char *domain, struct mtasts_result **res,
 	mtasts_result_free(*res);
 	*res = NULL;
 	/* The core's "does the cache answer": a fresh "no record" opens. */
-	return mtasts_enforce_cached(t->ctx, domain, why, size) == 2
-	    ? ROUTE_OPEN : ROUTE_HOLD;
+	return mtasts_enforce_cached(t->ctx, domain, why, size) == 2 ?
+	    ROUTE_OPEN : ROUTE_HOLD;
 }
 
 /*
@@ -911,8 +911,8 @@ text_line(struct table *t, struct mtasts_ttext *st, int ofd,
 	case MTASTS_TTEXT_READY:
 		tlog(MTASTS_LOG_INFO, "table \"%.64s\" open (smtpd %s, table "
 		    "protocol " MTASTS_TTEXT_PROTOCOL "), config %s", st->name,
-		    st->smtpd_version, t->config != NULL ? t->config
-		    : "(default)");
+		    st->smtpd_version, t->config != NULL ? t->config :
+		    "(default)");
 		n = mtasts_ttext_register(out, sizeof(out));
 		return n == 0 || write_all(ofd, (unsigned char *)out, n) != 0;
 	case MTASTS_TTEXT_REQ:

@@ -284,9 +284,9 @@ mtasts_plugin_result_mode(const struct mtasts_result *r)
 		return MTASTS_MODE_NONE;
 	m = mtasts_enforce_mode(mtasts_result_domain(r), MTASTS_OK, r, NULL);
 	/* The core's answer, as a policy mode (tempfail: no policy mode). */
-	return m == MTASTS_ENFORCE_ENFORCE ? MTASTS_MODE_ENFORCE
-	    : m == MTASTS_ENFORCE_TESTING ? MTASTS_MODE_TESTING
-	    : MTASTS_MODE_NONE;
+	return m == MTASTS_ENFORCE_ENFORCE ? MTASTS_MODE_ENFORCE :
+	    m == MTASTS_ENFORCE_TESTING ? MTASTS_MODE_TESTING :
+	    MTASTS_MODE_NONE;
 }
 
 void

@@ -49,36 +49,36 @@ main(void)
 	/* Whole responses: the first line is the greeting (a Domain). */
 	CHECK(OFFERS("250-mx.example.net Hello\r\n250-SIZE 1000\r\n"
 	    "250-STARTTLS\r\n250 HELP\r\n") == 1);
-	CHECK(OFFERS("250-mx.example.net\n250-PIPELINING\n250 STARTTLS\n")
-	    == 1);
+	CHECK(OFFERS(
+	    "250-mx.example.net\n250-PIPELINING\n250 STARTTLS\n") == 1);
 	CHECK(OFFERS("250-mx.example.net\n250 starttls") == 1);
-	CHECK(OFFERS("250-mx.example.net\r\n250-StartTLS\r\n250 HELP")
-	    == 1);
-	CHECK(OFFERS("250-mx.example.net\r\n250-STARTTLS foo\r\n250 HELP")
-	    == 1);
+	CHECK(OFFERS(
+	    "250-mx.example.net\r\n250-StartTLS\r\n250 HELP") == 1);
+	CHECK(OFFERS(
+	    "250-mx.example.net\r\n250-STARTTLS foo\r\n250 HELP") == 1);
 	/* Substrings and prefixes are not the keyword. */
 	CHECK(OFFERS("250-starttls.example.net Hello\r\n250-SIZE 1\r\n"
 	    "250 HELP\r\n") == 0);
-	CHECK(OFFERS("250-mx.example.net\r\n250-X-STARTTLS\r\n250 HELP")
-	    == 0);
-	CHECK(OFFERS("250-mx.example.net\r\n250-STARTTLSX\r\n250 HELP")
-	    == 0);
-	CHECK(OFFERS("250-mx.example.net\r\n250-AUTH STARTTLS\r\n250 HELP")
-	    == 0);
+	CHECK(OFFERS(
+	    "250-mx.example.net\r\n250-X-STARTTLS\r\n250 HELP") == 0);
+	CHECK(OFFERS(
+	    "250-mx.example.net\r\n250-STARTTLSX\r\n250 HELP") == 0);
+	CHECK(OFFERS(
+	    "250-mx.example.net\r\n250-AUTH STARTTLS\r\n250 HELP") == 0);
 	CHECK(OFFERS("250-mx.example.net\r\n250-STARTTL\r\n250 HELP") == 0);
 	/* A one-line response is the greeting alone: nothing offered. */
 	CHECK(OFFERS("250 STARTTLS\r\n") == 0);
 	CHECK(OFFERS("250 mx.example.net\r\n") == 0);
 	CHECK(OFFERS("") == 0);
 	/* Malformed: NUL anywhere, a stray CR, a line that is not 250. */
-	CHECK(OFFERS("250-mx.example.net\r\n250-STARTTLS\0\r\n250 HELP")
-	    == -1);
-	CHECK(OFFERS("250-mx.example.net\r\n250-STARTTLS\r\n250 HE\0LP")
-	    == -1);
-	CHECK(OFFERS("250-mx.example.net\r\n250-STA\rRTTLS\r\n250 HELP")
-	    == -1);
-	CHECK(OFFERS("250-mx.example.net\r\n550-STARTTLS\r\n250 HELP")
-	    == -1);
+	CHECK(OFFERS(
+	    "250-mx.example.net\r\n250-STARTTLS\0\r\n250 HELP") == -1);
+	CHECK(OFFERS(
+	    "250-mx.example.net\r\n250-STARTTLS\r\n250 HE\0LP") == -1);
+	CHECK(OFFERS(
+	    "250-mx.example.net\r\n250-STA\rRTTLS\r\n250 HELP") == -1);
+	CHECK(OFFERS(
+	    "250-mx.example.net\r\n550-STARTTLS\r\n250 HELP") == -1);
 	/* Other keywords through the same parser. */
 	CHECK(mtasts_ehlo_offers("250-a\r\n250 PIPELINING", 21,
 	    "pipelining") == 1);

@@ -38,8 +38,8 @@ result(enum pol k)
 	if (r == NULL)
 		return NULL;
 	mtasts_strlcpy(r->domain, "a.test", sizeof(r->domain));
-	r->status = k == P_NOPOLICY ? MTASTS_LOOKUP_NONE : k == P_TEMPFAIL
-	    ? MTASTS_LOOKUP_TEMPFAIL : MTASTS_LOOKUP_POLICY;
+	r->status = k == P_NOPOLICY ? MTASTS_LOOKUP_NONE : k == P_TEMPFAIL ?
+	    MTASTS_LOOKUP_TEMPFAIL : MTASTS_LOOKUP_POLICY;
 	if (k == P_TEMPFAIL) {
 		mtasts_strlcpy(r->failure_type, MTASTS_RT_STS_FETCH_ERROR,
 		    sizeof(r->failure_type));
@@ -107,8 +107,9 @@ facts(struct mtasts_session_facts *f, const char *host, int literal,
 		f->cert = MTASTS_CERT_FAILED;
 		f->cert_seen = t != T_NOCERT;
 		f->cert_notafter = t == T_EXPIRED ? NOW - 10 : NOW + 1000;
-		f->cert_names = t == T_WRONGNAME ? "DNS=other.test\nIP=1.2.3.4"
-		    : "DNS=x.test;DNS=mx1.a.test, DNS=mx2.b.test";
+		f->cert_names = t == T_WRONGNAME ?
+		    "DNS=other.test\nIP=1.2.3.4" :
+		    "DNS=x.test;DNS=mx1.a.test, DNS=mx2.b.test";
 		break;
 	case T_AFTER:
 		f->tls = MTASTS_TLS_UP;

@@ -762,8 +762,8 @@ test_mail(void)
 	CHECK(strstr(msg, "To: tls+reports@example.com\r\n") != NULL);
 	CHECK(strstr(msg, "\r\nSubject: Report Domain: example.com "
 	    "Submitter: sender.example Report-ID: "
-	    "<20240301.example.com+mx2.sender.example@sender.example>\r\n")
-	    != NULL);
+	    "<20240301.example.com+mx2.sender.example@sender.example>\r\n") !=
+	    NULL);
 	/* D-RPT-14: the envelope sender is report_from. */
 	{
 		char ap[600], *argv_saved;
