@@ -45,7 +45,6 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +58,9 @@
 /* Domain prefix length kept in temp file names (they must fit NAME_MAX). */
 #define CACHE_TMP_DOMAIN_MAX (NAME_MAX - 48)
 #define CACHE_WHY_MAX 128
+
+/* syncfs(2): in glibc since 2.14, declared only under _GNU_SOURCE. */
+int syncfs(int);
 
 /* dir + "/" + name into buf; MTASTS_ERROR when it does not fit. */
 static int
@@ -480,13 +482,9 @@ mtasts_cache_batch_end(struct mtasts_ctx *ctx,
 	ctx->cache_batch = NULL;
 	if (b->dfd == -1)
 		return MTASTS_OK;
-	/*
-	 * Every temp file's data and every rename of the batch (D-CACHE-9).
-	 * syncfs(2) through syscall(): glibc declares it only under
-	 * _GNU_SOURCE.
-	 */
+	/* Every temp file's data and every rename of the batch (D-CACHE-9). */
 	if (__atomic_load_n(&b->stores, __ATOMIC_RELAXED) > 0 &&
-	    syscall(SYS_syncfs, b->dfd) == -1)
+	    syncfs(b->dfd) == -1)
 		rc = mtasts_err(err, MTASTS_ERROR, "cache: sync %s: %s (%lu "
 		    "entries stored whole, but they may not survive a power "
 		    "loss)", ctx->cfg.cache_dir, strerror(errno), b->stores);
