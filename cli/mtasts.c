@@ -468,6 +468,7 @@ struct refresh_run {
 	struct refresh_out *res;
 	size_t *idx;			/* lookup j is res[idx[j]] */
 	const char **names;
+	size_t ndone;			/* done() calls */
 };
 
 static void
@@ -478,6 +479,7 @@ refresh_done(void *arg, size_t j, int rc, const struct mtasts_result *r,
 	struct refresh_out *o = &run->res[run->idx[j]];
 
 	refresh_finish(o->domain, rc, r, err, o);
+	run->ndone++;
 }
 
 static int
@@ -485,11 +487,11 @@ cmd_refresh(struct mtasts_ctx *ctx, int argc, char **argv)
 {
 	struct domain_list l;
 	struct refresh_out *res = NULL;
-	struct refresh_run run = { NULL, NULL, NULL };
+	struct refresh_run run = { NULL, NULL, NULL, 0 };
 	struct mtasts_error err = { 0, "" };
 	size_t cnt[R_NOUT] = { 0 }, i, ntmp = 0, nlock = 0, nlook = 0;
 	time_t now = 0;
-	int k, json = 0, failed = 0;
+	int k, json = 0, failed = 0, unsynced = 0;
 
 	for (k = 1; k < argc; k++) {
 		if (strcmp(argv[k], "--now") == 0 && k + 1 < argc) {
@@ -531,7 +533,12 @@ cmd_refresh(struct mtasts_ctx *ctx, int argc, char **argv)
 	    MTASTS_LOOKUP_FORCE_FETCH, refresh_done, &run, &err) !=
 	    MTASTS_OK) {
 		cli_log(LOG_ERR, "refresh: %s", err.text);
-		for (i = 0; i < nlook; i++) {
+		/*
+		 * D-CACHE-9: after every outcome, the batch's stores are not
+		 * known to be durable: the outcomes stand, the job failed.
+		 */
+		unsynced = run.ndone == nlook;
+		for (i = 0; i < nlook && !unsynced; i++) {
 			struct refresh_out *o = &res[run.idx[i]];
 
 			free(o->old_text);
@@ -580,8 +587,8 @@ cmd_refresh(struct mtasts_ctx *ctx, int argc, char **argv)
 		json_object_set_new(o, "unused_lock_files_removed",
 		    json_integer((json_int_t)nlock));
 		json_object_set_new(o, "domains", arr);
-		json_object_set_new(o, "exit",
-		    json_integer(failed ? EXIT_PARTIAL : EXIT_OK));
+		json_object_set_new(o, "exit", json_integer(unsynced ?
+		    EXIT_FAILED : failed ? EXIT_PARTIAL : EXIT_OK));
 		print_json(o, JSON_INDENT(2));
 		json_decref(o);
 	} else
@@ -593,7 +600,7 @@ cmd_refresh(struct mtasts_ctx *ctx, int argc, char **argv)
 	free(run.idx);
 	free(res);
 	domain_list_free(&l);
-	return failed ? EXIT_PARTIAL : EXIT_OK;
+	return unsynced ? EXIT_FAILED : failed ? EXIT_PARTIAL : EXIT_OK;
 }
 
 static json_t *

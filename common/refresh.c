@@ -26,8 +26,12 @@
  * code. A wrong prediction therefore costs time (a fetch not needed, or
  * one done blocking), never a different result. The lookups run on up to
  * refresh_concurrency commit threads, each with its own copy of the
- * context (the cache store's fsync()s overlap, as the forked workers'
- * did); the network loop goes on meanwhile. Every log line of a domain
+ * context (a domain lock held elsewhere holds one thread, not the run);
+ * the network loop goes on meanwhile. The run is one batch of cache
+ * stores (D-CACHE-9): each store is atomic and bumps the generation as
+ * always, but skips its fsync()s; one syncfs() at the end makes them all
+ * durable, and its failure is the run's (MTASTS_ERROR after every
+ * done()). Every log line of a domain
  * (its network steps and its lookup) is kept with the domain and given
  * to the context's log function, with the done() call, in the order of
  * domains[] from the calling thread: the output is deterministic and no
@@ -703,6 +707,7 @@ mtasts_refresh_run(struct mtasts_ctx *ctx, const char *const *domains,
     struct mtasts_error *err)
 {
 	struct rf_engine e;
+	struct mtasts_cache_batch batch;
 	struct mtasts_fdsnap fds;
 	struct rf_thread *th = NULL;
 	struct mtasts_error derr = { 0, "" };
@@ -720,6 +725,7 @@ mtasts_refresh_run(struct mtasts_ctx *ctx, const char *const *domains,
 	if (conc > n)
 		conc = n;
 	memset(&e, 0, sizeof(e));
+	batch.dfd = -1;
 	e.domains = domains;
 	e.flags = flags;
 	e.wake[0] = e.wake[1] = -1;
@@ -741,6 +747,13 @@ mtasts_refresh_run(struct mtasts_ctx *ctx, const char *const *domains,
 	 * get it once, after the run (nothing is exec'd during it).
 	 */
 	mtasts_fd_snapshot(&fds);
+	/*
+	 * D-CACHE-9: one sync for the run, before it reports. No batch (no
+	 * cache directory yet, or it cannot be opened): each store syncs.
+	 * Set before the commit threads' copies are made: they share it.
+	 */
+	if (ctx->cache_batch == NULL)
+		(void)mtasts_cache_batch_begin(ctx, &batch, &derr);
 	if (mtasts_netops_get(ctx, &derr) != &mtasts_netops_direct ||
 	    mtasts_dns_async_open(ctx, &ubfd, &derr) != MTASTS_OK ||
 	    rf_pipe(e.wake) != 0) {
@@ -787,6 +800,8 @@ mtasts_refresh_run(struct mtasts_ctx *ctx, const char *const *domains,
 	pthread_cond_destroy(&e.cv);
 	pthread_mutex_destroy(&e.mu);
 out:
+	if (ctx->cache_batch == &batch)
+		rc = mtasts_cache_batch_end(ctx, &batch, err);
 	(void)mtasts_fd_cloexec_new(&fds);
 	if (e.wake[0] >= 0)
 		close(e.wake[0]);
@@ -797,5 +812,5 @@ out:
 	free(th);
 	free(e.queue);
 	free(e.items);
-	return MTASTS_OK;
+	return rc;
 }

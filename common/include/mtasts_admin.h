@@ -633,7 +633,10 @@ typedef void mtasts_refresh_fn(void *arg, size_t i, int rc,
  * records are mtasts_lookup()'s own. done() is called once per domain,
  * in the order of domains[], from this thread. Returns MTASTS_OK, or
  * MTASTS_NOMEM / MTASTS_ERROR (err set) when it could not run at all
- * (done() was then called for no domain).
+ * (done() was then called for no domain), or MTASTS_ERROR (err set)
+ * after done() was called for every domain when the run's cache stores
+ * could not be made durable (decisions.md D-CACHE-9: the final sync
+ * failed; every entry is whole, old or new).
  */
 MTASTS_API int mtasts_refresh_run(struct mtasts_ctx *ctx,
     const char *const *domains, size_t n, unsigned flags,

@@ -48,9 +48,34 @@ struct mtasts_cache_entry {
  */
 int mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
     struct mtasts_cache_entry **out, struct mtasts_error *err);
-/* Atomically replace the entry (temp file, fsync, rename). */
+/*
+ * Atomically replace the entry (temp file, fsync, rename, fsync of the
+ * directory; in a batch, temp file and rename only: D-CACHE-9).
+ */
 int mtasts_cache_store(struct mtasts_ctx *ctx,
     const struct mtasts_cache_entry *e, struct mtasts_error *err);
+/*
+ * A batch of stores (a bulk refresh, D-CACHE-9). While ctx->cache_batch
+ * points to b, a store renames its temp file over the entry without the
+ * two fsync()s (still atomic, still one generation bump per store) and
+ * counts itself in b->stores. mtasts_cache_batch_begin() opens the cache
+ * directory before the first store, so that mtasts_cache_batch_end()'s
+ * syncfs() reports a write-back error of any store of the batch; it
+ * answers MTASTS_OK (ctx->cache_batch = b) or MTASTS_ERROR/NOTFOUND (no
+ * batch: stores keep their fsyncs). mtasts_cache_batch_end() clears
+ * ctx->cache_batch and makes the batch durable: MTASTS_OK, or MTASTS_ERROR
+ * with err when the sync failed (the entries are whole, old or new, but
+ * may not survive a power loss). Contexts copied from ctx while the batch
+ * is open (refresh.c's commit threads) share b; they are done before end.
+ */
+struct mtasts_cache_batch {
+	int dfd;			/* the cache directory, or -1 */
+	unsigned long stores;		/* atomic: stores made in the batch */
+};
+int mtasts_cache_batch_begin(struct mtasts_ctx *ctx,
+    struct mtasts_cache_batch *b, struct mtasts_error *err);
+int mtasts_cache_batch_end(struct mtasts_ctx *ctx,
+    struct mtasts_cache_batch *b, struct mtasts_error *err);
 int mtasts_cache_remove(struct mtasts_ctx *ctx, const char *domain,
     struct mtasts_error *err);
 void mtasts_cache_entry_free(struct mtasts_cache_entry *e);

@@ -135,6 +135,8 @@ struct mtasts_ctx {
 	int conf_checked;		/* mtasts_config_check() passed */
 	/* refresh.c: the network answers the running lookup replays */
 	struct mtasts_refresh_item *replay;
+	/* refresh.c: stores defer their fsyncs to the batch (D-CACHE-9) */
+	struct mtasts_cache_batch *cache_batch;
 };
 
 /* ctx.c */

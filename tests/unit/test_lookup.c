@@ -11,14 +11,20 @@
  *     (D-NAME-1);
  *   - a lock error while a valid cached policy applies is logged;
  *   - mtasts_refresh_run() over a network table not its own runs each
- *     lookup once, in order, as mtasts_lookup() would (D-REFRESH-1).
+ *     lookup once, in order, as mtasts_lookup() would (D-REFRESH-1);
+ *   - a lookup's store syncs (file and directory), a refresh's stores do
+ *     not and the run ends with one syncfs(), whose failure is the run's,
+ *     after every outcome, with every entry whole; another context's
+ *     memo sees each batch store at once (D-CACHE-9, D-MEMO-4).
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "mtasts_admin.h"
@@ -37,6 +43,31 @@ static const char *const TESTING =
     "version: STSv1\nmode: testing\nmx: mx.race.example\nmax_age: 86400\n";
 
 static char topdir[512];
+
+/*
+ * fsync() and syncfs() of the library, counted (this program's own
+ * definitions win over libc's); syncfs_errno makes syncfs() fail.
+ */
+static int nfsync, nsyncfs, syncfs_errno;
+int syncfs(int);
+
+int
+fsync(int fd)
+{
+	nfsync++;
+	return (int)syscall(SYS_fsync, fd);
+}
+
+int
+syncfs(int fd)
+{
+	nsyncfs++;
+	if (syncfs_errno != 0) {
+		errno = syncfs_errno;
+		return -1;
+	}
+	return (int)syscall(SYS_syncfs, fd);
+}
 static char errlog[1024];	/* last ERR/WARN line */
 static int errs;
 
@@ -630,6 +661,118 @@ test_refresh_run_fake_network(void)
 	mtasts_ctx_free(ctx);
 }
 
+/* No temp file of a store is left in dir. */
+static int
+no_tmp_files(const char *dir)
+{
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".tmp") != NULL)
+			n++;
+	closedir(d);
+	return n == 0;
+}
+
+/*
+ * D-CACHE-9: the single lookup's store is durable on its own (fsync of
+ * the temp file and of the directory); a refresh's stores skip both and
+ * the run ends with one syncfs(); a failed syncfs() is the run's error,
+ * reported after every done(), and leaves each entry whole (the new one:
+ * the renames happened). A second context (another process) whose memo
+ * holds an entry sees the batch's store at its next load (the generation
+ * bump stays per store, D-MEMO-4).
+ */
+static void
+test_refresh_batch_sync(void)
+{
+	static const char *const doms[] = { "b1.example", "b2.example",
+		"b3.example" };
+	struct refresh_seen seen;
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_result *r = NULL;
+	struct mtasts_ctx *ctx, *other;
+	struct fakenet f;
+	char dir[600], id[MTASTS_ID_MAX + 1];
+	size_t i;
+
+	fresh_dir(dir, sizeof(dir), "batch");
+	ctx = new_ctx(dir, T0);
+	other = new_ctx(dir, T0);
+	fakenet_attach(&f, ctx);
+	mtasts_strlcpy(f.txt, "v=STSv1; id=v1", sizeof(f.txt));
+	f.body = ENFORCE;
+	/* First fetch (TOFU), one lookup: both fsyncs, no syncfs. */
+	nfsync = nsyncfs = 0;
+	for (i = 0; i < 3; i++) {
+		CHECK(mtasts_lookup(ctx, doms[i], 0, &r, &err) == MTASTS_OK);
+		mtasts_result_free(r);
+		r = NULL;
+	}
+	CHECK(nfsync >= 6 && nsyncfs == 0);
+	/* The other context's memo holds the enforce entries. */
+	for (i = 0; i < 3; i++) {
+		CHECK(cached(other, doms[i], id, sizeof(id), NULL) ==
+		    MTASTS_MODE_ENFORCE);
+		CHECK(cached(other, doms[i], id, sizeof(id), NULL) ==
+		    MTASTS_MODE_ENFORCE && strcmp(id, "v1") == 0);
+	}
+	/* A refresh: no fsync, one syncfs. */
+	nfsync = nsyncfs = 0;
+	memset(&seen, 0, sizeof(seen));
+	CHECK(mtasts_refresh_run(ctx, doms, 3, MTASTS_LOOKUP_FORCE_FETCH,
+	    refresh_cb, &seen, &err) == MTASTS_OK);
+	CHECK(seen.n == 3 && nfsync == 0 && nsyncfs == 1);
+	CHECK(ctx->cache_batch == NULL);
+	/* A new policy, and the final sync fails. */
+	mtasts_strlcpy(f.txt, "v=STSv1; id=v2", sizeof(f.txt));
+	f.body = TESTING;
+	syncfs_errno = EIO;
+	nfsync = nsyncfs = 0;
+	memset(&seen, 0, sizeof(seen));
+	memset(&err, 0, sizeof(err));
+	CHECK(mtasts_refresh_run(ctx, doms, 3, MTASTS_LOOKUP_FORCE_FETCH,
+	    refresh_cb, &seen, &err) == MTASTS_ERROR);
+	syncfs_errno = 0;
+	CHECK(strstr(err.text, "sync") != NULL &&
+	    strstr(err.text, strerror(EIO)) != NULL);
+	CHECK(seen.n == 3 && nfsync == 0 && nsyncfs == 1);
+	CHECK(ctx->cache_batch == NULL);
+	for (i = 0; i < 3; i++) {
+		CHECK(seen.order[i] == i && seen.a[i].rc == MTASTS_OK);
+		CHECK_POLICY(seen.a[i], MTASTS_MODE_TESTING, "v2");
+		/* Whole, and the other context's memo saw the store. */
+		CHECK(cached(other, doms[i], id, sizeof(id), NULL) ==
+		    MTASTS_MODE_TESTING && strcmp(id, "v2") == 0);
+		CHECK(cached(ctx, doms[i], id, sizeof(id), NULL) ==
+		    MTASTS_MODE_TESTING && strcmp(id, "v2") == 0);
+	}
+	CHECK(no_tmp_files(dir));
+	/* A failed refresh keeps the policies; nothing stored to sync. */
+	f.body = NULL;
+	nfsync = nsyncfs = 0;
+	memset(&seen, 0, sizeof(seen));
+	CHECK(mtasts_refresh_run(ctx, doms, 3, MTASTS_LOOKUP_FORCE_FETCH,
+	    refresh_cb, &seen, &err) == MTASTS_OK);
+	CHECK(seen.n == 3 && nfsync == 0);
+	for (i = 0; i < 3; i++)
+		CHECK(cached(other, doms[i], id, sizeof(id), NULL) ==
+		    MTASTS_MODE_TESTING && strcmp(id, "v2") == 0);
+	/* After the run, a lookup's store syncs again. */
+	f.body = ENFORCE;
+	nfsync = nsyncfs = 0;
+	CHECK(mtasts_lookup(ctx, "b4.example", 0, &r, &err) == MTASTS_OK);
+	mtasts_result_free(r);
+	CHECK(nfsync >= 2 && nsyncfs == 0);
+	fakenet_detach(&f);
+	mtasts_ctx_free(other);
+	mtasts_ctx_free(ctx);
+}
+
 int
 main(void)
 {
@@ -649,6 +792,7 @@ main(void)
 	test_impossible_name();
 	test_unusable_entry();
 	test_refresh_run_fake_network();
+	test_refresh_batch_sync();
 	{
 		char cmd[600];
 
