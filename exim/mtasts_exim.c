@@ -226,17 +226,6 @@ ret(uschar **yield, int rc, const char *s)
 	return rc;
 }
 
-static const char *
-result_what(const struct mtasts_result *r)
-{
-	const char *t = mtasts_result_failure_type(r);
-	const char *why = mtasts_result_failure_reason(r);
-
-	if (why != NULL && why[0] != '\0')
-		return why;
-	return t != NULL ? t : "policy not available";
-}
-
 /* ---------------------------------------------------------------- routers */
 
 /*
@@ -606,8 +595,8 @@ sts_guard(uschar **yield, int argc, uschar *argv[])
 	if (m == MTASTS_ENFORCE_TEMPFAIL) {
 		snprintf(msg, sizeof(msg), ":defer: MTA-STS: %s", v.reason);
 		mtasts_plugin_log(MTASTS_LOG_WARN,
-		    "%s mode=unknown: deferred: policy not available (%s): %s",
-		    domain, mtasts_tlsrpt_type_name(v.type), result_what(r));
+		    "%s mode=unknown: deferred (%s): %s", domain,
+		    mtasts_tlsrpt_type_name(v.type), v.reason);
 		return ret(yield, OK, msg);
 	}
 	/* The enforce router declined: no MX host is in the policy. */

@@ -236,10 +236,10 @@ learn(struct mtasts_ctx *ctx, const char *domain,
 		for (j = 0; j < n; j++) {
 			pthread_mutex_lock(&F.mu);
 			l = &F.learnt[F.lnext++ % MTASTS_OSMTPD_ADDRS_MAX];
-			mtasts_osmtpd_strlcpy(l->ip, ips[j], sizeof(l->ip));
-			mtasts_osmtpd_strlcpy(l->domain, domain,
+			mtasts_strlcpy(l->ip, ips[j], sizeof(l->ip));
+			mtasts_strlcpy(l->domain, domain,
 			    sizeof(l->domain));
-			mtasts_osmtpd_strlcpy(l->mx, mx, sizeof(l->mx));
+			mtasts_strlcpy(l->mx, mx, sizeof(l->mx));
 			if (F.nlearnt < MTASTS_OSMTPD_ADDRS_MAX)
 				F.nlearnt++;
 			pthread_mutex_unlock(&F.mu);
@@ -271,7 +271,7 @@ worker(void *arg)
 
 		res = NULL;
 		memset(&err, 0, sizeof(err));
-		t0 = mtasts_osmtpd_mono_ms();
+		t0 = mtasts_mono_ms();
 		if (ctx == NULL ||
 		    mtasts_lookup(ctx, j.domain, 0, &res, &err) != MTASTS_OK) {
 			if (cache_answers(ctx, j.domain))
@@ -310,7 +310,7 @@ worker(void *arg)
 		    p != NULL ? mtasts_mode_name(mtasts_policy_mode(p)) : "",
 		    mtasts_result_source(res) == MTASTS_SOURCE_FETCHED ?
 		    "fetched" : "cached",
-		    (long long)(mtasts_osmtpd_mono_ms() - t0),
+		    (long long)(mtasts_mono_ms() - t0),
 		    mtasts_result_failure_type(res) != NULL ? "; " : "",
 		    mtasts_result_failure_type(res) != NULL ?
 		    mtasts_result_failure_reason(res) : "");
@@ -351,9 +351,9 @@ rcpt_to(const char *sid, const char *token, const char *addr)
 		return;
 	}
 	j = &F.jobs[(F.jhead + F.jlen) % F.jobs_max];
-	mtasts_osmtpd_strlcpy(j->sid, sid, sizeof(j->sid));
-	mtasts_osmtpd_strlcpy(j->token, token, sizeof(j->token));
-	mtasts_osmtpd_strlcpy(j->domain, domain, sizeof(j->domain));
+	mtasts_strlcpy(j->sid, sid, sizeof(j->sid));
+	mtasts_strlcpy(j->token, token, sizeof(j->token));
+	mtasts_strlcpy(j->domain, domain, sizeof(j->domain));
 	F.jlen++;
 	pthread_cond_signal(&F.work);
 	pthread_mutex_unlock(&F.mu);
@@ -384,7 +384,7 @@ sess_get(const char *sid, int create)
 	if (i == MTASTS_OSMTPD_SESSIONS_MAX)
 		s = old;	/* a session whose disconnect we missed */
 	memset(s, 0, sizeof(*s));
-	mtasts_osmtpd_strlcpy(s->sid, sid, sizeof(s->sid));
+	mtasts_strlcpy(s->sid, sid, sizeof(s->sid));
 	s->seq = ++F.seq;
 	return s;
 }
@@ -421,7 +421,7 @@ finish(struct osess *s)
 	int known, type;
 
 	mx[0] = '\0';
-	mtasts_osmtpd_strlcpy(domain, s->domain, sizeof(domain));
+	mtasts_strlcpy(domain, s->domain, sizeof(domain));
 	pthread_mutex_lock(&F.mu);
 	for (i = 0; i < F.nlearnt; i++) {
 		const struct learnt *l = &F.learnt[(F.lnext - 1 - i) %
@@ -430,10 +430,10 @@ finish(struct osess *s)
 		if (strcmp(l->ip, s->dst) != 0)
 			continue;
 		if (domain[0] == '\0')
-			mtasts_osmtpd_strlcpy(domain, l->domain,
+			mtasts_strlcpy(domain, l->domain,
 			    sizeof(domain));
 		if (strcmp(l->domain, domain) == 0) {
-			mtasts_osmtpd_strlcpy(mx, l->mx, sizeof(mx));
+			mtasts_strlcpy(mx, l->mx, sizeof(mx));
 			break;
 		}
 	}
@@ -501,7 +501,7 @@ report_out(char **f, size_t nf)
 		host_of(f[9], s->dst, sizeof(s->dst));
 	} else if (strcmp(ev, "link-tls") == 0 && nf >= 7) {
 		s->tls.tls = 1;
-		mtasts_osmtpd_strlcpy(s->tlsinfo, f[6], sizeof(s->tlsinfo));
+		mtasts_strlcpy(s->tlsinfo, f[6], sizeof(s->tlsinfo));
 	} else if (strcmp(ev, "protocol-client") == 0 && nf >= 7) {
 		mtasts_osmtpd_tls_client(&s->tls, f[6]);
 	} else if (strcmp(ev, "protocol-server") == 0 && nf >= 7) {
@@ -566,7 +566,7 @@ dispatch(char *line)
 			version_stop(F.ready || F.proto[0] != '\0' ?
 			    "late or repeated announcement of version" :
 			    "announced version not supported:", v);
-		mtasts_osmtpd_strlcpy(F.proto, v, sizeof(F.proto));
+		mtasts_strlcpy(F.proto, v, sizeof(F.proto));
 		return;
 	}
 	kind = mtasts_fproto_parse(line, &l);

@@ -16,30 +16,6 @@
 
 #include "osmtpd.h"
 
-size_t
-mtasts_osmtpd_strlcpy(char *dst, const char *src, size_t size)
-{
-	size_t n = strlen(src);
-
-	if (size > 0) {
-		size_t k = n < size - 1 ? n : size - 1;
-
-		memcpy(dst, src, k);
-		dst[k] = '\0';
-	}
-	return n;
-}
-
-int64_t
-mtasts_osmtpd_mono_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int
 mtasts_osmtpd_relay_url(const char *domain,
     const struct mtasts_policy *enforce, const struct mtasts_mxset *set,

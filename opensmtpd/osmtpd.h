@@ -54,11 +54,7 @@
 #define MTASTS_OSMTPD_PRINTF(f, a)
 #endif
 
-/* Bounded copy, always terminated when size > 0; returns strlen(src). */
-size_t mtasts_osmtpd_strlcpy(char *dst, const char *src, size_t size);
-
-/* Monotonic milliseconds (timers of the table and the filter). */
-int64_t mtasts_osmtpd_mono_ms(void);
+/* mtasts_strlcpy(), mtasts_mono_ms(): the core's (mtasts.h). */
 
 /* Reason codes are the core's; the longest reason the adapter keeps. */
 #define MTASTS_OSMTPD_REASON_MAX 160

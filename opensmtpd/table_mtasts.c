@@ -155,7 +155,7 @@ ctx_make(struct table *t, int quiet)
 	mtasts_ctx_set_log(ctx, log_sink, NULL);
 	if (mtasts_ctx_load_config(ctx, t->config, &err) != MTASTS_OK) {
 		if (t->conf_err[0] == '\0')
-			mtasts_osmtpd_strlcpy(t->conf_err, err.text,
+			mtasts_strlcpy(t->conf_err, err.text,
 			    sizeof(t->conf_err));
 		if (!quiet)
 			tlog(MTASTS_LOG_ERR, "configuration error: %s; "
@@ -178,7 +178,7 @@ ctx_make(struct table *t, int quiet)
 static void
 conf_remind(struct table *t, const char *what, const char *domain)
 {
-	int64_t now = mtasts_osmtpd_mono_ms();
+	int64_t now = mtasts_mono_ms();
 
 	if (t->conf_logged_ms != 0 && now - t->conf_logged_ms < 60000)
 		return;
@@ -230,7 +230,7 @@ map_get(struct table *t, const char *domain, int create)
 		if (e->domain[0] == '\0') {
 			if (!create)
 				return NULL;
-			mtasts_osmtpd_strlcpy(e->domain, domain,
+			mtasts_strlcpy(e->domain, domain,
 			    sizeof(e->domain));
 			t->nmap++;
 			return e;
@@ -250,7 +250,7 @@ enqueue(struct table *t, struct mxent *e)
 	if (e->queued || t->qlen >= MTASTS_OSMTPD_QUEUE_MAX)
 		return;
 	slot = (t->qhead + t->qlen) % MTASTS_OSMTPD_QUEUE_MAX;
-	mtasts_osmtpd_strlcpy(t->queue[slot], e->domain,
+	mtasts_strlcpy(t->queue[slot], e->domain,
 	    sizeof(t->queue[slot]));
 	t->qlen++;
 	e->queued = 1;
@@ -283,7 +283,7 @@ prefetch(struct table *t, const char *domain)
 
 	pthread_mutex_lock(&t->mu);
 	if ((e = map_get(t, domain, 1)) != NULL &&
-	    needs_resolve(e, mtasts_osmtpd_mono_ms()))
+	    needs_resolve(e, mtasts_mono_ms()))
 		enqueue(t, e);
 	pthread_mutex_unlock(&t->mu);
 }
@@ -303,7 +303,7 @@ resolver(void *arg)
 		pthread_mutex_lock(&t->mu);
 		while (t->qlen == 0)
 			pthread_cond_wait(&t->work, &t->mu);
-		mtasts_osmtpd_strlcpy(domain, t->queue[t->qhead],
+		mtasts_strlcpy(domain, t->queue[t->qhead],
 		    sizeof(domain));
 		t->qhead = (t->qhead + 1) % MTASTS_OSMTPD_QUEUE_MAX;
 		t->qlen--;
@@ -324,12 +324,12 @@ resolver(void *arg)
 			mtasts_mxset_free(set);
 		} else if (set == NULL) {
 			/* Keep a previous good set until it goes stale. */
-			e->fail_ms = mtasts_osmtpd_mono_ms();
+			e->fail_ms = mtasts_mono_ms();
 			e->queued = 0;
 		} else {
 			mtasts_mxset_free(e->set);
 			e->set = set;
-			e->at_ms = mtasts_osmtpd_mono_ms();
+			e->at_ms = mtasts_mono_ms();
 			e->queued = 0;
 		}
 		pthread_cond_broadcast(&t->done);
@@ -356,7 +356,7 @@ disc_enqueue(struct table *t, struct mxent *e, int64_t now)
 		return;
 	}
 	slot = (t->dhead + t->dlen) % TABLE_DISC_QUEUE_MAX;
-	mtasts_osmtpd_strlcpy(t->dqueue[slot], e->domain,
+	mtasts_strlcpy(t->dqueue[slot], e->domain,
 	    sizeof(t->dqueue[slot]));
 	t->dlen++;
 	e->disc_queued = 1;
@@ -386,7 +386,7 @@ discoverer(void *arg)
 		pthread_mutex_lock(&t->mu);
 		while (t->dlen == 0)
 			pthread_cond_wait(&t->dwork, &t->mu);
-		mtasts_osmtpd_strlcpy(domain, t->dqueue[t->dhead],
+		mtasts_strlcpy(domain, t->dqueue[t->dhead],
 		    sizeof(domain));
 		t->dhead = (t->dhead + 1) % TABLE_DISC_QUEUE_MAX;
 		t->dlen--;
@@ -431,8 +431,8 @@ discoverer(void *arg)
 		pthread_mutex_lock(&t->mu);
 		if ((e = map_get(t, domain, 1)) != NULL) {
 			e->disc_queued = 0;
-			e->disc_none_ms = none ? mtasts_osmtpd_mono_ms() : 0;
-			e->disc_fail_ms = fail ? mtasts_osmtpd_mono_ms() : 0;
+			e->disc_none_ms = none ? mtasts_mono_ms() : 0;
+			e->disc_fail_ms = fail ? mtasts_mono_ms() : 0;
 		}
 		pthread_mutex_unlock(&t->mu);
 	}
@@ -638,7 +638,7 @@ lookup_relay(struct table *t, const char *key, char *url, size_t size)
 		enforce = mtasts_result_policy(res);
 
 	pthread_mutex_lock(&t->mu);
-	now = mtasts_osmtpd_mono_ms();
+	now = mtasts_mono_ms();
 	e = map_get(t, domain, 1);
 	if (route == ROUTE_HOLD && e != NULL && e->disc_none_ms != 0 &&
 	    now - e->disc_none_ms < TABLE_DISC_FRESH_MS) {
@@ -677,21 +677,21 @@ lookup_relay(struct table *t, const char *key, char *url, size_t size)
 		if (budget > 0 && e->queued) {
 			deadline_ts(&ts, (int)budget);
 			while ((e = map_get(t, domain, 0)) != NULL &&
-			    !usable(e, mtasts_osmtpd_mono_ms()) && e->queued &&
+			    !usable(e, mtasts_mono_ms()) && e->queued &&
 			    pthread_cond_timedwait(&t->done, &t->mu, &ts) == 0)
 				;
-			t->waited_ms += mtasts_osmtpd_mono_ms() - now;
+			t->waited_ms += mtasts_mono_ms() - now;
 		}
 	} else
 		t->fast++;
-	if (e == NULL || !usable(e, mtasts_osmtpd_mono_ms())) {
+	if (e == NULL || !usable(e, mtasts_mono_ms())) {
 		pthread_mutex_unlock(&t->mu);
 		tlog(MTASTS_LOG_WARN, "%s: MX not resolved yet; temporary "
 		    "failure for this attempt", domain);
 		r = 0;
 		goto done;
 	}
-	now = mtasts_osmtpd_mono_ms();
+	now = mtasts_mono_ms();
 	if (e->rot_ms == 0 ||
 	    now - e->rot_ms >= MTASTS_OSMTPD_ROTATE_RESET_MS) {
 		e->rot = 0;
@@ -707,7 +707,7 @@ lookup_relay(struct table *t, const char *key, char *url, size_t size)
 	    mtasts_mxset_kind(e->set) != MTASTS_MXSET_NULL &&
 	    mtasts_mxset_count(e->set) > 0;
 	if (mismatch)
-		mtasts_osmtpd_strlcpy(first, mtasts_mxset_host(e->set, 0),
+		mtasts_strlcpy(first, mtasts_mxset_host(e->set, 0),
 		    sizeof(first));
 	pthread_mutex_unlock(&t->mu);
 	if (mismatch)

@@ -68,17 +68,6 @@ seterr(struct mtasts_error *err, int code, const char *text)
 	return code;
 }
 
-/* Monotonic milliseconds (the memo's age). */
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 mtasts_plugin_set_net_loader(mtasts_net_loader_fn *fn)
 {
@@ -242,7 +231,7 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 		return rc;
 	st.lookups++;
 	ttl = st.memo_ttl_ms > 0 ? st.memo_ttl_ms : MTASTS_PLUGIN_MEMO_TTL_MS;
-	now = mono_ms();
+	now = mtasts_mono_ms();
 	for (i = 0; i < MTASTS_PLUGIN_MEMO_MAX; i++) {
 		struct memo *m = &st.memo[i];
 
@@ -270,7 +259,7 @@ mtasts_plugin_lookup(const char *domain, const char *config,
 	 * must not be stored already expired, or the router and the
 	 * transport of one delivery could see different answers.
 	 */
-	st.memo[i].at_ms = mono_ms();
+	st.memo[i].at_ms = mtasts_mono_ms();
 	*out = res;
 	return MTASTS_OK;
 }

@@ -742,6 +742,12 @@ MTASTS_API int mtasts_ehlo_offers(const char *resp, size_t len, const char *kw);
 MTASTS_API int mtasts_ehlo_line_keyword(const char *line, size_t len,
     const char **kw, size_t *kwlen);
 
+/** Bounded copy; always NUL-terminates when size > 0. @return strlen(src). */
+MTASTS_API size_t mtasts_strlcpy(char *dst, const char *src, size_t size);
+
+/** Milliseconds on a monotonic clock, for deadlines and ages. */
+MTASTS_API int64_t mtasts_mono_ms(void);
+
 /**
  * mtasts_parse_u64 - decimal digits s[0..len) (at least one, nothing
  * else) as a number no larger than max.

@@ -35,11 +35,7 @@ extern "C" {
 /* ---------------------------------------------------------------------- */
 /* Small helpers the core and its tools share.                             */
 
-/** Bounded copy; always NUL-terminates when size > 0. @return strlen(src). */
-MTASTS_API size_t mtasts_strlcpy(char *dst, const char *src, size_t size);
-/* mtasts_parse_u64(): public, in mtasts.h. */
-/** Milliseconds on a monotonic clock, for deadlines. */
-MTASTS_API int64_t mtasts_mono_ms(void);
+/* mtasts_strlcpy(), mtasts_mono_ms(), mtasts_parse_u64(): in mtasts.h. */
 /**
  * Replace path with data[0..len) through tmp (same directory): an O_EXCL
  * temp file of mode, fsync, rename, fsync of the directory (best effort).
