@@ -287,7 +287,23 @@ class Smtpd:
         exactly as they were (returns a list of differences)."""
         diffs = []
         for d, before in getattr(self, "overlays", {}).items():
-            subprocess.run(["umount", d], capture_output=True)
+            # smtpd's children (tables, filters, mta) may still be exiting
+            # after stop() and keep the overlay busy: retry, and detach it
+            # lazily at the end, so that the listing below is always the
+            # host's directory and never the overlay's (a failed umount
+            # once made this check compare the overlay with the host).
+            deadline = time.monotonic() + 15
+            while True:
+                p = subprocess.run(["umount", d], capture_output=True,
+                                   text=True)
+                if p.returncode == 0:
+                    break
+                if time.monotonic() > deadline:
+                    sys.stderr.write("osmtpdworld: umount %s: %s; detaching "
+                                     "lazily\n" % (d, p.stderr.strip()))
+                    subprocess.run(["umount", "-l", d], capture_output=True)
+                    break
+                time.sleep(0.2)
             after = sorted(os.listdir(d)) if os.path.isdir(d) else None
             if after != before and d not in UNCOMPARED:
                 diffs.append("%s: %s -> %s" % (d, before, after))
