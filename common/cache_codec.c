@@ -343,11 +343,12 @@ done:
 }
 
 /*
- * Decode a cache file of the expected domain into e. MTASTS_INVALID (why
- * filled) for anything but a well-formed, consistent entry.
+ * Decode a cache file of the expected domain into e with jansson: any
+ * valid JSON. MTASTS_INVALID (why filled) for anything but a well-formed,
+ * consistent entry. The authority on what is corrupt and why.
  */
 int
-mtasts_cache_decode(const char *domain, const char *buf, size_t len,
+mtasts_cache_decode_json(const char *domain, const char *buf, size_t len,
     struct mtasts_cache_entry *e, char *why, size_t wl)
 {
 	json_error_t jerr;
@@ -408,6 +409,371 @@ done:
 }
 
 #undef CORRUPT
+
+/*
+ * The fast decoder (D-CACHE-10). It recognises the JSON that
+ * mtasts_cache_encode() writes: the keys in the order encode sets them,
+ * strings of raw 0x20-0x7f and well-formed UTF-8 with encode's escapes,
+ * non-negative integers without leading zeros, JSON white space anywhere
+ * between tokens. Whatever else the file holds (other key orders, \u
+ * escapes, UTF-8, any error) makes it answer CACHE_NOT_CANONICAL and the
+ * jansson decoder decides, with its reason. It applies every check the
+ * jansson decoder applies, so it accepts a subset of what that accepts,
+ * with equal results (fuzz_cache_codec asserts both, and that every file
+ * encode writes is taken by this path).
+ */
+#define CACHE_NOT_CANONICAL (-1000)
+
+struct cache_cur {
+	const char	*p;
+	const char	*end;
+};
+
+static void
+cc_ws(struct cache_cur *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' ||
+	    *c->p == '\t' || *c->p == '\r'))
+		c->p++;
+}
+
+static int
+cc_char(struct cache_cur *c, char ch)
+{
+	cc_ws(c);
+	if (c->p == c->end || *c->p != ch)
+		return -1;
+	c->p++;
+	return 0;
+}
+
+/* ws "name" ws ':' ; name is a plain ASCII key. */
+static int
+cc_key(struct cache_cur *c, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (cc_char(c, '"') != 0 || (size_t)(c->end - c->p) < n + 1 ||
+	    memcmp(c->p, name, n) != 0 || c->p[n] != '"')
+		return -1;
+	c->p += n + 1;
+	return cc_char(c, ':');
+}
+
+/* ", key:" before every key but the first. */
+static int
+cc_next_key(struct cache_cur *c, const char *name)
+{
+	return cc_char(c, ',') != 0 ? -1 : cc_key(c, name);
+}
+
+/*
+ * Length of the well-formed UTF-8 sequence of 2 to 4 bytes at p (RFC 3629
+ * §4: no overlong form, no surrogate, nothing above U+10FFFF; what
+ * jansson's loader accepts), 0 if there is none.
+ */
+static size_t
+cc_utf8(const unsigned char *p, size_t avail)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		if (p[0] == 0xe0)
+			lo = 0xa0;
+		else if (p[0] == 0xed)
+			hi = 0x9f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		if (p[0] == 0xf0)
+			lo = 0x90;
+		else if (p[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (avail < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+static int
+cc_hex(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/*
+ * A string into dst[0..size): at most size-1 bytes, NUL-terminated.
+ * Raw bytes as encode leaves them (0x20-0x7f, well-formed UTF-8), its
+ * short escapes, and \u0001-\u001f (how jansson writes other controls).
+ */
+static int
+cc_str(struct cache_cur *c, char *dst, size_t size, size_t *lenp)
+{
+	size_t n = 0, u;
+	int h1, h2;
+	char ch;
+
+	if (cc_char(c, '"') != 0)
+		return -1;
+	for (;;) {
+		if (c->p == c->end)
+			return -1;
+		ch = *c->p;
+		if ((unsigned char)ch >= 0x80) {
+			u = cc_utf8((const unsigned char *)c->p,
+			    (size_t)(c->end - c->p));
+			if (u == 0 || n + u >= size)
+				return -1;
+			memcpy(dst + n, c->p, u);
+			n += u;
+			c->p += u;
+			continue;
+		}
+		c->p++;
+		if (ch == '"')
+			break;
+		if ((unsigned char)ch < 0x20)
+			return -1;
+		if (ch == '\\') {
+			if (c->p == c->end)
+				return -1;
+			switch (*c->p++) {
+			case '"':
+				ch = '"';
+				break;
+			case '\\':
+				ch = '\\';
+				break;
+			case '/':
+				ch = '/';
+				break;
+			case 'b':
+				ch = '\b';
+				break;
+			case 'f':
+				ch = '\f';
+				break;
+			case 'n':
+				ch = '\n';
+				break;
+			case 'r':
+				ch = '\r';
+				break;
+			case 't':
+				ch = '\t';
+				break;
+			case 'u':
+				/* \u00XX, 0 < XX < 0x20: nothing else. */
+				if (c->end - c->p < 4 || c->p[0] != '0' ||
+				    c->p[1] != '0' ||
+				    (h1 = cc_hex(c->p[2])) < 0 || h1 > 1 ||
+				    (h2 = cc_hex(c->p[3])) < 0 ||
+				    h1 * 16 + h2 == 0)
+					return -1;
+				ch = (char)(h1 * 16 + h2);
+				c->p += 4;
+				break;
+			default:
+				return -1;
+			}
+		}
+		if (n + 1 >= size)
+			return -1;
+		dst[n++] = ch;
+	}
+	dst[n] = '\0';
+	if (lenp != NULL)
+		*lenp = n;
+	return 0;
+}
+
+/* A non-negative integer <= CACHE_TIME_MAX, no leading zero. */
+static int
+cc_int(struct cache_cur *c, long long *out)
+{
+	long long v = 0;
+	int digits = 0;
+
+	cc_ws(c);
+	if (c->p < c->end && *c->p == '0') {
+		c->p++;
+		digits = 1;
+	} else
+		while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+			v = v * 10 + (*c->p++ - '0');
+			if (++digits > 12 || v > CACHE_TIME_MAX)
+				return -1;
+		}
+	/* "1.5", "1e3", "01": not what encode writes. */
+	if (digits == 0 || (c->p < c->end && ((*c->p >= '0' &&
+	    *c->p <= '9') || *c->p == '.' || *c->p == 'e' || *c->p == 'E')))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+cc_time(struct cache_cur *c, time_t *out)
+{
+	long long v;
+
+	if (cc_int(c, &v) != 0)
+		return -1;
+	*out = (time_t)v;
+	return 0;
+}
+
+static int
+cc_null(struct cache_cur *c)
+{
+	cc_ws(c);
+	if (c->end - c->p < 4 || memcmp(c->p, "null", 4) != 0)
+		return -1;
+	c->p += 4;
+	return 0;
+}
+
+/* "policy": "..." , "mode", "max_age", "mx", each equal to the policy. */
+static int
+cc_policy(struct cache_cur *c, size_t len, struct mtasts_cache_entry *e)
+{
+	struct mtasts_error perr = { 0, "" };
+	char mode[16], mx[CACHE_MX_LEN_MAX + 1];
+	char *text;
+	size_t tlen, i, n;
+	long long maxage;
+	int prc;
+
+	if (cc_key(c, "policy") != 0)
+		return -1;
+	cc_ws(c);
+	if (c->p < c->end && *c->p == 'n')
+		return cc_null(c);
+	if ((text = malloc(len + 1)) == NULL)
+		return MTASTS_NOMEM;
+	if (cc_str(c, text, len + 1, &tlen) != 0 || tlen == 0 ||
+	    tlen > MTASTS_POLICY_BODY_MAX || memchr(text, '\0', tlen) != NULL) {
+		free(text);
+		return -1;
+	}
+	prc = mtasts_policy_parse(text, tlen, &e->policy, &perr);
+	free(text);
+	if (prc == MTASTS_NOMEM)
+		return MTASTS_NOMEM;
+	if (prc != MTASTS_OK)
+		return -1;
+	if (cc_next_key(c, "mode") != 0 ||
+	    cc_str(c, mode, sizeof(mode), NULL) != 0 ||
+	    strcmp(mode, mtasts_mode_name(mtasts_policy_mode(e->policy))) != 0)
+		return -1;
+	if (cc_next_key(c, "max_age") != 0 || cc_int(c, &maxage) != 0 ||
+	    maxage != (long long)mtasts_policy_max_age(e->policy))
+		return -1;
+	if (cc_next_key(c, "mx") != 0 || cc_char(c, '[') != 0)
+		return -1;
+	n = mtasts_policy_mx_count(e->policy);
+	for (i = 0; i < n; i++) {
+		if ((i > 0 && cc_char(c, ',') != 0) ||
+		    cc_str(c, mx, sizeof(mx), NULL) != 0 ||
+		    strcmp(mx, mtasts_policy_mx(e->policy, i)) != 0)
+			return -1;
+	}
+	return cc_char(c, ']');
+}
+
+/* ", "fail": { "at", "id", "type", "reason" }" or nothing. */
+static int
+cc_fail(struct cache_cur *c, struct mtasts_cache_entry *e)
+{
+	cc_ws(c);
+	if (c->p < c->end && *c->p == '}')
+		return 0;
+	if (cc_next_key(c, "fail") != 0 || cc_char(c, '{') != 0 ||
+	    cc_key(c, "at") != 0 || cc_time(c, &e->fail_at) != 0 ||
+	    cc_next_key(c, "id") != 0 ||
+	    cc_str(c, e->fail_id, sizeof(e->fail_id), NULL) != 0 ||
+	    cc_next_key(c, "type") != 0 ||
+	    cc_str(c, e->fail_type, sizeof(e->fail_type), NULL) != 0 ||
+	    cc_next_key(c, "reason") != 0 ||
+	    cc_str(c, e->fail_reason, sizeof(e->fail_reason), NULL) != 0 ||
+	    !cache_text_ok(e->fail_reason, sizeof(e->fail_reason)) ||
+	    cc_char(c, '}') != 0)
+		return -1;
+	/* Store leaves an empty failure out (D-CACHEFILE-1). */
+	if (e->fail_at == 0 && e->fail_id[0] == '\0' &&
+	    e->fail_type[0] == '\0' && e->fail_reason[0] == '\0')
+		return -1;
+	return 0;
+}
+
+int
+mtasts_cache_decode_fast(const char *domain, const char *buf, size_t len,
+    struct mtasts_cache_entry *e)
+{
+	struct cache_cur c = { buf, buf + len };
+	long long format;
+	char why[8];
+	int rc;
+
+	if (memchr(buf, '\0', len) != NULL)
+		return CACHE_NOT_CANONICAL;
+	if (cc_char(&c, '{') != 0 || cc_key(&c, "format") != 0 ||
+	    cc_int(&c, &format) != 0 || format != CACHE_FORMAT ||
+	    cc_next_key(&c, "domain") != 0 ||
+	    cc_str(&c, e->domain, sizeof(e->domain), NULL) != 0 ||
+	    strcmp(e->domain, domain) != 0 || cc_next_key(&c, "id") != 0 ||
+	    cc_str(&c, e->id, sizeof(e->id), NULL) != 0 ||
+	    cc_char(&c, ',') != 0)
+		return CACHE_NOT_CANONICAL;
+	if ((rc = cc_policy(&c, len, e)) == MTASTS_NOMEM)
+		return MTASTS_NOMEM;
+	if (rc != 0 || cc_next_key(&c, "fetched_at") != 0 ||
+	    cc_time(&c, &e->fetched_at) != 0 ||
+	    cc_next_key(&c, "expires_at") != 0 ||
+	    cc_time(&c, &e->expires_at) != 0 ||
+	    cc_next_key(&c, "txt_checked_at") != 0 ||
+	    cc_time(&c, &e->txt_checked_at) != 0 ||
+	    cc_next_key(&c, "txt_id") != 0 ||
+	    cc_str(&c, e->txt_id, sizeof(e->txt_id), NULL) != 0 ||
+	    cc_fail(&c, e) != 0 || cc_char(&c, '}') != 0)
+		return CACHE_NOT_CANONICAL;
+	cc_ws(&c);
+	if (c.p != c.end ||
+	    mtasts_cache_entry_check(e, why, sizeof(why)) != 0)
+		return CACHE_NOT_CANONICAL;
+	return MTASTS_OK;
+}
+
+/*
+ * Decode a cache file of the expected domain into the zeroed e: the fast
+ * decoder for what encode wrote, jansson for anything else (D-CACHE-10).
+ */
+int
+mtasts_cache_decode(const char *domain, const char *buf, size_t len,
+    struct mtasts_cache_entry *e, char *why, size_t wl)
+{
+	int rc;
+
+	rc = mtasts_cache_decode_fast(domain, buf, len, e);
+	if (rc != CACHE_NOT_CANONICAL)
+		return rc;
+	mtasts_policy_free(e->policy);
+	memset(e, 0, sizeof(*e));
+	return mtasts_cache_decode_json(domain, buf, len, e, why, wl);
+}
 
 static int
 cache_set(json_t *o, const char *k, json_t *v)

@@ -139,6 +139,16 @@ int mtasts_cache_purge_stale(struct mtasts_ctx *ctx, size_t *ntmp,
  */
 int mtasts_cache_decode(const char *domain, const char *buf, size_t len,
     struct mtasts_cache_entry *e, char *why, size_t wl);
+/*
+ * Its two halves (D-CACHE-10), for the fuzz target's differential oracle:
+ * the fast decoder of exactly what encode writes (MTASTS_OK, MTASTS_NOMEM,
+ * or another value: "not canonical", e then holds partial data), and the
+ * jansson decoder of any JSON, which gives the reasons.
+ */
+int mtasts_cache_decode_fast(const char *domain, const char *buf,
+    size_t len, struct mtasts_cache_entry *e);
+int mtasts_cache_decode_json(const char *domain, const char *buf,
+    size_t len, struct mtasts_cache_entry *e, char *why, size_t wl);
 int mtasts_cache_encode(const struct mtasts_cache_entry *e, char **out,
     size_t *outlen, struct mtasts_error *err);
 

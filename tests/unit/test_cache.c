@@ -1579,6 +1579,68 @@ test_codec_agree(void)
 	mtasts_ctx_free(ctx);
 }
 
+/*
+ * D-CACHE-10: what store writes is read by the fast decoder; valid JSON
+ * in any other layout still loads (through jansson), equal.
+ */
+static void
+test_codec_fast(void)
+{
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_cache_entry *e, *got = NULL, fast;
+	struct mtasts_ctx *ctx;
+	json_error_t jerr;
+	json_t *root;
+	char dir[600], *valid, *other;
+	size_t len;
+	int i;
+
+	subdir(dir, sizeof(dir), "fast", 1);
+	ctx = new_ctx(dir);
+	for (i = 0; i < 2; i++) {
+		e = i == 0 ? entry_policy(DOM) : entry_negative(DOM);
+		e->fail_at = BASE_T + 1;
+		mtasts_strlcpy(e->fail_id, "abc", sizeof(e->fail_id));
+		mtasts_strlcpy(e->fail_type, MTASTS_RT_STS_WEBPKI_INVALID,
+		    sizeof(e->fail_type));
+		mtasts_strlcpy(e->fail_reason, "a \"quoted\" \\ reason",
+		    sizeof(e->fail_reason));
+		CHECK(mtasts_cache_store(ctx, e, &err) == MTASTS_OK);
+		valid = get_file(dir, DOM ".json", &len);
+		CHECK(valid != NULL);
+		if (valid == NULL) {
+			mtasts_cache_entry_free(e);
+			break;
+		}
+		memset(&fast, 0, sizeof(fast));
+		CHECKF(mtasts_cache_decode_fast(DOM, valid, len, &fast) ==
+		    MTASTS_OK, "store's file %d not taken by the fast decoder",
+		    i);
+		check_same(e, &fast);
+		mtasts_policy_free(fast.policy);
+		/* Sorted keys, no white space: jansson's, and equal. */
+		root = json_loadb(valid, len, 0, &jerr);
+		CHECK(root != NULL);
+		other = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(root);
+		CHECK(other != NULL);
+		memset(&fast, 0, sizeof(fast));
+		CHECK(mtasts_cache_decode_fast(DOM, other, strlen(other),
+		    &fast) != MTASTS_OK);
+		mtasts_policy_free(fast.policy);
+		put_file(dir, DOM ".json", other, strlen(other), 0660);
+		CHECK(mtasts_cache_load(ctx, DOM, &got, &err) == MTASTS_OK);
+		if (got != NULL)
+			check_same(e, got);
+		mtasts_cache_entry_free(got);
+		got = NULL;
+		free(other);
+		free(valid);
+		mtasts_cache_entry_free(e);
+	}
+	mtasts_ctx_free(ctx);
+}
+
 /* Set a file's mtime `ago` seconds back. */
 static void
 age_file(const char *dir, const char *name, time_t ago)
@@ -1779,6 +1841,7 @@ main(void)
 	test_memo();
 	test_memo_generation();
 	test_codec_agree();
+	test_codec_fast();
 	test_purge();
 	cleanup();
 	return T_DONE();
