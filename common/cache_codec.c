@@ -468,53 +468,6 @@ cc_next_key(struct cache_cur *c, const char *name)
 }
 
 /*
- * Length of the well-formed UTF-8 sequence of 2 to 4 bytes at p (RFC 3629
- * §4: no overlong form, no surrogate, nothing above U+10FFFF; what
- * jansson's loader accepts), 0 if there is none.
- */
-static size_t
-cc_utf8(const unsigned char *p, size_t avail)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n, i;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		if (p[0] == 0xe0)
-			lo = 0xa0;
-		else if (p[0] == 0xed)
-			hi = 0x9f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		if (p[0] == 0xf0)
-			lo = 0x90;
-		else if (p[0] == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (avail < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return n;
-}
-
-static int
-cc_hex(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/*
  * A string into dst[0..size): at most size-1 bytes, NUL-terminated.
  * Raw bytes as encode leaves them (0x20-0x7f, well-formed UTF-8), its
  * short escapes, and \u0001-\u001f (how jansson writes other controls).
@@ -533,7 +486,7 @@ cc_str(struct cache_cur *c, char *dst, size_t size, size_t *lenp)
 			return -1;
 		ch = *c->p;
 		if ((unsigned char)ch >= 0x80) {
-			u = cc_utf8((const unsigned char *)c->p,
+			u = mtasts_utf8_len((const unsigned char *)c->p,
 			    (size_t)(c->end - c->p));
 			if (u == 0 || n + u >= size)
 				return -1;
@@ -579,8 +532,10 @@ cc_str(struct cache_cur *c, char *dst, size_t size, size_t *lenp)
 				/* \u00XX, 0 < XX < 0x20: nothing else. */
 				if (c->end - c->p < 4 || c->p[0] != '0' ||
 				    c->p[1] != '0' ||
-				    (h1 = cc_hex(c->p[2])) < 0 || h1 > 1 ||
-				    (h2 = cc_hex(c->p[3])) < 0 ||
+				    (h1 = mtasts_hexval(
+				    (unsigned char)c->p[2])) < 0 || h1 > 1 ||
+				    (h2 = mtasts_hexval(
+				    (unsigned char)c->p[3])) < 0 ||
 				    h1 * 16 + h2 == 0)
 					return -1;
 				ch = (char)(h1 * 16 + h2);

@@ -63,41 +63,6 @@ qlen(size_t n)
 }
 
 /*
- * Length of the well-formed UTF-8 sequence (RFC 3629 UTF8-2/3/4: no
- * overlong forms, no surrogates, nothing above U+10FFFF) at s[0..len),
- * or 0.
- */
-static size_t
-utf8_len(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t n, i;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
-/*
  * Check v[0..len) (leading and trailing WSP already removed) against
  * sts-policy-ext-value. Sets *ascii to 0 if it holds UTF-8.
  */
@@ -122,7 +87,7 @@ value_ok(const char *v, size_t len, size_t lineno, int *ascii,
 			i++;
 			continue;
 		}
-		if (u[i] >= 0x80 && (n = utf8_len(u + i, len - i)) > 0) {
+		if (u[i] >= 0x80 && (n = mtasts_utf8_len(u + i, len - i)) > 0) {
 			*ascii = 0;
 			i += n;
 			continue;

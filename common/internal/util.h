@@ -36,6 +36,12 @@ int mtasts_ascii_caseeq(const char *a, size_t alen, const char *b,
 /* mtasts_mono_ms(): public, in mtasts_admin.h. */
 /* CLOCK_MONOTONIC_COARSE in ns (vDSO). */
 int64_t mtasts_mono_coarse_ns(void);
+/*
+ * Length of the well-formed UTF-8 sequence of 2 to 4 bytes at s[0..len)
+ * (RFC 3629: no overlong form, no surrogate, nothing above U+10FFFF), or
+ * 0. The policy parser's and the cache codec's (D-CACHE-10) one test.
+ */
+size_t mtasts_utf8_len(const unsigned char *s, size_t len);
 /* Printable ASCII copy of in ('?' for the rest), NUL-terminated. */
 void mtasts_sanitize(const char *in, char *out, size_t size);
 
