@@ -59,6 +59,17 @@ mtasts_ctx_free(struct mtasts_ctx *ctx)
 	free(ctx);
 }
 
+int
+mtasts_ctx_fork_safe(const struct mtasts_ctx *ctx)
+{
+	/*
+	 * The memo is private heap and the counter a shared mapping: both
+	 * are the child's as much as the parent's (cache_memo.c, cachegen.c).
+	 */
+	return ctx != NULL && ctx->dns == NULL && ctx->ssl_ctx == NULL &&
+	    ctx->replay == NULL && ctx->cache_batch == NULL;
+}
+
 void
 mtasts_ctx_set_no_reports(struct mtasts_ctx *ctx, int on)
 {

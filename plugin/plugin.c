@@ -6,7 +6,9 @@
  * MTAs call adapters from many short-lived processes (Exim forks a
  * delivery process per message and a transport process per connection).
  * The state here is therefore static per process and checks getpid() on
- * every entry: a child made by fork() drops the inherited context through
+ * every entry: a child made by fork() keeps the inherited context while
+ * mtasts_ctx_fork_safe() says nothing in it belongs to the parent's
+ * process (a cache-hit-only context), else drops it through
  * mtasts_ctx_free(), which only releases what is safe to release there,
  * and makes its own. The memo survives fork on purpose: a transport
  * process then enforces exactly the policy its parent router applied.
@@ -148,8 +150,14 @@ mtasts_plugin_ctx(const char *config, struct mtasts_error *err)
 	const char *want = config != NULL ? config : "";
 
 	if (st.pid != getpid()) {
-		/* New process (first call, or a fork child). */
-		ctx_drop();
+		/*
+		 * New process (first call, or a fork child). A context that
+		 * only answered from the cache is the child's too: keeping
+		 * it saves the transport process a second configuration
+		 * load (D-EXIM-4). One with a resolver or TLS is not.
+		 */
+		if (st.ctx == NULL || !mtasts_ctx_fork_safe(st.ctx))
+			ctx_drop();
 		st.pid = getpid();
 	}
 	if (st.loaded && strcmp(st.config_path, want) != 0) {

@@ -701,6 +701,15 @@ MTASTS_API int mtasts_mxset_addrs(struct mtasts_ctx *ctx, const char *host,
  */
 MTASTS_API void mtasts_ctx_set_no_reports(struct mtasts_ctx *ctx, int on);
 
+/**
+ * mtasts_ctx_fork_safe - whether a child made by fork() may go on using
+ * ctx: 1 while it holds nothing that belongs to its process (no resolver
+ * and its thread, no TLS context, no refresh batch), as in a process that
+ * only answered from the cache; 0 once it has any of them, and the child
+ * must make its own context (D-EXIM-4).
+ */
+MTASTS_API int mtasts_ctx_fork_safe(const struct mtasts_ctx *ctx);
+
 /*
  * The network half (DNS and HTTPS code) as an operations table. A host
  * that links only the light half of the library (the Exim module) loads

@@ -579,6 +579,9 @@ test_setup_errors(void)
 	CHECK(rc == MTASTS_ERROR && a == NULL);
 	CHECKF(strstr(e.text, "trust anchor") != NULL, "%s", e.text);
 	CHECK(ctx->dns == NULL);
+	/* Nothing of this process's in it: a fork child may keep it. */
+	CHECK(mtasts_ctx_fork_safe(ctx));
+	CHECK(!mtasts_ctx_fork_safe(NULL));
 	mtasts_ctx_free(ctx);
 
 	/* auto without a readable anchor: validation off, queries work. */
@@ -602,6 +605,8 @@ test_fork(struct mtasts_ctx *ctx)
 	int status = -1;
 
 	CHECK(ctx->dns != NULL);	/* the parent's resolver exists */
+	/* D-EXIM-4: a context with a resolver is not the child's. */
+	CHECK(!mtasts_ctx_fork_safe(ctx));
 	if ((pid = fork()) == -1) {
 		CHECK(0);
 		return;
