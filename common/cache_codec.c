@@ -415,9 +415,10 @@ done:
  * mtasts_cache_encode() writes: the keys in the order encode sets them,
  * strings of raw 0x20-0x7f and well-formed UTF-8 with encode's escapes,
  * non-negative integers without leading zeros, JSON white space anywhere
- * between tokens. Whatever else the file holds (other key orders, \u
- * escapes, UTF-8, any error) makes it answer CACHE_NOT_CANONICAL and the
- * jansson decoder decides, with its reason. It applies every check the
+ * between tokens. Whatever else the file holds (another key order, a \u
+ * escape other than \u0001-\u001f, malformed UTF-8, any error) makes it
+ * answer CACHE_NOT_CANONICAL and the jansson decoder decides, with its
+ * reason. It applies every check the
  * jansson decoder applies, so it accepts a subset of what that accepts,
  * with equal results (fuzz_cache_codec asserts both, and that every file
  * encode writes is taken by this path).

@@ -194,15 +194,19 @@ ROUTERS_PLAIN = r"""dnslookup:
   transport = remote_smtp
 """
 
-TRANSPORTS_MTASTS = r"""mtasts_smtp:
-  driver = smtp
-  multi_domain = false
-  hosts_require_tls = *
+# The TLS an enforce policy demands: required, certificate and host name
+# verified against the system store (exim/README.md).
+TLS_ENFORCED = r"""  hosts_require_tls = *
   tls_verify_hosts = *
   tls_try_verify_hosts = :
   tls_verify_cert_hostnames = *
   tls_verify_certificates = system
-  tls_sni = $host
+"""
+
+TRANSPORTS_MTASTS = r"""mtasts_smtp:
+  driver = smtp
+  multi_domain = false
+""" + TLS_ENFORCED + r"""  tls_sni = $host
   event_action = ${dlfunc{MTASTS_SO}{sts_event}{$event_name}{enforce}{MTASTS_CONF}}
 
 remote_smtp:
@@ -245,17 +249,10 @@ TRANSPORTS_VERIFIED = TRANSPORTS_PLAIN.replace(
     """remote_smtp:
   driver = smtp
   multi_domain = false
-  tls_sni = $host
 """, """remote_smtp:
   driver = smtp
   multi_domain = false
-  hosts_require_tls = *
-  tls_verify_hosts = *
-  tls_try_verify_hosts = :
-  tls_verify_cert_hostnames = *
-  tls_verify_certificates = system
-  tls_sni = $host
-""")
+""" + TLS_ENFORCED)
 assert TRANSPORTS_VERIFIED != TRANSPORTS_PLAIN
 
 
