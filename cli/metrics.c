@@ -486,6 +486,10 @@ format_spool(struct out *o, const struct cli_scan *sc, size_t top)
 	    "Repeated records of one delivery attempt, counted once.");
 	sample(o, "mtasts_tlsrpt_duplicate_records_total",
 	    (double)sc->st.duplicates);
+	head(o, "mtasts_tlsrpt_copied_records_total", "counter",
+	    "Spool lines repeating a record id (shipped twice), counted once.");
+	sample(o, "mtasts_tlsrpt_copied_records_total",
+	    (double)sc->st.copies);
 }
 
 static int

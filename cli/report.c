@@ -115,9 +115,10 @@ print_stats(const char *ymd, const struct mtasts_report_counts *st,
 {
 	printf("summary date=%s sessions=%zu torn=%zu excluded=%zu "
 	    "dropped=%zu domains=%zu reports=%zu no_tlsrpt=%zu tempfail=%zu "
-	    "duplicates=%zu spools=%zu\n", ymd, st->records, st->torn,
-	    st->excluded, st->dropped, st->domains, nreports, st->no_tlsrpt,
-	    st->tempfail, st->duplicates, st->spools);
+	    "duplicates=%zu spools=%zu copies=%zu\n", ymd, st->records,
+	    st->torn, st->excluded, st->dropped, st->domains, nreports,
+	    st->no_tlsrpt, st->tempfail, st->duplicates, st->spools,
+	    st->copies);
 }
 
 /* *pending: reports neither delivered nor given up after this run. */

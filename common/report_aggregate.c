@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -277,6 +278,72 @@ agg_add_fn(void *arg, json_t *rec, int with_reason)
 }
 
 /*
+ * D-RPT-17: the record ids seen in one spool file. Open addressing over
+ * seeded, mixed ids (a hostile spool cannot aim its ids at one chain);
+ * at most half full. Bounded by the file, which the day cap bounds.
+ */
+struct idset {
+	uint64_t *v;		/* 0 = empty slot; id 0 is has_zero */
+	size_t n, cap;
+	uint64_t seed;
+	int has_zero;
+};
+
+static uint64_t
+idset_mix(const struct idset *s, uint64_t x)
+{
+	x ^= s->seed;
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* 1 if id was new (now added), 0 if seen before, -1 out of memory. */
+static int
+idset_add(struct idset *s, uint64_t id)
+{
+	size_t i, j, mask;
+
+	if (id == 0) {
+		if (s->has_zero)
+			return 0;
+		s->has_zero = 1;
+		return 1;
+	}
+	if (2 * (s->n + 1) > s->cap) {
+		size_t ncap = s->cap != 0 ? 2 * s->cap : 1024;
+		uint64_t *nv;
+		struct idset t;
+
+		if (ncap < s->cap || (nv = calloc(ncap, sizeof(*nv))) == NULL)
+			return -1;
+		t = *s;
+		s->v = nv;
+		s->cap = ncap;
+		s->n = 0;
+		for (j = 0; j < t.cap; j++)
+			if (t.v[j] != 0) {
+				mask = s->cap - 1;
+				for (i = idset_mix(s, t.v[j]) & mask;
+				    s->v[i] != 0; i = (i + 1) & mask)
+					;
+				s->v[i] = t.v[j];
+				s->n++;
+			}
+		free(t.v);
+	}
+	mask = s->cap - 1;
+	for (i = idset_mix(s, id) & mask; s->v[i] != 0; i = (i + 1) & mask)
+		if (s->v[i] == id)
+			return 0;
+	s->v[i] = id;
+	s->n++;
+	return 1;
+}
+
+/*
  * Read one day's spool file, every record that counts to fn: the same
  * reading for the reports and the metrics (D-MET-1).
  */
@@ -292,8 +359,10 @@ read_spool(struct mtasts_ctx *ctx, const char *dir, time_t day,
 	struct stat sb;
 	FILE *f = NULL;
 	json_t *seen = NULL;
+	struct idset ids;
 	int rc = MTASTS_ERROR;
 
+	memset(&ids, 0, sizeof(ids));
 	mtasts_tlsrpt_day_name(day, ymd, sizeof(ymd));
 	if (ymd[0] == '\0' || (size_t)snprintf(path, sizeof(path),
 	    "%s/%s.jsonl", dir, ymd) >= sizeof(path))
@@ -318,6 +387,10 @@ read_spool(struct mtasts_ctx *ctx, const char *dir, time_t day,
 			    strerror(errno));
 		}
 	}
+	/* D-RPT-17: the seed of this file's id set. */
+	if (getrandom(&ids.seed, sizeof(ids.seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(ids.seed))
+		ids.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	/* D-RPT-12: attempt keys seen in this host's spool. */
 	if ((seen = json_object()) == NULL) {
 		mtasts_err_set(err, MTASTS_NOMEM, "out of memory");
@@ -333,6 +406,30 @@ read_spool(struct mtasts_ctx *ctx, const char *dir, time_t day,
 		if (r == MTASTS_SPOOL_LINE_TORN) {
 			st->torn++;
 			continue;
+		}
+		{
+			/*
+			 * D-RPT-17: a record id seen before in this file is a
+			 * copy of that line (shipped twice): counted once.
+			 */
+			uint64_t id;
+			int has;
+
+			if ((has = mtasts_spool_rec_id(rec, &id)) < 0) {
+				st->torn++;
+				json_decref(rec);
+				continue;
+			}
+			if (has && (r = idset_add(&ids, id)) <= 0) {
+				json_decref(rec);
+				if (r < 0) {
+					mtasts_err_set(err, MTASTS_NOMEM,
+					    "out of memory");
+					goto done;
+				}
+				st->copies++;
+				continue;
+			}
 		}
 		if (mtasts_spool_rec_report_mail(rec)) {
 			/* §3: report mail is not part of the next report. */
@@ -381,6 +478,7 @@ read_spool(struct mtasts_ctx *ctx, const char *dir, time_t day,
 	rc = MTASTS_OK;
 done:
 	json_decref(seen);
+	free(ids.v);
 	free(line);
 	fclose(f);
 	return rc;

@@ -9,9 +9,13 @@
  * format version, t time, d policy domain, pt policy type, ps
  * policy-string lines, mx mx-host patterns, rh/ri receiving MX name/IP,
  * rhelo its EHLO name, si sending IP, r result type (absent on success),
- * fr failure-reason-code, f flags, k attempt key (D-RPT-12), tr 1 when
- * fields were truncated to fit.
+ * fr failure-reason-code, f flags, k attempt key (D-RPT-12), u record id
+ * (D-RPT-17), tr 1 when fields were truncated to fit.
  */
+#include <sys/random.h>
+
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -111,6 +115,22 @@ mtasts_spool_rec_encode(const struct mtasts_tlsrpt_session *s,
 	if (s->flags & MTASTS_TLSRPT_REPORT_MAIL)
 		json_object_set_new(o, "f",
 		    json_integer(MTASTS_TLSRPT_REC_REPORT_MAIL));
+	/*
+	 * D-RPT-17: a random record id, so that a line shipped twice
+	 * (rsyslog is at-least-once) is counted once. Without entropy the
+	 * record is written without one: counted, never deduplicated.
+	 */
+	{
+		uint64_t u;
+		char hex[MTASTS_SPOOL_ID_LEN + 1];
+
+		if (getrandom(&u, sizeof(u), GRND_NONBLOCK) ==
+		    (ssize_t)sizeof(u)) {
+			snprintf(hex, sizeof(hex), "%016llx",
+			    (unsigned long long)u);
+			json_object_set_new(o, "u", json_string(hex));
+		}
+	}
 	/* Room left for the arrays: key overhead, "tr", newline. */
 	base = json_dumpb(o, NULL, 0, JSON_COMPACT);
 	if (base == 0 || base + 40 > MTASTS_TLSRPT_RECORD_MAX)
@@ -217,6 +237,32 @@ mtasts_spool_rec_key(const json_t *rec)
 	json_t *k = json_object_get(rec, "k");
 
 	return json_is_string(k) ? json_string_value(k) : NULL;
+}
+
+int
+mtasts_spool_rec_id(const json_t *rec, uint64_t *id)
+{
+	json_t *u = json_object_get(rec, "u");
+	const char *p;
+	uint64_t v = 0;
+	size_t i;
+	int h;
+
+	if (u == NULL)
+		return 0;
+	if (!json_is_string(u) || json_string_length(u) !=
+	    MTASTS_SPOOL_ID_LEN)
+		return -1;
+	p = json_string_value(u);
+	for (i = 0; i < MTASTS_SPOOL_ID_LEN; i++) {
+		/* Lower case only: one spelling per id. */
+		if ((h = mtasts_hexval((unsigned char)p[i])) < 0 ||
+		    (p[i] >= 'A' && p[i] <= 'F'))
+			return -1;
+		v = v << 4 | (uint64_t)h;
+	}
+	*id = v;
+	return 1;
 }
 
 /* A string member or NULL; a present non-string member is an error. */

@@ -222,9 +222,9 @@ check_mail(const char *m, size_t len, const char *gz, size_t gzlen)
 
 /*
  * `mtasts metrics|status` read the same file through mtasts_spool_tally()
- * (D-MET-1): the same records, torn lines, report mail and duplicates as
- * the build, sessions adding up, and every domain an LDH name (it becomes
- * a Prometheus label value, D-MET-5).
+ * (D-MET-1): the same records, torn lines, report mail, duplicates and
+ * copies as the build, sessions adding up, and every domain an LDH name
+ * (it becomes a Prometheus label value, D-MET-5).
  */
 static void
 check_tally(const struct mtasts_report_counts *bst)
@@ -240,7 +240,8 @@ check_tally(const struct mtasts_report_counts *bst)
 		return;
 	if (rc != MTASTS_OK || st.records != bst->records ||
 	    st.torn != bst->torn || st.excluded != bst->excluded ||
-	    st.duplicates != bst->duplicates || t.n != bst->domains)
+	    st.duplicates != bst->duplicates || st.copies != bst->copies ||
+	    t.n != bst->domains)
 		abort();
 	for (i = 0; i < t.n; i++) {
 		size_t f = 0;
@@ -284,10 +285,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	lines = count_lines(data, size);
 	/*
-	 * Every line once: a record, torn, report mail, or a repeated
-	 * delivery attempt (D-RPT-12).
+	 * Every line once: a record, torn, report mail, a repeated
+	 * delivery attempt (D-RPT-12) or a copy of a line (D-RPT-17).
 	 */
-	if (st.records + st.torn + st.excluded + st.duplicates != lines ||
+	if (st.records + st.torn + st.excluded + st.duplicates +
+	    st.copies != lines ||
 	    st.dropped != 0 ||
 	    n > st.domains || st.no_tlsrpt + st.tempfail + n != st.domains)
 		abort();

@@ -125,6 +125,12 @@ def seeds_spool_report(vec):
     yield (ok + bad[:40] + ok + "\n\n" + bad).encode()
     yield (bad[:-1] + ok).encode()
     yield ("\n" + ok + "{\"v\":1}\n[]\n" + ok[:-1]).encode()
+    # D-RPT-17: record ids, a line shipped twice, bad ids.
+    u1 = spool_line(u="0123456789abcdef", ps=ps, mx=["mx1.example.com"])
+    u2 = spool_line(u="fedcba9876543210", r="certificate-expired")
+    yield (u1 + u2 + u1 + spool_line(u="0000000000000000") +
+           spool_line(u="0000000000000000") + spool_line(u="ABCDEF") +
+           spool_line(u=7)).encode()
 
 
 BUILDERS = {

@@ -198,6 +198,7 @@ struct mtasts_report_counts {
 	size_t tempfail;	/* of which the TLSRPT lookup failed for now */
 	size_t duplicates;	/* repeated attempt keys, counted once */
 	size_t spools;		/* spool directories read (fleet build) */
+	size_t copies;		/* repeated record ids (lines shipped twice) */
 };
 
 /**

@@ -38,6 +38,13 @@ int mtasts_spool_line_decode(const char *line, size_t n,
 int mtasts_spool_rec_report_mail(const struct json_t *rec);
 /* Its attempt key (D-RPT-12), borrowed from rec, or NULL. */
 const char *mtasts_spool_rec_key(const struct json_t *rec);
+/* Hex digits of a record id "u" (D-RPT-17). */
+#define MTASTS_SPOOL_ID_LEN 16
+/*
+ * Its record id (D-RPT-17): 1 and *id set, 0 when it has none, -1 when
+ * "u" is present but not MTASTS_SPOOL_ID_LEN lower-case hex digits.
+ */
+int mtasts_spool_rec_id(const struct json_t *rec, uint64_t *id);
 /* The members of one well-formed record, borrowed from its JSON. */
 struct mtasts_spool_rec {
 	const char *d, *pt, *r, *si, *rh, *ri, *fr, *helo;

@@ -60,7 +60,7 @@ def cache_entry(d, domain, mode=None, age=0, max_age=86400, fail=None):
 
 
 def rec(domain, result=None, mode="enforce", key=None, flags=None,
-        when=NOW - 60):
+        when=NOW - 60, uid=None):
     r = {"v": 1, "t": when, "d": domain, "pt": "sts",
          "ps": ["version: STSv1", "mode: %s" % mode, "mx: mx." + domain,
                 "max_age: 86400"], "mx": ["mx." + domain],
@@ -71,6 +71,8 @@ def rec(domain, result=None, mode="enforce", key=None, flags=None,
         r["k"] = key
     if flags is not None:
         r["f"] = flags
+    if uid is not None:
+        r["u"] = uid
     return json.dumps(r, separators=(",", ":")) + "\n"
 
 
@@ -125,6 +127,8 @@ class Setup:
              rec("a.test", "certificate-expired", flags=1),
              rec("h.test", "validation-failure", key="exim:1x:7:1"),
              rec("h.test", "validation-failure", key="exim:1x:7:1")]
+        # one line shipped twice (D-RPT-17): one session, one copy
+        lines += [rec("b.test", mode="testing", uid="00c0ffee00c0ffee")] * 2
         lines += [rec("z%02d.test" % i) for i in range(30)]
         # hostile domain names: skipped as malformed (D-MET-5)
         for evil in ('ev"il.test', "ev\\il.test", "evil\n.test",
@@ -188,6 +192,7 @@ def expected_full():
         ("mtasts_tlsrpt_report_mail_sessions_total", ()): 1,
         ("mtasts_tlsrpt_dropped_sessions_total", ()): 0,
         ("mtasts_tlsrpt_duplicate_records_total", ()): 1,
+        ("mtasts_tlsrpt_copied_records_total", ()): 1,
         ("mtasts_report_states", (("state", "sent"),)): 1,
         ("mtasts_report_states", (("state", "retrying"),)): 1,
         ("mtasts_report_states", (("state", "gave_up"),)): 1,
@@ -202,7 +207,7 @@ def expected_full():
            (("domain", dom), ("result", res)))] = v
     s("a.test", "success", 3)
     s("a.test", "certificate-expired", 2)
-    s("b.test", "success", 1)
+    s("b.test", "success", 2)
     s("b.test", "validation-failure", 1)
     s("h.test", "validation-failure", 1)
     s("_other", "success", 30)
@@ -311,8 +316,8 @@ def test_metrics(base):
             if n == "mtasts_tlsrpt_sessions_total"}
     ok(doms == {"_other"} and g0[("mtasts_tlsrpt_sessions_total",
                                   (("domain", "_other"),
-                                   ("result", "success")))] == 34,
-       "--top 0: only _other, 34 successes: %r" % doms)
+                                   ("result", "success")))] == 35,
+       "--top 0: only _other, 35 successes: %r" % doms)
     # Default top (20): 20 domains + _other.
     pd = su.run("metrics")
     promtool_check(tool, pd.stdout, "default top")
@@ -375,10 +380,10 @@ def test_status(base):
        "unusable entries named")
     ok("refresh FAILING: 1 domain\n  f.test: sts-policy-fetch-error: HTTP "
        "status 404\n" in out, "refresh failure and why")
-    ok("today: 38 sessions to 33 policy domains, 4 failed (3 under enforce:"
+    ok("today: 39 sessions to 33 policy domains, 4 failed (3 under enforce:"
        " not delivered over them)\n" in out, "today's totals")
     ok("  a.test: 2 certificate-expired (3 ok)\n" in out and
-       "  b.test: 1 validation-failure (1 ok)\n" in out and
+       "  b.test: 1 validation-failure (2 ok)\n" in out and
        "  h.test: 1 validation-failure (0 ok)\n" in out and
        "z00.test" not in out, "failures by domain and type")
     ok("5 malformed spool lines skipped" in out and "evil" not in out,
@@ -396,7 +401,7 @@ def test_status(base):
     ok(pj.returncode == 4 and j["policies"] == {
         "enforce": 12, "testing": 1, "none": 1, "expired": 1,
         "no_policy": 1, "unusable": 2} and len(j["enforce"]) == 12 and
-       j["today"]["sessions"] == 38 and j["today"]["failed"] == 4 and
+       j["today"]["sessions"] == 39 and j["today"]["failed"] == 4 and
        j["today"]["enforce_failed"] == 3 and
        j["refresh_failing"][0]["domain"] == "f.test" and
        j["reports"]["gave_up"] == 1 and j["attention"] is True,

@@ -851,6 +851,82 @@ done:
 }
 
 /*
+ * D-RPT-17: every record carries its own id "u", so three sessions
+ * identical to the second are three, and a line that arrives twice
+ * (rsyslog re-sends after a failed connection) counts once. A "u" that
+ * is not 16 lower-case hex digits makes the line malformed.
+ */
+static void
+test_shipped_copies(void)
+{
+	struct mtasts_report *v = NULL;
+	struct mtasts_report_counts st;
+	struct mtasts_ctx *ctx;
+	char path[600], *buf, *nl, ids[3][17];
+	size_t n = 0, len, k;
+	FILE *f;
+
+	ctx = new_ctx("copies");
+	for (k = 0; k < 3; k++)
+		CHECK(record(ctx, "example.com", MTASTS_POLICY_TYPE_NONE,
+		    NULL, "mx1.example.com", "192.0.2.5", NULL, NULL,
+		    DAY0 + 10) == MTASTS_OK);
+	snprintf(path, sizeof(path), "%s/copies/2024-03-01.jsonl", tmpdir);
+	buf = slurp(path, &len);
+	CHECK(buf != NULL);
+	if (buf == NULL)
+		goto done;
+	/* Three lines, each with a distinct 16-hex-digit id. */
+	{
+		const char *p = buf;
+
+		for (k = 0; k < 3 && (p = strstr(p, "\"u\":\"")) != NULL;
+		    k++) {
+			p += 5;
+			CHECK(strspn(p, "0123456789abcdef") == 16 &&
+			    p[16] == '"');
+			memcpy(ids[k], p, 16);
+			ids[k][16] = '\0';
+		}
+		CHECK(k == 3 && strcmp(ids[0], ids[1]) != 0 &&
+		    strcmp(ids[0], ids[2]) != 0 &&
+		    strcmp(ids[1], ids[2]) != 0);
+	}
+	/* Ship lines 1 and 3 again, and two lines with a bad id. */
+	CHECK((f = fopen(path, "a")) != NULL);
+	if (f != NULL) {
+		nl = strchr(buf, '\n');
+		fwrite(buf, 1, (size_t)(nl - buf) + 1, f);
+		nl = strrchr(buf, '\n');
+		*nl = '\0';
+		fprintf(f, "%s\n", strrchr(buf, '\n') + 1);
+		fprintf(f, "{\"v\":1,\"t\":%lld,\"d\":\"example.com\","
+		    "\"pt\":\"no-policy-found\",\"u\":\"ABCDEF0123456789\"}\n"
+		    "{\"v\":1,\"t\":%lld,\"d\":\"example.com\","
+		    "\"pt\":\"no-policy-found\",\"u\":\"12\"}\n",
+		    (long long)DAY0 + 11, (long long)DAY0 + 12);
+		fclose(f);
+	}
+	CHECK(mtasts_report_build(ctx, DAY0, fake_rua, NULL, &v, &n, &st,
+	    NULL) == MTASTS_OK);
+	CHECKF(st.records == 3 && st.copies == 2 && st.torn == 2 &&
+	    st.duplicates == 0, "records %zu copies %zu torn %zu dups %zu",
+	    st.records, st.copies, st.torn, st.duplicates);
+	CHECK(n == 1);
+	if (n == 1) {
+		json_t *rep = json_loadb(v[0].json, v[0].json_len, 0, NULL);
+
+		CHECK(summary(find_policy(rep, "no-policy-found"),
+		    "total-successful-session-count") == 3);
+		json_decref(rep);
+	}
+done:
+	free(buf);
+	mtasts_report_free(v, n);
+	mtasts_ctx_free(ctx);
+}
+
+/*
  * D-RPT-11, D-RPT-12: three hosts' spools, one report per policy domain
  * with the summed counts; a repeated attempt key counts once per host.
  */
@@ -1299,6 +1375,7 @@ main(void)
 	test_fetch_failure();
 	test_mail();
 	test_fleet();
+	test_shipped_copies();
 	test_hostile_spool();
 	test_fetch_failure_warns();
 	test_full_fs();
