@@ -16,8 +16,12 @@ Checked: the arrived files are byte-identical to the spools (lines of
 ~4 KiB, lines written before rsyslogd started, while it runs, a second
 UTC day's file appearing mid-run (the spool-day rollover), and lines
 written while one sender was stopped, shipped once after its restart);
-the reports built from the arrived files equal the reports built from the
-original spools (--spool x3) and have exactly the expected summed counts.
+then the reporting host is down while the senders start: rsyslog re-sends
+some lines (at-least-once), and every line still arrives, a repeat being
+the same bytes with the same record id; the reports built from the
+arrived files equal the reports built from the original spools (--spool
+x3), their summary counting the repeats as copies=N (D-RPT-17), and have
+exactly the expected summed counts.
 
 Usage: test_rsyslog_fleet.py --mtasts BIN --lib LIBMTASTS_SO
 """
@@ -149,6 +153,19 @@ def wait_for(cond, timeout=30.0):
     return cond()
 
 
+def lines(path):
+    with open(path, "rb") as f:
+        return f.read().splitlines(keepends=True)
+
+
+def listening():
+    try:
+        with socket.create_connection(("127.0.0.1", PORT), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 def run(w, args):
     base = os.path.join(w.dir, "fleet-rsyslog")
     root = os.path.join(base, "reporter", "spools")   # --spool-root
@@ -214,7 +231,11 @@ def run(w, args):
                             host=hosts[h], target=addr, port=PORT,
                             spool=spools[h])) for h in range(3)]
     try:
+        # The receiver listens before the senders start: nothing here
+        # may be shipped twice. (An outage is the second part, below.)
         recv.start()
+        ok(wait_for(listening, 30), "the reporting host listens on %d" %
+           PORT)
         for s in senders:
             s.start()
         time.sleep(1)
@@ -244,6 +265,40 @@ def run(w, args):
                         return False
             return True
         ok(wait_for(arrived, 90), "every spool file arrived in full")
+        for h in range(3):
+            for fn in sorted(os.listdir(spools[h])):
+                if fn.endswith(".jsonl"):
+                    ok(filecmp.cmp(os.path.join(spools[h], fn),
+                                   os.path.join(root, hosts[h], fn),
+                                   shallow=False),
+                       "%s/%s arrived byte-identical" % (hosts[h], fn))
+        # The reporting host is down while the senders start (a reboot
+        # of it, or of the fleet): rsyslog's omfwd is at-least-once and
+        # re-sends lines after the failed connection. The report must
+        # count every session once all the same (D-RPT-17).
+        for snd in senders:
+            snd.stop()
+        recv.stop()
+        for h in range(3):
+            record(h, 0, 2, 1, 1)
+        for snd in senders:
+            snd.start()
+        time.sleep(2)
+        recv.start()
+        ok(wait_for(listening, 30), "the reporting host listens again")
+        day0 = DATES[0] + ".jsonl"
+
+        def arrived_again():
+            for h in range(3):
+                dst = os.path.join(root, hosts[h], day0)
+                got = lines(dst) if os.path.exists(dst) else []
+                if not set(lines(os.path.join(spools[h], day0))) <= \
+                        set(got):
+                    return False
+            return True
+        # omfwd retries a suspended action after 30 s (its default).
+        ok(wait_for(arrived_again, 120), "after the outage every spool "
+           "line arrived")
         # Hostile peers: a host name or day that is not a plain name
         # never becomes a path (the receiver's checks + secpath-replace).
         with socket.create_connection((addr, PORT), timeout=10) as so:
@@ -260,14 +315,33 @@ def run(w, args):
         for s in senders:
             s.stop()
         recv.stop()
+    copies = {}   # date -> lines that arrived more than once
     for h in range(3):
         for fn in sorted(os.listdir(spools[h])):
             if not fn.endswith(".jsonl"):
                 continue
+            src = os.path.join(spools[h], fn)
             dst = os.path.join(root, hosts[h], fn)
-            ok(os.path.exists(dst) and filecmp.cmp(
-                os.path.join(spools[h], fn), dst, shallow=False),
-               "%s/%s arrived byte-identical" % (hosts[h], fn))
+            want_l = lines(src)
+            got_l = lines(dst) if os.path.exists(dst) else []
+            # Every line once, by its record id; a repeat is a copy of
+            # the very same bytes.
+            first, extra = {}, 0
+            for ln in got_l:
+                u = json.loads(ln).get("u")
+                if u in first:
+                    extra += 1
+                    ok(first[u] == ln, "%s/%s: a repeated id repeats "
+                       "its line" % (hosts[h], fn))
+                else:
+                    first[u] = ln
+            date = fn[:-len(".jsonl")]
+            copies[date] = copies.get(date, 0) + extra
+            ok(None not in first and sorted(first.values()) ==
+               sorted(want_l), "%s/%s: every line arrived, each with its "
+               "own id (%d lines, %d copies)" % (hosts[h], fn,
+                                                 len(want_l), extra))
+    print("info: copies shipped (rsyslog re-sends): %r" % copies)
     ok(sorted(os.listdir(root)) == hosts,
        "one directory per host, hostile names dropped: %s" %
        sorted(os.listdir(root)))
@@ -299,9 +373,17 @@ def run(w, args):
                        if ln.startswith("summary ")]
             outs[how] = (summary, {fn: open(os.path.join(o, fn)).read()
                                  for fn in files})
-        ok(outs["spools"] == outs["shipped"],
+        ok(outs["spools"][1] == outs["shipped"][1],
            "%s: reports from the shipped files == from the original "
            "spools (%d files)" % (date, len(outs["spools"][1])))
+        # The summaries differ only in the copies dropped (D-RPT-17).
+        want_sum = [ln.replace(" copies=0", " copies=%d" %
+                               copies.get(date, 0))
+                    for ln in outs["spools"][0]]
+        ok(outs["shipped"][0] == want_sum and
+           " copies=0" in "".join(outs["spools"][0]),
+           "%s: summary of the shipped files: %s" % (date,
+                                                    outs["shipped"][0]))
         reps = {fn.split("!")[1]: json.loads(t)
                 for fn, t in outs["shipped"][1].items()}
         for dom in ("https.test", "long.test", "mail.test"):
