@@ -1427,7 +1427,7 @@ check_local_ca(struct mtasts_ctx *ctx, struct dom *d)
 	struct check *c = add_check(d, "ca-store", NULL);
 	const char *ca_file = mtasts_admin_conf_str(ctx, MTASTS_ADMIN_CA_FILE);
 	const char *ca_path = mtasts_admin_conf_str(ctx, MTASTS_ADMIN_CA_PATH);
-	char why[CHECK_REASON_MAX];
+	char why[CHECK_REASON_MAX], sysdir[CHECK_REASON_MAX];
 	size_t ntext = 0, nlinks = 0, nssl;
 
 	jset_str(c->data, "ca_file", ca_file[0] ? ca_file : NULL);
@@ -1445,7 +1445,8 @@ check_local_ca(struct mtasts_ctx *ctx, struct dom *d)
 		    "/etc/ssl/certs", "ca_path %s: %s", ca_path, why);
 		return;
 	}
-	if (mtasts_admin_ca_store_count(ctx, &nssl, why, sizeof(why)) != 0) {
+	if (mtasts_admin_ca_store_count(ctx, &nssl, sysdir, sizeof(sysdir),
+	    why, sizeof(why)) != 0) {
 		set_st(c, ST_FAIL, "fix ca_file/ca_path, or install "
 		    "ca-certificates", "%s", why);
 		return;
@@ -1453,7 +1454,12 @@ check_local_ca(struct mtasts_ctx *ctx, struct dom *d)
 	jset_int(c->data, "certificates", (long long)nssl);
 	if (nlinks > 0)
 		jset_int(c->data, "hash_links", (long long)nlinks);
-	if (ca_file[0] == '\0' && ca_path[0] == '\0')
+	if (sysdir[0] != '\0') {
+		/* D-NET-7: read per issuer, nothing loaded up front. */
+		jset_str(c->data, "directory", sysdir);
+		set_st(c, ST_OK, NULL, "system store: hashed directory %s "
+		    "(certificates read as chains need them)", sysdir);
+	} else if (ca_file[0] == '\0' && ca_path[0] == '\0')
 		set_st(c, ST_OK, NULL, "system store: %zu certificate(s) "
 		    "loaded", nssl);
 	else if (ca_file[0] != '\0')

@@ -19,15 +19,19 @@ _Static_assert((int)MTASTS_ADMIN_DNSSEC_OFF == (int)MTASTS_DNSSEC_OFF &&
     "one list of DNSSEC states");
 
 int
-mtasts_admin_ca_store_count(struct mtasts_ctx *ctx, size_t *n, char *why,
-    size_t size)
+mtasts_admin_ca_store_count(struct mtasts_ctx *ctx, size_t *n, char *dir,
+    size_t dsize, char *why, size_t size)
 {
 	struct ssl_ctx_st *sctx;
 
 	*n = 0;
+	if (dsize > 0)
+		dir[0] = '\0';
 	if ((sctx = mtasts_tls_client_ctx(&ctx->cfg, 1, why, size)) == NULL)
 		return -1;
 	*n = mtasts_tls_ca_count(sctx);
+	if (mtasts_tls_system_dir_used(&ctx->cfg))
+		mtasts_strlcpy(dir, mtasts_tls_system_dir(), dsize);
 	SSL_CTX_free((SSL_CTX *)sctx);
 	return 0;
 }

@@ -447,11 +447,12 @@ MTASTS_API int mtasts_check_trust_anchor(const char *path, size_t *nanchors,
     int *errno_out, char *why, size_t size);
 /**
  * mtasts_admin_ca_store_count - load the CA store the fetch uses
- * (ca_file / ca_path / the system's): *n certificates loaded eagerly.
- * 0, or -1 with why.
+ * (ca_file / ca_path / the system's): *n certificates loaded eagerly;
+ * dir (size dsize) the system's hashed directory when that is the store,
+ * read per issuer (D-NET-7), else "". 0, or -1 with why.
  */
 MTASTS_API int mtasts_admin_ca_store_count(struct mtasts_ctx *ctx, size_t *n,
-    char *why, size_t size);
+    char *dir, size_t dsize, char *why, size_t size);
 
 /* The resolver's DNSSEC state (D-DNSSEC-1..2). */
 enum mtasts_admin_dnssec_state {

@@ -135,6 +135,14 @@ struct ssl_ctx_st *mtasts_tls_client_ctx(const struct mtasts_config *cfg,
  */
 size_t mtasts_tls_ca_count(struct ssl_ctx_st *sctx);
 /*
+ * D-NET-7: 1 if cfg's CA store is the system's hashed directory (no
+ * ca_file/ca_path, no SSL_CERT_FILE, a directory with hash links), read
+ * per issuer; 0 if certificates are loaded when the context is made.
+ */
+int mtasts_tls_system_dir_used(const struct mtasts_config *cfg);
+/* The system CA directory list (SSL_CERT_DIR, else OpenSSL's default). */
+const char *mtasts_tls_system_dir(void);
+/*
  * Client TLS on a connected c (not yet handshaken): SSL from sctx, a BIO
  * pair, and host checked as peer says (enum mtasts_tls_peer). -1 leaves
  * the reason in the OpenSSL error queue (mtasts_tls_reason()).

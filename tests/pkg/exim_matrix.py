@@ -47,7 +47,7 @@ E.EXIM = "/usr/sbin/exim4"
 if hasattr(E, "check_exim_process"):
     E.check_exim_process = lambda pid: None
 MAINLOG = "/var/log/exim4/mainlog"
-SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+SYSTEM_CERTS = "/etc/ssl/certs"
 
 
 class RootEximWorld(E.EximWorld):
@@ -61,7 +61,20 @@ class RootEximWorld(E.EximWorld):
         os.chmod(self.w.dir, 0o755)
         os.chmod(self.w.pki.dir, 0o755)
         os.chmod(self.w.pki.ca_file, 0o644)
-        W._run("mount", "--bind", self.w.pki.ca_file, SYSTEM_BUNDLE)
+        # The system store holding only the world CA, in both forms
+        # update-ca-certificates keeps: the bundle (Exim's GnuTLS
+        # "system") and the hashed directory (mtasts's default, D-NET-7).
+        certs = os.path.join(self.w.dir, "etc-ssl-certs")
+        os.makedirs(certs)
+        shutil.copy(self.w.pki.ca_file, os.path.join(certs, "world-ca.pem"))
+        h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in",
+                            self.w.pki.ca_file], check=True,
+                           capture_output=True, text=True).stdout.strip()
+        os.symlink("world-ca.pem", os.path.join(certs, h + ".0"))
+        os.symlink("world-ca.pem", os.path.join(certs,
+                                                "ca-certificates.crt"))
+        os.chmod(certs, 0o755)
+        W._run("mount", "--bind", certs, SYSTEM_CERTS)
         etc = os.path.join(self.w.dir, "etc-exim4")
         shutil.copytree("/etc/exim4", etc, symlinks=True)
         self._trusted_path = os.path.join(etc, "trusted_configs")

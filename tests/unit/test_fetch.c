@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 
 #include "internal/ctx.h"
 #include "internal/fetch.h"
+#include "internal/net.h"
 #include "internal/util.h"
 #include "t.h"
 
@@ -573,6 +575,62 @@ test_good(struct mtasts_ctx *ctx)
 		    (long long)ms);
 		mtasts_fetch_clear(&res);
 	}
+}
+
+/*
+ * D-NET-7: with neither ca_file nor ca_path the system store is its
+ * hashed directory (SSL_CERT_DIR here), and nothing of it is read before
+ * a chain needs an issuer; SSL_CERT_FILE, when set, is read whole.
+ */
+static void
+test_system_store(void)
+{
+	static const char resp[] = OK_HEAD "Content-Length: 66\r\n\r\n" POLICY;
+	struct server s = { good, leaf_key, M_RESP, resp, sizeof(resp) - 1,
+	    1, 0, 0, 0 };
+	char hdir[sizeof(dir) + 16], link[sizeof(dir) + 48], why[256];
+	struct mtasts_error err = { 0, "" };
+	struct mtasts_fetch res;
+	struct mtasts_ctx *ctx;
+	struct report rep;
+	SSL_CTX *sctx;
+	int64_t ms;
+
+	snprintf(hdir, sizeof(hdir), "%s/certs", dir);
+	snprintf(link, sizeof(link), "%s/%08lx.0", hdir,
+	    X509_subject_name_hash(ca));
+	CHECK(mkdir(hdir, 0700) == 0 && symlink(ca_path, link) == 0);
+	unsetenv("SSL_CERT_FILE");
+	setenv("SSL_CERT_DIR", hdir, 1);
+	ctx = mtasts_ctx_new();
+	CHECK(ctx != NULL);
+	if (ctx == NULL)
+		goto done;
+	mtasts_ctx_set_log(ctx, logger, NULL);
+	CHECK(mtasts_ctx_set(ctx, "cache_dir", dir, &err) == MTASTS_OK &&
+	    mtasts_ctx_set(ctx, "fetch_timeout", "5", &err) == MTASTS_OK);
+	sctx = mtasts_tls_client_ctx(&ctx->cfg, 1, why, sizeof(why));
+	CHECKF(sctx != NULL, "system store: %s", why);
+	CHECKF(sctx == NULL || mtasts_tls_ca_count(sctx) == 0,
+	    "system store: %zu certificates read up front",
+	    mtasts_tls_ca_count(sctx));
+	SSL_CTX_free(sctx);
+	run(ctx, &s, NULL, 0, 0, &res, &rep, &ms);
+	CHECKF(res.rc == MTASTS_OK, "fetch through the hashed directory: "
+	    "%s: %s", res.result_type, res.reason);
+	mtasts_fetch_clear(&res);
+	/* An explicit bundle is honoured (read whole, as before). */
+	setenv("SSL_CERT_FILE", ca_path, 1);
+	sctx = mtasts_tls_client_ctx(&ctx->cfg, 1, why, sizeof(why));
+	CHECKF(sctx != NULL && mtasts_tls_ca_count(sctx) == 1,
+	    "SSL_CERT_FILE: %s", why);
+	SSL_CTX_free(sctx);
+	mtasts_ctx_free(ctx);
+done:
+	unsetenv("SSL_CERT_FILE");
+	unsetenv("SSL_CERT_DIR");
+	unlink(link);
+	rmdir(hdir);
 }
 
 static void
@@ -1141,6 +1199,7 @@ main(void)
 	test_sizes(ctx);
 	test_addresses(ctx);
 	mtasts_ctx_free(ctx);
+	test_system_store();
 	test_deadlines();
 	test_happy_eyeballs();
 	test_stalled_handshake();

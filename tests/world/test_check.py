@@ -17,6 +17,8 @@ import argparse
 import datetime
 import json
 import os
+import shutil
+import subprocess
 import sys
 import time
 import unittest
@@ -936,6 +938,55 @@ class ConfigErrors(Base):
         self.assertConfigError(c.lookup("x.test"),
                                list(c.opts).index("ca_path") + 2,
                                "ca_path: /etc/ssl/cert: No such file")
+
+    def test_system_store_hashed_dir(self):
+        # D-NET-7: without ca_file/ca_path the system store is read by
+        # its hashed directory (SSL_CERT_DIR here, /etc/ssl/certs on a
+        # host); SSL_CERT_FILE, when set, still decides.
+        W.add_domain("sysstore.test", txt="v=STSv1; id=1",
+                     policy=Policy(mx=["mx.sysstore.test"]))
+        dirs = {}
+        for k, ca in (("good", W.pki.ca_file),
+                      ("other", W.pki.untrusted_ca_file)):
+            d = dirs[k] = os.path.join(W.dir, "sys-certs-" + k)
+            os.makedirs(d, exist_ok=True)
+            shutil.copy(ca, os.path.join(d, "ca.pem"))
+            subprocess.run(["openssl", "rehash", d], check=True,
+                           capture_output=True)
+
+        def lookup(env):
+            c = W.client(ca_file=None)
+            e = {k: v for k, v in os.environ.items()
+                 if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+            e.update(env)
+            p = subprocess.run([W.mtasts_bin, "--config", c.config,
+                                "lookup", "--json", "sysstore.test"],
+                               capture_output=True, text=True, env=e,
+                               timeout=60)
+            try:
+                return p, json.loads(p.stdout)
+            except ValueError:
+                return p, {}
+        p, j = lookup({"SSL_CERT_DIR": dirs["good"]})
+        self.assertEqual((p.returncode, j.get("status"), j.get("source")),
+                         (0, "policy", "fetched"), p.stdout + p.stderr)
+        p, j = lookup({"SSL_CERT_DIR": dirs["other"]})
+        self.assertNotEqual(j.get("source"), "fetched", p.stdout + p.stderr)
+        self.assertNotIn("configuration", p.stderr)
+        p, j = lookup({"SSL_CERT_DIR": dirs["other"],
+                       "SSL_CERT_FILE": W.pki.ca_file})
+        self.assertEqual((p.returncode, j.get("status"), j.get("source")),
+                         (0, "policy", "fetched"), p.stdout + p.stderr)
+        # `mtasts check --local` names the directory, not "0 loaded".
+        c = W.client(ca_file=None)
+        e = {k: v for k, v in os.environ.items()
+             if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+        e["SSL_CERT_DIR"] = dirs["good"]
+        p = subprocess.run([W.mtasts_bin, "--config", c.config, "check",
+                            "--local"], capture_output=True, text=True,
+                           env=e, timeout=60)
+        self.assertRegex(p.stdout, r"ok +ca-store +system store: hashed "
+                         r"directory %s " % dirs["good"], p.stdout)
 
     def test_duplicate_key_and_nul_byte(self):
         c = W.client()
