@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "mtasts_internal.h"
 
@@ -44,7 +43,6 @@ mtasts_ctx_new(void)
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
 		return NULL;
 	mtasts_config_defaults(&ctx->cfg);
-	ctx->pid = getpid();
 	return ctx;
 }
 

@@ -533,9 +533,11 @@ system_dir_ok(void)
 int
 mtasts_tls_system_dir_used(const struct mtasts_config *cfg)
 {
+	const char *f = getenv(X509_get_default_cert_file_env());
+
+	/* An explicit bundle (SSL_CERT_FILE, "" as unset: system_file()). */
 	return cfg->ca_file[0] == '\0' && cfg->ca_path[0] == '\0' &&
-	    getenv(X509_get_default_cert_file_env()) == NULL &&
-	    system_dir_ok();
+	    (f == NULL || f[0] == '\0') && system_dir_ok();
 }
 
 size_t

@@ -534,7 +534,6 @@ rf_ctx_copy(const struct mtasts_ctx *ctx)
 	memset(&c->cache_gen, 0, sizeof(c->cache_gen));
 	c->net = &mtasts_netops_direct;
 	c->replay = NULL;
-	c->pid = getpid();
 	c->log_fn = rf_log;
 	c->log_arg = NULL;
 	return c;

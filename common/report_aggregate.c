@@ -300,11 +300,23 @@ idset_mix(const struct idset *s, uint64_t x)
 	return x ^ (x >> 31);
 }
 
+/* The slot holding id, or the empty one where it goes. */
+static size_t
+idset_slot(const struct idset *s, uint64_t id)
+{
+	size_t mask = s->cap - 1, i;
+
+	for (i = idset_mix(s, id) & mask; s->v[i] != 0 && s->v[i] != id;
+	    i = (i + 1) & mask)
+		;
+	return i;
+}
+
 /* 1 if id was new (now added), 0 if seen before, -1 out of memory. */
 static int
 idset_add(struct idset *s, uint64_t id)
 {
-	size_t i, j, mask;
+	size_t i;
 
 	if (id == 0) {
 		if (s->has_zero)
@@ -313,31 +325,21 @@ idset_add(struct idset *s, uint64_t id)
 		return 1;
 	}
 	if (2 * (s->n + 1) > s->cap) {
-		size_t ncap = s->cap != 0 ? 2 * s->cap : 1024;
-		uint64_t *nv;
-		struct idset t;
+		struct idset t = *s;
 
-		if (ncap < s->cap || (nv = calloc(ncap, sizeof(*nv))) == NULL)
+		s->cap = t.cap != 0 ? 2 * t.cap : 1024;
+		if (s->cap < t.cap ||
+		    (s->v = calloc(s->cap, sizeof(*s->v))) == NULL) {
+			*s = t;
 			return -1;
-		t = *s;
-		s->v = nv;
-		s->cap = ncap;
-		s->n = 0;
-		for (j = 0; j < t.cap; j++)
-			if (t.v[j] != 0) {
-				mask = s->cap - 1;
-				for (i = idset_mix(s, t.v[j]) & mask;
-				    s->v[i] != 0; i = (i + 1) & mask)
-					;
-				s->v[i] = t.v[j];
-				s->n++;
-			}
+		}
+		for (i = 0; i < t.cap; i++)
+			if (t.v[i] != 0)
+				s->v[idset_slot(s, t.v[i])] = t.v[i];
 		free(t.v);
 	}
-	mask = s->cap - 1;
-	for (i = idset_mix(s, id) & mask; s->v[i] != 0; i = (i + 1) & mask)
-		if (s->v[i] == id)
-			return 0;
+	if (s->v[i = idset_slot(s, id)] == id)
+		return 0;
 	s->v[i] = id;
 	s->n++;
 	return 1;

@@ -246,7 +246,6 @@ mtasts_spool_rec_id(const json_t *rec, uint64_t *id)
 	const char *p;
 	uint64_t v = 0;
 	size_t i;
-	int h;
 
 	if (u == NULL)
 		return 0;
@@ -254,13 +253,11 @@ mtasts_spool_rec_id(const json_t *rec, uint64_t *id)
 	    MTASTS_SPOOL_ID_LEN)
 		return -1;
 	p = json_string_value(u);
-	for (i = 0; i < MTASTS_SPOOL_ID_LEN; i++) {
-		/* Lower case only: one spelling per id. */
-		if ((h = mtasts_hexval((unsigned char)p[i])) < 0 ||
-		    (p[i] >= 'A' && p[i] <= 'F'))
-			return -1;
-		v = v << 4 | (uint64_t)h;
-	}
+	/* Lower case only: one spelling per id. */
+	if (strspn(p, "0123456789abcdef") != MTASTS_SPOOL_ID_LEN)
+		return -1;
+	for (i = 0; i < MTASTS_SPOOL_ID_LEN; i++)
+		v = v << 4 | (uint64_t)mtasts_hexval((unsigned char)p[i]);
 	*id = v;
 	return 1;
 }

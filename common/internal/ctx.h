@@ -111,7 +111,6 @@ struct mtasts_cache_gen {
 struct mtasts_ctx {
 	struct mtasts_config cfg;
 	int finalized;			/* set at first lookup */
-	pid_t pid;			/* creator; see fork handling */
 	time_t now_override;
 	mtasts_log_fn *log_fn;
 	void *log_arg;

@@ -920,6 +920,28 @@ test_shipped_copies(void)
 		    "total-successful-session-count") == 3);
 		json_decref(rep);
 	}
+	mtasts_report_free(v, n);
+	v = NULL;
+	n = 0;
+	/*
+	 * Enough ids to make the id set grow twice (it starts at 1024
+	 * slots, at most half full), each line then shipped again, and the
+	 * id 0 twice.
+	 */
+	CHECK((f = fopen(path, "w")) != NULL);
+	if (f != NULL) {
+		for (k = 0; k < 2 * 1500; k++)
+			fprintf(f, "{\"v\":1,\"t\":%lld,\"d\":\"example.com\","
+			    "\"pt\":\"no-policy-found\",\"u\":\"%016llx\"}\n",
+			    (long long)DAY0 + 10, (unsigned long long)(k %
+			    1500) * 0x9e3779b97f4a7c15ULL);
+		fclose(f);
+	}
+	CHECK(mtasts_report_build(ctx, DAY0, fake_rua, NULL, &v, &n, &st,
+	    NULL) == MTASTS_OK);
+	CHECKF(st.records == 1500 && st.copies == 1500 && st.torn == 0,
+	    "records %zu copies %zu torn %zu", st.records, st.copies,
+	    st.torn);
 done:
 	free(buf);
 	mtasts_report_free(v, n);
