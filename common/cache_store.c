@@ -48,8 +48,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "mtasts_internal.h"
 
 #define CACHE_DIR_MODE 02770
@@ -298,7 +296,7 @@ mtasts_cache_load(struct mtasts_ctx *ctx, const char *domain,
 		rc = MTASTS_INVALID;
 		goto done;
 	}
-	rc = mtasts_cache_decode(domain, buf, off, e, why, sizeof(why));
+	rc = mtasts_cache_decode(ctx, domain, buf, off, e, why, sizeof(why));
 	if (rc == MTASTS_NOMEM)
 		mtasts_err_set(err, rc, "cache: out of memory");
 	if (rc == MTASTS_OK) {
@@ -371,6 +369,7 @@ mtasts_cache_store(struct mtasts_ctx *ctx,
 {
 	char name[NAME_MAX + 1], tmp[NAME_MAX + 1], why[CACHE_WHY_MAX];
 	struct mtasts_cache_batch *batch = ctx->cache_batch;
+	const struct mtasts_netops *ops;
 	char *json = NULL;
 	size_t dlen, jlen, off = 0;
 	ssize_t n;
@@ -388,7 +387,12 @@ mtasts_cache_store(struct mtasts_ctx *ctx,
 	/* The next load reads what this store leaves, whatever happens. */
 	if (ctx->cache_memo != NULL)
 		mtasts_cache_memo_drop(ctx, e->domain, dlen);
-	if ((rc = mtasts_cache_encode(e, &json, &jlen, err)) != MTASTS_OK)
+	/* jansson: in the network half for the light one (D-LAZYNET-4). */
+	if ((ops = mtasts_netops_get(ctx, err)) == NULL) {
+		rc = err != NULL && err->code != 0 ? err->code : MTASTS_ERROR;
+		goto done;
+	}
+	if ((rc = ops->cache_encode(e, &json, &jlen, err)) != MTASTS_OK)
 		goto done;
 	if ((rc = mtasts_cache_dir_open(ctx, 1, &dfd, err)) != MTASTS_OK)
 		goto done;

@@ -29,6 +29,8 @@ const struct mtasts_netops mtasts_netops_direct = {
 	.fetch_policy = mtasts_fetch_policy,
 	.fetch_clear = mtasts_fetch_clear,
 	.release = net_release,
+	.cache_encode = mtasts_cache_encode,
+	.cache_decode_json = mtasts_cache_decode_json,
 };
 
 const struct mtasts_netops *

@@ -188,6 +188,8 @@ static const struct mtasts_netops rp_ops = {
 	.fetch_policy = rp_fetch_policy,
 	.fetch_clear = mtasts_fetch_clear,
 	.release = rp_release,
+	.cache_encode = mtasts_cache_encode,
+	.cache_decode_json = mtasts_cache_decode_json,
 };
 
 /* ---- one domain's network work ---- */

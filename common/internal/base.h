@@ -53,6 +53,10 @@
 #define MTASTS_ADDRS_MAX 16
 /* Cache file size (raw policy + metadata, JSON-escaped). */
 #define MTASTS_CACHE_FILE_MAX (8 * MTASTS_POLICY_BODY_MAX)
+/* Cache file times: up to 9999-12-31T23:59:59Z, so no sum overflows. */
+#define MTASTS_CACHE_TIME_MAX 253402300799LL
+/* Longest mx pattern kept in a cache file's informational "mx" array. */
+#define MTASTS_CACHE_MX_LEN_MAX (MTASTS_DOMAIN_MAX + 2)
 /* RFC 8461 §3.3: no new fetch for the same id within five minutes. */
 #define MTASTS_FETCH_BACKOFF 300
 /* MTASTS_RESULT_TYPE_MAX, MTASTS_REASON_MAX: mtasts_admin.h. */

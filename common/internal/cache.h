@@ -137,13 +137,15 @@ int mtasts_cache_purge_stale(struct mtasts_ctx *ctx, size_t *ntmp,
  * MTASTS_NOMEM; free e->policy in any case with the entry), and encode a
  * checked entry. What decode accepts, encode writes back equal (D-CACHEFILE-1).
  */
-int mtasts_cache_decode(const char *domain, const char *buf, size_t len,
-    struct mtasts_cache_entry *e, char *why, size_t wl);
+int mtasts_cache_decode(struct mtasts_ctx *ctx, const char *domain,
+    const char *buf, size_t len, struct mtasts_cache_entry *e, char *why,
+    size_t wl);
 /*
  * Its two halves (D-CACHE-10), for the fuzz target's differential oracle:
  * the fast decoder of exactly what encode writes (MTASTS_OK, MTASTS_NOMEM,
  * or another value: "not canonical", e then holds partial data), and the
- * jansson decoder of any JSON, which gives the reasons.
+ * jansson decoder of any JSON, which gives the reasons (cache_json.c, with
+ * the encoder; not in the light half, D-LAZYNET-4).
  */
 int mtasts_cache_decode_fast(const char *domain, const char *buf,
     size_t len, struct mtasts_cache_entry *e);
@@ -151,6 +153,13 @@ int mtasts_cache_decode_json(const char *domain, const char *buf,
     size_t len, struct mtasts_cache_entry *e, char *why, size_t wl);
 int mtasts_cache_encode(const struct mtasts_cache_entry *e, char **out,
     size_t *outlen, struct mtasts_error *err);
+/* The file format version ("format"). */
+#define MTASTS_CACHE_FORMAT 1
+/*
+ * Reasons end up in logs and SMTP replies: printable ASCII only (1 if s,
+ * NUL-terminated within size, is).
+ */
+int mtasts_cache_text_ok(const char *s, size_t size);
 
 /*
  * Shared by the cache files (cache_codec.c, cache_store.c, cache_memo.c,

@@ -12,10 +12,11 @@
 
 #include "internal/base.h"
 
+struct mtasts_cache_entry;
 struct mtasts_dns_answer;
 struct mtasts_fetch;
 
-#define MTASTS_NETOPS_ABI 1
+#define MTASTS_NETOPS_ABI 2
 struct mtasts_netops {
 	unsigned abi;			/* MTASTS_NETOPS_ABI */
 	size_t ctx_size;		/* sizeof(struct mtasts_ctx) */
@@ -32,6 +33,11 @@ struct mtasts_netops {
 	void (*fetch_clear)(struct mtasts_fetch *);
 	/* mtasts_dns_free() and mtasts_fetch_free() */
 	void (*release)(struct mtasts_ctx *);
+	/* the jansson cache codec (cache_json.c; D-LAZYNET-4) */
+	int (*cache_encode)(const struct mtasts_cache_entry *, char **,
+	    size_t *, struct mtasts_error *);
+	int (*cache_decode_json)(const char *, const char *, size_t,
+	    struct mtasts_cache_entry *, char *, size_t);
 };
 /* The table of this build's own network code (netops.c). */
 extern const struct mtasts_netops mtasts_netops_direct;

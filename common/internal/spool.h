@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * internal/spool.h - spool.c: the spool record codec.
+ * internal/spool.h - the spool record codec: spool.c writes a record line
+ * (no JSON library: it is in the Exim module's light half, D-LAZYNET-4),
+ * spool_read.c reads lines with jansson.
  *
  * Private to common/ and its white-box tests (tests/unit, fuzz/,
  * bench/); never installed. mtasts_internal.h includes every module
@@ -13,6 +15,10 @@
 
 struct json_t;
 struct mtasts_tlsrpt_session;
+/* The record format version ("v"). */
+#define MTASTS_SPOOL_VERSION 1
+/* 1 if pt is one of the policy types ("pt") spool.c writes. */
+int mtasts_spool_policy_type_known(const char *pt);
 /*
  * The record line (JSON + "\n", at most MTASTS_TLSRPT_RECORD_MAX bytes)
  * of a validated session: domain, mxh (receiving MX name), mxip and sip

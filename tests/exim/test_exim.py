@@ -306,6 +306,48 @@ def scenario_main(so, mtasts, keep):
                  "%s: reason logged" % name)
             c.ok(not re.search(r"\*\* u@", s.log()), "%s: no bounce" % name)
             print("%s: queued %r" % (name, q))
+
+        # --- D-LAZYNET-4: a cache file that mtasts did not write (keys in
+        # another order, as an editor or an older version leaves it) is
+        # decoded by the jansson decoder of the network half, which the
+        # module then loads: the cached enforce policy applies, with no
+        # fetch. Without that library the entry is unusable: deferred
+        # with the reason, never "no policy" (rogue is preferred in DNS).
+        with open(os.path.join(tx.cache_dir, "enforce.test.json")) as f:
+            entry = json.load(f)
+        hand = json.dumps(entry, sort_keys=True, indent=3) + "\n"
+        for name, kw, ok in (
+                ("handcache", {}, True),
+                ("handcache-nonet",
+                 {"so": os.path.join(nonet, os.path.basename(so))}, False)):
+            s = ew.sender(name, txt_check_interval=86400, **kw)
+            path = os.path.join(s.cache_dir, "enforce.test.json")
+            with open(path, "w") as f:
+                f.write(hand)
+            os.chown(path, 0, E.grp.getgrnam("Debian-exim").gr_gid)
+            os.chmod(path, 0o660)
+            n0 = len(w.https_requests("mta-sts.enforce.test"))
+            before = {h: len(v) for h, v in rx.all_mail().items()}
+            s.send("u@enforce.test", subject=name)
+            s.run_queue()
+            after = {h: len(v) for h, v in rx.all_mail().items()}
+            c.ok(len(w.https_requests("mta-sts.enforce.test")) == n0,
+                 "%s: no policy fetch" % name)
+            c.ok(after.get("rogue.attacker.test") ==
+                 before.get("rogue.attacker.test"),
+                 "%s: rogue got nothing" % name)
+            if ok:
+                c.ok(after["mx1.enforce.test"] ==
+                     before["mx1.enforce.test"] + 1 and s.queue() == [],
+                     "%s: delivered to the policy MX from the hand-written "
+                     "cache file\n%s" % (name, s.log()[-1500:]))
+            else:
+                c.ok("u@enforce.test" in s.queue() and before == after,
+                     "%s: deferred, nothing delivered" % name)
+                c.ok(re.search(r"== u@enforce\.test R=mtasts_guard defer "
+                               r".*MTA-STS: ", s.log()) and
+                     re.search(r"no JSON decoder", s.log()),
+                     "%s: reason logged\n%s" % (name, s.log()[-1500:]))
     print("main: %d checks passed, %d failed in %.1fs" %
           (c.passed, len(c.failed), time.monotonic() - t0))
     return 0 if not c.failed else 1

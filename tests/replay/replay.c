@@ -359,6 +359,8 @@ static const struct mtasts_netops replay_netops = {
 	.fetch_policy = net_fetch_policy,
 	.fetch_clear = net_fetch_clear,
 	.release = net_release,
+	.cache_encode = mtasts_cache_encode,
+	.cache_decode_json = mtasts_cache_decode_json,
 };
 
 /* The one place that knows how the network half is put in front. */

@@ -164,6 +164,8 @@ static const struct mtasts_netops fakenet_ops = {
 	.fetch_policy = fake_fetch_policy,
 	.fetch_clear = fake_fetch_clear,
 	.release = fake_release,
+	.cache_encode = mtasts_cache_encode,
+	.cache_decode_json = mtasts_cache_decode_json,
 };
 
 /* Put f in front of ctx's network. */

@@ -30,6 +30,7 @@
 #include "internal/tlsrpt.h"
 #include "internal/tlsrpt_txt.h"
 #include "internal/util.h"
+#include "spool_ref.h"
 #include "t.h"
 
 /* 2024-03-01 00:00:00 UTC */
@@ -1381,6 +1382,106 @@ test_full_fs(void)
 		    "failed");
 }
 
+/*
+ * The hand-written record writer (spool.c, D-LAZYNET-4) writes the bytes
+ * jansson wrote (spool_ref.h): escapes, UTF-8 that is kept or left out,
+ * every optional member, arrays cut to fit and "tr".
+ */
+static void
+spool_same(const struct mtasts_tlsrpt_session *s, const char *domain,
+    const char *mxh, const char *mxip, const char *sip, const char *what)
+{
+	char *got, *want, u[MTASTS_SPOOL_ID_LEN + 1];
+	size_t len;
+
+	got = mtasts_spool_rec_encode(s, domain, mxh, mxip, sip, DAY0, &len);
+	if (got == NULL) {
+		want = spool_ref_encode(s, domain, mxh, mxip, sip, DAY0,
+		    "0123456789abcdef");
+		CHECKF(want == NULL, "%s: writer gave up, jansson wrote %s",
+		    what, want);
+		free(want);
+		return;
+	}
+	spool_ref_id(got, u);
+	CHECKF(u[0] != '\0', "%s: no record id: %s", what, got);
+	want = spool_ref_encode(s, domain, mxh, mxip, sip, DAY0, u);
+	CHECKF(want != NULL && strcmp(got, want) == 0 && len == strlen(got),
+	    "%s:\n got  %s want %s", what, got, want ? want : "(null)\n");
+	free(got);
+	free(want);
+}
+
+static void
+test_spool_writer(void)
+{
+	static const char pol_text[] = "version: STSv1\nmode: enforce\n"
+	    "mx: mx1.example.com\nmx: *.example.net\nmax_age: 86400\n";
+	struct mtasts_tlsrpt_session s;
+	struct mtasts_policy *pol = NULL, *big = NULL;
+	char text[65536], helo[600];
+	size_t off;
+	int i;
+
+	CHECK(mtasts_policy_parse(pol_text, sizeof(pol_text) - 1, &pol,
+	    NULL) == MTASTS_OK);
+	memset(&s, 0, sizeof(s));
+	s.policy_type = MTASTS_POLICY_TYPE_STS;
+	s.policy = pol;
+	spool_same(&s, "a.example", "mx1.example.com", "192.0.2.1",
+	    "198.51.100.7", "success");
+	s.result_type = "validation-failure";
+	s.failure_reason = "certificate \"expired\"\\ \x01\x1f\x7f\ttab\n";
+	s.mx_helo = "h\xc3\xa9lo \x80 bad\r\n";
+	s.attempt_key = "k\"ey\x02";
+	s.flags = MTASTS_TLSRPT_REPORT_MAIL;
+	spool_same(&s, "a.example", "mx1.example.com", "2001:db8::1", "",
+	    "failure, hostile text");
+	/* Not UTF-8: jansson left such a member out. */
+	spool_same(&s, "a.example", "mx\xff.example.com", "", "\xc0\x80",
+	    "bad UTF-8 members");
+	spool_same(&s, "\xe2\x82\xac.example", "", "", "", "UTF-8 kept");
+	/* Raw members are escaped as jansson did: \uXXXX upper case. */
+	spool_same(&s, "c.example", "mx\x01\x1f\x7f\"\\/\b\f\n\r\t.x", "",
+	    "", "controls");
+	/* TLSA lines, one not UTF-8 (cut: "tr"), empty lines skipped. */
+	memset(&s, 0, sizeof(s));
+	s.policy_type = MTASTS_POLICY_TYPE_TLSA;
+	s.tlsa_records = "3 1 1 abcd\n\n3 1 1 \xed\xa0\x80\n2 0 1 ef\"01\n";
+	spool_same(&s, "t.example", "mx.t.example", "192.0.2.9", "",
+	    "tlsa");
+	s.policy_type = MTASTS_POLICY_TYPE_NONE;
+	spool_same(&s, "n.example", "", "", "", "no policy");
+	/* Arrays cut to fit the record, budget shared by ps and mx. */
+	off = (size_t)snprintf(text, sizeof(text), "version: STSv1\n"
+	    "mode: testing\nmax_age: 86400\n");
+	for (i = 0; i < 150; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		    "mx: mx%03d.a-rather-long-host-name.example.com\n", i);
+	CHECK(mtasts_policy_parse(text, off, &big, NULL) == MTASTS_OK);
+	memset(&s, 0, sizeof(s));
+	s.policy_type = MTASTS_POLICY_TYPE_STS;
+	s.policy = big;
+	spool_same(&s, "big.example", "mx000.a-rather-long-host-name."
+	    "example.com", "192.0.2.1", "", "truncated");
+	/* Every budget left over at the cut, 0 to 60 bytes. */
+	for (i = 0; i < 61; i++) {
+		char dom[80];
+
+		snprintf(dom, sizeof(dom), "%.*s.example", i + 1,
+		    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+		    "bbbbbbbbbbbbbbbbbbbb");
+		spool_same(&s, dom, "", "", "", dom);
+	}
+	/* Long EHLO text: sanitised and capped as before. */
+	memset(helo, 'h', sizeof(helo) - 1);
+	helo[sizeof(helo) - 1] = '\0';
+	s.mx_helo = helo;
+	spool_same(&s, "big.example", "", "", "", "long EHLO");
+	mtasts_policy_free(pol);
+	mtasts_policy_free(big);
+}
+
 int
 main(void)
 {
@@ -1391,6 +1492,7 @@ main(void)
 		return 1;
 	umask(022);
 	test_config();
+	test_spool_writer();
 	test_record_and_build();
 	test_concurrent();
 	test_day_cap_and_truncation();
