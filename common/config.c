@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mtasts_internal.h"
@@ -547,8 +548,9 @@ static int
 read_file(const char *path, int explicit, char **out, size_t *len,
     int *missing, struct mtasts_error *err)
 {
-	char *buf;
-	size_t off = 0;
+	struct stat st;
+	char *buf, *nbuf;
+	size_t off = 0, size;
 	ssize_t n;
 	int fd;
 
@@ -562,13 +564,30 @@ read_file(const char *path, int explicit, char **out, size_t *len,
 		return mtasts_err(err, MTASTS_ERROR, "%s: %s", path,
 		    strerror(errno));
 	}
-	if ((buf = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
+	/*
+	 * Sized by the file, not by the cap: a 256 KiB buffer is an mmap and
+	 * munmap in every Exim delivery process. It grows if the file does.
+	 */
+	size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+	    st.st_size < CONFIG_FILE_MAX ? (size_t)st.st_size + 2 : 4096;
+	if ((buf = malloc(size)) == NULL) {
 		close(fd);
 		return mtasts_err(err, MTASTS_NOMEM, "%s: out of memory",
 		    path);
 	}
 	for (;;) {
-		n = read(fd, buf + off, CONFIG_FILE_MAX + 1 - off);
+		if (off == size) {
+			size = size * 2 > CONFIG_FILE_MAX + 1 ?
+			    CONFIG_FILE_MAX + 1 : size * 2;
+			if ((nbuf = realloc(buf, size)) == NULL) {
+				close(fd);
+				free(buf);
+				return mtasts_err(err, MTASTS_NOMEM,
+				    "%s: out of memory", path);
+			}
+			buf = nbuf;
+		}
+		n = read(fd, buf + off, size - off);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {

@@ -193,25 +193,23 @@ mtasts_open_file(int dfd, const char *name, int flags, mode_t mode,
 	if (why == NULL)
 		why = &dummy;
 	*why = NULL;
-	/* O_CREAT|O_EXCL first, so that we know whether we made it. */
+	/*
+	 * The file as it is first: it usually exists (a day's spool, a lock
+	 * file), and a failed O_EXCL would cost every such call a system
+	 * call. Missing: O_CREAT|O_EXCL, so that we know we made it.
+	 */
 	for (tries = 0; tries < OPEN_TRIES; tries++) {
-		fd = -1;
-		if (flags & O_CREAT) {
+		fd = openat(dfd, name, acc | base);
+		if (fd == -1 && errno == ENOENT && (flags & O_CREAT)) {
 			fd = openat(dfd, name, acc | base | O_CREAT | O_EXCL,
 			    mode);
 			if (fd != -1)
 				created = 1;
-			else if (errno != EEXIST)
-				break;
+			else if (errno == EEXIST)
+				continue;	/* made meanwhile: try again */
 		}
 		if (fd == -1)
-			fd = openat(dfd, name, acc | base);
-		if (fd == -1) {
-			/* Removed between the two opens: try again. */
-			if (errno == ENOENT && (flags & O_CREAT))
-				continue;
 			break;
-		}
 		if (fstat(fd, &st) == -1)
 			goto fail;
 		/* Unlinked since we opened it (a purge): try again. */

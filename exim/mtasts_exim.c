@@ -144,20 +144,23 @@ static const char *const testing_opts[] = {
 
 #define CMDLINE_MAX 16384
 
-/* 1 testing, 0 not, -1 unknown (no /proc); per process. */
+/*
+ * 1 testing, 0 not, -1 unknown (no /proc). Read once per program image:
+ * a forked child (the transport process of a delivery) has the same
+ * command line, and an exec starts with this unset again.
+ */
 static int
 cmdline_testing(void)
 {
-	static pid_t pid;
-	static int val;
+	static int known, val;
 	char buf[CMDLINE_MAX];
 	size_t pos, n;
 	ssize_t r;
 	int fd, i;
 
-	if (pid == getpid())
+	if (known)
 		return val;
-	pid = getpid();
+	known = 1;
 	val = -1;
 	if ((fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC)) == -1)
 		return val;
