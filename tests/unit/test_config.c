@@ -6,10 +6,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal/config.h"
@@ -591,6 +593,87 @@ test_api(void)
 	mtasts_ctx_free(ctx);
 }
 
+/*
+ * The file is read into a buffer of its size (a regular file) or one
+ * that grows (a pipe, a file growing meanwhile), never past the 256 KiB
+ * cap: both load what they hold, and both refuse more than the cap.
+ */
+static int
+load_fifo(const char *text, size_t len, struct mtasts_error *err,
+    struct mtasts_ctx **out)
+{
+	char path[300];
+	pid_t pid;
+	int fd, rc, status;
+
+	snprintf(path, sizeof(path), "%s/fifo.conf", tmpdir);
+	unlink(path);
+	if (mkfifo(path, 0600) != 0)
+		return -100;
+	if ((pid = fork()) == 0) {
+		size_t off = 0;
+		ssize_t n;
+
+		if ((fd = open(path, O_WRONLY)) == -1)
+			_exit(1);
+		while (off < len && (n = write(fd, text + off,
+		    len - off)) > 0)
+			off += (size_t)n;
+		_exit(0);
+	}
+	*out = mtasts_ctx_new();
+	memset(err, 0, sizeof(*err));
+	rc = mtasts_ctx_load_config(*out, path, err);
+	kill(pid, SIGKILL);	/* a writer the reader left behind */
+	waitpid(pid, &status, 0);
+	unlink(path);
+	return rc;
+}
+
+static void
+test_read_sizes(void)
+{
+	const size_t cap = 256 * 1024;
+	struct mtasts_ctx *ctx;
+	struct mtasts_error err;
+	char *big;
+	size_t n;
+	int rc;
+
+	if ((big = malloc(cap + 4096)) == NULL)
+		return;
+	/* 20 KB of comments, then a key: the pipe's buffer grows 3 times. */
+	memset(big, '#', 20000);
+	for (n = 99; n < 20000; n += 100)
+		big[n] = '\n';
+	n = 20000 + (size_t)snprintf(big + 20000, 100,
+	    "fetch_timeout = 7\n");
+	rc = load_fifo(big, n, &err, &ctx);
+	CHECKF(rc == MTASTS_OK && ctx->cfg.fetch_timeout_ms == 7000,
+	    "fifo: rc %d (%s)", rc, err.text);
+	mtasts_ctx_free(ctx);
+	/* Exactly the cap loads, one byte more does not; file and pipe. */
+	memset(big, '#', cap + 1);
+	for (n = 99; n < cap + 1; n += 100)
+		big[n] = '\n';
+	big[cap - 1] = '\n';
+	rc = loadn(big, cap, &ctx, &err);
+	CHECKF(rc == MTASTS_OK, "file at the cap: rc %d (%s)", rc, err.text);
+	mtasts_ctx_free(ctx);
+	rc = loadn(big, cap + 1, &ctx, &err);
+	CHECKF(rc == MTASTS_INVALID && strstr(err.text, "too large") != NULL,
+	    "file over the cap: rc %d (%s)", rc, err.text);
+	mtasts_ctx_free(ctx);
+	rc = load_fifo(big, cap, &err, &ctx);
+	CHECKF(rc == MTASTS_OK, "pipe at the cap: rc %d (%s)", rc, err.text);
+	mtasts_ctx_free(ctx);
+	rc = load_fifo(big, cap + 1, &err, &ctx);
+	CHECKF(rc == MTASTS_INVALID && strstr(err.text, "too large") != NULL,
+	    "pipe over the cap: rc %d (%s)", rc, err.text);
+	mtasts_ctx_free(ctx);
+	free(big);
+}
+
 int
 main(void)
 {
@@ -701,6 +784,7 @@ main(void)
 	test_paths();
 	test_trust_anchor();
 	test_api();
+	test_read_sizes();
 
 	/* A missing named file is an error; a missing default is not. */
 	ctx = mtasts_ctx_new();
