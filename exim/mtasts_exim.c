@@ -958,27 +958,36 @@ sts_event(uschar **yield, int argc, uschar *argv[])
 	int enforce_tp = kind != NULL && strcmp(kind, "enforce") == 0;
 	int report_tp = kind != NULL && strcmp(kind, "report") == 0;
 
-	setup();
 	if (ev == NULL)
 		return ret(yield, OK, "");
-	if (mtasts_plugin_ctx(conf, NULL) == NULL && enforce_tp &&
-	    strcmp(ev, "tcp:connect") == 0)
-		return ret(yield, OK, "MTA-STS: configuration error");
-	if (strcmp(ev, "tcp:connect") == 0)
-		return ev_connect(yield, enforce_tp, report_tp, conf);
+	/*
+	 * Most of a delivery's events need neither the context nor the
+	 * log: answered before setup(), which expands $message_id.
+	 */
 	if (strcmp(ev, "tls:cert") == 0) {
 		if (sess.active)
 			session_cert();
 		/* A non-empty answer would refuse the certificate. */
 		return ret(yield, OK, "");
 	}
+	if (strcmp(ev, "tcp:close") == 0) {
+		sess.active = 0;
+		return ret(yield, OK, "");
+	}
+	if (strcmp(ev, "tcp:connect") != 0 && strcmp(ev, "smtp:ehlo") != 0 &&
+	    strcmp(ev, "msg:host:defer") != 0 && strcmp(ev, "dane:fail") != 0)
+		return ret(yield, OK, "");
+	setup();
+	if (mtasts_plugin_ctx(conf, NULL) == NULL && enforce_tp &&
+	    strcmp(ev, "tcp:connect") == 0)
+		return ret(yield, OK, "MTA-STS: configuration error");
+	if (strcmp(ev, "tcp:connect") == 0)
+		return ev_connect(yield, enforce_tp, report_tp, conf);
 	if (strcmp(ev, "smtp:ehlo") == 0)
 		ev_ehlo(conf);
 	else if (strcmp(ev, "msg:host:defer") == 0)
 		ev_host_defer(conf);
-	else if (strcmp(ev, "dane:fail") == 0)
+	else
 		ev_dane_fail(conf, report_tp);
-	else if (strcmp(ev, "tcp:close") == 0)
-		sess.active = 0;
 	return ret(yield, OK, "");
 }
