@@ -20,8 +20,6 @@
 
 #include "mtasts_internal.h"
 
-
-
 /*
  * A normalised policy domain as a file name component: lower-case LDH,
  * so no '/', no leading '.', no "..". Checked here as well as by
@@ -120,7 +118,6 @@ mtasts_cache_text_ok(const char *s, size_t size)
 	return i < size;
 }
 
-
 static int
 cache_time_ok(time_t t)
 {
@@ -180,8 +177,6 @@ mtasts_cache_entry_check(const struct mtasts_cache_entry *e, char *why,
 	}
 	return 0;
 }
-
-
 
 /*
  * The fast decoder (D-CACHE-10). It recognises the JSON that

@@ -226,6 +226,15 @@ w_safe(struct spool_w *w, const char *key, const char *s, size_t max)
 	w_member(w, key, buf);
 }
 
+/* The ']' of the array w_capped() opened, if it did. */
+static void
+w_capped_end(struct spool_w *w, int *open)
+{
+	if (*open)
+		w_close(w, ']');
+	*open = 0;
+}
+
 /*
  * One element of the array "key" while the budget allows: the key and
  * '[' come with the first element that fits (an empty array is left
@@ -313,9 +322,7 @@ mtasts_spool_rec_encode(const struct mtasts_tlsrpt_session *s,
 			w_capped(&w, "ps", &open, mtasts_policy_line(s->policy,
 			    i), strlen(mtasts_policy_line(s->policy, i)),
 			    &budget, &truncated);
-		if (open)
-			w_close(&w, ']');
-		open = 0;
+		w_capped_end(&w, &open);
 		for (i = 0; i < mtasts_policy_mx_count(s->policy); i++)
 			w_capped(&w, "mx", &open, mtasts_policy_mx(s->policy,
 			    i), strlen(mtasts_policy_mx(s->policy, i)),
@@ -335,15 +342,12 @@ mtasts_spool_rec_encode(const struct mtasts_tlsrpt_session *s,
 			if (*p == '\n')
 				p++;
 		}
-		if (open)
-			w_close(&w, ']');
-		open = 0;
+		w_capped_end(&w, &open);
 		if (mxh[0] != '\0')
 			w_capped(&w, "mx", &open, mxh, strlen(mxh), &budget,
 			    &truncated);
 	}
-	if (open)
-		w_close(&w, ']');
+	w_capped_end(&w, &open);
 	if (truncated)
 		w_int(&w, "tr", 1);
 	w_close(&w, '}');
