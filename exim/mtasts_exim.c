@@ -144,38 +144,73 @@ static const char *const testing_opts[] = {
 
 #define CMDLINE_MAX 16384
 
+/* 1 testing, 0 not, -1 unknown; known: val is set for this program image. */
+static int cmdline_known, cmdline_val;
+
+static int
+testing_opt(const char *a)
+{
+	int i;
+
+	for (i = 0; testing_opts[i] != NULL; i++)
+		if (strcmp(a, testing_opts[i]) == 0)
+			return 1;
+	return 0;
+}
+
+#ifdef __GLIBC__
 /*
- * 1 testing, 0 not, -1 unknown (no /proc). Read once per program image:
- * a forked child (the transport process of a delivery) has the same
- * command line, and an exec starts with this unset again.
+ * glibc calls a dlopen()ed object's initialisers with the program's
+ * argc, argv and environment (elf/dl-init.c), so the command line is read
+ * from memory at load, with no system call (D-EXIM-10). Other C libraries
+ * pass nothing: there /proc/self/cmdline is read on first use.
+ */
+__attribute__((constructor)) static void
+cmdline_init(int argc, char **argv, char **envp)
+{
+	int i, val = 0;
+
+	(void)envp;
+	if (argc <= 0 || argv == NULL)
+		return;
+	for (i = 0; i < argc && argv[i] != NULL; i++)
+		if (testing_opt(argv[i]))
+			val = 1;
+	cmdline_val = val;
+	cmdline_known = 1;
+}
+#endif
+
+/*
+ * Read once per program image: a forked child (the transport process of
+ * a delivery) has the same command line, and an exec starts with this
+ * unset again.
  */
 static int
 cmdline_testing(void)
 {
-	static int known, val;
 	char buf[CMDLINE_MAX];
 	size_t pos, n;
 	ssize_t r;
-	int fd, i;
+	int fd;
 
-	if (known)
-		return val;
-	known = 1;
-	val = -1;
+	if (cmdline_known)
+		return cmdline_val;
+	cmdline_known = 1;
+	cmdline_val = -1;
 	if ((fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC)) == -1)
-		return val;
+		return cmdline_val;
 	for (n = 0; n < sizeof(buf) - 1; n += (size_t)r)
 		if ((r = read(fd, buf + n, sizeof(buf) - 1 - n)) <= 0)
 			break;
 	close(fd);
 	buf[n] = '\0';
-	val = 0;
+	cmdline_val = 0;
 	/* NUL-separated arguments; a cut last one is simply not matched. */
 	for (pos = 0; pos < n; pos += strlen(buf + pos) + 1)
-		for (i = 0; testing_opts[i] != NULL; i++)
-			if (strcmp(buf + pos, testing_opts[i]) == 0)
-				val = 1;
-	return val;
+		if (testing_opt(buf + pos))
+			cmdline_val = 1;
+	return cmdline_val;
 }
 
 /*

@@ -3,8 +3,9 @@
 """test_testmodes - Exim's testing modes write no TLS-RPT records
 (issue 11 item 6, docs/decisions.md D-EXIM-10).
 
-`exim -bt`, `exim -bv` and `exim -be '${dlfunc{..}{sts_guard}..}'` route
-or expand without delivering anything: no SMTP session happens, so the
+`exim -bt`, `exim -bv`, `exim -be '${dlfunc{..}{sts_guard}..}'` and
+`exim -N -qff` (a queued message, so $message_id is set) route or expand
+without delivering anything: no SMTP session happens, so the
 TLS-RPT spool must stay byte-identical, whatever the lookups find (an
 enforce domain with no matching MX, whose guard would record a
 validation-failure; a domain whose policy fetch fails while a valid
@@ -124,9 +125,23 @@ def main():
         q = tx.exim("-be", stdin=exprs[0] + "\n")
         ok("no MX host of nomatch.test matches" in q.stdout,
            "-be really ran the guard: %r" % q.stdout[:300])
+        # -N (deliveries only pretended) with a queued message: routing
+        # has a $message_id, so only the command line tells this process
+        # it is not a delivery (the module's initialiser reads it,
+        # D-EXIM-14); the guard still runs and defers.
+        tx.send("n@nomatch.test", subject="pretended")
+        with open(tx.mainlog, errors="replace") as f:
+            log0 = len(f.read())
+        q = tx.exim("-N", "-qff")
+        with open(tx.mainlog, errors="replace") as f:
+            logn = f.read()[log0:]
+        ok("no MX host of nomatch.test matches" in logn + q.stdout + q.stderr,
+           "-N -qff really reached the guard: %r" % (logn[-400:] +
+                                                      q.stderr[-300:]))
         after = spool_digest(spool)
         ok(after == before, "TLS-RPT spool byte-identical after -bt/-bv/"
-           "-be: %r -> %r\n%s" % (before, after, spool_text(spool)[-1500:]))
+           "-be/-N: %r -> %r\n%s" % (before, after,
+                                      spool_text(spool)[-1500:]))
 
         # Positive control: real deliveries do record.
         tx.send("u@nomatch.test", subject="real nomatch")
