@@ -162,8 +162,8 @@ testing_opt(const char *a)
 /*
  * glibc calls a dlopen()ed object's initialisers with the program's
  * argc, argv and environment (elf/dl-init.c), so the command line is read
- * from memory at load, with no system call (D-EXIM-10). Other C libraries
- * pass nothing: there /proc/self/cmdline is read on first use.
+ * from memory at load, with no system call (D-EXIM-10, D-EXIM-14). Other C
+ * libraries pass nothing: there /proc/self/cmdline is read on first use.
  */
 __attribute__((constructor)) static void
 cmdline_init(int argc, char **argv, char **envp)
