@@ -287,9 +287,14 @@ def run(a):
                (dom, [h for h, _ in got]))
             ok(got and all(m.get("x-rx-cipher") for _, m in got),
                "%s: received over TLS" % dom)
-        # smtpd 7.8 sometimes queues a bounce to the (nonexistent) sender
-        # domain at this point, which fails at once and is dropped ("no
-        # return path"): the final queue is what is asserted.
+        # smtpd 7.8 sometimes queues a *delay* notice (not a bounce of the
+        # held mail) to the nonexistent sender domain here, which fails at
+        # once and is dropped ("no return path"): each forced retry of the
+        # held lf-nomatch mail raises its retry count, its next try is
+        # creation + 400 s x retries^2 (scheduler_ramqueue.c), and once that
+        # passes creation + 4 h (bounce warn-interval's default) the
+        # scheduler asks for a B_DELAYED notice; the mail itself stays
+        # queued. The final queue is what is asserted.
         ok(wait_for(lambda: sorted(set(sm.queue())) ==
                     ["user@lf-nomatch.test"], 15),
            "only lf-nomatch.test is left in the queue: %s" %
