@@ -831,7 +831,14 @@ cmd_cache(struct mtasts_ctx *ctx, int argc, char **argv)
 	}
 	/* flush */
 	if (argc == 3) {
-		if (mtasts_admin_cache_remove(ctx, dom, &err) != MTASTS_OK) {
+		if ((rc = mtasts_admin_cache_remove(ctx, dom, &err)) ==
+		    MTASTS_NOTFOUND) {
+			/* A typo must not look like a done flush. */
+			cli_log(LOG_NOTICE, "cache flush: %s: not cached, "
+			    "nothing removed", dom);
+			return EXIT_NOTFOUND;
+		}
+		if (rc != MTASTS_OK) {
 			cli_log(LOG_ERR, "%s", err.text);
 			return EXIT_FAILED;
 		}
@@ -841,7 +848,9 @@ cmd_cache(struct mtasts_ctx *ctx, int argc, char **argv)
 	if (list_domains(ctx, &l) != 0)
 		return EXIT_FAILED;
 	for (i = 0; i < l.n; i++)
-		if (mtasts_admin_cache_remove(ctx, l.v[i], &err) != MTASTS_OK) {
+		/* NOTFOUND: removed by another process since the listing. */
+		if ((rc = mtasts_admin_cache_remove(ctx, l.v[i], &err)) !=
+		    MTASTS_OK && rc != MTASTS_NOTFOUND) {
 			cli_log(LOG_ERR, "%s", err.text);
 			nfailed++;
 		}

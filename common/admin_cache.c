@@ -178,7 +178,13 @@ int
 mtasts_admin_cache_remove(struct mtasts_ctx *ctx, const char *domain,
     struct mtasts_error *err)
 {
-	return mtasts_cache_remove(ctx, domain, err);
+	int rc, removed;
+
+	if ((rc = mtasts_cache_remove_entry(ctx, domain, &removed, err)) !=
+	    MTASTS_OK)
+		return rc;
+	return removed ? MTASTS_OK : mtasts_err(err, MTASTS_NOTFOUND,
+	    "%s is not cached", domain);
 }
 
 /*

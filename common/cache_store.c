@@ -501,10 +501,20 @@ int
 mtasts_cache_remove(struct mtasts_ctx *ctx, const char *domain,
     struct mtasts_error *err)
 {
+	return mtasts_cache_remove_entry(ctx, domain, NULL, err);
+}
+
+/* *removed (if not NULL): 1 when an entry was there and is gone now. */
+int
+mtasts_cache_remove_entry(struct mtasts_ctx *ctx, const char *domain,
+    int *removed, struct mtasts_error *err)
+{
 	char name[NAME_MAX + 1];
 	size_t dlen;
 	int dfd = -1, rc;
 
+	if (removed != NULL)
+		*removed = 0;
 	if (!mtasts_cache_domain_ok(domain, &dlen))
 		return mtasts_err(err, MTASTS_INVALID,
 		    "cache: invalid domain name");
@@ -518,9 +528,11 @@ mtasts_cache_remove(struct mtasts_ctx *ctx, const char *domain,
 	 * An (empty) directory in an entry's place is an unusable entry
 	 * (D-CACHE-6) that `cache flush` is documented to repair.
 	 */
-	if (unlinkat(dfd, name, 0) == -1 && errno != ENOENT &&
-	    (errno != EISDIR ||
-		(unlinkat(dfd, name, AT_REMOVEDIR) == -1 && errno != ENOENT))) {
+	if (unlinkat(dfd, name, 0) == 0 ||
+	    (errno == EISDIR && unlinkat(dfd, name, AT_REMOVEDIR) == 0)) {
+		if (removed != NULL)
+			*removed = 1;
+	} else if (errno != ENOENT) {
 		rc = mtasts_err(err, MTASTS_ERROR, "cache: remove %s/%s: %s",
 		    ctx->cfg.cache_dir, name, strerror(errno));
 		goto done;

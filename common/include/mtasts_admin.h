@@ -154,7 +154,9 @@ MTASTS_API const char *mtasts_cache_item_fail_reason(
     const struct mtasts_cache_item *e);
 
 /**
- * mtasts_admin_cache_remove - remove a domain's entry (and its lock).
+ * mtasts_admin_cache_remove - remove a domain's entry (its lock file goes
+ * with the next purge of stale files). MTASTS_NOTFOUND (err says so) when
+ * there was no entry: nothing was removed.
  */
 MTASTS_API int mtasts_admin_cache_remove(struct mtasts_ctx *ctx,
     const char *domain, struct mtasts_error *err);

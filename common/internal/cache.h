@@ -78,6 +78,8 @@ int mtasts_cache_batch_end(struct mtasts_ctx *ctx,
     struct mtasts_cache_batch *b, struct mtasts_error *err);
 int mtasts_cache_remove(struct mtasts_ctx *ctx, const char *domain,
     struct mtasts_error *err);
+int mtasts_cache_remove_entry(struct mtasts_ctx *ctx, const char *domain,
+    int *removed, struct mtasts_error *err);
 void mtasts_cache_entry_free(struct mtasts_cache_entry *e);
 /*
  * The context's memo of parsed entries (cache_memo = on): each load still

@@ -157,6 +157,16 @@ def main():
         ok([(g[0], g[2]) for g in got] ==
            [(LOG_MAIL + NOTICE, "cache flush: gone.test: removed")],
            "flush logged at mail.notice: %r" % got)
+        # Again: nothing is cached now, and the flush must not say it
+        # removed anything (exit 3, "not found", as cache show).
+        p = run("--config", conf, "cache", "flush", "gone.test")
+        got = parse(lg.drain())
+        ok(p.returncode == 3 and p.stderr == "", "flush of an uncached "
+           "domain exits 3: %r %r" % (p.returncode, p.stderr))
+        ok([(g[0], g[2]) for g in got] ==
+           [(LOG_MAIL + NOTICE, "cache flush: gone.test: not cached, "
+             "nothing removed")],
+           "flush of an uncached domain says so: %r" % got)
 
         # A refresh job: per-domain events at their severity, the summary
         # on stdout. An unusable entry that cannot be fetched (a resolver
