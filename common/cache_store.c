@@ -511,7 +511,7 @@ mtasts_cache_remove_entry(struct mtasts_ctx *ctx, const char *domain,
 {
 	char name[NAME_MAX + 1];
 	size_t dlen;
-	int dfd = -1, rc;
+	int dfd = -1, gone = 0, rc;
 
 	if (removed != NULL)
 		*removed = 0;
@@ -529,16 +529,20 @@ mtasts_cache_remove_entry(struct mtasts_ctx *ctx, const char *domain,
 	 * (D-CACHE-6) that `cache flush` is documented to repair.
 	 */
 	if (unlinkat(dfd, name, 0) == 0 ||
-	    (errno == EISDIR && unlinkat(dfd, name, AT_REMOVEDIR) == 0)) {
-		if (removed != NULL)
-			*removed = 1;
-	} else if (errno != ENOENT) {
+	    (errno == EISDIR && unlinkat(dfd, name, AT_REMOVEDIR) == 0))
+		gone = 1;
+	else if (errno != ENOENT) {
 		rc = mtasts_err(err, MTASTS_ERROR, "cache: remove %s/%s: %s",
 		    ctx->cfg.cache_dir, name, strerror(errno));
 		goto done;
 	}
-	cache_changed(ctx, dfd);
-	(void)fsync(dfd);
+	/* Nothing was there: nothing changed for the other processes. */
+	if (gone) {
+		cache_changed(ctx, dfd);
+		(void)fsync(dfd);
+	}
+	if (removed != NULL)
+		*removed = gone;
 	rc = MTASTS_OK;
 done:
 	close(dfd);
