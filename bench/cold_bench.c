@@ -23,15 +23,26 @@
  * fsync: the two fsync() calls alone on a 512-byte file in the cache
  * directory. Prints medians (cold_ns cold_tmpfs_ns floor_ns fsync_ns)
  * and the rounds.
+ *
+ *	cold_bench bulk CAFILE DNS_ADDR CONC DOMAIN ADDR...
+ *
+ * The floor of issue 18 goal 3 (bulk refresh): the floor's steps above
+ * (TXT + A over UDP, TCP, verified TLS, GET) for every DOMAIN once, CONC
+ * at a time (CONC threads of blocking calls, one SSL_CTX made
+ * beforehand), no parse, no cache. Prints wall_s and cpu_s (user + sys
+ * of the process) of the whole batch.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -184,6 +195,79 @@ lookup_fetch(struct mtasts_ctx *ctx, const char *domain)
 	mtasts_result_free(r);
 }
 
+struct bulk {
+	SSL_CTX		*sctx;
+	const char	*dns;
+	char		**pairs;	/* DOMAIN ADDR ... */
+	unsigned	 n;
+	atomic_uint	 next;
+};
+
+static void *
+bulk_worker(void *arg)
+{
+	struct bulk *b = arg;
+	char host[300], txt[310];
+	unsigned i;
+
+	while ((i = atomic_fetch_add(&b->next, 1)) < b->n) {
+		snprintf(txt, sizeof(txt), "_mta-sts.%s", b->pairs[2 * i]);
+		snprintf(host, sizeof(host), "mta-sts.%s", b->pairs[2 * i]);
+		dns_query(b->dns, txt, 16);	/* TXT */
+		dns_query(b->dns, host, 1);	/* A */
+		https_get(b->sctx, host, b->pairs[2 * i + 1]);
+	}
+	return NULL;
+}
+
+static double
+cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static int
+bulk_main(int argc, char **argv)
+{
+	pthread_t t[64];
+	struct bulk b;
+	unsigned long conc = 0;
+	unsigned i;
+	char *end = NULL;
+	int64_t t0;
+	double c0;
+
+	if (argc >= 5)
+		conc = strtoul(argv[4], &end, 10);
+	if (argc < 7 || (argc - 5) % 2 != 0 || end == argv[4] ||
+	    *end != '\0' || conc < 1 || conc > 64)
+		die("usage", "bulk CAFILE DNS CONC(1-64) DOMAIN ADDR...");
+	if ((b.sctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_load_verify_locations(b.sctx, argv[2], NULL) != 1)
+		die("SSL_CTX", argv[2]);
+	SSL_CTX_set_min_proto_version(b.sctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(b.sctx, SSL_VERIFY_PEER, NULL);
+	b.dns = argv[3];
+	b.pairs = argv + 5;
+	b.n = (unsigned)(argc - 5) / 2;
+	atomic_init(&b.next, 0);
+	c0 = cpu_s();
+	t0 = now_ns();
+	for (i = 0; i < conc; i++)
+		if (pthread_create(&t[i], NULL, bulk_worker, &b) != 0)
+			die("pthread_create", "bulk");
+	for (i = 0; i < conc; i++)
+		pthread_join(t[i], NULL);
+	printf("n %u\nwall_s %.6f\ncpu_s %.6f\n", b.n,
+	    (double)(now_ns() - t0) / 1e9, cpu_s() - c0);
+	SSL_CTX_free(b.sctx);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -195,6 +279,8 @@ main(int argc, char **argv)
 	SSL_CTX *sctx;
 	int fd, dfd;
 
+	if (argc > 1 && strcmp(argv[1], "bulk") == 0)
+		return bulk_main(argc, argv);
 	if (argc < 8 || (argc - 6) % 2 != 0 || (argc - 6) / 2 > MAXR)
 		die("usage", "CONFIG CAFILE DNS SHMDIR WARM DOMAIN ADDR...");
 	if ((ctx = mtasts_ctx_new()) == NULL ||
