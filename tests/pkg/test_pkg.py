@@ -13,7 +13,8 @@
 4. (not with --build-only) A fresh Debian 12 root made by mmdebstrap from
    Debian's archive with exim4-daemon-heavy and the packages' run-time
    dependencies, cached under /var/cache/mtasts-test/roots keyed by the
-   suite, the mirror and the package list, copied per run. In a private
+   suite, the mirror and the package list (a root of another key unused
+   for 14 days is removed), copied per run. In a private
    mount namespace, chrooted: dpkg -i mtasts + mtasts-exim; mtasts is
    enabled with the commands of mtasts-exim(8) ENABLING (taken from the
    page itself; systemctl is left out, the root runs no init); the Exim
@@ -204,11 +205,47 @@ def filelist(clone, debs):
        "mtasts-exim depends on exim4-daemon-heavy")
 
 
-def fresh_root(work, pkgs=ROOT_PKGS, name="root"):
+def root_tar(pkgs):
     key = hashlib.sha256(("%s\n%s\n%s\n" % (SUITE, MIRROR, " ".join(
         pkgs))).encode()).hexdigest()[:16]
+    return os.path.join(CACHE, "%s-%s.tar" % (SUITE, key))
+
+
+# A root whose key no list here makes any more, unused this long, goes.
+ROOT_KEEP_S = 14 * 86400
+
+
+def prune_roots():
+    """Each root is ~200 MB and a changed package list makes a new key:
+    remove the roots of other keys not used (mtime, touched at each use)
+    for ROOT_KEEP_S, and the partial output of an mmdebstrap whose process
+    is gone. Prints what went."""
+    live = {root_tar(ROOT_PKGS), root_tar(ROOT_PKGS_OSMTPD)}
+    now = time.time()
+    for path in glob.glob(os.path.join(CACHE, "*.tar")):
+        m = re.search(r"\.(\d+)\.tmp\.tar$", path)
+        try:
+            if m:
+                try:
+                    os.kill(int(m[1]), 0)
+                    continue
+                except ProcessLookupError:
+                    pass
+                except PermissionError:
+                    continue
+            elif path in live or now - os.stat(path).st_mtime < ROOT_KEEP_S:
+                continue
+            os.unlink(path)
+            print("root: pruned %s (%s)" % (path, "partial" if m else
+                                            "another key, unused"))
+        except FileNotFoundError:
+            pass
+
+
+def fresh_root(work, pkgs=ROOT_PKGS, name="root"):
     os.makedirs(CACHE, exist_ok=True)
-    tar = os.path.join(CACHE, "%s-%s.tar" % (SUITE, key))
+    prune_roots()
+    tar = root_tar(pkgs)
     t0 = time.monotonic()
     if not os.path.exists(tar):
         if shutil.which("mmdebstrap") is None:
@@ -221,6 +258,7 @@ def fresh_root(work, pkgs=ROOT_PKGS, name="root"):
         os.rename(tmp, tar)
         print("root: made %s in %.0fs" % (tar, time.monotonic() - t0))
         t0 = time.monotonic()
+    os.utime(tar)  # in use: prune_roots() keeps it
     root = os.path.join(work, name)
     os.mkdir(root)
     run(["tar", "-C", root, "--numeric-owner", "-xpf", tar])
