@@ -42,7 +42,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +51,8 @@
 
 #include "internal/ctx.h"
 #include "internal/util.h"
+
+#include "bench_util.h"
 
 #define MAXR 256
 
@@ -220,16 +221,6 @@ bulk_worker(void *arg)
 	return NULL;
 }
 
-static double
-cpu_s(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 static int
 bulk_main(int argc, char **argv)
 {
@@ -255,7 +246,7 @@ bulk_main(int argc, char **argv)
 	b.pairs = argv + 5;
 	b.n = (unsigned)(argc - 5) / 2;
 	atomic_init(&b.next, 0);
-	c0 = cpu_s();
+	c0 = bench_cpu_s();
 	t0 = now_ns();
 	for (i = 0; i < conc; i++)
 		if (pthread_create(&t[i], NULL, bulk_worker, &b) != 0)
@@ -263,7 +254,7 @@ bulk_main(int argc, char **argv)
 	for (i = 0; i < conc; i++)
 		pthread_join(t[i], NULL);
 	printf("n %u\nwall_s %.6f\ncpu_s %.6f\n", b.n,
-	    (double)(now_ns() - t0) / 1e9, cpu_s() - c0);
+	    (double)(now_ns() - t0) / 1e9, bench_cpu_s() - c0);
 	SSL_CTX_free(b.sctx);
 	return 0;
 }

@@ -24,12 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #include <event2/event.h>
 #include <unbound.h>
 #include <unbound-event.h>
+
+#include "bench_util.h"
 
 #define DNS_CLASS_IN 1
 #define INFLIGHT 24
@@ -41,25 +41,6 @@ struct run {
 	char			**domains;
 	unsigned		 ndomains, next, done, sent, failed;
 };
-
-static double
-now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static double
-cpu_s(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 
 static void
 die(const char *what)
@@ -128,16 +109,16 @@ static double
 one(struct run *r, int event, const char *domain)
 {
 	char name[300];
-	double t0 = now_ms(), until = t0 + WAIT_MS;
+	double t0 = bench_now_ms(), until = t0 + WAIT_MS;
 	unsigned want = r->done + 1;
 
 	snprintf(name, sizeof(name), "_mta-sts.%s", domain);
 	submit(r, event, name, 16);
-	while (r->done < want && now_ms() < until)
+	while (r->done < want && bench_now_ms() < until)
 		step(r, event);
 	if (r->done < want || r->failed)
 		die(name);
-	return now_ms() - t0;
+	return bench_now_ms() - t0;
 }
 
 int
@@ -147,7 +128,7 @@ main(int argc, char **argv)
 	char name[300];
 	double t0, c0, w0, first, later;
 	unsigned i, k, total;
-	int event, rc = 0;
+	int event;
 
 	if (argc < 5 || (strcmp(argv[2], "thread") != 0 &&
 	    strcmp(argv[2], "event") != 0))
@@ -156,7 +137,7 @@ main(int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	r.domains = argv + 3;
 	r.ndomains = (unsigned)(argc - 3);
-	t0 = now_ms();
+	t0 = bench_now_ms();
 	if (event) {
 		if ((r.base = event_base_new()) == NULL ||
 		    (r.ub = ub_ctx_create_event(r.base)) == NULL)
@@ -164,21 +145,16 @@ main(int argc, char **argv)
 	} else if ((r.ub = ub_ctx_create()) == NULL ||
 	    ub_ctx_async(r.ub, 1) != 0)
 		die("ub_ctx_create");
-	rc |= ub_ctx_debugout(r.ub, NULL);
-	rc |= ub_ctx_set_option(r.ub, "do-not-query-localhost:", "no");
-	rc |= ub_ctx_set_option(r.ub, "local-zone:", "test. transparent");
-	rc |= ub_ctx_set_option(r.ub, "module-config:", "iterator");
-	rc |= ub_ctx_set_fwd(r.ub, argv[1]);
-	if (rc != 0)
+	if (bench_ub_configure(r.ub, argv[1]) != 0)
 		die("configure");
-	printf("ctx_ms %.3f\n", now_ms() - t0);
+	printf("ctx_ms %.3f\n", bench_now_ms() - t0);
 	first = one(&r, event, r.domains[0]);
 	later = one(&r, event, r.domains[1]);
 	printf("first_ms %.3f\nlater_ms %.3f\n", first, later);
 	total = r.ndomains * 3;
 	r.done = r.sent = 0;
-	c0 = cpu_s();
-	w0 = now_ms();
+	c0 = bench_cpu_s();
+	w0 = bench_now_ms();
 	for (i = 0, k = 0; r.done < total;) {
 		while (r.sent - r.done < INFLIGHT && r.sent < total) {
 			const char *d = r.domains[i];
@@ -199,14 +175,14 @@ main(int argc, char **argv)
 				i++;
 			}
 		}
-		if (now_ms() - w0 > 60000)
+		if (bench_now_ms() - w0 > 60000)
 			die("bulk: timed out");
 		step(&r, event);
 	}
 	if (r.failed)
 		die("bulk: a query failed");
 	printf("bulk_queries %u\nbulk_wall_s %.6f\nbulk_cpu_s %.6f\n", total,
-	    (now_ms() - w0) / 1e3, cpu_s() - c0);
+	    (bench_now_ms() - w0) / 1e3, bench_cpu_s() - c0);
 	ub_ctx_delete(r.ub);
 	if (r.base != NULL)
 		event_base_free(r.base);

@@ -26,23 +26,15 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <openssl/ssl.h>
 #include <unbound.h>
 
+#include "bench_util.h"
+
 #define DNS_TYPE_TXT 16
 #define DNS_CLASS_IN 1
 #define QUERY_WAIT_MS 3000
-
-static double
-now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
 
 static void
 die(const char *what)
@@ -62,13 +54,13 @@ static void
 query(struct ub_ctx *ub, const char *name)
 {
 	struct pollfd p;
-	double until = now_ms() + QUERY_WAIT_MS;
+	double until = bench_now_ms() + QUERY_WAIT_MS;
 	int done = 0, id;
 
 	if (ub_resolve_async(ub, name, DNS_TYPE_TXT, DNS_CLASS_IN, &done,
 	    answered, &id) != 0)
 		die("ub_resolve_async");
-	while (done == 0 && now_ms() < until) {
+	while (done == 0 && bench_now_ms() < until) {
 		p.fd = ub_fd(ub);
 		p.events = POLLIN;
 		p.revents = 0;
@@ -91,31 +83,27 @@ main(int argc, char *argv[])
 		    "NAME2\n");
 		return 2;
 	}
-	t[0] = now_ms();
-	if ((ub = ub_ctx_create()) == NULL ||
-	    ub_ctx_async(ub, 1) != 0 || ub_ctx_debugout(ub, NULL) != 0 ||
-	    ub_ctx_set_option(ub, "do-not-query-localhost:", "no") != 0 ||
-	    ub_ctx_set_option(ub, "local-zone:", "test. transparent") != 0 ||
-	    ub_ctx_set_option(ub, "module-config:", "iterator") != 0 ||
-	    ub_ctx_set_fwd(ub, argv[1]) != 0)
+	t[0] = bench_now_ms();
+	if ((ub = ub_ctx_create()) == NULL || ub_ctx_async(ub, 1) != 0 ||
+	    bench_ub_configure(ub, argv[1]) != 0)
 		die("libunbound set-up");
-	t[1] = now_ms();
+	t[1] = bench_now_ms();
 	query(ub, argv[3]);
-	t[2] = now_ms();
+	t[2] = bench_now_ms();
 	query(ub, argv[4]);
-	t[3] = now_ms();
+	t[3] = bench_now_ms();
 	if (OPENSSL_init_ssl(0, NULL) != 1)
 		die("OPENSSL_init_ssl");
-	t[4] = now_ms();
+	t[4] = bench_now_ms();
 	if ((first = SSL_CTX_new(TLS_client_method())) == NULL)
 		die("SSL_CTX_new");
-	t[5] = now_ms();
+	t[5] = bench_now_ms();
 	if (SSL_CTX_load_verify_locations(first, NULL, argv[2]) != 1)
 		die("SSL_CTX_load_verify_locations");
-	t[6] = now_ms();
+	t[6] = bench_now_ms();
 	if ((later = SSL_CTX_new(TLS_client_method())) == NULL)
 		die("SSL_CTX_new");
-	t[7] = now_ms();
+	t[7] = bench_now_ms();
 	printf("ub_ctx %.3f first_query %.3f later_query %.3f ssl_init %.3f "
 	    "first_ctx %.3f ca_dir %.3f later_ctx %.3f\n", t[1] - t[0],
 	    t[2] - t[1], t[3] - t[2], t[4] - t[3], t[5] - t[4], t[6] - t[5],
